@@ -1,0 +1,68 @@
+/* dgw_strerror(), dgw_version() and other fixed strings. */
+#include "config.h"
+
+#include <dgw/dgw.h>
+
+const char *dgw_strerror(int error) {
+  switch (error) {
+  case DGW_OK:
+    return "success";
+  case DGW_ERR_INVALID_ARGUMENT:
+    return "invalid argument";
+  case DGW_ERR_NOMEM:
+    return "out of memory";
+  case DGW_ERR_STATE:
+    return "operation not allowed in the current state";
+  case DGW_ERR_AGAIN:
+    return "incomplete input, more data needed";
+  case DGW_ERR_URL:
+    return "malformed or unsupported URL";
+  case DGW_ERR_DNS:
+    return "host name could not be resolved";
+  case DGW_ERR_CONNECT:
+    return "TCP connection failed";
+  case DGW_ERR_TLS:
+    return "TLS handshake or stream failed";
+  case DGW_ERR_TLS_VERIFY:
+    return "TLS certificate verification failed";
+  case DGW_ERR_TIMEOUT:
+    return "timed out";
+  case DGW_ERR_HANDSHAKE:
+    return "WebSocket upgrade refused or malformed";
+  case DGW_ERR_PROTOCOL:
+    return "WebSocket protocol error";
+  case DGW_ERR_CLOSED:
+    return "connection closed by peer";
+  case DGW_ERR_CONNECTION_LOST:
+    return "connection lost without a close frame";
+  case DGW_ERR_MESSAGE_TOO_LARGE:
+    return "inbound message too large";
+  case DGW_ERR_IO:
+    return "socket I/O error";
+  case DGW_ERR_INFLATE:
+    return "corrupt zlib stream";
+  case DGW_ERR_INFLATE_LIMIT:
+    return "decompressed payload exceeds the size cap";
+  case DGW_ERR_JSON:
+    return "malformed JSON payload";
+  case DGW_ERR_PAYLOAD_TOO_LARGE:
+    return "outgoing payload exceeds 4096 bytes";
+  }
+  return "unknown error";
+}
+
+const char *dgw_version(void) { return DGW_VERSION_STRING; }
+
+const char *dgw_log_level_name(enum dgw_log_level level) {
+  switch (level) {
+  case DGW_LOG_ERROR:
+    return "error";
+  case DGW_LOG_WARN:
+    return "warn";
+  case DGW_LOG_INFO:
+    return "info";
+  case DGW_LOG_DEBUG:
+    return "debug";
+  }
+  return "?";
+}

@@ -1,0 +1,735 @@
+/*
+ * The WebSocket transport: bufferevent (+ TLS) below, wslay for framing,
+ * and our own HTTP/1.1 upgrade in between.
+ *
+ * States run one way: IDLE -> RESOLVING -> CONNECTING (TCP, TLS) ->
+ * UPGRADING (request sent, waiting for 101) -> OPEN -> CLOSING (a close
+ * frame sent or received, waiting for the exchange to finish) -> CLOSED.
+ * Whatever ends the connection goes through finish(), which releases the
+ * socket and calls on_close exactly once; the object itself lives until
+ * dgw_ws_free().  Every libevent callback into this file is bracketed by
+ * enter()/leave() so that dgw_ws_free() from inside an owner's callback is
+ * deferred until we are off the stack (hiredis does the same).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <wslay/wslay.h>
+
+#include "handshake.h"
+#include "tls.h"
+#include "url.h"
+#include "ws.h"
+
+enum ws_state {
+  WS_IDLE,
+  WS_RESOLVING,
+  WS_CONNECTING,
+  WS_UPGRADING,
+  WS_OPEN,
+  WS_CLOSING,
+  WS_CLOSED,
+};
+
+/* A DNS lookup in flight.  It may outlive its dgw_ws: a cancelled lookup
+ * still calls back later, and then finds ws == NULL and only frees this. */
+struct resolve_ticket {
+  struct dgw_ws *ws;
+  int done;
+};
+
+struct dgw_ws {
+  struct event_base *base;
+  struct dgw_ws_config cfg;
+  struct dgw_ws_callbacks cb;
+  void *user_data;
+
+  enum ws_state state;
+  struct bufferevent *bev;
+  struct event *timer; /* connect/upgrade timeout, then the close wait */
+  struct event *kick;  /* starts the connection from the loop */
+  wslay_event_context_ptr wslay;
+
+  struct resolve_ticket *ticket;
+  struct evdns_getaddrinfo_request *dns_req;
+  struct evutil_addrinfo *addrs; /* resolved addresses */
+  struct evutil_addrinfo *next_addr;
+
+  struct dgw_url url;
+  char key[DGW_WS_KEY_LEN + 1];
+  char accept[DGW_WS_ACCEPT_LEN + 1];
+
+  int we_closed;       /* the close handshake is ours */
+  uint16_t close_code; /* the peer's */
+  char close_reason[124];
+  char reason[256];
+
+  int depth;        /* our entry points on the stack */
+  int free_pending; /* dgw_ws_free() called inside a callback */
+};
+
+static void try_next_address(struct dgw_ws *ws);
+
+static void set_reason(struct dgw_ws *ws, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void set_reason(struct dgw_ws *ws, const char *fmt, ...) {
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(ws->reason, sizeof(ws->reason), fmt, ap);
+  va_end(ap);
+}
+
+static void release_socket(struct dgw_ws *ws) {
+  if (ws->bev != NULL) {
+    /* Safe inside the bufferevent's own callbacks: libevent defers the
+     * real free until they return. */
+    bufferevent_free(ws->bev);
+    ws->bev = NULL;
+  }
+}
+
+static void destroy(struct dgw_ws *ws) {
+  release_socket(ws);
+  if (ws->ticket != NULL) {
+    ws->ticket->ws = NULL;
+    if (ws->dns_req != NULL)
+      evdns_getaddrinfo_cancel(ws->dns_req);
+  }
+  if (ws->addrs != NULL)
+    evutil_freeaddrinfo(ws->addrs);
+  if (ws->timer != NULL)
+    event_free(ws->timer);
+  if (ws->kick != NULL)
+    event_free(ws->kick);
+  if (ws->wslay != NULL)
+    wslay_event_context_free(ws->wslay);
+  free(ws);
+}
+
+static void enter(struct dgw_ws *ws) { ws->depth++; }
+
+/* Returns 1 when the object was freed and must not be touched again. */
+static int leave(struct dgw_ws *ws) {
+  if (--ws->depth == 0 && ws->free_pending) {
+    destroy(ws);
+    return 1;
+  }
+  return 0;
+}
+
+/* Ends the connection: releases the socket and tells the owner, once. */
+static void finish(struct dgw_ws *ws, int error) {
+  if (ws->state == WS_CLOSED)
+    return;
+  ws->state = WS_CLOSED;
+  event_del(ws->timer);
+  event_del(ws->kick);
+  release_socket(ws);
+  if (ws->cfg.log != NULL && error != DGW_OK) {
+    char line[600];
+
+    snprintf(line, sizeof(line), "ws %s:%u: %s", ws->url.host,
+             (unsigned)ws->url.port, ws->reason);
+    ws->cfg.log(DGW_LOG_DEBUG, line, ws->cfg.log_user_data);
+  }
+  if (ws->cb.on_close != NULL && !ws->free_pending)
+    ws->cb.on_close(ws, error, ws->user_data);
+}
+
+static void arm_timer(struct dgw_ws *ws, uint32_t ms) {
+  struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+  event_add(ws->timer, &tv);
+}
+
+/* ---------------------------------------------------------------- wslay */
+
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+                       int flags, void *user_data) {
+  struct dgw_ws *ws = user_data;
+  int n = -1;
+
+  (void)flags;
+  if (ws->bev != NULL && !ws->free_pending)
+    n = evbuffer_remove(bufferevent_get_input(ws->bev), buf, len);
+  if (n <= 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  return n;
+}
+
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
+                       size_t len, int flags, void *user_data) {
+  struct dgw_ws *ws = user_data;
+
+  (void)flags;
+  if (ws->bev == NULL ||
+      evbuffer_add(bufferevent_get_output(ws->bev), data, len) != 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+  }
+  return (ssize_t)len;
+}
+
+static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+                      void *user_data) {
+  (void)user_data;
+  /* RFC 6455 wants masks an intermediary cannot predict. */
+  if (RAND_bytes(buf, (int)len) != 1) {
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+  }
+  return 0;
+}
+
+static void msg_cb(wslay_event_context_ptr ctx,
+                   const struct wslay_event_on_msg_recv_arg *arg,
+                   void *user_data) {
+  struct dgw_ws *ws = user_data;
+
+  (void)ctx;
+  if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
+    size_t n = arg->msg_length > 2 ? arg->msg_length - 2 : 0;
+
+    ws->close_code = arg->status_code;
+    if (n >= sizeof(ws->close_reason))
+      n = sizeof(ws->close_reason) - 1;
+    for (size_t i = 0; i < n; i++) {
+      uint8_t c = arg->msg[2 + i];
+      /* The reason ends up in logs: keep it printable. */
+      ws->close_reason[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    ws->close_reason[n] = '\0';
+    return;
+  }
+  if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
+    return; /* pings are answered by wslay itself */
+  if (ws->state != WS_OPEN || ws->free_pending)
+    return; /* after a close started, or after the owner let go */
+  if (ws->cb.on_message != NULL)
+    ws->cb.on_message(ws, arg->opcode == WSLAY_BINARY_FRAME, arg->msg,
+                      arg->msg_length, ws->user_data);
+}
+
+static int output_empty(struct dgw_ws *ws) {
+  return ws->bev == NULL ||
+         evbuffer_get_length(bufferevent_get_output(ws->bev)) == 0;
+}
+
+static int closing_result(struct dgw_ws *ws) {
+  return ws->we_closed ? DGW_OK : DGW_ERR_CLOSED;
+}
+
+/* After reading or sending: flush wslay's queue and decide whether its
+ * view of the connection ends it. */
+static void pump(struct dgw_ws *ws) {
+  if (ws->state != WS_OPEN && ws->state != WS_CLOSING)
+    return;
+  if (wslay_event_send(ws->wslay) != 0) {
+    set_reason(ws, "cannot queue output on the connection");
+    finish(ws, DGW_ERR_NOMEM);
+    return;
+  }
+  if (wslay_event_get_close_received(ws->wslay)) {
+    if (ws->state == WS_OPEN) {
+      /* The peer closed first; wslay queued our echo of its code. */
+      ws->state = WS_CLOSING;
+      if (ws->close_code != 0)
+        set_reason(ws, "peer closed with code %u%s%s",
+                   (unsigned)ws->close_code, ws->close_reason[0] ? ": " : "",
+                   ws->close_reason);
+      else
+        set_reason(ws, "peer closed without a code");
+      arm_timer(ws, ws->cfg.close_timeout_ms);
+    }
+    /* Done once our reply (or our own close) has left. */
+    if (output_empty(ws))
+      finish(ws, closing_result(ws));
+    return;
+  }
+  if (ws->state == WS_OPEN && !wslay_event_get_read_enabled(ws->wslay)) {
+    /* wslay stopped reading on its own: a framing error (it queued close
+     * 1002) or a message over the cap (1009). */
+    uint16_t sent = wslay_event_get_status_code_sent(ws->wslay);
+
+    if (sent == WSLAY_CODE_MESSAGE_TOO_BIG) {
+      set_reason(ws, "inbound message larger than %zu bytes",
+                 ws->cfg.max_message);
+      finish(ws, DGW_ERR_MESSAGE_TOO_LARGE);
+    } else {
+      set_reason(ws, "WebSocket protocol error by the peer (we sent close %u)",
+                 (unsigned)sent);
+      finish(ws, DGW_ERR_PROTOCOL);
+    }
+  }
+}
+
+static int start_wslay(struct dgw_ws *ws) {
+  struct wslay_event_callbacks callbacks = {
+      recv_cb, send_cb, genmask_cb, NULL, NULL, NULL, msg_cb,
+  };
+
+  if (wslay_event_context_client_init(&ws->wslay, &callbacks, ws) != 0)
+    return DGW_ERR_NOMEM;
+  wslay_event_config_set_max_recv_msg_length(ws->wslay, ws->cfg.max_message);
+  return DGW_OK;
+}
+
+/* ------------------------------------------------------------ upgrading */
+
+static void send_upgrade(struct dgw_ws *ws) {
+  char req[DGW_URL_MAX + 512];
+  int n;
+
+  if (dgw_ws_make_key(ws->key) != DGW_OK) {
+    set_reason(ws, "no randomness for Sec-WebSocket-Key");
+    finish(ws, DGW_ERR_NOMEM);
+    return;
+  }
+  dgw_ws_accept_key(ws->key, DGW_WS_KEY_LEN, ws->accept);
+  n = dgw_handshake_request(req, sizeof(req), ws->url.host_header,
+                            ws->url.path_query, ws->key);
+  if (n < 0 ||
+      evbuffer_add(bufferevent_get_output(ws->bev), req, (size_t)n) != 0) {
+    set_reason(ws, "cannot write the upgrade request");
+    finish(ws, DGW_ERR_NOMEM);
+    return;
+  }
+  ws->state = WS_UPGRADING;
+}
+
+/* Reads the upgrade response; on success leaves any frames that arrived
+ * behind it in the input buffer for wslay. */
+static void read_upgrade(struct dgw_ws *ws) {
+  struct evbuffer *in = bufferevent_get_input(ws->bev);
+  size_t len = evbuffer_get_length(in);
+  size_t want = len < DGW_HANDSHAKE_MAX_HEADER ? len : DGW_HANDSHAKE_MAX_HEADER;
+  const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
+  size_t header_len = 0;
+  char why[160];
+  int rv;
+
+  if (buf == NULL)
+    return;
+  rv = dgw_handshake_check_response(buf, want, ws->accept, &header_len, why,
+                                    sizeof(why));
+  if (rv == DGW_ERR_AGAIN)
+    return;
+  if (rv != DGW_OK) {
+    set_reason(ws, "upgrade refused: %s", why);
+    finish(ws, DGW_ERR_HANDSHAKE);
+    return;
+  }
+  evbuffer_drain(in, header_len);
+  if (start_wslay(ws) != DGW_OK) {
+    set_reason(ws, "cannot allocate the WebSocket context");
+    finish(ws, DGW_ERR_NOMEM);
+    return;
+  }
+  event_del(ws->timer);
+  ws->state = WS_OPEN;
+  if (ws->cb.on_open != NULL)
+    ws->cb.on_open(ws, ws->user_data);
+}
+
+/* ------------------------------------------------------ libevent glue */
+
+static void read_cb(struct bufferevent *bev, void *arg) {
+  struct dgw_ws *ws = arg;
+
+  (void)bev;
+  enter(ws);
+  if (ws->state == WS_UPGRADING)
+    read_upgrade(ws);
+  if ((ws->state == WS_OPEN || ws->state == WS_CLOSING) && !ws->free_pending) {
+    if (wslay_event_recv(ws->wslay) != 0) {
+      set_reason(ws, "out of memory while reading frames");
+      finish(ws, DGW_ERR_NOMEM);
+    } else {
+      pump(ws);
+    }
+  }
+  leave(ws);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg) {
+  struct dgw_ws *ws = arg;
+
+  (void)bev;
+  enter(ws);
+  /* The output drained: a close exchange may now be complete. */
+  if (ws->state == WS_CLOSING && wslay_event_get_close_received(ws->wslay))
+    finish(ws, closing_result(ws));
+  leave(ws);
+}
+
+/* Describes a failure while connecting; returns the error code. */
+static int connect_error(struct dgw_ws *ws, short what) {
+  unsigned long ssl_err = 0;
+  int sock_err = EVUTIL_SOCKET_ERROR();
+  SSL *ssl = NULL;
+
+  if (ws->url.tls) {
+    ssl = bufferevent_openssl_get_ssl(ws->bev);
+    ssl_err = bufferevent_get_openssl_error(ws->bev);
+  }
+  if (ssl != NULL &&
+      (ssl_err != 0 || SSL_get_verify_result(ssl) != X509_V_OK ||
+       (what & BEV_EVENT_EOF))) {
+    char detail[200];
+    int rv = dgw_tls_describe_error(ssl, ssl_err, detail, sizeof(detail),
+                                    "peer closed during the TLS handshake");
+
+    set_reason(ws, "%s", detail);
+    return rv;
+  }
+  set_reason(ws, "cannot connect to %s port %u: %s", ws->url.host,
+             (unsigned)ws->url.port,
+             (what & BEV_EVENT_EOF) ? "connection closed"
+                                    : evutil_socket_error_to_string(sock_err));
+  return DGW_ERR_CONNECT;
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg) {
+  struct dgw_ws *ws = arg;
+
+  (void)bev;
+  enter(ws);
+  if (what & BEV_EVENT_CONNECTED) {
+    if (ws->state == WS_CONNECTING)
+      send_upgrade(ws);
+  } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+    switch (ws->state) {
+    case WS_CONNECTING: {
+      int rv = connect_error(ws, what);
+
+      /* A refused or unreachable address: try the next one. */
+      if (rv == DGW_ERR_CONNECT && ws->next_addr != NULL) {
+        release_socket(ws);
+        try_next_address(ws);
+      } else {
+        finish(ws, rv);
+      }
+      break;
+    }
+    case WS_UPGRADING:
+      if (ws->url.tls && bufferevent_get_openssl_error(bev) != 0) {
+        char detail[200];
+
+        dgw_tls_describe_error(NULL, bufferevent_get_openssl_error(bev),
+                               detail, sizeof(detail), "");
+        set_reason(ws, "during the upgrade: %s", detail);
+        finish(ws, DGW_ERR_TLS);
+      } else {
+        set_reason(ws, "connection closed before the upgrade response");
+        finish(ws, DGW_ERR_HANDSHAKE);
+      }
+      break;
+    case WS_OPEN:
+      if (what & BEV_EVENT_ERROR)
+        set_reason(ws, "connection lost: %s",
+                   evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+      else
+        set_reason(ws, "connection lost: peer ended the stream without a "
+                       "close frame");
+      finish(ws, DGW_ERR_CONNECTION_LOST);
+      break;
+    case WS_CLOSING:
+      finish(ws, closing_result(ws));
+      break;
+    default:
+      break;
+    }
+  }
+  leave(ws);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg) {
+  struct dgw_ws *ws = arg;
+
+  (void)fd;
+  (void)what;
+  enter(ws);
+  if (ws->state == WS_CLOSING) {
+    /* The peer never answered our close (or never read its echo). */
+    finish(ws, closing_result(ws));
+  } else if (ws->state != WS_CLOSED) {
+    set_reason(ws, "no WebSocket connection to %s within %u ms",
+               ws->url.host, (unsigned)ws->cfg.connect_timeout_ms);
+    finish(ws, DGW_ERR_TIMEOUT);
+  }
+  leave(ws);
+}
+
+static void try_next_address(struct dgw_ws *ws) {
+  struct evutil_addrinfo *ai = ws->next_addr;
+  int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+
+  ws->next_addr = ai->ai_next;
+  ws->state = WS_CONNECTING;
+  if (ws->url.tls) {
+    SSL *ssl = SSL_new(ws->cfg.ssl_ctx);
+
+    if (ssl == NULL || dgw_tls_prepare(ssl, ws->url.host) != DGW_OK) {
+      SSL_free(ssl);
+      ERR_clear_error();
+      set_reason(ws, "cannot set up TLS for %s", ws->url.host);
+      finish(ws, DGW_ERR_TLS);
+      return;
+    }
+    ws->bev = bufferevent_openssl_socket_new(ws->base, -1, ssl,
+                                             BUFFEREVENT_SSL_CONNECTING, opts);
+    if (ws->bev == NULL)
+      SSL_free(ssl);
+    else
+      /* A TCP end without close_notify is judged by the WebSocket layer. */
+      bufferevent_openssl_set_allow_dirty_shutdown(ws->bev, 1);
+  } else {
+    ws->bev = bufferevent_socket_new(ws->base, -1, opts);
+  }
+  if (ws->bev == NULL) {
+    set_reason(ws, "cannot allocate a bufferevent");
+    finish(ws, DGW_ERR_NOMEM);
+    return;
+  }
+  bufferevent_setcb(ws->bev, read_cb, write_cb, event_cb, ws);
+  bufferevent_enable(ws->bev, EV_READ | EV_WRITE);
+  if (bufferevent_socket_connect(ws->bev, ai->ai_addr,
+                                 (int)ai->ai_addrlen) != 0) {
+    /* Errors are normally reported through event_cb; this is the rare
+     * synchronous failure (e.g. no socket could be made). */
+    if (ws->state == WS_CONNECTING && ws->bev != NULL) {
+      set_reason(ws, "cannot connect to %s port %u: %s", ws->url.host,
+                 (unsigned)ws->url.port,
+                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+      finish(ws, DGW_ERR_CONNECT);
+    }
+  }
+}
+
+static void resolved(int result, struct evutil_addrinfo *res, void *arg) {
+  struct resolve_ticket *ticket = arg;
+  struct dgw_ws *ws = ticket->ws;
+
+  ticket->done = 1;
+  if (ws == NULL) { /* the dgw_ws was freed meanwhile */
+    if (res != NULL)
+      evutil_freeaddrinfo(res);
+    free(ticket);
+    return;
+  }
+  ws->ticket = NULL;
+  ws->dns_req = NULL;
+  free(ticket);
+  enter(ws);
+  if (ws->state == WS_RESOLVING) {
+    if (result != 0 || res == NULL) {
+      set_reason(ws, "cannot resolve %s: %s", ws->url.host,
+                 evutil_gai_strerror(result));
+      if (res != NULL)
+        evutil_freeaddrinfo(res);
+      finish(ws, DGW_ERR_DNS);
+    } else {
+      ws->addrs = res;
+      ws->next_addr = res;
+      try_next_address(ws);
+    }
+  } else if (res != NULL) {
+    evutil_freeaddrinfo(res);
+  }
+  leave(ws);
+}
+
+static void kick_cb(evutil_socket_t fd, short what, void *arg) {
+  struct dgw_ws *ws = arg;
+  struct evutil_addrinfo hints;
+  char port[8];
+
+  (void)fd;
+  (void)what;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+  snprintf(port, sizeof(port), "%u", (unsigned)ws->url.port);
+
+  enter(ws);
+  if (ws->state == WS_RESOLVING) {
+    struct evutil_addrinfo *res = NULL;
+    int rv;
+
+    hints.ai_flags |= EVUTIL_AI_NUMERICHOST;
+    rv = evutil_getaddrinfo(ws->url.host, port, &hints, &res);
+    if (rv == 0) {
+      ws->addrs = res; /* an IP literal: no lookup needed */
+      ws->next_addr = res;
+      try_next_address(ws);
+    } else if (ws->cfg.dns == NULL) {
+      set_reason(ws, "cannot resolve %s: no resolver configured",
+                 ws->url.host);
+      finish(ws, DGW_ERR_DNS);
+    } else {
+      struct resolve_ticket *ticket = calloc(1, sizeof(*ticket));
+      struct evdns_getaddrinfo_request *req;
+
+      if (ticket == NULL) {
+        set_reason(ws, "out of memory");
+        finish(ws, DGW_ERR_NOMEM);
+      } else {
+        hints.ai_flags &= ~EVUTIL_AI_NUMERICHOST;
+        ticket->ws = ws;
+        ws->ticket = ticket;
+        /* May answer at once (hosts file) and free the ticket. */
+        req = evdns_getaddrinfo(ws->cfg.dns, ws->url.host, port, &hints,
+                                resolved, ticket);
+        if (ws->ticket != NULL)
+          ws->dns_req = req;
+      }
+    }
+  }
+  leave(ws);
+}
+
+/* ------------------------------------------------------------ public */
+
+struct dgw_ws *dgw_ws_new(struct event_base *base,
+                          const struct dgw_ws_config *cfg,
+                          const struct dgw_ws_callbacks *cb, void *user_data,
+                          int *err) {
+  struct dgw_ws *ws;
+
+  if (base == NULL || cfg == NULL || cb == NULL) {
+    if (err != NULL)
+      *err = DGW_ERR_INVALID_ARGUMENT;
+    return NULL;
+  }
+  ws = calloc(1, sizeof(*ws));
+  if (ws == NULL)
+    goto nomem;
+  ws->base = base;
+  ws->cfg = *cfg;
+  ws->cb = *cb;
+  ws->user_data = user_data;
+  if (ws->cfg.max_message == 0)
+    ws->cfg.max_message = DGW_WS_DEFAULT_MAX_MESSAGE;
+  if (ws->cfg.connect_timeout_ms == 0)
+    ws->cfg.connect_timeout_ms = DGW_WS_DEFAULT_CONNECT_TIMEOUT_MS;
+  if (ws->cfg.close_timeout_ms == 0)
+    ws->cfg.close_timeout_ms = DGW_WS_DEFAULT_CLOSE_TIMEOUT_MS;
+  ws->timer = evtimer_new(base, timer_cb, ws);
+  ws->kick = event_new(base, -1, 0, kick_cb, ws);
+  if (ws->timer == NULL || ws->kick == NULL)
+    goto nomem;
+  return ws;
+
+nomem:
+  if (ws != NULL)
+    destroy(ws);
+  if (err != NULL)
+    *err = DGW_ERR_NOMEM;
+  return NULL;
+}
+
+int dgw_ws_connect(struct dgw_ws *ws, const char *url) {
+  char why[128];
+
+  if (ws == NULL || url == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (ws->state != WS_IDLE)
+    return DGW_ERR_STATE;
+  if (dgw_url_parse(url, &ws->url, why, sizeof(why)) != DGW_OK) {
+    set_reason(ws, "bad URL: %s", why);
+    return DGW_ERR_URL;
+  }
+  if (ws->url.tls && ws->cfg.ssl_ctx == NULL) {
+    set_reason(ws, "wss:// needs a TLS context");
+    return DGW_ERR_TLS;
+  }
+  ws->state = WS_RESOLVING;
+  /* Everything after this happens from the loop, never inside this call. */
+  event_active(ws->kick, EV_TIMEOUT, 0);
+  arm_timer(ws, ws->cfg.connect_timeout_ms);
+  return DGW_OK;
+}
+
+int dgw_ws_send_text(struct dgw_ws *ws, const char *data, size_t len) {
+  struct wslay_event_msg msg;
+
+  if (ws == NULL || (data == NULL && len > 0))
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (ws->state != WS_OPEN)
+    return DGW_ERR_STATE;
+  msg.opcode = WSLAY_TEXT_FRAME;
+  msg.msg = (const uint8_t *)data;
+  msg.msg_length = len;
+  if (wslay_event_queue_msg(ws->wslay, &msg) != 0)
+    return DGW_ERR_NOMEM;
+  if (ws->depth == 0) {
+    enter(ws);
+    pump(ws);
+    leave(ws); /* cannot free: free_pending is only set inside callbacks */
+  }
+  return DGW_OK;
+}
+
+int dgw_ws_close(struct dgw_ws *ws, uint16_t code, const char *reason) {
+  size_t rlen = reason != NULL ? strlen(reason) : 0;
+
+  if (ws == NULL || code < 1000 || code > 4999 || code == 1004 ||
+      code == 1005 || code == 1006 || code == 1015 || rlen > 123)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (ws->state == WS_CLOSING || ws->state == WS_CLOSED)
+    return DGW_ERR_STATE;
+  ws->we_closed = 1;
+  enter(ws);
+  if (ws->state != WS_OPEN) {
+    /* Nothing to hand-shake yet: just drop the attempt. */
+    set_reason(ws, "closed by the owner before the upgrade");
+    finish(ws, DGW_OK);
+  } else if (wslay_event_queue_close(ws->wslay, code, (const uint8_t *)reason,
+                                     rlen) != 0) {
+    set_reason(ws, "cannot queue the close frame");
+    finish(ws, DGW_ERR_NOMEM);
+  } else {
+    ws->state = WS_CLOSING;
+    arm_timer(ws, ws->cfg.close_timeout_ms);
+    pump(ws);
+  }
+  leave(ws);
+  return DGW_OK;
+}
+
+void dgw_ws_free(struct dgw_ws *ws) {
+  if (ws == NULL)
+    return;
+  if (ws->depth > 0) {
+    ws->free_pending = 1;
+    return;
+  }
+  destroy(ws);
+}
+
+uint16_t dgw_ws_close_code(const struct dgw_ws *ws) { return ws->close_code; }
+
+const char *dgw_ws_close_reason(const struct dgw_ws *ws) {
+  return ws->close_reason;
+}
+
+const char *dgw_ws_reason(const struct dgw_ws *ws) { return ws->reason; }
+
+int dgw_ws_is_open(const struct dgw_ws *ws) { return ws->state == WS_OPEN; }
