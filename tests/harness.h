@@ -1,0 +1,79 @@
+/*
+ * Shared fixtures for the integration tests: an event loop with a
+ * watchdog, certificate paths, and a log sink.  Header-only so each test
+ * program stays one file plus this.
+ */
+#ifndef DGW_TEST_HARNESS_H
+#define DGW_TEST_HARNESS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include <dgw/dgw.h>
+
+/* Path of a fixture made by tests/gen-certs.sh, e.g. cert_path("ca.pem"). */
+static inline const char *cert_path(const char *name) {
+  static char buf[4][1024];
+  static int next;
+  const char *dir = getenv("DGW_TEST_CERTS");
+  char *out = buf[next++ % 4];
+
+  snprintf(out, sizeof(buf[0]), "%s/%s", dir != NULL ? dir : "tests/certs",
+           name);
+  return out;
+}
+
+struct watchdog {
+  struct event *ev;
+  int fired;
+};
+
+static inline void watchdog_cb(evutil_socket_t fd, short what, void *arg) {
+  struct watchdog *w = arg;
+  (void)fd;
+  (void)what;
+  w->fired = 1;
+  event_base_loopbreak(event_get_base(w->ev));
+}
+
+/* Runs `base` until `*done` is nonzero (checked each loop pass) or
+ * `seconds` pass.  Returns 1 when done, 0 on timeout: a hung test fails
+ * instead of hanging the suite. */
+static inline int run_until(struct event_base *base, const int *done,
+                            double seconds) {
+  struct watchdog w = {NULL, 0};
+  struct timeval tv = {(time_t)seconds,
+                       (suseconds_t)((seconds - (double)(time_t)seconds) *
+                                     1e6)};
+
+  w.ev = evtimer_new(base, watchdog_cb, &w);
+  evtimer_add(w.ev, &tv);
+  while (!*done && !w.fired)
+    event_base_loop(base, EVLOOP_ONCE);
+  event_free(w.ev);
+  return *done != 0;
+}
+
+/* Lets pending callbacks run for `ms` milliseconds. */
+static inline void run_for(struct event_base *base, int ms) {
+  int never = 0;
+  run_until(base, &never, ms / 1000.0);
+}
+
+/* A log sink that prints when DGW_TEST_VERBOSE is set. */
+static inline void test_log(enum dgw_log_level level, const char *msg,
+                            void *ud) {
+  (void)ud;
+  if (getenv("DGW_TEST_VERBOSE") != NULL)
+    fprintf(stderr, "# [%s] %s\n", dgw_log_level_name(level), msg);
+}
+
+#endif /* DGW_TEST_HARNESS_H */
