@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -26,10 +27,17 @@ struct header {
   size_t value_len;
 };
 
-static void set_reason(char *reason, size_t size, const char *fmt,
-                       const char *arg) {
-  if (reason != NULL && size > 0)
-    snprintf(reason, size, fmt, arg);
+static void set_reason(char *reason, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_reason(char *reason, size_t size, const char *fmt, ...) {
+  va_list ap;
+
+  if (reason == NULL || size == 0)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(reason, size, fmt, ap);
+  va_end(ap);
 }
 
 int dgw_ws_make_key(char key[DGW_WS_KEY_LEN + 1]) {

@@ -13,10 +13,7 @@
 #include "tls.h"
 
 static void openssl_reason(unsigned long e, char *buf, size_t size) {
-  char tmp[256];
-
-  ERR_error_string_n(e, tmp, sizeof(tmp));
-  snprintf(buf, size, "%s", tmp);
+  ERR_error_string_n(e, buf, size);
 }
 
 SSL_CTX *dgw_tls_client_ctx_new(const char *ca_file, char *reason,

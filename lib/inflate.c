@@ -1,0 +1,320 @@
+/* zlib-stream transport decompression: one z_stream per connection. */
+#include "config.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ZLIB_CONST
+#include <zlib.h>
+
+#include <dgw/dgw.h>
+
+#include "inflate.h"
+
+/*
+ * Buffers that grew beyond this are released once their bytes are no longer
+ * needed, so one 5 MB READY does not stay pinned in thousands of idle shards.
+ */
+#define KEEP_BYTES ((size_t)256 * 1024)
+/* First output allocation; most dispatches inflate to a few KiB. */
+#define OUT_INITIAL ((size_t)16 * 1024)
+/* First allocation of the input buffer (rarely used at all). */
+#define IN_INITIAL ((size_t)4 * 1024)
+
+struct dgw_inflate {
+  z_stream zs;
+  size_t max_output; /* cap on one payload and on buffered input */
+  int failed;        /* 0, or the error every push repeats until reset */
+  int partial;       /* out holds the start of an unfinished payload */
+  uint8_t *in;       /* compressed bytes waiting for the suffix */
+  size_t in_len;
+  size_t in_cap;
+  char *out; /* current payload, NUL-terminated once complete */
+  size_t out_len;
+  size_t out_cap;
+  uint64_t bytes_in;
+  uint64_t bytes_out;
+};
+
+static const uint8_t flush_suffix[4] = {0x00, 0x00, 0xff, 0xff};
+
+static int ends_with_suffix(const uint8_t *buf, size_t len);
+static void release_in(struct dgw_inflate *z, size_t keep);
+static void release_out(struct dgw_inflate *z, size_t keep);
+static int fail(struct dgw_inflate *z, int error);
+static int out_grow(struct dgw_inflate *z);
+static int in_append(struct dgw_inflate *z, const uint8_t *msg, size_t len);
+static int run(struct dgw_inflate *z, const uint8_t *in, size_t len);
+
+struct dgw_inflate *dgw_inflate_new(size_t max_output, int *err) {
+  struct dgw_inflate *z;
+  int rc;
+
+  z = calloc(1, sizeof *z);
+  if (z == NULL) {
+    if (err != NULL)
+      *err = DGW_ERR_NOMEM;
+    return NULL;
+  }
+  z->max_output = max_output == 0 ? DGW_INFLATE_DEFAULT_MAX : max_output;
+  /* The output buffer holds cap + 1 bytes (to see the overflow) + NUL. */
+  if (z->max_output > SIZE_MAX - 2)
+    z->max_output = SIZE_MAX - 2;
+
+  z->zs.zalloc = Z_NULL;
+  z->zs.zfree = Z_NULL;
+  z->zs.opaque = Z_NULL;
+  z->zs.next_in = Z_NULL;
+  z->zs.avail_in = 0;
+  /* windowBits 15 with the zlib header, as Discord sends it (not raw). */
+  rc = inflateInit(&z->zs);
+  if (rc != Z_OK) {
+    free(z);
+    if (err != NULL)
+      *err = rc == Z_MEM_ERROR ? DGW_ERR_NOMEM : DGW_ERR_INFLATE;
+    return NULL;
+  }
+  if (err != NULL)
+    *err = DGW_OK;
+  return z;
+}
+
+void dgw_inflate_free(struct dgw_inflate *z) {
+  if (z == NULL)
+    return;
+  inflateEnd(&z->zs);
+  free(z->in);
+  free(z->out);
+  free(z);
+}
+
+void dgw_inflate_reset(struct dgw_inflate *z) {
+  if (z == NULL)
+    return;
+  /* Keeps zlib's window allocation; only fails on a broken z_stream. */
+  (void)inflateReset(&z->zs);
+  z->failed = 0;
+  z->partial = 0;
+  z->in_len = 0;
+  z->out_len = 0;
+  release_in(z, KEEP_BYTES);
+  release_out(z, KEEP_BYTES);
+}
+
+int dgw_inflate_push(struct dgw_inflate *z, const uint8_t *msg, size_t len,
+                     const char **out, size_t *out_len) {
+  int rc;
+
+  if (out != NULL)
+    *out = NULL;
+  if (out_len != NULL)
+    *out_len = 0;
+  if (z == NULL || out == NULL || out_len == NULL || (msg == NULL && len > 0))
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (z->failed != 0)
+    return z->failed;
+
+  /* The previous payload's pointer dies here, so its buffer may go. */
+  if (!z->partial) {
+    z->out_len = 0;
+    release_out(z, KEEP_BYTES);
+  }
+  z->bytes_in += len;
+  /* Nothing buffered ended with the suffix (else it would be inflated), and
+     an empty message cannot change that. */
+  if (len == 0)
+    return DGW_ERR_AGAIN;
+
+  if (z->in_len == 0 && ends_with_suffix(msg, len)) {
+    /* Fast path, one message per payload: inflate the caller's bytes. */
+    rc = run(z, msg, len);
+  } else {
+    if (len > z->max_output - z->in_len)
+      return fail(z, DGW_ERR_INFLATE_LIMIT);
+    rc = in_append(z, msg, len);
+    if (rc != DGW_OK)
+      return fail(z, rc);
+    if (!ends_with_suffix(z->in, z->in_len))
+      return DGW_ERR_AGAIN;
+    rc = run(z, z->in, z->in_len);
+    z->in_len = 0;
+    release_in(z, KEEP_BYTES);
+  }
+  if (rc != DGW_OK)
+    return fail(z, rc);
+
+  /*
+   * A sync flush leaves inflate between blocks (data_type bit 128).  If it
+   * stopped inside a block, the suffix was payload data that happened to
+   * end a message: keep the output so far and wait for the rest.
+   */
+  if ((z->zs.data_type & 128) == 0) {
+    z->partial = 1;
+    return DGW_ERR_AGAIN;
+  }
+  z->partial = 0;
+  z->out[z->out_len] = '\0';
+  z->bytes_out += z->out_len;
+  *out = z->out;
+  *out_len = z->out_len;
+  return DGW_OK;
+}
+
+uint64_t dgw_inflate_bytes_in(const struct dgw_inflate *z) {
+  return z == NULL ? 0 : z->bytes_in;
+}
+
+uint64_t dgw_inflate_bytes_out(const struct dgw_inflate *z) {
+  return z == NULL ? 0 : z->bytes_out;
+}
+
+static int ends_with_suffix(const uint8_t *buf, size_t len) {
+  return len >= sizeof flush_suffix &&
+         memcmp(buf + len - sizeof flush_suffix, flush_suffix,
+                sizeof flush_suffix) == 0;
+}
+
+/* Frees the input buffer if it holds no bytes and is larger than `keep`. */
+static void release_in(struct dgw_inflate *z, size_t keep) {
+  if (z->in_len == 0 && z->in_cap > keep) {
+    free(z->in);
+    z->in = NULL;
+    z->in_cap = 0;
+  }
+}
+
+/* Frees the output buffer if it holds no bytes and is larger than `keep`. */
+static void release_out(struct dgw_inflate *z, size_t keep) {
+  if (z->out_len == 0 && z->out_cap > keep) {
+    free(z->out);
+    z->out = NULL;
+    z->out_cap = 0;
+  }
+}
+
+/*
+ * Marks `z` failed with `error` and returns it.  The buffered bytes belong
+ * to a stream position that is lost, so they and the buffers go at once.
+ */
+static int fail(struct dgw_inflate *z, int error) {
+  z->failed = error;
+  z->partial = 0;
+  z->in_len = 0;
+  z->out_len = 0;
+  release_in(z, 0);
+  release_out(z, 0);
+  return error;
+}
+
+/* Grows the output buffer geometrically, never past cap + 1 + NUL. */
+static int out_grow(struct dgw_inflate *z) {
+  size_t limit = z->max_output + 2;
+  size_t cap;
+  char *p;
+
+  if (z->out_cap == 0)
+    cap = OUT_INITIAL;
+  else if (z->out_cap > limit / 2)
+    cap = limit;
+  else
+    cap = z->out_cap * 2;
+  if (cap > limit)
+    cap = limit;
+  p = realloc(z->out, cap);
+  if (p == NULL)
+    return DGW_ERR_NOMEM;
+  z->out = p;
+  z->out_cap = cap;
+  return DGW_OK;
+}
+
+/* Appends to the input buffer; the caller has checked the cap. */
+static int in_append(struct dgw_inflate *z, const uint8_t *msg, size_t len) {
+  size_t need = z->in_len + len;
+
+  if (need > z->in_cap) {
+    size_t cap = z->in_cap == 0 ? IN_INITIAL : z->in_cap;
+    uint8_t *p;
+
+    while (cap < need)
+      cap = cap > z->max_output / 2 ? z->max_output : cap * 2;
+    if (cap > z->max_output)
+      cap = z->max_output;
+    p = realloc(z->in, cap);
+    if (p == NULL)
+      return DGW_ERR_NOMEM;
+    z->in = p;
+    z->in_cap = cap;
+  }
+  memcpy(z->in + z->in_len, msg, len);
+  z->in_len = need;
+  return DGW_OK;
+}
+
+/*
+ * Inflates all `len` bytes at `in` through the connection's stream, appending
+ * to z->out straight from zlib.  Returns DGW_OK once every byte is consumed
+ * and zlib has no output left to write, or an error.
+ */
+static int run(struct dgw_inflate *z, const uint8_t *in, size_t len) {
+  z_stream *zs = &z->zs;
+  size_t in_left = len;
+
+  zs->next_in = in;
+  zs->avail_in = 0;
+  for (;;) {
+    size_t room;
+    int rc;
+
+    /* avail_in is a uInt: feed inputs beyond UINT_MAX in slices. */
+    if (zs->avail_in == 0) {
+      uInt n = in_left > UINT_MAX ? UINT_MAX : (uInt)in_left;
+
+      zs->avail_in = n;
+      in_left -= n;
+    }
+    /* Keep one byte for the NUL.  out_len <= max_output here, so a full
+       buffer is below its limit and can grow. */
+    if (z->out_cap == 0 || z->out_len >= z->out_cap - 1) {
+      rc = out_grow(z);
+      if (rc != DGW_OK)
+        return rc;
+    }
+    room = z->out_cap - 1 - z->out_len;
+    if (room > UINT_MAX)
+      room = UINT_MAX;
+    zs->next_out = (Bytef *)z->out + z->out_len;
+    zs->avail_out = (uInt)room;
+
+    rc = inflate(zs, Z_NO_FLUSH);
+    z->out_len += room - zs->avail_out;
+    /* The buffer ends one byte past the cap, so a bomb stops right here. */
+    if (z->out_len > z->max_output)
+      return DGW_ERR_INFLATE_LIMIT;
+
+    switch (rc) {
+    case Z_OK:
+      break;
+    case Z_BUF_ERROR:
+      /* No progress was possible.  At the end of the input that only means
+         the previous call already wrote everything: not an error. */
+      if (zs->avail_in == 0 && in_left == 0)
+        return DGW_OK;
+      return DGW_ERR_INFLATE;
+    case Z_MEM_ERROR:
+      return DGW_ERR_NOMEM;
+    case Z_STREAM_END:
+      /* Discord never ends the stream (no Z_FINISH): an end, with or
+         without bytes after it, is a broken stream. */
+    case Z_NEED_DICT:
+    case Z_DATA_ERROR:
+    case Z_STREAM_ERROR:
+    default:
+      return DGW_ERR_INFLATE;
+    }
+    /* Input used up with output space to spare: zlib has nothing pending. */
+    if (zs->avail_in == 0 && in_left == 0 && zs->avail_out != 0)
+      return DGW_OK;
+  }
+}
