@@ -31,6 +31,7 @@
 
 struct client {
   struct event_base *base;
+  struct evdns_base *dns; /* /etc/hosts only: "localhost" */
   struct dgw_ws *ws;
   struct dgw_inflate *z;
   SSL_CTX *ssl;
@@ -113,11 +114,15 @@ static struct client *client_new(struct event_base *base, const char *ca,
   int err = 0;
 
   c->base = base;
+  c->dns = evdns_base_new(base, 0);
+  assert_non_null(c->dns);
+  assert_int_equal(evdns_base_load_hosts(c->dns, NULL), 0);
   if (ca != NULL) {
     c->ssl = dgw_tls_client_ctx_new(ca, why, sizeof(why), &err);
     assert_non_null(c->ssl);
   }
   cfg.ssl_ctx = c->ssl;
+  cfg.dns = c->dns;
   cfg.max_message = max_message;
   cfg.connect_timeout_ms = 5000;
   cfg.close_timeout_ms = 2000;
@@ -137,6 +142,7 @@ static void client_free(struct client *c) {
   dgw_ws_free(c->ws);
   dgw_inflate_free(c->z);
   SSL_CTX_free(c->ssl);
+  evdns_base_free(c->dns, 0);
   free(c);
 }
 
@@ -693,16 +699,30 @@ static void test_connection_refused(void **state) {
   event_base_free(base);
 }
 
-/* A host name that cannot be resolved: DGW_ERR_DNS.  A resolver with no
- * name servers fails without touching the network. */
+/* A host name that cannot be resolved: DGW_ERR_DNS.  The resolver asks a
+ * loopback UDP socket that never answers, so nothing leaves the machine
+ * and the lookup times out quickly. */
 static void test_dns_failure(void **state) {
   struct event_base *base = event_base_new();
   struct evdns_base *dns = evdns_base_new(base, 0);
+  struct sockaddr_in sin = {0};
+  socklen_t slen = sizeof(sin);
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
   struct dgw_ws_config cfg = {0};
   struct client *c;
+  char ns[64];
   int err;
 
   (void)state;
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &slen), 0);
+  snprintf(ns, sizeof(ns), "127.0.0.1:%u", (unsigned)ntohs(sin.sin_port));
+  assert_int_equal(evdns_base_nameserver_ip_add(dns, ns), 0);
+  assert_int_equal(evdns_base_set_option(dns, "timeout:", "0.2"), 0);
+  assert_int_equal(evdns_base_set_option(dns, "attempts:", "1"), 0);
+
   c = client_new(base, NULL, 0);
   dgw_ws_free(c->ws);
   cfg.dns = dns;
@@ -719,8 +739,10 @@ static void test_dns_failure(void **state) {
   assert_int_equal(dgw_ws_connect(c->ws, "ws://gateway.invalid/"), DGW_OK);
   assert_true(run_until(base, &c->done, 5));
   assert_int_equal(c->close_err, DGW_ERR_DNS);
+  assert_non_null(strstr(dgw_ws_reason(c->ws), "no resolver"));
   client_free(c);
   evdns_base_free(dns, 0);
+  close(fd);
   event_base_free(base);
 }
 
