@@ -38,7 +38,7 @@ const char *dgw_strerror(int error) {
   case DGW_ERR_MESSAGE_TOO_LARGE:
     return "inbound message too large";
   case DGW_ERR_IO:
-    return "socket I/O error";
+    return "I/O error (socket or file)";
   case DGW_ERR_INFLATE:
     return "corrupt zlib stream";
   case DGW_ERR_INFLATE_LIMIT:

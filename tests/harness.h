@@ -7,6 +7,7 @@
 #define DGW_TEST_HARNESS_H
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,10 @@
 #include <event2/event.h>
 
 #include <dgw/dgw.h>
+
+/* Like every libevent network program, a test must not die of SIGPIPE
+ * when a peer vanishes mid-write: writes then fail with EPIPE instead. */
+static inline void ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
 
 /* Path of a fixture made by tests/gen-certs.sh, e.g. cert_path("ca.pem"). */
 static inline const char *cert_path(const char *name) {

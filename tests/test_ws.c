@@ -941,5 +941,6 @@ int main(void) {
       cmocka_unit_test(test_protocol_error),
       cmocka_unit_test(test_upgrade_timeout),
   };
+  ignore_sigpipe();
   return cmocka_run_group_tests_name("ws", tests, NULL, NULL);
 }

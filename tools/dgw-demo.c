@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,7 @@ int main(void) {
   char url[128];
   int err = 0;
 
+  signal(SIGPIPE, SIG_IGN); /* a vanished peer must not kill us */
   d.base = event_base_new();
   mc.dispatch_interval_ms = 150;
   mock = dgw_mock_new(d.base, &mc, &err);

@@ -24,6 +24,8 @@
 extern "C" {
 #endif
 
+struct json_object; /* json-c's, from <json-c/json.h> */
+
 /** Marks a symbol exported from libdgw; everything else is hidden. */
 #if defined(DGW_BUILDING_LIBRARY) && defined(__GNUC__)
 #define DGW_EXTERN __attribute__((visibility("default")))
@@ -61,7 +63,7 @@ enum dgw_error {
   DGW_ERR_CONNECTION_LOST = -202, /**< the TCP stream ended without a close
                                        frame */
   DGW_ERR_MESSAGE_TOO_LARGE = -203, /**< an inbound message exceeded the cap */
-  DGW_ERR_IO = -204,                /**< a socket read or write failed */
+  DGW_ERR_IO = -204,                /**< a socket or file read or write failed */
 
   /* Payloads. */
   DGW_ERR_INFLATE = -300,       /**< the zlib stream is corrupt */
@@ -107,6 +109,349 @@ typedef void (*dgw_log_fn)(enum dgw_log_level level, const char *message,
  * "debug"), or "?" for any other value.  Static storage.
  */
 DGW_EXTERN const char *dgw_log_level_name(enum dgw_log_level level);
+
+/* ================================================================ */
+/* Close codes                                                       */
+/* ================================================================ */
+
+/** What a shard does after the gateway closed with a given code. */
+enum dgw_close_action {
+  /** Reconnect and RESUME the session (falls back to IDENTIFY when the
+   * gateway refuses the resume). */
+  DGW_CLOSE_RESUME = 0,
+  /** Forget the session; reconnect and IDENTIFY anew. */
+  DGW_CLOSE_NEW_SESSION = 1,
+  /** Stop the shard and report it: retrying cannot help (bad token, bad
+   * shard, bad intents, sharding required, bad API version). */
+  DGW_CLOSE_FATAL = 2,
+};
+
+/**
+ * The policy for close code `code`, in one table: 4004, 4010, 4011, 4012,
+ * 4013 and 4014 are fatal; 4003, 4006, 4007 and 4009 start a new session;
+ * every other code (and no code at all, 0) resumes.
+ */
+DGW_EXTERN enum dgw_close_action dgw_close_code_action(int code);
+
+/**
+ * Discord's name for gateway close code `code` ("Authentication failed"
+ * for 4004), a name for the standard WebSocket codes, or "unknown close
+ * code".  Static storage.
+ */
+DGW_EXTERN const char *dgw_close_code_name(int code);
+
+/* ================================================================ */
+/* Options                                                           */
+/* ================================================================ */
+
+/** Gateway API version dgw speaks. */
+#define DGW_API_VERSION 10
+/** The gateway URL used when none is configured. */
+#define DGW_DEFAULT_GATEWAY_URL "wss://gateway.discord.gg"
+/** dgw_gateway_latency() before the first heartbeat ACK. */
+#define DGW_LATENCY_UNKNOWN (-1.0)
+
+/**
+ * Everything a client is configured with, filled through setters so new
+ * options never break the ABI.  A dgw_options is copied by dgw_client_new()
+ * and may be freed right after.  Setters return DGW_OK or
+ * DGW_ERR_INVALID_ARGUMENT (DGW_ERR_URL for a bad URL, DGW_ERR_JSON for bad
+ * JSON, DGW_ERR_NOMEM).
+ */
+struct dgw_options;
+
+/** Returns new options with the defaults below, or NULL without memory. */
+DGW_EXTERN struct dgw_options *dgw_options_new(void);
+
+/** Frees `opt` (and wipes the token from memory).  NULL is a no-op. */
+DGW_EXTERN void dgw_options_free(struct dgw_options *opt);
+
+/**
+ * The bot token, without the "Bot " prefix (required).  Copied; dgw never
+ * writes it to a log line or an error message.
+ */
+DGW_EXTERN int dgw_options_set_token(struct dgw_options *opt,
+                                     const char *token);
+
+/** Gateway intents bit set (default 0: no privileged events). */
+DGW_EXTERN int dgw_options_set_intents(struct dgw_options *opt,
+                                       uint64_t intents);
+
+/**
+ * The gateway URL to IDENTIFY on, ws:// or wss://, without a query
+ * (default DGW_DEFAULT_GATEWAY_URL).  dgw appends "?v=10&encoding=json"
+ * and, with compression on, "&compress=zlib-stream"; the same query is
+ * used on `resume_gateway_url` when resuming.
+ */
+DGW_EXTERN int dgw_options_set_gateway_url(struct dgw_options *opt,
+                                           const char *url);
+
+/** zlib-stream transport compression on (1, the default) or off (0). */
+DGW_EXTERN int dgw_options_set_compress(struct dgw_options *opt, int on);
+
+/**
+ * A PEM file of CA certificates to trust instead of the system store (for
+ * tests and private proxies).  NULL restores the system store.  Peer and
+ * host-name verification are always on.
+ */
+DGW_EXTERN int dgw_options_set_ca_file(struct dgw_options *opt,
+                                       const char *path);
+
+/**
+ * The shards this client runs: ids first .. first+count-1 of `total`
+ * (default 0, 1, 1: one unsharded session).  count >= 1, first + count <=
+ * total.
+ */
+DGW_EXTERN int dgw_options_set_shards(struct dgw_options *opt, uint32_t first,
+                                      uint32_t count, uint32_t total);
+
+/** IDENTIFY's large_threshold, 50..250 (default: not sent, Discord's 50). */
+DGW_EXTERN int dgw_options_set_large_threshold(struct dgw_options *opt,
+                                               int threshold);
+
+/**
+ * IDENTIFY's initial presence, as the JSON text of a presence object
+ * ({"status":"online","activities":[],"since":null,"afk":false}); NULL
+ * sends none.  Checked to be a JSON object.
+ */
+DGW_EXTERN int dgw_options_set_presence_json(struct dgw_options *opt,
+                                             const char *json);
+
+/**
+ * Where log lines go, and the most verbose level passed on (default: no
+ * logging).
+ */
+DGW_EXTERN void dgw_options_set_log(struct dgw_options *opt, dgw_log_fn fn,
+                                    void *user_data,
+                                    enum dgw_log_level max_level);
+
+/**
+ * Reconnect backoff: the first retry after a healthy session is at once;
+ * each further failure waits min(max_ms, base_ms * 2^n), half of it
+ * random.  A session that stays up for `healthy_ms` resets the count.
+ * Defaults 1000, 60000, 60000.
+ */
+DGW_EXTERN int dgw_options_set_reconnect(struct dgw_options *opt,
+                                         uint32_t base_ms, uint32_t max_ms,
+                                         uint32_t healthy_ms);
+
+/**
+ * After INVALID_SESSION (op 9) with d=false, wait a uniform random time in
+ * [min_ms, max_ms] before identifying (default 1000..5000, as Discord
+ * advises).  Tests shorten it.
+ */
+DGW_EXTERN int dgw_options_set_invalid_session_wait(struct dgw_options *opt,
+                                                    uint32_t min_ms,
+                                                    uint32_t max_ms);
+
+/**
+ * Time allowed for DNS + TCP + TLS + upgrade (default 30000), and for the
+ * peer to answer a close frame (default 5000), in milliseconds.
+ */
+DGW_EXTERN int dgw_options_set_timeouts(struct dgw_options *opt,
+                                        uint32_t connect_ms,
+                                        uint32_t close_ms);
+
+/**
+ * Largest inbound payload accepted, compressed or not (default 64 MiB;
+ * Discord's READY can be several MB).  Bigger ones end the connection,
+ * which then resumes.
+ */
+DGW_EXTERN int dgw_options_set_max_payload(struct dgw_options *opt,
+                                           size_t bytes);
+
+/* ================================================================ */
+/* Client, shards and events                                         */
+/* ================================================================ */
+
+/** A set of shards sharing one configuration, TLS context and resolver. */
+struct dgw_client;
+/** One shard's gateway session, owned by its client. */
+struct dgw_gateway;
+/** A DISPATCH event as handed to a callback: a borrowed view. */
+struct dgw_event;
+
+/** Where a shard is in its life. */
+enum dgw_state {
+  DGW_STATE_IDLE = 0,        /**< not started */
+  DGW_STATE_CONNECTING = 1,  /**< DNS, TCP, TLS and the upgrade */
+  DGW_STATE_HELLO = 2,       /**< connected, waiting for HELLO */
+  DGW_STATE_IDENTIFYING = 3, /**< IDENTIFY sent, waiting for READY */
+  DGW_STATE_RESUMING = 4,    /**< RESUME sent, waiting for RESUMED */
+  DGW_STATE_READY = 5,       /**< the session is live */
+  DGW_STATE_BACKOFF = 6,     /**< waiting before the next connection */
+  DGW_STATE_OFFLINE = 7,     /**< the network failed (DNS, refused,
+                                  unreachable, timeout); retrying */
+  DGW_STATE_CLOSING = 8,     /**< dgw_gateway_close() in progress */
+  DGW_STATE_CLOSED = 9,      /**< ended by dgw_gateway_close() */
+  DGW_STATE_FATAL = 10,      /**< stopped on a fatal close code */
+};
+
+/** Lower-case name of a state ("ready", "offline"...).  Static. */
+DGW_EXTERN const char *dgw_state_name(enum dgw_state state);
+
+/** Why a connection ended, handed to the on_disconnect callback. */
+struct dgw_disconnect {
+  int error;             /**< DGW_ERR_CLOSED when the gateway closed with a
+                              code, else the failure (e.g. DGW_ERR_TIMEOUT
+                              for a zombied connection) */
+  uint16_t close_code;   /**< the gateway's close code, 0 when none */
+  const char *reason;    /**< readable detail; valid during the call */
+  enum dgw_close_action action; /**< what happens next */
+  int will_resume;       /**< 1 when the next connection will RESUME */
+  uint32_t retry_in_ms;  /**< delay before reconnecting (0 for fatal) */
+};
+
+/* Callback types.  Each gets the shard, and the user_data given to
+ * dgw_client_new().  Pointers handed in are valid only during the call.
+ * Any of them may call dgw_gateway_close(), dgw_gateway_terminate(),
+ * dgw_client_stop() or dgw_client_free(). */
+typedef void (*dgw_state_fn)(struct dgw_gateway *gw, enum dgw_state from,
+                             enum dgw_state to, void *user_data);
+typedef void (*dgw_gateway_fn)(struct dgw_gateway *gw, void *user_data);
+typedef void (*dgw_disconnect_fn)(struct dgw_gateway *gw,
+                                  const struct dgw_disconnect *info,
+                                  void *user_data);
+typedef void (*dgw_fatal_fn)(struct dgw_gateway *gw, uint16_t close_code,
+                             const char *meaning, void *user_data);
+typedef void (*dgw_dispatch_fn)(struct dgw_gateway *gw,
+                                const struct dgw_event *event,
+                                void *user_data);
+
+/** The application's callbacks, set one by one (all optional). */
+struct dgw_callbacks;
+
+/** Returns an empty callback table, or NULL without memory. */
+DGW_EXTERN struct dgw_callbacks *dgw_callbacks_new(void);
+/** Frees `cb`; NULL is a no-op.  dgw_client_new() keeps its own copy. */
+DGW_EXTERN void dgw_callbacks_free(struct dgw_callbacks *cb);
+/** Every change of a shard's state. */
+DGW_EXTERN void dgw_callbacks_set_on_state(struct dgw_callbacks *cb,
+                                           dgw_state_fn fn);
+/** Starting a connection attempt. */
+DGW_EXTERN void dgw_callbacks_set_on_connecting(struct dgw_callbacks *cb,
+                                                dgw_gateway_fn fn);
+/** READY arrived: a new session (session_id is set). */
+DGW_EXTERN void dgw_callbacks_set_on_ready(struct dgw_callbacks *cb,
+                                           dgw_gateway_fn fn);
+/** RESUMED arrived: the session continues, replayed events delivered. */
+DGW_EXTERN void dgw_callbacks_set_on_resumed(struct dgw_callbacks *cb,
+                                             dgw_gateway_fn fn);
+/** A connection ended (not called after dgw_gateway_close()). */
+DGW_EXTERN void dgw_callbacks_set_on_disconnect(struct dgw_callbacks *cb,
+                                                dgw_disconnect_fn fn);
+/** A fatal close code stopped the shard for good. */
+DGW_EXTERN void dgw_callbacks_set_on_fatal(struct dgw_callbacks *cb,
+                                           dgw_fatal_fn fn);
+/** Every DISPATCH, in sequence order, each exactly once across resumes.
+ * Unknown event names are passed on like any other. */
+DGW_EXTERN void dgw_callbacks_set_on_dispatch(struct dgw_callbacks *cb,
+                                              dgw_dispatch_fn fn);
+
+struct event_base; /* libevent's, from <event2/event.h> */
+
+/**
+ * Creates a client on the caller's `base` (borrowed; must outlive the
+ * client) with copies of `opt` and `cb` (either may be freed afterwards;
+ * `cb` may be NULL).  Nothing connects until dgw_client_start().  Returns
+ * NULL and sets *err (DGW_ERR_INVALID_ARGUMENT when no token is set,
+ * DGW_ERR_TLS when the CA file cannot be loaded, DGW_ERR_NOMEM).
+ */
+DGW_EXTERN struct dgw_client *dgw_client_new(struct event_base *base,
+                                             const struct dgw_options *opt,
+                                             const struct dgw_callbacks *cb,
+                                             void *user_data, int *err);
+
+/** Starts every shard; returns at once (DGW_OK), or DGW_ERR_STATE when
+ * already started.  Everything after is callbacks. */
+DGW_EXTERN int dgw_client_start(struct dgw_client *client);
+
+/** dgw_gateway_close() on every shard. */
+DGW_EXTERN void dgw_client_stop(struct dgw_client *client);
+
+/**
+ * Drops every connection at once and frees the client and its shards.
+ * Safe from inside any dgw callback (the free happens when the callback
+ * returns; no further callbacks run).  NULL is a no-op.
+ */
+DGW_EXTERN void dgw_client_free(struct dgw_client *client);
+
+/** The number of shards this client runs. */
+DGW_EXTERN uint32_t dgw_client_shard_count(const struct dgw_client *client);
+
+/** The shard with id `shard_id`, or NULL when this client does not run
+ * it.  Owned by the client. */
+DGW_EXTERN struct dgw_gateway *dgw_client_gateway(struct dgw_client *client,
+                                                  uint32_t shard_id);
+
+/** The client that owns `gw`. */
+DGW_EXTERN struct dgw_client *dgw_gateway_client(struct dgw_gateway *gw);
+
+/** The shard's current state. */
+DGW_EXTERN enum dgw_state dgw_gateway_state(const struct dgw_gateway *gw);
+
+/** The shard id. */
+DGW_EXTERN uint32_t dgw_gateway_shard_id(const struct dgw_gateway *gw);
+
+/** The last sequence number received (0 before the first dispatch). */
+DGW_EXTERN int64_t dgw_gateway_sequence(const struct dgw_gateway *gw);
+
+/** The session id from READY, or NULL when there is no session.  Valid
+ * until the session changes; copy it to keep it. */
+DGW_EXTERN const char *dgw_gateway_session_id(const struct dgw_gateway *gw);
+
+/** The resume_gateway_url from READY, or NULL.  Same lifetime. */
+DGW_EXTERN const char *dgw_gateway_resume_url(const struct dgw_gateway *gw);
+
+/** Round trip of the last heartbeat and its ACK in milliseconds, measured
+ * on a monotonic clock; DGW_LATENCY_UNKNOWN before the first ACK. */
+DGW_EXTERN double dgw_gateway_latency(const struct dgw_gateway *gw);
+
+/**
+ * Sends one payload (JSON text of `len` bytes, copied) on the shard's
+ * connection.  Returns DGW_OK, DGW_ERR_STATE when the shard is not
+ * connected and identified, DGW_ERR_PAYLOAD_TOO_LARGE over 4096 bytes,
+ * DGW_ERR_JSON when it is not an object with an integer "op".  Never
+ * crashes on a closed socket.
+ */
+DGW_EXTERN int dgw_gateway_send_json(struct dgw_gateway *gw, const char *json,
+                                     size_t len);
+
+/**
+ * Ends the session for good: closes with code 1000 (Discord then drops the
+ * session and the bot goes offline on this shard) and does not reconnect.
+ * The state becomes CLOSING, then CLOSED.  Returns DGW_OK or DGW_ERR_STATE
+ * when already closed.
+ */
+DGW_EXTERN int dgw_gateway_close(struct dgw_gateway *gw);
+
+/**
+ * Drops the connection but keeps the session: closes with code 4000 (not
+ * 1000/1001, so Discord keeps the session) and reconnects at once to
+ * RESUME.  Returns DGW_OK or DGW_ERR_STATE when closed or fatal.
+ */
+DGW_EXTERN int dgw_gateway_terminate(struct dgw_gateway *gw);
+
+/** The event name ("MESSAGE_CREATE").  Valid during the callback. */
+DGW_EXTERN const char *dgw_event_name(const struct dgw_event *event);
+/** The event's sequence number. */
+DGW_EXTERN int64_t dgw_event_seq(const struct dgw_event *event);
+/** The id of the shard that received it. */
+DGW_EXTERN uint32_t dgw_event_shard(const struct dgw_event *event);
+/**
+ * The raw JSON text of the event's `d`, not NUL-terminated, `*len` bytes
+ * ("null" when d was null).  Borrowed: valid only during the callback.
+ * Forwarding this text costs nothing; no JSON tree is built.
+ */
+DGW_EXTERN const char *dgw_event_data(const struct dgw_event *event,
+                                      size_t *len);
+/**
+ * `d` parsed with json-c, on first use, and cached for the other handlers
+ * of the same event.  Borrowed (do not json_object_put it; take your own
+ * reference with json_object_get to keep it).  NULL when d is null or
+ * cannot be parsed.
+ */
+DGW_EXTERN struct json_object *dgw_event_json(const struct dgw_event *event);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,274 @@
+/*
+ * dgw-mock: the mock Discord gateway as a standalone server, for developing
+ * bots and plugins offline and for tests driven from scripts.
+ *
+ * Prints "dgw-mock listening on ws[s]://HOST:PORT" on stdout once ready,
+ * logs on stderr, stops cleanly on SIGINT/SIGTERM.  Exit status: 0 after a
+ * clean stop, 1 on a runtime error, 2 on a usage error.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "mock/mock.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+struct options {
+  struct dgw_mock_config cfg;
+  const char *script;
+  int verbose;
+};
+
+static void usage(FILE *out) {
+  fputs(
+      "usage: dgw-mock [OPTION]...\n"
+      "Serve a mock Discord gateway (API v10, JSON, optional zlib-stream).\n"
+      "\n"
+      "  --host H                  address to listen on (default 127.0.0.1)\n"
+      "  --port P                  port to listen on; 0 picks a free one\n"
+      "                            (default 0)\n"
+      "  --tls-cert F              PEM certificate chain: serve wss://\n"
+      "  --tls-key F               PEM private key for --tls-cert\n"
+      "  --token T                 token IDENTIFY must carry (default: any\n"
+      "                            non-empty token); a wrong one gets 4004\n"
+      "  --heartbeat-interval MS   heartbeat_interval sent in HELLO\n"
+      "                            (default 41250)\n"
+      "  --dispatch-interval MS    gap between scripted dispatches after\n"
+      "                            READY (default 0: all at once)\n"
+      "  --split N                 split each compressed payload into\n"
+      "                            WebSocket messages of at most N bytes\n"
+      "  --fragment N              send each message as frames of at most\n"
+      "                            N payload bytes (continuation frames)\n"
+      "  --script FILE.jsonl       dispatches sent after READY, one JSON\n"
+      "                            object {\"t\": NAME, \"d\": VALUE} a line;\n"
+      "                            each GUILD_CREATE's d.id is listed in\n"
+      "                            READY as an unavailable guild\n"
+      "  --verbose                 log every connection and payload\n"
+      "  --help                    show this help and exit\n"
+      "\n"
+      "Clients connect to ws[s]://HOST:PORT/?v=10&encoding=json and may add\n"
+      "&compress=zlib-stream.  Once listening, one line\n"
+      "\"dgw-mock listening on ws[s]://HOST:PORT\" is printed on stdout;\n"
+      "logs go to stderr.  SIGINT or SIGTERM stops the server.\n"
+      "\n"
+      "Exit status: 0 after a clean stop, 1 on a runtime error (cannot\n"
+      "listen, unreadable certificate or script), 2 on a usage error.\n",
+      out);
+}
+
+static void log_stderr(enum dgw_log_level level, const char *message,
+                       void *user_data) {
+  const int *verbose = user_data;
+
+  if (level == DGW_LOG_DEBUG && !*verbose)
+    return;
+  fprintf(stderr, "dgw-mock: %s: %s\n", dgw_log_level_name(level), message);
+}
+
+/* Parses a decimal number in [0, max]; returns -1 when it is not one. */
+static int parse_number(const char *s, unsigned long long max,
+                        unsigned long long *out) {
+  char *end;
+  unsigned long long v;
+
+  if (s[0] < '0' || s[0] > '9')
+    return -1;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (errno != 0 || *end != '\0' || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+  (void)sig;
+  (void)what;
+  event_base_loopbreak(arg);
+}
+
+/* Returns 0, or EXIT_USAGE after printing why. */
+static int parse_options(int argc, char **argv, struct options *opt) {
+  enum {
+    OPT_HOST = 256,
+    OPT_PORT,
+    OPT_CERT,
+    OPT_KEY,
+    OPT_TOKEN,
+    OPT_HEARTBEAT,
+    OPT_DISPATCH,
+    OPT_SPLIT,
+    OPT_FRAGMENT,
+    OPT_SCRIPT,
+    OPT_VERBOSE,
+    OPT_HELP
+  };
+  static const struct option longopts[] = {
+      {"host", required_argument, NULL, OPT_HOST},
+      {"port", required_argument, NULL, OPT_PORT},
+      {"tls-cert", required_argument, NULL, OPT_CERT},
+      {"tls-key", required_argument, NULL, OPT_KEY},
+      {"token", required_argument, NULL, OPT_TOKEN},
+      {"heartbeat-interval", required_argument, NULL, OPT_HEARTBEAT},
+      {"dispatch-interval", required_argument, NULL, OPT_DISPATCH},
+      {"split", required_argument, NULL, OPT_SPLIT},
+      {"fragment", required_argument, NULL, OPT_FRAGMENT},
+      {"script", required_argument, NULL, OPT_SCRIPT},
+      {"verbose", no_argument, NULL, OPT_VERBOSE},
+      {"help", no_argument, NULL, OPT_HELP},
+      {NULL, 0, NULL, 0}};
+  unsigned long long n;
+  int c;
+
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    switch (c) {
+    case OPT_HOST:
+      opt->cfg.host = optarg;
+      break;
+    case OPT_PORT:
+      if (parse_number(optarg, 65535, &n) != 0)
+        goto bad_number;
+      opt->cfg.port = (uint16_t)n;
+      break;
+    case OPT_CERT:
+      opt->cfg.cert_file = optarg;
+      break;
+    case OPT_KEY:
+      opt->cfg.key_file = optarg;
+      break;
+    case OPT_TOKEN:
+      if (optarg[0] == '\0') {
+        fprintf(stderr, "dgw-mock: --token must not be empty\n");
+        return EXIT_USAGE;
+      }
+      opt->cfg.token = optarg;
+      break;
+    case OPT_HEARTBEAT:
+      if (parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
+        goto bad_number;
+      opt->cfg.heartbeat_interval_ms = (uint32_t)n;
+      break;
+    case OPT_DISPATCH:
+      if (parse_number(optarg, UINT32_MAX, &n) != 0)
+        goto bad_number;
+      opt->cfg.dispatch_interval_ms = (uint32_t)n;
+      break;
+    case OPT_SPLIT:
+      if (parse_number(optarg, SIZE_MAX, &n) != 0)
+        goto bad_number;
+      opt->cfg.split_size = (size_t)n;
+      break;
+    case OPT_FRAGMENT:
+      if (parse_number(optarg, SIZE_MAX, &n) != 0)
+        goto bad_number;
+      opt->cfg.fragment_size = (size_t)n;
+      break;
+    case OPT_SCRIPT:
+      opt->script = optarg;
+      break;
+    case OPT_VERBOSE:
+      opt->verbose = 1;
+      break;
+    case OPT_HELP:
+      usage(stdout);
+      exit(EXIT_SUCCESS);
+    default:
+      fprintf(stderr, "Try 'dgw-mock --help'.\n");
+      return EXIT_USAGE;
+    }
+    continue;
+  bad_number:
+    fprintf(stderr, "dgw-mock: bad value '%s' for --%s\n", optarg,
+            longopts[c - OPT_HOST].name);
+    return EXIT_USAGE;
+  }
+  if (optind < argc) {
+    fprintf(stderr, "dgw-mock: unexpected argument '%s'\n", argv[optind]);
+    return EXIT_USAGE;
+  }
+  if ((opt->cfg.cert_file == NULL) != (opt->cfg.key_file == NULL)) {
+    fprintf(stderr, "dgw-mock: --tls-cert and --tls-key go together\n");
+    return EXIT_USAGE;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  struct options opt;
+  struct event_base *base = NULL;
+  struct event *sigint = NULL, *sigterm = NULL;
+  struct dgw_mock *mock = NULL;
+  const char *host;
+  int rv, err = 0, status = EXIT_RUNTIME;
+
+  memset(&opt, 0, sizeof opt);
+  rv = parse_options(argc, argv, &opt);
+  if (rv != 0)
+    return rv;
+  opt.cfg.log = log_stderr;
+  opt.cfg.log_user_data = &opt.verbose;
+
+  /* A client vanishing while we write must not kill the server. */
+  signal(SIGPIPE, SIG_IGN);
+
+  base = event_base_new();
+  if (base == NULL) {
+    fprintf(stderr, "dgw-mock: cannot create the event loop\n");
+    goto out;
+  }
+  mock = dgw_mock_new(base, &opt.cfg, &err);
+  if (mock == NULL) {
+    fprintf(stderr, "dgw-mock: cannot start: %s\n",
+            err == DGW_ERR_TLS       ? "bad TLS certificate or key"
+            : err == DGW_ERR_CONNECT ? "cannot listen on that address"
+                                     : dgw_strerror(err));
+    goto out;
+  }
+  if (opt.script != NULL &&
+      (rv = dgw_mock_load_script(mock, opt.script)) != DGW_OK) {
+    fprintf(stderr, "dgw-mock: cannot load script %s: %s\n", opt.script,
+            rv == DGW_ERR_JSON ? "bad JSON line" : "cannot read it");
+    goto out;
+  }
+  sigint = evsignal_new(base, SIGINT, on_signal, base);
+  sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+  if (sigint == NULL || sigterm == NULL || evsignal_add(sigint, NULL) != 0 ||
+      evsignal_add(sigterm, NULL) != 0) {
+    fprintf(stderr, "dgw-mock: cannot install signal handlers\n");
+    goto out;
+  }
+
+  host = opt.cfg.host != NULL ? opt.cfg.host : "127.0.0.1";
+  printf("dgw-mock listening on %s://%s%s%s:%u\n",
+         opt.cfg.cert_file != NULL ? "wss" : "ws",
+         strchr(host, ':') != NULL ? "[" : "", host,
+         strchr(host, ':') != NULL ? "]" : "", (unsigned)dgw_mock_port(mock));
+  fflush(stdout);
+
+  if (event_base_dispatch(base) < 0) {
+    fprintf(stderr, "dgw-mock: event loop failed\n");
+    goto out;
+  }
+  if (opt.verbose)
+    fprintf(stderr, "dgw-mock: stopping\n");
+  status = EXIT_SUCCESS;
+
+out:
+  if (sigint != NULL)
+    event_free(sigint);
+  if (sigterm != NULL)
+    event_free(sigterm);
+  dgw_mock_free(mock);
+  if (base != NULL)
+    event_base_free(base);
+  return status;
+}
