@@ -51,7 +51,9 @@ const char *dgw_strerror(int error) {
   return "unknown error";
 }
 
-const char *dgw_version(void) { return DGW_VERSION_STRING; }
+const char *dgw_version(void) {
+  return DGW_VERSION_STRING;
+}
 
 const char *dgw_log_level_name(enum dgw_log_level level) {
   switch (level) {

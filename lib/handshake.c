@@ -103,7 +103,9 @@ static size_t header_block_len(const char *buf, size_t len) {
   return 0;
 }
 
-static int is_ows(char c) { return c == ' ' || c == '\t'; }
+static int is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
 
 /* Splits the header field at [p, eol) into name and trimmed value.
  * Returns 0 on a malformed line. */
@@ -222,9 +224,8 @@ int dgw_handshake_check_response(const char *buf, size_t len,
   const char *eol;
   char status[64];
 
-  hlen = header_block_len(buf, len < DGW_HANDSHAKE_MAX_HEADER
-                                   ? len
-                                   : DGW_HANDSHAKE_MAX_HEADER);
+  hlen = header_block_len(
+      buf, len < DGW_HANDSHAKE_MAX_HEADER ? len : DGW_HANDSHAKE_MAX_HEADER);
   if (hlen == 0) {
     if (len >= DGW_HANDSHAKE_MAX_HEADER) {
       set_reason(reason, reason_size, "%s",
@@ -233,8 +234,7 @@ int dgw_handshake_check_response(const char *buf, size_t len,
     }
     /* Fail early on something that is clearly not HTTP. */
     if (len >= 5 && memcmp(buf, "HTTP/", 5) != 0) {
-      set_reason(reason, reason_size, "%s",
-                 "upgrade response is not HTTP");
+      set_reason(reason, reason_size, "%s", "upgrade response is not HTTP");
       return DGW_ERR_HANDSHAKE;
     }
     return DGW_ERR_AGAIN;
@@ -323,8 +323,7 @@ static int request_field(const struct header *h, void *arg) {
   return 0;
 }
 
-int dgw_handshake_parse_request(const char *buf, size_t len,
-                                size_t *header_len,
+int dgw_handshake_parse_request(const char *buf, size_t len, size_t *header_len,
                                 struct dgw_handshake_request_info *info,
                                 char *reason, size_t reason_size) {
   struct request_state st = {0};
@@ -334,9 +333,8 @@ int dgw_handshake_parse_request(const char *buf, size_t len,
   size_t hlen;
   size_t tlen;
 
-  hlen = header_block_len(buf, len < DGW_HANDSHAKE_MAX_HEADER
-                                   ? len
-                                   : DGW_HANDSHAKE_MAX_HEADER);
+  hlen = header_block_len(
+      buf, len < DGW_HANDSHAKE_MAX_HEADER ? len : DGW_HANDSHAKE_MAX_HEADER);
   if (hlen == 0) {
     if (len >= DGW_HANDSHAKE_MAX_HEADER) {
       set_reason(reason, reason_size, "%s", "request headers too large");
@@ -355,8 +353,8 @@ int dgw_handshake_parse_request(const char *buf, size_t len,
   }
   target = buf + 4;
   sp = memchr(target, ' ', (size_t)(eol - target));
-  if (sp == NULL || *target != '/' ||
-      (size_t)(eol - sp) != 9 || memcmp(sp, " HTTP/1.1", 9) != 0) {
+  if (sp == NULL || *target != '/' || (size_t)(eol - sp) != 9 ||
+      memcmp(sp, " HTTP/1.1", 9) != 0) {
     set_reason(reason, reason_size, "%s", "malformed request line");
     return DGW_ERR_HANDSHAKE;
   }

@@ -57,8 +57,8 @@ int dgw_handshake_check_response(const char *buf, size_t len,
 
 /* A client's upgrade request as the server side sees it. */
 struct dgw_handshake_request_info {
-  char path_query[2048];            /* request target, NUL-terminated */
-  char key[DGW_WS_KEY_LEN + 1];     /* Sec-WebSocket-Key */
+  char path_query[2048];        /* request target, NUL-terminated */
+  char key[DGW_WS_KEY_LEN + 1]; /* Sec-WebSocket-Key */
 };
 
 /*
@@ -67,8 +67,7 @@ struct dgw_handshake_request_info {
  * DGW_ERR_HANDSHAKE with `reason` for a request that is not a valid
  * WebSocket upgrade (method, version 13, Upgrade, Connection, key).
  */
-int dgw_handshake_parse_request(const char *buf, size_t len,
-                                size_t *header_len,
+int dgw_handshake_parse_request(const char *buf, size_t len, size_t *header_len,
                                 struct dgw_handshake_request_info *info,
                                 char *reason, size_t reason_size);
 

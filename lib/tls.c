@@ -65,8 +65,7 @@ int dgw_tls_prepare(SSL *ssl, const char *host) {
       return DGW_ERR_TLS;
     return DGW_OK;
   }
-  if (SSL_set_tlsext_host_name(ssl, host) != 1 ||
-      SSL_set1_host(ssl, host) != 1)
+  if (SSL_set_tlsext_host_name(ssl, host) != 1 || SSL_set1_host(ssl, host) != 1)
     return DGW_ERR_TLS;
   /* Wildcards only as the whole left-most label (*.discord.gg). */
   SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);

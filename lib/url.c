@@ -133,8 +133,8 @@ int dgw_url_parse(const char *url, struct dgw_url *out, char *reason,
     snprintf(out->path_query, sizeof(out->path_query), "%s", path);
 
   if (out->port == (out->tls ? 443 : 80))
-    snprintf(out->host_header, sizeof(out->host_header),
-             ipv6 ? "[%s]" : "%s", out->host);
+    snprintf(out->host_header, sizeof(out->host_header), ipv6 ? "[%s]" : "%s",
+             out->host);
   else
     snprintf(out->host_header, sizeof(out->host_header),
              ipv6 ? "[%s]:%u" : "%s:%u", out->host, (unsigned)out->port);

@@ -11,10 +11,10 @@
 #define DGW_URL_MAX 2048
 
 struct dgw_url {
-  int tls;          /* 1 for wss://, 0 for ws:// */
-  char host[256];   /* host name or address, without IPv6 brackets */
-  uint16_t port;    /* explicit port, else 443 for wss and 80 for ws */
-  int port_given;   /* 1 when the URL named the port */
+  int tls;        /* 1 for wss://, 0 for ws:// */
+  char host[256]; /* host name or address, without IPv6 brackets */
+  uint16_t port;  /* explicit port, else 443 for wss and 80 for ws */
+  int port_given; /* 1 when the URL named the port */
   /* Path and query, starting with '/'; "/" when the URL has neither. */
   char path_query[DGW_URL_MAX];
   /* Value for the Host header: host (bracketed if IPv6) plus ":port" when

@@ -119,7 +119,9 @@ static void destroy(struct dgw_ws *ws) {
   free(ws);
 }
 
-static void enter(struct dgw_ws *ws) { ws->depth++; }
+static void enter(struct dgw_ws *ws) {
+  ws->depth++;
+}
 
 /* Returns 1 when the object was freed and must not be touched again. */
 static int leave(struct dgw_ws *ws) {
@@ -249,9 +251,8 @@ static void pump(struct dgw_ws *ws) {
       /* The peer closed first; wslay queued our echo of its code. */
       ws->state = WS_CLOSING;
       if (ws->close_code != 0)
-        set_reason(ws, "peer closed with code %u%s%s",
-                   (unsigned)ws->close_code, ws->close_reason[0] ? ": " : "",
-                   ws->close_reason);
+        set_reason(ws, "peer closed with code %u%s%s", (unsigned)ws->close_code,
+                   ws->close_reason[0] ? ": " : "", ws->close_reason);
       else
         set_reason(ws, "peer closed without a code");
       arm_timer(ws, ws->cfg.close_timeout_ms);
@@ -387,9 +388,8 @@ static int connect_error(struct dgw_ws *ws, short what) {
     ssl = bufferevent_openssl_get_ssl(ws->bev);
     ssl_err = bufferevent_get_openssl_error(ws->bev);
   }
-  if (ssl != NULL &&
-      (ssl_err != 0 || SSL_get_verify_result(ssl) != X509_V_OK ||
-       (what & BEV_EVENT_EOF))) {
+  if (ssl != NULL && (ssl_err != 0 || SSL_get_verify_result(ssl) != X509_V_OK ||
+                      (what & BEV_EVENT_EOF))) {
     char detail[200];
     int rv = dgw_tls_describe_error(ssl, ssl_err, detail, sizeof(detail),
                                     "peer closed during the TLS handshake");
@@ -430,8 +430,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
       if (ws->url.tls && bufferevent_get_openssl_error(bev) != 0) {
         char detail[200];
 
-        dgw_tls_describe_error(NULL, bufferevent_get_openssl_error(bev),
-                               detail, sizeof(detail), "");
+        dgw_tls_describe_error(NULL, bufferevent_get_openssl_error(bev), detail,
+                               sizeof(detail), "");
         set_reason(ws, "during the upgrade: %s", detail);
         finish(ws, DGW_ERR_TLS);
       } else {
@@ -468,8 +468,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg) {
     /* The peer never answered our close (or never read its echo). */
     finish(ws, closing_result(ws));
   } else if (ws->state != WS_CLOSED) {
-    set_reason(ws, "no WebSocket connection to %s within %u ms",
-               ws->url.host, (unsigned)ws->cfg.connect_timeout_ms);
+    set_reason(ws, "no WebSocket connection to %s within %u ms", ws->url.host,
+               (unsigned)ws->cfg.connect_timeout_ms);
     finish(ws, DGW_ERR_TIMEOUT);
   }
   leave(ws);
@@ -508,8 +508,8 @@ static void try_next_address(struct dgw_ws *ws) {
   }
   bufferevent_setcb(ws->bev, read_cb, write_cb, event_cb, ws);
   bufferevent_enable(ws->bev, EV_READ | EV_WRITE);
-  if (bufferevent_socket_connect(ws->bev, ai->ai_addr,
-                                 (int)ai->ai_addrlen) != 0) {
+  if (bufferevent_socket_connect(ws->bev, ai->ai_addr, (int)ai->ai_addrlen) !=
+      0) {
     /* Errors are normally reported through event_cb; this is the rare
      * synchronous failure (e.g. no socket could be made). */
     if (ws->state == WS_CONNECTING && ws->bev != NULL) {
@@ -580,8 +580,7 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg) {
       ws->next_addr = res;
       try_next_address(ws);
     } else if (ws->cfg.dns == NULL) {
-      set_reason(ws, "cannot resolve %s: no resolver configured",
-                 ws->url.host);
+      set_reason(ws, "cannot resolve %s: no resolver configured", ws->url.host);
       finish(ws, DGW_ERR_DNS);
     } else {
       struct resolve_ticket *ticket = calloc(1, sizeof(*ticket));
@@ -724,12 +723,18 @@ void dgw_ws_free(struct dgw_ws *ws) {
   destroy(ws);
 }
 
-uint16_t dgw_ws_close_code(const struct dgw_ws *ws) { return ws->close_code; }
+uint16_t dgw_ws_close_code(const struct dgw_ws *ws) {
+  return ws->close_code;
+}
 
 const char *dgw_ws_close_reason(const struct dgw_ws *ws) {
   return ws->close_reason;
 }
 
-const char *dgw_ws_reason(const struct dgw_ws *ws) { return ws->reason; }
+const char *dgw_ws_reason(const struct dgw_ws *ws) {
+  return ws->reason;
+}
 
-int dgw_ws_is_open(const struct dgw_ws *ws) { return ws->state == WS_OPEN; }
+int dgw_ws_is_open(const struct dgw_ws *ws) {
+  return ws->state == WS_OPEN;
+}

@@ -22,7 +22,9 @@
 
 /* Like every libevent network program, a test must not die of SIGPIPE
  * when a peer vanishes mid-write: writes then fail with EPIPE instead. */
-static inline void ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
+static inline void ignore_sigpipe(void) {
+  signal(SIGPIPE, SIG_IGN);
+}
 
 /* Path of a fixture made by tests/gen-certs.sh, e.g. cert_path("ca.pem"). */
 static inline const char *cert_path(const char *name) {
@@ -55,9 +57,9 @@ static inline void watchdog_cb(evutil_socket_t fd, short what, void *arg) {
 static inline int run_until(struct event_base *base, const int *done,
                             double seconds) {
   struct watchdog w = {NULL, 0};
-  struct timeval tv = {(time_t)seconds,
-                       (suseconds_t)((seconds - (double)(time_t)seconds) *
-                                     1e6)};
+  struct timeval tv = {
+      (time_t)seconds,
+      (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
 
   w.ev = evtimer_new(base, watchdog_cb, &w);
   evtimer_add(w.ev, &tv);

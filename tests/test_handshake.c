@@ -127,8 +127,8 @@ struct bad_response {
 static const struct bad_response bad[] = {
     {"not HTTP", "SSH-2.0-OpenSSH\r\n\r\n", "status line"},
     {"not HTTP, incomplete", "SSH-2.0-OpenSSH", "not HTTP"},
-    {"200 instead of 101",
-     "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "instead of 101"},
+    {"200 instead of 101", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+     "instead of 101"},
     {"401", "HTTP/1.1 401 Unauthorized\r\n\r\n", "401 Unauthorized"},
     {"HTTP/1.0", "HTTP/1.0 101 Switching\r\n\r\n", "status line"},
     {"1010 is not 101",
@@ -147,8 +147,9 @@ static const struct bad_response bad[] = {
      "HTTP/1.1 101 S\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: " ACCEPT
      "\r\n\r\n",
      "Connection: Upgrade"},
-    {"no accept", "HTTP/1.1 101 S\r\nUpgrade: websocket\r\n"
-                  "Connection: Upgrade\r\n\r\n",
+    {"no accept",
+     "HTTP/1.1 101 S\r\nUpgrade: websocket\r\n"
+     "Connection: Upgrade\r\n\r\n",
      "lacks Sec-WebSocket-Accept"},
     {"wrong accept",
      "HTTP/1.1 101 S\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -163,10 +164,10 @@ static const struct bad_response bad[] = {
      "Sec-WebSocket-Accept: " ACCEPT "\r\n"
      "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
      "extension"},
-    {"field without colon",
-     "HTTP/1.1 101 S\r\nUpgrade websocket\r\n\r\n", "malformed header"},
-    {"space before colon",
-     "HTTP/1.1 101 S\r\nUpgrade : websocket\r\n\r\n", "malformed header"},
+    {"field without colon", "HTTP/1.1 101 S\r\nUpgrade websocket\r\n\r\n",
+     "malformed header"},
+    {"space before colon", "HTTP/1.1 101 S\r\nUpgrade : websocket\r\n\r\n",
+     "malformed header"},
     {"bare LF inside", "HTTP/1.1 101 S\r\nUpgrade: websocket\rX\r\n\r\n",
      "malformed header"},
 };
@@ -181,8 +182,7 @@ static void test_response_refused(void **state) {
     if (rv != DGW_ERR_HANDSHAKE)
       fail_msg("%s: got %d (%s)", bad[i].name, rv, why);
     if (strstr(why, bad[i].why) == NULL)
-      fail_msg("%s: reason \"%s\" lacks \"%s\"", bad[i].name, why,
-               bad[i].why);
+      fail_msg("%s: reason \"%s\" lacks \"%s\"", bad[i].name, why, bad[i].why);
   }
 }
 

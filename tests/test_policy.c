@@ -77,8 +77,7 @@ static void test_backoff_growth_and_bounds(void **state) {
   assert_true(dgw_backoff_ms(6, 1000, 60000, 0.999) <= 60000);
   /* Huge attempt counts neither overflow nor pass the cap. */
   assert_int_equal(dgw_backoff_ms(1000000, 1000, 60000, 0.0), 30000);
-  assert_true(dgw_backoff_ms(UINT32_MAX, 1000, UINT32_MAX, 0.5) <=
-              UINT32_MAX);
+  assert_true(dgw_backoff_ms(UINT32_MAX, 1000, UINT32_MAX, 0.5) <= UINT32_MAX);
   for (uint32_t a = 0; a < 20; a++)
     for (int r = 0; r < 10; r++) {
       uint32_t d = dgw_backoff_ms(a, 250, 8000, r / 10.0);

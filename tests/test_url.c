@@ -47,8 +47,7 @@ static void test_good_urls(void **state) {
     struct dgw_url u;
     char why[128] = "";
 
-    assert_int_equal(dgw_url_parse(good[i].url, &u, why, sizeof(why)),
-                     DGW_OK);
+    assert_int_equal(dgw_url_parse(good[i].url, &u, why, sizeof(why)), DGW_OK);
     assert_int_equal(u.tls, good[i].tls);
     assert_string_equal(u.host, good[i].host);
     assert_int_equal(u.port, good[i].port);

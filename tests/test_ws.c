@@ -152,9 +152,8 @@ static struct dgw_envelope peek(struct client *c, int i, int op,
   struct dgw_envelope env;
 
   assert_true(i < c->payloads);
-  assert_int_equal(dgw_envelope_peek(c->payload[i], strlen(c->payload[i]),
-                                     &env),
-                   DGW_OK);
+  assert_int_equal(
+      dgw_envelope_peek(c->payload[i], strlen(c->payload[i]), &env), DGW_OK);
   assert_int_equal(env.op, op);
   if (name != NULL) {
     assert_true(env.has_name);
@@ -183,8 +182,8 @@ static void mock_open(struct dgw_mock *m, struct dgw_mock_conn *conn,
   snprintf(o->path_query, sizeof(o->path_query), "%s", path_query);
 }
 
-static void mock_payload(struct dgw_mock *m, struct dgw_mock_conn *conn,
-                         int op, const char *json, size_t len, void *ud) {
+static void mock_payload(struct dgw_mock *m, struct dgw_mock_conn *conn, int op,
+                         const char *json, size_t len, void *ud) {
   struct observed *o = ud;
   (void)m;
   (void)conn;
@@ -193,8 +192,8 @@ static void mock_payload(struct dgw_mock *m, struct dgw_mock_conn *conn,
   snprintf(o->last_payload, sizeof(o->last_payload), "%.*s", (int)len, json);
 }
 
-static void mock_close(struct dgw_mock *m, struct dgw_mock_conn *conn,
-                       int code, void *ud) {
+static void mock_close(struct dgw_mock *m, struct dgw_mock_conn *conn, int code,
+                       void *ud) {
   struct observed *o = ud;
   (void)m;
   (void)conn;
@@ -235,8 +234,8 @@ static void connect_to(struct client *c, const char *scheme, const char *host,
 
 /* Runs HELLO -> IDENTIFY -> READY + 2 dispatches -> close 1000 against a
  * mock, over `scheme` to `host`. */
-static void full_session(const char *scheme, const char *host,
-                         const char *cert, const char *key, const char *ca) {
+static void full_session(const char *scheme, const char *host, const char *cert,
+                         const char *key, const char *ca) {
   struct event_base *base = event_base_new();
   struct observed o = {0};
   struct dgw_mock_config mc = {0};
@@ -265,8 +264,7 @@ static void full_session(const char *scheme, const char *host,
   assert_false(env.has_seq);
   assert_non_null(strstr(c->payload[0], "\"heartbeat_interval\":45000"));
 
-  assert_int_equal(dgw_ws_send_text(c->ws, IDENTIFY, strlen(IDENTIFY)),
-                   DGW_OK);
+  assert_int_equal(dgw_ws_send_text(c->ws, IDENTIFY, strlen(IDENTIFY)), DGW_OK);
   c->done = 0;
   c->stop_after = 4;
   assert_true(run_until(base, &c->done, 5));
@@ -321,9 +319,8 @@ static void test_tls_session_ip(void **state) {
 /* Expects connecting to `url_host` on a mock with the given cert to fail
  * with `want` and a reason containing `why`. */
 static void expect_connect_error(const char *cert, const char *key,
-                                 const char *scheme, const char *host,
-                                 int want, const char *why,
-                                 const char *why_alt) {
+                                 const char *scheme, const char *host, int want,
+                                 const char *why, const char *why_alt) {
   struct event_base *base = event_base_new();
   struct observed o = {0};
   struct dgw_mock_config mc = {0};
@@ -361,9 +358,9 @@ static void test_tls_name_mismatch(void **state) {
 /* A self-signed certificate nobody trusts. */
 static void test_tls_untrusted(void **state) {
   (void)state;
-  expect_connect_error(cert_path("selfsigned.pem"),
-                       cert_path("selfsigned.key"), "wss", "localhost",
-                       DGW_ERR_TLS_VERIFY, "self-signed", "self signed");
+  expect_connect_error(cert_path("selfsigned.pem"), cert_path("selfsigned.key"),
+                       "wss", "localhost", DGW_ERR_TLS_VERIFY, "self-signed",
+                       "self signed");
 }
 
 /* wss:// to a plain server: the TLS handshake fails, with OpenSSL's
@@ -403,8 +400,7 @@ static void identify_and_wait(struct client *c, int n) {
   c->stop_after = 1;
   assert_true(run_until(c->base, &c->done, 5));
   assert_true(c->opened);
-  assert_int_equal(dgw_ws_send_text(c->ws, IDENTIFY, strlen(IDENTIFY)),
-                   DGW_OK);
+  assert_int_equal(dgw_ws_send_text(c->ws, IDENTIFY, strlen(IDENTIFY)), DGW_OK);
   c->done = 0;
   c->stop_after = n;
   assert_true(run_until(c->base, &c->done, 10));
@@ -539,8 +535,7 @@ static void test_split_and_fragmented(void **state) {
     identify_and_wait(c, 7);
     assert_int_equal(c->payload_err, 0);
     for (int k = 2; k < 7; k++)
-      assert_int_equal(peek(c, k, DGW_OP_DISPATCH, "MESSAGE_CREATE").seq,
-                       k);
+      assert_int_equal(peek(c, k, DGW_OP_DISPATCH, "MESSAGE_CREATE").seq, k);
     if (splits[i] > 0)
       assert_true(c->binary_msgs > 7 * 4); /* really split */
     else
@@ -790,8 +785,8 @@ static void raw_read(struct bufferevent *bev, void *arg) {
 
   if (s->silent || buf == NULL)
     return;
-  if (dgw_handshake_parse_request(buf, len, &hlen, &info, why,
-                                  sizeof(why)) != DGW_OK)
+  if (dgw_handshake_parse_request(buf, len, &hlen, &info, why, sizeof(why)) !=
+      DGW_OK)
     return;
   evbuffer_drain(in, len);
   dgw_ws_accept_key(info.key, strlen(info.key), accept);
@@ -846,8 +841,8 @@ static void raw_stop(struct raw_server *s) {
 /* Frames that arrive in the same segment as the 101 response are not
  * lost: two text messages right behind the headers. */
 static void test_frames_behind_upgrade(void **state) {
-  static const uint8_t frames[] = {0x81, 0x02, '{', '}', 0x81, 0x03,
-                                   '[', '1', ']'};
+  static const uint8_t frames[] = {0x81, 0x02, '{', '}', 0x81,
+                                   0x03, '[',  '1', ']'};
   struct event_base *base = event_base_new();
   struct raw_server s = {0};
   struct client *c;

@@ -74,8 +74,7 @@ static void on_payload(struct demo *d, const char *json, size_t len) {
   }
   switch (env.op) {
   case DGW_OP_HELLO:
-    printf("<- op 10 HELLO d=%.*s\n-> op 2 IDENTIFY\n", (int)env.d_len,
-           env.d);
+    printf("<- op 10 HELLO d=%.*s\n-> op 2 IDENTIFY\n", (int)env.d_len, env.d);
     send_json(d, "{\"op\":2,\"d\":{\"token\":\"demo-token\",\"intents\":513,"
                  "\"properties\":{\"os\":\"linux\",\"browser\":\"dgw\","
                  "\"device\":\"dgw\"}}}");
@@ -97,8 +96,7 @@ static void on_payload(struct demo *d, const char *json, size_t len) {
     if (strcmp(env.name, "READY") == 0) {
       char beat[64];
 
-      snprintf(beat, sizeof(beat), "{\"op\":1,\"d\":%lld}",
-               (long long)env.seq);
+      snprintf(beat, sizeof(beat), "{\"op\":1,\"d\":%lld}", (long long)env.seq);
       printf("-> op 1 HEARTBEAT d=%lld\n", (long long)env.seq);
       clock_gettime(CLOCK_MONOTONIC, &d->beat_sent);
       send_json(d, beat);
@@ -146,8 +144,8 @@ static void on_close(struct dgw_ws *ws, int err, void *ud) {
   struct demo *d = ud;
 
   if (err != DGW_OK) {
-    fprintf(stderr, "dgw-demo: connection ended: %s (%s)\n",
-            dgw_strerror(err), dgw_ws_reason(ws));
+    fprintf(stderr, "dgw-demo: connection ended: %s (%s)\n", dgw_strerror(err),
+            dgw_ws_reason(ws));
     d->status = 1;
   } else {
     printf("closed cleanly\n");

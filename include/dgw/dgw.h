@@ -58,17 +58,17 @@ enum dgw_error {
   DGW_ERR_HANDSHAKE = -106,  /**< the HTTP upgrade response was refused */
 
   /* WebSocket stream. */
-  DGW_ERR_PROTOCOL = -200,      /**< the peer broke RFC 6455 framing */
-  DGW_ERR_CLOSED = -201,        /**< the peer closed with a close frame */
-  DGW_ERR_CONNECTION_LOST = -202, /**< the TCP stream ended without a close
-                                       frame */
+  DGW_ERR_PROTOCOL = -200,          /**< the peer broke RFC 6455 framing */
+  DGW_ERR_CLOSED = -201,            /**< the peer closed with a close frame */
+  DGW_ERR_CONNECTION_LOST = -202,   /**< the TCP stream ended without a close
+                                         frame */
   DGW_ERR_MESSAGE_TOO_LARGE = -203, /**< an inbound message exceeded the cap */
-  DGW_ERR_IO = -204,                /**< a socket or file read or write failed */
+  DGW_ERR_IO = -204, /**< a socket or file read or write failed */
 
   /* Payloads. */
-  DGW_ERR_INFLATE = -300,       /**< the zlib stream is corrupt */
-  DGW_ERR_INFLATE_LIMIT = -301, /**< a payload inflated past the size cap */
-  DGW_ERR_JSON = -302,          /**< a payload is not the JSON expected */
+  DGW_ERR_INFLATE = -300,           /**< the zlib stream is corrupt */
+  DGW_ERR_INFLATE_LIMIT = -301,     /**< a payload inflated past the size cap */
+  DGW_ERR_JSON = -302,              /**< a payload is not the JSON expected */
   DGW_ERR_PAYLOAD_TOO_LARGE = -303, /**< an outgoing payload is over 4096
                                          bytes */
 };
@@ -249,8 +249,7 @@ DGW_EXTERN int dgw_options_set_invalid_session_wait(struct dgw_options *opt,
  * peer to answer a close frame (default 5000), in milliseconds.
  */
 DGW_EXTERN int dgw_options_set_timeouts(struct dgw_options *opt,
-                                        uint32_t connect_ms,
-                                        uint32_t close_ms);
+                                        uint32_t connect_ms, uint32_t close_ms);
 
 /**
  * Largest inbound payload accepted, compressed or not (default 64 MiB;
@@ -292,14 +291,14 @@ DGW_EXTERN const char *dgw_state_name(enum dgw_state state);
 
 /** Why a connection ended, handed to the on_disconnect callback. */
 struct dgw_disconnect {
-  int error;             /**< DGW_ERR_CLOSED when the gateway closed with a
-                              code, else the failure (e.g. DGW_ERR_TIMEOUT
-                              for a zombied connection) */
-  uint16_t close_code;   /**< the gateway's close code, 0 when none */
-  const char *reason;    /**< readable detail; valid during the call */
+  int error;           /**< DGW_ERR_CLOSED when the gateway closed with a
+                            code, else the failure (e.g. DGW_ERR_TIMEOUT
+                            for a zombied connection) */
+  uint16_t close_code; /**< the gateway's close code, 0 when none */
+  const char *reason;  /**< readable detail; valid during the call */
   enum dgw_close_action action; /**< what happens next */
-  int will_resume;       /**< 1 when the next connection will RESUME */
-  uint32_t retry_in_ms;  /**< delay before reconnecting (0 for fatal) */
+  int will_resume;              /**< 1 when the next connection will RESUME */
+  uint32_t retry_in_ms;         /**< delay before reconnecting (0 for fatal) */
 };
 
 /* Callback types.  Each gets the shard, and the user_data given to
@@ -315,8 +314,7 @@ typedef void (*dgw_disconnect_fn)(struct dgw_gateway *gw,
 typedef void (*dgw_fatal_fn)(struct dgw_gateway *gw, uint16_t close_code,
                              const char *meaning, void *user_data);
 typedef void (*dgw_dispatch_fn)(struct dgw_gateway *gw,
-                                const struct dgw_event *event,
-                                void *user_data);
+                                const struct dgw_event *event, void *user_data);
 
 /** The application's callbacks, set one by one (all optional). */
 struct dgw_callbacks;

@@ -39,17 +39,17 @@ struct dgw_mock_hooks {
   /* A client sent a payload (any text or binary message), as received;
    * `op` is its opcode or -1 when it did not parse.  Called before the mock
    * acts on it. */
-  void (*on_payload)(struct dgw_mock *mock, struct dgw_mock_conn *conn,
-                     int op, const char *json, size_t len, void *user_data);
+  void (*on_payload)(struct dgw_mock *mock, struct dgw_mock_conn *conn, int op,
+                     const char *json, size_t len, void *user_data);
   /* A connection ended.  `code` is the close code the client sent, or 0
    * when there was none (TCP dropped, or the mock closed first). */
-  void (*on_close)(struct dgw_mock *mock, struct dgw_mock_conn *conn,
-                   int code, void *user_data);
+  void (*on_close)(struct dgw_mock *mock, struct dgw_mock_conn *conn, int code,
+                   void *user_data);
 };
 
 struct dgw_mock_config {
-  const char *host;  /* bind address; NULL means "127.0.0.1" */
-  uint16_t port;     /* 0 picks a free port: see dgw_mock_port() */
+  const char *host; /* bind address; NULL means "127.0.0.1" */
+  uint16_t port;    /* 0 picks a free port: see dgw_mock_port() */
   /* PEM certificate chain and key: when both are set the mock serves
    * wss:// (TLS 1.2+); otherwise plain ws://. */
   const char *cert_file;

@@ -1,0 +1,157 @@
+/*
+ * dgw_client: the shards, the shared TLS context and resolver, and the
+ * deferred free that makes dgw_client_free() safe inside any callback.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/dns.h>
+
+#include <dgw/dgw.h>
+
+#include "client.h"
+#include "gateway.h"
+#include "tls.h"
+
+void client_log(struct dgw_client *c, enum dgw_log_level level, const char *fmt,
+                ...) {
+  char line[512];
+  va_list ap;
+
+  if (c->opt.log == NULL || level > c->opt.log_level)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  c->opt.log(level, line, c->opt.log_user_data);
+}
+
+static void destroy(struct dgw_client *c) {
+  if (c->shards != NULL) {
+    for (uint32_t i = 0; i < c->nshards; i++)
+      gateway_free(c->shards[i]);
+    free(c->shards);
+  }
+  if (c->dns != NULL)
+    evdns_base_free(c->dns, 0);
+  SSL_CTX_free(c->ssl);
+  options_clear(&c->opt);
+  free(c);
+}
+
+void client_enter(struct dgw_client *c) {
+  c->depth++;
+}
+
+int client_leave(struct dgw_client *c) {
+  if (--c->depth == 0 && c->free_pending) {
+    destroy(c);
+    return 1;
+  }
+  return 0;
+}
+
+struct dgw_client *dgw_client_new(struct event_base *base,
+                                  const struct dgw_options *opt,
+                                  const struct dgw_callbacks *cb,
+                                  void *user_data, int *err) {
+  struct dgw_client *c;
+  char why[256];
+  int rv = DGW_ERR_NOMEM;
+
+  if (base == NULL || opt == NULL || opt->token == NULL) {
+    if (err != NULL)
+      *err = DGW_ERR_INVALID_ARGUMENT;
+    return NULL;
+  }
+  c = calloc(1, sizeof(*c));
+  if (c == NULL)
+    goto fail;
+  c->base = base;
+  c->user_data = user_data;
+  if (cb != NULL)
+    c->cb = *cb;
+  if (options_copy(&c->opt, opt) != DGW_OK)
+    goto fail;
+  c->ssl = dgw_tls_client_ctx_new(c->opt.ca_file, why, sizeof(why), &rv);
+  if (c->ssl == NULL) {
+    client_log(c, DGW_LOG_ERROR, "%s", why);
+    goto fail;
+  }
+  rv = DGW_ERR_NOMEM;
+  /* The resolver reads /etc/resolv.conf and /etc/hosts once, for every
+   * shard of this client. */
+  c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+  if (c->dns == NULL)
+    c->dns = evdns_base_new(base, 0);
+  if (c->dns == NULL)
+    goto fail;
+  c->nshards = c->opt.shard_count;
+  c->shards = calloc(c->nshards, sizeof(*c->shards));
+  if (c->shards == NULL)
+    goto fail;
+  for (uint32_t i = 0; i < c->nshards; i++)
+    if ((c->shards[i] = gateway_new(c, c->opt.shard_first + i)) == NULL)
+      goto fail;
+  return c;
+
+fail:
+  if (c != NULL)
+    destroy(c);
+  if (err != NULL)
+    *err = rv;
+  return NULL;
+}
+
+int dgw_client_start(struct dgw_client *c) {
+  if (c == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (c->started || c->free_pending)
+    return DGW_ERR_STATE;
+  c->started = 1;
+  client_enter(c);
+  for (uint32_t i = 0; i < c->nshards && !c->free_pending; i++)
+    gateway_start(c->shards[i]);
+  client_leave(c);
+  return DGW_OK;
+}
+
+void dgw_client_stop(struct dgw_client *c) {
+  if (c == NULL)
+    return;
+  client_enter(c);
+  for (uint32_t i = 0; i < c->nshards && !c->free_pending; i++)
+    dgw_gateway_close(c->shards[i]);
+  client_leave(c);
+}
+
+void dgw_client_free(struct dgw_client *c) {
+  if (c == NULL)
+    return;
+  if (c->depth > 0) {
+    c->free_pending = 1;
+    return;
+  }
+  destroy(c);
+}
+
+uint32_t dgw_client_shard_count(const struct dgw_client *c) {
+  return c->nshards;
+}
+
+struct dgw_gateway *dgw_client_gateway(struct dgw_client *c,
+                                       uint32_t shard_id) {
+  if (c == NULL || shard_id < c->opt.shard_first ||
+      shard_id - c->opt.shard_first >= c->nshards)
+    return NULL;
+  return c->shards[shard_id - c->opt.shard_first];
+}
+
+void client_request_identify(struct dgw_client *c, struct dgw_gateway *gw) {
+  (void)c;
+  gateway_identify_now(gw);
+}

@@ -1,0 +1,79 @@
+/*
+ * The client's internals, shared by client.c, options.c and gateway.c.
+ */
+#ifndef DGW_CLIENT_H
+#define DGW_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include <dgw/dgw.h>
+
+struct dgw_options {
+  char *token;
+  uint64_t intents;
+  char *gateway_url; /* without a query */
+  int compress;
+  char *ca_file;
+  uint32_t shard_first, shard_count, shard_total;
+  int large_threshold; /* 0: not sent */
+  char *presence_json;
+  dgw_log_fn log;
+  void *log_user_data;
+  enum dgw_log_level log_level;
+  uint32_t backoff_base_ms, backoff_max_ms, healthy_ms;
+  uint32_t invalid_min_ms, invalid_max_ms;
+  uint32_t connect_timeout_ms, close_timeout_ms;
+  size_t max_payload;
+};
+
+struct dgw_callbacks {
+  dgw_state_fn on_state;
+  dgw_gateway_fn on_connecting;
+  dgw_gateway_fn on_ready;
+  dgw_gateway_fn on_resumed;
+  dgw_disconnect_fn on_disconnect;
+  dgw_fatal_fn on_fatal;
+  dgw_dispatch_fn on_dispatch;
+};
+
+struct dgw_client {
+  struct event_base *base;
+  struct dgw_options opt;
+  struct dgw_callbacks cb;
+  void *user_data;
+  SSL_CTX *ssl;
+  struct evdns_base *dns;
+  struct dgw_gateway **shards;
+  uint32_t nshards;
+  int started;
+  int depth;        /* library frames on the stack (see client_enter) */
+  int free_pending; /* dgw_client_free() called inside a callback */
+};
+
+/* Deep copy of `src` into `dst` (zeroed first).  DGW_OK or NOMEM. */
+int options_copy(struct dgw_options *dst, const struct dgw_options *src);
+/* Frees what options_copy allocated, wiping the token. */
+void options_clear(struct dgw_options *opt);
+
+/* Every entry from libevent into client, gateway or kokoro code brackets
+ * its work with these.  client_leave() returns 1 when the client was freed
+ * on the way out (dgw_client_free() from a user callback): touch nothing
+ * after that. */
+void client_enter(struct dgw_client *c);
+int client_leave(struct dgw_client *c);
+
+/* Logs through the application's sink when `level` passes its filter. */
+void client_log(struct dgw_client *c, enum dgw_log_level level, const char *fmt,
+                ...) __attribute__((format(printf, 3, 4)));
+
+/* A shard asks to IDENTIFY; the client grants it by calling
+ * gateway_identify_now() when the identify rate limits allow (at once for
+ * now; the identify queue shapes this later). */
+void client_request_identify(struct dgw_client *c, struct dgw_gateway *gw);
+
+#endif /* DGW_CLIENT_H */

@@ -1,0 +1,806 @@
+/*
+ * One shard's gateway session, after hata's DiscordGateway.
+ *
+ *   connect ─ HELLO ─ IDENTIFY ─ READY ─ dispatches ...
+ *           └─────── RESUME ── replayed dispatches ─ RESUMED ─ ...
+ *
+ * Every way a connection ends funnels into lost(): the close-code policy
+ * (policy.c) says resume, start anew, or stop; the backoff says when.  A
+ * connection we leave on purpose (op 7, op 9, zombie, terminate) is closed
+ * with code 4000 in the background (so Discord keeps the session) while
+ * the next one starts at once.
+ *
+ * Exactly-once delivery: the sequence survives reconnects; a dispatch
+ * whose s is not above the last one delivered is a replay we already have
+ * and is dropped.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include <dgw/dgw.h>
+
+#include "client.h"
+#include "gateway.h"
+#include "inflate.h"
+#include "kokoro.h"
+#include "payload.h"
+#include "policy.h"
+#include "url.h"
+#include "ws.h"
+
+/* The close code for connections we leave but whose session we keep. */
+#define RECONNECT_CLOSE_CODE 4000
+/* After this many failed connections to resume_gateway_url in a row, try
+ * the configured gateway URL (still resuming). */
+#define RESUME_URL_MAX_FAILURES 3
+
+struct dgw_event {
+  const char *name;
+  int64_t seq;
+  uint32_t shard;
+  const char *data;
+  size_t data_len;
+  struct json_object *json; /* parsed on first use */
+  int parsed;
+};
+
+struct dgw_gateway {
+  struct dgw_client *client;
+  uint32_t shard_id;
+  enum dgw_state state;
+
+  struct dgw_ws *ws;       /* the current connection */
+  struct dgw_ws *retiring; /* a connection we left, closing quietly */
+  struct dgw_inflate *z;
+  struct dgw_kokoro *kokoro;
+  struct event *timer;   /* reconnect wait, HELLO wait, op 9 wait */
+  struct event *healthy; /* resets the failure count */
+
+  int64_t seq;
+  char *session_id;
+  char *resume_url;
+  int opened;        /* the current connection got past the upgrade */
+  int identify_next; /* connect to the gateway URL and IDENTIFY */
+  uint32_t failures; /* connections in a row that did not become READY */
+  uint32_t resume_url_failures;
+  uint32_t hello_interval;
+};
+
+static void connect_now(struct dgw_gateway *gw);
+
+/* ------------------------------------------------------------ helpers */
+
+static void set_state(struct dgw_gateway *gw, enum dgw_state to) {
+  enum dgw_state from = gw->state;
+  struct dgw_client *c = gw->client;
+
+  if (from == to)
+    return;
+  gw->state = to;
+  client_log(c, DGW_LOG_DEBUG, "shard %u: %s -> %s", gw->shard_id,
+             dgw_state_name(from), dgw_state_name(to));
+  if (c->cb.on_state != NULL && !c->free_pending)
+    c->cb.on_state(gw, from, to, c->user_data);
+}
+
+static void forget_session(struct dgw_gateway *gw) {
+  free(gw->session_id);
+  free(gw->resume_url);
+  gw->session_id = NULL;
+  gw->resume_url = NULL;
+  gw->seq = 0;
+  gw->resume_url_failures = 0;
+}
+
+static void arm(struct event *ev, uint32_t ms) {
+  struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+  evtimer_add(ev, &tv);
+}
+
+/* Builds "<base>/?v=10&encoding=json[&compress=zlib-stream]". */
+static int build_url(struct dgw_gateway *gw, const char *base, char *out,
+                     size_t size) {
+  size_t n = strlen(base);
+  const char *slash = (n > 0 && base[n - 1] == '/') ? "" : "/";
+  int len;
+
+  /* A resume URL from READY arrives bare; a configured one may end in a
+   * path.  Either way the query is ours, so drop one that came along. */
+  if (strchr(base, '?') != NULL)
+    n = (size_t)(strchr(base, '?') - base);
+  len = snprintf(out, size, "%.*s%s?v=%d&encoding=json%s", (int)n, base, slash,
+                 DGW_API_VERSION,
+                 gw->client->opt.compress ? "&compress=zlib-stream" : "");
+  return len > 0 && (size_t)len < size ? DGW_OK : DGW_ERR_URL;
+}
+
+static int send_text(struct dgw_gateway *gw, const char *json, size_t len) {
+  if (gw->ws == NULL)
+    return DGW_ERR_STATE;
+  return dgw_ws_send_text(gw->ws, json, len);
+}
+
+/* Retires the current connection: closes it with 4000 in the background
+ * (it is freed when the close completes) so a new one can start now. */
+static void retire_ws(struct dgw_gateway *gw, uint16_t code,
+                      const char *reason) {
+  if (gw->ws == NULL)
+    return;
+  dgw_kokoro_stop(gw->kokoro);
+  if (dgw_ws_is_open(gw->ws) && dgw_ws_close(gw->ws, code, reason) == DGW_OK) {
+    dgw_ws_free(gw->retiring); /* at most one in the background */
+    gw->retiring = gw->ws;
+  } else {
+    dgw_ws_free(gw->ws);
+  }
+  gw->ws = NULL;
+}
+
+/* ------------------------------------------------------- losing it */
+
+static int is_network_error(int err) {
+  return err == DGW_ERR_DNS || err == DGW_ERR_CONNECT || err == DGW_ERR_TIMEOUT;
+}
+
+/*
+ * The connection is gone (or being left): decide what comes next, tell the
+ * application, and schedule it.  `wait_ms` >= 0 forces the delay (op 9);
+ * -1 lets the backoff decide.
+ */
+static void lost(struct dgw_gateway *gw, int err, uint16_t code,
+                 const char *reason, enum dgw_close_action action,
+                 int64_t wait_ms) {
+  struct dgw_client *c = gw->client;
+  struct dgw_disconnect info;
+  int offline = is_network_error(err) && !gw->opened;
+  uint32_t delay;
+
+  evtimer_del(gw->timer);
+  evtimer_del(gw->healthy);
+  dgw_kokoro_stop(gw->kokoro);
+  if (action == DGW_CLOSE_NEW_SESSION) {
+    forget_session(gw);
+    gw->identify_next = 1;
+  }
+  if (wait_ms >= 0)
+    delay = (uint32_t)wait_ms;
+  else if (gw->failures == 0)
+    delay = 0; /* a healthy session that dropped: straight back */
+  else
+    delay = dgw_backoff_ms(gw->failures - 1, c->opt.backoff_base_ms,
+                           c->opt.backoff_max_ms, dgw_random01());
+  gw->failures++;
+
+  memset(&info, 0, sizeof(info));
+  info.error = err;
+  info.close_code = code;
+  info.reason = reason;
+  info.action = action;
+  info.will_resume =
+      action != DGW_CLOSE_FATAL && gw->session_id != NULL && !gw->identify_next;
+  info.retry_in_ms = action == DGW_CLOSE_FATAL ? 0 : delay;
+  client_log(c, action == DGW_CLOSE_FATAL ? DGW_LOG_ERROR : DGW_LOG_INFO,
+             "shard %u: disconnected (%s%s%s), %s in %u ms", gw->shard_id,
+             reason, code ? ", close code " : "",
+             code ? dgw_close_code_name(code) : "",
+             action == DGW_CLOSE_FATAL ? "fatal, not retrying"
+             : info.will_resume        ? "resuming"
+                                       : "identifying",
+             (unsigned)info.retry_in_ms);
+  if (c->cb.on_disconnect != NULL && !c->free_pending)
+    c->cb.on_disconnect(gw, &info, c->user_data);
+  if (c->free_pending || gw->state == DGW_STATE_CLOSED ||
+      gw->state == DGW_STATE_CLOSING)
+    return; /* the application closed or freed us from the callback */
+
+  if (action == DGW_CLOSE_FATAL) {
+    forget_session(gw);
+    set_state(gw, DGW_STATE_FATAL);
+    if (c->cb.on_fatal != NULL && !c->free_pending)
+      c->cb.on_fatal(gw, code, dgw_close_code_name(code), c->user_data);
+    return;
+  }
+  set_state(gw, offline ? DGW_STATE_OFFLINE : DGW_STATE_BACKOFF);
+  if (gw->state == DGW_STATE_OFFLINE || gw->state == DGW_STATE_BACKOFF)
+    arm(gw->timer, delay);
+}
+
+/* We leave the current connection on purpose but keep the session. */
+static void leave_and_resume(struct dgw_gateway *gw, int err,
+                             const char *reason) {
+  retire_ws(gw, RECONNECT_CLOSE_CODE, "dgw: reconnecting");
+  lost(gw, err, 0, reason, DGW_CLOSE_RESUME, -1);
+}
+
+/* ----------------------------------------------------------- sending */
+
+static void heartbeat(void *arg) {
+  struct dgw_gateway *gw = arg;
+  char buf[48];
+  int n;
+
+  if (gw->seq > 0)
+    n = snprintf(buf, sizeof(buf), "{\"op\":1,\"d\":%lld}", (long long)gw->seq);
+  else
+    n = snprintf(buf, sizeof(buf), "{\"op\":1,\"d\":null}");
+  send_text(gw, buf, (size_t)n);
+}
+
+static void zombie(void *arg) {
+  struct dgw_gateway *gw = arg;
+
+  leave_and_resume(gw, DGW_ERR_TIMEOUT,
+                   "no heartbeat ACK before the next beat: zombied "
+                   "connection");
+}
+
+static int send_object(struct dgw_gateway *gw, int op, struct json_object *d) {
+  char *text = NULL;
+  size_t len = 0;
+  int rv = dgw_payload_encode(op, d, DGW_PAYLOAD_MAX_SEND, &text, &len);
+
+  if (rv == DGW_OK)
+    rv = send_text(gw, text, len);
+  if (text != NULL) {
+    /* IDENTIFY and RESUME carry the token: leave no copy behind. */
+    memset(text, 0, len);
+    free(text);
+  }
+  return rv;
+}
+
+static void add_string(struct json_object *o, const char *key,
+                       const char *value) {
+  json_object_object_add(o, key, json_object_new_string(value));
+}
+
+void gateway_identify_now(struct dgw_gateway *gw) {
+  const struct dgw_options *opt = &gw->client->opt;
+  struct json_object *d;
+  struct json_object *props;
+  struct json_object *shard;
+  int rv;
+
+  if (gw->state != DGW_STATE_HELLO || gw->ws == NULL)
+    return; /* the connection went away while we waited */
+  d = json_object_new_object();
+  props = json_object_new_object();
+  shard = json_object_new_array();
+  add_string(d, "token", opt->token);
+  add_string(props, "os", "linux");
+  add_string(props, "browser", "dgw");
+  add_string(props, "device", "dgw");
+  json_object_object_add(d, "properties", props);
+  json_object_object_add(d, "intents",
+                         json_object_new_int64((int64_t)opt->intents));
+  json_object_array_add(shard, json_object_new_int64(gw->shard_id));
+  json_object_array_add(shard, json_object_new_int64(opt->shard_total));
+  json_object_object_add(d, "shard", shard);
+  if (opt->large_threshold > 0)
+    json_object_object_add(d, "large_threshold",
+                           json_object_new_int(opt->large_threshold));
+  if (opt->presence_json != NULL)
+    json_object_object_add(d, "presence",
+                           json_tokener_parse(opt->presence_json));
+  rv = send_object(gw, DGW_OP_IDENTIFY, d);
+  json_object_put(d);
+  if (rv != DGW_OK) {
+    client_log(gw->client, DGW_LOG_ERROR, "shard %u: cannot send IDENTIFY: %s",
+               gw->shard_id, dgw_strerror(rv));
+    leave_and_resume(gw, rv, "IDENTIFY could not be sent");
+    return;
+  }
+  gw->identify_next = 0;
+  set_state(gw, DGW_STATE_IDENTIFYING);
+}
+
+static void send_resume(struct dgw_gateway *gw) {
+  struct json_object *d = json_object_new_object();
+  int rv;
+
+  add_string(d, "token", gw->client->opt.token);
+  add_string(d, "session_id", gw->session_id);
+  json_object_object_add(d, "seq", json_object_new_int64(gw->seq));
+  rv = send_object(gw, DGW_OP_RESUME, d);
+  json_object_put(d);
+  if (rv != DGW_OK) {
+    leave_and_resume(gw, rv, "RESUME could not be sent");
+    return;
+  }
+  set_state(gw, DGW_STATE_RESUMING);
+}
+
+/* --------------------------------------------------------- receiving */
+
+static void on_hello(struct dgw_gateway *gw, const struct dgw_envelope *env) {
+  struct json_object *d = dgw_payload_parse(env->d, env->d_len, NULL);
+  struct json_object *iv = NULL;
+  int64_t interval = 0;
+
+  if (d != NULL && json_object_object_get_ex(d, "heartbeat_interval", &iv) &&
+      json_object_is_type(iv, json_type_int))
+    interval = json_object_get_int64(iv);
+  json_object_put(d);
+  if (gw->state != DGW_STATE_HELLO)
+    return; /* a second HELLO changes nothing */
+  if (interval <= 0 || interval > 3600000) {
+    leave_and_resume(gw, DGW_ERR_PROTOCOL,
+                     "HELLO without a valid heartbeat_interval");
+    return;
+  }
+  evtimer_del(gw->timer); /* the HELLO wait */
+  gw->hello_interval = (uint32_t)interval;
+  dgw_kokoro_start(gw->kokoro, (uint32_t)interval, dgw_random01());
+  if (gw->session_id != NULL && !gw->identify_next)
+    send_resume(gw);
+  else
+    client_request_identify(gw->client, gw);
+}
+
+static void on_invalid_session(struct dgw_gateway *gw,
+                               const struct dgw_envelope *env) {
+  const struct dgw_options *opt = &gw->client->opt;
+  int resumable = env->d_len == 4 && memcmp(env->d, "true", 4) == 0;
+  uint32_t wait;
+
+  if (resumable && gw->session_id != NULL) {
+    leave_and_resume(gw, DGW_OK, "invalid session (op 9), resumable");
+    return;
+  }
+  /* Start over on the gateway URL, after the random wait Discord asks for
+   * so that identify storms spread out. */
+  wait = opt->invalid_min_ms +
+         (uint32_t)((double)(opt->invalid_max_ms - opt->invalid_min_ms) *
+                    dgw_random01());
+  retire_ws(gw, RECONNECT_CLOSE_CODE, "dgw: invalid session");
+  lost(gw, DGW_OK, 0, "invalid session (op 9), not resumable",
+       DGW_CLOSE_NEW_SESSION, wait);
+}
+
+/* Takes session_id and resume_gateway_url from READY's d. */
+static void take_ready(struct dgw_gateway *gw, const char *d, size_t len) {
+  struct json_object *obj = dgw_payload_parse(d, len, NULL);
+  struct json_object *v;
+
+  forget_session(gw);
+  gw->seq = 0; /* set again by the caller */
+  if (obj != NULL && json_object_object_get_ex(obj, "session_id", &v) &&
+      json_object_is_type(v, json_type_string))
+    gw->session_id = strdup(json_object_get_string(v));
+  if (obj != NULL && json_object_object_get_ex(obj, "resume_gateway_url", &v) &&
+      json_object_is_type(v, json_type_string))
+    gw->resume_url = strdup(json_object_get_string(v));
+  json_object_put(obj);
+}
+
+static void healthy_cb(evutil_socket_t fd, short what, void *arg) {
+  struct dgw_gateway *gw = arg;
+
+  (void)fd;
+  (void)what;
+  gw->failures = 0;
+}
+
+static void on_dispatch(struct dgw_gateway *gw,
+                        const struct dgw_envelope *env) {
+  struct dgw_client *c = gw->client;
+  struct dgw_event ev;
+  int ready = 0;
+  int resumed = 0;
+
+  if (!env->has_name) {
+    client_log(c, DGW_LOG_WARN, "shard %u: dispatch without t dropped",
+               gw->shard_id);
+    return;
+  }
+  if (env->has_seq) {
+    if (env->seq <= gw->seq && strcmp(env->name, "READY") != 0) {
+      client_log(c, DGW_LOG_DEBUG, "shard %u: s=%lld already delivered",
+                 gw->shard_id, (long long)env->seq);
+      return;
+    }
+    if (env->seq > gw->seq + 1 && gw->seq > 0)
+      client_log(c, DGW_LOG_WARN, "shard %u: sequence jumped %lld -> %lld",
+                 gw->shard_id, (long long)gw->seq, (long long)env->seq);
+  }
+  if (strcmp(env->name, "READY") == 0) {
+    take_ready(gw, env->d, env->d_len);
+    ready = 1;
+  } else if (strcmp(env->name, "RESUMED") == 0) {
+    resumed = 1;
+  }
+  if (env->has_seq)
+    gw->seq = env->seq;
+  if (ready || resumed) {
+    gw->resume_url_failures = 0;
+    set_state(gw, DGW_STATE_READY);
+    arm(gw->healthy, c->opt.healthy_ms);
+    client_log(c, DGW_LOG_INFO, "shard %u: %s (session %s, seq %lld)",
+               gw->shard_id, ready ? "ready" : "resumed",
+               gw->session_id != NULL ? gw->session_id : "?",
+               (long long)gw->seq);
+    if (ready && c->cb.on_ready != NULL && !c->free_pending)
+      c->cb.on_ready(gw, c->user_data);
+    if (resumed && c->cb.on_resumed != NULL && !c->free_pending)
+      c->cb.on_resumed(gw, c->user_data);
+  }
+  if (c->cb.on_dispatch == NULL || c->free_pending)
+    return;
+  ev.name = env->name;
+  ev.seq = env->seq;
+  ev.shard = gw->shard_id;
+  ev.data = env->d != NULL ? env->d : "null";
+  ev.data_len = env->d != NULL ? env->d_len : 4;
+  ev.json = NULL;
+  ev.parsed = 0;
+  c->cb.on_dispatch(gw, &ev, c->user_data);
+  json_object_put(ev.json);
+}
+
+/* One whole gateway payload (JSON text). */
+static void on_payload(struct dgw_gateway *gw, const char *json, size_t len) {
+  struct dgw_envelope env;
+  int rv = dgw_envelope_peek(json, len, &env);
+
+  if (rv != DGW_OK) {
+    leave_and_resume(gw, DGW_ERR_JSON, "a payload that is not gateway JSON");
+    return;
+  }
+  switch (env.op) {
+  case DGW_OP_DISPATCH:
+    on_dispatch(gw, &env);
+    break;
+  case DGW_OP_HEARTBEAT:
+    dgw_kokoro_beat_now(gw->kokoro);
+    break;
+  case DGW_OP_HEARTBEAT_ACK:
+    dgw_kokoro_ack(gw->kokoro);
+    break;
+  case DGW_OP_HELLO:
+    on_hello(gw, &env);
+    break;
+  case DGW_OP_RECONNECT:
+    leave_and_resume(gw, DGW_OK, "the gateway asked to reconnect (op 7)");
+    break;
+  case DGW_OP_INVALID_SESSION:
+    on_invalid_session(gw, &env);
+    break;
+  default:
+    client_log(gw->client, DGW_LOG_DEBUG, "shard %u: op %d ignored",
+               gw->shard_id, env.op);
+  }
+}
+
+/* ------------------------------------------------------- ws callbacks */
+
+static void ws_open(struct dgw_ws *ws, void *arg) {
+  struct dgw_gateway *gw = arg;
+  struct dgw_client *c = gw->client;
+
+  if (ws != gw->ws)
+    return;
+  client_enter(c);
+  gw->opened = 1;
+  dgw_inflate_reset(gw->z);
+  set_state(gw, DGW_STATE_HELLO);
+  /* HELLO must follow promptly; reuse the connect timeout for it. */
+  if (gw->state == DGW_STATE_HELLO)
+    arm(gw->timer, c->opt.connect_timeout_ms);
+  client_leave(c);
+}
+
+static void ws_message(struct dgw_ws *ws, int binary, const uint8_t *data,
+                       size_t len, void *arg) {
+  struct dgw_gateway *gw = arg;
+  struct dgw_client *c = gw->client;
+  const char *json = (const char *)data;
+  size_t json_len = len;
+
+  if (ws != gw->ws)
+    return; /* a retiring connection: its events will be replayed */
+  client_enter(c);
+  /* A burst of messages must not starve the heartbeat. */
+  dgw_kokoro_poll(gw->kokoro);
+  if (gw->ws == ws && !c->free_pending) {
+    int rv = DGW_OK;
+
+    if (binary)
+      rv = dgw_inflate_push(gw->z, data, len, &json, &json_len);
+    if (rv == DGW_OK)
+      on_payload(gw, json, json_len);
+    else if (rv != DGW_ERR_AGAIN)
+      leave_and_resume(gw, rv,
+                       rv == DGW_ERR_INFLATE_LIMIT
+                           ? "a payload inflated past the size cap"
+                           : "corrupt zlib stream");
+  }
+  client_leave(c);
+}
+
+static void ws_close(struct dgw_ws *ws, int err, void *arg) {
+  struct dgw_gateway *gw = arg;
+  struct dgw_client *c = gw->client;
+  uint16_t code = dgw_ws_close_code(ws);
+  char reason[300];
+
+  if (ws == gw->retiring) {
+    dgw_ws_free(ws);
+    gw->retiring = NULL;
+    return;
+  }
+  if (ws != gw->ws)
+    return;
+  client_enter(c);
+  snprintf(reason, sizeof(reason), "%s", dgw_ws_reason(ws));
+  dgw_ws_free(ws);
+  gw->ws = NULL;
+  if (gw->state == DGW_STATE_CLOSING) {
+    dgw_kokoro_stop(gw->kokoro);
+    set_state(gw, DGW_STATE_CLOSED);
+  } else {
+    enum dgw_close_action action =
+        err == DGW_ERR_CLOSED ? dgw_close_code_action(code) : DGW_CLOSE_RESUME;
+
+    if (gw->session_id != NULL && !gw->identify_next && !gw->opened)
+      gw->resume_url_failures++;
+    lost(gw, err, err == DGW_ERR_CLOSED ? code : 0, reason, action, -1);
+  }
+  client_leave(c);
+}
+
+static const struct dgw_ws_callbacks ws_callbacks = {ws_open, ws_message,
+                                                     ws_close};
+
+/* ------------------------------------------------------------- timers */
+
+static void connect_now(struct dgw_gateway *gw) {
+  struct dgw_client *c = gw->client;
+  struct dgw_ws_config cfg;
+  const char *base = c->opt.gateway_url;
+  char url[DGW_URL_MAX + 64];
+  int err = DGW_OK;
+
+  if (gw->session_id != NULL && !gw->identify_next && gw->resume_url != NULL &&
+      gw->resume_url_failures < RESUME_URL_MAX_FAILURES)
+    base = gw->resume_url;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.ssl_ctx = c->ssl;
+  cfg.dns = c->dns;
+  cfg.max_message = c->opt.max_payload;
+  cfg.connect_timeout_ms = c->opt.connect_timeout_ms;
+  cfg.close_timeout_ms = c->opt.close_timeout_ms;
+  cfg.log = c->opt.log_level >= DGW_LOG_DEBUG ? c->opt.log : NULL;
+  cfg.log_user_data = c->opt.log_user_data;
+
+  gw->opened = 0;
+  set_state(gw, DGW_STATE_CONNECTING);
+  if (c->cb.on_connecting != NULL && !c->free_pending)
+    c->cb.on_connecting(gw, c->user_data);
+  if (c->free_pending || gw->state != DGW_STATE_CONNECTING)
+    return;
+  if (build_url(gw, base, url, sizeof(url)) == DGW_OK)
+    gw->ws = dgw_ws_new(c->base, &cfg, &ws_callbacks, gw, &err);
+  else
+    err = DGW_ERR_URL;
+  if (gw->ws != NULL)
+    err = dgw_ws_connect(gw->ws, url);
+  if (err != DGW_OK) {
+    /* Only a resume URL from the gateway can be malformed: the configured
+     * one was checked when it was set.  Fall back to it. */
+    client_log(c, DGW_LOG_WARN, "shard %u: cannot connect to %s: %s",
+               gw->shard_id, base, dgw_strerror(err));
+    dgw_ws_free(gw->ws);
+    gw->ws = NULL;
+    if (base == gw->resume_url)
+      gw->resume_url_failures = RESUME_URL_MAX_FAILURES;
+    lost(gw, err, 0, "the connection could not be started", DGW_CLOSE_RESUME,
+         -1);
+    return;
+  }
+  client_log(c, DGW_LOG_DEBUG, "shard %u: connecting to %s", gw->shard_id, url);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg) {
+  struct dgw_gateway *gw = arg;
+  struct dgw_client *c = gw->client;
+
+  (void)fd;
+  (void)what;
+  client_enter(c);
+  if (gw->state == DGW_STATE_HELLO)
+    leave_and_resume(gw, DGW_ERR_TIMEOUT, "no HELLO from the gateway");
+  else if (gw->state == DGW_STATE_BACKOFF || gw->state == DGW_STATE_OFFLINE)
+    connect_now(gw);
+  client_leave(c);
+}
+
+static void kokoro_beat(void *arg) {
+  struct dgw_gateway *gw = arg;
+
+  heartbeat(gw);
+}
+
+/* Kokoro's timer fires outside any other entry point: bracket it. */
+static void kokoro_zombie(void *arg) {
+  struct dgw_gateway *gw = arg;
+  struct dgw_client *c = gw->client;
+
+  client_enter(c);
+  zombie(gw);
+  client_leave(c);
+}
+
+/* ------------------------------------------------------------ public */
+
+struct dgw_gateway *gateway_new(struct dgw_client *c, uint32_t shard_id) {
+  static const struct dgw_kokoro_callbacks kcb = {kokoro_beat, kokoro_zombie};
+  struct dgw_gateway *gw = calloc(1, sizeof(*gw));
+  int err;
+
+  if (gw == NULL)
+    return NULL;
+  gw->client = c;
+  gw->shard_id = shard_id;
+  gw->z = dgw_inflate_new(c->opt.max_payload, &err);
+  gw->kokoro = dgw_kokoro_new(c->base, &kcb, gw);
+  gw->timer = evtimer_new(c->base, timer_cb, gw);
+  gw->healthy = evtimer_new(c->base, healthy_cb, gw);
+  if (gw->z == NULL || gw->kokoro == NULL || gw->timer == NULL ||
+      gw->healthy == NULL) {
+    gateway_free(gw);
+    return NULL;
+  }
+  return gw;
+}
+
+void gateway_free(struct dgw_gateway *gw) {
+  if (gw == NULL)
+    return;
+  dgw_ws_free(gw->ws);
+  dgw_ws_free(gw->retiring);
+  dgw_inflate_free(gw->z);
+  dgw_kokoro_free(gw->kokoro);
+  if (gw->timer != NULL)
+    event_free(gw->timer);
+  if (gw->healthy != NULL)
+    event_free(gw->healthy);
+  forget_session(gw);
+  free(gw);
+}
+
+void gateway_start(struct dgw_gateway *gw) {
+  if (gw->state == DGW_STATE_IDLE)
+    connect_now(gw);
+}
+
+const char *dgw_state_name(enum dgw_state state) {
+  static const char *const names[] = {
+      "idle",    "connecting", "hello",   "identifying", "resuming", "ready",
+      "backoff", "offline",    "closing", "closed",      "fatal",
+  };
+
+  if ((unsigned)state < sizeof(names) / sizeof(names[0]))
+    return names[state];
+  return "?";
+}
+
+struct dgw_client *dgw_gateway_client(struct dgw_gateway *gw) {
+  return gw->client;
+}
+
+enum dgw_state dgw_gateway_state(const struct dgw_gateway *gw) {
+  return gw->state;
+}
+
+uint32_t dgw_gateway_shard_id(const struct dgw_gateway *gw) {
+  return gw->shard_id;
+}
+
+int64_t dgw_gateway_sequence(const struct dgw_gateway *gw) {
+  return gw->seq;
+}
+
+const char *dgw_gateway_session_id(const struct dgw_gateway *gw) {
+  return gw->session_id;
+}
+
+const char *dgw_gateway_resume_url(const struct dgw_gateway *gw) {
+  return gw->resume_url;
+}
+
+double dgw_gateway_latency(const struct dgw_gateway *gw) {
+  double ms = dgw_kokoro_latency_ms(gw->kokoro);
+
+  return ms < 0 ? DGW_LATENCY_UNKNOWN : ms;
+}
+
+int dgw_gateway_send_json(struct dgw_gateway *gw, const char *json,
+                          size_t len) {
+  struct dgw_envelope env;
+
+  if (gw == NULL || json == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (len > DGW_PAYLOAD_MAX_SEND)
+    return DGW_ERR_PAYLOAD_TOO_LARGE;
+  if (dgw_envelope_peek(json, len, &env) != DGW_OK)
+    return DGW_ERR_JSON;
+  if (gw->state != DGW_STATE_READY)
+    return DGW_ERR_STATE;
+  return send_text(gw, json, len);
+}
+
+int dgw_gateway_close(struct dgw_gateway *gw) {
+  struct dgw_client *c;
+
+  if (gw == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (gw->state == DGW_STATE_CLOSED || gw->state == DGW_STATE_CLOSING)
+    return DGW_ERR_STATE;
+  c = gw->client;
+  client_enter(c);
+  evtimer_del(gw->timer);
+  evtimer_del(gw->healthy);
+  dgw_kokoro_stop(gw->kokoro);
+  /* Code 1000 ends the session on Discord's side too. */
+  forget_session(gw);
+  if (gw->ws != NULL && dgw_ws_is_open(gw->ws) &&
+      dgw_ws_close(gw->ws, 1000, "dgw: closing") == DGW_OK) {
+    set_state(gw, DGW_STATE_CLOSING);
+  } else {
+    dgw_ws_free(gw->ws);
+    gw->ws = NULL;
+    set_state(gw, DGW_STATE_CLOSED);
+  }
+  client_leave(c);
+  return DGW_OK;
+}
+
+int dgw_gateway_terminate(struct dgw_gateway *gw) {
+  struct dgw_client *c;
+
+  if (gw == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (gw->state == DGW_STATE_CLOSED || gw->state == DGW_STATE_CLOSING ||
+      gw->state == DGW_STATE_FATAL || gw->state == DGW_STATE_IDLE)
+    return DGW_ERR_STATE;
+  c = gw->client;
+  client_enter(c);
+  leave_and_resume(gw, DGW_OK, "terminated by the application");
+  client_leave(c);
+  return DGW_OK;
+}
+
+const char *dgw_event_name(const struct dgw_event *ev) {
+  return ev->name;
+}
+
+int64_t dgw_event_seq(const struct dgw_event *ev) {
+  return ev->seq;
+}
+
+uint32_t dgw_event_shard(const struct dgw_event *ev) {
+  return ev->shard;
+}
+
+const char *dgw_event_data(const struct dgw_event *ev, size_t *len) {
+  if (len != NULL)
+    *len = ev->data_len;
+  return ev->data;
+}
+
+struct json_object *dgw_event_json(const struct dgw_event *event) {
+  /* The view is const to handlers; the cache is ours to fill. */
+  struct dgw_event *ev = (struct dgw_event *)(uintptr_t)event;
+
+  if (!ev->parsed) {
+    ev->parsed = 1;
+    ev->json = dgw_payload_parse(ev->data, ev->data_len, NULL);
+  }
+  return ev->json;
+}

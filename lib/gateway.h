@@ -1,0 +1,26 @@
+/*
+ * One shard's gateway session: the state machine that hata's
+ * DiscordGateway is, in C.  Internal; the public face is in dgw.h.
+ */
+#ifndef DGW_GATEWAY_H
+#define DGW_GATEWAY_H
+
+#include <stdint.h>
+
+#include <dgw/dgw.h>
+
+struct dgw_client;
+
+/* Creates shard `shard_id` of client `c`, idle.  NULL without memory. */
+struct dgw_gateway *gateway_new(struct dgw_client *c, uint32_t shard_id);
+
+/* Drops the connection at once and frees the shard; no callbacks. */
+void gateway_free(struct dgw_gateway *gw);
+
+/* Starts the first connection. */
+void gateway_start(struct dgw_gateway *gw);
+
+/* The client allows this shard to IDENTIFY now. */
+void gateway_identify_now(struct dgw_gateway *gw);
+
+#endif /* DGW_GATEWAY_H */

@@ -1,0 +1,59 @@
+/*
+ * Kokoro ("heart"), after hata: the heartbeat of one gateway connection.
+ * A libevent timer sends a beat every interval (the first after
+ * interval * jitter), an ACK gives the latency on a monotonic clock, and a
+ * beat still un-ACKed when the next is due means the connection is a
+ * zombie.  Internal to dgw.
+ */
+#ifndef DGW_KOKORO_H
+#define DGW_KOKORO_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+
+struct dgw_kokoro;
+
+struct dgw_kokoro_callbacks {
+  /* Send a heartbeat now (the owner knows the sequence). */
+  void (*beat)(void *user_data);
+  /* The previous beat was never ACKed: drop the connection.  The kokoro
+   * has already stopped itself. */
+  void (*zombie)(void *user_data);
+};
+
+/* Creates a stopped kokoro on `base`.  NULL without memory. */
+struct dgw_kokoro *dgw_kokoro_new(struct event_base *base,
+                                  const struct dgw_kokoro_callbacks *cb,
+                                  void *user_data);
+void dgw_kokoro_free(struct dgw_kokoro *k);
+
+/* Starts beating every `interval_ms`, the first beat after
+ * interval_ms * jitter01 (jitter01 in [0,1)). */
+void dgw_kokoro_start(struct dgw_kokoro *k, uint32_t interval_ms,
+                      double jitter01);
+
+/* Stops the timer; the latency is kept. */
+void dgw_kokoro_stop(struct dgw_kokoro *k);
+
+/* The gateway asked for a beat (op 1): send one now; the schedule stays. */
+void dgw_kokoro_beat_now(struct dgw_kokoro *k);
+
+/* A HEARTBEAT_ACK arrived. */
+void dgw_kokoro_ack(struct dgw_kokoro *k);
+
+/* Runs a beat that is due but whose timer has not fired yet because the
+ * loop is busy with a burst of messages.  Cheap; call between messages so
+ * heartbeats never wait behind a backlog. */
+void dgw_kokoro_poll(struct dgw_kokoro *k);
+
+/* Milliseconds between the last beat and its ACK; -1 before the first. */
+double dgw_kokoro_latency_ms(const struct dgw_kokoro *k);
+
+/* Beats sent since creation (for tests and stats). */
+uint64_t dgw_kokoro_beats(const struct dgw_kokoro *k);
+
+/* Monotonic milliseconds, the clock all of this runs on. */
+uint64_t dgw_monotonic_ms(void);
+
+#endif /* DGW_KOKORO_H */

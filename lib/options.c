@@ -1,0 +1,267 @@
+/* dgw_options and dgw_callbacks: configuration filled through setters. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+
+#include <dgw/dgw.h>
+
+#include "client.h"
+#include "url.h"
+
+static void set_defaults(struct dgw_options *opt) {
+  opt->compress = 1;
+  opt->shard_first = 0;
+  opt->shard_count = 1;
+  opt->shard_total = 1;
+  opt->log_level = DGW_LOG_INFO;
+  opt->backoff_base_ms = 1000;
+  opt->backoff_max_ms = 60000;
+  opt->healthy_ms = 60000;
+  opt->invalid_min_ms = 1000;
+  opt->invalid_max_ms = 5000;
+  opt->connect_timeout_ms = 30000;
+  opt->close_timeout_ms = 5000;
+  opt->max_payload = 64u * 1024u * 1024u;
+}
+
+struct dgw_options *dgw_options_new(void) {
+  struct dgw_options *opt = calloc(1, sizeof(*opt));
+
+  if (opt == NULL)
+    return NULL;
+  set_defaults(opt);
+  opt->gateway_url = strdup(DGW_DEFAULT_GATEWAY_URL);
+  if (opt->gateway_url == NULL) {
+    free(opt);
+    return NULL;
+  }
+  return opt;
+}
+
+static void wipe_free(char *s) {
+  if (s != NULL) {
+    OPENSSL_cleanse(s, strlen(s));
+    free(s);
+  }
+}
+
+void options_clear(struct dgw_options *opt) {
+  wipe_free(opt->token);
+  free(opt->gateway_url);
+  free(opt->ca_file);
+  free(opt->presence_json);
+  memset(opt, 0, sizeof(*opt));
+}
+
+void dgw_options_free(struct dgw_options *opt) {
+  if (opt == NULL)
+    return;
+  options_clear(opt);
+  free(opt);
+}
+
+static int dup_field(char **field, const char *value) {
+  char *copy = NULL;
+
+  if (value != NULL && (copy = strdup(value)) == NULL)
+    return DGW_ERR_NOMEM;
+  if (field == NULL) {
+    free(copy);
+    return DGW_ERR_INVALID_ARGUMENT;
+  }
+  free(*field);
+  *field = copy;
+  return DGW_OK;
+}
+
+int options_copy(struct dgw_options *dst, const struct dgw_options *src) {
+  *dst = *src;
+  dst->token = NULL;
+  dst->gateway_url = NULL;
+  dst->ca_file = NULL;
+  dst->presence_json = NULL;
+  if (dup_field(&dst->token, src->token) != DGW_OK ||
+      dup_field(&dst->gateway_url, src->gateway_url) != DGW_OK ||
+      dup_field(&dst->ca_file, src->ca_file) != DGW_OK ||
+      dup_field(&dst->presence_json, src->presence_json) != DGW_OK) {
+    options_clear(dst);
+    return DGW_ERR_NOMEM;
+  }
+  return DGW_OK;
+}
+
+int dgw_options_set_token(struct dgw_options *opt, const char *token) {
+  char *copy;
+
+  if (opt == NULL || token == NULL || *token == '\0')
+    return DGW_ERR_INVALID_ARGUMENT;
+  /* A token is one printable word; refusing anything else keeps it from
+   * breaking the IDENTIFY JSON or a log line. */
+  for (const char *p = token; *p; p++)
+    if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+      return DGW_ERR_INVALID_ARGUMENT;
+  if ((copy = strdup(token)) == NULL)
+    return DGW_ERR_NOMEM;
+  wipe_free(opt->token);
+  opt->token = copy;
+  return DGW_OK;
+}
+
+int dgw_options_set_intents(struct dgw_options *opt, uint64_t intents) {
+  if (opt == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->intents = intents;
+  return DGW_OK;
+}
+
+int dgw_options_set_gateway_url(struct dgw_options *opt, const char *url) {
+  struct dgw_url parsed;
+
+  if (opt == NULL || url == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (dgw_url_parse(url, &parsed, NULL, 0) != DGW_OK ||
+      strchr(url, '?') != NULL)
+    return DGW_ERR_URL;
+  return dup_field(&opt->gateway_url, url);
+}
+
+int dgw_options_set_compress(struct dgw_options *opt, int on) {
+  if (opt == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->compress = on != 0;
+  return DGW_OK;
+}
+
+int dgw_options_set_ca_file(struct dgw_options *opt, const char *path) {
+  if (opt == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  return dup_field(&opt->ca_file, path);
+}
+
+int dgw_options_set_shards(struct dgw_options *opt, uint32_t first,
+                           uint32_t count, uint32_t total) {
+  if (opt == NULL || count == 0 || total == 0 || first >= total ||
+      count > total - first)
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->shard_first = first;
+  opt->shard_count = count;
+  opt->shard_total = total;
+  return DGW_OK;
+}
+
+int dgw_options_set_large_threshold(struct dgw_options *opt, int threshold) {
+  if (opt == NULL || threshold < 50 || threshold > 250)
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->large_threshold = threshold;
+  return DGW_OK;
+}
+
+int dgw_options_set_presence_json(struct dgw_options *opt, const char *json) {
+  struct json_object *obj;
+  int is_object;
+
+  if (opt == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (json == NULL)
+    return dup_field(&opt->presence_json, NULL);
+  obj = json_tokener_parse(json);
+  is_object = obj != NULL && json_object_is_type(obj, json_type_object);
+  json_object_put(obj);
+  if (!is_object)
+    return DGW_ERR_JSON;
+  return dup_field(&opt->presence_json, json);
+}
+
+void dgw_options_set_log(struct dgw_options *opt, dgw_log_fn fn,
+                         void *user_data, enum dgw_log_level max_level) {
+  if (opt == NULL)
+    return;
+  opt->log = fn;
+  opt->log_user_data = user_data;
+  opt->log_level = max_level;
+}
+
+int dgw_options_set_reconnect(struct dgw_options *opt, uint32_t base_ms,
+                              uint32_t max_ms, uint32_t healthy_ms) {
+  if (opt == NULL || base_ms == 0 || max_ms < base_ms)
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->backoff_base_ms = base_ms;
+  opt->backoff_max_ms = max_ms;
+  opt->healthy_ms = healthy_ms;
+  return DGW_OK;
+}
+
+int dgw_options_set_invalid_session_wait(struct dgw_options *opt,
+                                         uint32_t min_ms, uint32_t max_ms) {
+  if (opt == NULL || max_ms < min_ms)
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->invalid_min_ms = min_ms;
+  opt->invalid_max_ms = max_ms;
+  return DGW_OK;
+}
+
+int dgw_options_set_timeouts(struct dgw_options *opt, uint32_t connect_ms,
+                             uint32_t close_ms) {
+  if (opt == NULL || connect_ms == 0 || close_ms == 0)
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->connect_timeout_ms = connect_ms;
+  opt->close_timeout_ms = close_ms;
+  return DGW_OK;
+}
+
+int dgw_options_set_max_payload(struct dgw_options *opt, size_t bytes) {
+  if (opt == NULL || bytes < 4096)
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->max_payload = bytes;
+  return DGW_OK;
+}
+
+struct dgw_callbacks *dgw_callbacks_new(void) {
+  return calloc(1, sizeof(struct dgw_callbacks));
+}
+
+void dgw_callbacks_free(struct dgw_callbacks *cb) {
+  free(cb);
+}
+
+void dgw_callbacks_set_on_state(struct dgw_callbacks *cb, dgw_state_fn fn) {
+  if (cb != NULL)
+    cb->on_state = fn;
+}
+
+void dgw_callbacks_set_on_connecting(struct dgw_callbacks *cb,
+                                     dgw_gateway_fn fn) {
+  if (cb != NULL)
+    cb->on_connecting = fn;
+}
+
+void dgw_callbacks_set_on_ready(struct dgw_callbacks *cb, dgw_gateway_fn fn) {
+  if (cb != NULL)
+    cb->on_ready = fn;
+}
+
+void dgw_callbacks_set_on_resumed(struct dgw_callbacks *cb, dgw_gateway_fn fn) {
+  if (cb != NULL)
+    cb->on_resumed = fn;
+}
+
+void dgw_callbacks_set_on_disconnect(struct dgw_callbacks *cb,
+                                     dgw_disconnect_fn fn) {
+  if (cb != NULL)
+    cb->on_disconnect = fn;
+}
+
+void dgw_callbacks_set_on_fatal(struct dgw_callbacks *cb, dgw_fatal_fn fn) {
+  if (cb != NULL)
+    cb->on_fatal = fn;
+}
+
+void dgw_callbacks_set_on_dispatch(struct dgw_callbacks *cb,
+                                   dgw_dispatch_fn fn) {
+  if (cb != NULL)
+    cb->on_dispatch = fn;
+}
