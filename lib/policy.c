@@ -81,6 +81,15 @@ uint32_t dgw_backoff_ms(uint32_t attempt, uint32_t base_ms, uint32_t max_ms,
   return half + (uint32_t)((double)(step - half) * random01);
 }
 
+uint32_t dgw_uniform_ms(uint32_t min_ms, uint32_t max_ms, double random01) {
+  if (max_ms <= min_ms)
+    return min_ms;
+  if (random01 < 0.0 || !(random01 < 1.0))
+    random01 = 0.5;
+  /* +1 so that max_ms itself can be drawn. */
+  return min_ms + (uint32_t)((double)(max_ms - min_ms + 1u) * random01);
+}
+
 double dgw_random01(void) {
   uint64_t r;
 

@@ -18,6 +18,10 @@
 uint32_t dgw_backoff_ms(uint32_t attempt, uint32_t base_ms, uint32_t max_ms,
                         double random01);
 
+/* A wait uniform in [min_ms, max_ms] from `random01` in [0,1): the pause
+ * before a fresh IDENTIFY after INVALID_SESSION (1-5 s by default). */
+uint32_t dgw_uniform_ms(uint32_t min_ms, uint32_t max_ms, double random01);
+
 /* A uniform double in [0,1) from the OpenSSL CSPRNG (falls back to 0.5,
  * never fails).  Used for heartbeat jitter and backoff. */
 double dgw_random01(void);

@@ -97,6 +97,21 @@ static void test_backoff_bad_random(void **state) {
   assert_int_equal(dgw_backoff_ms(0, 1000, 60000, __builtin_nan("")), 750);
 }
 
+/* The op 9 wait: within [min, max] inclusive, both ends reachable. */
+static void test_uniform_wait(void **state) {
+  (void)state;
+  assert_int_equal(dgw_uniform_ms(1000, 5000, 0.0), 1000);
+  assert_int_equal(dgw_uniform_ms(1000, 5000, 0.99999999), 5000);
+  assert_int_equal(dgw_uniform_ms(1000, 5000, 0.5), 3000);
+  assert_int_equal(dgw_uniform_ms(7, 7, 0.3), 7);
+  assert_int_equal(dgw_uniform_ms(9, 3, 0.3), 9);
+  assert_int_equal(dgw_uniform_ms(0, 100, 2.0), 50);
+  for (int i = 0; i < 1000; i++) {
+    uint32_t w = dgw_uniform_ms(1000, 5000, dgw_random01());
+    assert_true(w >= 1000 && w <= 5000);
+  }
+}
+
 /* The CSPRNG gives values in [0,1) that are not all the same. */
 static void test_random01(void **state) {
   double min = 1.0, max = 0.0;
@@ -120,6 +135,7 @@ int main(void) {
       cmocka_unit_test(test_unknown_codes_resume),
       cmocka_unit_test(test_backoff_growth_and_bounds),
       cmocka_unit_test(test_backoff_bad_random),
+      cmocka_unit_test(test_uniform_wait),
       cmocka_unit_test(test_random01),
   };
   return cmocka_run_group_tests_name("policy", tests, NULL, NULL);

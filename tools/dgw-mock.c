@@ -51,7 +51,20 @@ static void usage(FILE *out) {
       "  --script FILE.jsonl       dispatches sent after READY, one JSON\n"
       "                            object {\"t\": NAME, \"d\": VALUE} a line;\n"
       "                            each GUILD_CREATE's d.id is listed in\n"
-      "                            READY as an unavailable guild\n"
+      "                            READY as an unavailable guild; a resumed\n"
+      "                            session goes on where it stopped\n"
+      "  --history N               dispatches each session keeps for RESUME\n"
+      "                            replay (default 1024); a RESUME from\n"
+      "                            before them gets op 9 d:false\n"
+      "  --session-ttl MS          how long a session stays resumable after\n"
+      "                            its connection ended (default 180000)\n"
+      "  --replay-overlap N        on RESUME, also re-send the last N\n"
+      "                            dispatches the client already has\n"
+      "  --no-ack                  never answer heartbeats with op 11\n"
+      "                            (zombie connections)\n"
+      "  --hello-delay MS          send HELLO MS after the upgrade\n"
+      "  --reconnect-before-hello  send op 7 instead of HELLO on the first\n"
+      "                            connection\n"
       "  --verbose                 log every connection and payload\n"
       "  --help                    show this help and exit\n"
       "\n"
@@ -109,6 +122,12 @@ static int parse_options(int argc, char **argv, struct options *opt) {
     OPT_SPLIT,
     OPT_FRAGMENT,
     OPT_SCRIPT,
+    OPT_HISTORY,
+    OPT_SESSION_TTL,
+    OPT_REPLAY_OVERLAP,
+    OPT_NO_ACK,
+    OPT_HELLO_DELAY,
+    OPT_RECONNECT_BEFORE_HELLO,
     OPT_VERBOSE,
     OPT_HELP
   };
@@ -123,6 +142,12 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       {"split", required_argument, NULL, OPT_SPLIT},
       {"fragment", required_argument, NULL, OPT_FRAGMENT},
       {"script", required_argument, NULL, OPT_SCRIPT},
+      {"history", required_argument, NULL, OPT_HISTORY},
+      {"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
+      {"replay-overlap", required_argument, NULL, OPT_REPLAY_OVERLAP},
+      {"no-ack", no_argument, NULL, OPT_NO_ACK},
+      {"hello-delay", required_argument, NULL, OPT_HELLO_DELAY},
+      {"reconnect-before-hello", no_argument, NULL, OPT_RECONNECT_BEFORE_HELLO},
       {"verbose", no_argument, NULL, OPT_VERBOSE},
       {"help", no_argument, NULL, OPT_HELP},
       {NULL, 0, NULL, 0}};
@@ -174,6 +199,32 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       break;
     case OPT_SCRIPT:
       opt->script = optarg;
+      break;
+    case OPT_HISTORY:
+      if (parse_number(optarg, SIZE_MAX, &n) != 0 || n == 0)
+        goto bad_number;
+      opt->cfg.history_max = (size_t)n;
+      break;
+    case OPT_SESSION_TTL:
+      if (parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
+        goto bad_number;
+      opt->cfg.session_ttl_ms = (uint32_t)n;
+      break;
+    case OPT_REPLAY_OVERLAP:
+      if (parse_number(optarg, UINT32_MAX, &n) != 0)
+        goto bad_number;
+      opt->cfg.replay_overlap = (uint32_t)n;
+      break;
+    case OPT_NO_ACK:
+      opt->cfg.no_ack = 1;
+      break;
+    case OPT_HELLO_DELAY:
+      if (parse_number(optarg, UINT32_MAX, &n) != 0)
+        goto bad_number;
+      opt->cfg.hello_delay_ms = (uint32_t)n;
+      break;
+    case OPT_RECONNECT_BEFORE_HELLO:
+      opt->cfg.reconnect_before_hello = 1;
       break;
     case OPT_VERBOSE:
       opt->verbose = 1;

@@ -4,8 +4,14 @@
  * The mock Discord gateway.  One listener; per connection a bufferevent
  * (plain or TLS), our own HTTP upgrade, a wslay server context and, with
  * compress=zlib-stream, one deflate stream.  The gateway logic is a small
- * state machine per connection; sessions (id, sequence, the dispatches sent)
- * live on the mock so that a connection can end while its session stays.
+ * state machine per connection; sessions (id, sequence, the dispatches sent,
+ * the script position) live on the mock so that a connection can end while
+ * its session stays, and a RESUME on another connection picks it up.
+ *
+ * Every dispatch of a session goes through session_dispatch(): it takes the
+ * next sequence number and enters the history first, and only then is it
+ * written to the attached connection (if any, and unless that connection
+ * is told to lose it).  The history is thus the truth a replay works from.
  *
  * Lifetime: every libevent callback and every public call on a connection
  * brackets its work with conn_enter()/conn_leave().  Ending a connection
@@ -61,7 +67,9 @@
 /* How long a closed socket waits for the peer's FIN before it is freed. */
 #define MOCK_LINGER_TIMEOUT_S 2
 /* Dispatches kept per session for a later resume replay. */
-#define MOCK_HISTORY_MAX 1024
+#define MOCK_DEFAULT_HISTORY_MAX 1024
+/* How long a detached session stays resumable. */
+#define MOCK_DEFAULT_SESSION_TTL_MS 180000u
 /* Sessions kept after their connection ended (oldest dropped first). */
 #define MOCK_DETACHED_SESSIONS_MAX 32
 /* Every documented intent bit (protocol §10). */
@@ -87,17 +95,23 @@ struct mock_sent {
 
 /*
  * A gateway session: created by IDENTIFY, outlives its connection unless
- * the client closed with 1000/1001.  `seq` is the last sequence number sent.
+ * the client closed with 1000/1001, for session_ttl_ms.  `seq` is the last
+ * sequence number given out; `history` holds the newest dispatches, in
+ * order and without gaps.
  */
 struct mock_session {
-  struct mock_session *prev, *next;
+  struct mock_session *prev, *next; /* newest first */
+  struct dgw_mock *mock;
   struct dgw_mock_conn *conn; /* attached connection, or NULL */
   char id[33];
+  char *token; /* the one IDENTIFY carried; RESUME must repeat it */
   int64_t seq;
   int64_t intents;
   int64_t shard_id, shard_count; /* shard_count 0: no shard in IDENTIFY */
   struct mock_sent *history, *history_tail;
   size_t history_len;
+  struct mock_dispatch *script_last; /* last script entry sent, or NULL */
+  struct event *expire_timer;        /* armed while detached */
 };
 
 /* An outgoing message that wslay reads in slices of fragment_size bytes,
@@ -150,9 +164,10 @@ struct dgw_mock_conn {
   int authenticated;
   struct mock_session *session;
   int64_t seq_unsessioned; /* dispatches sent before any session */
+  unsigned lose_next;      /* dispatches still to "lose in flight" */
 
-  struct mock_dispatch *script_last;
-  struct event *dispatch_timer;
+  struct event *dispatch_timer; /* paces the session's script */
+  struct event *hello_timer;    /* cfg.hello_delay_ms */
 
   int closing;           /* the mock queued a close frame */
   int mock_closed_first; /* ... before the client sent one */
@@ -181,6 +196,9 @@ struct dgw_mock {
   struct mock_session *sessions;
   struct mock_dispatch *script, *script_tail;
   unsigned long next_conn_id;
+  int ack;            /* answer heartbeats */
+  int reconnect_sent; /* cfg.reconnect_before_hello done */
+  struct dgw_mock_stats stats;
   int freeing;
 };
 
@@ -350,11 +368,35 @@ static void session_random_id(char id[33]) {
   id[32] = '\0';
 }
 
-static struct mock_session *session_new(struct dgw_mock *mock) {
+static void session_expire_cb(evutil_socket_t fd, short what, void *arg) {
+  struct mock_session *s = arg;
+
+  (void)fd;
+  (void)what;
+  if (s->conn != NULL)
+    return;
+  mock_log(s->mock, DGW_LOG_DEBUG, "session %s expired", s->id);
+  session_free(s->mock, s);
+}
+
+/* A new session, first in the list (the newest); NULL when out of
+ * memory. */
+static struct mock_session *session_new(struct dgw_mock *mock,
+                                        const char *token) {
   struct mock_session *s = calloc(1, sizeof *s);
 
   if (s == NULL)
     return NULL;
+  s->mock = mock;
+  s->token = mock_strdup(token);
+  s->expire_timer = evtimer_new(mock->base, session_expire_cb, s);
+  if (s->token == NULL || s->expire_timer == NULL) {
+    if (s->expire_timer != NULL)
+      event_free(s->expire_timer);
+    free(s->token);
+    free(s);
+    return NULL;
+  }
   session_random_id(s->id);
   s->next = mock->sessions;
   if (mock->sessions != NULL)
@@ -363,6 +405,8 @@ static struct mock_session *session_new(struct dgw_mock *mock) {
   return s;
 }
 
+/* Unlinks and frees a session; an attached connection stays open, without
+ * a session. */
 static void session_free(struct dgw_mock *mock, struct mock_session *s) {
   struct mock_sent *sent, *next;
 
@@ -372,33 +416,36 @@ static void session_free(struct dgw_mock *mock, struct mock_session *s) {
     mock->sessions = s->next;
   if (s->next != NULL)
     s->next->prev = s->prev;
-  if (s->conn != NULL)
+  if (s->conn != NULL) {
     s->conn->session = NULL;
+    s->conn->authenticated = 0;
+    if (s->conn->dispatch_timer != NULL)
+      evtimer_del(s->conn->dispatch_timer);
+  }
   for (sent = s->history; sent != NULL; sent = next) {
     next = sent->next;
     free(sent->json);
     free(sent);
   }
+  event_free(s->expire_timer);
+  free(s->token);
   free(s);
 }
 
-/* Keeps a sent dispatch (takes `json`) for a later resume replay. */
-static void session_record(struct mock_session *s, int64_t seq, char *json) {
-  struct mock_sent *sent = malloc(sizeof *sent);
+/* Appends `sent` (its seq and json set) to the history, dropping the
+ * oldest entries beyond cfg.history_max. */
+static void session_keep(struct mock_session *s, struct mock_sent *sent) {
+  size_t max = s->mock->cfg.history_max != 0 ? s->mock->cfg.history_max
+                                             : MOCK_DEFAULT_HISTORY_MAX;
 
-  if (sent == NULL) {
-    free(json);
-    return;
-  }
   sent->next = NULL;
-  sent->seq = seq;
-  sent->json = json;
   if (s->history_tail != NULL)
     s->history_tail->next = sent;
   else
     s->history = sent;
   s->history_tail = sent;
-  if (++s->history_len > MOCK_HISTORY_MAX) {
+  s->history_len++;
+  while (s->history_len > max) {
     struct mock_sent *old = s->history;
     s->history = old->next;
     free(old->json);
@@ -407,8 +454,7 @@ static void session_record(struct mock_session *s, int64_t seq, char *json) {
   }
 }
 
-/* Sessions are resumable by id; resume replay itself comes later. */
-static struct mock_session *session_find(struct dgw_mock *mock,
+static struct mock_session *session_find(const struct dgw_mock *mock,
                                          const char *id) {
   struct mock_session *s;
 
@@ -418,27 +464,42 @@ static struct mock_session *session_find(struct dgw_mock *mock,
   return NULL;
 }
 
+/* `id`, or the newest session when `id` is NULL. */
+static struct mock_session *session_lookup(const struct dgw_mock *mock,
+                                           const char *id) {
+  if (id == NULL)
+    return mock->sessions;
+  return session_find(mock, id);
+}
+
 /*
- * Detaches the connection's session.  A client close with 1000/1001 ends
- * the session (protocol §4.2); otherwise it stays, up to
- * MOCK_DETACHED_SESSIONS_MAX of them.
+ * Detaches the connection's session.  A client that closed first with
+ * 1000/1001 ends the session (protocol §4.2; an echo of the mock's own
+ * close is not the client's choice); otherwise it stays resumable for
+ * session_ttl_ms, up to MOCK_DETACHED_SESSIONS_MAX of them.
  */
 static void session_detach(struct dgw_mock_conn *conn) {
   struct dgw_mock *mock = conn->mock;
   struct mock_session *s = conn->session, *last_detached = NULL;
+  uint32_t ttl = mock->cfg.session_ttl_ms != 0 ? mock->cfg.session_ttl_ms
+                                               : MOCK_DEFAULT_SESSION_TTL_MS;
+  struct timeval tv = {(time_t)(ttl / 1000), (suseconds_t)(ttl % 1000) * 1000};
   size_t detached = 0;
 
   if (s == NULL)
     return;
   s->conn = NULL;
   conn->session = NULL;
-  if (conn->client_closed &&
+  if (conn->client_closed && !conn->mock_closed_first &&
       (conn->client_code == 1000 || conn->client_code == 1001)) {
     mock_log(mock, DGW_LOG_DEBUG, "session %s ended by close %d", s->id,
              conn->client_code);
     session_free(mock, s);
     return;
   }
+  if (mock->freeing)
+    return;
+  evtimer_add(s->expire_timer, &tv);
   for (s = mock->sessions; s != NULL; s = s->next) {
     if (s->conn == NULL) {
       detached++;
@@ -447,6 +508,14 @@ static void session_detach(struct dgw_mock_conn *conn) {
   }
   if (detached > MOCK_DETACHED_SESSIONS_MAX && last_detached != NULL)
     session_free(mock, last_detached);
+}
+
+/* Attaches `conn` to `s` (which must have no connection). */
+static void session_attach(struct mock_session *s, struct dgw_mock_conn *conn) {
+  evtimer_del(s->expire_timer);
+  s->conn = conn;
+  conn->session = s;
+  conn->authenticated = 1;
 }
 
 /* --------------------------------------------------------------- linger */
@@ -607,6 +676,8 @@ static void conn_destroy(struct dgw_mock_conn *conn, enum conn_end how) {
     event_free(conn->dispatch_timer);
   if (conn->close_timer != NULL)
     event_free(conn->close_timer);
+  if (conn->hello_timer != NULL)
+    event_free(conn->hello_timer);
   if (conn->ws != NULL)
     wslay_event_context_free(conn->ws);
   if (conn->zs_ready)
@@ -834,37 +905,93 @@ static int conn_send_op(struct dgw_mock_conn *conn, int op,
   return rv;
 }
 
+/* The text of a dispatch payload; NULL when out of memory. */
+static char *dispatch_json(const char *t, int64_t seq, const char *d_json) {
+  json_object *name = json_object_new_string(t);
+  char *json;
+
+  if (name == NULL)
+    return NULL;
+  json = mock_asprintf("{\"t\":%s,\"s\":%lld,\"op\":0,\"d\":%s}",
+                       json_plain(name), (long long)seq, d_json);
+  json_object_put(name);
+  return json;
+}
+
+/* Writes one dispatch payload to the connection, or swallows it while the
+ * connection is told to lose dispatches. */
+static int conn_write_dispatch(struct dgw_mock_conn *conn, const char *json,
+                               const char *t, int64_t seq) {
+  int rv;
+
+  if (conn->lose_next > 0) {
+    conn->lose_next--;
+    mock_log(conn->mock, DGW_LOG_DEBUG, "conn %lu: lost dispatch %s s=%lld",
+             conn->id, t, (long long)seq);
+    return DGW_OK;
+  }
+  rv = conn_send_payload(conn, json, strlen(json));
+  if (rv != DGW_OK)
+    return rv;
+  conn->mock->stats.dispatches_sent++;
+  mock_log(conn->mock, DGW_LOG_DEBUG, "conn %lu: sent dispatch %s s=%lld",
+           conn->id, t, (long long)seq);
+  return DGW_OK;
+}
+
+/*
+ * Gives a dispatch the session's next sequence number, keeps it in the
+ * history, then sends it to the attached connection if that one can take
+ * it.  Returns DGW_OK once the dispatch is in the history (DGW_ERR_NOMEM
+ * otherwise); *send_rv (optional) gets the outcome of the send, DGW_OK
+ * when nothing was to be sent.  The caller keeps the connection entered.
+ */
+static int session_dispatch(struct mock_session *s, const char *t,
+                            const char *d_json, int *send_rv) {
+  struct mock_sent *sent;
+  char *json = dispatch_json(t, s->seq + 1, d_json);
+  int rv = DGW_OK;
+
+  if (json == NULL || (sent = malloc(sizeof *sent)) == NULL) {
+    free(json);
+    if (send_rv != NULL)
+      *send_rv = DGW_ERR_NOMEM;
+    return DGW_ERR_NOMEM;
+  }
+  sent->seq = ++s->seq;
+  sent->json = json;
+  session_keep(s, sent); /* cfg.history_max >= 1: `sent` stays */
+  if (s->conn != NULL && conn_can_send(s->conn))
+    rv = conn_write_dispatch(s->conn, json, t, s->seq);
+  else
+    mock_log(s->mock, DGW_LOG_DEBUG, "session %s: kept dispatch %s s=%lld",
+             s->id, t, (long long)s->seq);
+  if (send_rv != NULL)
+    *send_rv = rv;
+  return DGW_OK;
+}
+
 static int conn_send_dispatch_internal(struct dgw_mock_conn *conn,
                                        const char *t, const char *d_json) {
-  int64_t *seq =
-      conn->session != NULL ? &conn->session->seq : &conn->seq_unsessioned;
-  json_object *name;
   char *json;
   int rv;
 
   if (!conn_can_send(conn))
     return DGW_ERR_STATE;
-  name = json_object_new_string(t);
-  if (name == NULL)
-    return DGW_ERR_NOMEM;
-  json = mock_asprintf("{\"t\":%s,\"s\":%lld,\"op\":0,\"d\":%s}",
-                       json_plain(name), (long long)(*seq + 1), d_json);
-  json_object_put(name);
+  if (conn->session != NULL) {
+    int send_rv;
+    rv = session_dispatch(conn->session, t, d_json, &send_rv);
+    return rv != DGW_OK ? rv : send_rv;
+  }
+  /* Before IDENTIFY: the connection counts on its own, nothing is kept. */
+  json = dispatch_json(t, conn->seq_unsessioned + 1, d_json);
   if (json == NULL)
     return DGW_ERR_NOMEM;
-  rv = conn_send_payload(conn, json, strlen(json));
-  if (rv != DGW_OK) {
-    free(json);
-    return rv;
-  }
-  *seq += 1;
-  mock_log(conn->mock, DGW_LOG_DEBUG, "conn %lu: sent dispatch %s s=%lld",
-           conn->id, t, (long long)*seq);
-  if (conn->session != NULL)
-    session_record(conn->session, *seq, json);
-  else
-    free(json);
-  return DGW_OK;
+  rv = conn_write_dispatch(conn, json, t, conn->seq_unsessioned + 1);
+  free(json);
+  if (rv == DGW_OK)
+    conn->seq_unsessioned++;
+  return rv;
 }
 
 /* Queues a close frame (reason cut to the 123 bytes a frame allows). */
@@ -892,6 +1019,8 @@ static int conn_close_internal(struct dgw_mock_conn *conn, uint16_t code,
            conn->id, (unsigned)code, (int)len, reason != NULL ? reason : "");
   if (conn->dispatch_timer != NULL)
     evtimer_del(conn->dispatch_timer);
+  if (conn->hello_timer != NULL)
+    evtimer_del(conn->hello_timer);
   if (conn->close_timer != NULL)
     evtimer_add(conn->close_timer, &tv);
   conn_flush(conn);
@@ -990,20 +1119,22 @@ static void dispatch_timer_cb(evutil_socket_t fd, short what, void *arg) {
   conn_leave(conn);
 }
 
-/* Sends the next scripted dispatch (all of them when there is no
- * interval), rearming the timer while more remain. */
+/* Sends the session's next scripted dispatch (all the rest when there is
+ * no interval), rearming the timer while more remain. */
 static void conn_script_next(struct dgw_mock_conn *conn) {
   struct dgw_mock *mock = conn->mock;
   uint32_t interval = mock->cfg.dispatch_interval_ms;
 
   for (;;) {
-    struct mock_dispatch *next =
-        conn->script_last != NULL ? conn->script_last->next : mock->script;
-    if (next == NULL || !conn_can_send(conn))
+    struct mock_session *s = conn->session;
+    struct mock_dispatch *next;
+    if (s == NULL || !conn_can_send(conn))
       return;
-    if (conn_send_dispatch_internal(conn, next->t, next->d_json) != DGW_OK)
+    next = s->script_last != NULL ? s->script_last->next : mock->script;
+    if (next == NULL ||
+        session_dispatch(s, next->t, next->d_json, NULL) != DGW_OK)
       return;
-    conn->script_last = next;
+    s->script_last = next;
     if (interval > 0) {
       struct timeval tv = {(time_t)(interval / 1000),
                            (suseconds_t)((interval % 1000) * 1000)};
@@ -1014,13 +1145,22 @@ static void conn_script_next(struct dgw_mock_conn *conn) {
   }
 }
 
-static void conn_script_start(struct dgw_mock_conn *conn) {
-  uint32_t interval = conn->mock->cfg.dispatch_interval_ms;
+/* Goes on with the session's script where it stopped: after READY from
+ * the start, after RESUMED from the first entry not yet sent. */
+static void conn_script_continue(struct dgw_mock_conn *conn) {
+  struct dgw_mock *mock = conn->mock;
+  struct mock_session *s = conn->session;
+  uint32_t interval = mock->cfg.dispatch_interval_ms;
+  struct mock_dispatch *next;
 
-  conn->script_last = NULL;
+  if (s == NULL)
+    return;
+  next = s->script_last != NULL ? s->script_last->next : mock->script;
+  if (next == NULL)
+    return;
   if (interval == 0) {
     conn_script_next(conn);
-  } else if (conn->mock->script != NULL && conn->dispatch_timer != NULL) {
+  } else if (conn->dispatch_timer != NULL) {
     struct timeval tv = {(time_t)(interval / 1000),
                          (suseconds_t)((interval % 1000) * 1000)};
     evtimer_add(conn->dispatch_timer, &tv);
@@ -1031,12 +1171,19 @@ static void conn_handle_heartbeat(struct dgw_mock_conn *conn,
                                   json_object *root) {
   json_object *d;
 
+  conn->mock->stats.heartbeats++;
   if (!json_object_object_get_ex(root, "d", &d) ||
       (d != NULL && !json_is_int(d))) {
     conn_close_internal(conn, 4001, "Invalid heartbeat payload");
     return;
   }
-  conn_send_op(conn, 11, "null");
+  if (!conn->mock->ack) {
+    mock_log(conn->mock, DGW_LOG_DEBUG, "conn %lu: heartbeat not ACKed",
+             conn->id);
+    return;
+  }
+  if (conn_send_op(conn, 11, "null") == DGW_OK)
+    conn->mock->stats.acks_sent++;
 }
 
 /* Checks IDENTIFY's d.token; closes 4004 and returns -1 when wrong. */
@@ -1061,6 +1208,7 @@ static void conn_handle_identify(struct dgw_mock_conn *conn,
   int64_t shard_id = 0, shard_count = 0, bits = 0;
   struct mock_session *s;
 
+  mock->stats.identifies++;
   if (conn->authenticated) {
     conn_close_internal(conn, 4005, "Already authenticated");
     return;
@@ -1092,7 +1240,8 @@ static void conn_handle_identify(struct dgw_mock_conn *conn,
       return;
     }
   }
-  s = session_new(mock);
+  s = session_new(mock,
+                  json_object_get_string(json_object_object_get(d, "token")));
   if (s == NULL) {
     conn_end(conn, END_DROP);
     return;
@@ -1100,21 +1249,31 @@ static void conn_handle_identify(struct dgw_mock_conn *conn,
   s->intents = bits;
   s->shard_id = shard_id;
   s->shard_count = shard_count;
-  s->conn = conn;
-  conn->session = s;
-  conn->authenticated = 1;
+  session_attach(s, conn);
   /* Dispatches sent before IDENTIFY do not count toward the session. */
   mock_log(mock, DGW_LOG_DEBUG, "conn %lu: identified, session %s", conn->id,
            s->id);
   if (conn_send_ready(conn) != DGW_OK)
     return;
-  conn_script_start(conn);
+  conn_script_continue(conn);
 }
 
+/*
+ * RESUME (protocol §5.5, §13.6): attach this connection to the session,
+ * replay what the client missed with the original sequence numbers (plus
+ * cfg.replay_overlap it already had), send RESUMED, go on with the script.
+ * What cannot be resumed gets op 9 d:false on an open connection.
+ */
 static void conn_handle_resume(struct dgw_mock_conn *conn, json_object *root) {
-  json_object *d, *sid, *seq;
+  struct dgw_mock *mock = conn->mock;
+  struct dgw_mock_conn *old;
+  json_object *d, *sid, *seqv, *token;
   struct mock_session *s;
+  struct mock_sent *sent;
+  int64_t seq, from;
+  uint32_t overlap = mock->cfg.replay_overlap;
 
+  mock->stats.resumes++;
   if (conn->authenticated) {
     conn_close_internal(conn, 4005, "Already authenticated");
     return;
@@ -1123,19 +1282,77 @@ static void conn_handle_resume(struct dgw_mock_conn *conn, json_object *root) {
       !json_object_is_type(d, json_type_object) ||
       !json_object_object_get_ex(d, "session_id", &sid) ||
       !json_object_is_type(sid, json_type_string) ||
-      !json_object_object_get_ex(d, "seq", &seq) ||
-      (seq != NULL && !json_is_int(seq))) {
+      !json_object_object_get_ex(d, "seq", &seqv) ||
+      (seqv != NULL && !json_is_int(seqv))) {
     conn_close_internal(conn, 4001, "Invalid resume payload");
     return;
   }
   if (conn_check_token(conn, d) != 0)
     return;
-  /* Resume replay is not implemented yet: every resume is refused. */
-  s = session_find(conn->mock, json_object_get_string(sid));
-  mock_log(conn->mock, DGW_LOG_DEBUG,
-           "conn %lu: resume of %s session refused (not supported yet)",
-           conn->id, s != NULL ? "a known" : "an unknown");
-  conn_send_op(conn, 9, "false");
+  s = session_find(mock, json_object_get_string(sid));
+  if (s == NULL) {
+    mock_log(mock, DGW_LOG_DEBUG,
+             "conn %lu: resume of an unknown, expired or invalidated "
+             "session, op 9",
+             conn->id);
+    conn_send_op(conn, 9, "false");
+    return;
+  }
+  json_object_object_get_ex(d, "token", &token);
+  if (strcmp(json_object_get_string(token), s->token) != 0) {
+    conn_close_internal(conn, 4004, "Authentication failed");
+    return;
+  }
+  seq = seqv != NULL ? json_object_get_int64(seqv) : 0;
+  if (seq < 0 || seq > s->seq) {
+    mock_log(mock, DGW_LOG_DEBUG,
+             "conn %lu: resume of session %s at seq %lld, beyond %lld",
+             conn->id, s->id, (long long)seq, (long long)s->seq);
+    conn_close_internal(conn, 4007, "Invalid seq");
+    return;
+  }
+  /* The history has no gaps: its first entry tells what is still there. */
+  if (seq < s->seq && (s->history == NULL || s->history->seq > seq + 1)) {
+    mock_log(mock, DGW_LOG_DEBUG,
+             "conn %lu: resume of session %s at seq %lld, older than the "
+             "history, op 9",
+             conn->id, s->id, (long long)seq);
+    conn_send_op(conn, 9, "false");
+    return;
+  }
+
+  /* The session's old connection may still look alive to the mock (a
+   * zombie the client gave up on): it loses the session and is dropped,
+   * once this handler is done with the session. */
+  old = s->conn;
+  if (old != NULL) {
+    mock_log(mock, DGW_LOG_DEBUG, "conn %lu: session %s taken over, dropping",
+             old->id, s->id);
+    old->session = NULL;
+    old->authenticated = 0;
+    s->conn = NULL;
+    if (old->dispatch_timer != NULL)
+      evtimer_del(old->dispatch_timer);
+    conn_enter(old);
+    conn_end(old, END_DROP);
+  }
+  session_attach(s, conn);
+  mock->stats.resumes_ok++;
+  mock_log(mock, DGW_LOG_DEBUG, "conn %lu: resumed session %s at seq %lld/%lld",
+           conn->id, s->id, (long long)seq, (long long)s->seq);
+
+  from = seq > (int64_t)overlap ? seq - (int64_t)overlap : 0;
+  for (sent = s->history; sent != NULL && conn_can_send(conn);
+       sent = sent->next) {
+    if (sent->seq > from)
+      conn_write_dispatch(conn, sent->json, "(replay)", sent->seq);
+  }
+  if (conn_can_send(conn) &&
+      session_dispatch(s, "RESUMED", "{\"_trace\":" MOCK_TRACE "}", NULL) ==
+          DGW_OK)
+    conn_script_continue(conn);
+  if (old != NULL)
+    conn_leave(old);
 }
 
 /* One complete client message: a gateway payload. */
@@ -1261,6 +1478,33 @@ static void close_timer_cb(evutil_socket_t fd, short what, void *arg) {
   conn_leave(conn);
 }
 
+static void conn_send_hello(struct dgw_mock_conn *conn) {
+  struct dgw_mock *mock = conn->mock;
+  char *hello =
+      mock_asprintf("{\"heartbeat_interval\":%lu,\"_trace\":" MOCK_TRACE "}",
+                    (unsigned long)(mock->cfg.heartbeat_interval_ms != 0
+                                        ? mock->cfg.heartbeat_interval_ms
+                                        : MOCK_DEFAULT_HEARTBEAT_MS));
+
+  if (hello == NULL) {
+    conn_end(conn, END_DROP);
+    return;
+  }
+  conn_send_op(conn, 10, hello);
+  free(hello);
+}
+
+static void hello_timer_cb(evutil_socket_t fd, short what, void *arg) {
+  struct dgw_mock_conn *conn = arg;
+
+  (void)fd;
+  (void)what;
+  conn_enter(conn);
+  if (conn_can_send(conn))
+    conn_send_hello(conn);
+  conn_leave(conn);
+}
+
 /* ---------------------------------------------------------- HTTP upgrade */
 
 /* Finds `key` in the query of `path_query`; copies its value into `out`.
@@ -1317,7 +1561,9 @@ static int conn_ws_init(struct dgw_mock_conn *conn) {
   wslay_event_config_set_max_recv_msg_length(conn->ws, MOCK_MAX_RECV_MSG);
   conn->dispatch_timer = evtimer_new(conn->mock->base, dispatch_timer_cb, conn);
   conn->close_timer = evtimer_new(conn->mock->base, close_timer_cb, conn);
-  if (conn->dispatch_timer == NULL || conn->close_timer == NULL)
+  conn->hello_timer = evtimer_new(conn->mock->base, hello_timer_cb, conn);
+  if (conn->dispatch_timer == NULL || conn->close_timer == NULL ||
+      conn->hello_timer == NULL)
     return DGW_ERR_NOMEM;
   return DGW_OK;
 }
@@ -1379,6 +1625,7 @@ static void conn_upgrade(struct dgw_mock_conn *conn,
   conn->state = CONN_OPEN;
   conn_link(conn, &mock->open);
   mock->open_count++;
+  mock->stats.connections++;
   mock_log(mock, DGW_LOG_DEBUG, "conn %lu: opened %s from %s", conn->id,
            conn->path_query, conn->peer);
   if (mock->cfg.hooks.on_open != NULL)
@@ -1388,18 +1635,16 @@ static void conn_upgrade(struct dgw_mock_conn *conn,
 
   if (close_code != 0) {
     conn_close_internal(conn, close_code, close_reason);
+  } else if (mock->cfg.reconnect_before_hello && !mock->reconnect_sent) {
+    mock->reconnect_sent = 1;
+    mock_log(mock, DGW_LOG_DEBUG, "conn %lu: op 7 instead of HELLO", conn->id);
+    conn_send_op(conn, 7, "null");
+  } else if (mock->cfg.hello_delay_ms > 0 && conn->hello_timer != NULL) {
+    uint32_t ms = mock->cfg.hello_delay_ms;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(conn->hello_timer, &tv);
   } else {
-    char *hello =
-        mock_asprintf("{\"heartbeat_interval\":%lu,\"_trace\":" MOCK_TRACE "}",
-                      (unsigned long)(mock->cfg.heartbeat_interval_ms != 0
-                                          ? mock->cfg.heartbeat_interval_ms
-                                          : MOCK_DEFAULT_HEARTBEAT_MS));
-    if (hello == NULL) {
-      conn_end(conn, END_DROP);
-      return;
-    }
-    conn_send_op(conn, 10, hello);
-    free(hello);
+    conn_send_hello(conn);
   }
   /* Frames that came with the request are already in the input buffer. */
   if (conn->doomed == END_NONE &&
@@ -1581,7 +1826,9 @@ static int mock_tls_init(struct dgw_mock *mock) {
   return DGW_OK;
 }
 
-static int mock_listen(struct dgw_mock *mock) {
+/* Binds and listens on mock->host at `port_number` (0: any free port) and
+ * records the port in mock->port. */
+static int mock_listen(struct dgw_mock *mock, uint16_t port_number) {
   struct evutil_addrinfo hints, *res = NULL, *ai;
   char port[8];
   int gai;
@@ -1593,7 +1840,7 @@ static int mock_listen(struct dgw_mock *mock) {
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_protocol = IPPROTO_TCP;
   hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICSERV;
-  snprintf(port, sizeof port, "%u", (unsigned)mock->cfg.port);
+  snprintf(port, sizeof port, "%u", (unsigned)port_number);
   gai = evutil_getaddrinfo(mock->host, port, &hints, &res);
   if (gai != 0) {
     mock_log(mock, DGW_LOG_ERROR, "cannot resolve %s: %s", mock->host,
@@ -1662,7 +1909,8 @@ struct dgw_mock *dgw_mock_new(struct event_base *base,
   }
   if (mock->cert_file != NULL && (rv = mock_tls_init(mock)) != DGW_OK)
     goto fail;
-  if ((rv = mock_listen(mock)) != DGW_OK)
+  mock->ack = !cfg->no_ack;
+  if ((rv = mock_listen(mock, cfg->port)) != DGW_OK)
     goto fail;
   mock_make_resume_url(mock);
   mock_log(mock, DGW_LOG_DEBUG, "listening on %s", mock->resume_url);
@@ -1938,4 +2186,185 @@ int64_t dgw_mock_conn_seq(const struct dgw_mock_conn *conn) {
   if (conn == NULL)
     return 0;
   return conn->session != NULL ? conn->session->seq : conn->seq_unsessioned;
+}
+
+/* ------------------------------------------------- sessions and faults */
+
+int dgw_mock_session_add_dispatch(struct dgw_mock *mock, const char *session_id,
+                                  const char *t, const char *d_json) {
+  struct mock_session *s;
+  struct dgw_mock_conn *conn;
+  json_object *d;
+  int ok, rv;
+
+  if (mock == NULL || t == NULL || t[0] == '\0' || d_json == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  d = json_parse_exact(d_json, strlen(d_json), &ok);
+  json_object_put(d);
+  if (!ok)
+    return DGW_ERR_JSON;
+  s = session_lookup(mock, session_id);
+  if (s == NULL || mock->freeing)
+    return DGW_ERR_STATE;
+  conn = s->conn;
+  if (conn != NULL)
+    conn_enter(conn);
+  rv = session_dispatch(s, t, d_json, NULL);
+  if (conn != NULL)
+    conn_leave(conn);
+  return rv;
+}
+
+void dgw_mock_conn_lose_next(struct dgw_mock_conn *conn, unsigned n) {
+  if (conn != NULL)
+    conn->lose_next = n;
+}
+
+void dgw_mock_set_ack(struct dgw_mock *mock, int on) {
+  if (mock != NULL)
+    mock->ack = on != 0;
+}
+
+int dgw_mock_conn_request_heartbeat(struct dgw_mock_conn *conn) {
+  int rv;
+
+  if (conn == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (!conn_can_send(conn))
+    return DGW_ERR_STATE;
+  conn_enter(conn);
+  rv = conn_send_op(conn, 1, "null");
+  conn_leave(conn);
+  return rv;
+}
+
+int dgw_mock_invalidate_session(struct dgw_mock *mock, const char *session_id) {
+  struct mock_session *s;
+  struct dgw_mock_conn *conn;
+
+  if (mock == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  s = session_lookup(mock, session_id);
+  if (s == NULL || mock->freeing)
+    return DGW_ERR_STATE;
+  conn = s->conn;
+  mock_log(mock, DGW_LOG_DEBUG, "session %s invalidated", s->id);
+  session_free(mock, s); /* the connection stays, unauthenticated */
+  if (conn != NULL && conn_can_send(conn)) {
+    conn_enter(conn);
+    conn_send_op(conn, 9, "false");
+    conn_leave(conn);
+  }
+  return DGW_OK;
+}
+
+const char *dgw_mock_conn_session_id(const struct dgw_mock_conn *conn) {
+  if (conn == NULL || conn->session == NULL)
+    return NULL;
+  return conn->session->id;
+}
+
+size_t dgw_mock_session_count(const struct dgw_mock *mock) {
+  const struct mock_session *s;
+  size_t n = 0;
+
+  if (mock == NULL)
+    return 0;
+  for (s = mock->sessions; s != NULL; s = s->next)
+    n++;
+  return n;
+}
+
+int64_t dgw_mock_session_seq(const struct dgw_mock *mock,
+                             const char *session_id) {
+  const struct mock_session *s;
+
+  if (mock == NULL)
+    return -1;
+  s = session_lookup(mock, session_id);
+  return s != NULL ? s->seq : -1;
+}
+
+/* The first connection in `head` a bulk operation has not dealt with yet:
+ * hooks run by each step may end any connection, so every step starts the
+ * walk again; each one leaves its connection closing or doomed. */
+static struct dgw_mock_conn *conn_first_live(struct dgw_mock_conn *head,
+                                             int want_open) {
+  struct dgw_mock_conn *conn;
+
+  for (conn = head; conn != NULL; conn = conn->next) {
+    if (conn->doomed != END_NONE || conn->state == CONN_DEAD)
+      continue;
+    if (!want_open || conn_can_send(conn))
+      return conn;
+  }
+  return NULL;
+}
+
+int dgw_mock_close_all(struct dgw_mock *mock, uint16_t code,
+                       const char *reason) {
+  struct dgw_mock_conn *conn;
+
+  if (mock == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (mock->freeing)
+    return DGW_ERR_STATE;
+  while ((conn = conn_first_live(mock->open, 1)) != NULL) {
+    conn_enter(conn);
+    if (conn_close_internal(conn, code, reason) != DGW_OK)
+      conn_end(conn, END_DROP);
+    conn_leave(conn);
+  }
+  while ((conn = conn_first_live(mock->pending, 0)) != NULL)
+    conn_end(conn, END_DROP);
+  return DGW_OK;
+}
+
+void dgw_mock_drop_all(struct dgw_mock *mock) {
+  struct dgw_mock_conn *conn;
+
+  if (mock == NULL || mock->freeing)
+    return;
+  mock_log(mock, DGW_LOG_DEBUG, "dropping every connection");
+  while ((conn = conn_first_live(mock->open, 0)) != NULL ||
+         (conn = conn_first_live(mock->pending, 0)) != NULL)
+    conn_end(conn, END_DROP);
+}
+
+int dgw_mock_set_listening(struct dgw_mock *mock, int on) {
+  int rv;
+
+  if (mock == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (mock->freeing)
+    return DGW_ERR_STATE;
+  if (!on) {
+    if (mock->listener != NULL) {
+      /* Closing the socket makes the kernel refuse new connects (a
+       * disabled evconnlistener would still complete them). */
+      evconnlistener_free(mock->listener);
+      mock->listener = NULL;
+      mock_log(mock, DGW_LOG_DEBUG, "stopped listening on port %u",
+               (unsigned)mock->port);
+    }
+    return DGW_OK;
+  }
+  if (mock->listener != NULL)
+    return DGW_OK;
+  rv = mock_listen(mock, mock->port);
+  if (rv == DGW_OK)
+    mock_log(mock, DGW_LOG_DEBUG, "listening again on port %u",
+             (unsigned)mock->port);
+  return rv;
+}
+
+void dgw_mock_get_stats(const struct dgw_mock *mock,
+                        struct dgw_mock_stats *out) {
+  if (out == NULL)
+    return;
+  if (mock == NULL) {
+    memset(out, 0, sizeof *out);
+    return;
+  }
+  *out = mock->stats;
 }

@@ -9,12 +9,32 @@
  * zlib-stream transport compression (one deflate stream per connection,
  * Z_SYNC_FLUSH per payload) when the URL asks for compress=zlib-stream.
  *
+ * Sessions live on the mock, not on a connection: IDENTIFY creates one
+ * (READY has s 1), and it survives its connection for session_ttl_ms unless
+ * the client closed first with 1000/1001.  Each session has its own
+ * sequence numbers, its own history of dispatches (for replay) and its own
+ * position in the script.  RESUME {"token","session_id","seq"} (protocol
+ * §5.5), checked in this order:
+ *   - a token other than the mock's (or the one the session identified
+ *     with): close 4004;
+ *   - an unknown, expired or invalidated session: op 9 d:false, and the
+ *     connection stays open (the client may IDENTIFY on it);
+ *   - seq (null counts as 0) negative or above the session's last seq:
+ *     close 4007;
+ *   - seq older than the history keeps (cfg.history_max): op 9 d:false;
+ *   - otherwise the connection takes the session over (a connection still
+ *     attached to it is dropped, no close frame), gets every kept dispatch
+ *     with s > seq (and the cfg.replay_overlap ones before) with its
+ *     original s, then RESUMED {"_trace":["dgw-mock"]} with the next s,
+ *     then the rest of the session's script.
+ *
  * Fault knobs (split payloads, continuation frames, wrong accept key, close
- * with any code, drop mid-frame) let tests provoke every failure a client
- * must survive.  Later scenarios (resume replay, rate limits...) extend the
- * per-connection state machine in mock.c; the API below stays.
+ * with any code, drop mid-frame, lost dispatches, withheld heartbeat ACKs,
+ * late HELLO, op 7 before HELLO, invalidated sessions, a listener that goes
+ * away) let tests provoke every failure a client must survive.
  *
  * Single-threaded: every call on the thread that runs the event_base.
+ * Every call except dgw_mock_free() may be made from inside a hook.
  */
 #ifndef DGW_MOCK_H
 #define DGW_MOCK_H
@@ -70,6 +90,27 @@ struct dgw_mock_config {
   /* Answer the upgrade with a wrong Sec-WebSocket-Accept (tests that the
    * client refuses it). */
   int bad_accept;
+  /* Dispatches each session keeps for resume replay (the newest ones);
+   * 0 means 1024.  A RESUME whose seq is older than that window (a
+   * dispatch it needs is gone) gets op 9 d:false. */
+  size_t history_max;
+  /* How long a session stays resumable after its connection ended
+   * (without a client close 1000/1001); 0 means 180000 (3 minutes).  An
+   * expired session is forgotten: a RESUME of it gets op 9 d:false. */
+  uint32_t session_ttl_ms;
+  /* On a successful RESUME with seq S, also re-send the dispatches with
+   * s in (S - replay_overlap, S] (the ones the client already has) before
+   * the missed ones, with their original s: the client must drop them. */
+  uint32_t replay_overlap;
+  /* Do not answer heartbeats with op 11 (the connection looks like a
+   * zombie to the client).  See dgw_mock_set_ack(). */
+  int no_ack;
+  /* Send HELLO this long after the upgrade instead of at once. */
+  uint32_t hello_delay_ms;
+  /* On the first connection of this mock that would get HELLO, send op 7
+   * Reconnect instead (and nothing else; the client is expected to go and
+   * reconnect).  Later connections get HELLO as usual. */
+  int reconnect_before_hello;
   /* Log sink for the mock's own diagnostics; NULL is silent. */
   dgw_log_fn log;
   void *log_user_data;
@@ -94,9 +135,11 @@ void dgw_mock_free(struct dgw_mock *mock);
 uint16_t dgw_mock_port(const struct dgw_mock *mock);
 
 /*
- * Appends a dispatch to the script sent, in order, to each connection after
+ * Appends a dispatch to the script sent, in order, to each session after
  * its READY: `t` is the event name, `d_json` the JSON text of `d` (copied).
- * Returns DGW_OK, DGW_ERR_JSON when d_json does not parse, DGW_ERR_NOMEM.
+ * The position in the script belongs to the session, so a resumed session
+ * goes on where it stopped.  Returns DGW_OK, DGW_ERR_JSON when d_json does
+ * not parse, DGW_ERR_NOMEM.
  */
 int dgw_mock_add_dispatch(struct dgw_mock *mock, const char *t,
                           const char *d_json);
@@ -120,7 +163,10 @@ struct dgw_mock_conn *dgw_mock_last_conn(struct dgw_mock *mock);
  */
 int dgw_mock_conn_send_json(struct dgw_mock_conn *conn, const char *json);
 
-/* Sends a dispatch with the connection's next sequence number. */
+/* Sends a dispatch with the next sequence number of the connection's
+ * session, and keeps it in the session history for replay (before IDENTIFY
+ * the connection counts on its own and keeps nothing).  Returns DGW_OK or
+ * DGW_ERR_STATE when the connection is closing. */
 int dgw_mock_conn_send_dispatch(struct dgw_mock_conn *conn, const char *t,
                                 const char *d_json);
 
@@ -136,7 +182,107 @@ void dgw_mock_conn_drop(struct dgw_mock_conn *conn);
  * hang waiting for the rest. */
 void dgw_mock_conn_drop_midframe(struct dgw_mock_conn *conn);
 
-/* The last sequence number sent on this connection (0 before READY). */
+/* The last sequence number of this connection's session (0 before
+ * READY); lost dispatches (dgw_mock_conn_lose_next()) count too. */
 int64_t dgw_mock_conn_seq(const struct dgw_mock_conn *conn);
+
+/* ------------------------------------------------- sessions and faults */
+
+/*
+ * Appends a dispatch (`t` the event name, `d_json` the JSON text of `d`,
+ * both copied) with the session's next sequence number to its history.
+ * When a connection is attached it is sent there at once; otherwise it
+ * waits in the history and reaches the client only through a RESUME
+ * replay (events the client missed while away).  `session_id` NULL means
+ * the most recently created session still alive.  Returns DGW_OK (also
+ * when the attached connection could not take it: it is in the history),
+ * DGW_ERR_STATE when there is no such session, DGW_ERR_JSON when d_json
+ * does not parse, DGW_ERR_INVALID_ARGUMENT, DGW_ERR_NOMEM.
+ */
+int dgw_mock_session_add_dispatch(struct dgw_mock *mock, const char *session_id,
+                                  const char *t, const char *d_json);
+
+/*
+ * The next `n` dispatches the mock sends on this connection (READY, the
+ * script, replays, RESUMED, dgw_mock_session_add_dispatch(),
+ * dgw_mock_conn_send_dispatch()) are "lost in flight": they take their
+ * sequence number and go into the session history, but are not written to
+ * the socket.  A later RESUME with an older seq replays them.  0 cancels.
+ */
+void dgw_mock_conn_lose_next(struct dgw_mock_conn *conn, unsigned n);
+
+/* Starts (on != 0) or stops answering client heartbeats with op 11, for
+ * every connection, from the next heartbeat on.  Overrides cfg->no_ack. */
+void dgw_mock_set_ack(struct dgw_mock *mock, int on);
+
+/* Sends a server heartbeat request {"op":1,"d":null,"s":null,"t":null}:
+ * the client must heartbeat at once.  Returns DGW_OK or DGW_ERR_STATE when
+ * the connection is closing. */
+int dgw_mock_conn_request_heartbeat(struct dgw_mock_conn *conn);
+
+/*
+ * Invalidates a session (NULL: the most recently created one) and forgets
+ * it: a later RESUME of it gets op 9 d:false.  When a connection is
+ * attached, it gets op 9 d:false now and stays open, unauthenticated, so
+ * the client may IDENTIFY (or RESUME another session) on it.  Returns
+ * DGW_OK or DGW_ERR_STATE when there is no such session.
+ */
+int dgw_mock_invalidate_session(struct dgw_mock *mock, const char *session_id);
+
+/*
+ * The session of a connection: its id, or NULL until IDENTIFY or RESUME
+ * succeeded on it (and again after the session was invalidated or taken
+ * over by another connection's RESUME).  The string is valid until control
+ * returns to the event loop or the next call into the mock.
+ */
+const char *dgw_mock_conn_session_id(const struct dgw_mock_conn *conn);
+
+/* The number of sessions alive, attached to a connection or not. */
+size_t dgw_mock_session_count(const struct dgw_mock *mock);
+
+/* The last sequence number of a session (NULL: the most recently created
+ * one), lost and detached-added dispatches included; -1 when unknown. */
+int64_t dgw_mock_session_seq(const struct dgw_mock *mock,
+                             const char *session_id);
+
+/*
+ * Sends a close frame with `code` and `reason` (may be NULL) on every open
+ * connection not already closing, and drops the connections still in
+ * their HTTP upgrade.  Sessions survive (the client closes are echoes, not
+ * its choice).  Returns DGW_OK or DGW_ERR_INVALID_ARGUMENT.
+ */
+int dgw_mock_close_all(struct dgw_mock *mock, uint16_t code,
+                       const char *reason);
+
+/* Drops every connection, open or still upgrading, with no close frame
+ * (a network cut).  Sessions survive and may be resumed. */
+void dgw_mock_drop_all(struct dgw_mock *mock);
+
+/*
+ * Closes (on == 0) or reopens (on != 0) the listening socket, on the same
+ * address and port: while closed, new connects are refused (the gateway
+ * is gone).  Open connections are not touched; combine with
+ * dgw_mock_drop_all() for a full outage.  Returns DGW_OK (also when
+ * already in that state), DGW_ERR_CONNECT when the port cannot be bound
+ * again (someone else took it), DGW_ERR_INVALID_ARGUMENT.
+ */
+int dgw_mock_set_listening(struct dgw_mock *mock, int on);
+
+/* Counters since dgw_mock_new(). */
+struct dgw_mock_stats {
+  uint64_t connections;     /* connections that completed the upgrade */
+  uint64_t identifies;      /* IDENTIFY payloads received (any outcome) */
+  uint64_t resumes;         /* RESUME payloads received (any outcome) */
+  uint64_t resumes_ok;      /* RESUMEs that attached to their session */
+  uint64_t heartbeats;      /* op 1 payloads received */
+  uint64_t acks_sent;       /* op 11 sent */
+  uint64_t dispatches_sent; /* op 0 written to a socket by the mock:
+                               READY, script, replays, RESUMED, added;
+                               lost ones and send_json ones excluded */
+};
+
+/* Copies the counters into *out. */
+void dgw_mock_get_stats(const struct dgw_mock *mock,
+                        struct dgw_mock_stats *out);
 
 #endif /* DGW_MOCK_H */

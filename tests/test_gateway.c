@@ -1,0 +1,932 @@
+/*
+ * Integration tests: the gateway session (lib/gateway.c, lib/kokoro.c,
+ * lib/client.c) against the mock gateway over loopback.  Each case names
+ * the fault it provokes and what the shard must do about it.
+ */
+#include "config.h"
+
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "client.h"
+#include "mock.h"
+#include "payload.h"
+
+/* ------------------------------------------------------------ fixture */
+
+#define MAX_SEEN 512
+#define MAX_BEATS 256
+
+struct fx {
+  struct event_base *base;
+  struct dgw_mock *mock;
+  struct dgw_client *client;
+  struct dgw_options *opt;
+  struct dgw_callbacks *cb;
+
+  /* what the application saw */
+  int64_t seqs[MAX_SEEN];
+  char names[MAX_SEEN][32];
+  int nseen;
+  int ready, resumed, connecting, fatal;
+  uint16_t fatal_code;
+  char fatal_meaning[64];
+  int disconnects;
+  struct dgw_disconnect last_dc;
+  char last_dc_reason[256];
+  uint32_t retry_delays[64];
+  int nretry;
+  enum dgw_state state_log[256];
+  int nstates;
+  int parse_count; /* dgw_event_json() results that were objects */
+
+  /* behaviour switches for the callbacks */
+  int free_on_seq;      /* dgw_client_free() when this seq arrives */
+  int close_on_ready;   /* dgw_gateway_close() from on_ready */
+
+  /* what the mock saw */
+  int identifies, resumes;
+  char identify_json[4200];
+  char resume_json[4200];
+  int64_t resume_seq;
+  char resume_session[64];
+  double beat_ms[MAX_BEATS]; /* arrival times of heartbeats */
+  char beat_d[MAX_BEATS][24];
+  int nbeats;
+  int want_beats;
+  int close_codes[64];
+  int ncloses;
+};
+
+static double now_ms(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Runs the loop until pred(f) holds or `seconds` pass; returns pred(f). */
+static int wait_for(struct fx *f, int (*pred)(struct fx *), double seconds) {
+  double end = now_ms() + seconds * 1000.0;
+
+  while (!pred(f) && now_ms() < end) {
+    struct timeval tv = {0, 20000};
+
+    event_base_loopexit(f->base, &tv);
+    event_base_loop(f->base, EVLOOP_ONCE);
+  }
+  return pred(f);
+}
+
+/* --- application callbacks --- */
+
+static void cb_state(struct dgw_gateway *gw, enum dgw_state from,
+                     enum dgw_state to, void *ud) {
+  struct fx *f = ud;
+  (void)gw;
+  (void)from;
+  if (f->nstates < 256)
+    f->state_log[f->nstates++] = to;
+}
+
+static void cb_connecting(struct dgw_gateway *gw, void *ud) {
+  struct fx *f = ud;
+  (void)gw;
+  f->connecting++;
+}
+
+static void cb_ready(struct dgw_gateway *gw, void *ud) {
+  struct fx *f = ud;
+
+  f->ready++;
+  if (f->close_on_ready)
+    assert_int_equal(dgw_gateway_close(gw), DGW_OK);
+}
+
+static void cb_resumed(struct dgw_gateway *gw, void *ud) {
+  struct fx *f = ud;
+  (void)gw;
+  f->resumed++;
+}
+
+static void cb_disconnect(struct dgw_gateway *gw,
+                          const struct dgw_disconnect *info, void *ud) {
+  struct fx *f = ud;
+  (void)gw;
+  f->disconnects++;
+  f->last_dc = *info;
+  snprintf(f->last_dc_reason, sizeof(f->last_dc_reason), "%s", info->reason);
+  f->last_dc.reason = f->last_dc_reason;
+  if (f->nretry < 64)
+    f->retry_delays[f->nretry++] = info->retry_in_ms;
+}
+
+static void cb_fatal(struct dgw_gateway *gw, uint16_t code,
+                     const char *meaning, void *ud) {
+  struct fx *f = ud;
+  (void)gw;
+  f->fatal++;
+  f->fatal_code = code;
+  snprintf(f->fatal_meaning, sizeof(f->fatal_meaning), "%s", meaning);
+}
+
+static void cb_dispatch(struct dgw_gateway *gw, const struct dgw_event *ev,
+                        void *ud) {
+  struct fx *f = ud;
+  size_t len;
+  const char *d = dgw_event_data(ev, &len);
+
+  assert_non_null(d);
+  assert_int_equal(dgw_event_shard(ev), dgw_gateway_shard_id(gw));
+  if (f->nseen < MAX_SEEN) {
+    f->seqs[f->nseen] = dgw_event_seq(ev);
+    snprintf(f->names[f->nseen], sizeof(f->names[0]), "%s",
+             dgw_event_name(ev));
+  }
+  f->nseen++;
+  if (f->free_on_seq && dgw_event_seq(ev) == f->free_on_seq) {
+    dgw_client_free(f->client);
+    f->client = NULL;
+  }
+}
+
+/* --- mock hooks --- */
+
+static void mk_payload(struct dgw_mock *m, struct dgw_mock_conn *conn, int op,
+                       const char *json, size_t len, void *ud) {
+  struct fx *f = ud;
+  (void)m;
+  (void)conn;
+  if (op == DGW_OP_IDENTIFY) {
+    f->identifies++;
+    snprintf(f->identify_json, sizeof(f->identify_json), "%.*s", (int)len,
+             json);
+  } else if (op == DGW_OP_RESUME) {
+    struct dgw_envelope env;
+    struct json_object *d, *v;
+
+    f->resumes++;
+    snprintf(f->resume_json, sizeof(f->resume_json), "%.*s", (int)len, json);
+    assert_int_equal(dgw_envelope_peek(json, len, &env), DGW_OK);
+    d = dgw_payload_parse(env.d, env.d_len, NULL);
+    assert_non_null(d);
+    assert_true(json_object_object_get_ex(d, "seq", &v));
+    f->resume_seq = json_object_get_int64(v);
+    assert_true(json_object_object_get_ex(d, "session_id", &v));
+    snprintf(f->resume_session, sizeof(f->resume_session), "%s",
+             json_object_get_string(v));
+    json_object_put(d);
+  } else if (op == DGW_OP_HEARTBEAT && f->nbeats < MAX_BEATS) {
+    struct dgw_envelope env;
+
+    assert_int_equal(dgw_envelope_peek(json, len, &env), DGW_OK);
+    f->beat_ms[f->nbeats] = now_ms();
+    snprintf(f->beat_d[f->nbeats], sizeof(f->beat_d[0]), "%.*s",
+             (int)env.d_len, env.d);
+    f->nbeats++;
+  }
+}
+
+static void mk_close(struct dgw_mock *m, struct dgw_mock_conn *conn, int code,
+                     void *ud) {
+  struct fx *f = ud;
+  (void)m;
+  (void)conn;
+  if (f->ncloses < 64)
+    f->close_codes[f->ncloses++] = code;
+}
+
+/* Starts a mock (configured by `mc`, may be NULL) and makes options that
+ * point a client at it.  The client is created by fx_start(). */
+static struct fx *fx_new(struct dgw_mock_config *mc) {
+  struct fx *f = calloc(1, sizeof(*f));
+  struct dgw_mock_config def = {0};
+  char url[128];
+  int err = 0;
+
+  f->base = event_base_new();
+  if (mc == NULL)
+    mc = &def;
+  if (mc->heartbeat_interval_ms == 0)
+    mc->heartbeat_interval_ms = 30000;
+  mc->log = test_log;
+  mc->hooks.on_payload = mk_payload;
+  mc->hooks.on_close = mk_close;
+  mc->user_data = f;
+  f->mock = dgw_mock_new(f->base, mc, &err);
+  if (f->mock == NULL)
+    fail_msg("mock: %s", dgw_strerror(err));
+
+  f->opt = dgw_options_new();
+  assert_int_equal(dgw_options_set_token(f->opt, "t0ken.SECRET"), DGW_OK);
+  assert_int_equal(dgw_options_set_intents(f->opt, 513), DGW_OK);
+  snprintf(url, sizeof(url), "%s://%s:%u", mc->cert_file ? "wss" : "ws",
+           mc->cert_file ? "localhost" : "127.0.0.1",
+           (unsigned)dgw_mock_port(f->mock));
+  assert_int_equal(dgw_options_set_gateway_url(f->opt, url), DGW_OK);
+  dgw_options_set_log(f->opt, test_log, NULL, DGW_LOG_DEBUG);
+  assert_int_equal(dgw_options_set_reconnect(f->opt, 20, 200, 60000),
+                   DGW_OK);
+  assert_int_equal(dgw_options_set_invalid_session_wait(f->opt, 30, 60),
+                   DGW_OK);
+  assert_int_equal(dgw_options_set_timeouts(f->opt, 3000, 500), DGW_OK);
+
+  f->cb = dgw_callbacks_new();
+  dgw_callbacks_set_on_state(f->cb, cb_state);
+  dgw_callbacks_set_on_connecting(f->cb, cb_connecting);
+  dgw_callbacks_set_on_ready(f->cb, cb_ready);
+  dgw_callbacks_set_on_resumed(f->cb, cb_resumed);
+  dgw_callbacks_set_on_disconnect(f->cb, cb_disconnect);
+  dgw_callbacks_set_on_fatal(f->cb, cb_fatal);
+  dgw_callbacks_set_on_dispatch(f->cb, cb_dispatch);
+  return f;
+}
+
+static struct dgw_gateway *fx_start(struct fx *f) {
+  int err = 0;
+
+  f->client = dgw_client_new(f->base, f->opt, f->cb, f, &err);
+  if (f->client == NULL)
+    fail_msg("client: %s", dgw_strerror(err));
+  assert_int_equal(dgw_client_start(f->client), DGW_OK);
+  return dgw_client_gateway(f->client, 0);
+}
+
+static void fx_free(struct fx *f) {
+  dgw_client_free(f->client);
+  dgw_mock_free(f->mock);
+  dgw_options_free(f->opt);
+  dgw_callbacks_free(f->cb);
+  event_base_free(f->base);
+  free(f);
+}
+
+static int is_ready(struct fx *f) { return f->ready >= 1; }
+static int two_ready(struct fx *f) { return f->ready >= 2; }
+static int is_resumed(struct fx *f) { return f->resumed >= 1; }
+static int two_resumed(struct fx *f) { return f->resumed >= 2; }
+static int has_fatal(struct fx *f) { return f->fatal >= 1; }
+static int has_disconnect(struct fx *f) { return f->disconnects >= 1; }
+
+/* The application saw exactly seq 1..n, each once, in order. */
+static void assert_exactly_once(struct fx *f, int64_t n) {
+  int64_t expect = 1;
+
+  for (int i = 0; i < f->nseen; i++) {
+    if (f->seqs[i] != expect)
+      fail_msg("event %d: seq %lld (%s), expected %lld", i,
+               (long long)f->seqs[i], f->names[i], (long long)expect);
+    expect++;
+    /* RESUMED carries the next seq too; it is an event like the others. */
+  }
+  assert_int_equal(expect - 1, n);
+}
+
+/* ------------------------------------------------------------ cases */
+
+/* IDENTIFY carries the token, intents, properties naming dgw, the shard,
+ * large_threshold and the initial presence; READY gives the session. */
+static void test_identify_fields(void **state) {
+  struct fx *f = fx_new(NULL);
+  struct dgw_gateway *gw;
+  struct json_object *root, *d, *v, *p;
+
+  (void)state;
+  assert_int_equal(dgw_options_set_large_threshold(f->opt, 250), DGW_OK);
+  assert_int_equal(
+      dgw_options_set_presence_json(
+          f->opt, "{\"status\":\"dnd\",\"activities\":[],\"since\":null,"
+                  "\"afk\":false}"),
+      DGW_OK);
+  gw = fx_start(f);
+  assert_int_equal(dgw_gateway_state(gw), DGW_STATE_CONNECTING);
+  assert_true(wait_for(f, is_ready, 5));
+
+  root = json_tokener_parse(f->identify_json);
+  assert_non_null(root);
+  assert_true(json_object_object_get_ex(root, "d", &d));
+  assert_true(json_object_object_get_ex(d, "token", &v));
+  assert_string_equal(json_object_get_string(v), "t0ken.SECRET");
+  assert_true(json_object_object_get_ex(d, "intents", &v));
+  assert_int_equal(json_object_get_int64(v), 513);
+  assert_true(json_object_object_get_ex(d, "properties", &p));
+  assert_true(json_object_object_get_ex(p, "os", &v));
+  assert_string_equal(json_object_get_string(v), "linux");
+  assert_true(json_object_object_get_ex(p, "browser", &v));
+  assert_string_equal(json_object_get_string(v), "dgw");
+  assert_true(json_object_object_get_ex(p, "device", &v));
+  assert_string_equal(json_object_get_string(v), "dgw");
+  assert_true(json_object_object_get_ex(d, "shard", &v));
+  assert_int_equal(json_object_array_length(v), 2);
+  assert_int_equal(json_object_get_int(json_object_array_get_idx(v, 0)), 0);
+  assert_int_equal(json_object_get_int(json_object_array_get_idx(v, 1)), 1);
+  assert_true(json_object_object_get_ex(d, "large_threshold", &v));
+  assert_int_equal(json_object_get_int(v), 250);
+  assert_true(json_object_object_get_ex(d, "presence", &p));
+  assert_true(json_object_object_get_ex(p, "status", &v));
+  assert_string_equal(json_object_get_string(v), "dnd");
+  json_object_put(root);
+
+  assert_int_equal(dgw_gateway_state(gw), DGW_STATE_READY);
+  assert_non_null(dgw_gateway_session_id(gw));
+  assert_int_equal(strlen(dgw_gateway_session_id(gw)), 32);
+  assert_non_null(dgw_gateway_resume_url(gw));
+  assert_int_equal(strncmp(dgw_gateway_resume_url(gw), "ws://", 5), 0);
+  assert_int_equal(dgw_gateway_sequence(gw), 1);
+  assert_int_equal(dgw_gateway_shard_id(gw), 0);
+  assert_true(dgw_gateway_client(gw) == f->client);
+  assert_int_equal(f->nseen, 1);
+  assert_string_equal(f->names[0], "READY");
+  /* States went connecting -> hello -> identifying -> ready. */
+  assert_true(f->nstates >= 4);
+  assert_int_equal(f->state_log[0], DGW_STATE_CONNECTING);
+  assert_int_equal(f->state_log[1], DGW_STATE_HELLO);
+  assert_int_equal(f->state_log[2], DGW_STATE_IDENTIFYING);
+  assert_int_equal(f->state_log[3], DGW_STATE_READY);
+  fx_free(f);
+}
+
+/* Heartbeats: the first comes within one interval (jitter), later ones
+ * one interval apart; d is the last sequence (null before any).  The
+ * latency is unknown until the first ACK, then measured. */
+static void test_heartbeat_cadence(void **state) {
+  struct dgw_mock_config mc = {0};
+  struct fx *f;
+  struct dgw_gateway *gw;
+  double start;
+
+  (void)state;
+  mc.heartbeat_interval_ms = 100;
+  f = fx_new(&mc);
+  start = now_ms();
+  gw = fx_start(f);
+  assert_true(dgw_gateway_latency(gw) == DGW_LATENCY_UNKNOWN);
+  assert_true(wait_for(f, is_ready, 5));
+  run_for(f->base, 650);
+  /* In ~650 ms at 100 ms: about 6 beats; allow a loaded machine slack. */
+  assert_true(f->nbeats >= 3);
+  assert_true(f->nbeats <= 9);
+  /* The first beat waits interval * jitter, so it is never late by more
+   * than an interval (plus scheduling slack). */
+  assert_true(f->beat_ms[0] - start < 100 + 400);
+  for (int i = 1; i < f->nbeats; i++) {
+    double gap = f->beat_ms[i] - f->beat_ms[i - 1];
+
+    if (gap < 60) /* never early by more than timer granularity */
+      fail_msg("beats %d and %d only %.1f ms apart", i - 1, i, gap);
+  }
+  /* After READY (s=1) every beat carries d=1. */
+  assert_string_equal(f->beat_d[f->nbeats - 1], "1");
+  assert_true(dgw_gateway_latency(gw) >= 0.0);
+  assert_true(dgw_gateway_latency(gw) < 1000.0);
+  fx_free(f);
+}
+
+/* The gateway asks for a heartbeat (op 1): one goes out at once, although
+ * the interval is a minute. */
+static int want_beats(struct fx *f) { return f->nbeats >= f->want_beats; }
+
+static void test_server_requested_heartbeat(void **state) {
+  struct dgw_mock_config mc = {0};
+  struct fx *f;
+  double t0;
+
+  (void)state;
+  mc.heartbeat_interval_ms = 60000;
+  f = fx_new(&mc);
+  fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  f->want_beats = f->nbeats + 1;
+  t0 = now_ms();
+  assert_int_equal(
+      dgw_mock_conn_request_heartbeat(dgw_mock_last_conn(f->mock)), DGW_OK);
+  assert_true(wait_for(f, want_beats, 2));
+  assert_true(now_ms() - t0 < 1000);
+  assert_string_equal(f->beat_d[f->nbeats - 1], "1");
+  run_for(f->base, 100);
+  assert_int_equal(f->disconnects, 0); /* the ACK came, no zombie */
+  fx_free(f);
+}
+
+/* The mock stops ACKing: the next beat finds the last one un-ACKed, the
+ * shard drops the zombie with a non-1000 code and RESUMEs with its session
+ * and sequence. */
+static void test_zombie_resumes(void **state) {
+  struct dgw_mock_config mc = {0};
+  struct fx *f;
+  struct dgw_gateway *gw;
+  char session[64];
+
+  (void)state;
+  mc.heartbeat_interval_ms = 80;
+  f = fx_new(&mc);
+  assert_int_equal(dgw_mock_add_dispatch(f->mock, "GUILD_CREATE", "{}"),
+                   DGW_OK);
+  gw = fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  run_for(f->base, 100);
+  snprintf(session, sizeof(session), "%s", dgw_gateway_session_id(gw));
+  dgw_mock_set_ack(f->mock, 0);
+  assert_true(wait_for(f, has_disconnect, 3));
+  assert_int_equal(f->last_dc.error, DGW_ERR_TIMEOUT);
+  assert_true(f->last_dc.will_resume);
+  assert_non_null(strstr(f->last_dc.reason, "zombie"));
+  dgw_mock_set_ack(f->mock, 1);
+  assert_true(wait_for(f, is_resumed, 5));
+  assert_string_equal(f->resume_session, session);
+  assert_int_equal(f->resume_seq, 2);
+  assert_int_equal(f->identifies, 1);
+  /* The zombie was closed with a code that keeps the session. */
+  run_for(f->base, 100);
+  assert_true(f->ncloses >= 1);
+  assert_true(f->close_codes[0] != 1000 && f->close_codes[0] != 1001);
+  assert_exactly_once(f, 3); /* READY, GUILD_CREATE, RESUMED */
+  assert_string_equal(f->names[2], "RESUMED");
+  fx_free(f);
+}
+
+/* op 7 RECONNECT: leave, come back, RESUME. */
+static void test_op7_reconnect(void **state) {
+  struct fx *f = fx_new(NULL);
+  struct dgw_gateway *gw;
+
+  (void)state;
+  gw = fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  assert_int_equal(
+      dgw_mock_conn_send_json(dgw_mock_last_conn(f->mock),
+                              "{\"op\":7,\"d\":null,\"s\":null,\"t\":null}"),
+      DGW_OK);
+  assert_true(wait_for(f, is_resumed, 5));
+  assert_int_equal(f->identifies, 1);
+  assert_int_equal(f->resumes, 1);
+  assert_int_equal(f->last_dc.error, DGW_OK);
+  assert_true(f->last_dc.will_resume);
+  assert_int_equal(f->last_dc.retry_in_ms, 0); /* healthy: straight back */
+  assert_int_equal(dgw_gateway_state(gw), DGW_STATE_READY);
+  run_for(f->base, 100);
+  assert_int_equal(f->close_codes[0], 4000);
+  fx_free(f);
+}
+
+/* op 9 with d=true: RESUME. */
+static void test_op9_resumable(void **state) {
+  struct fx *f = fx_new(NULL);
+
+  (void)state;
+  fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  dgw_mock_conn_send_json(dgw_mock_last_conn(f->mock),
+                          "{\"op\":9,\"d\":true,\"s\":null,\"t\":null}");
+  assert_true(wait_for(f, is_resumed, 5));
+  assert_int_equal(f->identifies, 1);
+  fx_free(f);
+}
+
+/* op 9 with d=false: forget the session, wait the (shortened) random
+ * delay, IDENTIFY anew; the new session numbers from 1 again. */
+static void test_op9_not_resumable(void **state) {
+  struct fx *f = fx_new(NULL);
+  struct dgw_gateway *gw;
+  char first[64];
+  double t0;
+
+  (void)state;
+  gw = fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  snprintf(first, sizeof(first), "%s", dgw_gateway_session_id(gw));
+  t0 = now_ms();
+  dgw_mock_conn_send_json(dgw_mock_last_conn(f->mock),
+                          "{\"op\":9,\"d\":false,\"s\":null,\"t\":null}");
+  assert_true(wait_for(f, has_disconnect, 2));
+  assert_int_equal(f->last_dc.action, DGW_CLOSE_NEW_SESSION);
+  assert_false(f->last_dc.will_resume);
+  assert_true(f->last_dc.retry_in_ms >= 30 && f->last_dc.retry_in_ms <= 60);
+  assert_true(wait_for(f, two_ready, 5));
+  assert_true(now_ms() - t0 >= 30);
+  assert_int_equal(f->identifies, 2);
+  assert_int_equal(f->resumes, 0);
+  assert_string_not_equal(dgw_gateway_session_id(gw), first);
+  assert_int_equal(dgw_gateway_sequence(gw), 1);
+  fx_free(f);
+}
+
+/* The default op 9 wait is Discord's 1-5 s. */
+static void test_op9_default_wait(void **state) {
+  struct dgw_options *opt = dgw_options_new();
+
+  (void)state;
+  assert_int_equal(opt->invalid_min_ms, 1000);
+  assert_int_equal(opt->invalid_max_ms, 5000);
+  dgw_options_free(opt);
+}
+
+struct close_case {
+  uint16_t code;
+  enum dgw_close_action action;
+};
+
+/* Every close code of the policy table, after READY. */
+static void test_close_code_policy(void **state) {
+  static const struct close_case cases[] = {
+      {4000, DGW_CLOSE_RESUME},      {4001, DGW_CLOSE_RESUME},
+      {4002, DGW_CLOSE_RESUME},      {4003, DGW_CLOSE_NEW_SESSION},
+      {4004, DGW_CLOSE_FATAL},       {4005, DGW_CLOSE_RESUME},
+      {4006, DGW_CLOSE_NEW_SESSION}, {4007, DGW_CLOSE_NEW_SESSION},
+      {4008, DGW_CLOSE_RESUME},      {4009, DGW_CLOSE_NEW_SESSION},
+      {4010, DGW_CLOSE_FATAL},       {4011, DGW_CLOSE_FATAL},
+      {4012, DGW_CLOSE_FATAL},       {4013, DGW_CLOSE_FATAL},
+      {4014, DGW_CLOSE_FATAL},       {1000, DGW_CLOSE_RESUME},
+      {1001, DGW_CLOSE_RESUME},      {4999, DGW_CLOSE_RESUME},
+  };
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct fx *f = fx_new(NULL);
+    struct dgw_gateway *gw = fx_start(f);
+
+    assert_true(wait_for(f, is_ready, 5));
+    assert_int_equal(dgw_mock_conn_close(dgw_mock_last_conn(f->mock),
+                                         cases[i].code, "test"),
+                     DGW_OK);
+    assert_true(wait_for(f, has_disconnect, 3));
+    assert_int_equal(f->last_dc.error, DGW_ERR_CLOSED);
+    assert_int_equal(f->last_dc.close_code, cases[i].code);
+    if (f->last_dc.action != cases[i].action)
+      fail_msg("code %u: action %d", (unsigned)cases[i].code,
+               (int)f->last_dc.action);
+    switch (cases[i].action) {
+    case DGW_CLOSE_FATAL:
+      assert_true(wait_for(f, has_fatal, 1));
+      assert_int_equal(f->fatal_code, cases[i].code);
+      assert_string_equal(f->fatal_meaning,
+                          dgw_close_code_name(cases[i].code));
+      assert_int_equal(dgw_gateway_state(gw), DGW_STATE_FATAL);
+      run_for(f->base, 150); /* nothing may reconnect */
+      assert_int_equal(f->connecting, 1);
+      assert_null(dgw_gateway_session_id(gw));
+      break;
+    case DGW_CLOSE_NEW_SESSION:
+      assert_false(f->last_dc.will_resume);
+      assert_true(wait_for(f, two_ready, 5));
+      assert_int_equal(f->identifies, 2);
+      assert_int_equal(f->resumes, 0);
+      break;
+    case DGW_CLOSE_RESUME:
+      assert_true(f->last_dc.will_resume);
+      assert_true(wait_for(f, is_resumed, 5));
+      assert_int_equal(f->identifies, 1);
+      break;
+    }
+    fx_free(f);
+  }
+}
+
+/* The TCP connection drops in the middle of a frame: resume. */
+static void test_drop_midframe_resumes(void **state) {
+  struct fx *f = fx_new(NULL);
+
+  (void)state;
+  fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  dgw_mock_conn_drop_midframe(dgw_mock_last_conn(f->mock));
+  assert_true(wait_for(f, is_resumed, 5));
+  assert_int_equal(f->last_dc.error, DGW_ERR_CONNECTION_LOST);
+  assert_int_equal(f->identifies, 1);
+  fx_free(f);
+}
+
+/* Several faults in a row while events flow: dispatches lost in flight,
+ * events generated while the shard is away, and a server that replays a
+ * few events the shard already has.  The handler sees every sequence
+ * number exactly once, in order. */
+static int seen_all(struct fx *f) {
+  return f->nseen > 0 && f->seqs[f->nseen - 1] >= 20 && f->resumed >= 3;
+}
+
+static void test_exactly_once_across_resumes(void **state) {
+  struct dgw_mock_config mc = {0};
+  struct fx *f;
+  struct dgw_gateway *gw;
+
+  (void)state;
+  mc.replay_overlap = 3;
+  f = fx_new(&mc);
+  for (int i = 0; i < 4; i++)
+    dgw_mock_add_dispatch(f->mock, "MESSAGE_CREATE", "{\"n\":1}");
+  gw = fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  run_for(f->base, 50); /* READY + 4: seq 5 */
+  assert_int_equal(dgw_gateway_sequence(gw), 5);
+
+  /* Fault 1: two dispatches lost in flight, then the TCP connection. */
+  dgw_mock_conn_lose_next(dgw_mock_last_conn(f->mock), 2);
+  dgw_mock_session_add_dispatch(f->mock, NULL, "TYPING_START", "{}");
+  dgw_mock_session_add_dispatch(f->mock, NULL, "TYPING_START", "{}");
+  dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
+  /* Events that happen while the shard is away. */
+  dgw_mock_session_add_dispatch(f->mock, NULL, "PRESENCE_UPDATE", "{}");
+  assert_true(wait_for(f, is_resumed, 5)); /* replays 6, 7, 8, RESUMED 9 */
+
+  /* Fault 2: an unknown event name, then op 7. */
+  dgw_mock_session_add_dispatch(f->mock, NULL, "SOMETHING_NEW_2031",
+                                "{\"x\":[1,2,3]}");
+  dgw_mock_conn_send_json(dgw_mock_last_conn(f->mock),
+                          "{\"op\":7,\"d\":null,\"s\":null,\"t\":null}");
+  for (int i = 0; i < 3; i++)
+    dgw_mock_session_add_dispatch(f->mock, NULL, "MESSAGE_CREATE", "{}");
+  assert_true(wait_for(f, two_resumed, 5));
+
+  /* Fault 3: a close with a resumable code while more events queue up. */
+  dgw_mock_conn_close(dgw_mock_last_conn(f->mock), 4000, "shake");
+  for (int i = 0; i < 5; i++)
+    dgw_mock_session_add_dispatch(f->mock, NULL, "MESSAGE_CREATE", "{}");
+  assert_true(wait_for(f, seen_all, 5));
+  run_for(f->base, 50);
+
+  assert_int_equal(f->identifies, 1);
+  assert_int_equal(f->resumes, 3);
+  assert_exactly_once(f, dgw_gateway_sequence(gw));
+  assert_int_equal(dgw_gateway_sequence(gw),
+                   dgw_mock_session_seq(f->mock, NULL));
+  /* The unknown event was passed on like any other. */
+  for (int i = 0; i < f->nseen; i++)
+    if (strcmp(f->names[i], "SOMETHING_NEW_2031") == 0)
+      goto found;
+  fail_msg("the unknown event was not delivered");
+found:
+  fx_free(f);
+}
+
+/* The gateway refuses the resume (op 9 false): fall back to IDENTIFY on
+ * the configured gateway URL. */
+static void test_resume_refused_identifies(void **state) {
+  struct fx *f = fx_new(NULL);
+  struct dgw_gateway *gw;
+
+  (void)state;
+  gw = fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  dgw_mock_invalidate_session(f->mock, NULL);
+  assert_true(wait_for(f, has_disconnect, 3));
+  assert_true(wait_for(f, two_ready, 5));
+  assert_int_equal(f->identifies, 2);
+  assert_int_equal(dgw_gateway_state(gw), DGW_STATE_READY);
+
+  /* And when the session is dropped while the shard is away. */
+  dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
+  dgw_mock_invalidate_session(f->mock, NULL);
+  f->ready = 0;
+  assert_true(wait_for(f, is_ready, 5));
+  assert_int_equal(f->identifies, 3);
+  assert_int_equal(f->resumes, 1); /* tried, refused */
+  fx_free(f);
+}
+
+/* A gateway URL that refuses connections: the shard goes offline and the
+ * waits between attempts grow toward the cap. */
+static int six_retries(struct fx *f) { return f->nretry >= 6; }
+
+static void test_backoff_growth(void **state) {
+  struct fx *f = fx_new(NULL);
+  struct sockaddr_in sin = {0};
+  socklen_t slen = sizeof(sin);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  char url[64];
+  struct dgw_gateway *gw;
+
+  (void)state;
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+  getsockname(fd, (struct sockaddr *)&sin, &slen);
+  close(fd);
+  snprintf(url, sizeof(url), "ws://127.0.0.1:%u", ntohs(sin.sin_port));
+  assert_int_equal(dgw_options_set_gateway_url(f->opt, url), DGW_OK);
+  gw = fx_start(f);
+  assert_true(wait_for(f, six_retries, 5));
+  assert_int_equal(f->last_dc.error, DGW_ERR_CONNECT);
+  assert_int_equal(dgw_gateway_state(gw), DGW_STATE_OFFLINE);
+  /* The first retry is immediate; retry k >= 1 waits within
+   * [step/2, step], step = 20 ms * 2^(k-1), capped at 200 ms. */
+  assert_int_equal(f->retry_delays[0], 0);
+  for (int k = 1; k < 6; k++) {
+    uint32_t step = 20u << (k - 1);
+
+    if (step > 200)
+      step = 200;
+    if (f->retry_delays[k] < step / 2 || f->retry_delays[k] > step)
+      fail_msg("retry %d waited %u ms, expected %u..%u", k,
+               f->retry_delays[k], step / 2, step);
+  }
+  assert_int_equal(f->ready, 0);
+  fx_free(f);
+}
+
+/* close() ends the session with 1000 and stays down; terminate() keeps it
+ * and resumes. */
+static int is_closed(struct fx *f) {
+  return f->client != NULL &&
+         dgw_gateway_state(dgw_client_gateway(f->client, 0)) ==
+             DGW_STATE_CLOSED;
+}
+
+static void test_close_and_terminate(void **state) {
+  struct fx *f = fx_new(NULL);
+  struct dgw_gateway *gw;
+
+  (void)state;
+  gw = fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  assert_int_equal(dgw_gateway_terminate(gw), DGW_OK);
+  assert_true(wait_for(f, is_resumed, 5));
+  assert_int_equal(dgw_gateway_close(gw), DGW_OK);
+  assert_int_equal(dgw_gateway_state(gw), DGW_STATE_CLOSING);
+  assert_true(wait_for(f, is_closed, 3));
+  assert_null(dgw_gateway_session_id(gw));
+  run_for(f->base, 100);
+  assert_int_equal(f->close_codes[f->ncloses - 1], 1000);
+  assert_int_equal(f->connecting, 2);
+  assert_int_equal(dgw_gateway_close(gw), DGW_ERR_STATE);
+  assert_int_equal(dgw_gateway_terminate(gw), DGW_ERR_STATE);
+  assert_int_equal(dgw_gateway_send_json(gw, "{\"op\":3,\"d\":{}}", 15),
+                   DGW_ERR_STATE);
+  fx_free(f);
+}
+
+/* The application frees the client from inside on_dispatch: no crash, no
+ * leak, no further callback. */
+static int client_gone(struct fx *f) { return f->client == NULL; }
+
+static void test_free_client_in_callback(void **state) {
+  struct fx *f = fx_new(NULL);
+
+  (void)state;
+  for (int i = 0; i < 3; i++)
+    dgw_mock_add_dispatch(f->mock, "MESSAGE_CREATE", "{}");
+  f->free_on_seq = 2;
+  fx_start(f);
+  assert_true(wait_for(f, client_gone, 5));
+  run_for(f->base, 100);
+  assert_int_equal(f->nseen, 2);
+  fx_free(f);
+}
+
+/* close() from inside on_ready. */
+static void test_close_in_callback(void **state) {
+  struct fx *f = fx_new(NULL);
+
+  (void)state;
+  f->close_on_ready = 1;
+  fx_start(f);
+  assert_true(wait_for(f, is_closed, 5));
+  assert_int_equal(f->disconnects, 0);
+  fx_free(f);
+}
+
+/* A message that is not gateway JSON is a protocol error: resume. */
+static void test_garbage_payload_resumes(void **state) {
+  struct fx *f = fx_new(NULL);
+
+  (void)state;
+  fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  dgw_mock_conn_send_json(dgw_mock_last_conn(f->mock), "this is not JSON");
+  assert_true(wait_for(f, is_resumed, 5));
+  assert_int_equal(f->last_dc.error, DGW_ERR_JSON);
+  assert_int_equal(f->identifies, 1);
+  fx_free(f);
+}
+
+/* Text frames (compress off) and wss:// both work end to end. */
+static void test_text_frames_and_tls(void **state) {
+  struct dgw_mock_config mc = {0};
+  struct fx *f;
+
+  (void)state;
+  f = fx_new(NULL);
+  assert_int_equal(dgw_options_set_compress(f->opt, 0), DGW_OK);
+  dgw_mock_add_dispatch(f->mock, "MESSAGE_CREATE", "{\"a\":1}");
+  fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  run_for(f->base, 50);
+  assert_int_equal(f->nseen, 2);
+  fx_free(f);
+
+  mc.cert_file = cert_path("localhost.pem");
+  mc.key_file = cert_path("localhost.key");
+  f = fx_new(&mc);
+  assert_int_equal(dgw_options_set_ca_file(f->opt, cert_path("ca.pem")),
+                   DGW_OK);
+  fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  assert_int_equal(strncmp(dgw_gateway_resume_url(
+                               dgw_client_gateway(f->client, 0)),
+                           "wss://", 6),
+                   0);
+  dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
+  assert_true(wait_for(f, is_resumed, 5));
+  fx_free(f);
+}
+
+/* Options refuse bad values with the documented errors. */
+static void test_options_validation(void **state) {
+  struct dgw_options *o = dgw_options_new();
+  struct event_base *base = event_base_new();
+  int err = 0;
+
+  (void)state;
+  assert_int_equal(dgw_options_set_token(o, ""), DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dgw_options_set_token(o, "a\"b"), DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dgw_options_set_gateway_url(o, "http://x"), DGW_ERR_URL);
+  assert_int_equal(dgw_options_set_gateway_url(o, "wss://x/?v=9"),
+                   DGW_ERR_URL);
+  assert_int_equal(dgw_options_set_shards(o, 2, 1, 2),
+                   DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dgw_options_set_shards(o, 0, 0, 2),
+                   DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dgw_options_set_large_threshold(o, 49),
+                   DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dgw_options_set_presence_json(o, "[1]"), DGW_ERR_JSON);
+  assert_int_equal(dgw_options_set_presence_json(o, "{bad"), DGW_ERR_JSON);
+  /* No token: the client refuses to exist. */
+  assert_null(dgw_client_new(base, o, NULL, NULL, &err));
+  assert_int_equal(err, DGW_ERR_INVALID_ARGUMENT);
+  /* A CA file that does not exist: DGW_ERR_TLS. */
+  assert_int_equal(dgw_options_set_token(o, "x"), DGW_OK);
+  assert_int_equal(dgw_options_set_ca_file(o, "/nonexistent/ca.pem"),
+                   DGW_OK);
+  assert_null(dgw_client_new(base, o, NULL, NULL, &err));
+  assert_int_equal(err, DGW_ERR_TLS);
+  dgw_options_free(o);
+  event_base_free(base);
+}
+
+/* The token never appears in a log line, whatever happens. */
+static char logged[65536];
+static size_t logged_len;
+
+static void capture_log(enum dgw_log_level level, const char *msg, void *ud) {
+  size_t n = strlen(msg);
+
+  (void)level;
+  (void)ud;
+  if (logged_len + n + 1 < sizeof(logged)) {
+    memcpy(logged + logged_len, msg, n);
+    logged_len += n;
+    logged[logged_len++] = '\n';
+    logged[logged_len] = '\0';
+  }
+}
+
+static void test_token_not_logged(void **state) {
+  struct fx *f = fx_new(NULL);
+
+  (void)state;
+  logged_len = 0;
+  logged[0] = '\0';
+  dgw_options_set_log(f->opt, capture_log, NULL, DGW_LOG_DEBUG);
+  fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
+  assert_true(wait_for(f, is_resumed, 5));
+  dgw_mock_conn_close(dgw_mock_last_conn(f->mock), 4004, "bad token");
+  assert_true(wait_for(f, has_fatal, 5));
+  assert_true(logged_len > 0);
+  assert_null(strstr(logged, "SECRET"));
+  fx_free(f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_identify_fields),
+      cmocka_unit_test(test_heartbeat_cadence),
+      cmocka_unit_test(test_server_requested_heartbeat),
+      cmocka_unit_test(test_zombie_resumes),
+      cmocka_unit_test(test_op7_reconnect),
+      cmocka_unit_test(test_op9_resumable),
+      cmocka_unit_test(test_op9_not_resumable),
+      cmocka_unit_test(test_op9_default_wait),
+      cmocka_unit_test(test_close_code_policy),
+      cmocka_unit_test(test_drop_midframe_resumes),
+      cmocka_unit_test(test_exactly_once_across_resumes),
+      cmocka_unit_test(test_resume_refused_identifies),
+      cmocka_unit_test(test_backoff_growth),
+      cmocka_unit_test(test_close_and_terminate),
+      cmocka_unit_test(test_free_client_in_callback),
+      cmocka_unit_test(test_close_in_callback),
+      cmocka_unit_test(test_garbage_payload_resumes),
+      cmocka_unit_test(test_text_frames_and_tls),
+      cmocka_unit_test(test_options_validation),
+      cmocka_unit_test(test_token_not_logged),
+  };
+  ignore_sigpipe();
+  return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);
+}
