@@ -355,8 +355,8 @@ static void on_invalid_session(struct dgw_gateway *gw,
   }
   /* Start over on the gateway URL, after the random wait Discord asks for
    * so that identify storms spread out. */
-  wait = dgw_uniform_ms(opt->invalid_min_ms, opt->invalid_max_ms,
-                        dgw_random01());
+  wait =
+      dgw_uniform_ms(opt->invalid_min_ms, opt->invalid_max_ms, dgw_random01());
   retire_ws(gw, RECONNECT_CLOSE_CODE, "dgw: invalid session");
   lost(gw, DGW_OK, 0, "invalid session (op 9), not resumable",
        DGW_CLOSE_NEW_SESSION, wait);

@@ -130,6 +130,14 @@ double dgw_kokoro_latency_ms(const struct dgw_kokoro *k) {
   return k->latency_ms;
 }
 
+uint64_t dgw_kokoro_due_in_ms(const struct dgw_kokoro *k) {
+  uint64_t now = now_ns();
+
+  if (!k->running || now >= k->due_ns)
+    return 0;
+  return (k->due_ns - now + 999999u) / 1000000u;
+}
+
 uint64_t dgw_kokoro_beats(const struct dgw_kokoro *k) {
   return k->beats;
 }

@@ -50,6 +50,9 @@ void dgw_kokoro_poll(struct dgw_kokoro *k);
 /* Milliseconds between the last beat and its ACK; -1 before the first. */
 double dgw_kokoro_latency_ms(const struct dgw_kokoro *k);
 
+/* Milliseconds until the next beat is due (0 when overdue or stopped). */
+uint64_t dgw_kokoro_due_in_ms(const struct dgw_kokoro *k);
+
 /* Beats sent since creation (for tests and stats). */
 uint64_t dgw_kokoro_beats(const struct dgw_kokoro *k);
 

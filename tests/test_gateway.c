@@ -45,11 +45,11 @@ struct fx {
   int nretry;
   enum dgw_state state_log[256];
   int nstates;
-  int parse_count; /* dgw_event_json() results that were objects */
+  double hello_ms; /* when the first connection reached HELLO */
 
   /* behaviour switches for the callbacks */
-  int free_on_seq;      /* dgw_client_free() when this seq arrives */
-  int close_on_ready;   /* dgw_gateway_close() from on_ready */
+  int free_on_seq;    /* dgw_client_free() when this seq arrives */
+  int close_on_ready; /* dgw_gateway_close() from on_ready */
 
   /* what the mock saw */
   int identifies, resumes;
@@ -94,6 +94,8 @@ static void cb_state(struct dgw_gateway *gw, enum dgw_state from,
   (void)from;
   if (f->nstates < 256)
     f->state_log[f->nstates++] = to;
+  if (to == DGW_STATE_HELLO && f->hello_ms == 0)
+    f->hello_ms = now_ms();
 }
 
 static void cb_connecting(struct dgw_gateway *gw, void *ud) {
@@ -128,8 +130,8 @@ static void cb_disconnect(struct dgw_gateway *gw,
     f->retry_delays[f->nretry++] = info->retry_in_ms;
 }
 
-static void cb_fatal(struct dgw_gateway *gw, uint16_t code,
-                     const char *meaning, void *ud) {
+static void cb_fatal(struct dgw_gateway *gw, uint16_t code, const char *meaning,
+                     void *ud) {
   struct fx *f = ud;
   (void)gw;
   f->fatal++;
@@ -147,8 +149,7 @@ static void cb_dispatch(struct dgw_gateway *gw, const struct dgw_event *ev,
   assert_int_equal(dgw_event_shard(ev), dgw_gateway_shard_id(gw));
   if (f->nseen < MAX_SEEN) {
     f->seqs[f->nseen] = dgw_event_seq(ev);
-    snprintf(f->names[f->nseen], sizeof(f->names[0]), "%s",
-             dgw_event_name(ev));
+    snprintf(f->names[f->nseen], sizeof(f->names[0]), "%s", dgw_event_name(ev));
   }
   f->nseen++;
   if (f->free_on_seq && dgw_event_seq(ev) == f->free_on_seq) {
@@ -188,8 +189,8 @@ static void mk_payload(struct dgw_mock *m, struct dgw_mock_conn *conn, int op,
 
     assert_int_equal(dgw_envelope_peek(json, len, &env), DGW_OK);
     f->beat_ms[f->nbeats] = now_ms();
-    snprintf(f->beat_d[f->nbeats], sizeof(f->beat_d[0]), "%.*s",
-             (int)env.d_len, env.d);
+    snprintf(f->beat_d[f->nbeats], sizeof(f->beat_d[0]), "%.*s", (int)env.d_len,
+             env.d);
     f->nbeats++;
   }
 }
@@ -232,8 +233,7 @@ static struct fx *fx_new(struct dgw_mock_config *mc) {
            (unsigned)dgw_mock_port(f->mock));
   assert_int_equal(dgw_options_set_gateway_url(f->opt, url), DGW_OK);
   dgw_options_set_log(f->opt, test_log, NULL, DGW_LOG_DEBUG);
-  assert_int_equal(dgw_options_set_reconnect(f->opt, 20, 200, 60000),
-                   DGW_OK);
+  assert_int_equal(dgw_options_set_reconnect(f->opt, 20, 200, 60000), DGW_OK);
   assert_int_equal(dgw_options_set_invalid_session_wait(f->opt, 30, 60),
                    DGW_OK);
   assert_int_equal(dgw_options_set_timeouts(f->opt, 3000, 500), DGW_OK);
@@ -268,12 +268,24 @@ static void fx_free(struct fx *f) {
   free(f);
 }
 
-static int is_ready(struct fx *f) { return f->ready >= 1; }
-static int two_ready(struct fx *f) { return f->ready >= 2; }
-static int is_resumed(struct fx *f) { return f->resumed >= 1; }
-static int two_resumed(struct fx *f) { return f->resumed >= 2; }
-static int has_fatal(struct fx *f) { return f->fatal >= 1; }
-static int has_disconnect(struct fx *f) { return f->disconnects >= 1; }
+static int is_ready(struct fx *f) {
+  return f->ready >= 1;
+}
+static int two_ready(struct fx *f) {
+  return f->ready >= 2;
+}
+static int is_resumed(struct fx *f) {
+  return f->resumed >= 1;
+}
+static int two_resumed(struct fx *f) {
+  return f->resumed >= 2;
+}
+static int has_fatal(struct fx *f) {
+  return f->fatal >= 1;
+}
+static int has_disconnect(struct fx *f) {
+  return f->disconnects >= 1;
+}
 
 /* The application saw exactly seq 1..n, each once, in order. */
 static void assert_exactly_once(struct fx *f, int64_t n) {
@@ -300,11 +312,11 @@ static void test_identify_fields(void **state) {
 
   (void)state;
   assert_int_equal(dgw_options_set_large_threshold(f->opt, 250), DGW_OK);
-  assert_int_equal(
-      dgw_options_set_presence_json(
-          f->opt, "{\"status\":\"dnd\",\"activities\":[],\"since\":null,"
-                  "\"afk\":false}"),
-      DGW_OK);
+  assert_int_equal(dgw_options_set_presence_json(
+                       f->opt,
+                       "{\"status\":\"dnd\",\"activities\":[],\"since\":null,"
+                       "\"afk\":false}"),
+                   DGW_OK);
   gw = fx_start(f);
   assert_int_equal(dgw_gateway_state(gw), DGW_STATE_CONNECTING);
   assert_true(wait_for(f, is_ready, 5));
@@ -353,62 +365,64 @@ static void test_identify_fields(void **state) {
   fx_free(f);
 }
 
-/* Heartbeats: the first comes within one interval (jitter), later ones
- * one interval apart; d is the last sequence (null before any).  The
- * latency is unknown until the first ACK, then measured. */
+/* Heartbeats: the first comes after HELLO within one interval (jitter),
+ * later ones one interval apart and never early; d is the last sequence.
+ * The latency is unknown until the first ACK, then measured.  Bounds, not
+ * exact times: this must hold on a loaded machine and under valgrind. */
+static int five_beats(struct fx *f) {
+  return f->nbeats >= 5;
+}
+
 static void test_heartbeat_cadence(void **state) {
   struct dgw_mock_config mc = {0};
   struct fx *f;
   struct dgw_gateway *gw;
-  double start;
 
   (void)state;
   mc.heartbeat_interval_ms = 100;
   f = fx_new(&mc);
-  start = now_ms();
   gw = fx_start(f);
   assert_true(dgw_gateway_latency(gw) == DGW_LATENCY_UNKNOWN);
-  assert_true(wait_for(f, is_ready, 5));
-  run_for(f->base, 650);
-  /* In ~650 ms at 100 ms: about 6 beats; allow a loaded machine slack. */
-  assert_true(f->nbeats >= 3);
-  assert_true(f->nbeats <= 9);
-  /* The first beat waits interval * jitter, so it is never late by more
-   * than an interval (plus scheduling slack). */
-  assert_true(f->beat_ms[0] - start < 100 + 400);
+  assert_true(wait_for(f, five_beats, 20));
+  assert_true(f->hello_ms > 0);
+  /* interval * jitter after HELLO, jitter in [0,1): never more than an
+   * interval, plus generous scheduling slack. */
+  assert_true(f->beat_ms[0] - f->hello_ms < 100 + 2000);
   for (int i = 1; i < f->nbeats; i++) {
     double gap = f->beat_ms[i] - f->beat_ms[i - 1];
 
-    if (gap < 60) /* never early by more than timer granularity */
+    if (gap < 90) /* timers never fire early */
       fail_msg("beats %d and %d only %.1f ms apart", i - 1, i, gap);
   }
-  /* After READY (s=1) every beat carries d=1. */
+  /* The beat before READY may carry null; after READY (s=1), d is 1. */
+  assert_true(f->ready == 1);
   assert_string_equal(f->beat_d[f->nbeats - 1], "1");
+  assert_true(strcmp(f->beat_d[0], "null") == 0 ||
+              strcmp(f->beat_d[0], "1") == 0);
   assert_true(dgw_gateway_latency(gw) >= 0.0);
-  assert_true(dgw_gateway_latency(gw) < 1000.0);
   fx_free(f);
 }
 
 /* The gateway asks for a heartbeat (op 1): one goes out at once, although
- * the interval is a minute. */
-static int want_beats(struct fx *f) { return f->nbeats >= f->want_beats; }
+ * the interval is an hour (so the jittered first beat is almost surely
+ * not due during the test: 2 s of 3600). */
+static int want_beats(struct fx *f) {
+  return f->nbeats >= f->want_beats;
+}
 
 static void test_server_requested_heartbeat(void **state) {
   struct dgw_mock_config mc = {0};
   struct fx *f;
-  double t0;
 
   (void)state;
-  mc.heartbeat_interval_ms = 60000;
+  mc.heartbeat_interval_ms = 3600000;
   f = fx_new(&mc);
   fx_start(f);
   assert_true(wait_for(f, is_ready, 5));
   f->want_beats = f->nbeats + 1;
-  t0 = now_ms();
-  assert_int_equal(
-      dgw_mock_conn_request_heartbeat(dgw_mock_last_conn(f->mock)), DGW_OK);
+  assert_int_equal(dgw_mock_conn_request_heartbeat(dgw_mock_last_conn(f->mock)),
+                   DGW_OK);
   assert_true(wait_for(f, want_beats, 2));
-  assert_true(now_ms() - t0 < 1000);
   assert_string_equal(f->beat_d[f->nbeats - 1], "1");
   run_for(f->base, 100);
   assert_int_equal(f->disconnects, 0); /* the ACK came, no zombie */
@@ -553,9 +567,9 @@ static void test_close_code_policy(void **state) {
     struct dgw_gateway *gw = fx_start(f);
 
     assert_true(wait_for(f, is_ready, 5));
-    assert_int_equal(dgw_mock_conn_close(dgw_mock_last_conn(f->mock),
-                                         cases[i].code, "test"),
-                     DGW_OK);
+    assert_int_equal(
+        dgw_mock_conn_close(dgw_mock_last_conn(f->mock), cases[i].code, "test"),
+        DGW_OK);
     assert_true(wait_for(f, has_disconnect, 3));
     assert_int_equal(f->last_dc.error, DGW_ERR_CLOSED);
     assert_int_equal(f->last_dc.close_code, cases[i].code);
@@ -566,8 +580,7 @@ static void test_close_code_policy(void **state) {
     case DGW_CLOSE_FATAL:
       assert_true(wait_for(f, has_fatal, 1));
       assert_int_equal(f->fatal_code, cases[i].code);
-      assert_string_equal(f->fatal_meaning,
-                          dgw_close_code_name(cases[i].code));
+      assert_string_equal(f->fatal_meaning, dgw_close_code_name(cases[i].code));
       assert_int_equal(dgw_gateway_state(gw), DGW_STATE_FATAL);
       run_for(f->base, 150); /* nothing may reconnect */
       assert_int_equal(f->connecting, 1);
@@ -692,7 +705,9 @@ static void test_resume_refused_identifies(void **state) {
 
 /* A gateway URL that refuses connections: the shard goes offline and the
  * waits between attempts grow toward the cap. */
-static int six_retries(struct fx *f) { return f->nretry >= 6; }
+static int six_retries(struct fx *f) {
+  return f->nretry >= 6;
+}
 
 static void test_backoff_growth(void **state) {
   struct fx *f = fx_new(NULL);
@@ -723,8 +738,8 @@ static void test_backoff_growth(void **state) {
     if (step > 200)
       step = 200;
     if (f->retry_delays[k] < step / 2 || f->retry_delays[k] > step)
-      fail_msg("retry %d waited %u ms, expected %u..%u", k,
-               f->retry_delays[k], step / 2, step);
+      fail_msg("retry %d waited %u ms, expected %u..%u", k, f->retry_delays[k],
+               step / 2, step);
   }
   assert_int_equal(f->ready, 0);
   fx_free(f);
@@ -763,7 +778,9 @@ static void test_close_and_terminate(void **state) {
 
 /* The application frees the client from inside on_dispatch: no crash, no
  * leak, no further callback. */
-static int client_gone(struct fx *f) { return f->client == NULL; }
+static int client_gone(struct fx *f) {
+  return f->client == NULL;
+}
 
 static void test_free_client_in_callback(void **state) {
   struct fx *f = fx_new(NULL);
@@ -827,10 +844,10 @@ static void test_text_frames_and_tls(void **state) {
                    DGW_OK);
   fx_start(f);
   assert_true(wait_for(f, is_ready, 5));
-  assert_int_equal(strncmp(dgw_gateway_resume_url(
-                               dgw_client_gateway(f->client, 0)),
-                           "wss://", 6),
-                   0);
+  assert_int_equal(
+      strncmp(dgw_gateway_resume_url(dgw_client_gateway(f->client, 0)),
+              "wss://", 6),
+      0);
   dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
   assert_true(wait_for(f, is_resumed, 5));
   fx_free(f);
@@ -846,8 +863,7 @@ static void test_options_validation(void **state) {
   assert_int_equal(dgw_options_set_token(o, ""), DGW_ERR_INVALID_ARGUMENT);
   assert_int_equal(dgw_options_set_token(o, "a\"b"), DGW_ERR_INVALID_ARGUMENT);
   assert_int_equal(dgw_options_set_gateway_url(o, "http://x"), DGW_ERR_URL);
-  assert_int_equal(dgw_options_set_gateway_url(o, "wss://x/?v=9"),
-                   DGW_ERR_URL);
+  assert_int_equal(dgw_options_set_gateway_url(o, "wss://x/?v=9"), DGW_ERR_URL);
   assert_int_equal(dgw_options_set_shards(o, 2, 1, 2),
                    DGW_ERR_INVALID_ARGUMENT);
   assert_int_equal(dgw_options_set_shards(o, 0, 0, 2),
@@ -861,8 +877,7 @@ static void test_options_validation(void **state) {
   assert_int_equal(err, DGW_ERR_INVALID_ARGUMENT);
   /* A CA file that does not exist: DGW_ERR_TLS. */
   assert_int_equal(dgw_options_set_token(o, "x"), DGW_OK);
-  assert_int_equal(dgw_options_set_ca_file(o, "/nonexistent/ca.pem"),
-                   DGW_OK);
+  assert_int_equal(dgw_options_set_ca_file(o, "/nonexistent/ca.pem"), DGW_OK);
   assert_null(dgw_client_new(base, o, NULL, NULL, &err));
   assert_int_equal(err, DGW_ERR_TLS);
   dgw_options_free(o);
