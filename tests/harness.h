@@ -38,6 +38,16 @@ static inline const char *cert_path(const char *name) {
   return out;
 }
 
+/* Watchdogs and connect timeouts are multiplied by DGW_TEST_TIME_SCALE
+ * (make check-valgrind sets 10): slow instrumented runs must not trip
+ * them.  No test asserts that something is fast. */
+static inline double time_scale(void) {
+  const char *s = getenv("DGW_TEST_TIME_SCALE");
+  double v = s != NULL ? atof(s) : 1.0;
+
+  return v >= 1.0 ? v : 1.0;
+}
+
 struct watchdog {
   struct event *ev;
   int fired;

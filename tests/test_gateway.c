@@ -74,7 +74,7 @@ static double now_ms(void) {
 
 /* Runs the loop until pred(f) holds or `seconds` pass; returns pred(f). */
 static int wait_for(struct fx *f, int (*pred)(struct fx *), double seconds) {
-  double end = now_ms() + seconds * 1000.0;
+  double end = now_ms() + seconds * 1000.0 * time_scale();
 
   while (!pred(f) && now_ms() < end) {
     struct timeval tv = {0, 20000};
@@ -236,7 +236,10 @@ static struct fx *fx_new(struct dgw_mock_config *mc) {
   assert_int_equal(dgw_options_set_reconnect(f->opt, 20, 200, 60000), DGW_OK);
   assert_int_equal(dgw_options_set_invalid_session_wait(f->opt, 30, 60),
                    DGW_OK);
-  assert_int_equal(dgw_options_set_timeouts(f->opt, 3000, 500), DGW_OK);
+  assert_int_equal(dgw_options_set_timeouts(
+                       f->opt, (uint32_t)(3000 * time_scale()),
+                       (uint32_t)(500 * time_scale())),
+                   DGW_OK);
 
   f->cb = dgw_callbacks_new();
   dgw_callbacks_set_on_state(f->cb, cb_state);
@@ -487,6 +490,45 @@ static void test_op7_reconnect(void **state) {
   assert_int_equal(dgw_gateway_state(gw), DGW_STATE_READY);
   run_for(f->base, 100);
   assert_int_equal(f->close_codes[0], 4000);
+  fx_free(f);
+}
+
+/* op 7 before HELLO (the gateway may send it first): with no session yet
+ * the shard reconnects and IDENTIFYs. */
+static void test_op7_before_hello(void **state) {
+  struct dgw_mock_config mc = {0};
+  struct fx *f;
+
+  (void)state;
+  mc.reconnect_before_hello = 1;
+  f = fx_new(&mc);
+  fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  assert_int_equal(f->disconnects, 1);
+  assert_false(f->last_dc.will_resume);
+  assert_int_equal(f->identifies, 1);
+  assert_int_equal(f->resumes, 0);
+  assert_int_equal(f->connecting, 2);
+  fx_free(f);
+}
+
+/* A gateway that upgrades but never says HELLO: the shard gives up on
+ * that connection after the connect timeout and tries again. */
+static void test_no_hello_times_out(void **state) {
+  struct dgw_mock_config mc = {0};
+  struct fx *f;
+  uint32_t timeout = (uint32_t)(200 * time_scale());
+
+  (void)state;
+  mc.hello_delay_ms = timeout * 10;
+  f = fx_new(&mc);
+  assert_int_equal(dgw_options_set_timeouts(f->opt, timeout, timeout),
+                   DGW_OK);
+  fx_start(f);
+  assert_true(wait_for(f, has_disconnect, 5));
+  assert_int_equal(f->last_dc.error, DGW_ERR_TIMEOUT);
+  assert_non_null(strstr(f->last_dc.reason, "no HELLO"));
+  assert_int_equal(f->identifies, 0);
   fx_free(f);
 }
 
@@ -926,6 +968,8 @@ int main(void) {
       cmocka_unit_test(test_server_requested_heartbeat),
       cmocka_unit_test(test_zombie_resumes),
       cmocka_unit_test(test_op7_reconnect),
+      cmocka_unit_test(test_op7_before_hello),
+      cmocka_unit_test(test_no_hello_times_out),
       cmocka_unit_test(test_op9_resumable),
       cmocka_unit_test(test_op9_not_resumable),
       cmocka_unit_test(test_op9_default_wait),

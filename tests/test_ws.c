@@ -124,8 +124,8 @@ static struct client *client_new(struct event_base *base, const char *ca,
   cfg.ssl_ctx = c->ssl;
   cfg.dns = c->dns;
   cfg.max_message = max_message;
-  cfg.connect_timeout_ms = 5000;
-  cfg.close_timeout_ms = 2000;
+  cfg.connect_timeout_ms = (uint32_t)(5000 * time_scale());
+  cfg.close_timeout_ms = (uint32_t)(2000 * time_scale());
   cfg.log = test_log;
   c->ws = dgw_ws_new(base, &cfg, &callbacks, c, &err);
   assert_non_null(c->ws);

@@ -1,12 +1,13 @@
 /*
- * dgw-demo: the library's layers end to end, with no token and no network.
+ * dgw-demo: the library end to end, with no token and no network.
  *
- * Starts the mock gateway in this process on a free loopback port, connects
- * to it over ws:// with zlib-stream, and prints what arrives: HELLO, the
- * READY and dispatches after IDENTIFY (with their sequence numbers), and
- * the round trip of one heartbeat.  Exits 0 after the last scripted event,
- * 1 on any failure.  (The gateway session layer replaces the hand-written
- * IDENTIFY and heartbeat here once it lands.)
+ * Starts the mock gateway in this process on a free loopback port with a
+ * stream of realistic events, connects a dgw client to it with
+ * zlib-stream, prints each event as it arrives, forces a reconnect halfway
+ * (while more events happen), shows the session resume with the missed
+ * events replayed, and ends with a summary that checks every sequence
+ * number arrived exactly once.  Exits 0 when it did, 1 otherwise; Ctrl-C
+ * stops it early.
  */
 #include "config.h"
 
@@ -14,16 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/event.h>
 
 #include <dgw/dgw.h>
 
-#include "inflate.h"
 #include "mock.h"
-#include "payload.h"
-#include "ws.h"
 
 static const struct {
   const char *t;
@@ -41,119 +38,111 @@ static const struct {
                         "\"81384788765712384\",\"status\":\"online\"}"},
     {"MESSAGE_REACTION_ADD",
      "{\"user_id\":\"80351110224678912\",\"channel_id\":\"81384788765712385\","
-     "\"message_id\":\"1300000000000000001\",\"emoji\":{\"name\":\"👍\"}}"},
+     "\"message_id\":\"1300000000000000001\",\"emoji\":{\"name\":\"+1\"}}"},
+    {"MESSAGE_CREATE",
+     "{\"id\":\"1300000000000000002\",\"channel_id\":\"81384788765712385\","
+     "\"guild_id\":\"81384788765712384\",\"content\":\"still here?\","
+     "\"author\":{\"id\":\"80351110224678912\",\"username\":\"nelly\"}}"},
+    {"GUILD_MEMBER_ADD", "{\"guild_id\":\"81384788765712384\",\"user\":{\"id\":"
+                         "\"80351110224678913\",\"username\":\"ash\"}}"},
+    {"MESSAGE_CREATE",
+     "{\"id\":\"1300000000000000003\",\"channel_id\":\"81384788765712385\","
+     "\"guild_id\":\"81384788765712384\",\"content\":\"welcome, ash\","
+     "\"author\":{\"id\":\"80351110224678912\",\"username\":\"nelly\"}}"},
 };
-#define SCRIPT_LEN (sizeof(script) / sizeof(script[0]))
+#define SCRIPT_LEN ((int)(sizeof(script) / sizeof(script[0])))
+#define RECONNECT_AFTER 4 /* force a reconnect after this many events */
+#define MISSED 2          /* events that happen while we are away */
 
 struct demo {
   struct event_base *base;
-  struct dgw_ws *ws;
-  struct dgw_inflate *z;
+  struct dgw_mock *mock;
+  struct dgw_client *client;
   int64_t last_seq;
-  int dispatches;
-  struct timespec beat_sent;
+  int in_order;  /* every seq was last + 1 */
+  int events;    /* dispatches other than READY/RESUMED */
+  int reconnects;
+  int resumes;
+  int done;
   int status;
 };
 
-static void send_json(struct demo *d, const char *json) {
-  if (dgw_ws_send_text(d->ws, json, strlen(json)) != DGW_OK) {
-    fprintf(stderr, "dgw-demo: cannot send\n");
-    d->status = 1;
-    event_base_loopbreak(d->base);
-  }
-}
-
-static void on_payload(struct demo *d, const char *json, size_t len) {
-  struct dgw_envelope env;
-  int rv = dgw_envelope_peek(json, len, &env);
-
-  if (rv != DGW_OK) {
-    fprintf(stderr, "dgw-demo: bad payload: %s\n", dgw_strerror(rv));
-    d->status = 1;
-    return;
-  }
-  switch (env.op) {
-  case DGW_OP_HELLO:
-    printf("<- op 10 HELLO d=%.*s\n-> op 2 IDENTIFY\n", (int)env.d_len, env.d);
-    send_json(d, "{\"op\":2,\"d\":{\"token\":\"demo-token\",\"intents\":513,"
-                 "\"properties\":{\"os\":\"linux\",\"browser\":\"dgw\","
-                 "\"device\":\"dgw\"}}}");
-    break;
-  case DGW_OP_HEARTBEAT_ACK: {
-    struct timespec now;
-    double ms;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    ms = (double)(now.tv_sec - d->beat_sent.tv_sec) * 1e3 +
-         (double)(now.tv_nsec - d->beat_sent.tv_nsec) / 1e6;
-    printf("<- op 11 HEARTBEAT_ACK after %.3f ms\n", ms);
-    break;
-  }
-  case DGW_OP_DISPATCH:
-    d->last_seq = env.seq;
-    printf("<- op 0 s=%-3lld %-22s %zu bytes of d\n", (long long)env.seq,
-           env.name, env.d_len);
-    if (strcmp(env.name, "READY") == 0) {
-      char beat[64];
-
-      snprintf(beat, sizeof(beat), "{\"op\":1,\"d\":%lld}", (long long)env.seq);
-      printf("-> op 1 HEARTBEAT d=%lld\n", (long long)env.seq);
-      clock_gettime(CLOCK_MONOTONIC, &d->beat_sent);
-      send_json(d, beat);
-    } else if (++d->dispatches == (int)SCRIPT_LEN) {
-      printf("-> close 1000: all %d events received, last seq %lld\n",
-             d->dispatches, (long long)d->last_seq);
-      dgw_ws_close(d->ws, 1000, "demo done");
-    }
-    break;
-  default:
-    printf("<- op %d %s\n", env.op, dgw_op_name(env.op));
-  }
-  fflush(stdout);
-}
-
-static void on_open(struct dgw_ws *ws, void *ud) {
-  (void)ws;
+static void on_ready(struct dgw_gateway *gw, void *ud) {
   (void)ud;
-  printf("connected, WebSocket upgraded\n");
+  printf("READY     session %s\n", dgw_gateway_session_id(gw));
 }
 
-static void on_message(struct dgw_ws *ws, int binary, const uint8_t *data,
-                       size_t len, void *ud) {
-  struct demo *d = ud;
-  const char *json = (const char *)data;
-  size_t json_len = len;
-
-  (void)ws;
-  if (binary) {
-    int rv = dgw_inflate_push(d->z, data, len, &json, &json_len);
-
-    if (rv == DGW_ERR_AGAIN)
-      return;
-    if (rv != DGW_OK) {
-      fprintf(stderr, "dgw-demo: %s\n", dgw_strerror(rv));
-      d->status = 1;
-      dgw_ws_close(ws, 4000, "bad zlib");
-      return;
-    }
-  }
-  on_payload(d, json, json_len);
-}
-
-static void on_close(struct dgw_ws *ws, int err, void *ud) {
+static void on_resumed(struct dgw_gateway *gw, void *ud) {
   struct demo *d = ud;
 
-  if (err != DGW_OK) {
-    fprintf(stderr, "dgw-demo: connection ended: %s (%s)\n", dgw_strerror(err),
-            dgw_ws_reason(ws));
-    d->status = 1;
-  } else {
-    printf("closed cleanly\n");
-  }
-  event_base_loopbreak(d->base);
+  d->resumes++;
+  printf("RESUMED   session %s at seq %lld: nothing lost\n",
+         dgw_gateway_session_id(gw), (long long)dgw_gateway_sequence(gw));
 }
 
-static void give_up(evutil_socket_t fd, short what, void *arg) {
+static void on_disconnect(struct dgw_gateway *gw,
+                          const struct dgw_disconnect *info, void *ud) {
+  struct demo *d = ud;
+
+  (void)gw;
+  d->reconnects++;
+  printf("--        disconnected (%s); %s in %u ms\n", info->reason,
+         info->will_resume ? "resuming" : "identifying",
+         (unsigned)info->retry_in_ms);
+  /* The world goes on while the shard is away: the gateway keeps these
+   * and replays them after RESUME. */
+  for (int i = 0; i < MISSED; i++)
+    dgw_mock_session_add_dispatch(
+        d->mock, NULL, "MESSAGE_CREATE",
+        "{\"id\":\"1300000000000000099\",\"content\":\"said while you were "
+        "away\",\"channel_id\":\"81384788765712385\"}");
+}
+
+static void on_dispatch(struct dgw_gateway *gw, const struct dgw_event *ev,
+                        void *ud) {
+  struct demo *d = ud;
+  const char *name = dgw_event_name(ev);
+  int64_t seq = dgw_event_seq(ev);
+  size_t len;
+  const char *data = dgw_event_data(ev, &len);
+
+  if (seq != d->last_seq + 1)
+    d->in_order = 0;
+  d->last_seq = seq;
+  if (strcmp(name, "READY") == 0 || strcmp(name, "RESUMED") == 0)
+    return;
+  d->events++;
+  printf("s=%-3lld    %-22s %.60s%s\n", (long long)seq, name, data,
+         len > 60 ? "..." : "");
+  if (d->events == RECONNECT_AFTER) {
+    printf("--        forcing a reconnect (as a zombied connection or op 7 "
+           "would)\n");
+    dgw_gateway_terminate(gw);
+  }
+  if (d->events == SCRIPT_LEN + MISSED) {
+    printf("--        heartbeat latency %.3f ms\n", dgw_gateway_latency(gw));
+    d->done = 1;
+    dgw_client_stop(dgw_gateway_client(gw));
+  }
+}
+
+static void on_state(struct dgw_gateway *gw, enum dgw_state from,
+                     enum dgw_state to, void *ud) {
+  struct demo *d = ud;
+
+  (void)gw;
+  (void)from;
+  if (to == DGW_STATE_CLOSED || to == DGW_STATE_FATAL)
+    event_base_loopbreak(d->base);
+}
+
+static void on_log(enum dgw_log_level level, const char *msg, void *ud) {
+  (void)ud;
+  if (level <= DGW_LOG_WARN)
+    fprintf(stderr, "dgw-demo: [%s] %s\n", dgw_log_level_name(level), msg);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg) {
   struct demo *d = arg;
 
   (void)fd;
@@ -163,47 +152,88 @@ static void give_up(evutil_socket_t fd, short what, void *arg) {
   event_base_loopbreak(d->base);
 }
 
+static void on_sigint(evutil_socket_t fd, short what, void *arg) {
+  struct demo *d = arg;
+
+  (void)fd;
+  (void)what;
+  printf("\ninterrupted\n");
+  event_base_loopbreak(d->base);
+}
+
 int main(void) {
-  static const struct dgw_ws_callbacks cb = {on_open, on_message, on_close};
   struct demo d = {0};
   struct dgw_mock_config mc = {0};
-  struct dgw_ws_config wc = {0};
-  struct dgw_mock *mock;
+  struct dgw_options *opt;
+  struct dgw_callbacks *cb;
   struct event *timeout;
-  struct timeval ten = {10, 0};
-  char url[128];
+  struct event *sigint;
+  struct timeval limit = {20, 0};
+  char url[64];
   int err = 0;
 
   signal(SIGPIPE, SIG_IGN); /* a vanished peer must not kill us */
+  d.in_order = 1;
   d.base = event_base_new();
-  mc.dispatch_interval_ms = 150;
-  mock = dgw_mock_new(d.base, &mc, &err);
-  if (d.base == NULL || mock == NULL) {
+  mc.dispatch_interval_ms = 120;
+  mc.heartbeat_interval_ms = 400;
+  d.mock = d.base != NULL ? dgw_mock_new(d.base, &mc, &err) : NULL;
+  if (d.mock == NULL) {
     fprintf(stderr, "dgw-demo: cannot start the mock gateway: %s\n",
             dgw_strerror(err));
     return 1;
   }
-  for (size_t i = 0; i < SCRIPT_LEN; i++)
-    dgw_mock_add_dispatch(mock, script[i].t, script[i].d);
-  snprintf(url, sizeof(url),
-           "ws://127.0.0.1:%u/?v=10&encoding=json&compress=zlib-stream",
-           (unsigned)dgw_mock_port(mock));
-  printf("dgw %s demo: mock gateway on %s\n", dgw_version(), url);
+  for (int i = 0; i < SCRIPT_LEN; i++)
+    dgw_mock_add_dispatch(d.mock, script[i].t, script[i].d);
+  snprintf(url, sizeof(url), "ws://127.0.0.1:%u",
+           (unsigned)dgw_mock_port(d.mock));
+  printf("dgw %s demo: a mock Discord gateway on %s (no token, no "
+         "network)\n",
+         dgw_version(), url);
 
-  d.z = dgw_inflate_new(0, &err);
-  d.ws = dgw_ws_new(d.base, &wc, &cb, &d, &err);
-  if (d.z == NULL || d.ws == NULL || dgw_ws_connect(d.ws, url) != DGW_OK) {
-    fprintf(stderr, "dgw-demo: cannot connect: %s\n", dgw_strerror(err));
+  opt = dgw_options_new();
+  cb = dgw_callbacks_new();
+  if (opt == NULL || cb == NULL ||
+      dgw_options_set_token(opt, "demo-token") != DGW_OK ||
+      dgw_options_set_gateway_url(opt, url) != DGW_OK ||
+      dgw_options_set_intents(opt, 513) != DGW_OK) {
+    fprintf(stderr, "dgw-demo: cannot set options\n");
     return 1;
   }
-  timeout = evtimer_new(d.base, give_up, &d);
-  evtimer_add(timeout, &ten);
+  dgw_options_set_log(opt, on_log, NULL, DGW_LOG_WARN);
+  dgw_callbacks_set_on_ready(cb, on_ready);
+  dgw_callbacks_set_on_resumed(cb, on_resumed);
+  dgw_callbacks_set_on_disconnect(cb, on_disconnect);
+  dgw_callbacks_set_on_dispatch(cb, on_dispatch);
+  dgw_callbacks_set_on_state(cb, on_state);
+  d.client = dgw_client_new(d.base, opt, cb, &d, &err);
+  dgw_options_free(opt);
+  dgw_callbacks_free(cb);
+  if (d.client == NULL || dgw_client_start(d.client) != DGW_OK) {
+    fprintf(stderr, "dgw-demo: cannot start the client: %s\n",
+            dgw_strerror(err));
+    return 1;
+  }
+  timeout = evtimer_new(d.base, on_timeout, &d);
+  evtimer_add(timeout, &limit);
+  sigint = evsignal_new(d.base, SIGINT, on_sigint, &d);
+  event_add(sigint, NULL);
+
   event_base_dispatch(d.base);
 
+  if (d.done) {
+    printf("done: %d events, %d reconnect, %d resume, sequence 1..%lld %s\n",
+           d.events, d.reconnects, d.resumes, (long long)d.last_seq,
+           d.in_order ? "complete, each exactly once" : "BROKEN");
+    if (!d.in_order)
+      d.status = 1;
+  } else if (d.status == 0) {
+    d.status = 1;
+  }
   event_free(timeout);
-  dgw_ws_free(d.ws);
-  dgw_inflate_free(d.z);
-  dgw_mock_free(mock);
+  event_free(sigint);
+  dgw_client_free(d.client);
+  dgw_mock_free(d.mock);
   event_base_free(d.base);
   return d.status;
 }
