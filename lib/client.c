@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/dns.h>
 
 #include <dgw/dgw.h>
 
 #include "client.h"
 #include "gateway.h"
+#include "resolver.h"
 #include "tls.h"
 
 void client_log(struct dgw_client *c, enum dgw_log_level level, const char *fmt,
@@ -36,8 +36,8 @@ static void destroy(struct dgw_client *c) {
       gateway_free(c->shards[i]);
     free(c->shards);
   }
-  if (c->dns != NULL)
-    evdns_base_free(c->dns, 0);
+  /* Lookups still in flight keep the resolver until they report back. */
+  dgw_resolver_unref(c->resolver);
   SSL_CTX_free(c->ssl);
   options_clear(&c->opt);
   free(c);
@@ -85,10 +85,8 @@ struct dgw_client *dgw_client_new(struct event_base *base,
   rv = DGW_ERR_NOMEM;
   /* The resolver reads /etc/resolv.conf and /etc/hosts once, for every
    * shard of this client. */
-  c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
-  if (c->dns == NULL)
-    c->dns = evdns_base_new(base, 0);
-  if (c->dns == NULL)
+  c->resolver = dgw_resolver_new(base, NULL, 1);
+  if (c->resolver == NULL)
     goto fail;
   c->nshards = c->opt.shard_count;
   c->shards = calloc(c->nshards, sizeof(*c->shards));

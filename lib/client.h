@@ -7,7 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <event2/dns.h>
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
@@ -31,6 +30,8 @@ struct dgw_options {
   size_t max_payload;
 };
 
+struct dgw_resolver;
+
 struct dgw_callbacks {
   dgw_state_fn on_state;
   dgw_gateway_fn on_connecting;
@@ -47,7 +48,7 @@ struct dgw_client {
   struct dgw_callbacks cb;
   void *user_data;
   SSL_CTX *ssl;
-  struct evdns_base *dns;
+  struct dgw_resolver *resolver; /* shared by the shards' connections */
   struct dgw_gateway **shards;
   uint32_t nshards;
   int started;

@@ -570,7 +570,7 @@ static void connect_now(struct dgw_gateway *gw) {
     base = gw->resume_url;
   memset(&cfg, 0, sizeof(cfg));
   cfg.ssl_ctx = c->ssl;
-  cfg.dns = c->dns;
+  cfg.resolver = c->resolver;
   cfg.max_message = c->opt.max_payload;
   cfg.connect_timeout_ms = c->opt.connect_timeout_ms;
   cfg.close_timeout_ms = c->opt.close_timeout_ms;

@@ -108,8 +108,14 @@ void dgw_kokoro_stop(struct dgw_kokoro *k) {
 }
 
 void dgw_kokoro_beat_now(struct dgw_kokoro *k) {
-  if (k->running)
-    send_beat(k);
+  if (!k->running)
+    return;
+  /* A full interval for this beat's ACK, as hata does: keeping the old
+   * schedule could call a healthy connection a zombie when the request
+   * came just before a scheduled beat. */
+  evtimer_del(k->timer);
+  arm(k, (uint64_t)k->interval * 1000000u);
+  send_beat(k);
 }
 
 void dgw_kokoro_ack(struct dgw_kokoro *k) {

@@ -36,7 +36,8 @@ void dgw_kokoro_start(struct dgw_kokoro *k, uint32_t interval_ms,
 /* Stops the timer; the latency is kept. */
 void dgw_kokoro_stop(struct dgw_kokoro *k);
 
-/* The gateway asked for a beat (op 1): send one now; the schedule stays. */
+/* The gateway asked for a beat (op 1): send one now; the next is due a
+ * whole interval later. */
 void dgw_kokoro_beat_now(struct dgw_kokoro *k);
 
 /* A HEARTBEAT_ACK arrived. */

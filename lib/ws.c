@@ -28,6 +28,7 @@
 #include <wslay/wslay.h>
 
 #include "handshake.h"
+#include "resolver.h"
 #include "tls.h"
 #include "url.h"
 #include "ws.h"
@@ -46,7 +47,7 @@ enum ws_state {
  * still calls back later, and then finds ws == NULL and only frees this. */
 struct resolve_ticket {
   struct dgw_ws *ws;
-  int done;
+  struct dgw_resolver *resolver; /* referenced until the callback */
 };
 
 struct dgw_ws {
@@ -75,6 +76,8 @@ struct dgw_ws {
   char close_reason[124];
   char reason[256];
 
+  int pending_error; /* a failure found inside an API call, reported from
+                        the loop so on_close never runs inside the call */
   int depth;        /* our entry points on the stack */
   int free_pending; /* dgw_ws_free() called inside a callback */
 };
@@ -232,6 +235,11 @@ static int output_empty(struct dgw_ws *ws) {
          evbuffer_get_length(bufferevent_get_output(ws->bev)) == 0;
 }
 
+/* Output we let pile up before deciding the peer is not reading: our own
+ * payloads are at most 4 KiB and few, so only a peer that floods pings
+ * and never reads the pongs gets here. */
+#define WS_MAX_OUTPUT (4u * 1024u * 1024u)
+
 static int closing_result(struct dgw_ws *ws) {
   return ws->we_closed ? DGW_OK : DGW_ERR_CLOSED;
 }
@@ -246,7 +254,17 @@ static void pump(struct dgw_ws *ws) {
     finish(ws, DGW_ERR_NOMEM);
     return;
   }
+  if (!output_empty(ws) &&
+      evbuffer_get_length(bufferevent_get_output(ws->bev)) > WS_MAX_OUTPUT) {
+    set_reason(ws, "the peer is not reading: over %u bytes of output queued",
+               (unsigned)WS_MAX_OUTPUT);
+    finish(ws, DGW_ERR_IO);
+    return;
+  }
   if (wslay_event_get_close_received(ws->wslay)) {
+    /* Nothing more can come that we would deliver. */
+    if (ws->bev != NULL)
+      bufferevent_disable(ws->bev, EV_READ);
     if (ws->state == WS_OPEN) {
       /* The peer closed first; wslay queued our echo of its code. */
       ws->state = WS_CLOSING;
@@ -276,6 +294,28 @@ static void pump(struct dgw_ws *ws) {
                  (unsigned)sent);
       finish(ws, DGW_ERR_PROTOCOL);
     }
+  }
+}
+
+/* Reports `err` from the loop rather than inside the caller's API call. */
+static void fail_soon(struct dgw_ws *ws, int err) {
+  if (ws->pending_error == 0)
+    ws->pending_error = err;
+  event_active(ws->kick, EV_TIMEOUT, 0);
+}
+
+/* Writes queued frames from inside an API call: failures are reported
+ * from the loop (fail_soon), never by calling on_close here. */
+static void flush_from_api(struct dgw_ws *ws) {
+  if (wslay_event_send(ws->wslay) != 0) {
+    set_reason(ws, "cannot queue output on the connection");
+    fail_soon(ws, DGW_ERR_NOMEM);
+  } else if (!output_empty(ws) &&
+             evbuffer_get_length(bufferevent_get_output(ws->bev)) >
+                 WS_MAX_OUTPUT) {
+    set_reason(ws, "the peer is not reading: over %u bytes of output queued",
+               (unsigned)WS_MAX_OUTPUT);
+    fail_soon(ws, DGW_ERR_IO);
   }
 }
 
@@ -357,9 +397,16 @@ static void read_cb(struct bufferevent *bev, void *arg) {
   if (ws->state == WS_UPGRADING)
     read_upgrade(ws);
   if ((ws->state == WS_OPEN || ws->state == WS_CLOSING) && !ws->free_pending) {
-    if (wslay_event_recv(ws->wslay) != 0) {
+    int rv = wslay_event_recv(ws->wslay);
+
+    if (rv == WSLAY_ERR_NOMEM) {
       set_reason(ws, "out of memory while reading frames");
       finish(ws, DGW_ERR_NOMEM);
+    } else if (rv != 0) {
+      /* Frame-level violations (an oversized control frame, a bad length
+       * encoding) make wslay give up on the stream. */
+      set_reason(ws, "WebSocket protocol error by the peer (bad frame)");
+      finish(ws, DGW_ERR_PROTOCOL);
     } else {
       pump(ws);
     }
@@ -388,8 +435,14 @@ static int connect_error(struct dgw_ws *ws, short what) {
     ssl = bufferevent_openssl_get_ssl(ws->bev);
     ssl_err = bufferevent_get_openssl_error(ws->bev);
   }
-  if (ssl != NULL && (ssl_err != 0 || SSL_get_verify_result(ssl) != X509_V_OK ||
-                      (what & BEV_EVENT_EOF))) {
+  /* libevent pushes SSL_get_error()'s bare code (library 0) for socket
+   * failures: those are TCP problems (refused, unreachable, reset), not
+   * TLS ones, and deserve the next address. */
+  if (ssl_err != 0 && ERR_GET_LIB(ssl_err) == 0)
+    ssl_err = 0;
+  if (ssl != NULL &&
+      (ssl_err != 0 || SSL_get_verify_result(ssl) != X509_V_OK ||
+       ((what & BEV_EVENT_EOF) && sock_err == 0))) {
     char detail[200];
     int rv = dgw_tls_describe_error(ssl, ssl_err, detail, sizeof(detail),
                                     "peer closed during the TLS handshake");
@@ -426,12 +479,14 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
       }
       break;
     }
-    case WS_UPGRADING:
-      if (ws->url.tls && bufferevent_get_openssl_error(bev) != 0) {
+    case WS_UPGRADING: {
+      /* bufferevent_get_openssl_error() pops the error: read it once. */
+      unsigned long e = ws->url.tls ? bufferevent_get_openssl_error(bev) : 0;
+
+      if (e != 0) {
         char detail[200];
 
-        dgw_tls_describe_error(NULL, bufferevent_get_openssl_error(bev), detail,
-                               sizeof(detail), "");
+        dgw_tls_describe_error(NULL, e, detail, sizeof(detail), "");
         set_reason(ws, "during the upgrade: %s", detail);
         finish(ws, DGW_ERR_TLS);
       } else {
@@ -439,6 +494,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
         finish(ws, DGW_ERR_HANDSHAKE);
       }
       break;
+    }
     case WS_OPEN:
       if (what & BEV_EVENT_ERROR)
         set_reason(ws, "connection lost: %s",
@@ -493,11 +549,11 @@ static void try_next_address(struct dgw_ws *ws) {
     }
     ws->bev = bufferevent_openssl_socket_new(ws->base, -1, ssl,
                                              BUFFEREVENT_SSL_CONNECTING, opts);
+    /* A TCP end without close_notify reaches us as a plain EOF thanks to
+     * SSL_OP_IGNORE_UNEXPECTED_EOF (tls.c); allow_dirty_shutdown would
+     * also turn real socket errors into EOFs, so it stays off. */
     if (ws->bev == NULL)
       SSL_free(ssl);
-    else
-      /* A TCP end without close_notify is judged by the WebSocket layer. */
-      bufferevent_openssl_set_allow_dirty_shutdown(ws->bev, 1);
   } else {
     ws->bev = bufferevent_socket_new(ws->base, -1, opts);
   }
@@ -510,13 +566,17 @@ static void try_next_address(struct dgw_ws *ws) {
   bufferevent_enable(ws->bev, EV_READ | EV_WRITE);
   if (bufferevent_socket_connect(ws->bev, ai->ai_addr, (int)ai->ai_addrlen) !=
       0) {
-    /* Errors are normally reported through event_cb; this is the rare
-     * synchronous failure (e.g. no socket could be made). */
+    /* Errors are normally reported through event_cb; this is the
+     * synchronous kind (no route for this address family, say). */
     if (ws->state == WS_CONNECTING && ws->bev != NULL) {
       set_reason(ws, "cannot connect to %s port %u: %s", ws->url.host,
                  (unsigned)ws->url.port,
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-      finish(ws, DGW_ERR_CONNECT);
+      release_socket(ws);
+      if (ws->next_addr != NULL)
+        try_next_address(ws);
+      else
+        finish(ws, DGW_ERR_CONNECT);
     }
   }
 }
@@ -525,7 +585,7 @@ static void resolved(int result, struct evutil_addrinfo *res, void *arg) {
   struct resolve_ticket *ticket = arg;
   struct dgw_ws *ws = ticket->ws;
 
-  ticket->done = 1;
+  dgw_resolver_unref_in_callback(ticket->resolver);
   if (ws == NULL) { /* the dgw_ws was freed meanwhile */
     if (res != NULL)
       evutil_freeaddrinfo(res);
@@ -569,7 +629,10 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg) {
   snprintf(port, sizeof(port), "%u", (unsigned)ws->url.port);
 
   enter(ws);
-  if (ws->state == WS_RESOLVING) {
+  if (ws->pending_error != 0) {
+    if (ws->state != WS_CLOSED)
+      finish(ws, ws->pending_error);
+  } else if (ws->state == WS_RESOLVING) {
     struct evutil_addrinfo *res = NULL;
     int rv;
 
@@ -579,7 +642,7 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg) {
       ws->addrs = res; /* an IP literal: no lookup needed */
       ws->next_addr = res;
       try_next_address(ws);
-    } else if (ws->cfg.dns == NULL) {
+    } else if (ws->cfg.resolver == NULL) {
       set_reason(ws, "cannot resolve %s: no resolver configured", ws->url.host);
       finish(ws, DGW_ERR_DNS);
     } else {
@@ -592,10 +655,12 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg) {
       } else {
         hints.ai_flags &= ~EVUTIL_AI_NUMERICHOST;
         ticket->ws = ws;
+        ticket->resolver = ws->cfg.resolver;
+        dgw_resolver_ref(ticket->resolver);
         ws->ticket = ticket;
         /* May answer at once (hosts file) and free the ticket. */
-        req = evdns_getaddrinfo(ws->cfg.dns, ws->url.host, port, &hints,
-                                resolved, ticket);
+        req = evdns_getaddrinfo(dgw_resolver_evdns(ws->cfg.resolver),
+                                ws->url.host, port, &hints, resolved, ticket);
         if (ws->ticket != NULL)
           ws->dns_req = req;
       }
@@ -678,21 +743,24 @@ int dgw_ws_send_text(struct dgw_ws *ws, const char *data, size_t len) {
   msg.msg_length = len;
   if (wslay_event_queue_msg(ws->wslay, &msg) != 0)
     return DGW_ERR_NOMEM;
-  if (ws->depth == 0) {
-    enter(ws);
-    pump(ws);
-    leave(ws); /* cannot free: free_pending is only set inside callbacks */
-  }
+  /* Inside our own callbacks the frames go out when the callback returns;
+   * elsewhere, now. */
+  if (ws->depth == 0)
+    flush_from_api(ws);
   return DGW_OK;
 }
 
 int dgw_ws_close(struct dgw_ws *ws, uint16_t code, const char *reason) {
   size_t rlen = reason != NULL ? strlen(reason) : 0;
 
-  if (ws == NULL || code < 1000 || code > 4999 || code == 1004 ||
-      code == 1005 || code == 1006 || code == 1015 || rlen > 123)
+  /* The codes an endpoint may send (RFC 6455 7.4): 1000-1003, 1007-1011
+   * and the registered and private ranges 3000-4999. */
+  if (ws == NULL || rlen > 123 ||
+      !((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+        (code >= 3000 && code <= 4999)))
     return DGW_ERR_INVALID_ARGUMENT;
-  if (ws->state == WS_CLOSING || ws->state == WS_CLOSED)
+  if (ws->state == WS_IDLE || ws->state == WS_CLOSING ||
+      ws->state == WS_CLOSED)
     return DGW_ERR_STATE;
   ws->we_closed = 1;
   enter(ws);
@@ -707,7 +775,7 @@ int dgw_ws_close(struct dgw_ws *ws, uint16_t code, const char *reason) {
   } else {
     ws->state = WS_CLOSING;
     arm_timer(ws, ws->cfg.close_timeout_ms);
-    pump(ws);
+    flush_from_api(ws);
   }
   leave(ws);
   return DGW_OK;

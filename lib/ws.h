@@ -16,7 +16,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <event2/dns.h>
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
@@ -29,6 +28,7 @@
 #define DGW_WS_DEFAULT_CLOSE_TIMEOUT_MS 5000u
 
 struct dgw_ws;
+struct dgw_resolver;
 
 struct dgw_ws_callbacks {
   /* The upgrade succeeded; messages may be sent. */
@@ -51,10 +51,11 @@ struct dgw_ws_config {
   /* Client TLS context for wss:// (borrowed; must outlive the dgw_ws).
    * NULL makes wss:// URLs fail with DGW_ERR_TLS. */
   SSL_CTX *ssl_ctx;
-  /* Resolver (borrowed; must outlive the dgw_ws).  Needed for host names;
-   * IP literals connect without one.  A host name with no resolver fails
+  /* Resolver (see resolver.h); each lookup holds a reference, so the
+   * owner may drop its own at any time.  Needed for host names; IP
+   * literals connect without one.  A host name with no resolver fails
    * with DGW_ERR_DNS. */
-  struct evdns_base *dns;
+  struct dgw_resolver *resolver;
   size_t max_message;          /* 0: DGW_WS_DEFAULT_MAX_MESSAGE */
   uint32_t connect_timeout_ms; /* DNS+TCP+TLS+upgrade; 0: default */
   uint32_t close_timeout_ms;   /* wait for the close reply; 0: default */
@@ -82,21 +83,25 @@ struct dgw_ws *dgw_ws_new(struct event_base *base,
 int dgw_ws_connect(struct dgw_ws *ws, const char *url);
 
 /*
- * Queues one text message (copied) and starts writing it.  Returns DGW_OK,
+ * Queues one text message (copied) and starts writing it; a write failure
+ * is reported later through on_close, never inside this call.  Returns
+ * DGW_OK,
  * DGW_ERR_STATE when the connection is not open (closing, closed, or not
  * yet upgraded), or DGW_ERR_NOMEM.
  */
 int dgw_ws_send_text(struct dgw_ws *ws, const char *data, size_t len);
 
 /*
- * Starts the close handshake with `code` (1000-4999) and `reason` (may be
- * NULL; at most 123 bytes).  on_close follows with DGW_OK once the peer
+ * Starts the close handshake with `code` (1000-1003, 1007-1011 or
+ * 3000-4999) and `reason` (may be NULL; at most 123 bytes).  on_close follows with DGW_OK once the peer
  * answered and our output drained, or after the close timeout.  Messages
  * that arrive after this call are not delivered.  Before the upgrade there
  * is nothing to hand-shake: the attempt is dropped and on_close (DGW_OK)
  * runs before this returns.  Returns DGW_OK,
- * DGW_ERR_INVALID_ARGUMENT for a bad code, or DGW_ERR_STATE when already
- * closing or closed.
+ * DGW_ERR_INVALID_ARGUMENT for a bad code, or DGW_ERR_STATE when never
+ * connected, already closing or closed.  A failure while writing the close
+ * frame is reported through on_close from the loop, never inside this
+ * call.
  */
 int dgw_ws_close(struct dgw_ws *ws, uint16_t code, const char *reason);
 

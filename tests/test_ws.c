@@ -22,6 +22,7 @@
 #include "inflate.h"
 #include "mock.h"
 #include "payload.h"
+#include "resolver.h"
 #include "tls.h"
 #include "ws.h"
 
@@ -31,7 +32,7 @@
 
 struct client {
   struct event_base *base;
-  struct evdns_base *dns; /* /etc/hosts only: "localhost" */
+  struct dgw_resolver *resolver; /* /etc/hosts only: "localhost" */
   struct dgw_ws *ws;
   struct dgw_inflate *z;
   SSL_CTX *ssl;
@@ -114,15 +115,19 @@ static struct client *client_new(struct event_base *base, const char *ca,
   int err = 0;
 
   c->base = base;
-  c->dns = evdns_base_new(base, 0);
-  assert_non_null(c->dns);
-  assert_int_equal(evdns_base_load_hosts(c->dns, NULL), 0);
+  {
+    struct evdns_base *dns = evdns_base_new(base, 0);
+
+    assert_non_null(dns);
+    assert_int_equal(evdns_base_load_hosts(dns, NULL), 0);
+    c->resolver = dgw_resolver_new(base, dns, 1);
+  }
   if (ca != NULL) {
     c->ssl = dgw_tls_client_ctx_new(ca, why, sizeof(why), &err);
     assert_non_null(c->ssl);
   }
   cfg.ssl_ctx = c->ssl;
-  cfg.dns = c->dns;
+  cfg.resolver = c->resolver;
   cfg.max_message = max_message;
   cfg.connect_timeout_ms = (uint32_t)(5000 * time_scale());
   cfg.close_timeout_ms = (uint32_t)(2000 * time_scale());
@@ -142,7 +147,7 @@ static void client_free(struct client *c) {
   dgw_ws_free(c->ws);
   dgw_inflate_free(c->z);
   SSL_CTX_free(c->ssl);
-  evdns_base_free(c->dns, 0);
+  dgw_resolver_unref(c->resolver);
   free(c);
 }
 
@@ -700,6 +705,7 @@ static void test_connection_refused(void **state) {
 static void test_dns_failure(void **state) {
   struct event_base *base = event_base_new();
   struct evdns_base *dns = evdns_base_new(base, 0);
+  struct dgw_resolver *resolver = dgw_resolver_new(base, dns, 1);
   struct sockaddr_in sin = {0};
   socklen_t slen = sizeof(sin);
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -720,7 +726,7 @@ static void test_dns_failure(void **state) {
 
   c = client_new(base, NULL, 0);
   dgw_ws_free(c->ws);
-  cfg.dns = dns;
+  cfg.resolver = resolver;
   c->ws = dgw_ws_new(base, &cfg, &callbacks, c, &err);
   assert_int_equal(dgw_ws_connect(c->ws, "ws://gateway.invalid/"), DGW_OK);
   assert_true(run_until(base, &c->done, 5));
@@ -728,7 +734,7 @@ static void test_dns_failure(void **state) {
   assert_non_null(strstr(dgw_ws_reason(c->ws), "gateway.invalid"));
   /* And without any resolver, a host name is refused the same way. */
   dgw_ws_free(c->ws);
-  cfg.dns = NULL;
+  cfg.resolver = NULL;
   c->ws = dgw_ws_new(base, &cfg, &callbacks, c, &err);
   c->done = 0;
   assert_int_equal(dgw_ws_connect(c->ws, "ws://gateway.invalid/"), DGW_OK);
@@ -736,7 +742,7 @@ static void test_dns_failure(void **state) {
   assert_int_equal(c->close_err, DGW_ERR_DNS);
   assert_non_null(strstr(dgw_ws_reason(c->ws), "no resolver"));
   client_free(c);
-  evdns_base_free(dns, 0);
+  dgw_resolver_unref(resolver);
   close(fd);
   event_base_free(base);
 }
@@ -753,6 +759,9 @@ static void test_connect_argument_errors(void **state) {
   assert_int_equal(dgw_ws_send_text(c->ws, "{}", 2), DGW_ERR_STATE);
   assert_int_equal(dgw_ws_close(c->ws, 999, NULL), DGW_ERR_INVALID_ARGUMENT);
   assert_int_equal(dgw_ws_close(c->ws, 1005, NULL), DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dgw_ws_close(c->ws, 2000, NULL), DGW_ERR_INVALID_ARGUMENT);
+  /* Never connected: nothing to close. */
+  assert_int_equal(dgw_ws_close(c->ws, 4000, NULL), DGW_ERR_STATE);
   run_for(base, 20);
   assert_int_equal(c->closed, 0);
   client_free(c);
