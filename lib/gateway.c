@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 
 #include <dgw/dgw.h>
 
@@ -69,6 +70,10 @@ struct dgw_gateway {
   uint32_t failures; /* connections in a row that did not become READY */
   uint32_t resume_url_failures;
   uint32_t hello_interval;
+  int in_lost;          /* lost() is telling the application */
+  int retry_now;        /* terminate() asked for an immediate reconnect */
+  int64_t poison_seq;   /* the sequence at which payloads went bad */
+  int poison_strikes;   /* connections in a row that died there */
 };
 
 static void connect_now(struct dgw_gateway *gw);
@@ -106,14 +111,14 @@ static void arm(struct event *ev, uint32_t ms) {
 /* Builds "<base>/?v=10&encoding=json[&compress=zlib-stream]". */
 static int build_url(struct dgw_gateway *gw, const char *base, char *out,
                      size_t size) {
-  size_t n = strlen(base);
-  const char *slash = (n > 0 && base[n - 1] == '/') ? "" : "/";
+  const char *q = strchr(base, '?');
+  size_t n = q != NULL ? (size_t)(q - base) : strlen(base);
+  const char *slash;
   int len;
 
   /* A resume URL from READY arrives bare; a configured one may end in a
    * path.  Either way the query is ours, so drop one that came along. */
-  if (strchr(base, '?') != NULL)
-    n = (size_t)(strchr(base, '?') - base);
+  slash = (n > 0 && base[n - 1] == '/') ? "" : "/";
   len = snprintf(out, size, "%.*s%s?v=%d&encoding=json%s", (int)n, base, slash,
                  DGW_API_VERSION,
                  gw->client->opt.compress ? "&compress=zlib-stream" : "");
@@ -168,13 +173,16 @@ static void lost(struct dgw_gateway *gw, int err, uint16_t code,
     forget_session(gw);
     gw->identify_next = 1;
   }
-  if (wait_ms >= 0)
-    delay = (uint32_t)wait_ms;
-  else if (gw->failures == 0)
+  if (gw->failures == 0)
     delay = 0; /* a healthy session that dropped: straight back */
   else
     delay = dgw_backoff_ms(gw->failures - 1, c->opt.backoff_base_ms,
                            c->opt.backoff_max_ms, dgw_random01());
+  /* A forced wait (op 9) never shortens the backoff: a gateway that keeps
+   * refusing IDENTIFY must not get one every few seconds for ever, or the
+   * daily session-start budget (and then the token) is gone. */
+  if (wait_ms >= 0 && (uint32_t)wait_ms > delay)
+    delay = (uint32_t)wait_ms;
   gw->failures++;
 
   memset(&info, 0, sizeof(info));
@@ -193,11 +201,16 @@ static void lost(struct dgw_gateway *gw, int err, uint16_t code,
              : info.will_resume        ? "resuming"
                                        : "identifying",
              (unsigned)info.retry_in_ms);
+  gw->retry_now = 0;
+  gw->in_lost++;
   if (c->cb.on_disconnect != NULL && !c->free_pending)
     c->cb.on_disconnect(gw, &info, c->user_data);
+  gw->in_lost--;
   if (c->free_pending || gw->state == DGW_STATE_CLOSED ||
       gw->state == DGW_STATE_CLOSING)
     return; /* the application closed or freed us from the callback */
+  if (gw->retry_now) /* dgw_gateway_terminate() from the callback */
+    delay = 0;
 
   if (action == DGW_CLOSE_FATAL) {
     forget_session(gw);
@@ -248,8 +261,9 @@ static int send_object(struct dgw_gateway *gw, int op, struct json_object *d) {
   if (rv == DGW_OK)
     rv = send_text(gw, text, len);
   if (text != NULL) {
-    /* IDENTIFY and RESUME carry the token: leave no copy behind. */
-    memset(text, 0, len);
+    /* IDENTIFY and RESUME carry the token: wipe our copy of the text (the
+     * socket buffers and json-c's own copies are beyond our reach). */
+    OPENSSL_cleanse(text, len);
     free(text);
   }
   return rv;
@@ -329,7 +343,9 @@ static void on_hello(struct dgw_gateway *gw, const struct dgw_envelope *env) {
   json_object_put(d);
   if (gw->state != DGW_STATE_HELLO)
     return; /* a second HELLO changes nothing */
-  if (interval <= 0 || interval > 3600000) {
+  /* Bounds against a broken or hostile gateway: no beat storms, and no
+   * interval so long the session would time out anyway. */
+  if (interval < 50 || interval > 3600000) {
     leave_and_resume(gw, DGW_ERR_PROTOCOL,
                      "HELLO without a valid heartbeat_interval");
     return;
@@ -363,6 +379,33 @@ static void on_invalid_session(struct dgw_gateway *gw,
 }
 
 /* Takes session_id and resume_gateway_url from READY's d. */
+/* A session id we will send back and log: a short token of letters,
+ * digits, '-' and '_' (Discord's are 32 hex digits). */
+static int session_id_ok(const char *s) {
+  size_t n = 0;
+
+  for (; s[n] != '\0'; n++)
+    if (n >= 128 || !((s[n] >= 'a' && s[n] <= 'z') ||
+                      (s[n] >= 'A' && s[n] <= 'Z') ||
+                      (s[n] >= '0' && s[n] <= '9') || s[n] == '-' ||
+                      s[n] == '_'))
+      return 0;
+  return n > 0;
+}
+
+/* A resume URL we will send the token to: well formed, and no weaker than
+ * the configured URL (never ws:// when we identified over wss://). */
+static int resume_url_ok(struct dgw_gateway *gw, const char *url) {
+  struct dgw_url parsed;
+  struct dgw_url configured;
+
+  if (dgw_url_parse(url, &parsed, NULL, 0) != DGW_OK ||
+      dgw_url_parse(gw->client->opt.gateway_url, &configured, NULL, 0) !=
+          DGW_OK)
+    return 0;
+  return parsed.tls || !configured.tls;
+}
+
 static void take_ready(struct dgw_gateway *gw, const char *d, size_t len) {
   struct json_object *obj = dgw_payload_parse(d, len, NULL);
   struct json_object *v;
@@ -370,14 +413,28 @@ static void take_ready(struct dgw_gateway *gw, const char *d, size_t len) {
   forget_session(gw);
   gw->seq = 0; /* set again by the caller */
   if (obj != NULL && json_object_object_get_ex(obj, "session_id", &v) &&
-      json_object_is_type(v, json_type_string))
-    gw->session_id = strdup(json_object_get_string(v));
-  if (obj != NULL && json_object_object_get_ex(obj, "resume_gateway_url", &v) &&
-      json_object_is_type(v, json_type_string))
-    gw->resume_url = strdup(json_object_get_string(v));
+      json_object_is_type(v, json_type_string)) {
+    if (session_id_ok(json_object_get_string(v)))
+      gw->session_id = strdup(json_object_get_string(v));
+    else
+      client_log(gw->client, DGW_LOG_WARN,
+                 "shard %u: READY has a malformed session_id; this session "
+                 "cannot be resumed",
+                 gw->shard_id);
+  }
+  if (obj != NULL &&
+      json_object_object_get_ex(obj, "resume_gateway_url", &v) &&
+      json_object_is_type(v, json_type_string)) {
+    if (resume_url_ok(gw, json_object_get_string(v)))
+      gw->resume_url = strdup(json_object_get_string(v));
+    else
+      client_log(gw->client, DGW_LOG_WARN,
+                 "shard %u: READY's resume_gateway_url is malformed or not "
+                 "wss://; resuming on the configured URL instead",
+                 gw->shard_id);
+  }
   json_object_put(obj);
 }
-
 static void healthy_cb(evutil_socket_t fd, short what, void *arg) {
   struct dgw_gateway *gw = arg;
 
@@ -399,12 +456,18 @@ static void on_dispatch(struct dgw_gateway *gw,
     return;
   }
   if (env->has_seq) {
+    if (env->seq == INT64_MAX) {
+      /* Nothing could follow it: a broken gateway, not a sequence. */
+      client_log(c, DGW_LOG_WARN, "shard %u: dispatch with s=INT64_MAX",
+                 gw->shard_id);
+      return;
+    }
     if (env->seq <= gw->seq && strcmp(env->name, "READY") != 0) {
       client_log(c, DGW_LOG_DEBUG, "shard %u: s=%lld already delivered",
                  gw->shard_id, (long long)env->seq);
       return;
     }
-    if (env->seq > gw->seq + 1 && gw->seq > 0)
+    if (env->seq - 1 > gw->seq && gw->seq > 0)
       client_log(c, DGW_LOG_WARN, "shard %u: sequence jumped %lld -> %lld",
                  gw->shard_id, (long long)gw->seq, (long long)env->seq);
   }
@@ -417,8 +480,14 @@ static void on_dispatch(struct dgw_gateway *gw,
   if (env->has_seq)
     gw->seq = env->seq;
   if (ready || resumed) {
+    struct dgw_ws *ws = gw->ws;
+
     gw->resume_url_failures = 0;
+    gw->poison_strikes = 0;
     set_state(gw, DGW_STATE_READY);
+    /* on_state may have closed, terminated or freed us. */
+    if (c->free_pending || gw->state != DGW_STATE_READY || gw->ws != ws)
+      return;
     arm(gw->healthy, c->opt.healthy_ms);
     client_log(c, DGW_LOG_INFO, "shard %u: %s (session %s, seq %lld)",
                gw->shard_id, ready ? "ready" : "resumed",
@@ -428,6 +497,8 @@ static void on_dispatch(struct dgw_gateway *gw,
       c->cb.on_ready(gw, c->user_data);
     if (resumed && c->cb.on_resumed != NULL && !c->free_pending)
       c->cb.on_resumed(gw, c->user_data);
+    if (gw->state != DGW_STATE_READY || gw->ws != ws)
+      return; /* closed or terminated from on_ready / on_resumed */
   }
   if (c->cb.on_dispatch == NULL || c->free_pending)
     return;
@@ -442,13 +513,71 @@ static void on_dispatch(struct dgw_gateway *gw,
   json_object_put(ev.json);
 }
 
+/*
+ * A payload the envelope peek refused.  When json-c can still read it as a
+ * dispatch (an event name over 127 bytes, nesting past our depth limit),
+ * skip that one event, with a warning, but keep its sequence number:
+ * resuming would only get it replayed, and the shard would loop on it.
+ * Anything else is a protocol error that resumes; if the shard keeps
+ * dying at the same sequence, the stream itself is poisoned and a new
+ * session is the only way forward.
+ */
+static void bad_payload(struct dgw_gateway *gw, const char *json, size_t len,
+                        int err, const char *what) {
+  struct json_tokener *tok = json_tokener_new_ex(4096);
+  struct json_object *root = NULL;
+  struct json_object *op;
+  struct json_object *s;
+
+  if (tok != NULL && json != NULL && len < (size_t)INT32_MAX) {
+    root = json_tokener_parse_ex(tok, json, (int)len);
+    if (json_tokener_get_error(tok) != json_tokener_success) {
+      json_object_put(root);
+      root = NULL;
+    }
+  }
+  json_tokener_free(tok);
+  if (root != NULL && json_object_object_get_ex(root, "op", &op) &&
+      json_object_get_int(op) == DGW_OP_DISPATCH &&
+      json_object_object_get_ex(root, "s", &s) &&
+      json_object_is_type(s, json_type_int) &&
+      json_object_get_int64(s) > gw->seq &&
+      json_object_get_int64(s) < INT64_MAX) {
+    gw->seq = json_object_get_int64(s);
+    client_log(gw->client, DGW_LOG_WARN,
+               "shard %u: dispatch s=%lld dropped: beyond dgw's limits "
+               "(event name over %d bytes or nesting over %d levels)",
+               gw->shard_id, (long long)gw->seq, DGW_EVENT_NAME_MAX,
+               DGW_JSON_MAX_DEPTH);
+    json_object_put(root);
+    return;
+  }
+  json_object_put(root);
+  if (gw->poison_strikes > 0 && gw->poison_seq == gw->seq)
+    gw->poison_strikes++;
+  else
+    gw->poison_strikes = 1;
+  gw->poison_seq = gw->seq;
+  if (gw->poison_strikes >= 3) {
+    client_log(gw->client, DGW_LOG_ERROR,
+               "shard %u: %s three times at s=%lld; starting a new session",
+               gw->shard_id, what, (long long)gw->seq);
+    gw->poison_strikes = 0;
+    retire_ws(gw, RECONNECT_CLOSE_CODE, "dgw: unreadable stream");
+    lost(gw, err, 0, what, DGW_CLOSE_NEW_SESSION, -1);
+    return;
+  }
+  leave_and_resume(gw, err, what);
+}
+
 /* One whole gateway payload (JSON text). */
 static void on_payload(struct dgw_gateway *gw, const char *json, size_t len) {
   struct dgw_envelope env;
   int rv = dgw_envelope_peek(json, len, &env);
 
   if (rv != DGW_OK) {
-    leave_and_resume(gw, DGW_ERR_JSON, "a payload that is not gateway JSON");
+    bad_payload(gw, json, len, DGW_ERR_JSON,
+                "a payload that is not gateway JSON");
     return;
   }
   switch (env.op) {
@@ -500,25 +629,25 @@ static void ws_message(struct dgw_ws *ws, int binary, const uint8_t *data,
   struct dgw_client *c = gw->client;
   const char *json = (const char *)data;
   size_t json_len = len;
+  int rv = DGW_OK;
 
   if (ws != gw->ws)
     return; /* a retiring connection: its events will be replayed */
   client_enter(c);
-  /* A burst of messages must not starve the heartbeat. */
-  dgw_kokoro_poll(gw->kokoro);
-  if (gw->ws == ws && !c->free_pending) {
-    int rv = DGW_OK;
-
-    if (binary)
-      rv = dgw_inflate_push(gw->z, data, len, &json, &json_len);
-    if (rv == DGW_OK)
-      on_payload(gw, json, json_len);
-    else if (rv != DGW_ERR_AGAIN)
-      leave_and_resume(gw, rv,
-                       rv == DGW_ERR_INFLATE_LIMIT
-                           ? "a payload inflated past the size cap"
-                           : "corrupt zlib stream");
-  }
+  if (binary)
+    rv = dgw_inflate_push(gw->z, data, len, &json, &json_len);
+  if (rv == DGW_OK)
+    on_payload(gw, json, json_len);
+  else if (rv != DGW_ERR_AGAIN)
+    bad_payload(gw, NULL, 0, rv,
+                rv == DGW_ERR_INFLATE_LIMIT
+                    ? "a payload inflated past the size cap"
+                    : "corrupt zlib stream");
+  /* A burst of messages must not starve the heartbeat: a beat that fell
+   * due while we were busy goes out now.  After the message, so that an
+   * ACK in it counts first. */
+  if (gw->ws == ws && !c->free_pending)
+    dgw_kokoro_poll(gw->kokoro);
   client_leave(c);
 }
 
@@ -770,7 +899,16 @@ int dgw_gateway_terminate(struct dgw_gateway *gw) {
     return DGW_ERR_STATE;
   c = gw->client;
   client_enter(c);
-  leave_and_resume(gw, DGW_OK, "terminated by the application");
+  if (gw->in_lost) {
+    gw->retry_now = 1; /* from on_disconnect: lost() reconnects at once */
+  } else if (gw->ws == NULL &&
+             (gw->state == DGW_STATE_BACKOFF ||
+              gw->state == DGW_STATE_OFFLINE)) {
+    evtimer_del(gw->timer); /* waiting: skip the rest of the wait */
+    connect_now(gw);
+  } else {
+    leave_and_resume(gw, DGW_OK, "terminated by the application");
+  }
   client_leave(c);
   return DGW_OK;
 }

@@ -106,6 +106,8 @@ static void test_uniform_wait(void **state) {
   assert_int_equal(dgw_uniform_ms(7, 7, 0.3), 7);
   assert_int_equal(dgw_uniform_ms(9, 3, 0.3), 9);
   assert_int_equal(dgw_uniform_ms(0, 100, 2.0), 50);
+  /* The widest range does not wrap around. */
+  assert_true(dgw_uniform_ms(0, UINT32_MAX, 0.5) > 2000000000u);
   for (int i = 0; i < 1000; i++) {
     uint32_t w = dgw_uniform_ms(1000, 5000, dgw_random01());
     assert_true(w >= 1000 && w <= 5000);
