@@ -15,6 +15,8 @@ const char *dgw_strerror(int error) {
     return "operation not allowed in the current state";
   case DGW_ERR_AGAIN:
     return "incomplete input, more data needed";
+  case DGW_ERR_QUEUE_FULL:
+    return "send queue full";
   case DGW_ERR_URL:
     return "malformed or unsupported URL";
   case DGW_ERR_DNS:

@@ -46,6 +46,7 @@ enum dgw_error {
   DGW_ERR_NOMEM = -2,            /**< an allocation failed */
   DGW_ERR_STATE = -3,            /**< not allowed in the object's state */
   DGW_ERR_AGAIN = -4,            /**< not complete yet; more input needed */
+  DGW_ERR_QUEUE_FULL = -5,       /**< a bounded send queue is full */
 
   /* URL and connection establishment. */
   DGW_ERR_URL = -100,        /**< the URL is malformed or not ws:// wss:// */

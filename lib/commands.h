@@ -1,0 +1,199 @@
+/*
+ * Gateway commands without I/O: snowflake checks, shard routing, and an
+ * encoder for every command a bot sends (gateway-protocol.md section 11).
+ * Each encoder checks its arguments first and refuses bad ones with
+ * DGW_ERR_INVALID_ARGUMENT and a sentence saying which argument is wrong
+ * and why, so nothing Discord would answer with a close code (4002 for a
+ * malformed or oversized payload) ever leaves.  Internal to dgw; the
+ * structs here are meant to move to the public header as they are.
+ *
+ * Common to the encoders: on success they return DGW_OK and store the
+ * whole payload text ({"op":N,"d":{...}}, no whitespace) in a new
+ * NUL-terminated string `*out` (free() it) of `*out_len` bytes.  On error
+ * `*out` is NULL and `*out_len` 0.  Errors: DGW_ERR_INVALID_ARGUMENT for a
+ * bad argument (also when `out` or `out_len` is NULL),
+ * DGW_ERR_PAYLOAD_TOO_LARGE when the text would exceed DGW_PAYLOAD_MAX_SEND
+ * (4096) bytes, DGW_ERR_NOMEM.  `why` (may be NULL, `why_size` may be 0)
+ * receives a NUL-terminated English sentence, truncated to `why_size` bytes,
+ * that names the failed argument, e.g. `guild_id "12a" is not a snowflake:
+ * decimal digits only`; it is set to "" on success.  Snowflakes are given
+ * as decimal strings and sent as JSON strings; every text argument must be
+ * valid UTF-8.  The inputs are borrowed for the call only.
+ */
+#ifndef DGW_COMMANDS_H
+#define DGW_COMMANDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dgw/dgw.h>
+
+struct json_object;
+
+/* Longest snowflake accepted, in decimal digits (UINT64_MAX has 20). */
+#define DGW_SNOWFLAKE_MAX_DIGITS 20
+/* Longest request-guild-members nonce Discord keeps, in bytes. */
+#define DGW_NONCE_MAX 32
+/* Length of a nonce dgw generates: lower-case hex digits. */
+#define DGW_NONCE_GENERATED_LEN 16
+/* Most user ids in one request-guild-members command. */
+#define DGW_MEMBER_REQUEST_MAX_USER_IDS 100
+/* Largest request-guild-members limit (a query returns at most 100). */
+#define DGW_MEMBER_REQUEST_MAX_LIMIT 100
+/* The name sent for a custom status (type 4) given without a name. */
+#define DGW_CUSTOM_STATUS_NAME "Custom Status"
+
+/* Activity types a bot may set. */
+enum dgw_activity_type {
+  DGW_ACTIVITY_PLAYING = 0,
+  DGW_ACTIVITY_STREAMING = 1, /* `url`: a twitch.tv or youtube.com URL */
+  DGW_ACTIVITY_LISTENING = 2,
+  DGW_ACTIVITY_WATCHING = 3,
+  DGW_ACTIVITY_CUSTOM = 4, /* the text is `state` */
+  DGW_ACTIVITY_COMPETING = 5,
+};
+
+/* One activity of a presence.  Bots may set only these four fields. */
+struct dgw_activity {
+  /* Required, non-empty, except for DGW_ACTIVITY_CUSTOM where NULL sends
+   * DGW_CUSTOM_STATUS_NAME. */
+  const char *name;
+  int type;          /* an enum dgw_activity_type value */
+  const char *state; /* optional (NULL: not sent) */
+  const char *url;   /* optional (NULL: not sent); Discord shows it only
+                        for DGW_ACTIVITY_STREAMING */
+};
+
+/*
+ * A presence, for Update Presence (op 3) and as IDENTIFY's initial
+ * presence.  All zeros is valid: online, no activity, not idle, not AFK.
+ */
+struct dgw_presence {
+  /* "online", "dnd", "idle", "invisible" or "offline"; NULL: "online". */
+  const char *status;
+  /* Unix time in ms since when the client is idle, at most INT64_MAX;
+   * 0: not idle (sent as null). */
+  uint64_t since_ms;
+  int afk;                               /* nonzero: true */
+  const struct dgw_activity *activities; /* `activity_count` of them */
+  size_t activity_count;
+};
+
+/*
+ * A Request Guild Members (op 8) command: by `query` (a username prefix,
+ * "" for every member) and `limit`, or by `user_ids`; exactly one of the
+ * two.
+ */
+struct dgw_member_request {
+  const char *guild_id; /* required */
+  /* NULL when asking by user ids.  With "" and limit 0 it asks for every
+   * member (needs the GUILD_MEMBERS intent; Discord allows one such
+   * request per guild per 30 s). */
+  const char *query;
+  /* With a query: 0 .. DGW_MEMBER_REQUEST_MAX_LIMIT, 0 (all) only with an
+   * empty query.  Must be 0 with user ids. */
+  uint32_t limit;
+  /* 1 .. DGW_MEMBER_REQUEST_MAX_USER_IDS snowflakes, or NULL and 0. */
+  const char *const *user_ids;
+  size_t user_id_count;
+  int presences; /* nonzero: ask for presences too */
+  /* 1 .. DGW_NONCE_MAX bytes echoed in the chunks; NULL: dgw generates
+   * one. */
+  const char *nonce;
+};
+
+/* Fields Request Channel Info (op 43) can ask for; OR them together. */
+enum dgw_channel_info_field {
+  DGW_CHANNEL_INFO_STATUS = 1u << 0,           /* "status" */
+  DGW_CHANNEL_INFO_VOICE_START_TIME = 1u << 1, /* "voice_start_time" */
+};
+/* Every field Request Channel Info knows. */
+#define DGW_CHANNEL_INFO_ALL                                                   \
+  (DGW_CHANNEL_INFO_STATUS | DGW_CHANNEL_INFO_VOICE_START_TIME)
+
+/*
+ * A source of random bytes: fills the `len` bytes at `buf` and returns 0,
+ * or returns nonzero when it cannot.  `user_data` is the pointer given
+ * along with it.
+ */
+typedef int (*dgw_random_fn)(void *buf, size_t len, void *user_data);
+
+/*
+ * Parses the snowflake `s`: 1 to DGW_SNOWFLAKE_MAX_DIGITS decimal digits,
+ * no sign, no space, no leading zero, a value that fits uint64_t and is
+ * greater than 0.  Returns DGW_OK and stores the value in `*out` (when
+ * `out` is not NULL), or DGW_ERR_INVALID_ARGUMENT (`*out` untouched).
+ */
+int dgw_snowflake_parse(const char *s, uint64_t *out);
+
+/*
+ * The shard that receives the events of guild `guild_id` among
+ * `shard_count` shards: (guild_id >> 22) % shard_count.  0 when
+ * `shard_count` is 0.
+ */
+uint32_t dgw_shard_for_guild(uint64_t guild_id, uint32_t shard_count);
+
+/*
+ * Writes a fresh nonce of DGW_NONCE_GENERATED_LEN lower-case hex digits
+ * and a NUL into `out`, from 8 bytes of `rng` (with `rng_data`), or
+ * of OpenSSL's RAND_bytes() when `rng` is NULL.  Returns DGW_OK,
+ * DGW_ERR_INVALID_ARGUMENT when `out` is NULL, or DGW_ERR_IO when the
+ * source fails (`out` is then "").
+ */
+int dgw_nonce_generate(dgw_random_fn rng, void *rng_data,
+                       char out[DGW_NONCE_GENERATED_LEN + 1]);
+
+/*
+ * Checks `presence` and builds its JSON object
+ * ({"since":..,"activities":[..],"status":..,"afk":..}) alone, e.g. for
+ * IDENTIFY's "presence".  Returns a new reference (json_object_put() it);
+ * or NULL with *err (if not NULL) set to DGW_ERR_INVALID_ARGUMENT (also
+ * for a NULL `presence`; `why` says what) or DGW_ERR_NOMEM.  No size check:
+ * the payload that embeds it is checked when encoded.
+ */
+struct json_object *dgw_presence_to_json(const struct dgw_presence *presence,
+                                         int *err, char *why, size_t why_size);
+
+/* Update Presence (op 3) with `presence`, as dgw_presence_to_json(). */
+int dgw_presence_encode(const struct dgw_presence *presence, char **out,
+                        size_t *out_len, char *why, size_t why_size);
+
+/*
+ * Update Voice State (op 4): join or move to channel `channel_id` of guild
+ * `guild_id`, or leave the guild's voice channel when `channel_id` is NULL;
+ * `self_mute` and `self_deaf` nonzero for true.
+ */
+int dgw_voice_state_encode(const char *guild_id, const char *channel_id,
+                           int self_mute, int self_deaf, char **out,
+                           size_t *out_len, char *why, size_t why_size);
+
+/*
+ * Request Guild Members (op 8) with `request`.  Without a nonce in it, one
+ * is generated with dgw_nonce_generate(rng, rng_data) (DGW_ERR_IO
+ * when that fails).  The nonce sent is copied, NUL-terminated, into
+ * `nonce_out` when not NULL (set to "" on error), so the caller can match
+ * the GUILD_MEMBERS_CHUNK events that echo it.
+ */
+int dgw_member_request_encode(const struct dgw_member_request *request,
+                              dgw_random_fn rng, void *rng_data,
+                              char nonce_out[DGW_NONCE_MAX + 1], char **out,
+                              size_t *out_len, char *why, size_t why_size);
+
+/*
+ * Request Soundboard Sounds (op 31) for the `count` guilds in `guild_ids`
+ * (at least one).  Discord answers on each guild's own shard: a caller that
+ * spans shards splits the list with dgw_shard_for_guild() first.
+ */
+int dgw_soundboard_request_encode(const char *const *guild_ids, size_t count,
+                                  char **out, size_t *out_len, char *why,
+                                  size_t why_size);
+
+/*
+ * Request Channel Info (op 43) for guild `guild_id`, asking for `fields`: a
+ * non-empty OR of enum dgw_channel_info_field values, sent in enum order.
+ */
+int dgw_channel_info_request_encode(const char *guild_id, unsigned fields,
+                                    char **out, size_t *out_len, char *why,
+                                    size_t why_size);
+
+#endif /* DGW_COMMANDS_H */
