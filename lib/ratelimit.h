@@ -46,10 +46,7 @@
 /* Default and largest capacity of a shard's send queue. */
 #define DGW_SENDQ_DEFAULT_CAPACITY 256u
 #define DGW_SENDQ_MAX_CAPACITY 65536u
-/*
- * What dgw_sendq_push() returns when the queue is full.  A stand-in until
- * enum dgw_error gains DGW_ERR_QUEUE_FULL: change only this line then.
- */
+/* What dgw_sendq_push() returns when the queue is full. */
 #define DGW_SENDQ_ERR_FULL DGW_ERR_QUEUE_FULL
 
 /* Who a payload is for; decides how much of the budget it may use. */
