@@ -72,8 +72,7 @@ struct dgw_gateway {
   uint32_t hello_interval;
   int in_lost;          /* lost() is telling the application */
   int retry_now;        /* terminate() asked for an immediate reconnect */
-  int64_t poison_seq;   /* the sequence at which payloads went bad */
-  int poison_strikes;   /* connections in a row that died there */
+  int poison_strikes;   /* bad payloads with no event delivered between */
 };
 
 static void connect_now(struct dgw_gateway *gw);
@@ -483,7 +482,6 @@ static void on_dispatch(struct dgw_gateway *gw,
     struct dgw_ws *ws = gw->ws;
 
     gw->resume_url_failures = 0;
-    gw->poison_strikes = 0;
     set_state(gw, DGW_STATE_READY);
     /* on_state may have closed, terminated or freed us. */
     if (c->free_pending || gw->state != DGW_STATE_READY || gw->ws != ws)
@@ -500,6 +498,8 @@ static void on_dispatch(struct dgw_gateway *gw,
     if (gw->state != DGW_STATE_READY || gw->ws != ws)
       return; /* closed or terminated from on_ready / on_resumed */
   }
+  if (!ready && !resumed)
+    gw->poison_strikes = 0; /* progress */
   if (c->cb.on_dispatch == NULL || c->free_pending)
     return;
   ev.name = env->name;
@@ -519,8 +519,8 @@ static void on_dispatch(struct dgw_gateway *gw,
  * skip that one event, with a warning, but keep its sequence number:
  * resuming would only get it replayed, and the shard would loop on it.
  * Anything else is a protocol error that resumes; if the shard keeps
- * dying at the same sequence, the stream itself is poisoned and a new
- * session is the only way forward.
+ * dying without delivering a single event in between, the stream itself
+ * is poisoned and a new session is the only way forward.
  */
 static void bad_payload(struct dgw_gateway *gw, const char *json, size_t len,
                         int err, const char *what) {
@@ -553,14 +553,12 @@ static void bad_payload(struct dgw_gateway *gw, const char *json, size_t len,
     return;
   }
   json_object_put(root);
-  if (gw->poison_strikes > 0 && gw->poison_seq == gw->seq)
-    gw->poison_strikes++;
-  else
-    gw->poison_strikes = 1;
-  gw->poison_seq = gw->seq;
-  if (gw->poison_strikes >= 3) {
+  /* Reset by every ordinary dispatch delivered: strikes in a row mean no
+   * progress between them (RESUMED alone is no progress). */
+  if (++gw->poison_strikes >= 3) {
     client_log(gw->client, DGW_LOG_ERROR,
-               "shard %u: %s three times at s=%lld; starting a new session",
+               "shard %u: %s three times with no event in between (s=%lld); "
+               "starting a new session",
                gw->shard_id, what, (long long)gw->seq);
     gw->poison_strikes = 0;
     retire_ws(gw, RECONNECT_CLOSE_CODE, "dgw: unreadable stream");

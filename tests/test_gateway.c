@@ -50,6 +50,9 @@ struct fx {
   /* behaviour switches for the callbacks */
   int free_on_seq;    /* dgw_client_free() when this seq arrives */
   int close_on_ready; /* dgw_gateway_close() from on_ready */
+  int terminate_in_dc;  /* dgw_gateway_terminate() from on_disconnect */
+  int op9_on_identify;  /* the mock answers every IDENTIFY with op 9 */
+  int want_disconnects;
 
   /* what the mock saw */
   int identifies, resumes;
@@ -121,13 +124,14 @@ static void cb_resumed(struct dgw_gateway *gw, void *ud) {
 static void cb_disconnect(struct dgw_gateway *gw,
                           const struct dgw_disconnect *info, void *ud) {
   struct fx *f = ud;
-  (void)gw;
   f->disconnects++;
   f->last_dc = *info;
   snprintf(f->last_dc_reason, sizeof(f->last_dc_reason), "%s", info->reason);
   f->last_dc.reason = f->last_dc_reason;
   if (f->nretry < 64)
     f->retry_delays[f->nretry++] = info->retry_in_ms;
+  if (f->terminate_in_dc)
+    assert_int_equal(dgw_gateway_terminate(gw), DGW_OK);
 }
 
 static void cb_fatal(struct dgw_gateway *gw, uint16_t code, const char *meaning,
@@ -164,9 +168,11 @@ static void mk_payload(struct dgw_mock *m, struct dgw_mock_conn *conn, int op,
                        const char *json, size_t len, void *ud) {
   struct fx *f = ud;
   (void)m;
-  (void)conn;
   if (op == DGW_OP_IDENTIFY) {
     f->identifies++;
+    if (f->op9_on_identify)
+      dgw_mock_conn_send_json(conn,
+                              "{\"op\":9,\"d\":false,\"s\":null,\"t\":null}");
     snprintf(f->identify_json, sizeof(f->identify_json), "%.*s", (int)len,
              json);
   } else if (op == DGW_OP_RESUME) {
@@ -895,6 +901,97 @@ static void test_text_frames_and_tls(void **state) {
   fx_free(f);
 }
 
+/* A dispatch beyond the peek's limits (a 200-byte event name) is skipped
+ * with its sequence number kept; the shard neither resumes nor loops. */
+static int want_disconnects(struct fx *f) {
+  return f->disconnects >= f->want_disconnects;
+}
+
+static int seq3(struct fx *f) {
+  return f->nseen > 0 && f->seqs[f->nseen - 1] >= 3;
+}
+
+static void test_oversized_event_name_skipped(void **state) {
+  struct fx *f = fx_new(NULL);
+  char name[201];
+
+  (void)state;
+  memset(name, 'X', 200);
+  name[200] = '\0';
+  fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  assert_int_equal(
+      dgw_mock_conn_send_dispatch(dgw_mock_last_conn(f->mock), name, "{}"),
+      DGW_OK);
+  assert_int_equal(dgw_mock_conn_send_dispatch(dgw_mock_last_conn(f->mock),
+                                               "MESSAGE_CREATE", "{}"),
+                   DGW_OK);
+  assert_true(wait_for(f, seq3, 5));
+  assert_int_equal(f->disconnects, 0);
+  assert_int_equal(f->nseen, 2); /* READY (1) and MESSAGE_CREATE (3) */
+  assert_int_equal(f->seqs[1], 3);
+  fx_free(f);
+}
+
+/* Garbage that comes back on every connection at the same sequence: after
+ * three resumes the shard starts a new session instead of looping. */
+static void test_poisoned_stream_new_session(void **state) {
+  struct fx *f = fx_new(NULL);
+
+  (void)state;
+  fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  for (int i = 0; i < 3; i++) {
+    if (i > 0) /* garbage again on the resumed connection, same s */
+      assert_true(wait_for(f, is_resumed, 5));
+    f->resumed = 0;
+    f->want_disconnects = f->disconnects + 1;
+    dgw_mock_conn_send_json(dgw_mock_last_conn(f->mock), "garbage");
+    assert_true(wait_for(f, want_disconnects, 5));
+    assert_int_equal(f->last_dc.error, DGW_ERR_JSON);
+  }
+  assert_int_equal(f->last_dc.action, DGW_CLOSE_NEW_SESSION);
+  assert_true(wait_for(f, two_ready, 5));
+  assert_int_equal(f->identifies, 2);
+  assert_int_equal(f->resumes, 2);
+  fx_free(f);
+}
+
+/* A gateway that answers every IDENTIFY with op 9: the waits grow with
+ * the backoff instead of staying at 1-5 s, so the daily identify budget
+ * is not burned. */
+static int eight_retries(struct fx *f) { return f->nretry >= 8; }
+
+static void test_op9_storm_backs_off(void **state) {
+  struct fx *f = fx_new(NULL);
+
+  (void)state;
+  f->op9_on_identify = 1;
+  fx_start(f);
+  assert_true(wait_for(f, eight_retries, 10));
+  assert_int_equal(f->ready, 0);
+  /* The op 9 wait is 30-60 ms here; backoff base 20 ms, cap 200 ms. */
+  for (int k = 0; k < 8; k++)
+    assert_true(f->retry_delays[k] >= 30);
+  assert_true(f->retry_delays[7] >= 100); /* the backoff took over */
+  fx_free(f);
+}
+
+/* terminate() from inside on_disconnect: one disconnect, reconnect now. */
+static void test_terminate_in_on_disconnect(void **state) {
+  struct fx *f = fx_new(NULL);
+
+  (void)state;
+  f->terminate_in_dc = 1;
+  fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  dgw_mock_conn_close(dgw_mock_last_conn(f->mock), 4000, "x");
+  assert_true(wait_for(f, is_resumed, 5));
+  assert_int_equal(f->disconnects, 1);
+  assert_int_equal(f->connecting, 2);
+  fx_free(f);
+}
+
 /* Options refuse bad values with the documented errors. */
 static void test_options_validation(void **state) {
   struct dgw_options *o = dgw_options_new();
@@ -983,6 +1080,10 @@ int main(void) {
       cmocka_unit_test(test_close_in_callback),
       cmocka_unit_test(test_garbage_payload_resumes),
       cmocka_unit_test(test_text_frames_and_tls),
+      cmocka_unit_test(test_oversized_event_name_skipped),
+      cmocka_unit_test(test_poisoned_stream_new_session),
+      cmocka_unit_test(test_op9_storm_backs_off),
+      cmocka_unit_test(test_terminate_in_on_disconnect),
       cmocka_unit_test(test_options_validation),
       cmocka_unit_test(test_token_not_logged),
   };
