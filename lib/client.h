@@ -28,6 +28,8 @@ struct dgw_options {
   uint32_t invalid_min_ms, invalid_max_ms;
   uint32_t connect_timeout_ms, close_timeout_ms;
   size_t max_payload;
+  uint32_t send_budget, send_window_ms; /* 0: Discord's 120 per 60 s */
+  size_t send_queue;                    /* 0: the default capacity */
 };
 
 struct dgw_resolver;

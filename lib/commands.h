@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <dgw/dgw.h>
+#include <dgw/dgw.h> /* the command structs */
 
 struct json_object;
 
@@ -42,74 +42,6 @@ struct json_object;
 #define DGW_MEMBER_REQUEST_MAX_LIMIT 100
 /* The name sent for a custom status (type 4) given without a name. */
 #define DGW_CUSTOM_STATUS_NAME "Custom Status"
-
-/* Activity types a bot may set. */
-enum dgw_activity_type {
-  DGW_ACTIVITY_PLAYING = 0,
-  DGW_ACTIVITY_STREAMING = 1, /* `url`: a twitch.tv or youtube.com URL */
-  DGW_ACTIVITY_LISTENING = 2,
-  DGW_ACTIVITY_WATCHING = 3,
-  DGW_ACTIVITY_CUSTOM = 4, /* the text is `state` */
-  DGW_ACTIVITY_COMPETING = 5,
-};
-
-/* One activity of a presence.  Bots may set only these four fields. */
-struct dgw_activity {
-  /* Required, non-empty, except for DGW_ACTIVITY_CUSTOM where NULL sends
-   * DGW_CUSTOM_STATUS_NAME. */
-  const char *name;
-  int type;          /* an enum dgw_activity_type value */
-  const char *state; /* optional (NULL: not sent) */
-  const char *url;   /* optional (NULL: not sent); Discord shows it only
-                        for DGW_ACTIVITY_STREAMING */
-};
-
-/*
- * A presence, for Update Presence (op 3) and as IDENTIFY's initial
- * presence.  All zeros is valid: online, no activity, not idle, not AFK.
- */
-struct dgw_presence {
-  /* "online", "dnd", "idle", "invisible" or "offline"; NULL: "online". */
-  const char *status;
-  /* Unix time in ms since when the client is idle, at most INT64_MAX;
-   * 0: not idle (sent as null). */
-  uint64_t since_ms;
-  int afk;                               /* nonzero: true */
-  const struct dgw_activity *activities; /* `activity_count` of them */
-  size_t activity_count;
-};
-
-/*
- * A Request Guild Members (op 8) command: by `query` (a username prefix,
- * "" for every member) and `limit`, or by `user_ids`; exactly one of the
- * two.
- */
-struct dgw_member_request {
-  const char *guild_id; /* required */
-  /* NULL when asking by user ids.  With "" and limit 0 it asks for every
-   * member (needs the GUILD_MEMBERS intent; Discord allows one such
-   * request per guild per 30 s). */
-  const char *query;
-  /* With a query: 0 .. DGW_MEMBER_REQUEST_MAX_LIMIT, 0 (all) only with an
-   * empty query.  Must be 0 with user ids. */
-  uint32_t limit;
-  /* 1 .. DGW_MEMBER_REQUEST_MAX_USER_IDS snowflakes, or NULL and 0. */
-  const char *const *user_ids;
-  size_t user_id_count;
-  int presences; /* nonzero: ask for presences too */
-  /* 1 .. DGW_NONCE_MAX bytes echoed in the chunks; NULL: dgw generates
-   * one. */
-  const char *nonce;
-};
-
-/* Fields Request Channel Info (op 43) can ask for; OR them together. */
-enum dgw_channel_info_field {
-  DGW_CHANNEL_INFO_STATUS = 1u << 0,           /* "status" */
-  DGW_CHANNEL_INFO_VOICE_START_TIME = 1u << 1, /* "voice_start_time" */
-};
-/* Every field Request Channel Info knows. */
-#define DGW_CHANNEL_INFO_ALL                                                   \
-  (DGW_CHANNEL_INFO_STATUS | DGW_CHANNEL_INFO_VOICE_START_TIME)
 
 /*
  * A source of random bytes: fills the `len` bytes at `buf` and returns 0,

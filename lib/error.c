@@ -17,6 +17,10 @@ const char *dgw_strerror(int error) {
     return "incomplete input, more data needed";
   case DGW_ERR_QUEUE_FULL:
     return "send queue full";
+  case DGW_ERR_SESSION_LOST:
+    return "the session ended before the command was sent or answered";
+  case DGW_ERR_RATE_LIMITED:
+    return "rate limited by Discord; retry later";
   case DGW_ERR_URL:
     return "malformed or unsupported URL";
   case DGW_ERR_DNS:

@@ -31,6 +31,8 @@
 #include "kokoro.h"
 #include "payload.h"
 #include "policy.h"
+#include "requests.h"
+#include "sender.h"
 #include "url.h"
 #include "ws.h"
 
@@ -70,9 +72,12 @@ struct dgw_gateway {
   uint32_t failures; /* connections in a row that did not become READY */
   uint32_t resume_url_failures;
   uint32_t hello_interval;
-  int in_lost;          /* lost() is telling the application */
-  int retry_now;        /* terminate() asked for an immediate reconnect */
-  int poison_strikes;   /* bad payloads with no event delivered between */
+  int in_lost;               /* lost() is telling the application */
+  int retry_now;             /* terminate() asked for an immediate reconnect */
+  int poison_strikes;        /* bad payloads with no event delivered between */
+  struct dgw_sender *sender; /* rate limit and command queue */
+  struct dgw_requests *requests; /* member and voice requests waiting */
+  char *self_id;                 /* the bot's user id, from READY */
 };
 
 static void connect_now(struct dgw_gateway *gw);
@@ -130,6 +135,10 @@ static int send_text(struct dgw_gateway *gw, const char *json, size_t len) {
   return dgw_ws_send_text(gw->ws, json, len);
 }
 
+static int sender_write(void *arg, const char *json, size_t len) {
+  return send_text(arg, json, len);
+}
+
 /* Retires the current connection: closes it with 4000 in the background
  * (it is freed when the close completes) so a new one can start now. */
 static void retire_ws(struct dgw_gateway *gw, uint16_t code,
@@ -168,9 +177,12 @@ static void lost(struct dgw_gateway *gw, int err, uint16_t code,
   evtimer_del(gw->timer);
   evtimer_del(gw->healthy);
   dgw_kokoro_stop(gw->kokoro);
+  dgw_sender_set_ready(gw->sender, 0); /* commands wait for the next READY */
   if (action == DGW_CLOSE_NEW_SESSION) {
     forget_session(gw);
     gw->identify_next = 1;
+    /* Chunks and voice events of the old session will never come. */
+    dgw_requests_fail_all(gw->requests, gw, DGW_ERR_SESSION_LOST);
   }
   if (gw->failures == 0)
     delay = 0; /* a healthy session that dropped: straight back */
@@ -207,13 +219,15 @@ static void lost(struct dgw_gateway *gw, int err, uint16_t code,
   gw->in_lost--;
   if (c->free_pending || gw->state == DGW_STATE_CLOSED ||
       gw->state == DGW_STATE_CLOSING)
-    return; /* the application closed or freed us from the callback */
+    return;          /* the application closed or freed us from the callback */
   if (gw->retry_now) /* dgw_gateway_terminate() from the callback */
     delay = 0;
 
   if (action == DGW_CLOSE_FATAL) {
     forget_session(gw);
     set_state(gw, DGW_STATE_FATAL);
+    dgw_sender_fail_all(gw->sender, DGW_ERR_SESSION_LOST);
+    dgw_requests_fail_all(gw->requests, gw, DGW_ERR_SESSION_LOST);
     if (c->cb.on_fatal != NULL && !c->free_pending)
       c->cb.on_fatal(gw, code, dgw_close_code_name(code), c->user_data);
     return;
@@ -241,7 +255,11 @@ static void heartbeat(void *arg) {
     n = snprintf(buf, sizeof(buf), "{\"op\":1,\"d\":%lld}", (long long)gw->seq);
   else
     n = snprintf(buf, sizeof(buf), "{\"op\":1,\"d\":null}");
-  send_text(gw, buf, (size_t)n);
+  if (dgw_sender_send_now(gw->sender, DGW_SEND_HEARTBEAT, buf, (size_t)n) ==
+      DGW_ERR_QUEUE_FULL)
+    client_log(gw->client, DGW_LOG_WARN,
+               "shard %u: heartbeat skipped: send budget exhausted",
+               gw->shard_id);
 }
 
 static void zombie(void *arg) {
@@ -257,8 +275,8 @@ static int send_object(struct dgw_gateway *gw, int op, struct json_object *d) {
   size_t len = 0;
   int rv = dgw_payload_encode(op, d, DGW_PAYLOAD_MAX_SEND, &text, &len);
 
-  if (rv == DGW_OK)
-    rv = send_text(gw, text, len);
+  if (rv == DGW_OK) /* IDENTIFY, RESUME: never behind commands */
+    rv = dgw_sender_send_now(gw->sender, DGW_SEND_CONTROL, text, len);
   if (text != NULL) {
     /* IDENTIFY and RESUME carry the token: wipe our copy of the text (the
      * socket buffers and json-c's own copies are beyond our reach). */
@@ -384,10 +402,9 @@ static int session_id_ok(const char *s) {
   size_t n = 0;
 
   for (; s[n] != '\0'; n++)
-    if (n >= 128 || !((s[n] >= 'a' && s[n] <= 'z') ||
-                      (s[n] >= 'A' && s[n] <= 'Z') ||
-                      (s[n] >= '0' && s[n] <= '9') || s[n] == '-' ||
-                      s[n] == '_'))
+    if (n >= 128 ||
+        !((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+          (s[n] >= '0' && s[n] <= '9') || s[n] == '-' || s[n] == '_'))
       return 0;
   return n > 0;
 }
@@ -411,6 +428,15 @@ static void take_ready(struct dgw_gateway *gw, const char *d, size_t len) {
 
   forget_session(gw);
   gw->seq = 0; /* set again by the caller */
+  if (obj != NULL && json_object_object_get_ex(obj, "user", &v)) {
+    struct json_object *id;
+
+    if (json_object_object_get_ex(v, "id", &id) &&
+        json_object_is_type(id, json_type_string)) {
+      free(gw->self_id);
+      gw->self_id = strdup(json_object_get_string(id));
+    }
+  }
   if (obj != NULL && json_object_object_get_ex(obj, "session_id", &v) &&
       json_object_is_type(v, json_type_string)) {
     if (session_id_ok(json_object_get_string(v)))
@@ -421,8 +447,7 @@ static void take_ready(struct dgw_gateway *gw, const char *d, size_t len) {
                  "cannot be resumed",
                  gw->shard_id);
   }
-  if (obj != NULL &&
-      json_object_object_get_ex(obj, "resume_gateway_url", &v) &&
+  if (obj != NULL && json_object_object_get_ex(obj, "resume_gateway_url", &v) &&
       json_object_is_type(v, json_type_string)) {
     if (resume_url_ok(gw, json_object_get_string(v)))
       gw->resume_url = strdup(json_object_get_string(v));
@@ -487,6 +512,7 @@ static void on_dispatch(struct dgw_gateway *gw,
     if (c->free_pending || gw->state != DGW_STATE_READY || gw->ws != ws)
       return;
     arm(gw->healthy, c->opt.healthy_ms);
+    dgw_sender_set_ready(gw->sender, 1); /* queued commands go out now */
     client_log(c, DGW_LOG_INFO, "shard %u: %s (session %s, seq %lld)",
                gw->shard_id, ready ? "ready" : "resumed",
                gw->session_id != NULL ? gw->session_id : "?",
@@ -500,8 +526,9 @@ static void on_dispatch(struct dgw_gateway *gw,
   }
   if (!ready && !resumed)
     gw->poison_strikes = 0; /* progress */
-  if (c->cb.on_dispatch == NULL || c->free_pending)
-    return;
+  if ((c->cb.on_dispatch == NULL && dgw_requests_pending(gw->requests) == 0) ||
+      c->free_pending)
+    return; /* nobody wants it: dropped after the peek, never parsed */
   ev.name = env->name;
   ev.seq = env->seq;
   ev.shard = gw->shard_id;
@@ -509,7 +536,9 @@ static void on_dispatch(struct dgw_gateway *gw,
   ev.data_len = env->d != NULL ? env->d_len : 4;
   ev.json = NULL;
   ev.parsed = 0;
-  c->cb.on_dispatch(gw, &ev, c->user_data);
+  dgw_requests_observe(gw->requests, gw, &ev, gw->self_id);
+  if (c->cb.on_dispatch != NULL && !c->free_pending)
+    c->cb.on_dispatch(gw, &ev, c->user_data);
   json_object_put(ev.json);
 }
 
@@ -614,6 +643,7 @@ static void ws_open(struct dgw_ws *ws, void *arg) {
   client_enter(c);
   gw->opened = 1;
   dgw_inflate_reset(gw->z);
+  dgw_sender_new_connection(gw->sender); /* the budget is per connection */
   set_state(gw, DGW_STATE_HELLO);
   /* HELLO must follow promptly; reuse the connect timeout for it. */
   if (gw->state == DGW_STATE_HELLO)
@@ -777,8 +807,12 @@ struct dgw_gateway *gateway_new(struct dgw_client *c, uint32_t shard_id) {
   gw->kokoro = dgw_kokoro_new(c->base, &kcb, gw);
   gw->timer = evtimer_new(c->base, timer_cb, gw);
   gw->healthy = evtimer_new(c->base, healthy_cb, gw);
+  gw->sender =
+      dgw_sender_new(c->base, c->opt.send_budget, c->opt.send_window_ms, 0,
+                     c->opt.send_queue, sender_write, gw, &err);
+  gw->requests = dgw_requests_new();
   if (gw->z == NULL || gw->kokoro == NULL || gw->timer == NULL ||
-      gw->healthy == NULL) {
+      gw->healthy == NULL || gw->sender == NULL || gw->requests == NULL) {
     gateway_free(gw);
     return NULL;
   }
@@ -796,8 +830,27 @@ void gateway_free(struct dgw_gateway *gw) {
     event_free(gw->timer);
   if (gw->healthy != NULL)
     event_free(gw->healthy);
+  dgw_sender_free(gw->sender);
+  dgw_requests_free(gw->requests);
   forget_session(gw);
+  free(gw->self_id);
   free(gw);
+}
+
+int gateway_command(struct dgw_gateway *gw, const char *json, size_t len,
+                    dgw_send_done_fn done, void *user_data) {
+  if (gw->state == DGW_STATE_CLOSED || gw->state == DGW_STATE_CLOSING ||
+      gw->state == DGW_STATE_FATAL)
+    return DGW_ERR_STATE;
+  return dgw_sender_command(gw->sender, json, len, done, user_data);
+}
+
+struct dgw_requests *gateway_requests(struct dgw_gateway *gw) {
+  return gw->requests;
+}
+
+size_t dgw_gateway_queued(const struct dgw_gateway *gw) {
+  return dgw_sender_queued(gw->sender);
 }
 
 void gateway_start(struct dgw_gateway *gw) {
@@ -856,9 +909,7 @@ int dgw_gateway_send_json(struct dgw_gateway *gw, const char *json,
     return DGW_ERR_PAYLOAD_TOO_LARGE;
   if (dgw_envelope_peek(json, len, &env) != DGW_OK)
     return DGW_ERR_JSON;
-  if (gw->state != DGW_STATE_READY)
-    return DGW_ERR_STATE;
-  return send_text(gw, json, len);
+  return gateway_command(gw, json, len, NULL, NULL);
 }
 
 int dgw_gateway_close(struct dgw_gateway *gw) {
@@ -875,6 +926,9 @@ int dgw_gateway_close(struct dgw_gateway *gw) {
   dgw_kokoro_stop(gw->kokoro);
   /* Code 1000 ends the session on Discord's side too. */
   forget_session(gw);
+  dgw_sender_set_ready(gw->sender, 0);
+  dgw_sender_fail_all(gw->sender, DGW_ERR_SESSION_LOST);
+  dgw_requests_fail_all(gw->requests, gw, DGW_ERR_SESSION_LOST);
   if (gw->ws != NULL && dgw_ws_is_open(gw->ws) &&
       dgw_ws_close(gw->ws, 1000, "dgw: closing") == DGW_OK) {
     set_state(gw, DGW_STATE_CLOSING);
@@ -899,9 +953,8 @@ int dgw_gateway_terminate(struct dgw_gateway *gw) {
   client_enter(c);
   if (gw->in_lost) {
     gw->retry_now = 1; /* from on_disconnect: lost() reconnects at once */
-  } else if (gw->ws == NULL &&
-             (gw->state == DGW_STATE_BACKOFF ||
-              gw->state == DGW_STATE_OFFLINE)) {
+  } else if (gw->ws == NULL && (gw->state == DGW_STATE_BACKOFF ||
+                                gw->state == DGW_STATE_OFFLINE)) {
     evtimer_del(gw->timer); /* waiting: skip the rest of the wait */
     connect_now(gw);
   } else {

@@ -5,9 +5,12 @@
 #ifndef DGW_GATEWAY_H
 #define DGW_GATEWAY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <dgw/dgw.h>
+
+#include "ratelimit.h"
 
 struct dgw_client;
 
@@ -19,6 +22,14 @@ void gateway_free(struct dgw_gateway *gw);
 
 /* Starts the first connection. */
 void gateway_start(struct dgw_gateway *gw);
+
+/* Sends (or queues, under the rate limit) one command payload; `done`
+ * as for dgw_sender_command().  DGW_ERR_STATE when closed or fatal. */
+int gateway_command(struct dgw_gateway *gw, const char *json, size_t len,
+                    dgw_send_done_fn done, void *user_data);
+
+/* The shard's table of member and voice requests waiting for events. */
+struct dgw_requests *gateway_requests(struct dgw_gateway *gw);
 
 /* The client allows this shard to IDENTIFY now. */
 void gateway_identify_now(struct dgw_gateway *gw);

@@ -220,6 +220,19 @@ int dgw_options_set_max_payload(struct dgw_options *opt, size_t bytes) {
   return DGW_OK;
 }
 
+int dgw_options_set_send_limit(struct dgw_options *opt, uint32_t budget,
+                               uint32_t window_ms, size_t queue_capacity) {
+  /* A budget must leave room for heartbeats and IDENTIFY next to
+   * commands; 8 is the least that does with the reserve. */
+  if (opt == NULL || budget < 8 || budget > 65536 || window_ms == 0 ||
+      queue_capacity == 0 || queue_capacity > 65536)
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->send_budget = budget;
+  opt->send_window_ms = window_ms;
+  opt->send_queue = queue_capacity;
+  return DGW_OK;
+}
+
 struct dgw_callbacks *dgw_callbacks_new(void) {
   return calloc(1, sizeof(struct dgw_callbacks));
 }

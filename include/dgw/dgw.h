@@ -47,6 +47,10 @@ enum dgw_error {
   DGW_ERR_STATE = -3,            /**< not allowed in the object's state */
   DGW_ERR_AGAIN = -4,            /**< not complete yet; more input needed */
   DGW_ERR_QUEUE_FULL = -5,       /**< a bounded send queue is full */
+  DGW_ERR_SESSION_LOST = -6,     /**< the session ended for good before a
+                                      command was sent or answered */
+  DGW_ERR_RATE_LIMITED = -7,     /**< Discord refused a request for now
+                                      (RATE_LIMITED, see retry_after) */
 
   /* URL and connection establishment. */
   DGW_ERR_URL = -100,        /**< the URL is malformed or not ws:// wss:// */
@@ -407,11 +411,13 @@ DGW_EXTERN const char *dgw_gateway_resume_url(const struct dgw_gateway *gw);
 DGW_EXTERN double dgw_gateway_latency(const struct dgw_gateway *gw);
 
 /**
- * Sends one payload (JSON text of `len` bytes, copied) on the shard's
- * connection.  Returns DGW_OK, DGW_ERR_STATE when the shard is not
- * connected and identified, DGW_ERR_PAYLOAD_TOO_LARGE over 4096 bytes,
- * DGW_ERR_JSON when it is not an object with an integer "op".  Never
- * crashes on a closed socket.
+ * Sends one payload (JSON text of `len` bytes, copied) on the shard, for
+ * what dgw does not wrap yet: at once when the send window allows, else
+ * queued like every command (see "Gateway commands" below), so it never
+ * trips Discord's 4008.  Returns DGW_OK (sent or queued),
+ * DGW_ERR_PAYLOAD_TOO_LARGE over 4096 bytes, DGW_ERR_JSON when it is not an
+ * object with an integer "op", DGW_ERR_QUEUE_FULL, or DGW_ERR_STATE when
+ * the shard is closed or fatal.  Never crashes on a closed socket.
  */
 DGW_EXTERN int dgw_gateway_send_json(struct dgw_gateway *gw, const char *json,
                                      size_t len);
@@ -451,6 +457,173 @@ DGW_EXTERN const char *dgw_event_data(const struct dgw_event *event,
  * cannot be parsed.
  */
 DGW_EXTERN struct json_object *dgw_event_json(const struct dgw_event *event);
+
+/* ================================================================ */
+/* Gateway commands                                                  */
+/* ================================================================ */
+
+/* Commands go through each connection's send rate limit (120 payloads per
+ * 60 s, a few slots always kept for heartbeats): over the budget they wait
+ * in a bounded per-shard queue and go out in order as the window allows.
+ * A queued command survives a resume and is sent on the new connection; it
+ * is failed back (DGW_ERR_SESSION_LOST) only when the session ends for good
+ * (dgw_gateway_close(), a fatal close code).  Arguments are checked before
+ * anything is queued: a bad one is refused with DGW_ERR_INVALID_ARGUMENT
+ * and a sentence in `why` (may be NULL), an encoded payload over 4096
+ * bytes with DGW_ERR_PAYLOAD_TOO_LARGE; a full queue gives
+ * DGW_ERR_QUEUE_FULL; a closed or fatal shard DGW_ERR_STATE.  Argument
+ * structs are read during the call only. */
+
+/* Activity types a bot may set. */
+enum dgw_activity_type {
+  DGW_ACTIVITY_PLAYING = 0,
+  DGW_ACTIVITY_STREAMING = 1, /* `url`: a twitch.tv or youtube.com URL */
+  DGW_ACTIVITY_LISTENING = 2,
+  DGW_ACTIVITY_WATCHING = 3,
+  DGW_ACTIVITY_CUSTOM = 4, /* the text is `state` */
+  DGW_ACTIVITY_COMPETING = 5,
+};
+
+/* One activity of a presence.  Bots may set only these four fields. */
+struct dgw_activity {
+  /* Required, non-empty, except for DGW_ACTIVITY_CUSTOM where NULL sends
+   * DGW_CUSTOM_STATUS_NAME. */
+  const char *name;
+  int type;          /* an enum dgw_activity_type value */
+  const char *state; /* optional (NULL: not sent) */
+  const char *url;   /* optional (NULL: not sent); Discord shows it only
+                        for DGW_ACTIVITY_STREAMING */
+};
+
+/*
+ * A presence, for Update Presence (op 3) and as IDENTIFY's initial
+ * presence.  All zeros is valid: online, no activity, not idle, not AFK.
+ */
+struct dgw_presence {
+  /* "online", "dnd", "idle", "invisible" or "offline"; NULL: "online". */
+  const char *status;
+  /* Unix time in ms since when the client is idle, at most INT64_MAX;
+   * 0: not idle (sent as null). */
+  uint64_t since_ms;
+  int afk;                               /* nonzero: true */
+  const struct dgw_activity *activities; /* `activity_count` of them */
+  size_t activity_count;
+};
+
+/*
+ * A Request Guild Members (op 8) command: by `query` (a username prefix,
+ * "" for every member) and `limit`, or by `user_ids`; exactly one of the
+ * two.
+ */
+struct dgw_member_request {
+  const char *guild_id; /* required */
+  /* NULL when asking by user ids.  With "" and limit 0 it asks for every
+   * member (needs the GUILD_MEMBERS intent; Discord allows one such
+   * request per guild per 30 s). */
+  const char *query;
+  /* With a query: 0 .. DGW_MEMBER_REQUEST_MAX_LIMIT, 0 (all) only with an
+   * empty query.  Must be 0 with user ids. */
+  uint32_t limit;
+  /* 1 .. DGW_MEMBER_REQUEST_MAX_USER_IDS snowflakes, or NULL and 0. */
+  const char *const *user_ids;
+  size_t user_id_count;
+  int presences; /* nonzero: ask for presences too */
+  /* 1 .. DGW_NONCE_MAX bytes echoed in the chunks; NULL: dgw generates
+   * one. */
+  const char *nonce;
+};
+
+/* Fields Request Channel Info (op 43) can ask for; OR them together. */
+enum dgw_channel_info_field {
+  DGW_CHANNEL_INFO_STATUS = 1u << 0,           /* "status" */
+  DGW_CHANNEL_INFO_VOICE_START_TIME = 1u << 1, /* "voice_start_time" */
+};
+/* Every field Request Channel Info knows. */
+#define DGW_CHANNEL_INFO_ALL                                                   \
+  (DGW_CHANNEL_INFO_STATUS | DGW_CHANNEL_INFO_VOICE_START_TIME)
+
+/** Answer to dgw_gateway_request_members(): `error` is DGW_OK with
+ * `result` = {"guild_id", "nonce", "chunk_count", "members": [...],
+ * "not_found": [...], "presences": [...]} gathered from every
+ * GUILD_MEMBERS_CHUNK; DGW_ERR_RATE_LIMITED with `result` = the
+ * RATE_LIMITED event's d ({"opcode": 8, "retry_after": seconds, "meta"});
+ * or DGW_ERR_SESSION_LOST with NULL.  `result` is borrowed for the call
+ * (json_object_get() to keep it).  Called exactly once. */
+typedef void (*dgw_members_fn)(struct dgw_gateway *gw, int error,
+                               struct json_object *result, void *user_data);
+
+/** Answer to dgw_gateway_update_voice_state(): once both the bot's
+ * VOICE_STATE_UPDATE and the guild's VOICE_SERVER_UPDATE arrived (what a
+ * voice connection needs: session_id, token, endpoint), with both events'
+ * d, borrowed for the call; or an error (DGW_ERR_SESSION_LOST, or
+ * DGW_ERR_STATE when a newer voice request for the guild replaced this
+ * one) with NULLs.  Called at most once. */
+typedef void (*dgw_voice_fn)(struct dgw_gateway *gw, int error,
+                             struct json_object *voice_state,
+                             struct json_object *voice_server, void *user_data);
+
+/** Update Presence (op 3). */
+DGW_EXTERN int dgw_gateway_update_presence(struct dgw_gateway *gw,
+                                           const struct dgw_presence *presence,
+                                           char *why, size_t why_size);
+
+/**
+ * Update Voice State (op 4): join or move to `channel_id` of `guild_id`
+ * (snowflakes as decimal strings), or leave with `channel_id` NULL.  With
+ * `fn` (joining only), `fn` gets the VOICE_STATE_UPDATE +
+ * VOICE_SERVER_UPDATE pair once both arrived, in either order.
+ */
+DGW_EXTERN int dgw_gateway_update_voice_state(struct dgw_gateway *gw,
+                                              const char *guild_id,
+                                              const char *channel_id,
+                                              int self_mute, int self_deaf,
+                                              dgw_voice_fn fn, void *user_data,
+                                              char *why, size_t why_size);
+
+/**
+ * Request Guild Members (op 8).  dgw makes the nonce when the request has
+ * none and copies the one used into `nonce_out` (may be NULL).  `fn` (may
+ * be NULL) is called once with all the chunks gathered, or the error; the
+ * GUILD_MEMBERS_CHUNK events still reach handlers as usual.
+ */
+DGW_EXTERN int
+dgw_gateway_request_members(struct dgw_gateway *gw,
+                            const struct dgw_member_request *request,
+                            dgw_members_fn fn, void *user_data,
+                            char nonce_out[33], char *why, size_t why_size);
+
+/** Request Soundboard Sounds (op 31) for `count` guilds of this shard. */
+DGW_EXTERN int
+dgw_gateway_request_soundboard_sounds(struct dgw_gateway *gw,
+                                      const char *const *guild_ids,
+                                      size_t count, char *why, size_t why_size);
+
+/** Request Channel Info (op 43): `fields` is an OR of
+ * enum dgw_channel_info_field. */
+DGW_EXTERN int dgw_gateway_request_channel_info(struct dgw_gateway *gw,
+                                                const char *guild_id,
+                                                unsigned fields, char *why,
+                                                size_t why_size);
+
+/**
+ * The shard of this client that owns guild `guild_id` ((id >> 22) %
+ * total shards), or NULL when the id is not a snowflake or that shard runs
+ * elsewhere.  Send guild commands there.
+ */
+DGW_EXTERN struct dgw_gateway *
+dgw_client_gateway_for_guild(struct dgw_client *client, const char *guild_id);
+
+/** Commands waiting in the shard's queue for the rate limit. */
+DGW_EXTERN size_t dgw_gateway_queued(const struct dgw_gateway *gw);
+
+/**
+ * The send limit for tests and private gateways: `budget` payloads per
+ * `window_ms` per connection (default 120 per 60000), and the command
+ * queue's capacity (default 256).
+ */
+DGW_EXTERN int dgw_options_set_send_limit(struct dgw_options *opt,
+                                          uint32_t budget, uint32_t window_ms,
+                                          size_t queue_capacity);
 
 #ifdef __cplusplus
 }
