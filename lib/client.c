@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #include <dgw/dgw.h>
 
 #include "client.h"

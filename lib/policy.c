@@ -88,8 +88,8 @@ uint32_t dgw_uniform_ms(uint32_t min_ms, uint32_t max_ms, double random01) {
     random01 = 0.5;
   /* +1 so that max_ms itself can be drawn; in 64 bits so that the full
    * range 0..UINT32_MAX does not wrap to 0. */
-  return min_ms + (uint32_t)((double)((uint64_t)(max_ms - min_ms) + 1u) *
-                             random01);
+  return min_ms +
+         (uint32_t)((double)((uint64_t)(max_ms - min_ms) + 1u) * random01);
 }
 
 double dgw_random01(void) {

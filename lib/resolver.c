@@ -39,7 +39,9 @@ struct dgw_resolver *dgw_resolver_new(struct event_base *base,
   return r;
 }
 
-void dgw_resolver_ref(struct dgw_resolver *r) { r->refs++; }
+void dgw_resolver_ref(struct dgw_resolver *r) {
+  r->refs++;
+}
 
 static void free_later(evutil_socket_t fd, short what, void *arg) {
   struct dgw_resolver *r = arg;

@@ -78,8 +78,8 @@ struct dgw_ws {
 
   int pending_error; /* a failure found inside an API call, reported from
                         the loop so on_close never runs inside the call */
-  int depth;        /* our entry points on the stack */
-  int free_pending; /* dgw_ws_free() called inside a callback */
+  int depth;         /* our entry points on the stack */
+  int free_pending;  /* dgw_ws_free() called inside a callback */
 };
 
 static void try_next_address(struct dgw_ws *ws);
@@ -310,9 +310,8 @@ static void flush_from_api(struct dgw_ws *ws) {
   if (wslay_event_send(ws->wslay) != 0) {
     set_reason(ws, "cannot queue output on the connection");
     fail_soon(ws, DGW_ERR_NOMEM);
-  } else if (!output_empty(ws) &&
-             evbuffer_get_length(bufferevent_get_output(ws->bev)) >
-                 WS_MAX_OUTPUT) {
+  } else if (!output_empty(ws) && evbuffer_get_length(bufferevent_get_output(
+                                      ws->bev)) > WS_MAX_OUTPUT) {
     set_reason(ws, "the peer is not reading: over %u bytes of output queued",
                (unsigned)WS_MAX_OUTPUT);
     fail_soon(ws, DGW_ERR_IO);
@@ -440,9 +439,8 @@ static int connect_error(struct dgw_ws *ws, short what) {
    * TLS ones, and deserve the next address. */
   if (ssl_err != 0 && ERR_GET_LIB(ssl_err) == 0)
     ssl_err = 0;
-  if (ssl != NULL &&
-      (ssl_err != 0 || SSL_get_verify_result(ssl) != X509_V_OK ||
-       ((what & BEV_EVENT_EOF) && sock_err == 0))) {
+  if (ssl != NULL && (ssl_err != 0 || SSL_get_verify_result(ssl) != X509_V_OK ||
+                      ((what & BEV_EVENT_EOF) && sock_err == 0))) {
     char detail[200];
     int rv = dgw_tls_describe_error(ssl, ssl_err, detail, sizeof(detail),
                                     "peer closed during the TLS handshake");
@@ -759,8 +757,7 @@ int dgw_ws_close(struct dgw_ws *ws, uint16_t code, const char *reason) {
       !((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
         (code >= 3000 && code <= 4999)))
     return DGW_ERR_INVALID_ARGUMENT;
-  if (ws->state == WS_IDLE || ws->state == WS_CLOSING ||
-      ws->state == WS_CLOSED)
+  if (ws->state == WS_IDLE || ws->state == WS_CLOSING || ws->state == WS_CLOSED)
     return DGW_ERR_STATE;
   ws->we_closed = 1;
   enter(ws);

@@ -93,15 +93,14 @@ int dgw_ws_send_text(struct dgw_ws *ws, const char *data, size_t len);
 
 /*
  * Starts the close handshake with `code` (1000-1003, 1007-1011 or
- * 3000-4999) and `reason` (may be NULL; at most 123 bytes).  on_close follows with DGW_OK once the peer
- * answered and our output drained, or after the close timeout.  Messages
- * that arrive after this call are not delivered.  Before the upgrade there
- * is nothing to hand-shake: the attempt is dropped and on_close (DGW_OK)
- * runs before this returns.  Returns DGW_OK,
- * DGW_ERR_INVALID_ARGUMENT for a bad code, or DGW_ERR_STATE when never
- * connected, already closing or closed.  A failure while writing the close
- * frame is reported through on_close from the loop, never inside this
- * call.
+ * 3000-4999) and `reason` (may be NULL; at most 123 bytes).  on_close follows
+ * with DGW_OK once the peer answered and our output drained, or after the close
+ * timeout.  Messages that arrive after this call are not delivered.  Before the
+ * upgrade there is nothing to hand-shake: the attempt is dropped and on_close
+ * (DGW_OK) runs before this returns.  Returns DGW_OK, DGW_ERR_INVALID_ARGUMENT
+ * for a bad code, or DGW_ERR_STATE when never connected, already closing or
+ * closed.  A failure while writing the close frame is reported through on_close
+ * from the loop, never inside this call.
  */
 int dgw_ws_close(struct dgw_ws *ws, uint16_t code, const char *reason);
 

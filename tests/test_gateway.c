@@ -48,10 +48,10 @@ struct fx {
   double hello_ms; /* when the first connection reached HELLO */
 
   /* behaviour switches for the callbacks */
-  int free_on_seq;    /* dgw_client_free() when this seq arrives */
-  int close_on_ready; /* dgw_gateway_close() from on_ready */
-  int terminate_in_dc;  /* dgw_gateway_terminate() from on_disconnect */
-  int op9_on_identify;  /* the mock answers every IDENTIFY with op 9 */
+  int free_on_seq;     /* dgw_client_free() when this seq arrives */
+  int close_on_ready;  /* dgw_gateway_close() from on_ready */
+  int terminate_in_dc; /* dgw_gateway_terminate() from on_disconnect */
+  int op9_on_identify; /* the mock answers every IDENTIFY with op 9 */
   int want_disconnects;
 
   /* what the mock saw */
@@ -242,9 +242,9 @@ static struct fx *fx_new(struct dgw_mock_config *mc) {
   assert_int_equal(dgw_options_set_reconnect(f->opt, 20, 200, 60000), DGW_OK);
   assert_int_equal(dgw_options_set_invalid_session_wait(f->opt, 30, 60),
                    DGW_OK);
-  assert_int_equal(dgw_options_set_timeouts(
-                       f->opt, (uint32_t)(3000 * time_scale()),
-                       (uint32_t)(500 * time_scale())),
+  assert_int_equal(dgw_options_set_timeouts(f->opt,
+                                            (uint32_t)(3000 * time_scale()),
+                                            (uint32_t)(500 * time_scale())),
                    DGW_OK);
 
   f->cb = dgw_callbacks_new();
@@ -528,8 +528,7 @@ static void test_no_hello_times_out(void **state) {
   (void)state;
   mc.hello_delay_ms = timeout * 10;
   f = fx_new(&mc);
-  assert_int_equal(dgw_options_set_timeouts(f->opt, timeout, timeout),
-                   DGW_OK);
+  assert_int_equal(dgw_options_set_timeouts(f->opt, timeout, timeout), DGW_OK);
   fx_start(f);
   assert_true(wait_for(f, has_disconnect, 5));
   assert_int_equal(f->last_dc.error, DGW_ERR_TIMEOUT);
@@ -960,7 +959,9 @@ static void test_poisoned_stream_new_session(void **state) {
 /* A gateway that answers every IDENTIFY with op 9: the waits grow with
  * the backoff instead of staying at 1-5 s, so the daily identify budget
  * is not burned. */
-static int eight_retries(struct fx *f) { return f->nretry >= 8; }
+static int eight_retries(struct fx *f) {
+  return f->nretry >= 8;
+}
 
 static void test_op9_storm_backs_off(void **state) {
   struct fx *f = fx_new(NULL);

@@ -59,8 +59,8 @@ struct demo {
   struct dgw_mock *mock;
   struct dgw_client *client;
   int64_t last_seq;
-  int in_order;  /* every seq was last + 1 */
-  int events;    /* dispatches other than READY/RESUMED */
+  int in_order; /* every seq was last + 1 */
+  int events;   /* dispatches other than READY/RESUMED */
   int reconnects;
   int resumes;
   int done;
