@@ -15,7 +15,8 @@
 #include "gateway.h"
 #include "requests.h"
 
-/* Queues an encoded payload and frees it. */
+/* Queues an encoded payload and frees it.  (Callers encode first, in a
+ * statement of its own: argument evaluation order is unspecified.) */
 static int queue(struct dgw_gateway *gw, int rv, char *text, size_t len) {
   if (rv == DGW_OK)
     rv = gateway_command(gw, text, len, NULL, NULL);
@@ -36,10 +37,12 @@ int dgw_gateway_update_presence(struct dgw_gateway *gw,
   char *text = NULL;
   size_t len = 0;
 
+  int rv;
+
   if (gw == NULL)
     return DGW_ERR_INVALID_ARGUMENT;
-  return queue(gw, dgw_presence_encode(presence, &text, &len, why, why_size),
-               text, len);
+  rv = dgw_presence_encode(presence, &text, &len, why, why_size);
+  return queue(gw, rv, text, len);
 }
 
 int dgw_gateway_update_voice_state(struct dgw_gateway *gw, const char *guild_id,
@@ -100,13 +103,13 @@ int dgw_gateway_request_soundboard_sounds(struct dgw_gateway *gw,
                                           size_t why_size) {
   char *text = NULL;
   size_t len = 0;
+  int rv;
 
   if (gw == NULL)
     return DGW_ERR_INVALID_ARGUMENT;
-  return queue(gw,
-               dgw_soundboard_request_encode(guild_ids, count, &text, &len, why,
-                                             why_size),
-               text, len);
+  rv = dgw_soundboard_request_encode(guild_ids, count, &text, &len, why,
+                                     why_size);
+  return queue(gw, rv, text, len);
 }
 
 int dgw_gateway_request_channel_info(struct dgw_gateway *gw,
@@ -115,12 +118,13 @@ int dgw_gateway_request_channel_info(struct dgw_gateway *gw,
   char *text = NULL;
   size_t len = 0;
 
+  int rv;
+
   if (gw == NULL)
     return DGW_ERR_INVALID_ARGUMENT;
-  return queue(gw,
-               dgw_channel_info_request_encode(guild_id, fields, &text, &len,
-                                               why, why_size),
-               text, len);
+  rv = dgw_channel_info_request_encode(guild_id, fields, &text, &len, why,
+                                       why_size);
+  return queue(gw, rv, text, len);
 }
 
 struct dgw_gateway *dgw_client_gateway_for_guild(struct dgw_client *c,

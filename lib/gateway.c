@@ -369,6 +369,7 @@ static void on_hello(struct dgw_gateway *gw, const struct dgw_envelope *env) {
   }
   evtimer_del(gw->timer); /* the HELLO wait */
   gw->hello_interval = (uint32_t)interval;
+  dgw_sender_set_heartbeat_interval(gw->sender, (uint32_t)interval);
   dgw_kokoro_start(gw->kokoro, (uint32_t)interval, dgw_random01());
   if (gw->session_id != NULL && !gw->identify_next)
     send_resume(gw);
@@ -839,6 +840,8 @@ void gateway_free(struct dgw_gateway *gw) {
 
 int gateway_command(struct dgw_gateway *gw, const char *json, size_t len,
                     dgw_send_done_fn done, void *user_data) {
+  if (json == NULL || len == 0)
+    return DGW_ERR_INVALID_ARGUMENT;
   if (gw->state == DGW_STATE_CLOSED || gw->state == DGW_STATE_CLOSING ||
       gw->state == DGW_STATE_FATAL)
     return DGW_ERR_STATE;

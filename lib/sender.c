@@ -11,6 +11,9 @@
 
 struct dgw_sender {
   struct dgw_ratelimit *rl;
+  uint32_t budget;
+  uint64_t window_ms; /* with the slack */
+  uint32_t reserved;
   struct dgw_sendq *q;
   struct event *drain;
   dgw_sender_write_fn write;
@@ -78,7 +81,14 @@ struct dgw_sender *dgw_sender_new(struct event_base *base, uint32_t budget,
     queue_capacity = DGW_SENDQ_DEFAULT_CAPACITY;
   s->write = write;
   s->user_data = user_data;
-  s->rl = dgw_ratelimit_new(budget, window_ms, reserved, &e);
+  /* Discord counts a payload when it arrives, we when it leaves: a window
+   * exactly as long as theirs would let a send at the edge land inside
+   * their window and cost a 4008.  Keep 5% + 20 ms of slack for the
+   * network in between. */
+  s->budget = budget;
+  s->window_ms = (uint64_t)window_ms + window_ms / 20 + 20;
+  s->reserved = reserved;
+  s->rl = dgw_ratelimit_new(budget, s->window_ms, reserved, &e);
   if (s->rl == NULL)
     goto fail;
   s->q = dgw_sendq_new(queue_capacity, &e);
@@ -111,6 +121,25 @@ void dgw_sender_new_connection(struct dgw_sender *s) {
   s->ready = 0;
   evtimer_del(s->drain);
   dgw_ratelimit_reset(s->rl);
+}
+
+int dgw_sender_set_heartbeat_interval(struct dgw_sender *s,
+                                      uint32_t interval_ms) {
+  /* Every beat of one window, plus IDENTIFY or RESUME, plus one beat the
+   * gateway may ask for: never fewer than the default, never more than
+   * half the budget. */
+  uint64_t want = (interval_ms > 0 ? s->window_ms / interval_ms + 1 : 0) + 2;
+  uint32_t reserved = (uint32_t)(want > s->reserved ? want : s->reserved);
+  struct dgw_ratelimit *rl;
+
+  if (reserved > s->budget / 2)
+    reserved = s->budget / 2;
+  rl = dgw_ratelimit_new(s->budget, s->window_ms, reserved, NULL);
+  if (rl == NULL)
+    return DGW_ERR_NOMEM;
+  dgw_ratelimit_free(s->rl); /* called before anything was sent */
+  s->rl = rl;
+  return DGW_OK;
 }
 
 void dgw_sender_set_ready(struct dgw_sender *s, int ready) {

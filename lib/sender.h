@@ -29,7 +29,8 @@ typedef int (*dgw_sender_write_fn)(void *user_data, const char *json,
 
 /*
  * Creates a sender on `base`: at most `budget` payloads per `window_ms`
- * (0, 0: Discord's 120 per 60 s), `reserved` of them kept for heartbeats
+ * (0, 0: Discord's 120 per 60 s) plus 5% + 20 ms of slack for the transit
+ * time between our clock and the gateway's, `reserved` of them kept for heartbeats
  * and IDENTIFY/RESUME (0: DGW_RATELIMIT_DEFAULT_RESERVED), and a queue of
  * `queue_capacity` commands (0: DGW_SENDQ_DEFAULT_CAPACITY).  Not ready
  * until dgw_sender_set_ready().  NULL with *err on failure.
@@ -46,6 +47,13 @@ void dgw_sender_free(struct dgw_sender *s);
 
 /* A new connection starts: a fresh window, not ready. */
 void dgw_sender_new_connection(struct dgw_sender *s);
+
+/* HELLO arrived on a new connection, before anything was sent on it:
+ * keep enough slots for every heartbeat of one window (a short interval
+ * needs more than the default reserve), at most half the budget.  DGW_OK
+ * or DGW_ERR_NOMEM (the old reserve stays). */
+int dgw_sender_set_heartbeat_interval(struct dgw_sender *s,
+                                      uint32_t interval_ms);
 
 /* The session is READY (1: drain the queue as the window allows) or not
  * (0: hold commands). */
