@@ -13,6 +13,7 @@
 
 #include "client.h"
 #include "gateway.h"
+#include "identify.h"
 #include "resolver.h"
 #include "tls.h"
 
@@ -37,6 +38,8 @@ static void destroy(struct dgw_client *c) {
   }
   /* Lookups still in flight keep the resolver until they report back. */
   dgw_resolver_unref(c->resolver);
+  if (c->identify != NULL)
+    c->identify->destroy(c->identify);
   SSL_CTX_free(c->ssl);
   options_clear(&c->opt);
   free(c);
@@ -52,6 +55,13 @@ int client_leave(struct dgw_client *c) {
     return 1;
   }
   return 0;
+}
+
+/* The identify queue's grant: the shard identifies from its own loop
+ * callback, never inside the queue. */
+static void identify_granted(void *shard, void *user_data) {
+  (void)user_data;
+  gateway_grant_identify(shard);
 }
 
 struct dgw_client *dgw_client_new(struct event_base *base,
@@ -87,6 +97,19 @@ struct dgw_client *dgw_client_new(struct event_base *base,
   c->resolver = dgw_resolver_new(base, NULL, 1);
   if (c->resolver == NULL)
     goto fail;
+  {
+    struct dgw_identify_limits lim;
+
+    lim.max_concurrency = c->opt.identify_concurrency;
+    lim.window_ms = c->opt.identify_window_ms;
+    lim.remaining = c->opt.starts_remaining;
+    lim.total = c->opt.starts_total;
+    lim.reset_after_ms = c->opt.starts_reset_after_ms;
+    c->identify = dgw_identify_local_new(base, &lim, identify_granted, c,
+                                         c->opt.log, c->opt.log_user_data);
+    if (c->identify == NULL)
+      goto fail;
+  }
   c->nshards = c->opt.shard_count;
   c->shards = calloc(c->nshards, sizeof(*c->shards));
   if (c->shards == NULL)
@@ -149,6 +172,10 @@ struct dgw_gateway *dgw_client_gateway(struct dgw_client *c,
 }
 
 void client_request_identify(struct dgw_client *c, struct dgw_gateway *gw) {
-  (void)c;
-  gateway_identify_now(gw);
+  c->identify->request(c->identify, gw, dgw_gateway_shard_id(gw));
+}
+
+void client_cancel_identify(struct dgw_client *c, struct dgw_gateway *gw) {
+  if (c->identify != NULL)
+    c->identify->cancel(c->identify, gw);
 }

@@ -29,10 +29,15 @@ struct dgw_options {
   uint32_t connect_timeout_ms, close_timeout_ms;
   size_t max_payload;
   uint32_t send_budget, send_window_ms; /* 0: Discord's 120 per 60 s */
+  uint32_t identify_concurrency, identify_window_ms; /* 0: 1 per 5 s */
+  int64_t starts_remaining; /* -1: unknown, not enforced */
+  int64_t starts_total;
+  uint64_t starts_reset_after_ms;
   size_t send_queue;                    /* 0: the default capacity */
 };
 
 struct dgw_resolver;
+struct dgw_identify_queue;
 
 struct dgw_callbacks {
   dgw_state_fn on_state;
@@ -51,6 +56,7 @@ struct dgw_client {
   void *user_data;
   SSL_CTX *ssl;
   struct dgw_resolver *resolver; /* shared by the shards' connections */
+  struct dgw_identify_queue *identify; /* who may IDENTIFY when */
   struct dgw_gateway **shards;
   uint32_t nshards;
   int started;
@@ -78,5 +84,8 @@ void client_log(struct dgw_client *c, enum dgw_log_level level, const char *fmt,
  * gateway_identify_now() when the identify rate limits allow (at once for
  * now; the identify queue shapes this later). */
 void client_request_identify(struct dgw_client *c, struct dgw_gateway *gw);
+
+/* The shard no longer waits to IDENTIFY (its connection went away). */
+void client_cancel_identify(struct dgw_client *c, struct dgw_gateway *gw);
 
 #endif /* DGW_CLIENT_H */

@@ -63,6 +63,7 @@ struct dgw_gateway {
   struct dgw_kokoro *kokoro;
   struct event *timer;   /* reconnect wait, HELLO wait, op 9 wait */
   struct event *healthy; /* resets the failure count */
+  struct event *identify_ev; /* the identify queue's grant */
 
   int64_t seq;
   char *session_id;
@@ -177,6 +178,7 @@ static void lost(struct dgw_gateway *gw, int err, uint16_t code,
   evtimer_del(gw->timer);
   evtimer_del(gw->healthy);
   dgw_kokoro_stop(gw->kokoro);
+  client_cancel_identify(c, gw); /* no longer waiting to IDENTIFY */
   dgw_sender_set_ready(gw->sender, 0); /* commands wait for the next READY */
   if (action == DGW_CLOSE_NEW_SESSION) {
     forget_session(gw);
@@ -460,6 +462,21 @@ static void take_ready(struct dgw_gateway *gw, const char *d, size_t len) {
   }
   json_object_put(obj);
 }
+void gateway_grant_identify(struct dgw_gateway *gw) {
+  event_active(gw->identify_ev, EV_TIMEOUT, 0);
+}
+
+static void identify_cb(evutil_socket_t fd, short what, void *arg) {
+  struct dgw_gateway *gw = arg;
+  struct dgw_client *c = gw->client;
+
+  (void)fd;
+  (void)what;
+  client_enter(c);
+  gateway_identify_now(gw);
+  client_leave(c);
+}
+
 static void healthy_cb(evutil_socket_t fd, short what, void *arg) {
   struct dgw_gateway *gw = arg;
 
@@ -808,12 +825,14 @@ struct dgw_gateway *gateway_new(struct dgw_client *c, uint32_t shard_id) {
   gw->kokoro = dgw_kokoro_new(c->base, &kcb, gw);
   gw->timer = evtimer_new(c->base, timer_cb, gw);
   gw->healthy = evtimer_new(c->base, healthy_cb, gw);
+  gw->identify_ev = event_new(c->base, -1, 0, identify_cb, gw);
   gw->sender =
       dgw_sender_new(c->base, c->opt.send_budget, c->opt.send_window_ms, 0,
                      c->opt.send_queue, sender_write, gw, &err);
   gw->requests = dgw_requests_new();
   if (gw->z == NULL || gw->kokoro == NULL || gw->timer == NULL ||
-      gw->healthy == NULL || gw->sender == NULL || gw->requests == NULL) {
+      gw->healthy == NULL || gw->identify_ev == NULL || gw->sender == NULL ||
+      gw->requests == NULL) {
     gateway_free(gw);
     return NULL;
   }
@@ -831,6 +850,8 @@ void gateway_free(struct dgw_gateway *gw) {
     event_free(gw->timer);
   if (gw->healthy != NULL)
     event_free(gw->healthy);
+  if (gw->identify_ev != NULL)
+    event_free(gw->identify_ev);
   dgw_sender_free(gw->sender);
   dgw_requests_free(gw->requests);
   forget_session(gw);
@@ -927,6 +948,7 @@ int dgw_gateway_close(struct dgw_gateway *gw) {
   evtimer_del(gw->timer);
   evtimer_del(gw->healthy);
   dgw_kokoro_stop(gw->kokoro);
+  client_cancel_identify(c, gw);
   /* Code 1000 ends the session on Discord's side too. */
   forget_session(gw);
   dgw_sender_set_ready(gw->sender, 0);

@@ -31,6 +31,10 @@ int gateway_command(struct dgw_gateway *gw, const char *json, size_t len,
 /* The shard's table of member and voice requests waiting for events. */
 struct dgw_requests *gateway_requests(struct dgw_gateway *gw);
 
+/* The identify queue allows this shard to IDENTIFY: it does so from its
+ * own loop callback. */
+void gateway_grant_identify(struct dgw_gateway *gw);
+
 /* The client allows this shard to IDENTIFY now. */
 void gateway_identify_now(struct dgw_gateway *gw);
 

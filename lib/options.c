@@ -26,6 +26,7 @@ static void set_defaults(struct dgw_options *opt) {
   opt->connect_timeout_ms = 30000;
   opt->close_timeout_ms = 5000;
   opt->max_payload = 64u * 1024u * 1024u;
+  opt->starts_remaining = -1;
 }
 
 struct dgw_options *dgw_options_new(void) {
@@ -230,6 +231,29 @@ int dgw_options_set_send_limit(struct dgw_options *opt, uint32_t budget,
   opt->send_budget = budget;
   opt->send_window_ms = window_ms;
   opt->send_queue = queue_capacity;
+  return DGW_OK;
+}
+
+int dgw_options_set_identify_limits(struct dgw_options *opt,
+                                    uint32_t max_concurrency,
+                                    uint32_t window_ms) {
+  if (opt == NULL || max_concurrency == 0 || max_concurrency > 65536 ||
+      window_ms == 0)
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->identify_concurrency = max_concurrency;
+  opt->identify_window_ms = window_ms;
+  return DGW_OK;
+}
+
+int dgw_options_set_session_start_limit(struct dgw_options *opt,
+                                        int64_t total, int64_t remaining,
+                                        uint64_t reset_after_ms) {
+  if (opt == NULL || total < 0 || remaining < -1 ||
+      (remaining >= 0 && total > 0 && remaining > total))
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->starts_total = total;
+  opt->starts_remaining = remaining;
+  opt->starts_reset_after_ms = reset_after_ms;
   return DGW_OK;
 }
 

@@ -132,6 +132,8 @@ static struct fx *fx_new(struct dgw_mock_config *mc, uint32_t shards) {
            (unsigned)dgw_mock_port(f->mock));
   dgw_options_set_gateway_url(f->opt, url);
   dgw_options_set_log(f->opt, test_log, NULL, DGW_LOG_DEBUG);
+  /* Re-IDENTIFY quickly: the 5 s identify window is tested on its own. */
+  dgw_options_set_identify_limits(f->opt, 1, 10);
   dgw_options_set_reconnect(f->opt, 20, 200, 60000);
   dgw_options_set_shards(f->opt, 0, shards, shards);
   f->cb = dgw_callbacks_new();

@@ -239,6 +239,8 @@ static struct fx *fx_new(struct dgw_mock_config *mc) {
            (unsigned)dgw_mock_port(f->mock));
   assert_int_equal(dgw_options_set_gateway_url(f->opt, url), DGW_OK);
   dgw_options_set_log(f->opt, test_log, NULL, DGW_LOG_DEBUG);
+  /* Re-IDENTIFY quickly: the 5 s identify window is tested on its own. */
+  dgw_options_set_identify_limits(f->opt, 1, 10);
   assert_int_equal(dgw_options_set_reconnect(f->opt, 20, 200, 60000), DGW_OK);
   assert_int_equal(dgw_options_set_invalid_session_wait(f->opt, 30, 60),
                    DGW_OK);

@@ -264,6 +264,27 @@ DGW_EXTERN int dgw_options_set_timeouts(struct dgw_options *opt,
 DGW_EXTERN int dgw_options_set_max_payload(struct dgw_options *opt,
                                            size_t bytes);
 
+/**
+ * IDENTIFY pacing: shards identify in `max_concurrency` buckets (shard_id %
+ * max_concurrency), one per bucket per `window_ms` (Discord: the
+ * max_concurrency of GET /gateway/bot, per 5000 ms).  Default 1, 5000.
+ */
+DGW_EXTERN int dgw_options_set_identify_limits(struct dgw_options *opt,
+                                               uint32_t max_concurrency,
+                                               uint32_t window_ms);
+
+/**
+ * The daily session-start budget (GET /gateway/bot's session_start_limit):
+ * never more than `remaining` IDENTIFYs until `reset_after_ms` from the
+ * client's creation, then `total` again; the client waits (and logs that
+ * it waits) rather than exceed it, since Discord resets the token of a bot
+ * that does.  `remaining` -1 (the default) means unknown: not enforced.
+ */
+DGW_EXTERN int dgw_options_set_session_start_limit(struct dgw_options *opt,
+                                                   int64_t total,
+                                                   int64_t remaining,
+                                                   uint64_t reset_after_ms);
+
 /* ================================================================ */
 /* Client, shards and events                                         */
 /* ================================================================ */

@@ -1,0 +1,215 @@
+/* The in-process identify queue: buckets of max_concurrency, one
+ * IDENTIFY per bucket per window, within the daily session-start budget. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "identify.h"
+#include "kokoro.h"
+
+struct waiter {
+  struct waiter *next;
+  void *shard;
+};
+
+struct bucket {
+  struct waiter *head, *tail;
+  uint64_t last_grant_ms;
+  int granted_once;
+};
+
+struct local_queue {
+  struct dgw_identify_queue iface; /* first: the interface */
+  struct event_base *base;
+  struct dgw_identify_limits lim;
+  dgw_identify_grant_fn grant;
+  void *user_data;
+  dgw_log_fn log;
+  void *log_user_data;
+  struct bucket *buckets;
+  struct event *timer;
+  uint64_t budget_resets_at_ms;
+  uint64_t granted;
+  int budget_logged;
+};
+
+static void schedule(struct local_queue *q);
+
+static void local_log(struct local_queue *q, const char *msg) {
+  if (q->log != NULL)
+    q->log(DGW_LOG_WARN, msg, q->log_user_data);
+}
+
+/* Grants every bucket whose window has passed, within the budget; then
+ * sets the timer for the next moment something can happen. */
+static void run(struct local_queue *q) {
+  uint64_t now = dgw_monotonic_ms();
+
+  if (q->lim.remaining == 0 && now >= q->budget_resets_at_ms &&
+      q->budget_resets_at_ms > 0) {
+    q->lim.remaining = q->lim.total > 0 ? q->lim.total : 1000;
+    q->budget_logged = 0;
+  }
+  for (uint32_t i = 0; i < q->lim.max_concurrency; i++) {
+    struct bucket *b = &q->buckets[i];
+    struct waiter *w;
+
+    if (b->head == NULL || q->lim.remaining == 0)
+      continue;
+    if (b->granted_once && now - b->last_grant_ms < q->lim.window_ms)
+      continue;
+    w = b->head;
+    b->head = w->next;
+    if (b->head == NULL)
+      b->tail = NULL;
+    b->last_grant_ms = now;
+    b->granted_once = 1;
+    if (q->lim.remaining > 0)
+      q->lim.remaining--;
+    q->granted++;
+    q->grant(w->shard, q->user_data);
+    free(w);
+  }
+  schedule(q);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  run(arg);
+}
+
+static void schedule(struct local_queue *q) {
+  uint64_t now = dgw_monotonic_ms();
+  uint64_t next = UINT64_MAX;
+
+  for (uint32_t i = 0; i < q->lim.max_concurrency; i++) {
+    struct bucket *b = &q->buckets[i];
+    uint64_t at;
+
+    if (b->head == NULL)
+      continue;
+    at = b->granted_once ? b->last_grant_ms + q->lim.window_ms : now;
+    if (q->lim.remaining == 0) {
+      at = q->budget_resets_at_ms;
+      if (!q->budget_logged) {
+        char line[160];
+
+        snprintf(line, sizeof(line),
+                 "identify: daily session-start budget used up; waiting %llu "
+                 "ms for it to reset",
+                 (unsigned long long)(at > now ? at - now : 0));
+        local_log(q, line);
+        q->budget_logged = 1;
+      }
+    }
+    if (at < next)
+      next = at;
+  }
+  evtimer_del(q->timer);
+  if (next != UINT64_MAX) {
+    uint64_t wait = next > now ? next - now : 0;
+    struct timeval tv = {(time_t)(wait / 1000),
+                         (suseconds_t)(wait % 1000) * 1000};
+
+    evtimer_add(q->timer, &tv);
+  }
+}
+
+static void local_request(struct dgw_identify_queue *iface, void *shard,
+                          uint32_t shard_id) {
+  struct local_queue *q = (struct local_queue *)iface;
+  struct bucket *b = &q->buckets[shard_id % q->lim.max_concurrency];
+  struct waiter *w = calloc(1, sizeof(*w));
+
+  if (w == NULL) {
+    q->grant(shard, q->user_data); /* better early than never */
+    return;
+  }
+  w->shard = shard;
+  if (b->tail != NULL)
+    b->tail->next = w;
+  else
+    b->head = w;
+  b->tail = w;
+  run(q);
+}
+
+static void local_cancel(struct dgw_identify_queue *iface, void *shard) {
+  struct local_queue *q = (struct local_queue *)iface;
+
+  for (uint32_t i = 0; i < q->lim.max_concurrency; i++) {
+    struct bucket *b = &q->buckets[i];
+    struct waiter *prev = NULL;
+
+    for (struct waiter *w = b->head; w != NULL; prev = w, w = w->next)
+      if (w->shard == shard) {
+        if (prev != NULL)
+          prev->next = w->next;
+        else
+          b->head = w->next;
+        if (b->tail == w)
+          b->tail = prev;
+        free(w);
+        schedule(q);
+        return;
+      }
+  }
+}
+
+static void local_destroy(struct dgw_identify_queue *iface) {
+  struct local_queue *q = (struct local_queue *)iface;
+
+  if (q == NULL)
+    return;
+  if (q->buckets != NULL)
+    for (uint32_t i = 0; i < q->lim.max_concurrency; i++)
+      while (q->buckets[i].head != NULL) {
+        struct waiter *w = q->buckets[i].head;
+
+        q->buckets[i].head = w->next;
+        free(w);
+      }
+  if (q->timer != NULL)
+    event_free(q->timer);
+  free(q->buckets);
+  free(q);
+}
+
+struct dgw_identify_queue *
+dgw_identify_local_new(struct event_base *base,
+                       const struct dgw_identify_limits *limits,
+                       dgw_identify_grant_fn grant, void *user_data,
+                       dgw_log_fn log, void *log_user_data) {
+  struct local_queue *q = calloc(1, sizeof(*q));
+
+  if (q == NULL)
+    return NULL;
+  q->iface.request = local_request;
+  q->iface.cancel = local_cancel;
+  q->iface.destroy = local_destroy;
+  q->base = base;
+  q->lim = *limits;
+  if (q->lim.max_concurrency == 0)
+    q->lim.max_concurrency = 1;
+  if (q->lim.window_ms == 0)
+    q->lim.window_ms = 5000;
+  if (q->lim.remaining >= 0)
+    q->budget_resets_at_ms = dgw_monotonic_ms() + q->lim.reset_after_ms;
+  q->grant = grant;
+  q->user_data = user_data;
+  q->log = log;
+  q->log_user_data = log_user_data;
+  q->buckets = calloc(q->lim.max_concurrency, sizeof(*q->buckets));
+  q->timer = evtimer_new(base, timer_cb, q);
+  if (q->buckets == NULL || q->timer == NULL) {
+    local_destroy(&q->iface);
+    return NULL;
+  }
+  return &q->iface;
+}
+
+uint64_t dgw_identify_local_granted(const struct dgw_identify_queue *iface) {
+  return ((const struct local_queue *)iface)->granted;
+}

@@ -1,0 +1,61 @@
+/*
+ * The identify queue: who may IDENTIFY when.  Internal to dgw.
+ *
+ * Discord allows `max_concurrency` IDENTIFYs per 5 s, bucketed by
+ * shard_id % max_concurrency (one per bucket per window), and a daily
+ * budget of session starts (`session_start_limit`): exceeding it resets the
+ * bot's token.  Shards ask; the queue grants, in order, when the bucket's
+ * window and the budget allow.
+ *
+ * The queue is an interface (a table of functions) so that a deployment
+ * spreading shards over several machines can plug in a coordinated one;
+ * dgw_identify_local_new() is the in-process implementation.
+ */
+#ifndef DGW_IDENTIFY_H
+#define DGW_IDENTIFY_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include <dgw/dgw.h>
+
+/* Called when `shard` may IDENTIFY now. */
+typedef void (*dgw_identify_grant_fn)(void *shard, void *user_data);
+
+struct dgw_identify_queue {
+  /* `shard` (an opaque pointer; its id decides the bucket) wants to
+   * IDENTIFY: the queue calls grant(shard) once, now or later. */
+  void (*request)(struct dgw_identify_queue *q, void *shard,
+                  uint32_t shard_id);
+  /* `shard` stopped waiting (its connection went away): forget it. */
+  void (*cancel)(struct dgw_identify_queue *q, void *shard);
+  /* Frees the queue; pending requests are dropped without grants. */
+  void (*destroy)(struct dgw_identify_queue *q);
+};
+
+struct dgw_identify_limits {
+  uint32_t max_concurrency; /* buckets; 0 means 1 */
+  uint32_t window_ms;       /* per bucket; 0 means 5000 */
+  /* Session starts left, and when the budget resets (ms from now) to
+   * `total`; remaining < 0 means unknown (no budget enforced). */
+  int64_t remaining;
+  uint64_t reset_after_ms;
+  int64_t total;
+};
+
+/*
+ * The in-process queue on `base`.  `grant` is called from the loop (or
+ * inside request() when the bucket is free).  `log` may be NULL; it says
+ * when the queue waits for the daily budget.  NULL without memory.
+ */
+struct dgw_identify_queue *
+dgw_identify_local_new(struct event_base *base,
+                       const struct dgw_identify_limits *limits,
+                       dgw_identify_grant_fn grant, void *user_data,
+                       dgw_log_fn log, void *log_user_data);
+
+/* Grants given so far by a local queue (for tests and stats). */
+uint64_t dgw_identify_local_granted(const struct dgw_identify_queue *q);
+
+#endif /* DGW_IDENTIFY_H */
