@@ -14,6 +14,7 @@
 #include "client.h"
 #include "gateway.h"
 #include "identify.h"
+#include "plugin.h"
 #include "resolver.h"
 #include "tls.h"
 
@@ -31,6 +32,9 @@ void client_log(struct dgw_client *c, enum dgw_log_level level, const char *fmt,
 }
 
 static void destroy(struct dgw_client *c) {
+  /* Plugins first: their fini may still log and look at the shards. */
+  plugins_free(c->plugins);
+  c->plugins = NULL;
   if (c->shards != NULL) {
     for (uint32_t i = 0; i < c->nshards; i++)
       gateway_free(c->shards[i]);
@@ -86,6 +90,8 @@ struct dgw_client *dgw_client_new(struct event_base *base,
     c->cb = *cb;
   if (options_copy(&c->opt, opt) != DGW_OK)
     goto fail;
+  if ((c->plugins = plugins_new(c)) == NULL)
+    goto fail;
   c->ssl = dgw_tls_client_ctx_new(c->opt.ca_file, why, sizeof(why), &rv);
   if (c->ssl == NULL) {
     client_log(c, DGW_LOG_ERROR, "%s", why);
@@ -132,6 +138,14 @@ int dgw_client_start(struct dgw_client *c) {
     return DGW_ERR_INVALID_ARGUMENT;
   if (c->started || c->free_pending)
     return DGW_ERR_STATE;
+  if (c->opt.plugins_strict && plugins_refused(c->plugins) > 0) {
+    client_log(c, DGW_LOG_ERROR,
+               "not starting: %zu plugin(s) refused and loading is strict",
+               plugins_refused(c->plugins));
+    return DGW_ERR_PLUGIN;
+  }
+  if (plugins_build_routes(c->plugins) != DGW_OK)
+    return DGW_ERR_NOMEM;
   c->started = 1;
   client_enter(c);
   for (uint32_t i = 0; i < c->nshards && !c->free_pending; i++)

@@ -34,6 +34,7 @@ struct dgw_options {
   int64_t starts_total;
   uint64_t starts_reset_after_ms;
   size_t send_queue;                    /* 0: the default capacity */
+  int plugins_strict; /* a refused plugin stops dgw_client_start() */
 };
 
 struct dgw_resolver;
@@ -49,6 +50,16 @@ struct dgw_callbacks {
   dgw_dispatch_fn on_dispatch;
 };
 
+/* Counters of the dispatch path, for tests (and a public stats call
+ * later). */
+struct client_stats {
+  uint64_t dispatches; /* DISPATCH payloads taken (replays excluded) */
+  uint64_t dropped;    /* of those, wanted by nobody: dropped unparsed */
+  uint64_t parsed;     /* `d` parsed for handlers (dgw_event_json) */
+};
+
+struct dgw_plugins;
+
 struct dgw_client {
   struct event_base *base;
   struct dgw_options opt;
@@ -62,6 +73,8 @@ struct dgw_client {
   int started;
   int depth;        /* library frames on the stack (see client_enter) */
   int free_pending; /* dgw_client_free() called inside a callback */
+  struct dgw_plugins *plugins; /* plugins, handlers, routes (plugin.c) */
+  struct client_stats stats;
 };
 
 /* Deep copy of `src` into `dst` (zeroed first).  DGW_OK or NOMEM. */

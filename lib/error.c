@@ -53,6 +53,8 @@ const char *dgw_strerror(int error) {
     return "malformed JSON payload";
   case DGW_ERR_PAYLOAD_TOO_LARGE:
     return "outgoing payload exceeds 4096 bytes";
+  case DGW_ERR_PLUGIN:
+    return "plugin refused";
   }
   return "unknown error";
 }

@@ -30,6 +30,7 @@
 #include "inflate.h"
 #include "kokoro.h"
 #include "payload.h"
+#include "plugin.h"
 #include "policy.h"
 #include "requests.h"
 #include "sender.h"
@@ -43,6 +44,7 @@
 #define RESUME_URL_MAX_FAILURES 3
 
 struct dgw_event {
+  struct dgw_client *client; /* counts parses */
   const char *name;
   int64_t seq;
   uint32_t shard;
@@ -218,6 +220,8 @@ static void lost(struct dgw_gateway *gw, int err, uint16_t code,
   gw->in_lost++;
   if (c->cb.on_disconnect != NULL && !c->free_pending)
     c->cb.on_disconnect(gw, &info, c->user_data);
+  if (!c->free_pending)
+    plugins_lifecycle(c->plugins, gw, DGW_LIFECYCLE_DISCONNECTED, &info);
   gw->in_lost--;
   if (c->free_pending || gw->state == DGW_STATE_CLOSED ||
       gw->state == DGW_STATE_CLOSING)
@@ -232,6 +236,8 @@ static void lost(struct dgw_gateway *gw, int err, uint16_t code,
     dgw_requests_fail_all(gw->requests, gw, DGW_ERR_SESSION_LOST);
     if (c->cb.on_fatal != NULL && !c->free_pending)
       c->cb.on_fatal(gw, code, dgw_close_code_name(code), c->user_data);
+    if (!c->free_pending)
+      plugins_lifecycle(c->plugins, gw, DGW_LIFECYCLE_FATAL, &info);
     return;
   }
   set_state(gw, offline ? DGW_STATE_OFFLINE : DGW_STATE_BACKOFF);
@@ -488,10 +494,13 @@ static void healthy_cb(evutil_socket_t fd, short what, void *arg) {
 static void on_dispatch(struct dgw_gateway *gw,
                         const struct dgw_envelope *env) {
   struct dgw_client *c = gw->client;
+  const struct plugin_route *route;
   struct dgw_event ev;
   int ready = 0;
   int resumed = 0;
 
+  if (gw->state == DGW_STATE_CLOSING || gw->state == DGW_STATE_CLOSED)
+    return; /* after dgw_gateway_close() nothing more is delivered */
   if (!env->has_name) {
     client_log(c, DGW_LOG_WARN, "shard %u: dispatch without t dropped",
                gw->shard_id);
@@ -541,12 +550,26 @@ static void on_dispatch(struct dgw_gateway *gw,
       c->cb.on_resumed(gw, c->user_data);
     if (gw->state != DGW_STATE_READY || gw->ws != ws)
       return; /* closed or terminated from on_ready / on_resumed */
+    plugins_lifecycle(c->plugins, gw,
+                      ready ? DGW_LIFECYCLE_READY : DGW_LIFECYCLE_RESUMED,
+                      NULL);
+    if (gw->state != DGW_STATE_READY || gw->ws != ws)
+      return; /* ... or from a plugin's lifecycle hook */
   }
   if (!ready && !resumed)
     gw->poison_strikes = 0; /* progress */
-  if ((c->cb.on_dispatch == NULL && dgw_requests_pending(gw->requests) == 0) ||
-      c->free_pending)
-    return; /* nobody wants it: dropped after the peek, never parsed */
+  if (c->free_pending)
+    return;
+  c->stats.dispatches++;
+  /* Nobody wants it (no on_dispatch, handler, plugin or request waiting
+   * for an answer): dropped here, right after the peek, never parsed. */
+  route = plugins_route(c->plugins, env->name);
+  if (c->cb.on_dispatch == NULL && route == NULL &&
+      dgw_requests_pending(gw->requests) == 0) {
+    c->stats.dropped++;
+    return;
+  }
+  ev.client = c;
   ev.name = env->name;
   ev.seq = env->seq;
   ev.shard = gw->shard_id;
@@ -557,6 +580,8 @@ static void on_dispatch(struct dgw_gateway *gw,
   dgw_requests_observe(gw->requests, gw, &ev, gw->self_id);
   if (c->cb.on_dispatch != NULL && !c->free_pending)
     c->cb.on_dispatch(gw, &ev, c->user_data);
+  if (route != NULL && !c->free_pending)
+    plugins_dispatch(c->plugins, route, gw, &ev);
   json_object_put(ev.json);
 }
 
@@ -1011,8 +1036,10 @@ struct json_object *dgw_event_json(const struct dgw_event *event) {
   /* The view is const to handlers; the cache is ours to fill. */
   struct dgw_event *ev = (struct dgw_event *)(uintptr_t)event;
 
+  /* One parse per event, shared by every handler after the first. */
   if (!ev->parsed) {
     ev->parsed = 1;
+    ev->client->stats.parsed++;
     ev->json = dgw_payload_parse(ev->data, ev->data_len, NULL);
   }
   return ev->json;

@@ -257,6 +257,13 @@ int dgw_options_set_session_start_limit(struct dgw_options *opt,
   return DGW_OK;
 }
 
+int dgw_options_set_plugins_strict(struct dgw_options *opt, int on) {
+  if (opt == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->plugins_strict = on != 0;
+  return DGW_OK;
+}
+
 struct dgw_callbacks *dgw_callbacks_new(void) {
   return calloc(1, sizeof(struct dgw_callbacks));
 }

@@ -76,6 +76,9 @@ enum dgw_error {
   DGW_ERR_JSON = -302,              /**< a payload is not the JSON expected */
   DGW_ERR_PAYLOAD_TOO_LARGE = -303, /**< an outgoing payload is over 4096
                                          bytes */
+
+  /* Plugins. */
+  DGW_ERR_PLUGIN = -400, /**< a plugin was refused (the message says why) */
 };
 
 /**
@@ -285,6 +288,13 @@ DGW_EXTERN int dgw_options_set_session_start_limit(struct dgw_options *opt,
                                                    int64_t remaining,
                                                    uint64_t reset_after_ms);
 
+/**
+ * Strict plugin loading: when on, dgw_client_start() refuses to start
+ * (DGW_ERR_PLUGIN) if any dgw_client_load_plugin() call was refused.  Off
+ * (the default), the client starts without the refused plugins.
+ */
+DGW_EXTERN int dgw_options_set_plugins_strict(struct dgw_options *opt, int on);
+
 /* ================================================================ */
 /* Client, shards and events                                         */
 /* ================================================================ */
@@ -386,8 +396,13 @@ DGW_EXTERN struct dgw_client *dgw_client_new(struct event_base *base,
                                              const struct dgw_callbacks *cb,
                                              void *user_data, int *err);
 
-/** Starts every shard; returns at once (DGW_OK), or DGW_ERR_STATE when
- * already started.  Everything after is callbacks. */
+/**
+ * Starts every shard; returns at once (DGW_OK).  Everything after is
+ * callbacks.  Builds the event routing table from the plugins and
+ * handlers registered so far.  Returns DGW_ERR_STATE when already
+ * started, DGW_ERR_PLUGIN (and starts nothing) when plugin loading is
+ * strict and a plugin was refused, DGW_ERR_NOMEM.
+ */
 DGW_EXTERN int dgw_client_start(struct dgw_client *client);
 
 /** dgw_gateway_close() on every shard. */
@@ -399,6 +414,54 @@ DGW_EXTERN void dgw_client_stop(struct dgw_client *client);
  * returns; no further callbacks run).  NULL is a no-op.
  */
 DGW_EXTERN void dgw_client_free(struct dgw_client *client);
+
+/**
+ * Loads a plugin (see <dgw/plugin.h>) before dgw_client_start().
+ *
+ * `name_or_path` containing a '/' is a path to the shared object, used
+ * as is.  Otherwise it is a name ("log"), looked up as "NAME.so" in the
+ * directories of $DGW_PLUGIN_PATH (colon separated), then in the
+ * installed plugin directory (`pkg-config --variable=plugindir dgw`).
+ * The object is opened with dlopen(RTLD_NOW | RTLD_LOCAL), its
+ * dgw_plugin_describe() descriptor checked, and its init() called with
+ * `config_json` (JSON text, copied; NULL means "{}").
+ *
+ * Returns DGW_OK, or DGW_ERR_PLUGIN when the plugin is refused, with the
+ * reason in `why` (NUL-terminated, cut to `why_size` bytes; `why` may be
+ * NULL when why_size is 0) and in the log: the file is missing, is not a
+ * loadable shared object, lacks dgw_plugin_describe, was built for
+ * another plugin ABI, has too small a descriptor, or its init failed;
+ * also when `config_json` is not JSON.  A refused plugin is left out; the
+ * client still starts unless loading is strict
+ * (dgw_options_set_plugins_strict).  DGW_ERR_STATE after
+ * dgw_client_start(), DGW_ERR_INVALID_ARGUMENT, DGW_ERR_NOMEM.
+ *
+ * Plugins receive the events they subscribed to in load order; their
+ * fini() runs in reverse load order when the client is freed, and the
+ * object is closed after it.
+ */
+DGW_EXTERN int dgw_client_load_plugin(struct dgw_client *client,
+                                      const char *name_or_path,
+                                      const char *config_json, char *why,
+                                      size_t why_size);
+
+/**
+ * Registers an in-process handler: fn(gw, event, user_data) for every
+ * DISPATCH named `event_name` ("MESSAGE_CREATE"), or for every event with
+ * "*".  The event view is the same as on_dispatch's.  Before
+ * dgw_client_start() only (DGW_ERR_STATE after).
+ *
+ * Order for one event: the application's on_dispatch callback first,
+ * then plugins and handlers in the order they were loaded or registered.
+ * Each registration is called once per matching event (register once
+ * with "*" rather than also by name).  An event that no handler, plugin
+ * or on_dispatch wants is dropped unparsed.  Returns DGW_OK,
+ * DGW_ERR_INVALID_ARGUMENT (no fn; empty name or longer than 127 bytes),
+ * DGW_ERR_NOMEM.
+ */
+DGW_EXTERN int dgw_client_on_event(struct dgw_client *client,
+                                   const char *event_name, dgw_dispatch_fn fn,
+                                   void *user_data);
 
 /** The number of shards this client runs. */
 DGW_EXTERN uint32_t dgw_client_shard_count(const struct dgw_client *client);

@@ -1,0 +1,254 @@
+/*
+ * dgw plugin ABI: DISPATCH handlers in shared objects that a dgw client
+ * loads with dlopen(RTLD_NOW | RTLD_LOCAL).
+ *
+ * A plugin exports one function, dgw_plugin_describe(), returning a static
+ * struct dgw_plugin: the ABI number and the descriptor's own size first,
+ * then its name, version, the events it wants and its entry points.  The
+ * host refuses a plugin built for another ABI or whose descriptor is
+ * smaller than the host needs, with a message naming the reason.
+ *
+ * Plugins never link against the host program or libdgw: everything a
+ * plugin may call in dgw comes through the struct dgw_plugin_host table
+ * handed to init().  That table starts with its own size, so later hosts
+ * can append functions; test a newer member with DGW_PLUGIN_HOST_HAS()
+ * before calling it.  The types in <dgw/dgw.h> (enum dgw_log_level,
+ * struct dgw_event...) are shared; its functions are for applications.
+ *
+ * Everything runs on the thread of the client's event loop, one call at a
+ * time: a plugin needs no locks.  Pointers the host passes in are borrowed
+ * and valid only during the call unless said otherwise.
+ *
+ * Build a plugin with `cc -shared -fPIC $(pkg-config --cflags dgw)` (or
+ * libtool's `-module -avoid-version`) and install it into the directory
+ * `pkg-config --variable=plugindir dgw`.  docs/plugins.md has a complete
+ * example.
+ */
+#ifndef DGW_PLUGIN_H
+#define DGW_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dgw/dgw.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * The plugin ABI this header describes.  Raised only when a change would
+ * break existing plugins; appending to the two tables below does not.
+ */
+#define DGW_PLUGIN_ABI 1
+
+/** The one symbol a plugin exports. */
+#define DGW_PLUGIN_DESCRIBE_SYMBOL "dgw_plugin_describe"
+
+/** The environment variable holding extra plugin directories (colon
+ * separated), searched before the installed plugin directory. */
+#define DGW_PLUGIN_PATH_ENV "DGW_PLUGIN_PATH"
+
+/** Marks dgw_plugin_describe() exported even under -fvisibility=hidden. */
+#if defined(__GNUC__)
+#define DGW_PLUGIN_EXPORT __attribute__((visibility("default")))
+#define DGW_PLUGIN_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define DGW_PLUGIN_EXPORT
+#define DGW_PLUGIN_PRINTF(fmt, args)
+#endif
+
+/** What happened to a shard, for a plugin's on_lifecycle hook. */
+enum dgw_lifecycle {
+  DGW_LIFECYCLE_READY = 1,        /**< READY: a new session */
+  DGW_LIFECYCLE_RESUMED = 2,      /**< RESUMED: the session continues */
+  DGW_LIFECYCLE_DISCONNECTED = 3, /**< a connection ended (not after
+                                       dgw_gateway_close()) */
+  DGW_LIFECYCLE_FATAL = 4,        /**< a fatal close code stopped the shard */
+};
+
+struct dgw_plugin_host;
+struct event_base;  /* libevent's */
+struct json_object; /* json-c's */
+
+/** A timer a plugin added on the client's loop (opaque). */
+struct dgw_plugin_timer;
+
+/** A plugin timer's callback; `arg` is what was given to timer_add. */
+typedef void (*dgw_plugin_timer_fn)(void *arg);
+
+/**
+ * What a plugin is.  Return a pointer to a static, constant instance from
+ * dgw_plugin_describe(); the host reads it until the plugin is unloaded.
+ * Fill `abi` with DGW_PLUGIN_ABI and `size` with sizeof(struct dgw_plugin).
+ */
+struct dgw_plugin {
+  /** DGW_PLUGIN_ABI as the plugin was built. */
+  uint32_t abi;
+  /** sizeof(struct dgw_plugin) as the plugin was built. */
+  uint32_t size;
+  /** Short name, used in log lines ("log"); required. */
+  const char *name;
+  /** The plugin's own version ("1.0.0"); may be NULL. */
+  const char *version;
+  /** One line saying what it does; may be NULL. */
+  const char *description;
+  /**
+   * The DISPATCH event names it wants ("MESSAGE_CREATE"), "*" for every
+   * event, ending with NULL.  May be NULL when init() subscribes instead
+   * (host->subscribe), e.g. to events named in its config.
+   */
+  const char *const *events;
+  /**
+   * Called once when the plugin is loaded, before the client starts.
+   * `host` is this plugin's host table, valid until fini() returns: keep
+   * the pointer.  `config_json` is the JSON text the application gave
+   * (never NULL; "{}" when it gave none), valid until fini() returns.
+   * Store the plugin's state in *state (it starts NULL).  Return 0 on
+   * success; anything else refuses the plugin ("init failed"), and then
+   * fini() is not called: free what you allocated first.  May be NULL.
+   */
+  int (*init)(const struct dgw_plugin_host *host, const char *config_json,
+              void **state);
+  /**
+   * One DISPATCH event the plugin subscribed to, in sequence order, each
+   * once.  `event` is a borrowed view, valid during the call: read it with
+   * host->event_name, event_data, event_json...  Several handlers of one
+   * event are called in load order and share one parse of `d`.  Required
+   * when the plugin subscribes to anything.
+   */
+  void (*on_dispatch)(void *state, struct dgw_gateway *gw,
+                      const struct dgw_event *event);
+  /**
+   * A shard became ready, resumed, disconnected or was stopped by a fatal
+   * close code.  `info` says why for DISCONNECTED and FATAL, and is NULL
+   * for READY and RESUMED.  May be NULL.
+   */
+  void (*on_lifecycle)(void *state, struct dgw_gateway *gw,
+                       enum dgw_lifecycle what,
+                       const struct dgw_disconnect *info);
+  /**
+   * Called once when the client is freed, in reverse load order, before
+   * the shared object is closed.  Free the state here; timers still
+   * pending are removed by the host afterwards.  May be NULL.
+   */
+  void (*fini)(void *state);
+};
+
+/**
+ * The function a plugin exports under the name dgw_plugin_describe.
+ * Declared here so that a plugin's definition is checked against it.
+ */
+DGW_PLUGIN_EXPORT const struct dgw_plugin *dgw_plugin_describe(void);
+
+/** The type of dgw_plugin_describe, for dlsym. */
+typedef const struct dgw_plugin *(*dgw_plugin_describe_fn)(void);
+
+/**
+ * The host's side: one table per loaded plugin, handed to init() and
+ * valid until fini() returns.  Functions take the table itself as `host`
+ * where they act for this plugin.  Read `size` before using a member a
+ * newer header added (DGW_PLUGIN_HOST_HAS).
+ */
+struct dgw_plugin_host {
+  /** sizeof(struct dgw_plugin_host) as the host was built. */
+  uint32_t size;
+  /** DGW_PLUGIN_ABI of the host. */
+  uint32_t abi;
+  /** The library version, e.g. "0.1.0". */
+  const char *version;
+  /** The client that loaded the plugin (opaque to plugins). */
+  struct dgw_client *client;
+  /** The client's event loop, for plugins that use libevent directly
+   * (they then link libevent themselves). */
+  struct event_base *base;
+  /** The plugin's config: JSON text, "{}" when none was given. */
+  const char *config_json;
+
+  /**
+   * Logs a printf-style line through the application's logger, prefixed
+   * with "plugin NAME: ".  Lines longer than about 500 bytes are cut.
+   */
+  void (*log)(const struct dgw_plugin_host *host, enum dgw_log_level level,
+              const char *fmt, ...) DGW_PLUGIN_PRINTF(3, 4);
+
+  /**
+   * Adds `event_name` ("*" for all) to the events this plugin receives.
+   * Only during init().  Returns DGW_OK, DGW_ERR_STATE outside init(),
+   * DGW_ERR_INVALID_ARGUMENT for an empty or too long name, or
+   * DGW_ERR_NOMEM.
+   */
+  int (*subscribe)(const struct dgw_plugin_host *host, const char *event_name);
+
+  /**
+   * Sends one gateway payload (JSON text of `len` bytes, copied) on shard
+   * `shard_id` of this client, as dgw_gateway_send_json(): at once, or
+   * queued behind the shard's send rate limit.  Returns what that returns
+   * (DGW_OK, DGW_ERR_JSON, DGW_ERR_PAYLOAD_TOO_LARGE, DGW_ERR_QUEUE_FULL,
+   * DGW_ERR_STATE), or DGW_ERR_INVALID_ARGUMENT when the client runs no
+   * such shard.  DGW_ERR_STATE also during fini.
+   */
+  int (*send_json)(const struct dgw_plugin_host *host, uint32_t shard_id,
+                   const char *json, size_t len);
+
+  /** Asks the client to stop: dgw_client_stop(), every shard closes with
+   * code 1000.  Safe inside on_dispatch and timers; ignored in fini(). */
+  void (*stop)(const struct dgw_plugin_host *host);
+
+  /**
+   * Calls fn(arg) after `ms` milliseconds on the client's loop; again
+   * every `ms` when `repeat` is nonzero.  A one-shot timer is removed
+   * after its call (do not remove it then); a repeating one runs until
+   * timer_remove() or the plugin is unloaded.  Returns the timer, or NULL
+   * without memory or during fini().
+   */
+  struct dgw_plugin_timer *(*timer_add)(const struct dgw_plugin_host *host,
+                                        uint32_t ms, int repeat,
+                                        dgw_plugin_timer_fn fn, void *arg);
+
+  /** Cancels and frees `timer` (also from inside its own callback).  NULL
+   * is a no-op. */
+  void (*timer_remove)(const struct dgw_plugin_host *host,
+                       struct dgw_plugin_timer *timer);
+
+  /** The number of shards the client runs. */
+  uint32_t (*shard_count)(const struct dgw_plugin_host *host);
+  /** The shard at `index` (0 .. shard_count-1, not the shard id), or
+   * NULL. */
+  struct dgw_gateway *(*gateway_at)(const struct dgw_plugin_host *host,
+                                    uint32_t index);
+
+  /** As dgw_gateway_shard_id(), _state(), _sequence(), _latency() and
+   * _send_json() in <dgw/dgw.h>. */
+  uint32_t (*gateway_shard_id)(const struct dgw_gateway *gw);
+  enum dgw_state (*gateway_state)(const struct dgw_gateway *gw);
+  int64_t (*gateway_sequence)(const struct dgw_gateway *gw);
+  double (*gateway_latency)(const struct dgw_gateway *gw);
+  int (*gateway_send_json)(struct dgw_gateway *gw, const char *json,
+                           size_t len);
+
+  /** As dgw_event_name(), _seq(), _shard(), _data() and _json() in
+   * <dgw/dgw.h>: the borrowed event view.  event_json parses `d` once
+   * per event, for every handler of it. */
+  const char *(*event_name)(const struct dgw_event *event);
+  int64_t (*event_seq)(const struct dgw_event *event);
+  uint32_t (*event_shard)(const struct dgw_event *event);
+  const char *(*event_data)(const struct dgw_event *event, size_t *len);
+  struct json_object *(*event_json)(const struct dgw_event *event);
+
+  /** As dgw_strerror() and dgw_state_name(). */
+  const char *(*strerror)(int error);
+  const char *(*state_name)(enum dgw_state state);
+};
+
+/** Nonzero when the host table `host` has member `member` (a plugin built
+ * against a newer header running in an older host may find it missing). */
+#define DGW_PLUGIN_HOST_HAS(host, member)                                      \
+  ((host)->size >=                                                             \
+   offsetof(struct dgw_plugin_host, member) + sizeof((host)->member))
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DGW_PLUGIN_H */
