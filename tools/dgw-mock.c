@@ -65,6 +65,23 @@ static void usage(FILE *out) {
       "  --hello-delay MS          send HELLO MS after the upgrade\n"
       "  --reconnect-before-hello  send op 7 instead of HELLO on the first\n"
       "                            connection\n"
+      "  --members N               synthetic members of every guild for\n"
+      "                            op 8 (default 2500): member i has id\n"
+      "                            2000000000000000000+i, username user<i>\n"
+      "  --chunk-size N            most members per GUILD_MEMBERS_CHUNK\n"
+      "                            (default 1000)\n"
+      "  --member-rate MS          least time between two all-members\n"
+      "                            requests for one guild on a session;\n"
+      "                            sooner ones get RATE_LIMITED\n"
+      "                            (default 30000)\n"
+      "  --voice-server-first      answer op 4 with VOICE_SERVER_UPDATE\n"
+      "                            before VOICE_STATE_UPDATE\n"
+      "  --rate-budget N           client payloads allowed per rate window\n"
+      "                            on a connection; one more closes 4008\n"
+      "                            (default 120)\n"
+      "  --rate-window MS          length of the sliding rate window\n"
+      "                            (default 60000)\n"
+      "  --no-rate-limit           never close 4008\n"
       "  --verbose                 log every connection and payload\n"
       "  --help                    show this help and exit\n"
       "\n"
@@ -128,6 +145,13 @@ static int parse_options(int argc, char **argv, struct options *opt) {
     OPT_NO_ACK,
     OPT_HELLO_DELAY,
     OPT_RECONNECT_BEFORE_HELLO,
+    OPT_MEMBERS,
+    OPT_CHUNK_SIZE,
+    OPT_MEMBER_RATE,
+    OPT_VOICE_SERVER_FIRST,
+    OPT_RATE_BUDGET,
+    OPT_RATE_WINDOW,
+    OPT_NO_RATE_LIMIT,
     OPT_VERBOSE,
     OPT_HELP
   };
@@ -148,6 +172,13 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       {"no-ack", no_argument, NULL, OPT_NO_ACK},
       {"hello-delay", required_argument, NULL, OPT_HELLO_DELAY},
       {"reconnect-before-hello", no_argument, NULL, OPT_RECONNECT_BEFORE_HELLO},
+      {"members", required_argument, NULL, OPT_MEMBERS},
+      {"chunk-size", required_argument, NULL, OPT_CHUNK_SIZE},
+      {"member-rate", required_argument, NULL, OPT_MEMBER_RATE},
+      {"voice-server-first", no_argument, NULL, OPT_VOICE_SERVER_FIRST},
+      {"rate-budget", required_argument, NULL, OPT_RATE_BUDGET},
+      {"rate-window", required_argument, NULL, OPT_RATE_WINDOW},
+      {"no-rate-limit", no_argument, NULL, OPT_NO_RATE_LIMIT},
       {"verbose", no_argument, NULL, OPT_VERBOSE},
       {"help", no_argument, NULL, OPT_HELP},
       {NULL, 0, NULL, 0}};
@@ -225,6 +256,38 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       break;
     case OPT_RECONNECT_BEFORE_HELLO:
       opt->cfg.reconnect_before_hello = 1;
+      break;
+    /* In the config 0 means the default, so these take 1 and up. */
+    case OPT_MEMBERS:
+      if (parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
+        goto bad_number;
+      opt->cfg.members_per_guild = (uint32_t)n;
+      break;
+    case OPT_CHUNK_SIZE:
+      if (parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
+        goto bad_number;
+      opt->cfg.chunk_size = (uint32_t)n;
+      break;
+    case OPT_MEMBER_RATE:
+      if (parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
+        goto bad_number;
+      opt->cfg.member_rate_ms = (uint32_t)n;
+      break;
+    case OPT_VOICE_SERVER_FIRST:
+      opt->cfg.voice_server_first = 1;
+      break;
+    case OPT_RATE_BUDGET:
+      if (parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
+        goto bad_number;
+      opt->cfg.rate_budget = (uint32_t)n;
+      break;
+    case OPT_RATE_WINDOW:
+      if (parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
+        goto bad_number;
+      opt->cfg.rate_window_ms = (uint32_t)n;
+      break;
+    case OPT_NO_RATE_LIMIT:
+      opt->cfg.no_rate_limit = 1;
       break;
     case OPT_VERBOSE:
       opt->verbose = 1;

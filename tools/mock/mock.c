@@ -24,6 +24,7 @@
  */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -78,6 +79,26 @@
 #define MOCK_TRACE "[\"dgw-mock\"]"
 /* Length of the 1000-byte frame header drop_midframe() announces. */
 #define MOCK_MIDFRAME_LEN 1000
+/* Commands (protocol §11): defaults of the config and fixed answers. */
+#define MOCK_DEFAULT_MEMBERS 2500u
+#define MOCK_DEFAULT_CHUNK_SIZE 1000u
+#define MOCK_DEFAULT_MEMBER_RATE_MS 30000u
+#define MOCK_MEMBER_ID_BASE UINT64_C(2000000000000000000)
+#define MOCK_MAX_USER_IDS 100 /* user_ids per op 8 */
+#define MOCK_QUERY_MAX 100    /* members a prefix query returns */
+#define MOCK_NONCE_MAX 32     /* bytes of a nonce Discord echoes */
+#define MOCK_CHANNEL_ID "3000000000000000001"
+#define MOCK_CHANNEL_STATUS "mock status"
+#define MOCK_VOICE_START_TIME 1764201600
+#define MOCK_SOUND_ID_BASE UINT64_C(4000000000000000000)
+#define MOCK_SOUNDS_PER_GUILD 2
+#define MOCK_VOICE_ENDPOINT "voice.mock.invalid:443"
+/* Send rate limit (protocol §6.1). */
+#define MOCK_DEFAULT_RATE_WINDOW_MS 60000u
+#define MOCK_DEFAULT_RATE_BUDGET 120u
+/* Stamps a connection keeps at least, for stats.max_in_window when the
+ * count goes past the budget (limit off); beyond, it saturates. */
+#define MOCK_RATE_TRACK_MAX 65536u
 
 /* One scripted dispatch (owned by the mock). */
 struct mock_dispatch {
@@ -91,6 +112,12 @@ struct mock_sent {
   struct mock_sent *next;
   int64_t seq;
   char *json;
+};
+
+/* When an all-members request (op 8) for a guild was last served. */
+struct mock_member_rate {
+  uint64_t guild_id;
+  uint64_t at_ms;
 };
 
 /*
@@ -112,6 +139,9 @@ struct mock_session {
   size_t history_len;
   struct mock_dispatch *script_last; /* last script entry sent, or NULL */
   struct event *expire_timer;        /* armed while detached */
+  /* All-members requests served within cfg.member_rate_ms (op 8). */
+  struct mock_member_rate *member_rates;
+  size_t member_rates_len, member_rates_cap;
 };
 
 /* An outgoing message that wslay reads in slices of fragment_size bytes,
@@ -166,6 +196,11 @@ struct dgw_mock_conn {
   int64_t seq_unsessioned; /* dispatches sent before any session */
   unsigned lose_next;      /* dispatches still to "lose in flight" */
 
+  /* Arrival stamps (ms) of the client payloads in the current rate
+   * window: a ring of rate_cap slots, rate_len used from rate_head. */
+  uint64_t *rate_stamps;
+  size_t rate_cap, rate_head, rate_len;
+
   struct event *dispatch_timer; /* paces the session's script */
   struct event *hello_timer;    /* cfg.hello_delay_ms */
 
@@ -174,6 +209,13 @@ struct dgw_mock_conn {
   int client_closed;     /* the client's close frame arrived */
   int client_code;       /* its code, 0 when it carried none */
   struct event *close_timer;
+  /* A close decided while wslay was reading: queued by conn_flush() after
+   * the data already queued, which wslay would otherwise skip (it sends
+   * control frames first and nothing after a close). */
+  int close_pending;
+  uint16_t close_pending_code;
+  size_t close_pending_len;
+  char close_pending_reason[124];
 
   int busy;
   int in_recv;
@@ -345,6 +387,15 @@ static int json_is_int(json_object *obj) {
   return obj != NULL && json_object_is_type(obj, json_type_int);
 }
 
+/* Milliseconds on a monotonic clock. */
+static uint64_t mock_now_ms(void) {
+  struct timespec ts;
+
+  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+    return 0;
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* ------------------------------------------------------------- sessions */
 
 static void session_random_id(char id[33]) {
@@ -428,6 +479,7 @@ static void session_free(struct dgw_mock *mock, struct mock_session *s) {
     free(sent);
   }
   event_free(s->expire_timer);
+  free(s->member_rates);
   free(s->token);
   free(s);
 }
@@ -688,6 +740,7 @@ static void conn_destroy(struct dgw_mock_conn *conn, enum conn_end how) {
   }
   free(conn->zbuf);
   free(conn->path_query);
+  free(conn->rate_stamps);
   if (bev != NULL) {
     if (how == END_DROP)
       bufferevent_free(bev);
@@ -812,6 +865,20 @@ static void conn_flush(struct dgw_mock_conn *conn) {
              conn->id);
     conn_end(conn, END_DROP);
     return;
+  }
+  if (conn->close_pending) {
+    conn->close_pending = 0;
+    /* Fails only when wslay already queued a close (the echo of the
+     * client's, or one for a protocol error): that one ends it. */
+    if (wslay_event_queue_close(conn->ws, conn->close_pending_code,
+                                (const uint8_t *)conn->close_pending_reason,
+                                conn->close_pending_len) == 0 &&
+        wslay_event_send(conn->ws) != 0) {
+      mock_log(conn->mock, DGW_LOG_WARN, "conn %lu: send failed, dropping",
+               conn->id);
+      conn_end(conn, END_DROP);
+      return;
+    }
   }
   if (!wslay_event_want_read(conn->ws) && !wslay_event_want_write(conn->ws))
     conn_end(conn, END_CLEAN);
@@ -1010,9 +1077,19 @@ static int conn_close_internal(struct dgw_mock_conn *conn, uint16_t code,
     while (len > 0 && ((unsigned char)reason[len] & 0xc0) == 0x80)
       len--; /* do not cut a UTF-8 sequence */
   }
-  rv = wslay_event_queue_close(conn->ws, code, (const uint8_t *)reason, len);
-  if (rv != 0)
-    return rv == WSLAY_ERR_NOMEM ? DGW_ERR_NOMEM : DGW_ERR_STATE;
+  if (conn->in_recv) {
+    /* Replies to the payloads before this one are still in wslay's
+     * queue: the close goes after them (see conn_flush()). */
+    conn->close_pending = 1;
+    conn->close_pending_code = code;
+    conn->close_pending_len = len;
+    if (len > 0)
+      memcpy(conn->close_pending_reason, reason, len);
+  } else {
+    rv = wslay_event_queue_close(conn->ws, code, (const uint8_t *)reason, len);
+    if (rv != 0)
+      return rv == WSLAY_ERR_NOMEM ? DGW_ERR_NOMEM : DGW_ERR_STATE;
+  }
   conn->closing = 1;
   conn->mock_closed_first = 1;
   mock_log(conn->mock, DGW_LOG_DEBUG, "conn %lu: sending close %u (%.*s)",
@@ -1355,6 +1432,713 @@ static void conn_handle_resume(struct dgw_mock_conn *conn, json_object *root) {
     conn_leave(old);
 }
 
+/* ------------------------------------------------------ send rate limit */
+
+/*
+ * Stamps one client payload into the connection's sliding window of
+ * cfg.rate_window_ms and returns how many the window now holds, this one
+ * included; 0 when out of memory.  The ring holds up to
+ * max(budget + 1, MOCK_RATE_TRACK_MAX) stamps, so the 4008 decision is
+ * exact; past that (limit off) the oldest stamp is forgotten and the count
+ * saturates.  Updates stats.max_in_window.
+ */
+static size_t conn_rate_count(struct dgw_mock_conn *conn) {
+  struct dgw_mock *mock = conn->mock;
+  uint64_t window = mock->cfg.rate_window_ms != 0 ? mock->cfg.rate_window_ms
+                                                  : MOCK_DEFAULT_RATE_WINDOW_MS;
+  uint64_t budget = mock->cfg.rate_budget != 0 ? mock->cfg.rate_budget
+                                               : MOCK_DEFAULT_RATE_BUDGET;
+  uint64_t ceiling =
+      budget + 1 > MOCK_RATE_TRACK_MAX ? budget + 1 : MOCK_RATE_TRACK_MAX;
+  uint64_t now = mock_now_ms();
+
+  if (ceiling > SIZE_MAX / sizeof *conn->rate_stamps)
+    ceiling = SIZE_MAX / sizeof *conn->rate_stamps;
+  while (conn->rate_len > 0 &&
+         now - conn->rate_stamps[conn->rate_head] >= window) {
+    conn->rate_head = (conn->rate_head + 1) % conn->rate_cap;
+    conn->rate_len--;
+  }
+  if (conn->rate_len == conn->rate_cap) {
+    if (conn->rate_cap >= ceiling) {
+      conn->rate_head = (conn->rate_head + 1) % conn->rate_cap;
+      conn->rate_len--;
+    } else {
+      size_t cap = conn->rate_cap != 0 ? conn->rate_cap * 2 : 64, i;
+      uint64_t *p;
+
+      if (cap > ceiling)
+        cap = (size_t)ceiling;
+      p = malloc(cap * sizeof *p);
+      if (p == NULL)
+        return 0;
+      for (i = 0; i < conn->rate_len; i++)
+        p[i] = conn->rate_stamps[(conn->rate_head + i) % conn->rate_cap];
+      free(conn->rate_stamps);
+      conn->rate_stamps = p;
+      conn->rate_cap = cap;
+      conn->rate_head = 0;
+    }
+  }
+  conn->rate_stamps[(conn->rate_head + conn->rate_len) % conn->rate_cap] = now;
+  conn->rate_len++;
+  if (conn->rate_len > mock->stats.max_in_window)
+    mock->stats.max_in_window = conn->rate_len;
+  return conn->rate_len;
+}
+
+/* ------------------------------------------------------------- commands */
+
+/*
+ * Reads a snowflake: a string of 1 to 20 digits or a JSON integer >= 0,
+ * at most UINT64_MAX.  Returns 0, or -1 when `v` is not one.
+ */
+static int json_snowflake(json_object *v, uint64_t *out) {
+  if (json_is_int(v)) {
+    if (json_object_get_int64(v) < 0)
+      return -1;
+    *out = json_object_get_uint64(v);
+    return 0;
+  }
+  if (v != NULL && json_object_is_type(v, json_type_string)) {
+    const char *str = json_object_get_string(v);
+    int len = json_object_get_string_len(v), i;
+    uint64_t x = 0;
+
+    if (len <= 0 || len > 20)
+      return -1;
+    for (i = 0; i < len; i++) {
+      unsigned digit;
+      if (str[i] < '0' || str[i] > '9')
+        return -1;
+      digit = (unsigned)(str[i] - '0');
+      if (x > (UINT64_MAX - digit) / 10)
+        return -1;
+      x = x * 10 + digit;
+    }
+    *out = x;
+    return 0;
+  }
+  return -1;
+}
+
+/* A snowflake as a JSON string; NULL when out of memory. */
+static json_object *json_new_snowflake(uint64_t id) {
+  char text[24];
+
+  snprintf(text, sizeof text, "%" PRIu64, id);
+  return json_object_new_string(text);
+}
+
+/* Whether `v` is a string (when `allow_null`, or null). */
+static int json_is_string(json_object *v, int allow_null) {
+  if (v == NULL)
+    return allow_null;
+  return json_object_is_type(v, json_type_string);
+}
+
+static int json_is_bool(json_object *v) {
+  return v != NULL && json_object_is_type(v, json_type_boolean);
+}
+
+/* `d.key` as a snowflake: 0, or -1 when missing or not one. */
+static int json_get_snowflake(json_object *d, const char *key, uint64_t *out) {
+  json_object *v;
+
+  if (!json_object_object_get_ex(d, key, &v))
+    return -1;
+  return json_snowflake(v, out);
+}
+
+/*
+ * Makes `d` (consumed, may be NULL) a dispatch `t` of the session.  `bad`
+ * says building `d` ran out of memory.  Returns DGW_OK once the dispatch
+ * is in the history, DGW_ERR_NOMEM otherwise.
+ */
+static int session_dispatch_obj(struct mock_session *s, const char *t,
+                                json_object *d, int bad) {
+  const char *text;
+  int rv;
+
+  if (d == NULL || bad) {
+    json_object_put(d);
+    return DGW_ERR_NOMEM;
+  }
+  text = json_plain(d);
+  rv = text != NULL ? session_dispatch(s, t, text, NULL) : DGW_ERR_NOMEM;
+  json_object_put(d);
+  return rv;
+}
+
+/* op 3 (protocol §11.1): all four fields, with their types. */
+static int cmd_presence(json_object *d) {
+  static const char *const statuses[] = {"online", "dnd", "idle", "invisible",
+                                         "offline"};
+  json_object *v, *acts;
+  const char *status;
+  size_t i, n;
+  int known = 0;
+
+  if (!json_object_object_get_ex(d, "since", &v) ||
+      (v != NULL && (!json_is_int(v) || json_object_get_int64(v) < 0)))
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (!json_object_object_get_ex(d, "afk", &v) || !json_is_bool(v))
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (!json_object_object_get_ex(d, "status", &v) || !json_is_string(v, 0))
+    return DGW_ERR_INVALID_ARGUMENT;
+  status = json_object_get_string(v);
+  for (i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+    known |= strcmp(status, statuses[i]) == 0;
+  if (!known)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (!json_object_object_get_ex(d, "activities", &acts) || acts == NULL ||
+      !json_object_is_type(acts, json_type_array))
+    return DGW_ERR_INVALID_ARGUMENT;
+  n = json_object_array_length(acts);
+  for (i = 0; i < n; i++) {
+    json_object *a = json_object_array_get_idx(acts, i);
+    int64_t type;
+    if (a == NULL || !json_object_is_type(a, json_type_object) ||
+        !json_object_object_get_ex(a, "name", &v) || !json_is_string(v, 0) ||
+        !json_object_object_get_ex(a, "type", &v) || !json_is_int(v))
+      return DGW_ERR_INVALID_ARGUMENT;
+    type = json_object_get_int64(v);
+    if (type < 0 || type > 5)
+      return DGW_ERR_INVALID_ARGUMENT;
+    if ((json_object_object_get_ex(a, "state", &v) && !json_is_string(v, 1)) ||
+        (json_object_object_get_ex(a, "url", &v) && !json_is_string(v, 1)))
+      return DGW_ERR_INVALID_ARGUMENT;
+  }
+  return DGW_OK;
+}
+
+static json_object *voice_state_d(const struct mock_session *s, uint64_t guild,
+                                  int has_channel, uint64_t channel,
+                                  int self_mute, int self_deaf) {
+  json_object *d = json_object_new_object(), *member, *user;
+  int bad = 0;
+
+  if (d == NULL)
+    return NULL;
+  bad |= json_add(d, "guild_id", json_new_snowflake(guild));
+  if (has_channel)
+    bad |= json_add(d, "channel_id", json_new_snowflake(channel));
+  else if (json_object_object_add(d, "channel_id", NULL) != 0)
+    bad = -1;
+  bad |= json_add(d, "user_id", json_object_new_string(MOCK_USER_ID));
+  bad |= json_add(d, "session_id", json_object_new_string(s->id));
+  bad |= json_add(d, "deaf", json_object_new_boolean(0));
+  bad |= json_add(d, "mute", json_object_new_boolean(0));
+  bad |= json_add(d, "self_deaf", json_object_new_boolean(self_deaf));
+  bad |= json_add(d, "self_mute", json_object_new_boolean(self_mute));
+  bad |= json_add(d, "self_video", json_object_new_boolean(0));
+  bad |= json_add(d, "suppress", json_object_new_boolean(0));
+  if (json_object_object_add(d, "request_to_speak_timestamp", NULL) != 0)
+    bad = -1;
+  if ((member = json_object_new_object()) != NULL) {
+    if ((user = json_object_new_object()) != NULL) {
+      bad |= json_add(user, "id", json_object_new_string(MOCK_USER_ID));
+      bad |= json_add(user, "username", json_object_new_string("dgw-mock"));
+      bad |= json_add(user, "bot", json_object_new_boolean(1));
+    }
+    bad |= json_add(member, "user", user);
+    bad |= json_add(member, "roles", json_object_new_array());
+    bad |= json_add(member, "deaf", json_object_new_boolean(0));
+    bad |= json_add(member, "mute", json_object_new_boolean(0));
+  }
+  bad |= json_add(d, "member", member);
+  if (bad) {
+    json_object_put(d);
+    return NULL;
+  }
+  return d;
+}
+
+static json_object *voice_server_d(uint64_t guild) {
+  json_object *d = json_object_new_object();
+  char token[12 + 33];
+  int bad = 0;
+
+  if (d == NULL)
+    return NULL;
+  memcpy(token, "voice-token-", 12);
+  session_random_id(token + 12);
+  bad |= json_add(d, "token", json_object_new_string(token));
+  bad |= json_add(d, "guild_id", json_new_snowflake(guild));
+  bad |= json_add(d, "endpoint", json_object_new_string(MOCK_VOICE_ENDPOINT));
+  if (bad) {
+    json_object_put(d);
+    return NULL;
+  }
+  return d;
+}
+
+/* op 4 (protocol §11.2): VOICE_STATE_UPDATE, and VOICE_SERVER_UPDATE
+ * unless the bot leaves. */
+static int cmd_voice_state(struct dgw_mock *mock, struct mock_session *s,
+                           json_object *d) {
+  json_object *v;
+  uint64_t guild, channel = 0;
+  int has_channel, self_mute, self_deaf, rv, i;
+
+  if (json_get_snowflake(d, "guild_id", &guild) != 0 ||
+      !json_object_object_get_ex(d, "channel_id", &v))
+    return DGW_ERR_INVALID_ARGUMENT;
+  has_channel = v != NULL;
+  if (has_channel && json_snowflake(v, &channel) != 0)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (!json_object_object_get_ex(d, "self_mute", &v) || !json_is_bool(v))
+    return DGW_ERR_INVALID_ARGUMENT;
+  self_mute = json_object_get_boolean(v);
+  if (!json_object_object_get_ex(d, "self_deaf", &v) || !json_is_bool(v))
+    return DGW_ERR_INVALID_ARGUMENT;
+  self_deaf = json_object_get_boolean(v);
+  for (i = 0; i < 2; i++) {
+    int server = (i == 0) == (mock->cfg.voice_server_first != 0);
+    if (server && !has_channel)
+      continue;
+    if (server)
+      rv = session_dispatch_obj(s, "VOICE_SERVER_UPDATE", voice_server_d(guild),
+                                0);
+    else
+      rv = session_dispatch_obj(
+          s, "VOICE_STATE_UPDATE",
+          voice_state_d(s, guild, has_channel, channel, self_mute, self_deaf),
+          0);
+    if (rv != DGW_OK)
+      return rv;
+  }
+  return DGW_OK;
+}
+
+/* The members an op 8 request gets. */
+struct member_result {
+  int all;        /* every member: 0 .. count - 1 */
+  uint32_t count; /* members of the guild */
+  int by_ids;     /* a user_ids request: not_found goes in chunk 0 */
+  uint32_t idx[MOCK_QUERY_MAX > MOCK_MAX_USER_IDS ? MOCK_QUERY_MAX
+                                                  : MOCK_MAX_USER_IDS];
+  size_t n; /* used of idx (unless `all`) */
+  uint64_t not_found[MOCK_MAX_USER_IDS];
+  size_t n_not_found;
+};
+
+static char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/*
+ * Fills r->idx with the members whose username "user<i>" starts with `q`
+ * (ASCII case-insensitively), lowest i first, at most `cap`.  The i that
+ * start with the digits D are D, then D0..D9, D00..D99, ...: ranges that
+ * ascend, so no member list is ever built.
+ */
+static void members_query(struct member_result *r, const char *q, size_t qlen,
+                          size_t cap) {
+  static const char prefix[] = "user";
+  uint64_t d = 0, lo, span, x;
+  size_t i;
+
+  for (i = 0; i < qlen && i < 4; i++)
+    if (ascii_lower(q[i]) != prefix[i])
+      return;
+  if (qlen <= 4) {
+    for (x = 0; x < r->count && r->n < cap; x++)
+      r->idx[r->n++] = (uint32_t)x;
+    return;
+  }
+  q += 4;
+  qlen -= 4;
+  if (qlen > 10 || (q[0] == '0' && qlen > 1))
+    return; /* more digits than a uint32_t, or a leading zero */
+  for (i = 0; i < qlen; i++) {
+    if (q[i] < '0' || q[i] > '9')
+      return;
+    d = d * 10 + (uint64_t)(q[i] - '0');
+  }
+  for (lo = d, span = 1; lo < r->count && r->n < cap; lo *= 10, span *= 10) {
+    for (x = lo; x < lo + span && x < r->count && r->n < cap; x++)
+      r->idx[r->n++] = (uint32_t)x;
+    if (d == 0)
+      break; /* "user0": only member 0 */
+  }
+}
+
+/* Sorts the requested user ids into members and not_found, each once. */
+static int members_by_ids(struct member_result *r, json_object *ids) {
+  size_t i, j, n = 1;
+  int single = !json_object_is_type(ids, json_type_array);
+
+  if (!single) {
+    n = json_object_array_length(ids);
+    if (n > MOCK_MAX_USER_IDS)
+      return DGW_ERR_INVALID_ARGUMENT;
+  }
+  r->by_ids = 1;
+  for (i = 0; i < n; i++) {
+    json_object *v = single ? ids : json_object_array_get_idx(ids, i);
+    uint64_t id;
+    int seen = 0;
+
+    if (json_snowflake(v, &id) != 0)
+      return DGW_ERR_INVALID_ARGUMENT;
+    if (id >= MOCK_MEMBER_ID_BASE && id - MOCK_MEMBER_ID_BASE < r->count) {
+      uint32_t m = (uint32_t)(id - MOCK_MEMBER_ID_BASE);
+      for (j = 0; j < r->n; j++)
+        seen |= r->idx[j] == m;
+      if (!seen)
+        r->idx[r->n++] = m;
+    } else {
+      for (j = 0; j < r->n_not_found; j++)
+        seen |= r->not_found[j] == id;
+      if (!seen)
+        r->not_found[r->n_not_found++] = id;
+    }
+  }
+  return DGW_OK;
+}
+
+static json_object *member_obj(uint64_t i) {
+  json_object *m = json_object_new_object(), *user;
+  char name[32];
+  int bad = 0;
+
+  if (m == NULL)
+    return NULL;
+  snprintf(name, sizeof name, "user%" PRIu64, i);
+  if ((user = json_object_new_object()) != NULL) {
+    bad |= json_add(user, "id", json_new_snowflake(MOCK_MEMBER_ID_BASE + i));
+    bad |= json_add(user, "username", json_object_new_string(name));
+  }
+  bad |= json_add(m, "user", user);
+  if (bad) {
+    json_object_put(m);
+    return NULL;
+  }
+  return m;
+}
+
+/* GUILD_MEMBERS_CHUNK dispatches of at most cfg.chunk_size members; one,
+ * empty, when nothing matched. */
+static int member_chunks(struct dgw_mock *mock, struct mock_session *s,
+                         uint64_t guild, const struct member_result *r,
+                         const char *nonce, int presences) {
+  uint64_t size = mock->cfg.chunk_size != 0 ? mock->cfg.chunk_size
+                                            : MOCK_DEFAULT_CHUNK_SIZE;
+  uint64_t total = r->all ? r->count : r->n;
+  uint64_t chunks = total == 0 ? 1 : (total + size - 1) / size, k, p;
+  size_t i;
+
+  for (k = 0; k < chunks; k++) {
+    json_object *d = json_object_new_object(), *members, *nf;
+    int bad = 0, rv;
+
+    if (d == NULL)
+      return DGW_ERR_NOMEM;
+    bad |= json_add(d, "guild_id", json_new_snowflake(guild));
+    if ((members = json_object_new_array()) != NULL) {
+      for (p = k * size; !bad && p < total && p < (k + 1) * size; p++)
+        bad |= json_append(members, member_obj(r->all ? p : r->idx[p]));
+    }
+    bad |= json_add(d, "members", members);
+    bad |= json_add(d, "chunk_index", json_object_new_int64((int64_t)k));
+    bad |= json_add(d, "chunk_count", json_object_new_int64((int64_t)chunks));
+    if (k == 0 && r->by_ids) {
+      if ((nf = json_object_new_array()) != NULL) {
+        for (i = 0; i < r->n_not_found; i++)
+          bad |= json_append(nf, json_new_snowflake(r->not_found[i]));
+      }
+      bad |= json_add(d, "not_found", nf);
+    }
+    if (presences)
+      bad |= json_add(d, "presences", json_object_new_array());
+    if (nonce != NULL)
+      bad |= json_add(d, "nonce", json_object_new_string(nonce));
+    rv = session_dispatch_obj(s, "GUILD_MEMBERS_CHUNK", d, bad);
+    if (rv != DGW_OK)
+      return rv;
+  }
+  return DGW_OK;
+}
+
+/*
+ * The all-members rate of a session (protocol §6.4): returns 0 and
+ * remembers now when `guild` may be served, the milliseconds left (>= 1)
+ * when it may not, -1 when out of memory.
+ */
+static int64_t session_member_rate(struct mock_session *s, uint64_t guild) {
+  uint64_t rate = s->mock->cfg.member_rate_ms != 0
+                      ? s->mock->cfg.member_rate_ms
+                      : MOCK_DEFAULT_MEMBER_RATE_MS;
+  uint64_t now = mock_now_ms();
+  size_t i, kept = 0;
+
+  for (i = 0; i < s->member_rates_len; i++)
+    if (now - s->member_rates[i].at_ms < rate)
+      s->member_rates[kept++] = s->member_rates[i];
+  s->member_rates_len = kept;
+  for (i = 0; i < kept; i++)
+    if (s->member_rates[i].guild_id == guild)
+      return (int64_t)(rate - (now - s->member_rates[i].at_ms));
+  if (s->member_rates_len == s->member_rates_cap) {
+    size_t cap = s->member_rates_cap != 0 ? s->member_rates_cap * 2 : 8;
+    struct mock_member_rate *p;
+    if (cap > SIZE_MAX / sizeof *p ||
+        (p = realloc(s->member_rates, cap * sizeof *p)) == NULL)
+      return -1;
+    s->member_rates = p;
+    s->member_rates_cap = cap;
+  }
+  s->member_rates[s->member_rates_len].guild_id = guild;
+  s->member_rates[s->member_rates_len].at_ms = now;
+  s->member_rates_len++;
+  return 0;
+}
+
+static int member_rate_limited(struct dgw_mock *mock, struct mock_session *s,
+                               uint64_t guild, const char *nonce,
+                               int64_t wait_ms) {
+  json_object *d = json_object_new_object(), *meta;
+  char secs[32];
+  int bad = 0;
+
+  if (d == NULL)
+    return DGW_ERR_NOMEM;
+  snprintf(secs, sizeof secs, "%" PRId64 ".%03" PRId64, wait_ms / 1000,
+           wait_ms % 1000);
+  bad |= json_add(d, "opcode", json_object_new_int(8));
+  bad |= json_add(d, "retry_after",
+                  json_object_new_double_s((double)wait_ms / 1000.0, secs));
+  if ((meta = json_object_new_object()) != NULL) {
+    bad |= json_add(meta, "guild_id", json_new_snowflake(guild));
+    if (nonce != NULL)
+      bad |= json_add(meta, "nonce", json_object_new_string(nonce));
+  }
+  bad |= json_add(d, "meta", meta);
+  mock->stats.rate_limited++;
+  return session_dispatch_obj(s, "RATE_LIMITED", d, bad);
+}
+
+/* op 8 (protocol §11.3, §6.4). */
+static int cmd_members(struct dgw_mock *mock, struct mock_session *s,
+                       json_object *d) {
+  struct member_result *r;
+  json_object *v, *ids, *query;
+  const char *nonce = NULL;
+  uint64_t guild;
+  int presences = 0, rv = DGW_OK;
+
+  if (json_get_snowflake(d, "guild_id", &guild) != 0)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (json_object_object_get_ex(d, "presences", &v) && v != NULL) {
+    if (!json_is_bool(v))
+      return DGW_ERR_INVALID_ARGUMENT;
+    presences = json_object_get_boolean(v);
+  }
+  /* An invalid nonce is dropped silently, not refused. */
+  if (json_object_object_get_ex(d, "nonce", &v) && json_is_string(v, 0) &&
+      json_object_get_string_len(v) >= 1 &&
+      json_object_get_string_len(v) <= MOCK_NONCE_MAX)
+    nonce = json_object_get_string(v);
+  if ((r = calloc(1, sizeof *r)) == NULL)
+    return DGW_ERR_NOMEM;
+  r->count = mock->cfg.members_per_guild != 0 ? mock->cfg.members_per_guild
+                                              : MOCK_DEFAULT_MEMBERS;
+  if (json_object_object_get_ex(d, "user_ids", &ids) && ids != NULL) {
+    rv = members_by_ids(r, ids);
+  } else if (json_object_object_get_ex(d, "query", &query) &&
+             json_is_string(query, 0) &&
+             json_object_object_get_ex(d, "limit", &v) && json_is_int(v) &&
+             json_object_get_int64(v) >= 0) {
+    int64_t limit = json_object_get_int64(v);
+    int qlen = json_object_get_string_len(query);
+
+    if (qlen == 0 && limit == 0) {
+      int64_t wait = session_member_rate(s, guild);
+      if (wait < 0)
+        rv = DGW_ERR_NOMEM;
+      else if (wait > 0)
+        rv = member_rate_limited(mock, s, guild, nonce, wait);
+      else
+        r->all = 1;
+      if (wait != 0) {
+        free(r);
+        return rv;
+      }
+    } else {
+      members_query(r, json_object_get_string(query), (size_t)qlen,
+                    limit == 0 || limit > MOCK_QUERY_MAX ? MOCK_QUERY_MAX
+                                                         : (size_t)limit);
+    }
+  } else {
+    rv = DGW_ERR_INVALID_ARGUMENT; /* neither user_ids nor query + limit */
+  }
+  if (rv == DGW_OK)
+    rv = member_chunks(mock, s, guild, r, nonce, presences);
+  free(r);
+  return rv;
+}
+
+/* op 31 (protocol §11.4): one SOUNDBOARD_SOUNDS per guild, in order. */
+static int cmd_soundboard(struct mock_session *s, json_object *d) {
+  json_object *ids;
+  size_t i, n;
+  uint64_t guild;
+  int k;
+
+  if (!json_object_object_get_ex(d, "guild_ids", &ids) || ids == NULL ||
+      !json_object_is_type(ids, json_type_array))
+    return DGW_ERR_INVALID_ARGUMENT;
+  n = json_object_array_length(ids);
+  for (i = 0; i < n; i++)
+    if (json_snowflake(json_object_array_get_idx(ids, i), &guild) != 0)
+      return DGW_ERR_INVALID_ARGUMENT;
+  for (i = 0; i < n; i++) {
+    json_object *out = json_object_new_object(), *sounds;
+    int bad = 0, rv;
+
+    json_snowflake(json_object_array_get_idx(ids, i), &guild);
+    if (out == NULL)
+      return DGW_ERR_NOMEM;
+    bad |= json_add(out, "guild_id", json_new_snowflake(guild));
+    if ((sounds = json_object_new_array()) != NULL) {
+      for (k = 1; k <= MOCK_SOUNDS_PER_GUILD; k++) {
+        json_object *snd = json_object_new_object();
+        char name[24];
+        snprintf(name, sizeof name, "sound%d", k);
+        if (snd != NULL) {
+          bad |= json_add(snd, "sound_id",
+                          json_new_snowflake(MOCK_SOUND_ID_BASE + (uint64_t)k));
+          bad |= json_add(snd, "name", json_object_new_string(name));
+          bad |= json_add(snd, "volume", json_object_new_double_s(1.0, "1.0"));
+          if (json_object_object_add(snd, "emoji_id", NULL) != 0 ||
+              json_object_object_add(snd, "emoji_name", NULL) != 0)
+            bad = -1;
+          bad |= json_add(snd, "guild_id", json_new_snowflake(guild));
+          bad |= json_add(snd, "available", json_object_new_boolean(1));
+        }
+        bad |= json_append(sounds, snd);
+      }
+    }
+    bad |= json_add(out, "soundboard_sounds", sounds);
+    rv = session_dispatch_obj(s, "SOUNDBOARD_SOUNDS", out, bad);
+    if (rv != DGW_OK)
+      return rv;
+  }
+  return DGW_OK;
+}
+
+/* op 43 (protocol §11.5): one CHANNEL_INFO with the fields asked for. */
+static int cmd_channel_info(struct mock_session *s, json_object *d) {
+  json_object *fields, *out, *channels, *ch;
+  uint64_t guild;
+  size_t i, n;
+  int want_status = 0, want_start = 0, bad = 0;
+
+  if (json_get_snowflake(d, "guild_id", &guild) != 0 ||
+      !json_object_object_get_ex(d, "fields", &fields) || fields == NULL ||
+      !json_object_is_type(fields, json_type_array))
+    return DGW_ERR_INVALID_ARGUMENT;
+  n = json_object_array_length(fields);
+  for (i = 0; i < n; i++) {
+    json_object *f = json_object_array_get_idx(fields, i);
+    const char *name;
+    if (!json_is_string(f, 0))
+      return DGW_ERR_INVALID_ARGUMENT;
+    name = json_object_get_string(f);
+    if (strcmp(name, "status") == 0)
+      want_status = 1;
+    else if (strcmp(name, "voice_start_time") == 0)
+      want_start = 1;
+    else
+      return DGW_ERR_INVALID_ARGUMENT;
+  }
+  if ((out = json_object_new_object()) == NULL)
+    return DGW_ERR_NOMEM;
+  bad |= json_add(out, "guild_id", json_new_snowflake(guild));
+  if ((channels = json_object_new_array()) != NULL) {
+    if ((ch = json_object_new_object()) != NULL) {
+      bad |= json_add(ch, "id", json_object_new_string(MOCK_CHANNEL_ID));
+      if (want_status)
+        bad |=
+            json_add(ch, "status", json_object_new_string(MOCK_CHANNEL_STATUS));
+      if (want_start)
+        bad |= json_add(ch, "voice_start_time",
+                        json_object_new_int64(MOCK_VOICE_START_TIME));
+    }
+    bad |= json_append(channels, ch);
+  }
+  bad |= json_add(out, "channels", channels);
+  return session_dispatch_obj(s, "CHANNEL_INFO", out, bad);
+}
+
+/* Ops 3, 4, 8, 31, 43: checks d, answers with dispatches of the session. */
+static void conn_handle_command(struct dgw_mock_conn *conn, int op,
+                                json_object *root) {
+  struct dgw_mock *mock = conn->mock;
+  struct mock_session *s = conn->session;
+  json_object *d;
+  const char *what;
+  char reason[64];
+  int rv;
+
+  switch (op) {
+  case 3:
+    what = "presence update";
+    break;
+  case 4:
+    what = "voice state update";
+    break;
+  case 8:
+    what = "request guild members";
+    break;
+  case 31:
+    what = "request soundboard sounds";
+    break;
+  default:
+    what = "request channel info";
+    break;
+  }
+  if (!conn->authenticated || s == NULL) {
+    conn_close_internal(conn, 4003, "Not authenticated");
+    return;
+  }
+  if (!json_object_object_get_ex(root, "d", &d) || d == NULL ||
+      !json_object_is_type(d, json_type_object)) {
+    rv = DGW_ERR_INVALID_ARGUMENT;
+  } else {
+    switch (op) {
+    case 3:
+      rv = cmd_presence(d);
+      break;
+    case 4:
+      rv = cmd_voice_state(mock, s, d);
+      break;
+    case 8:
+      rv = cmd_members(mock, s, d);
+      break;
+    case 31:
+      rv = cmd_soundboard(s, d);
+      break;
+    default:
+      rv = cmd_channel_info(s, d);
+      break;
+    }
+  }
+  if (rv == DGW_OK) {
+    mock->stats.commands++;
+    mock_log(mock, DGW_LOG_DEBUG, "conn %lu: %s (op %d) done", conn->id, what,
+             op);
+  } else if (rv == DGW_ERR_INVALID_ARGUMENT) {
+    snprintf(reason, sizeof reason, "Invalid %s payload", what);
+    conn_close_internal(conn, 4001, reason);
+  } else {
+    mock_log(mock, DGW_LOG_WARN, "conn %lu: out of memory answering op %d",
+             conn->id, op);
+    conn_end(conn, END_DROP);
+  }
+}
+
 /* One complete client message: a gateway payload. */
 static void conn_handle_payload(struct dgw_mock_conn *conn, const uint8_t *msg,
                                 size_t len) {
@@ -1362,9 +2146,14 @@ static void conn_handle_payload(struct dgw_mock_conn *conn, const uint8_t *msg,
   json_object *root = NULL, *opv;
   char *text;
   int ok = 0, op = -1;
+  size_t in_window;
+  uint32_t budget = mock->cfg.rate_budget != 0 ? mock->cfg.rate_budget
+                                               : MOCK_DEFAULT_RATE_BUDGET;
 
+  in_window = conn_rate_count(conn);
   text = malloc(len + 1);
-  if (text == NULL) {
+  if (text == NULL || in_window == 0) {
+    free(text);
     conn_end(conn, END_DROP);
     return;
   }
@@ -1384,7 +2173,13 @@ static void conn_handle_payload(struct dgw_mock_conn *conn, const uint8_t *msg,
     mock->cfg.hooks.on_payload(mock, conn, op, text, len, mock->cfg.user_data);
   if (!conn_can_send(conn))
     goto out;
-  if (len > MOCK_MAX_PAYLOAD) {
+  if (!mock->cfg.no_rate_limit && in_window > budget) {
+    mock->stats.rate_limit_closes++;
+    mock_log(mock, DGW_LOG_INFO,
+             "conn %lu: %zu payloads in the rate window, budget %lu: 4008",
+             conn->id, in_window, (unsigned long)budget);
+    conn_close_internal(conn, 4008, "Rate limited");
+  } else if (len > MOCK_MAX_PAYLOAD) {
     conn_close_internal(conn, 4002, "Payload too large");
   } else if (!ok || !json_object_is_type(root, json_type_object)) {
     conn_close_internal(conn, 4002, "Error while decoding payload");
@@ -1406,9 +2201,7 @@ static void conn_handle_payload(struct dgw_mock_conn *conn, const uint8_t *msg,
     case 8:
     case 31:
     case 43:
-      /* Replies to these come with later scenarios. */
-      if (!conn->authenticated)
-        conn_close_internal(conn, 4003, "Not authenticated");
+      conn_handle_command(conn, op, root);
       break;
     default:
       conn_close_internal(conn, 4001, "Unknown opcode");

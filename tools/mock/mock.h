@@ -28,6 +28,76 @@
  *     original s, then RESUMED {"_trace":["dgw-mock"]} with the next s,
  *     then the rest of the session's script.
  *
+ * Commands (protocol §11, §13.10), after IDENTIFY or RESUME (before: close
+ * 4003).  Every reply is an ordinary dispatch of the session: it takes the
+ * next sequence number, enters the history and is replayed by a RESUME.
+ * A payload whose d breaks the rules below closes 4001 (Discord: "invalid
+ * payload for an opcode").  Snowflakes may be strings of 1 to 20 digits or
+ * JSON integers >= 0; replies carry them as decimal strings.
+ *   - op 3 PRESENCE_UPDATE: d {since: int >= 0 or null, activities: array
+ *     of {name: string, type: 0..5, state?, url?: string or null},
+ *     status: "online"|"dnd"|"idle"|"invisible"|"offline", afk: bool}, all
+ *     four required.  No reply (read it through hooks.on_payload).
+ *   - op 4 VOICE_STATE_UPDATE: d {guild_id, channel_id (null: leave),
+ *     self_mute, self_deaf (bools)}, all required.  Reply: dispatch
+ *     VOICE_STATE_UPDATE {guild_id, channel_id, user_id (the bot,
+ *     "1000000000000000001"), session_id (the gateway session's id),
+ *     self_mute, self_deaf, deaf, mute, suppress, self_video (false),
+ *     request_to_speak_timestamp: null, member}, then, unless channel_id is
+ *     null, VOICE_SERVER_UPDATE {token: "voice-token-<32 hex>", guild_id,
+ *     endpoint: "voice.mock.invalid:443"}; cfg.voice_server_first swaps
+ *     the two.
+ *   - op 8 REQUEST_GUILD_MEMBERS: d {guild_id, and either user_ids (one
+ *     snowflake or an array of at most 100; wins when query is given too)
+ *     or query (string) with limit (int >= 0, required with query);
+ *     presences?: bool; nonce?}.  Every guild has the same
+ *     cfg.members_per_guild synthetic members: member i has user id
+ *     2000000000000000000 + i and username "user<i>".  user_ids asks for
+ *     those ids (the others, duplicates removed, are "not_found"); query
+ *     "" with limit 0 asks for every member; any other query asks for the
+ *     members whose username starts with it (ASCII case-insensitively),
+ *     at most min(limit, 100) of them (limit 0: 100), as Discord caps
+ *     prefix queries at 100.  Reply: GUILD_MEMBERS_CHUNK dispatches of at
+ *     most cfg.chunk_size members each, at least one, {guild_id, members:
+ *     [{user: {id, username}}], chunk_index, chunk_count, not_found (chunk
+ *     0 of a user_ids request only), presences: [] (with presences:true),
+ *     nonce (echoed when it is a string of 1 to 32 bytes; any other nonce
+ *     is dropped silently, as Discord does)}.  A second all-members
+ *     request (query "", limit 0) for the same guild within
+ *     cfg.member_rate_ms of the last one served, on the same session, gets
+ *     instead a dispatch RATE_LIMITED {opcode: 8, retry_after: seconds
+ *     left (float), meta: {guild_id, nonce?}} (protocol §6.4); refused
+ *     requests do not restart the wait.
+ *   - op 31 REQUEST_SOUNDBOARD_SOUNDS: d {guild_ids: array of snowflakes}.
+ *     Reply: one SOUNDBOARD_SOUNDS dispatch per id, in order, {guild_id,
+ *     soundboard_sounds: 2 sounds {sound_id, name: "sound1"/"sound2",
+ *     volume: 1.0, emoji_id: null, emoji_name: null, guild_id, available:
+ *     true}}.
+ *   - op 43 REQUEST_CHANNEL_INFO: d {guild_id, fields: array of "status"
+ *     and/or "voice_start_time" (anything else closes 4001)}.  Reply: one
+ *     CHANNEL_INFO dispatch {guild_id, channels: [{id:
+ *     "3000000000000000001", status: "mock status" (when asked),
+ *     voice_start_time: 1764201600 (when asked)}]}.
+ *
+ * Send rate limit (protocol §6.1, §13.3): every text or binary message a
+ * client sends on a connection counts (heartbeats, IDENTIFY, RESUME, bad
+ * ones too; not WebSocket pings), stamped when the mock reads it, in a
+ * sliding window of cfg.rate_window_ms; the one that makes more than
+ * cfg.rate_budget in a window closes 4008 "Rate limited" (the session
+ * stays resumable).  The count starts again on each connection.
+ * stats.max_in_window reports the most any connection had in a window,
+ * also with cfg.no_rate_limit.  The mock stamps arrival, not departure,
+ * and in-process it shares the client's event loop: a payload read late
+ * (the loop was busy) looks closer to the next ones than it was sent.  A
+ * client that paces itself to the exact millisecond of the same window
+ * therefore trips 4008 now and then; tests give the mock a window about
+ * 10% shorter than the client's (or a budget a little larger).
+ *
+ * Closes and replies keep their order: a close the mock decides while it
+ * reads a batch of client messages (4008, 4001, a hook's
+ * dgw_mock_conn_close()) goes out after the replies to the earlier
+ * messages of that batch.
+ *
  * Fault knobs (split payloads, continuation frames, wrong accept key, close
  * with any code, drop mid-frame, lost dispatches, withheld heartbeat ACKs,
  * late HELLO, op 7 before HELLO, invalidated sessions, a listener that goes
@@ -111,6 +181,27 @@ struct dgw_mock_config {
    * Reconnect instead (and nothing else; the client is expected to go and
    * reconnect).  Later connections get HELLO as usual. */
   int reconnect_before_hello;
+
+  /* Commands (see the top of this file). */
+  /* Answer op 4 with VOICE_SERVER_UPDATE first, then VOICE_STATE_UPDATE
+   * (Discord promises no order; clients must handle both). */
+  int voice_server_first;
+  /* Synthetic members of every guild, for op 8; 0 means 2500. */
+  uint32_t members_per_guild;
+  /* Most members in one GUILD_MEMBERS_CHUNK; 0 means 1000 (Discord's). */
+  uint32_t chunk_size;
+  /* Least time between two served all-members requests for one guild on
+   * one session; 0 means 30000 (Discord's, protocol §6.4). */
+  uint32_t member_rate_ms;
+
+  /* Send rate limit (see the top of this file). */
+  /* Sliding window length; 0 means 60000 (Discord's). */
+  uint32_t rate_window_ms;
+  /* Client payloads allowed in one window; 0 means 120 (Discord's). */
+  uint32_t rate_budget;
+  /* Never close 4008 (stats.max_in_window is still kept). */
+  int no_rate_limit;
+
   /* Log sink for the mock's own diagnostics; NULL is silent. */
   dgw_log_fn log;
   void *log_user_data;
@@ -270,15 +361,22 @@ int dgw_mock_set_listening(struct dgw_mock *mock, int on);
 
 /* Counters since dgw_mock_new(). */
 struct dgw_mock_stats {
-  uint64_t connections;     /* connections that completed the upgrade */
-  uint64_t identifies;      /* IDENTIFY payloads received (any outcome) */
-  uint64_t resumes;         /* RESUME payloads received (any outcome) */
-  uint64_t resumes_ok;      /* RESUMEs that attached to their session */
-  uint64_t heartbeats;      /* op 1 payloads received */
-  uint64_t acks_sent;       /* op 11 sent */
-  uint64_t dispatches_sent; /* op 0 written to a socket by the mock:
-                               READY, script, replays, RESUMED, added;
-                               lost ones and send_json ones excluded */
+  uint64_t connections;       /* connections that completed the upgrade */
+  uint64_t identifies;        /* IDENTIFY payloads received (any outcome) */
+  uint64_t resumes;           /* RESUME payloads received (any outcome) */
+  uint64_t resumes_ok;        /* RESUMEs that attached to their session */
+  uint64_t heartbeats;        /* op 1 payloads received */
+  uint64_t acks_sent;         /* op 11 sent */
+  uint64_t dispatches_sent;   /* op 0 written to a socket by the mock:
+                                 READY, script, replays, RESUMED, added;
+                                 lost ones and send_json ones excluded */
+  uint64_t commands;          /* op 3, 4, 8, 31, 43 payloads accepted */
+  uint64_t rate_limited;      /* RATE_LIMITED dispatches made for op 8 */
+  uint64_t rate_limit_closes; /* connections closed with 4008 */
+  /* The most client payloads any connection had in one window of
+   * cfg.rate_window_ms (the payload that tripped a 4008 included), so a
+   * test can check that a client never went over the budget. */
+  uint64_t max_in_window;
 };
 
 /* Copies the counters into *out. */
