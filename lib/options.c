@@ -10,6 +10,7 @@
 #include <dgw/dgw.h>
 
 #include "client.h"
+#include "commands.h"
 #include "url.h"
 
 static void set_defaults(struct dgw_options *opt) {
@@ -175,6 +176,28 @@ int dgw_options_set_presence_json(struct dgw_options *opt, const char *json) {
   if (!is_object)
     return DGW_ERR_JSON;
   return dup_field(&opt->presence_json, json);
+}
+
+int dgw_options_set_presence(struct dgw_options *opt,
+                             const struct dgw_presence *presence, char *why,
+                             size_t why_size) {
+  struct json_object *obj;
+  int err = DGW_OK;
+  int rv;
+
+  if (opt == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (presence == NULL)
+    return dup_field(&opt->presence_json, NULL);
+  obj = dgw_presence_to_json(presence, &err, why, why_size);
+  if (obj == NULL)
+    return err;
+  rv = dup_field(&opt->presence_json,
+                 json_object_to_json_string_ext(
+                     obj, JSON_C_TO_STRING_PLAIN |
+                              JSON_C_TO_STRING_NOSLASHESCAPE));
+  json_object_put(obj);
+  return rv;
 }
 
 void dgw_options_set_log(struct dgw_options *opt, dgw_log_fn fn,

@@ -341,6 +341,11 @@ static uint32_t host_shard_count(const struct dgw_plugin_host *host) {
   return host != NULL ? plugin_of(host)->set->client->nshards : 0;
 }
 
+static struct dgw_gateway *
+host_gateway_for_guild(const struct dgw_plugin_host *h, const char *guild_id) {
+  return dgw_client_gateway_for_guild(h->client, guild_id);
+}
+
 static struct dgw_gateway *host_gateway_at(const struct dgw_plugin_host *host,
                                            uint32_t index) {
   struct dgw_client *c;
@@ -382,6 +387,12 @@ static void host_init(struct plugin *p) {
   h->event_json = dgw_event_json;
   h->strerror = dgw_strerror;
   h->state_name = dgw_state_name;
+  h->gateway_for_guild = host_gateway_for_guild;
+  h->update_presence = dgw_gateway_update_presence;
+  h->update_voice_state = dgw_gateway_update_voice_state;
+  h->request_members = dgw_gateway_request_members;
+  h->request_soundboard_sounds = dgw_gateway_request_soundboard_sounds;
+  h->request_channel_info = dgw_gateway_request_channel_info;
 }
 
 /* ------------------------------------------------------------ loading */

@@ -1014,6 +1014,20 @@ static void test_options_validation(void **state) {
                    DGW_ERR_INVALID_ARGUMENT);
   assert_int_equal(dgw_options_set_presence_json(o, "[1]"), DGW_ERR_JSON);
   assert_int_equal(dgw_options_set_presence_json(o, "{bad"), DGW_ERR_JSON);
+  {
+    struct dgw_presence bad = {"asleep", 0, 0, NULL, 0};
+    struct dgw_activity act = {"tests", DGW_ACTIVITY_PLAYING, NULL, NULL};
+    struct dgw_presence good = {"idle", 0, 1, &act, 1};
+    char why[128] = "";
+
+    assert_int_equal(dgw_options_set_presence(o, &bad, why, sizeof(why)),
+                     DGW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(why, "status"));
+    assert_int_equal(dgw_options_set_presence(o, &good, why, sizeof(why)),
+                     DGW_OK);
+    assert_non_null(strstr(o->presence_json, "\"status\":\"idle\""));
+    assert_non_null(strstr(o->presence_json, "\"name\":\"tests\""));
+  }
   /* No token: the client refuses to exist. */
   assert_null(dgw_client_new(base, o, NULL, NULL, &err));
   assert_int_equal(err, DGW_ERR_INVALID_ARGUMENT);

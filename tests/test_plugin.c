@@ -741,6 +741,26 @@ static void test_plugin_sends_command(void **state) {
   fx_free(f);
 }
 
+/* A plugin uses a typed command from the host table: update_presence is
+ * checked like the public call (a bad status is refused with a reason)
+ * and otherwise goes out under the rate limit. */
+static void test_plugin_typed_command(void **state) {
+  struct fx *f = fx_new(NULL, 0);
+
+  (void)state;
+  load(f, REC_NAMED,
+       "{\"id\":\"A\",\"presence_on\":\"MESSAGE_CREATE\","
+       "\"presence_status\":\"idle\"}");
+  load(f, REC_ALL,
+       "{\"id\":\"B\",\"presence_on\":\"TYPING_START\","
+       "\"presence_status\":\"sleepy\"}");
+  run_script(f);
+  assert_true(wait_for(f, two_sent, 3));
+  assert_int_equal(count_lines(f, "rec A presence 0 "), 2);
+  assert_true(find_line(f, 0, "rec B presence -1 ") >= 0); /* refused */
+  fx_free(f);
+}
+
 /* A plugin stops the client from its handler: the event in hand reaches
  * the handlers after it, nothing later reaches anyone, and the shard
  * closes with 1000. */
@@ -1171,6 +1191,7 @@ int main(void) {
       cmocka_unit_test(test_strict_and_not),
       cmocka_unit_test(test_search_path),
       cmocka_unit_test(test_plugin_sends_command),
+      cmocka_unit_test(test_plugin_typed_command),
       cmocka_unit_test(test_plugin_stops_client),
       cmocka_unit_test(test_fini_reverse_order),
       cmocka_unit_test(test_lifecycle_hook),

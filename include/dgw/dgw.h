@@ -25,6 +25,7 @@ extern "C" {
 #endif
 
 struct json_object; /* json-c's, from <json-c/json.h> */
+struct dgw_presence; /* a presence, declared with the gateway commands */
 
 /** Marks a symbol exported from libdgw; everything else is hidden. */
 #if defined(DGW_BUILDING_LIBRARY) && defined(__GNUC__)
@@ -224,6 +225,16 @@ DGW_EXTERN int dgw_options_set_large_threshold(struct dgw_options *opt,
  */
 DGW_EXTERN int dgw_options_set_presence_json(struct dgw_options *opt,
                                              const char *json);
+
+/**
+ * IDENTIFY's initial presence from a struct dgw_presence (declared with
+ * the gateway commands below), checked as dgw_gateway_update_presence()
+ * checks it: DGW_ERR_INVALID_ARGUMENT with a sentence in `why` (may be
+ * NULL) for a bad status or activity.  NULL sends none.
+ */
+DGW_EXTERN int dgw_options_set_presence(struct dgw_options *opt,
+                                        const struct dgw_presence *presence,
+                                        char *why, size_t why_size);
 
 /**
  * Where log lines go, and the most verbose level passed on (default: no

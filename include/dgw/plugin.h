@@ -239,6 +239,30 @@ struct dgw_plugin_host {
   /** As dgw_strerror() and dgw_state_name(). */
   const char *(*strerror)(int error);
   const char *(*state_name)(enum dgw_state state);
+
+  /* --- Gateway commands (added after the first release of this table:
+   * check them with DGW_PLUGIN_HOST_HAS).  As the dgw_gateway_* calls of
+   * the same names in <dgw/dgw.h>: checked, then sent or queued under
+   * the shard's send rate limit. */
+  /** The shard of this client that owns a guild, or NULL. */
+  struct dgw_gateway *(*gateway_for_guild)(const struct dgw_plugin_host *host,
+                                           const char *guild_id);
+  int (*update_presence)(struct dgw_gateway *gw,
+                         const struct dgw_presence *presence, char *why,
+                         size_t why_size);
+  int (*update_voice_state)(struct dgw_gateway *gw, const char *guild_id,
+                            const char *channel_id, int self_mute,
+                            int self_deaf, dgw_voice_fn fn, void *user_data,
+                            char *why, size_t why_size);
+  int (*request_members)(struct dgw_gateway *gw,
+                         const struct dgw_member_request *request,
+                         dgw_members_fn fn, void *user_data,
+                         char nonce_out[33], char *why, size_t why_size);
+  int (*request_soundboard_sounds)(struct dgw_gateway *gw,
+                                   const char *const *guild_ids, size_t count,
+                                   char *why, size_t why_size);
+  int (*request_channel_info)(struct dgw_gateway *gw, const char *guild_id,
+                              unsigned fields, char *why, size_t why_size);
 };
 
 /** Nonzero when the host table `host` has member `member` (a plugin built

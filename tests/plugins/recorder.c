@@ -46,6 +46,8 @@ struct rec {
   char send_on[64];
   char send[512];
   char stop_on[64];
+  char presence_on[64]; /* update_presence(status) on this event */
+  char presence_status[16];
   int late_subscribe;
   struct dgw_plugin_timer *timer;
   int ticks;
@@ -96,6 +98,9 @@ static int rec_init(const struct dgw_plugin_host *host, const char *config_json,
   copy_string(cfg, "send_on", r->send_on, sizeof(r->send_on));
   copy_string(cfg, "send", r->send, sizeof(r->send));
   copy_string(cfg, "stop_on", r->stop_on, sizeof(r->stop_on));
+  copy_string(cfg, "presence_on", r->presence_on, sizeof(r->presence_on));
+  copy_string(cfg, "presence_status", r->presence_status,
+              sizeof(r->presence_status));
   r->parse = get_int(cfg, "parse");
   r->late_subscribe = get_int(cfg, "late_subscribe");
   if (json_object_object_get_ex(cfg, "subscribe", &v))
@@ -138,6 +143,14 @@ static void rec_dispatch(void *state, struct dgw_gateway *gw,
   if (r->send_on[0] != '\0' && strcmp(name, r->send_on) == 0)
     h->log(h, DGW_LOG_INFO, "rec %s sent %d", r->id,
            h->send_json(h, h->gateway_shard_id(gw), r->send, strlen(r->send)));
+  if (r->presence_on[0] != '\0' && strcmp(name, r->presence_on) == 0 &&
+      DGW_PLUGIN_HOST_HAS(h, update_presence)) {
+    struct dgw_presence p = {r->presence_status, 0, 0, NULL, 0};
+    char why[128] = "";
+
+    h->log(h, DGW_LOG_INFO, "rec %s presence %d %s", r->id,
+           h->update_presence(gw, &p, why, sizeof(why)), why);
+  }
   if (r->stop_on[0] != '\0' && strcmp(name, r->stop_on) == 0)
     h->stop(h);
 }
