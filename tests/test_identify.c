@@ -194,20 +194,27 @@ static void run_shards(uint32_t concurrency) {
   c = dgw_client_new(base, opt, cb, &s, &err);
   assert_non_null(c);
   assert_int_equal(dgw_client_start(c), DGW_OK);
-  for (int i = 0; i < 500 && s.ready < 8; i++)
+  for (int i = 0; i < 500 * time_scale() && s.ready < 8; i++)
     run_for(base, 20);
   assert_int_equal(s.ready, 8);
   assert_int_equal(s.n, 8);
+  /* The mock stamps an IDENTIFY when it reads it, on the loop the client
+   * shares: one read late makes the next look early.  Normally that skew
+   * is well under 10 ms; under valgrind (time scale > 1) it can reach a
+   * whole window, so there only the order and count are checked.  The
+   * queue's own spacing is checked exactly in test_buckets either way. */
+  double min_gap = time_scale() > 1 ? 0 : 90;
+
   for (int i = 0; i < 8; i++)
     for (int j = 0; j < i; j++)
       if (s.shard[i] % (int)concurrency == s.shard[j] % (int)concurrency &&
-          s.at[i] - s.at[j] < 95)
+          s.at[i] - s.at[j] < min_gap)
         fail_msg("shards %d and %d (bucket %d) identified %.1f ms apart",
                  s.shard[j], s.shard[i], s.shard[i] % (int)concurrency,
                  s.at[i] - s.at[j]);
   /* Eight shards, `concurrency` at a time: the last goes no sooner than
    * (8 / concurrency - 1) windows after the first. */
-  assert_true(s.at[7] - s.at[0] >= (8.0 / concurrency - 1) * 100 - 5);
+  assert_true(s.at[7] - s.at[0] >= (8.0 / concurrency - 1) * min_gap);
   dgw_client_free(c);
   dgw_mock_free(m);
   dgw_options_free(opt);
