@@ -408,7 +408,7 @@ static void identify_and_wait(struct client *c, int n) {
   assert_int_equal(dgw_ws_send_text(c->ws, IDENTIFY, strlen(IDENTIFY)), DGW_OK);
   c->done = 0;
   c->stop_after = n;
-  assert_true(run_until(c->base, &c->done, 10));
+  assert_true(run_until(c->base, &c->done, 30));
 }
 
 /* The mock drops TCP in the middle of a frame: the client reports a lost
