@@ -199,11 +199,12 @@ static void run_shards(uint32_t concurrency) {
   assert_int_equal(s.ready, 8);
   assert_int_equal(s.n, 8);
   /* The mock stamps an IDENTIFY when it reads it, on the loop the client
-   * shares: one read late makes the next look early.  Normally that skew
-   * is well under 10 ms; under valgrind (time scale > 1) it can reach a
-   * whole window, so there only the order and count are checked.  The
-   * queue's own spacing is checked exactly in test_buckets either way. */
-  double min_gap = time_scale() > 1 ? 0 : 90;
+   * shares: one read late makes the next look early.  That skew is a few
+   * ms on an idle machine and was seen at 11 ms on a loaded one, so the
+   * bound is 60% of the window; under valgrind (time scale > 1) the skew
+   * can reach a whole window, so there only the order and count are
+   * checked.  The queue's own spacing is checked exactly in test_buckets. */
+  double min_gap = time_scale() > 1 ? 0 : 60;
 
   for (int i = 0; i < 8; i++)
     for (int j = 0; j < i; j++)
