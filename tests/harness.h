@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <event2/event.h>
@@ -46,6 +47,28 @@ static inline double time_scale(void) {
   double v = s != NULL ? atof(s) : 1.0;
 
   return v >= 1.0 ? v : 1.0;
+}
+
+/* Milliseconds on the monotonic clock. */
+static inline double now_ms(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The moment `seconds` (scaled, see time_scale) from now, in now_ms(). */
+static inline double deadline_ms(double seconds) {
+  return now_ms() + seconds * 1000.0 * time_scale();
+}
+
+/* One pass of `base`'s loop, back within 20 ms even when nothing
+ * happens: the body of every "run until this holds" loop. */
+static inline void loop_once(struct event_base *base) {
+  struct timeval tv = {0, 20000};
+
+  event_base_loopexit(base, &tv);
+  event_base_loop(base, EVLOOP_ONCE);
 }
 
 struct watchdog {

@@ -68,23 +68,12 @@ struct fx {
   int ncloses;
 };
 
-static double now_ms(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* Runs the loop until pred(f) holds or `seconds` pass; returns pred(f). */
 static int wait_for(struct fx *f, int (*pred)(struct fx *), double seconds) {
-  double end = now_ms() + seconds * 1000.0 * time_scale();
+  double end = deadline_ms(seconds);
 
-  while (!pred(f) && now_ms() < end) {
-    struct timeval tv = {0, 20000};
-
-    event_base_loopexit(f->base, &tv);
-    event_base_loop(f->base, EVLOOP_ONCE);
-  }
+  while (!pred(f) && now_ms() < end)
+    loop_once(f->base);
   return pred(f);
 }
 

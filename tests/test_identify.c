@@ -16,13 +16,6 @@
 #include "mock.h"
 #include "payload.h"
 
-static double now_ms(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 struct grants {
   int order[64];
   double at[64];
