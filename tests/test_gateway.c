@@ -984,6 +984,34 @@ static void test_terminate_in_on_disconnect(void **state) {
   fx_free(f);
 }
 
+/* A wss:// session whose READY offers a ws:// resume URL: the token must
+ * not go out in clear, so the URL is ignored (with a warning) and the
+ * resume uses the configured wss:// URL. */
+static void test_resume_url_downgrade_refused(void **state) {
+  struct dgw_mock_config mc = {0};
+  struct fx *f;
+  struct dgw_gateway *gw;
+  char url[64];
+
+  (void)state;
+  mc.cert_file = cert_path("localhost.pem");
+  mc.key_file = cert_path("localhost.key");
+  f = fx_new(&mc);
+  assert_int_equal(dgw_options_set_ca_file(f->opt, cert_path("ca.pem")),
+                   DGW_OK);
+  snprintf(url, sizeof(url), "ws://127.0.0.1:%u",
+           (unsigned)dgw_mock_port(f->mock));
+  dgw_mock_set_ready_resume_url(f->mock, url);
+  gw = fx_start(f);
+  assert_true(wait_for(f, is_ready, 5));
+  assert_null(dgw_gateway_resume_url(gw));
+  dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
+  /* Had it used ws:// against the TLS port, the upgrade would fail. */
+  assert_true(wait_for(f, is_resumed, 5));
+  assert_int_equal(f->identifies, 1);
+  fx_free(f);
+}
+
 /* Options refuse bad values with the documented errors. */
 static void test_options_validation(void **state) {
   struct dgw_options *o = dgw_options_new();
@@ -1090,6 +1118,7 @@ int main(void) {
       cmocka_unit_test(test_poisoned_stream_new_session),
       cmocka_unit_test(test_op9_storm_backs_off),
       cmocka_unit_test(test_terminate_in_on_disconnect),
+      cmocka_unit_test(test_resume_url_downgrade_refused),
       cmocka_unit_test(test_options_validation),
       cmocka_unit_test(test_token_not_logged),
   };

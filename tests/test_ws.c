@@ -699,6 +699,32 @@ static void test_connection_refused(void **state) {
   event_base_free(base);
 }
 
+/* wss:// to a port nobody listens on is a TCP failure (DGW_ERR_CONNECT,
+ * so the next address is tried and the shard counts as offline), not a
+ * TLS one. */
+static void test_tls_connection_refused(void **state) {
+  struct event_base *base = event_base_new();
+  struct sockaddr_in sin = {0};
+  socklen_t slen = sizeof(sin);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct client *c;
+
+  (void)state;
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &slen), 0);
+  close(fd);
+  c = client_new(base, cert_path("ca.pem"), 0);
+  connect_to(c, "wss", "127.0.0.1", ntohs(sin.sin_port), "");
+  assert_true(run_until(base, &c->done, 5));
+  if (c->close_err != DGW_ERR_CONNECT)
+    fail_msg("got %s (%s)", dgw_strerror(c->close_err), dgw_ws_reason(c->ws));
+  assert_non_null(strstr(dgw_ws_reason(c->ws), "refused"));
+  client_free(c);
+  event_base_free(base);
+}
+
 /* A host name that cannot be resolved: DGW_ERR_DNS.  The resolver asks a
  * loopback UDP socket that never answers, so nothing leaves the machine
  * and the lookup times out quickly. */
@@ -778,6 +804,7 @@ struct raw_server {
   const uint8_t *extra;
   size_t extra_len;
   int silent;
+  int never_read; /* after the upgrade, read nothing more */
   uint16_t port;
 };
 
@@ -806,6 +833,8 @@ static void raw_read(struct bufferevent *bev, void *arg) {
                       "Sec-WebSocket-Accept: %s\r\n\r\n",
                       accept);
   evbuffer_add(out, s->extra, s->extra_len);
+  if (s->never_read)
+    bufferevent_disable(bev, EV_READ);
 }
 
 static void raw_event(struct bufferevent *bev, short what, void *arg) {
@@ -894,6 +923,40 @@ static void test_protocol_error(void **state) {
   event_base_free(base);
 }
 
+/* A peer that floods pings and never reads our pongs: once 4 MiB of
+ * output piles up the connection ends with DGW_ERR_IO instead of growing
+ * without bound. */
+static void test_ping_flood_not_read(void **state) {
+  enum { PINGS = 70000, PAYLOAD = 125 };
+  uint8_t *frames = malloc((size_t)PINGS * (PAYLOAD + 2));
+  struct event_base *base = event_base_new();
+  struct raw_server s = {0};
+  struct client *c;
+
+  (void)state;
+  for (size_t i = 0; i < PINGS; i++) {
+    uint8_t *p = frames + i * (PAYLOAD + 2);
+
+    p[0] = 0x89; /* FIN | ping */
+    p[1] = PAYLOAD;
+    memset(p + 2, 'p', PAYLOAD);
+  }
+  s.extra = frames;
+  s.extra_len = (size_t)PINGS * (PAYLOAD + 2);
+  s.never_read = 1;
+  raw_start(base, &s);
+  c = client_new(base, NULL, 0);
+  connect_to(c, "ws", "127.0.0.1", s.port, "");
+  assert_true(run_until(base, &c->done, 20));
+  assert_true(c->opened);
+  assert_int_equal(c->close_err, DGW_ERR_IO);
+  assert_non_null(strstr(dgw_ws_reason(c->ws), "not reading"));
+  client_free(c);
+  raw_stop(&s);
+  event_base_free(base);
+  free(frames);
+}
+
 /* A server that accepts TCP but never answers the upgrade: the connect
  * timeout fires with DGW_ERR_TIMEOUT instead of waiting forever. */
 static void test_upgrade_timeout(void **state) {
@@ -939,10 +1002,12 @@ int main(void) {
       cmocka_unit_test(test_free_inside_callback),
       cmocka_unit_test(test_close_inside_callback),
       cmocka_unit_test(test_connection_refused),
+      cmocka_unit_test(test_tls_connection_refused),
       cmocka_unit_test(test_dns_failure),
       cmocka_unit_test(test_connect_argument_errors),
       cmocka_unit_test(test_frames_behind_upgrade),
       cmocka_unit_test(test_protocol_error),
+      cmocka_unit_test(test_ping_flood_not_read),
       cmocka_unit_test(test_upgrade_timeout),
   };
   ignore_sigpipe();

@@ -230,6 +230,7 @@ struct dgw_mock {
   struct evconnlistener *listener;
   uint16_t port;
   char resume_url[300];
+  char ready_resume_url[256]; /* override for READY; "" = resume_url */
 
   struct dgw_mock_conn *pending; /* before the upgrade */
   struct dgw_mock_conn *open;    /* most recently opened first */
@@ -1159,7 +1160,9 @@ static int conn_send_ready(struct dgw_mock_conn *conn) {
   bad |= json_add(d, "guilds", guilds);
   bad |= json_add(d, "session_id", json_object_new_string(s->id));
   bad |= json_add(d, "resume_gateway_url",
-                  json_object_new_string(mock->resume_url));
+                  json_object_new_string(mock->ready_resume_url[0] != '\0'
+                                             ? mock->ready_resume_url
+                                             : mock->resume_url));
   if (s->shard_count > 0) {
     json_object *shard = json_object_new_array();
     if (shard != NULL) {
@@ -3160,4 +3163,9 @@ void dgw_mock_get_stats(const struct dgw_mock *mock,
     return;
   }
   *out = mock->stats;
+}
+
+void dgw_mock_set_ready_resume_url(struct dgw_mock *mock, const char *url) {
+  snprintf(mock->ready_resume_url, sizeof(mock->ready_resume_url), "%s",
+           url != NULL ? url : "");
 }

@@ -383,4 +383,9 @@ struct dgw_mock_stats {
 void dgw_mock_get_stats(const struct dgw_mock *mock,
                         struct dgw_mock_stats *out);
 
+/* The resume_gateway_url READY announces from now on (copied, at most 255
+ * bytes), e.g. a ws:// URL on a wss:// mock to test that a client refuses
+ * the downgrade; NULL restores the mock's own address. */
+void dgw_mock_set_ready_resume_url(struct dgw_mock *mock, const char *url);
+
 #endif /* DGW_MOCK_H */
