@@ -961,7 +961,10 @@ int dgw_gateway_send_json(struct dgw_gateway *gw, const char *json,
   return gateway_command(gw, json, len, NULL, NULL);
 }
 
-int dgw_gateway_close(struct dgw_gateway *gw) {
+/* Ends the shard's connection for good.  With `keep_session` the close
+ * code is 4000, which Discord leaves resumable, and the session stays in
+ * memory for dgw_client_save_sessions(); otherwise 1000 ends it. */
+static int close_shard(struct dgw_gateway *gw, int keep_session) {
   struct dgw_client *c;
 
   if (gw == NULL)
@@ -975,12 +978,15 @@ int dgw_gateway_close(struct dgw_gateway *gw) {
   dgw_kokoro_stop(gw->kokoro);
   client_cancel_identify(c, gw);
   /* Code 1000 ends the session on Discord's side too. */
-  forget_session(gw);
+  if (!keep_session)
+    forget_session(gw);
   dgw_sender_set_ready(gw->sender, 0);
   dgw_sender_fail_all(gw->sender, DGW_ERR_SESSION_LOST);
   dgw_requests_fail_all(gw->requests, gw, DGW_ERR_SESSION_LOST);
   if (gw->ws != NULL && dgw_ws_is_open(gw->ws) &&
-      dgw_ws_close(gw->ws, 1000, "dgw: closing") == DGW_OK) {
+      dgw_ws_close(gw->ws, keep_session ? RECONNECT_CLOSE_CODE : 1000,
+                   keep_session ? "dgw: restarting" : "dgw: closing") ==
+          DGW_OK) {
     set_state(gw, DGW_STATE_CLOSING);
   } else {
     dgw_ws_free(gw->ws);
@@ -988,6 +994,33 @@ int dgw_gateway_close(struct dgw_gateway *gw) {
     set_state(gw, DGW_STATE_CLOSED);
   }
   client_leave(c);
+  return DGW_OK;
+}
+
+int dgw_gateway_close(struct dgw_gateway *gw) { return close_shard(gw, 0); }
+
+int gateway_close_keep_session(struct dgw_gateway *gw) {
+  return close_shard(gw, 1);
+}
+
+int gateway_restore_session(struct dgw_gateway *gw, const char *session_id,
+                            int64_t seq, const char *resume_url) {
+  char *sid;
+  char *url = NULL;
+
+  if (gw->state != DGW_STATE_IDLE || !session_id_ok(session_id) || seq < 0 ||
+      (resume_url != NULL && !resume_url_ok(gw, resume_url)))
+    return DGW_ERR_INVALID_ARGUMENT;
+  if ((sid = strdup(session_id)) == NULL ||
+      (resume_url != NULL && (url = strdup(resume_url)) == NULL)) {
+    free(sid);
+    return DGW_ERR_NOMEM;
+  }
+  forget_session(gw);
+  gw->session_id = sid;
+  gw->resume_url = url;
+  gw->seq = seq;
+  gw->identify_next = 0;
   return DGW_OK;
 }
 

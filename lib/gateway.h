@@ -31,6 +31,16 @@ int gateway_command(struct dgw_gateway *gw, const char *json, size_t len,
 /* The shard's table of member and voice requests waiting for events. */
 struct dgw_requests *gateway_requests(struct dgw_gateway *gw);
 
+/* Closes with 4000 (resumable) and keeps the session in memory, for a
+ * restart that saves sessions.  DGW_ERR_STATE when already closed. */
+int gateway_close_keep_session(struct dgw_gateway *gw);
+
+/* Before start: the shard will RESUME `session_id` at `seq` (on
+ * `resume_url`, may be NULL) instead of identifying.  Checked like READY's
+ * fields: DGW_ERR_INVALID_ARGUMENT when malformed or not idle. */
+int gateway_restore_session(struct dgw_gateway *gw, const char *session_id,
+                            int64_t seq, const char *resume_url);
+
 /* The identify queue allows this shard to IDENTIFY: it does so from its
  * own loop callback. */
 void gateway_grant_identify(struct dgw_gateway *gw);

@@ -897,6 +897,10 @@ static int want_disconnects(struct fx *f) {
   return f->disconnects >= f->want_disconnects;
 }
 
+static int seq_at_least_4(struct fx *f) {
+  return f->nseen > 0 && f->seqs[f->nseen - 1] >= 4;
+}
+
 static int seq3(struct fx *f) {
   return f->nseen > 0 && f->seqs[f->nseen - 1] >= 3;
 }
@@ -1012,6 +1016,90 @@ static void test_resume_url_downgrade_refused(void **state) {
   fx_free(f);
 }
 
+/* Save and restore: a client stops for a restart (close 4000, session
+ * kept), saves its session, and a new client RESUMEs it, getting the
+ * events of the gap exactly once; no IDENTIFY is spent.  A file whose
+ * session the gateway forgot just falls back to IDENTIFY. */
+static int is_closed_now(struct fx *f) {
+  return dgw_gateway_state(dgw_client_gateway(f->client, 0)) ==
+         DGW_STATE_CLOSED;
+}
+
+static void test_save_and_restore(void **state) {
+  struct fx *f = fx_new(NULL);
+  char path[] = "/tmp/dgw-sessions-XXXXXX";
+  int fd = mkstemp(path);
+  uint32_t restored = 99;
+  char why[256];
+  int err = 0;
+
+  (void)state;
+  assert_true(fd >= 0);
+  close(fd);
+  for (int i = 0; i < 3; i++)
+    dgw_mock_add_dispatch(f->mock, "MESSAGE_CREATE", "{}");
+  fx_start(f);
+  assert_true(wait_for(f, seq_at_least_4, 5));
+  assert_int_equal(dgw_client_stop_for_restart(f->client), DGW_OK);
+  assert_true(wait_for(f, is_closed_now, 5));
+  run_for(f->base, 50);
+  assert_int_equal(f->close_codes[f->ncloses - 1], 4000);
+  assert_int_equal(dgw_client_save_sessions(f->client, path, why,
+                                            sizeof(why)),
+                   DGW_OK);
+  dgw_client_free(f->client);
+  /* Two events happen while the bot restarts. */
+  dgw_mock_session_add_dispatch(f->mock, NULL, "MESSAGE_CREATE", "{}");
+  dgw_mock_session_add_dispatch(f->mock, NULL, "TYPING_START", "{}");
+
+  f->nseen = 0;
+  f->ready = 0;
+  f->client = dgw_client_new(f->base, f->opt, f->cb, f, &err);
+  assert_non_null(f->client);
+  assert_int_equal(dgw_client_restore_sessions(f->client, path, &restored,
+                                               why, sizeof(why)),
+                   DGW_OK);
+  assert_int_equal(restored, 1);
+  assert_int_equal(dgw_client_start(f->client), DGW_OK);
+  assert_int_equal(dgw_client_restore_sessions(f->client, path, NULL, NULL,
+                                               0),
+                   DGW_ERR_STATE);
+  assert_true(wait_for(f, is_resumed, 5));
+  run_for(f->base, 50);
+  assert_int_equal(f->identifies, 1); /* only the first client's */
+  assert_int_equal(f->resume_seq, 4);
+  assert_int_equal(f->nseen, 3); /* 5, 6 and RESUMED 7 */
+  assert_int_equal(f->seqs[0], 5);
+  assert_int_equal(f->seqs[1], 6);
+  assert_int_equal(f->seqs[2], 7);
+
+  /* The same file once the gateway forgot the session: IDENTIFY. */
+  dgw_client_free(f->client);
+  dgw_mock_invalidate_session(f->mock, NULL);
+  f->client = dgw_client_new(f->base, f->opt, f->cb, f, &err);
+  assert_int_equal(dgw_client_restore_sessions(f->client, path, &restored,
+                                               why, sizeof(why)),
+                   DGW_OK);
+  assert_int_equal(restored, 1);
+  assert_int_equal(dgw_client_start(f->client), DGW_OK);
+  assert_true(wait_for(f, is_ready, 5));
+  assert_int_equal(f->identifies, 2);
+  unlink(path);
+
+  /* Files that are not session files say so. */
+  dgw_client_free(f->client);
+  f->client = dgw_client_new(f->base, f->opt, f->cb, f, &err);
+  assert_int_equal(dgw_client_restore_sessions(f->client,
+                                               "/nonexistent/dgw.json",
+                                               &restored, why, sizeof(why)),
+                   DGW_ERR_IO);
+  assert_non_null(strstr(why, "/nonexistent/dgw.json"));
+  assert_int_equal(dgw_client_restore_sessions(f->client, cert_path("ca.pem"),
+                                               &restored, why, sizeof(why)),
+                   DGW_ERR_JSON);
+  fx_free(f);
+}
+
 /* Options refuse bad values with the documented errors. */
 static void test_options_validation(void **state) {
   struct dgw_options *o = dgw_options_new();
@@ -1119,6 +1207,7 @@ int main(void) {
       cmocka_unit_test(test_op9_storm_backs_off),
       cmocka_unit_test(test_terminate_in_on_disconnect),
       cmocka_unit_test(test_resume_url_downgrade_refused),
+      cmocka_unit_test(test_save_and_restore),
       cmocka_unit_test(test_options_validation),
       cmocka_unit_test(test_token_not_logged),
   };

@@ -474,6 +474,39 @@ DGW_EXTERN int dgw_client_on_event(struct dgw_client *client,
                                    const char *event_name, dgw_dispatch_fn fn,
                                    void *user_data);
 
+/**
+ * Stops every shard for a restart: closes with code 4000, which Discord
+ * keeps resumable for a few minutes (unlike dgw_client_stop()'s 1000), and
+ * keeps each session in memory for dgw_client_save_sessions().  Queued
+ * commands are failed back.  Returns DGW_OK.
+ */
+DGW_EXTERN int dgw_client_stop_for_restart(struct dgw_client *client);
+
+/**
+ * Writes each shard's session_id, sequence and resume URL to `path` as
+ * JSON (mode 0600, through a temporary file and rename, so a crash never
+ * leaves a torn file).  Shards without a session are left out.  Returns
+ * DGW_OK, or DGW_ERR_IO with a sentence in `why` (may be NULL).
+ */
+DGW_EXTERN int dgw_client_save_sessions(struct dgw_client *client,
+                                        const char *path, char *why,
+                                        size_t why_size);
+
+/**
+ * Before dgw_client_start(): loads a file written by
+ * dgw_client_save_sessions() so that the shards it names RESUME instead of
+ * identifying.  Entries for shards this client does not run, malformed
+ * ones, or a file saved for another shard count are skipped (those shards
+ * identify; a session the gateway no longer knows also falls back to
+ * IDENTIFY).  `*restored` (may be NULL) gets the count.  Returns DGW_OK,
+ * DGW_ERR_IO (unreadable), DGW_ERR_JSON (not a session file) or
+ * DGW_ERR_STATE (already started), with `why`.
+ */
+DGW_EXTERN int dgw_client_restore_sessions(struct dgw_client *client,
+                                           const char *path,
+                                           uint32_t *restored, char *why,
+                                           size_t why_size);
+
 /** The number of shards this client runs. */
 DGW_EXTERN uint32_t dgw_client_shard_count(const struct dgw_client *client);
 

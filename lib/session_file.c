@@ -1,0 +1,196 @@
+/*
+ * Saving and restoring sessions across a restart: on a graceful stop each
+ * shard's session_id, sequence and resume URL go to a small JSON file, and
+ * the next start RESUMEs them instead of identifying, saving session-start
+ * budget across restarts and deploys.  A stale file costs nothing: the
+ * gateway refuses the resume (op 9) and the shard identifies.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include <dgw/dgw.h>
+
+#include "client.h"
+#include "gateway.h"
+
+#define SESSION_FILE_VERSION 1
+
+static void set_why(char *why, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_why(char *why, size_t size, const char *fmt, ...) {
+  va_list ap;
+
+  if (why == NULL || size == 0)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(why, size, fmt, ap);
+  va_end(ap);
+}
+
+int dgw_client_stop_for_restart(struct dgw_client *c) {
+  if (c == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  client_enter(c);
+  for (uint32_t i = 0; i < c->nshards && !c->free_pending; i++)
+    gateway_close_keep_session(c->shards[i]);
+  client_leave(c);
+  return DGW_OK;
+}
+
+int dgw_client_save_sessions(struct dgw_client *c, const char *path,
+                             char *why, size_t why_size) {
+  struct json_object *root;
+  struct json_object *list;
+  const char *text;
+  char tmp[4096];
+  size_t len;
+  int fd;
+  int rv = DGW_OK;
+
+  if (c == NULL || path == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  root = json_object_new_object();
+  list = json_object_new_array();
+  json_object_object_add(root, "version",
+                         json_object_new_int(SESSION_FILE_VERSION));
+  json_object_object_add(root, "shard_total",
+                         json_object_new_int64(c->opt.shard_total));
+  for (uint32_t i = 0; i < c->nshards; i++) {
+    struct dgw_gateway *gw = c->shards[i];
+    struct json_object *e;
+
+    if (dgw_gateway_session_id(gw) == NULL)
+      continue; /* nothing to resume */
+    e = json_object_new_object();
+    json_object_object_add(e, "shard",
+                           json_object_new_int64(dgw_gateway_shard_id(gw)));
+    json_object_object_add(
+        e, "session_id", json_object_new_string(dgw_gateway_session_id(gw)));
+    json_object_object_add(e, "seq",
+                           json_object_new_int64(dgw_gateway_sequence(gw)));
+    if (dgw_gateway_resume_url(gw) != NULL)
+      json_object_object_add(
+          e, "resume_gateway_url",
+          json_object_new_string(dgw_gateway_resume_url(gw)));
+    json_object_array_add(list, e);
+  }
+  json_object_object_add(root, "shards", list);
+  text = json_object_to_json_string_ext(
+      root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+  len = strlen(text);
+
+  /* Write a temporary file beside it and rename: a crash mid-write never
+   * leaves a torn file where the next start looks. */
+  if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+    set_why(why, why_size, "path too long: %s", path);
+    json_object_put(root);
+    return DGW_ERR_INVALID_ARGUMENT;
+  }
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
+      fsync(fd) != 0) {
+    set_why(why, why_size, "cannot write %s: %s", tmp, strerror(errno));
+    rv = DGW_ERR_IO;
+  }
+  if (fd >= 0 && close(fd) != 0 && rv == DGW_OK) {
+    set_why(why, why_size, "cannot write %s: %s", tmp, strerror(errno));
+    rv = DGW_ERR_IO;
+  }
+  if (rv == DGW_OK && rename(tmp, path) != 0) {
+    set_why(why, why_size, "cannot rename to %s: %s", path, strerror(errno));
+    rv = DGW_ERR_IO;
+  }
+  if (rv != DGW_OK)
+    unlink(tmp);
+  json_object_put(root);
+  return rv;
+}
+
+static int64_t get_int(struct json_object *o, const char *key, int64_t dflt) {
+  struct json_object *v;
+
+  if (json_object_object_get_ex(o, key, &v) &&
+      json_object_is_type(v, json_type_int))
+    return json_object_get_int64(v);
+  return dflt;
+}
+
+static const char *get_str(struct json_object *o, const char *key) {
+  struct json_object *v;
+
+  if (json_object_object_get_ex(o, key, &v) &&
+      json_object_is_type(v, json_type_string))
+    return json_object_get_string(v);
+  return NULL;
+}
+
+int dgw_client_restore_sessions(struct dgw_client *c, const char *path,
+                                uint32_t *restored, char *why,
+                                size_t why_size) {
+  struct json_object *root;
+  struct json_object *list;
+  uint32_t n = 0;
+
+  if (restored != NULL)
+    *restored = 0;
+  if (c == NULL || path == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (c->started)
+    return DGW_ERR_STATE;
+  root = json_object_from_file(path);
+  if (root == NULL) {
+    set_why(why, why_size, "cannot read %s: %s", path,
+            access(path, R_OK) != 0 ? strerror(errno) : "not JSON");
+    return access(path, R_OK) != 0 ? DGW_ERR_IO : DGW_ERR_JSON;
+  }
+  if (get_int(root, "version", 0) != SESSION_FILE_VERSION ||
+      !json_object_object_get_ex(root, "shards", &list) ||
+      !json_object_is_type(list, json_type_array)) {
+    set_why(why, why_size, "%s is not a dgw session file (version %d)", path,
+            SESSION_FILE_VERSION);
+    json_object_put(root);
+    return DGW_ERR_JSON;
+  }
+  /* Sessions of another shard layout are of no use: identify instead. */
+  if (get_int(root, "shard_total", -1) != (int64_t)c->opt.shard_total) {
+    client_log(c, DGW_LOG_WARN,
+               "%s: saved for another shard count; identifying instead",
+               path);
+    json_object_put(root);
+    return DGW_OK;
+  }
+  for (size_t i = 0; i < json_object_array_length(list); i++) {
+    struct json_object *e = json_object_array_get_idx(list, i);
+    int64_t shard = get_int(e, "shard", -1);
+    const char *sid = get_str(e, "session_id");
+    struct dgw_gateway *gw;
+
+    if (shard < 0 || shard > UINT32_MAX || sid == NULL)
+      continue;
+    gw = dgw_client_gateway(c, (uint32_t)shard);
+    if (gw == NULL)
+      continue; /* a shard this process does not run */
+    if (gateway_restore_session(gw, sid, get_int(e, "seq", -1),
+                                get_str(e, "resume_gateway_url")) == DGW_OK)
+      n++;
+    else
+      client_log(c, DGW_LOG_WARN,
+                 "%s: shard %u's saved session is malformed; it will "
+                 "identify",
+                 path, (unsigned)shard);
+  }
+  json_object_put(root);
+  if (restored != NULL)
+    *restored = n;
+  return DGW_OK;
+}
