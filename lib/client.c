@@ -189,6 +189,60 @@ void client_request_identify(struct dgw_client *c, struct dgw_gateway *gw) {
   c->identify->request(c->identify, gw, dgw_gateway_shard_id(gw));
 }
 
+int client_shard_offline(struct dgw_client *c, struct dgw_gateway *gw) {
+  if (c->offline)
+    return gw != c->probe; /* only the probe keeps trying */
+  for (uint32_t i = 0; i < c->nshards; i++)
+    if (c->shards[i] != gw &&
+        dgw_gateway_state(c->shards[i]) != DGW_STATE_OFFLINE)
+      return 0; /* some shard still reaches the gateway */
+  /* Every shard failed at the network level: no point in N reconnect
+   * storms.  This shard probes, with its backoff; the rest wait. */
+  c->offline = 1;
+  c->probe = gw;
+  for (uint32_t i = 0; i < c->nshards; i++)
+    if (c->shards[i] != gw)
+      gateway_park(c->shards[i]);
+  client_log(c, DGW_LOG_WARN,
+             "offline: every shard lost the network; shard %u probes",
+             dgw_gateway_shard_id(gw));
+  if (c->cb.on_network != NULL && !c->free_pending)
+    c->cb.on_network(c, 0, c->user_data);
+  return 0;
+}
+
+void client_shard_online(struct dgw_client *c, struct dgw_gateway *gw) {
+  if (!c->offline)
+    return;
+  c->offline = 0;
+  c->probe = NULL;
+  client_log(c, DGW_LOG_INFO, "online again (shard %u got through)",
+             dgw_gateway_shard_id(gw));
+  if (c->cb.on_network != NULL && !c->free_pending)
+    c->cb.on_network(c, 1, c->user_data);
+  for (uint32_t i = 0; i < c->nshards && !c->free_pending; i++)
+    if (c->shards[i] != gw)
+      gateway_relaunch(c->shards[i]);
+}
+
+void client_shard_closed(struct dgw_client *c, struct dgw_gateway *gw) {
+  if (!c->offline || c->probe != gw)
+    return;
+  c->probe = NULL;
+  for (uint32_t i = 0; i < c->nshards; i++)
+    if (c->shards[i] != gw &&
+        dgw_gateway_state(c->shards[i]) == DGW_STATE_OFFLINE) {
+      c->probe = c->shards[i];
+      gateway_relaunch(c->shards[i]);
+      return;
+    }
+  c->offline = 0; /* nobody left waiting for the network */
+}
+
+int dgw_client_is_offline(const struct dgw_client *c) {
+  return c != NULL && c->offline;
+}
+
 void client_cancel_identify(struct dgw_client *c, struct dgw_gateway *gw) {
   if (c->identify != NULL)
     c->identify->cancel(c->identify, gw);

@@ -48,6 +48,7 @@ struct dgw_callbacks {
   dgw_disconnect_fn on_disconnect;
   dgw_fatal_fn on_fatal;
   dgw_dispatch_fn on_dispatch;
+  dgw_network_fn on_network;
 };
 
 /* Counters of the dispatch path, for tests (and a public stats call
@@ -71,6 +72,8 @@ struct dgw_client {
   struct dgw_gateway **shards;
   uint32_t nshards;
   int started;
+  int offline; /* every shard failed at the network level */
+  struct dgw_gateway *probe; /* the shard that keeps trying meanwhile */
   int depth;        /* library frames on the stack (see client_enter) */
   int free_pending; /* dgw_client_free() called inside a callback */
   struct dgw_plugins *plugins; /* plugins, handlers, routes (plugin.c) */
@@ -97,6 +100,18 @@ void client_log(struct dgw_client *c, enum dgw_log_level level, const char *fmt,
  * gateway_identify_now() when the identify rate limits allow (at once for
  * now; the identify queue shapes this later). */
 void client_request_identify(struct dgw_client *c, struct dgw_gateway *gw);
+
+/* A shard failed at the network level and is about to wait for its next
+ * attempt.  Returns 1 when it should not keep a timer of its own: the
+ * client is offline and another shard probes for all. */
+int client_shard_offline(struct dgw_client *c, struct dgw_gateway *gw);
+
+/* A shard got a WebSocket up: if the client was offline, the network is
+ * back and the parked shards reconnect now. */
+void client_shard_online(struct dgw_client *c, struct dgw_gateway *gw);
+
+/* A shard was closed: if it was the offline probe, another takes over. */
+void client_shard_closed(struct dgw_client *c, struct dgw_gateway *gw);
 
 /* The shard no longer waits to IDENTIFY (its connection went away). */
 void client_cancel_identify(struct dgw_client *c, struct dgw_gateway *gw);

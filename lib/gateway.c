@@ -241,8 +241,23 @@ static void lost(struct dgw_gateway *gw, int err, uint16_t code,
     return;
   }
   set_state(gw, offline ? DGW_STATE_OFFLINE : DGW_STATE_BACKOFF);
+  if (gw->state == DGW_STATE_OFFLINE && client_shard_offline(c, gw))
+    return; /* parked: the client's probe speaks for us */
   if (gw->state == DGW_STATE_OFFLINE || gw->state == DGW_STATE_BACKOFF)
     arm(gw->timer, delay);
+}
+
+void gateway_park(struct dgw_gateway *gw) {
+  if (gw->state == DGW_STATE_OFFLINE)
+    evtimer_del(gw->timer);
+}
+
+void gateway_relaunch(struct dgw_gateway *gw) {
+  if (gw->state != DGW_STATE_OFFLINE && gw->state != DGW_STATE_BACKOFF)
+    return;
+  evtimer_del(gw->timer);
+  gw->failures = 0; /* the network was the problem, not this shard */
+  connect_now(gw);
 }
 
 /* We leave the current connection on purpose but keep the session. */
@@ -685,6 +700,7 @@ static void ws_open(struct dgw_ws *ws, void *arg) {
     return;
   client_enter(c);
   gw->opened = 1;
+  client_shard_online(c, gw); /* the network is there */
   dgw_inflate_reset(gw->z);
   dgw_sender_new_connection(gw->sender); /* the budget is per connection */
   set_state(gw, DGW_STATE_HELLO);
@@ -977,6 +993,7 @@ static int close_shard(struct dgw_gateway *gw, int keep_session) {
   evtimer_del(gw->healthy);
   dgw_kokoro_stop(gw->kokoro);
   client_cancel_identify(c, gw);
+  client_shard_closed(c, gw);
   /* Code 1000 ends the session on Discord's side too. */
   if (!keep_session)
     forget_session(gw);

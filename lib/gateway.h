@@ -41,6 +41,13 @@ int gateway_close_keep_session(struct dgw_gateway *gw);
 int gateway_restore_session(struct dgw_gateway *gw, const char *session_id,
                             int64_t seq, const char *resume_url);
 
+/* The client is offline: stop waiting for a reconnect of our own (the
+ * state stays OFFLINE) until gateway_relaunch(). */
+void gateway_park(struct dgw_gateway *gw);
+
+/* The network is back: a parked (or waiting) shard reconnects now. */
+void gateway_relaunch(struct dgw_gateway *gw);
+
 /* The identify queue allows this shard to IDENTIFY: it does so from its
  * own loop callback. */
 void gateway_grant_identify(struct dgw_gateway *gw);

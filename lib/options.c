@@ -327,6 +327,12 @@ void dgw_callbacks_set_on_fatal(struct dgw_callbacks *cb, dgw_fatal_fn fn) {
     cb->on_fatal = fn;
 }
 
+void dgw_callbacks_set_on_network(struct dgw_callbacks *cb,
+                                  dgw_network_fn fn) {
+  if (cb != NULL)
+    cb->on_network = fn;
+}
+
 void dgw_callbacks_set_on_dispatch(struct dgw_callbacks *cb,
                                    dgw_dispatch_fn fn) {
   if (cb != NULL)

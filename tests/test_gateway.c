@@ -897,6 +897,8 @@ static int want_disconnects(struct fx *f) {
   return f->disconnects >= f->want_disconnects;
 }
 
+static int three_ready(struct fx *f) { return f->ready >= 3; }
+
 static int seq_at_least_4(struct fx *f) {
   return f->nseen > 0 && f->seqs[f->nseen - 1] >= 4;
 }
@@ -1100,6 +1102,68 @@ static void test_save_and_restore(void **state) {
   fx_free(f);
 }
 
+/* The network goes away for every shard (the gateway stops listening):
+ * the client goes offline as a whole, one shard probes with backoff while
+ * the others wait, and when the gateway is back all of them return,
+ * resuming. */
+static int network_events[2];
+static int conn_per_shard[4];
+
+static void cb_network(struct dgw_client *c, int online, void *ud) {
+  (void)c;
+  (void)ud;
+  network_events[online]++;
+}
+
+static void cb_connecting_count(struct dgw_gateway *gw, void *ud) {
+  (void)ud;
+  conn_per_shard[dgw_gateway_shard_id(gw)]++;
+}
+
+static int offline_now(struct fx *f) {
+  return dgw_client_is_offline(f->client);
+}
+
+static int three_resumed(struct fx *f) { return f->resumed >= 3; }
+
+static void test_client_offline_and_back(void **state) {
+  struct fx *f = fx_new(NULL);
+  int before[3];
+  int probing = 0;
+
+  (void)state;
+  memset(network_events, 0, sizeof(network_events));
+  memset(conn_per_shard, 0, sizeof(conn_per_shard));
+  dgw_options_set_shards(f->opt, 0, 3, 3);
+  dgw_callbacks_set_on_network(f->cb, cb_network);
+  dgw_callbacks_set_on_connecting(f->cb, cb_connecting_count);
+  fx_start(f);
+  f->want_beats = 0;
+  while (f->ready < 3 && wait_for(f, three_ready, 5) == 0)
+    break;
+  assert_int_equal(f->ready, 3);
+
+  assert_int_equal(dgw_mock_set_listening(f->mock, 0), DGW_OK);
+  dgw_mock_drop_all(f->mock);
+  assert_true(wait_for(f, offline_now, 5));
+  assert_int_equal(network_events[0], 1);
+  for (int i = 0; i < 3; i++)
+    before[i] = conn_per_shard[i];
+  run_for(f->base, 400);
+  for (int i = 0; i < 3; i++)
+    if (conn_per_shard[i] > before[i])
+      probing++;
+  assert_int_equal(probing, 1); /* one probe, not three storms */
+  assert_true(dgw_client_is_offline(f->client));
+
+  assert_int_equal(dgw_mock_set_listening(f->mock, 1), DGW_OK);
+  assert_true(wait_for(f, three_resumed, 5));
+  assert_false(dgw_client_is_offline(f->client));
+  assert_int_equal(network_events[1], 1);
+  assert_int_equal(f->identifies, 3); /* nothing re-identified */
+  fx_free(f);
+}
+
 /* Options refuse bad values with the documented errors. */
 static void test_options_validation(void **state) {
   struct dgw_options *o = dgw_options_new();
@@ -1208,6 +1272,7 @@ int main(void) {
       cmocka_unit_test(test_terminate_in_on_disconnect),
       cmocka_unit_test(test_resume_url_downgrade_refused),
       cmocka_unit_test(test_save_and_restore),
+      cmocka_unit_test(test_client_offline_and_back),
       cmocka_unit_test(test_options_validation),
       cmocka_unit_test(test_token_not_logged),
   };

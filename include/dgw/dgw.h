@@ -363,6 +363,12 @@ typedef void (*dgw_fatal_fn)(struct dgw_gateway *gw, uint16_t close_code,
 typedef void (*dgw_dispatch_fn)(struct dgw_gateway *gw,
                                 const struct dgw_event *event, void *user_data);
 
+/** The client as a whole lost the network (`online` 0: every shard failed
+ * at the network level; one probes with backoff while the others wait) or
+ * got it back (1: the others reconnect at once, resuming). */
+typedef void (*dgw_network_fn)(struct dgw_client *client, int online,
+                               void *user_data);
+
 /** The application's callbacks, set one by one (all optional). */
 struct dgw_callbacks;
 
@@ -388,6 +394,9 @@ DGW_EXTERN void dgw_callbacks_set_on_disconnect(struct dgw_callbacks *cb,
 /** A fatal close code stopped the shard for good. */
 DGW_EXTERN void dgw_callbacks_set_on_fatal(struct dgw_callbacks *cb,
                                            dgw_fatal_fn fn);
+/** The client went offline or came back online (see dgw_network_fn). */
+DGW_EXTERN void dgw_callbacks_set_on_network(struct dgw_callbacks *cb,
+                                             dgw_network_fn fn);
 /** Every DISPATCH, in sequence order, each exactly once across resumes.
  * Unknown event names are passed on like any other. */
 DGW_EXTERN void dgw_callbacks_set_on_dispatch(struct dgw_callbacks *cb,
@@ -506,6 +515,10 @@ DGW_EXTERN int dgw_client_restore_sessions(struct dgw_client *client,
                                            const char *path,
                                            uint32_t *restored, char *why,
                                            size_t why_size);
+
+/** 1 while the client is offline as a whole (every shard failed at the
+ * network level), else 0. */
+DGW_EXTERN int dgw_client_is_offline(const struct dgw_client *client);
 
 /** The number of shards this client runs. */
 DGW_EXTERN uint32_t dgw_client_shard_count(const struct dgw_client *client);
