@@ -192,10 +192,10 @@ int dgw_options_set_presence(struct dgw_options *opt,
   obj = dgw_presence_to_json(presence, &err, why, why_size);
   if (obj == NULL)
     return err;
-  rv = dup_field(&opt->presence_json,
-                 json_object_to_json_string_ext(
-                     obj, JSON_C_TO_STRING_PLAIN |
-                              JSON_C_TO_STRING_NOSLASHESCAPE));
+  rv = dup_field(
+      &opt->presence_json,
+      json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+                                              JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put(obj);
   return rv;
 }
@@ -268,8 +268,8 @@ int dgw_options_set_identify_limits(struct dgw_options *opt,
   return DGW_OK;
 }
 
-int dgw_options_set_session_start_limit(struct dgw_options *opt,
-                                        int64_t total, int64_t remaining,
+int dgw_options_set_session_start_limit(struct dgw_options *opt, int64_t total,
+                                        int64_t remaining,
                                         uint64_t reset_after_ms) {
   if (opt == NULL || total < 0 || remaining < -1 ||
       (remaining >= 0 && total > 0 && remaining > total))
@@ -327,8 +327,7 @@ void dgw_callbacks_set_on_fatal(struct dgw_callbacks *cb, dgw_fatal_fn fn) {
     cb->on_fatal = fn;
 }
 
-void dgw_callbacks_set_on_network(struct dgw_callbacks *cb,
-                                  dgw_network_fn fn) {
+void dgw_callbacks_set_on_network(struct dgw_callbacks *cb, dgw_network_fn fn) {
   if (cb != NULL)
     cb->on_network = fn;
 }

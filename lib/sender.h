@@ -30,10 +30,10 @@ typedef int (*dgw_sender_write_fn)(void *user_data, const char *json,
 /*
  * Creates a sender on `base`: at most `budget` payloads per `window_ms`
  * (0, 0: Discord's 120 per 60 s) plus 5% + 20 ms of slack for the transit
- * time between our clock and the gateway's, `reserved` of them kept for heartbeats
- * and IDENTIFY/RESUME (0: DGW_RATELIMIT_DEFAULT_RESERVED), and a queue of
- * `queue_capacity` commands (0: DGW_SENDQ_DEFAULT_CAPACITY).  Not ready
- * until dgw_sender_set_ready().  NULL with *err on failure.
+ * time between our clock and the gateway's, `reserved` of them kept for
+ * heartbeats and IDENTIFY/RESUME (0: DGW_RATELIMIT_DEFAULT_RESERVED), and a
+ * queue of `queue_capacity` commands (0: DGW_SENDQ_DEFAULT_CAPACITY).  Not
+ * ready until dgw_sender_set_ready().  NULL with *err on failure.
  */
 struct dgw_sender *dgw_sender_new(struct event_base *base, uint32_t budget,
                                   uint32_t window_ms, uint32_t reserved,

@@ -47,8 +47,8 @@ int dgw_client_stop_for_restart(struct dgw_client *c) {
   return DGW_OK;
 }
 
-int dgw_client_save_sessions(struct dgw_client *c, const char *path,
-                             char *why, size_t why_size) {
+int dgw_client_save_sessions(struct dgw_client *c, const char *path, char *why,
+                             size_t why_size) {
   struct json_object *root;
   struct json_object *list;
   const char *text;
@@ -74,8 +74,8 @@ int dgw_client_save_sessions(struct dgw_client *c, const char *path,
     e = json_object_new_object();
     json_object_object_add(e, "shard",
                            json_object_new_int64(dgw_gateway_shard_id(gw)));
-    json_object_object_add(
-        e, "session_id", json_object_new_string(dgw_gateway_session_id(gw)));
+    json_object_object_add(e, "session_id",
+                           json_object_new_string(dgw_gateway_session_id(gw)));
     json_object_object_add(e, "seq",
                            json_object_new_int64(dgw_gateway_sequence(gw)));
     if (dgw_gateway_resume_url(gw) != NULL)
@@ -97,8 +97,8 @@ int dgw_client_save_sessions(struct dgw_client *c, const char *path,
     return DGW_ERR_INVALID_ARGUMENT;
   }
   fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
-      fsync(fd) != 0) {
+  if (fd < 0 || write(fd, text, len) != (ssize_t)len ||
+      write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
     set_why(why, why_size, "cannot write %s: %s", tmp, strerror(errno));
     rv = DGW_ERR_IO;
   }
@@ -164,8 +164,7 @@ int dgw_client_restore_sessions(struct dgw_client *c, const char *path,
   /* Sessions of another shard layout are of no use: identify instead. */
   if (get_int(root, "shard_total", -1) != (int64_t)c->opt.shard_total) {
     client_log(c, DGW_LOG_WARN,
-               "%s: saved for another shard count; identifying instead",
-               path);
+               "%s: saved for another shard count; identifying instead", path);
     json_object_put(root);
     return DGW_OK;
   }

@@ -154,10 +154,18 @@ static void fx_free(struct fx *f) {
   free(f);
 }
 
-static int is_ready(struct fx *f) { return f->ready >= 1; }
-static int is_resumed(struct fx *f) { return f->resumed >= 1; }
-static int members_done(struct fx *f) { return f->members_done >= 1; }
-static int voice_done(struct fx *f) { return f->voice_done >= 1; }
+static int is_ready(struct fx *f) {
+  return f->ready >= 1;
+}
+static int is_resumed(struct fx *f) {
+  return f->resumed >= 1;
+}
+static int members_done(struct fx *f) {
+  return f->members_done >= 1;
+}
+static int voice_done(struct fx *f) {
+  return f->voice_done >= 1;
+}
 
 static struct json_object *last_d(struct fx *f, int op) {
   struct json_object *root = json_tokener_parse(f->last[op]);
@@ -197,16 +205,16 @@ static void test_command_payloads(void **state) {
   assert_true(wait_for(f, is_ready, 5));
   assert_int_equal(dgw_gateway_update_presence(gw, &pres, why, sizeof(why)),
                    DGW_OK);
-  assert_int_equal(dgw_gateway_update_voice_state(gw, "81384788765712384",
-                                                  NULL, 1, 0, NULL, NULL, why,
+  assert_int_equal(dgw_gateway_update_voice_state(gw, "81384788765712384", NULL,
+                                                  1, 0, NULL, NULL, why,
                                                   sizeof(why)),
                    DGW_OK);
-  assert_int_equal(dgw_gateway_request_soundboard_sounds(gw, guilds, 2, why,
-                                                         sizeof(why)),
-                   DGW_OK);
-  assert_int_equal(dgw_gateway_request_channel_info(
-                       gw, "81384788765712384", DGW_CHANNEL_INFO_ALL, why,
-                       sizeof(why)),
+  assert_int_equal(
+      dgw_gateway_request_soundboard_sounds(gw, guilds, 2, why, sizeof(why)),
+      DGW_OK);
+  assert_int_equal(dgw_gateway_request_channel_info(gw, "81384788765712384",
+                                                    DGW_CHANNEL_INFO_ALL, why,
+                                                    sizeof(why)),
                    DGW_OK);
   assert_true(wait_for(f, got_ops, 5));
 
@@ -233,14 +241,13 @@ static void test_command_payloads(void **state) {
   json_object_put(d);
 
   /* Bad arguments are refused locally, with a reason, and sent nowhere. */
-  assert_int_equal(dgw_gateway_update_voice_state(gw, "12ab", NULL, 0, 0,
-                                                  NULL, NULL, why,
-                                                  sizeof(why)),
+  assert_int_equal(dgw_gateway_update_voice_state(gw, "12ab", NULL, 0, 0, NULL,
+                                                  NULL, why, sizeof(why)),
                    DGW_ERR_INVALID_ARGUMENT);
   assert_non_null(strstr(why, "snowflake"));
-  assert_int_equal(dgw_gateway_request_channel_info(gw, "1", 0, why,
-                                                    sizeof(why)),
-                   DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(
+      dgw_gateway_request_channel_info(gw, "1", 0, why, sizeof(why)),
+      DGW_ERR_INVALID_ARGUMENT);
   assert_int_equal(f->count[4], 1);
   assert_int_equal(f->count[43], 1);
   fx_free(f);
@@ -261,16 +268,16 @@ static void on_members(struct dgw_gateway *gw, int error,
 static void test_members_gathered_then_rate_limited(void **state) {
   struct fx *f = fx_new(NULL, 1);
   struct dgw_gateway *gw = fx_start(f);
-  struct dgw_member_request req = {"81384788765712384", "", 0, NULL, 0,
-                                   0, NULL};
+  struct dgw_member_request req = {
+      "81384788765712384", "", 0, NULL, 0, 0, NULL};
   char nonce[33];
   struct json_object *v;
 
   (void)state;
   assert_true(wait_for(f, is_ready, 5));
-  assert_int_equal(dgw_gateway_request_members(gw, &req, on_members, f, nonce,
-                                               NULL, 0),
-                   DGW_OK);
+  assert_int_equal(
+      dgw_gateway_request_members(gw, &req, on_members, f, nonce, NULL, 0),
+      DGW_OK);
   assert_int_equal(strlen(nonce), 16);
   assert_true(wait_for(f, members_done, 5));
   assert_int_equal(f->members_err, DGW_OK);
@@ -298,8 +305,8 @@ static void test_members_by_ids(void **state) {
   struct dgw_gateway *gw = fx_start(f);
   const char *ids[] = {"2000000000000000001", "2000000000000000002",
                        "2999999999999999999"};
-  struct dgw_member_request req = {"81384788765712384", NULL, 0, ids, 3,
-                                   1, "my-nonce"};
+  struct dgw_member_request req = {"81384788765712384", NULL, 0, ids, 3, 1,
+                                   "my-nonce"};
   struct json_object *v;
 
   (void)state;
@@ -322,8 +329,8 @@ static void test_members_by_ids(void **state) {
 static void test_members_session_lost(void **state) {
   struct fx *f = fx_new(NULL, 1);
   struct dgw_gateway *gw = fx_start(f);
-  struct dgw_member_request req = {"81384788765712384", "", 0, NULL, 0,
-                                   0, NULL};
+  struct dgw_member_request req = {
+      "81384788765712384", "", 0, NULL, 0, 0, NULL};
 
   (void)state;
   assert_true(wait_for(f, is_ready, 5));
@@ -338,9 +345,8 @@ static void test_members_session_lost(void **state) {
   fx_free(f);
 }
 
-static void on_voice(struct dgw_gateway *gw, int error,
-                     struct json_object *st, struct json_object *sv,
-                     void *ud) {
+static void on_voice(struct dgw_gateway *gw, int error, struct json_object *st,
+                     struct json_object *sv, void *ud) {
   struct fx *f = ud;
   (void)gw;
   f->voice_done++;
@@ -362,14 +368,13 @@ static void test_voice_pair(void **state) {
     f = fx_new(&mc, 1);
     gw = fx_start(f);
     assert_true(wait_for(f, is_ready, 5));
-    assert_int_equal(dgw_gateway_update_voice_state(
-                         gw, "81384788765712384", "81384788765712390", 0, 1,
-                         on_voice, f, NULL, 0),
+    assert_int_equal(dgw_gateway_update_voice_state(gw, "81384788765712384",
+                                                    "81384788765712390", 0, 1,
+                                                    on_voice, f, NULL, 0),
                      DGW_OK);
     assert_true(wait_for(f, voice_done, 5));
     assert_int_equal(f->voice_err, DGW_OK);
-    assert_string_equal(str(f->voice_state, "channel_id"),
-                        "81384788765712390");
+    assert_string_equal(str(f->voice_state, "channel_id"), "81384788765712390");
     assert_non_null(str(f->voice_state, "session_id"));
     assert_non_null(str(f->voice_server, "token"));
     assert_non_null(str(f->voice_server, "endpoint"));
@@ -381,7 +386,9 @@ static void test_voice_pair(void **state) {
  * budget (60 per 500 ms here, the same for the client): none is lost, all
  * arrive in order, no window ever holds more than the budget, and the
  * heartbeat keeps beating (a starved one would be a zombie disconnect). */
-static int all_300(struct fx *f) { return f->nnames >= 300; }
+static int all_300(struct fx *f) {
+  return f->nnames >= 300;
+}
 
 static void test_burst_respects_limit(void **state) {
   struct dgw_mock_config mc = {0};
@@ -430,7 +437,9 @@ static void test_burst_respects_limit(void **state) {
 
 /* Commands queued behind the window when the connection drops are sent
  * once on the resumed connection. */
-static int all_24(struct fx *f) { return f->nnames >= 24; }
+static int all_24(struct fx *f) {
+  return f->nnames >= 24;
+}
 
 static void test_queued_across_resume(void **state) {
   struct dgw_mock_config mc = {0};
@@ -441,8 +450,7 @@ static void test_queued_across_resume(void **state) {
   mc.rate_budget = 20;
   mc.rate_window_ms = 60000;
   f = fx_new(&mc, 1);
-  assert_int_equal(dgw_options_set_send_limit(f->opt, 20, 60000, 64),
-                   DGW_OK);
+  assert_int_equal(dgw_options_set_send_limit(f->opt, 20, 60000, 64), DGW_OK);
   gw = fx_start(f);
   assert_true(wait_for(f, is_ready, 5));
   for (int i = 0; i < 24; i++) {

@@ -897,7 +897,9 @@ static int want_disconnects(struct fx *f) {
   return f->disconnects >= f->want_disconnects;
 }
 
-static int three_ready(struct fx *f) { return f->ready >= 3; }
+static int three_ready(struct fx *f) {
+  return f->ready >= 3;
+}
 
 static int seq_at_least_4(struct fx *f) {
   return f->nseen > 0 && f->seqs[f->nseen - 1] >= 4;
@@ -1046,8 +1048,7 @@ static void test_save_and_restore(void **state) {
   assert_true(wait_for(f, is_closed_now, 5));
   run_for(f->base, 50);
   assert_int_equal(f->close_codes[f->ncloses - 1], 4000);
-  assert_int_equal(dgw_client_save_sessions(f->client, path, why,
-                                            sizeof(why)),
+  assert_int_equal(dgw_client_save_sessions(f->client, path, why, sizeof(why)),
                    DGW_OK);
   dgw_client_free(f->client);
   /* Two events happen while the bot restarts. */
@@ -1058,13 +1059,12 @@ static void test_save_and_restore(void **state) {
   f->ready = 0;
   f->client = dgw_client_new(f->base, f->opt, f->cb, f, &err);
   assert_non_null(f->client);
-  assert_int_equal(dgw_client_restore_sessions(f->client, path, &restored,
-                                               why, sizeof(why)),
-                   DGW_OK);
+  assert_int_equal(
+      dgw_client_restore_sessions(f->client, path, &restored, why, sizeof(why)),
+      DGW_OK);
   assert_int_equal(restored, 1);
   assert_int_equal(dgw_client_start(f->client), DGW_OK);
-  assert_int_equal(dgw_client_restore_sessions(f->client, path, NULL, NULL,
-                                               0),
+  assert_int_equal(dgw_client_restore_sessions(f->client, path, NULL, NULL, 0),
                    DGW_ERR_STATE);
   assert_true(wait_for(f, is_resumed, 5));
   run_for(f->base, 50);
@@ -1079,9 +1079,9 @@ static void test_save_and_restore(void **state) {
   dgw_client_free(f->client);
   dgw_mock_invalidate_session(f->mock, NULL);
   f->client = dgw_client_new(f->base, f->opt, f->cb, f, &err);
-  assert_int_equal(dgw_client_restore_sessions(f->client, path, &restored,
-                                               why, sizeof(why)),
-                   DGW_OK);
+  assert_int_equal(
+      dgw_client_restore_sessions(f->client, path, &restored, why, sizeof(why)),
+      DGW_OK);
   assert_int_equal(restored, 1);
   assert_int_equal(dgw_client_start(f->client), DGW_OK);
   assert_true(wait_for(f, is_ready, 5));
@@ -1124,7 +1124,9 @@ static int offline_now(struct fx *f) {
   return dgw_client_is_offline(f->client);
 }
 
-static int three_resumed(struct fx *f) { return f->resumed >= 3; }
+static int three_resumed(struct fx *f) {
+  return f->resumed >= 3;
+}
 
 static void test_client_offline_and_back(void **state) {
   struct fx *f = fx_new(NULL);

@@ -24,7 +24,7 @@
 extern "C" {
 #endif
 
-struct json_object; /* json-c's, from <json-c/json.h> */
+struct json_object;  /* json-c's, from <json-c/json.h> */
 struct dgw_presence; /* a presence, declared with the gateway commands */
 
 /** Marks a symbol exported from libdgw; everything else is hidden. */
@@ -512,9 +512,8 @@ DGW_EXTERN int dgw_client_save_sessions(struct dgw_client *client,
  * DGW_ERR_STATE (already started), with `why`.
  */
 DGW_EXTERN int dgw_client_restore_sessions(struct dgw_client *client,
-                                           const char *path,
-                                           uint32_t *restored, char *why,
-                                           size_t why_size);
+                                           const char *path, uint32_t *restored,
+                                           char *why, size_t why_size);
 
 /** 1 while the client is offline as a whole (every shard failed at the
  * network level), else 0. */

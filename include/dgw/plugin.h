@@ -256,8 +256,8 @@ struct dgw_plugin_host {
                             char *why, size_t why_size);
   int (*request_members)(struct dgw_gateway *gw,
                          const struct dgw_member_request *request,
-                         dgw_members_fn fn, void *user_data,
-                         char nonce_out[33], char *why, size_t why_size);
+                         dgw_members_fn fn, void *user_data, char nonce_out[33],
+                         char *why, size_t why_size);
   int (*request_soundboard_sounds)(struct dgw_gateway *gw,
                                    const char *const *guild_ids, size_t count,
                                    char *why, size_t why_size);
