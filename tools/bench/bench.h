@@ -1,0 +1,180 @@
+/*
+ * dgw-bench internals: the seeded event corpus, the pre-compressed stream,
+ * the forked bench server, the shard runner and small helpers shared by
+ * the files of tools/bench/.  Not installed; see docs/performance.md.
+ */
+#ifndef DGW_BENCH_H
+#define DGW_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ------------------------------------------------------------ helpers */
+
+/* A growable byte buffer.  Appends abort the bench when memory runs out:
+ * a benchmark with a missing allocation has no result worth printing. */
+struct sbuf {
+  char *p;
+  size_t len, cap;
+};
+
+void sb_reserve(struct sbuf *b, size_t more);
+void sb_mem(struct sbuf *b, const void *p, size_t n);
+void sb_str(struct sbuf *b, const char *s);
+void sb_fmt(struct sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void sb_free(struct sbuf *b);
+
+/* Monotonic nanoseconds (CLOCK_MONOTONIC: one clock for every process of
+ * the machine, so a forked server's stamps compare with ours). */
+int64_t now_ns(void);
+/* User + system CPU seconds of this process (getrusage RUSAGE_SELF). */
+double cpu_seconds(void);
+/* Resident set size of this process now, and its peak, in KiB. */
+long rss_now_kb(void);
+long rss_peak_kb(void);
+/* Bytes of heap in use (mallinfo2), or -1 when unknown. */
+long heap_in_use(void);
+
+/* Prints "dgw-bench: <message>" on stderr and exits with status 1. */
+void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* ------------------------------------------------------------- corpus */
+
+/* A deterministic generator of realistic gateway dispatches. */
+struct corpus;
+
+/* A generator seeded with `seed`; the same seed gives the same events. */
+struct corpus *corpus_new(uint64_t seed);
+void corpus_free(struct corpus *c);
+
+/*
+ * Appends the next event of the mix to `out` as a whole gateway payload
+ * {"t":...,"s":seq,"op":0,"d":{...}} and returns its name (static).  The
+ * mix has no GUILD_CREATE (see corpus_guild_create()).  With `stamp_at`
+ * non-NULL `d` starts with "bench_t0":"<20 digits>", and *stamp_at receives the
+ * offset of those digits in `out` (see corpus_stamp()).
+ */
+const char *corpus_next(struct corpus *c, struct sbuf *out, int64_t seq,
+                        size_t *stamp_at);
+
+/* Appends a GUILD_CREATE payload with `members` members. */
+void corpus_guild_create(struct corpus *c, struct sbuf *out, int64_t seq,
+                         unsigned members);
+/* Appends only the `d` of one (a guild object). */
+void corpus_guild_create_d(struct corpus *c, struct sbuf *out,
+                           unsigned members);
+
+/* The name of event kind `k` as counted in stream.count_by_kind, or NULL
+ * past the last kind. */
+const char *corpus_kind_name(unsigned k);
+
+/* Writes `t` as 20 decimal digits at `digits` (see corpus_next()). */
+void corpus_stamp(char *digits, int64_t t);
+
+/* ------------------------------------------------------------- stream */
+
+/*
+ * One gateway connection's worth of server output, made once: HELLO, READY,
+ * `events` dispatches, then op 7 RECONNECT (which ends a client's run:
+ * it shows up as on_disconnect even with no dispatch handler).  Every
+ * payload is deflated through ONE zlib stream with Z_SYNC_FLUSH, and every
+ * compressed payload is one unmasked binary WebSocket frame.
+ */
+struct stream {
+  uint8_t *frames; /* every frame, back to back */
+  size_t frames_len;
+  size_t hello_end; /* bytes of the HELLO frame at the start */
+  /* The WebSocket message (frame payload) of each payload, in order:
+   * [0] HELLO, [1] READY, [2 .. 2+events) dispatches, then op 7. */
+  size_t *msg_off;
+  size_t *msg_len;
+  size_t nmsg;
+  uint64_t events;          /* dispatches after READY */
+  int64_t last_seq;         /* s of the last dispatch */
+  uint64_t timed_raw_bytes; /* decompressed bytes after READY */
+  uint64_t timed_zbytes;    /* compressed message bytes after READY */
+  uint64_t large_events;    /* GUILD_CREATEs among them */
+  uint64_t count_by_kind[16];
+};
+
+/* The gateway's HELLO for these runs: an interval long enough that no
+ * heartbeat falls into a run (and none needs an ACK). */
+#define BENCH_HELLO "{\"op\":10,\"d\":{\"heartbeat_interval\":3600000}}"
+#define BENCH_READY_SESSION "0123456789abcdef0123456789abcdef"
+
+/* Appends the READY payload (s 1) to `out`. */
+void bench_ready_payload(struct sbuf *out);
+
+/* Builds the stream: `events` dispatches of the seeded mix, `large`
+ * GUILD_CREATEs of `large_members` members spread among them. */
+void stream_build(struct stream *s, uint64_t seed, uint64_t events,
+                  unsigned large, unsigned large_members);
+void stream_free(struct stream *s);
+
+/* Appends one unmasked FIN frame of `opcode` carrying `len` bytes. */
+void ws_frame(struct sbuf *out, int opcode, const void *data, size_t len);
+
+/* ------------------------------------------------------------- server */
+
+enum server_mode {
+  SERVER_BLAST, /* the pre-built stream, as fast as the socket takes it */
+  SERVER_PACED, /* live dispatches at a steady rate, each stamped */
+};
+
+struct server_config {
+  enum server_mode mode;
+  const struct stream *stream; /* BLAST */
+  const char *cert_file;       /* both set: TLS */
+  const char *key_file;
+  unsigned connections; /* served one after the other, then exit */
+  /* PACED: events per second, how many, and the corpus seed. */
+  double rate;
+  uint64_t paced_events;
+  uint64_t seed;
+};
+
+/* Listens on 127.0.0.1 (a free port, stored in *port) and forks a child
+ * that serves `cfg->connections` connections and exits.  The child never
+ * outlives the bench.  Returns the child's pid. */
+pid_t server_start(const struct server_config *cfg, uint16_t *port);
+
+/* Waits for a child; returns its exit status or -1 if it failed. */
+int child_wait(pid_t pid, const char *what);
+
+/* ------------------------------------------------------------- shards */
+
+/* What each shard receives after READY: GUILD_CREATEs of these sizes, so
+ * that an idle shard holds what a real one holds after its startup burst
+ * (its READY lists them as unavailable guilds). */
+#define SHARD_GUILDS                                                           \
+  { 20u, 100u }
+
+struct shard_result {
+  int ok;
+  char error[160];
+  uint32_t shards;
+  double up_seconds;            /* start until every shard is READY and has its
+                                   startup GUILD_CREATEs */
+  double idle_seconds;          /* the measured idle window */
+  double idle_cpu;              /* CPU seconds per second while idle */
+  long rss_first_kb;            /* VmRSS with the first shard ready */
+  long rss_all_kb;              /* VmRSS with every shard ready and idle */
+  long rss_peak_kb;             /* ru_maxrss of the shard process */
+  long rss_trimmed_kb;          /* VmRSS after malloc_trim(0), or 0 */
+  double rss_per_shard;         /* KiB per shard beyond the first */
+  double rss_trimmed_per_shard; /* the same after malloc_trim(0) */
+  double heap_per_shard; /* KiB of malloc'd memory per shard (mallinfo2) */
+  uint64_t disconnects;  /* connections lost during the run (want 0) */
+  uint64_t heartbeats;   /* heartbeats the mock saw during the idle window */
+};
+
+/* Runs `shards` idle shards against tools/mock in forked processes (the
+ * client side in a fresh child so its RSS is its own), with TLS when
+ * `cert_file` is set (the CA in `ca_file`).  Fills *out. */
+void shards_run(uint32_t shards, const char *cert_file, const char *key_file,
+                const char *ca_file, uint32_t heartbeat_ms, double idle_seconds,
+                struct shard_result *out);
+
+#endif /* DGW_BENCH_H */

@@ -1,0 +1,298 @@
+/*
+ * Many idle shards: one process runs the mock gateway (tools/mock), a
+ * fresh child runs the dgw clients, so the RSS measured is the shards'
+ * own and not the corpus of the throughput runs.  The first shard comes
+ * up alone; its RSS is the baseline that the other N - 1 are measured
+ * against.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <malloc.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include <event2/event.h>
+
+#include <dgw/dgw.h>
+
+#include "bench.h"
+#include "mock.h"
+
+struct fleet {
+  struct event_base *base;
+  uint32_t ready;
+  uint32_t guilds; /* startup GUILD_CREATEs received */
+  uint64_t disconnects;
+  char first_reason[120]; /* why the first connection was lost */
+};
+
+static const unsigned shard_guilds[] = SHARD_GUILDS;
+#define NGUILDS_PER_SHARD (sizeof shard_guilds / sizeof shard_guilds[0])
+
+static void on_dispatch(struct dgw_gateway *gw, const struct dgw_event *ev,
+                        void *ud) {
+  struct fleet *f = ud;
+
+  (void)gw;
+  if (strcmp(dgw_event_name(ev), "GUILD_CREATE") == 0)
+    f->guilds++;
+}
+
+static void on_ready(struct dgw_gateway *gw, void *ud) {
+  struct fleet *f = ud;
+
+  (void)gw;
+  f->ready++;
+}
+
+static void on_disconnect(struct dgw_gateway *gw,
+                          const struct dgw_disconnect *info, void *ud) {
+  struct fleet *f = ud;
+
+  (void)gw;
+  if (f->disconnects++ == 0)
+    snprintf(f->first_reason, sizeof f->first_reason, "%s", info->reason);
+}
+
+static struct dgw_client *fleet_client(struct fleet *f, uint16_t port,
+                                       const char *ca_file, uint32_t first,
+                                       uint32_t count, uint32_t total) {
+  struct dgw_options *opt = dgw_options_new();
+  struct dgw_callbacks *cb = dgw_callbacks_new();
+  struct dgw_client *client;
+  char url[64];
+  int err = 0;
+
+  snprintf(url, sizeof url, "%s://127.0.0.1:%u", ca_file ? "wss" : "ws",
+           (unsigned)port);
+  if (opt == NULL || cb == NULL ||
+      dgw_options_set_token(opt, "bench-token") != DGW_OK ||
+      dgw_options_set_gateway_url(opt, url) != DGW_OK ||
+      dgw_options_set_shards(opt, first, count, total) != DGW_OK ||
+      /* Identify concurrency relaxed: every shard its own bucket. */
+      dgw_options_set_identify_limits(opt, total < 65536 ? total : 65536, 1) !=
+          DGW_OK ||
+      (ca_file != NULL && dgw_options_set_ca_file(opt, ca_file) != DGW_OK))
+    die("cannot configure the shard client");
+  dgw_callbacks_set_on_ready(cb, on_ready);
+  dgw_callbacks_set_on_disconnect(cb, on_disconnect);
+  dgw_callbacks_set_on_dispatch(cb, on_dispatch);
+  client = dgw_client_new(f->base, opt, cb, f, &err);
+  dgw_options_free(opt);
+  dgw_callbacks_free(cb);
+  if (client == NULL)
+    die("dgw_client_new: %s", dgw_strerror(err));
+  return client;
+}
+
+static void loop_for(struct event_base *base, double seconds) {
+  struct timeval tv = {
+      (time_t)seconds,
+      (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+
+  event_base_loopexit(base, &tv);
+  event_base_dispatch(base);
+}
+
+/* Runs the loop until `*count` reaches `want` or `seconds` pass. */
+static int loop_until(struct event_base *base, const uint32_t *count,
+                      uint32_t want, double seconds) {
+  int64_t deadline = now_ns() + (int64_t)(seconds * 1e9);
+
+  while (*count < want && now_ns() < deadline)
+    event_base_loop(base, EVLOOP_ONCE);
+  return *count >= want;
+}
+
+static void mock_main(int port_fd, const char *cert, const char *key,
+                      uint32_t heartbeat_ms) {
+  struct event_base *base = event_base_new();
+  struct dgw_mock_config cfg;
+  struct dgw_mock *mock;
+  uint16_t port;
+  int err = 0;
+
+  memset(&cfg, 0, sizeof cfg);
+  cfg.host = "127.0.0.1";
+  cfg.cert_file = cert;
+  cfg.key_file = key;
+  cfg.heartbeat_interval_ms = heartbeat_ms;
+  mock = base != NULL ? dgw_mock_new(base, &cfg, &err) : NULL;
+  port = mock != NULL ? dgw_mock_port(mock) : 0;
+  if (mock != NULL) {
+    struct corpus *c = corpus_new(7);
+    struct sbuf d = {0};
+
+    for (size_t i = 0; i < NGUILDS_PER_SHARD; i++) {
+      d.len = 0;
+      corpus_guild_create_d(c, &d, shard_guilds[i]);
+      if (dgw_mock_add_dispatch(mock, "GUILD_CREATE", d.p) != DGW_OK)
+        port = 0;
+    }
+    sb_free(&d);
+    corpus_free(c);
+  }
+  if (write(port_fd, &port, sizeof port) != (ssize_t)sizeof port || port == 0)
+    _exit(1);
+  close(port_fd);
+  event_base_dispatch(base); /* until the runner kills us */
+  _exit(0);
+}
+
+static void runner_main(int out_fd, uint32_t shards, const char *cert,
+                        const char *key, const char *ca_file,
+                        uint32_t heartbeat_ms, double idle_seconds) {
+  struct shard_result r;
+  struct fleet first = {0}, rest = {0};
+  struct dgw_client *a, *b = NULL;
+  struct rlimit rl;
+  int fds[2];
+  uint16_t port = 0;
+  pid_t mock;
+  int64_t t0;
+  double c0, w0;
+  long heap_first;
+
+  memset(&r, 0, sizeof r);
+  r.shards = shards;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)shards + 64) {
+    snprintf(r.error, sizeof r.error,
+             "open-file limit %lu too low for %u shards (ulimit -n)",
+             (unsigned long)rl.rlim_cur, (unsigned)shards);
+    goto report;
+  }
+  if (pipe(fds) != 0)
+    die("pipe: %s", strerror(errno));
+  mock = fork();
+  if (mock == 0) {
+#ifdef __linux__
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+    close(fds[0]);
+    mock_main(fds[1], cert, key, heartbeat_ms);
+  }
+  close(fds[1]);
+  if (mock < 0 || read(fds[0], &port, sizeof port) != (ssize_t)sizeof port ||
+      port == 0) {
+    snprintf(r.error, sizeof r.error, "the mock gateway did not start");
+    goto report;
+  }
+  close(fds[0]);
+
+  first.base = rest.base = event_base_new();
+  if (first.base == NULL)
+    die("event_base_new failed");
+  a = fleet_client(&first, port, ca_file, 0, 1, shards);
+  t0 = now_ns();
+  dgw_client_start(a);
+  if (!loop_until(first.base, &first.guilds, NGUILDS_PER_SHARD, 30)) {
+    snprintf(r.error, sizeof r.error, "the first shard never became ready");
+    goto done;
+  }
+  loop_for(first.base, 0.3);
+  r.rss_first_kb = rss_now_kb();
+  heap_first = heap_in_use();
+  if (shards > 1) {
+    b = fleet_client(&rest, port, ca_file, 1, shards - 1, shards);
+    t0 = now_ns();
+    dgw_client_start(b);
+    if (!loop_until(rest.base, &rest.guilds,
+                    (shards - 1) * (uint32_t)NGUILDS_PER_SHARD, 120)) {
+      snprintf(r.error, sizeof r.error,
+               "only %u of %u shards became ready (%u GUILD_CREATEs)",
+               (unsigned)rest.ready + 1, (unsigned)shards,
+               (unsigned)rest.guilds);
+      goto done;
+    }
+  }
+  r.up_seconds = (double)(now_ns() - t0) / 1e9;
+  loop_for(first.base, 0.5);
+  c0 = cpu_seconds();
+  w0 = (double)now_ns() / 1e9;
+  loop_for(first.base, idle_seconds);
+  r.idle_seconds = (double)now_ns() / 1e9 - w0;
+  r.idle_cpu = (cpu_seconds() - c0) / r.idle_seconds;
+  r.rss_all_kb = rss_now_kb();
+  r.rss_peak_kb = rss_peak_kb();
+#if defined(__GLIBC__)
+  /* What glibc keeps of the startup burst, handed back: the rest is live
+   * or fragmented for good. */
+  malloc_trim(0);
+  r.rss_trimmed_kb = rss_now_kb();
+#endif
+  if (shards > 1) {
+    r.rss_per_shard =
+        (double)(r.rss_all_kb - r.rss_first_kb) / (double)(shards - 1);
+    if (r.rss_trimmed_kb > 0)
+      r.rss_trimmed_per_shard =
+          (double)(r.rss_trimmed_kb - r.rss_first_kb) / (double)(shards - 1);
+    if (heap_first >= 0)
+      r.heap_per_shard =
+          (double)(heap_in_use() - heap_first) / 1024.0 / (double)(shards - 1);
+  }
+  for (uint32_t i = 0; i < shards; i++) {
+    struct dgw_gateway *gw = dgw_client_gateway(i == 0 ? a : b, i);
+
+    if (gw != NULL && dgw_gateway_latency(gw) >= 0)
+      r.heartbeats++; /* shards with an ACKed heartbeat */
+  }
+  r.disconnects = first.disconnects + rest.disconnects;
+  snprintf(r.error, sizeof r.error, "%s",
+           first.disconnects ? first.first_reason : rest.first_reason);
+  r.ok = 1;
+done:
+  dgw_client_free(b);
+  dgw_client_free(a);
+  event_base_free(first.base);
+  kill(mock, SIGKILL);
+  waitpid(mock, NULL, 0);
+report:
+  if (write(out_fd, &r, sizeof r) != (ssize_t)sizeof r)
+    _exit(1);
+  _exit(0);
+}
+
+void shards_run(uint32_t shards, const char *cert_file, const char *key_file,
+                const char *ca_file, uint32_t heartbeat_ms, double idle_seconds,
+                struct shard_result *out) {
+  int fds[2];
+  pid_t pid;
+
+  memset(out, 0, sizeof *out);
+  if (pipe(fds) != 0)
+    die("pipe: %s", strerror(errno));
+  fflush(stdout);
+  fflush(stderr);
+  pid = fork();
+  if (pid < 0)
+    die("fork: %s", strerror(errno));
+  if (pid == 0) {
+#ifdef __linux__
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+    close(fds[0]);
+    runner_main(fds[1], shards, cert_file, key_file, ca_file, heartbeat_ms,
+                idle_seconds);
+  }
+  close(fds[1]);
+  if (read(fds[0], out, sizeof *out) != (ssize_t)sizeof *out) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->error, sizeof out->error, "the shard process died");
+  }
+  close(fds[0]);
+  child_wait(pid, "the shard process");
+}
