@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,10 +45,12 @@ struct client {
   int payloads;
   char *payload[MAX_PAYLOADS]; /* decompressed JSON, in order */
   int payload_err;             /* first inflate error seen */
-  int free_on_message;         /* dgw_ws_free() from inside on_message */
-  int close_after;             /* dgw_ws_close() after this many payloads */
-  int done;                    /* the loop stops when set */
-  int stop_after;              /* set done after this many payloads */
+  size_t payload_len[MAX_PAYLOADS];
+  int raw;             /* keep binary messages as they came */
+  int free_on_message; /* dgw_ws_free() from inside on_message */
+  int close_after;     /* dgw_ws_close() after this many payloads */
+  int done;            /* the loop stops when set */
+  int stop_after;      /* set done after this many payloads */
 };
 
 static void on_open(struct dgw_ws *ws, void *ud) {
@@ -62,7 +65,7 @@ static void on_message(struct dgw_ws *ws, int binary, const uint8_t *data,
   const char *json = (const char *)data;
   size_t json_len = len;
 
-  if (binary) {
+  if (binary && !c->raw) {
     int rv;
 
     c->binary_msgs++;
@@ -75,10 +78,13 @@ static void on_message(struct dgw_ws *ws, int binary, const uint8_t *data,
       c->done = 1;
       return;
     }
+  } else if (binary) {
+    c->binary_msgs++;
   } else {
     c->text_msgs++;
   }
   if (c->payloads < MAX_PAYLOADS) {
+    c->payload_len[c->payloads] = json_len;
     c->payload[c->payloads] = malloc(json_len + 1);
     memcpy(c->payload[c->payloads], json, json_len);
     c->payload[c->payloads][json_len] = '\0';
@@ -806,7 +812,50 @@ struct raw_server {
   int silent;
   int never_read; /* after the upgrade, read nothing more */
   uint16_t port;
+  /* With `trickle` set, `extra` goes out in pieces of 1, 2, 5 and 4093
+   * bytes, one piece a millisecond, so frames arrive cut at every kind of
+   * place: inside headers, lengths and payloads. */
+  int trickle;
+  struct event *tick;
+  size_t sent;
+  unsigned piece;
+  int upgraded;
+  int pongs; /* pong frames the client sent */
 };
+
+static void raw_tick(evutil_socket_t fd, short what, void *arg) {
+  static const size_t pieces[] = {1, 2, 5, 4093};
+  struct raw_server *s = arg;
+  size_t n = pieces[s->piece++ % 4];
+  struct timeval ms = {0, 1000};
+
+  (void)fd;
+  (void)what;
+  if (n > s->extra_len - s->sent)
+    n = s->extra_len - s->sent;
+  bufferevent_write(s->bev, s->extra + s->sent, n);
+  s->sent += n;
+  if (s->sent < s->extra_len)
+    evtimer_add(s->tick, &ms);
+}
+
+/* Counts the client's pongs (its frames are small and masked). */
+static void raw_client_frames(struct raw_server *s, struct evbuffer *in) {
+  for (;;) {
+    uint8_t h[2];
+    size_t len = evbuffer_get_length(in);
+    size_t frame;
+
+    if (len < 2 || evbuffer_copyout(in, h, 2) != 2)
+      return;
+    frame = 2 + 4 + (h[1] & 0x7f); /* control frames: 7-bit lengths */
+    if (len < frame)
+      return;
+    if ((h[0] & 0x0f) == 0x0a)
+      s->pongs++;
+    evbuffer_drain(in, frame);
+  }
+}
 
 static void raw_read(struct bufferevent *bev, void *arg) {
   struct raw_server *s = arg;
@@ -819,12 +868,17 @@ static void raw_read(struct bufferevent *bev, void *arg) {
   size_t hlen;
   struct evbuffer *out = bufferevent_get_output(bev);
 
+  if (s->upgraded) {
+    raw_client_frames(s, in);
+    return;
+  }
   if (s->silent || buf == NULL)
     return;
   if (dgw_handshake_parse_request(buf, len, &hlen, &info, why, sizeof(why)) !=
       DGW_OK)
     return;
   evbuffer_drain(in, len);
+  s->upgraded = 1;
   dgw_ws_accept_key(info.key, strlen(info.key), accept);
   /* Response and first frames in one write: one TCP segment. */
   evbuffer_add_printf(out,
@@ -832,7 +886,14 @@ static void raw_read(struct bufferevent *bev, void *arg) {
                       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                       "Sec-WebSocket-Accept: %s\r\n\r\n",
                       accept);
-  evbuffer_add(out, s->extra, s->extra_len);
+  if (s->trickle) {
+    struct timeval ms = {0, 1000};
+
+    s->tick = evtimer_new(bufferevent_get_base(bev), raw_tick, s);
+    evtimer_add(s->tick, &ms);
+  } else {
+    evbuffer_add(out, s->extra, s->extra_len);
+  }
   if (s->never_read)
     bufferevent_disable(bev, EV_READ);
 }
@@ -849,6 +910,10 @@ static void raw_accept(struct evconnlistener *l, evutil_socket_t fd,
 
   (void)sa;
   (void)socklen;
+  int one = 1;
+
+  /* Trickled pieces must leave one by one, not coalesced. */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   s->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd,
                                   BEV_OPT_CLOSE_ON_FREE);
   bufferevent_setcb(s->bev, raw_read, NULL, raw_event, s);
@@ -871,6 +936,8 @@ static void raw_start(struct event_base *base, struct raw_server *s) {
 }
 
 static void raw_stop(struct raw_server *s) {
+  if (s->tick != NULL)
+    event_free(s->tick);
   if (s->bev != NULL)
     bufferevent_free(s->bev);
   evconnlistener_free(s->listener);
@@ -982,6 +1049,223 @@ static void test_upgrade_timeout(void **state) {
   event_base_free(base);
 }
 
+/* ------------------------------------------------- the frame reader */
+
+/* Appends one server frame (unmasked unless `mask`) to `out` and returns
+ * the new length.  `form` forces the length encoding: 7, 16 or 64 bits, or
+ * 0 for the shortest. */
+static size_t put_frame(uint8_t *out, size_t at, int fin, int rsv, int opcode,
+                        int form, int mask, const void *data, size_t len) {
+  static const uint8_t key[4] = {0x11, 0x22, 0x33, 0x44};
+  uint8_t *p = out + at;
+
+  if (form == 0)
+    form = len < 126 ? 7 : len < 65536 ? 16 : 64;
+  *p++ = (uint8_t)((fin ? 0x80 : 0) | (rsv << 4) | opcode);
+  if (form == 7) {
+    *p++ = (uint8_t)((mask ? 0x80 : 0) | len);
+  } else if (form == 16) {
+    *p++ = (uint8_t)((mask ? 0x80 : 0) | 126);
+    *p++ = (uint8_t)(len >> 8);
+    *p++ = (uint8_t)len;
+  } else {
+    *p++ = (uint8_t)((mask ? 0x80 : 0) | 127);
+    for (int i = 7; i >= 0; i--)
+      *p++ = (uint8_t)((uint64_t)len >> (8 * i));
+  }
+  if (mask) {
+    memcpy(p, key, 4);
+    p += 4;
+  }
+  for (size_t i = 0; i < len; i++)
+    *p++ = (uint8_t)(((const uint8_t *)data)[i] ^ (mask ? key[i % 4] : 0));
+  return (size_t)(p - out);
+}
+
+/* Runs `frames` from a raw server against a raw-mode client; the loop
+ * stops after `stop_after` messages or when the connection ends. */
+static struct client *run_frames(struct event_base *base, struct raw_server *s,
+                                 const uint8_t *frames, size_t len, int trickle,
+                                 size_t max_message, int stop_after) {
+  struct client *c;
+
+  s->extra = frames;
+  s->extra_len = len;
+  s->trickle = trickle;
+  raw_start(base, s);
+  c = client_new(base, NULL, max_message);
+  c->raw = 1;
+  c->stop_after = stop_after;
+  connect_to(c, "ws", "127.0.0.1", s->port, "");
+  assert_true(run_until(base, &c->done, 10 * time_scale()));
+  return c;
+}
+
+/* Whole binary frames (taken straight from the input buffer) mixed with
+ * what wslay handles: pings, a fragmented message with a ping between its
+ * fragments, a text frame, 16- and 64-bit lengths.  All arrive, in order,
+ * whole, whether the bytes come at once or cut into pieces. */
+static void frames_mixed(int trickle) {
+  struct event_base *base = event_base_new();
+  struct raw_server s = {0};
+  struct client *c;
+  uint8_t *frames = malloc(80000);
+  uint8_t *big = malloc(70000);
+  char medium[200];
+  size_t n = 0;
+
+  memset(big, 'y', 70000);
+  memset(medium, 'x', sizeof(medium));
+  n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "one", 3);
+  n = put_frame(frames, n, 1, 0, 0x9, 0, 0, "p", 1);
+  n = put_frame(frames, n, 0, 0, 0x2, 0, 0, "tw", 2);
+  n = put_frame(frames, n, 1, 0, 0x9, 0, 0, "q", 1);
+  n = put_frame(frames, n, 1, 0, 0x0, 0, 0, "o", 1);
+  n = put_frame(frames, n, 1, 0, 0x1, 0, 0, "three", 5);
+  n = put_frame(frames, n, 1, 0, 0x2, 0, 0, medium, sizeof(medium));
+  n = put_frame(frames, n, 1, 0, 0x2, 0, 0, big, 70000);
+  n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "", 0);
+  n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "end", 3);
+  c = run_frames(base, &s, frames, n, trickle, 0, 7);
+  assert_int_equal(c->closed, 0);
+  assert_int_equal(c->payloads, 7);
+  assert_string_equal(c->payload[0], "one");
+  assert_string_equal(c->payload[1], "two");
+  assert_string_equal(c->payload[2], "three");
+  assert_int_equal(c->payload_len[3], sizeof(medium));
+  assert_memory_equal(c->payload[3], medium, sizeof(medium));
+  assert_int_equal(c->payload_len[4], 70000);
+  assert_memory_equal(c->payload[4], big, 70000);
+  assert_int_equal(c->payload_len[5], 0);
+  assert_string_equal(c->payload[6], "end");
+  assert_int_equal(c->binary_msgs, 6);
+  assert_int_equal(c->text_msgs, 1);
+  run_for(base, 50);
+  assert_int_equal(s.pongs, 2); /* wslay still answers pings */
+  client_free(c);
+  raw_stop(&s);
+  event_base_free(base);
+  free(frames);
+  free(big);
+}
+
+static void test_frames_mixed(void **state) {
+  (void)state;
+  frames_mixed(0);
+}
+
+static void test_frames_mixed_trickled(void **state) {
+  (void)state;
+  frames_mixed(1);
+}
+
+/* Frames that break RFC 6455 or the cap end the connection with the same
+ * error as before the fast path, whatever their opcode; what came before
+ * them is delivered, nothing after. */
+static void test_frame_errors(void **state) {
+  static const uint8_t msb_len[] = {0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1, 'z'};
+  static const struct {
+    const char *name;
+    int fin, rsv, opcode, form, mask;
+    size_t len;
+    int fragment_first; /* a binary fragment (FIN 0) precedes it */
+    size_t max_message;
+    int trickle;
+    int error;
+  } cases[] = {
+      {"RSV1 on a binary frame", 1, 4, 0x2, 0, 0, 3, 0, 0, 0, DGW_ERR_PROTOCOL},
+      {"masked binary frame", 1, 0, 0x2, 0, 1, 3, 0, 0, 0, DGW_ERR_PROTOCOL},
+      {"16-bit length for 5 bytes", 1, 0, 0x2, 16, 0, 5, 0, 0, 0,
+       DGW_ERR_PROTOCOL},
+      {"64-bit length for 200 bytes", 1, 0, 0x2, 64, 0, 200, 0, 0, 1,
+       DGW_ERR_PROTOCOL},
+      {"binary frame inside a fragmented message", 1, 0, 0x2, 0, 0, 3, 1, 0, 0,
+       DGW_ERR_PROTOCOL},
+      {"continuation with nothing to continue", 1, 0, 0x0, 0, 0, 3, 0, 0, 0,
+       DGW_ERR_PROTOCOL},
+      {"unknown opcode", 1, 0, 0x3, 0, 0, 3, 0, 0, 0, DGW_ERR_PROTOCOL},
+      {"binary frame over the cap", 1, 0, 0x2, 0, 0, 300, 0, 256, 1,
+       DGW_ERR_MESSAGE_TOO_LARGE},
+      {"fragmented message over the cap", 1, 0, 0x0, 0, 0, 200, 1, 150, 0,
+       DGW_ERR_MESSAGE_TOO_LARGE},
+      {"64-bit length with the top bit set", 0, 0, 0, 0, 0, 0, 0, 0, 1,
+       DGW_ERR_PROTOCOL},
+  };
+  uint8_t frames[1024];
+  char body[300];
+
+  (void)state;
+  memset(body, 'b', sizeof(body));
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct event_base *base = event_base_new();
+    struct raw_server s = {0};
+    struct client *c;
+    size_t n = 0;
+
+    print_message("# %s\n", cases[i].name);
+    n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "ok", 2);
+    if (cases[i].fragment_first)
+      n = put_frame(frames, n, 0, 0, 0x2, 0, 0, body, 100);
+    if (cases[i].opcode == 0 && cases[i].len == 0) {
+      memcpy(frames + n, msb_len, sizeof(msb_len));
+      n += sizeof(msb_len);
+    } else {
+      n = put_frame(frames, n, cases[i].fin, cases[i].rsv, cases[i].opcode,
+                    cases[i].form, cases[i].mask, body, cases[i].len);
+    }
+    n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "never", 5);
+    c = run_frames(base, &s, frames, n, cases[i].trickle, cases[i].max_message,
+                   0);
+    assert_int_equal(c->closed, 1);
+    assert_int_equal(c->close_err, cases[i].error);
+    assert_int_equal(c->payloads, 1);
+    assert_string_equal(c->payload[0], "ok");
+    client_free(c);
+    raw_stop(&s);
+    event_base_free(base);
+  }
+}
+
+/* Closing or freeing from on_message with more whole frames behind the
+ * current one in the same read: they are not delivered, and nothing
+ * touches the freed connection. */
+static void test_frames_after_close_or_free(void **state) {
+  uint8_t frames[64];
+  size_t n = 0;
+
+  (void)state;
+  n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "a", 1);
+  n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "b", 1);
+  n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "c", 1);
+  for (int freeing = 0; freeing <= 1; freeing++) {
+    struct event_base *base = event_base_new();
+    struct raw_server s = {0};
+    struct client *c;
+
+    s.extra = frames;
+    s.extra_len = n;
+    raw_start(base, &s);
+    c = client_new(base, NULL, 0);
+    c->raw = 1;
+    if (freeing)
+      c->free_on_message = 1;
+    else
+      c->close_after = 1;
+    connect_to(c, "ws", "127.0.0.1", s.port, "");
+    /* Freeing ends it at once; a close the server never answers ends
+     * with the close timeout. */
+    assert_true(run_until(base, &c->done, 10 * time_scale()));
+    run_for(base, 50);
+    assert_int_equal(c->payloads, 1);
+    assert_int_equal(c->closed, freeing ? 0 : 1);
+    if (!freeing)
+      assert_int_equal(c->close_err, DGW_OK);
+    client_free(c);
+    raw_stop(&s);
+    event_base_free(base);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_plain_session),
@@ -1009,6 +1293,10 @@ int main(void) {
       cmocka_unit_test(test_protocol_error),
       cmocka_unit_test(test_ping_flood_not_read),
       cmocka_unit_test(test_upgrade_timeout),
+      cmocka_unit_test(test_frames_mixed),
+      cmocka_unit_test(test_frames_mixed_trickled),
+      cmocka_unit_test(test_frame_errors),
+      cmocka_unit_test(test_frames_after_close_or_free),
   };
   ignore_sigpipe();
   return cmocka_run_group_tests_name("ws", tests, NULL, NULL);
