@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include <dgw/dgw.h>
 
 #include "client.h"
@@ -45,6 +47,8 @@ static void destroy(struct dgw_client *c) {
   if (c->identify != NULL)
     c->identify->destroy(c->identify);
   SSL_CTX_free(c->ssl);
+  if (c->tokener != NULL)
+    json_tokener_free(c->tokener);
   options_clear(&c->opt);
   free(c);
 }

@@ -78,6 +78,9 @@ struct dgw_client {
   int free_pending; /* dgw_client_free() called inside a callback */
   struct dgw_plugins *plugins; /* plugins, handlers, routes (plugin.c) */
   struct client_stats stats;
+  /* Reused by every dgw_event_json() of the client's shards (made on first
+   * use; see dgw_payload_parse_with()). */
+  struct json_tokener *tokener;
 };
 
 /* Deep copy of `src` into `dst` (zeroed first).  DGW_OK or NOMEM. */

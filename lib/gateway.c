@@ -37,6 +37,10 @@
 #include "url.h"
 #include "ws.h"
 
+/* dgw_event_json() of a `d` larger than this lets go of the client's
+ * tokener afterwards, so one huge string does not stay allocated. */
+#define TOKENER_KEEP_BYTES ((size_t)256 * 1024)
+
 /* The close code for connections we leave but whose session we keep. */
 #define RECONNECT_CLOSE_CODE 4000
 /* After this many failed connections to resume_gateway_url in a row, try
@@ -1088,9 +1092,18 @@ struct json_object *dgw_event_json(const struct dgw_event *event) {
 
   /* One parse per event, shared by every handler after the first. */
   if (!ev->parsed) {
+    struct dgw_client *c = ev->client;
+
     ev->parsed = 1;
-    ev->client->stats.parsed++;
-    ev->json = dgw_payload_parse(ev->data, ev->data_len, NULL);
+    c->stats.parsed++;
+    if (c->tokener == NULL)
+      c->tokener = dgw_payload_tokener_new(); /* NULL: one per parse */
+    ev->json = dgw_payload_parse_with(c->tokener, ev->data, ev->data_len, NULL);
+    /* A huge string would keep the tokener's buffer that large. */
+    if (ev->data_len > TOKENER_KEEP_BYTES && c->tokener != NULL) {
+      json_tokener_free(c->tokener);
+      c->tokener = NULL;
+    }
   }
   return ev->json;
 }

@@ -646,8 +646,17 @@ static int is_ws_only(const char *p, size_t len) {
   return skip_ws((cursor)p, (cursor)p + len) == (cursor)p + len;
 }
 
-struct json_object *dgw_payload_parse(const char *text, size_t len, int *err) {
-  struct json_tokener *tok;
+struct json_tokener *dgw_payload_tokener_new(void) {
+  /* json-c counts the value inside the deepest container as a level, so
+   * DGW_JSON_MAX_DEPTH admits DGW_JSON_MAX_DEPTH - 1 nested containers:
+   * exactly what the peek allows inside the envelope. */
+  return json_tokener_new_ex(DGW_JSON_MAX_DEPTH);
+}
+
+struct json_object *dgw_payload_parse_with(struct json_tokener *tok,
+                                           const char *text, size_t len,
+                                           int *err) {
+  struct json_tokener *own = NULL;
   struct json_object *obj;
   enum json_tokener_error jerr;
   size_t off = 0;
@@ -659,14 +668,11 @@ struct json_object *dgw_payload_parse(const char *text, size_t len, int *err) {
     *err = len == 0 ? DGW_OK : DGW_ERR_INVALID_ARGUMENT;
     return NULL;
   }
-  /* json-c counts the value inside the deepest container as a level, so
-   * DGW_JSON_MAX_DEPTH admits DGW_JSON_MAX_DEPTH - 1 nested containers:
-   * exactly what the peek allows inside the envelope. */
-  tok = json_tokener_new_ex(DGW_JSON_MAX_DEPTH);
-  if (tok == NULL) {
+  if (tok == NULL && (tok = own = dgw_payload_tokener_new()) == NULL) {
     *err = DGW_ERR_NOMEM;
     return NULL;
   }
+  json_tokener_reset(tok);
   /* json-c takes an int length: feed huge texts in pieces. */
   do {
     size_t piece = len - off > INT_MAX ? (size_t)INT_MAX : len - off;
@@ -682,7 +688,9 @@ struct json_object *dgw_payload_parse(const char *text, size_t len, int *err) {
     obj = json_tokener_parse_ex(tok, "", 1);
     jerr = json_tokener_get_error(tok);
   }
-  json_tokener_free(tok);
+  json_tokener_reset(tok); /* drop what a failed parse left half-built */
+  if (own != NULL)         /* json-c's free does not take NULL */
+    json_tokener_free(own);
   if (jerr != json_tokener_success || !is_ws_only(text + off, len - off)) {
     json_object_put(obj);
     *err = DGW_ERR_JSON;
@@ -690,6 +698,10 @@ struct json_object *dgw_payload_parse(const char *text, size_t len, int *err) {
   }
   *err = DGW_OK;
   return obj;
+}
+
+struct json_object *dgw_payload_parse(const char *text, size_t len, int *err) {
+  return dgw_payload_parse_with(NULL, text, len, err);
 }
 
 int dgw_payload_encode(int op, struct json_object *d, size_t max_len,

@@ -1008,6 +1008,44 @@ static void test_payload_parse(void **state) {
   assert_int_equal(err, DGW_ERR_INVALID_ARGUMENT);
 }
 
+/* dgw_payload_parse_with() reuses one tokener: results are the same as
+ * with a fresh one, also right after a failed or unfinished parse. */
+static void test_payload_parse_with_reused_tokener(void **state) {
+  static const char *const texts[] = {
+      "{\"a\":[1,2,{\"b\":\"c\"}]}",
+      "[1",
+      "{\"a\":",
+      "123",
+      "\"x\"",
+      "1 2",
+      "{\"a\":[true,null,-1.5e3]}",
+      "nul",
+      "[[[[]]]]",
+      "  null  ",
+  };
+  struct json_tokener *tok = dgw_payload_tokener_new();
+
+  (void)state;
+  assert_non_null(tok);
+  for (int round = 0; round < 2; round++) {
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+      size_t len = strlen(texts[i]);
+      char *buf = copy_exact(texts[i], len);
+      int err_fresh = 7, err_reused = 7;
+      struct json_object *fresh = dgw_payload_parse(buf, len, &err_fresh);
+      struct json_object *reused =
+          dgw_payload_parse_with(tok, buf, len, &err_reused);
+
+      assert_int_equal(err_reused, err_fresh);
+      assert_true(json_object_equal(fresh, reused));
+      json_object_put(fresh);
+      json_object_put(reused);
+      free(buf);
+    }
+  }
+  json_tokener_free(tok);
+}
+
 /* dgw_payload_parse on DGW_JSON_MAX_DEPTH nested arrays around a scalar
  * (deeper than any d the peek accepts) -> NULL and DGW_ERR_JSON. */
 static void test_payload_parse_too_deep(void **state) {
@@ -1195,6 +1233,7 @@ int main(void) {
       cmocka_unit_test(test_d_span_matches_json_c),
       cmocka_unit_test(test_random_mutations),
       cmocka_unit_test(test_payload_parse),
+      cmocka_unit_test(test_payload_parse_with_reused_tokener),
       cmocka_unit_test(test_payload_parse_too_deep),
       cmocka_unit_test(test_encode_heartbeat),
       cmocka_unit_test(test_encode_no_slash_escape),
