@@ -29,6 +29,14 @@
 #define SCAN_WORDS 0
 #endif
 
+/* Sixteen bytes at a time where SSE2 is part of the baseline (x86-64). */
+#if defined(__SSE2__) && SCAN_WORDS
+#include <emmintrin.h>
+#define SCAN_SSE2 1
+#else
+#define SCAN_SSE2 0
+#endif
+
 /* Flags set by decode_string(). */
 #define DECODED_TRUNCATED 1u /* did not fit in the output buffer */
 #define DECODED_NUL 2u       /* contained U+0000 */
@@ -83,6 +91,25 @@ static cursor skip_ws(cursor p, cursor end) {
  * ('"', '\\' or a control byte), or end.
  */
 static cursor find_string_stop(cursor p, cursor end) {
+#if SCAN_SSE2
+  /* A byte stops the run when it is '"', '\\', or below 0x20 (it equals
+   * its own minimum with 0x1f). */
+  const __m128i quote16 = _mm_set1_epi8('"');
+  const __m128i backslash16 = _mm_set1_epi8('\\');
+  const __m128i control16 = _mm_set1_epi8(0x1f);
+
+  while (end - p >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote16),
+                                            _mm_cmpeq_epi8(v, backslash16)),
+                               _mm_cmpeq_epi8(_mm_min_epu8(v, control16), v));
+    unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+
+    if (mask != 0)
+      return p + __builtin_ctz(mask);
+    p += 16;
+  }
+#endif
 #if SCAN_WORDS
   const uint64_t ones = UINT64_C(0x0101010101010101);
   const uint64_t highs = UINT64_C(0x8080808080808080);

@@ -1008,6 +1008,51 @@ static void test_payload_parse(void **state) {
   assert_int_equal(err, DGW_ERR_INVALID_ARGUMENT);
 }
 
+/* Strings are scanned sixteen or eight bytes at a time: a byte that ends
+ * or breaks a string is found at every offset and string length, and the
+ * bytes around the thresholds (0x1f, 0x20, 0x7f, 0x80, 0xff) are judged
+ * one by one. */
+static void test_string_scan_boundaries(void **state) {
+  static const struct {
+    const char *ins; /* inserted into a run of 'a' */
+    size_t len;
+    int ok;
+  } marks[] = {
+      {"\x1f", 1, 0}, {"\x01", 1, 0},    {"\"", 1, 0},   {"\\", 1, 0},
+      {" ", 1, 1},    {"\x7f", 1, 1},    {"\x80", 1, 1}, {"\xff", 1, 1},
+      {"\\n", 2, 1},  {"\\u00e9", 6, 1},
+  };
+  char buf[128];
+
+  (void)state;
+  for (size_t m = 0; m < sizeof marks / sizeof marks[0]; m++) {
+    for (size_t total = 0; total <= 40; total++) {
+      for (size_t at = 0; at <= total; at++) {
+        struct dgw_envelope env;
+        size_t n = 0;
+        int rv;
+
+        n += (size_t)snprintf(buf, sizeof buf, "{\"op\":0,\"d\":\"");
+        memset(buf + n, 'a', at);
+        n += at;
+        memcpy(buf + n, marks[m].ins, marks[m].len);
+        n += marks[m].len;
+        memset(buf + n, 'a', total - at);
+        n += total - at;
+        memcpy(buf + n, "\"}", 2);
+        n += 2;
+        rv = dgw_envelope_peek(buf, n, &env);
+        if (marks[m].ok) {
+          assert_int_equal(rv, DGW_OK);
+          assert_int_equal(env.d_len, total + marks[m].len + 2);
+        } else {
+          assert_int_equal(rv, DGW_ERR_JSON);
+        }
+      }
+    }
+  }
+}
+
 /* dgw_payload_parse_with() reuses one tokener: results are the same as
  * with a fresh one, also right after a failed or unfinished parse. */
 static void test_payload_parse_with_reused_tokener(void **state) {
@@ -1233,6 +1278,7 @@ int main(void) {
       cmocka_unit_test(test_d_span_matches_json_c),
       cmocka_unit_test(test_random_mutations),
       cmocka_unit_test(test_payload_parse),
+      cmocka_unit_test(test_string_scan_boundaries),
       cmocka_unit_test(test_payload_parse_with_reused_tokener),
       cmocka_unit_test(test_payload_parse_too_deep),
       cmocka_unit_test(test_encode_heartbeat),
