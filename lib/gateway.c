@@ -734,6 +734,9 @@ static void ws_message(struct dgw_ws *ws, int binary, const uint8_t *data,
                 rv == DGW_ERR_INFLATE_LIMIT
                     ? "a payload inflated past the size cap"
                     : "corrupt zlib stream");
+  /* on_payload may have freed or replaced everything but the shard. */
+  if (binary && rv == DGW_OK && !c->free_pending)
+    dgw_inflate_done(gw->z);
   /* A burst of messages must not starve the heartbeat: a beat that fell
    * due while we were busy goes out now.  After the message, so that an
    * ACK in it counts first. */

@@ -14,11 +14,15 @@
 
 /*
  * Buffers that grew beyond this are released once their bytes are no longer
- * needed, so one 5 MB READY does not stay pinned in thousands of idle shards.
+ * needed (dgw_inflate_done), so the startup burst of READY and GUILD_CREATEs
+ * (tens of KiB to megabytes each) does not stay pinned in thousands of idle
+ * shards.  Dispatches are mostly far smaller; a larger one pays a realloc
+ * or two and a free, next to inflating tens of KiB.
  */
-#define KEEP_BYTES ((size_t)256 * 1024)
-/* First output allocation; most dispatches inflate to a few KiB. */
-#define OUT_INITIAL ((size_t)16 * 1024)
+#define KEEP_BYTES ((size_t)32 * 1024)
+/* First output allocation; most dispatches inflate to a few KiB, a
+ * heartbeat ACK to a few dozen bytes. */
+#define OUT_INITIAL ((size_t)4 * 1024)
 /* First allocation of the input buffer (rarely used at all). */
 #define IN_INITIAL ((size_t)4 * 1024)
 
@@ -159,6 +163,13 @@ int dgw_inflate_push(struct dgw_inflate *z, const uint8_t *msg, size_t len,
   *out = z->out;
   *out_len = z->out_len;
   return DGW_OK;
+}
+
+void dgw_inflate_done(struct dgw_inflate *z) {
+  if (z == NULL || z->partial)
+    return;
+  z->out_len = 0;
+  release_out(z, KEEP_BYTES);
 }
 
 uint64_t dgw_inflate_bytes_in(const struct dgw_inflate *z) {

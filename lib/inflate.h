@@ -96,6 +96,16 @@ int dgw_inflate_push(struct dgw_inflate *z, const uint8_t *msg, size_t len,
                      const char **out, size_t *out_len);
 
 /*
+ * Tells `z` that the caller is done with the payload the last
+ * dgw_inflate_push() returned: an output buffer that grew past 32 KiB for
+ * it is released now rather than at the next push, so that a connection
+ * that goes quiet after a large payload does not keep its buffer.  The
+ * payload pointer becomes invalid.  A payload still being assembled (the
+ * last push returned DGW_ERR_AGAIN) is kept.  `z` may be NULL.
+ */
+void dgw_inflate_done(struct dgw_inflate *z);
+
+/*
  * Total compressed bytes given to dgw_inflate_push() since creation, counting
  * every push that found the object healthy (also the one that failed it), but
  * not pushes refused for a bad argument or a failed object.  Not cleared by
