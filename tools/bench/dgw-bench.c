@@ -815,7 +815,7 @@ static void usage(FILE *out) {
         "\n"
         "  --events N         dispatches in the throughput stream (150000)\n"
         "  --seed N           corpus seed (1)\n"
-        "  --repeat N         throughput and limit runs, best kept (3)\n"
+        "  --repeat N         rounds of limits and runs, best kept (5)\n"
         "  --large N          GUILD_CREATEs in the stream (4)\n"
         "  --large-members N  members of the first of them (2500; each next\n"
         "                     has 997 more)\n"
@@ -931,7 +931,7 @@ static void parse_args(struct options *o, int argc, char **argv) {
   memset(o, 0, sizeof *o);
   o->events = 150000;
   o->seed = 1;
-  o->repeat = 3;
+  o->repeat = 5;
   o->large = 4;
   o->large_members = 2500;
   o->shards = 1000;
