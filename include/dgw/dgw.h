@@ -182,6 +182,56 @@ DGW_EXTERN void dgw_options_free(struct dgw_options *opt);
 DGW_EXTERN int dgw_options_set_token(struct dgw_options *opt,
                                      const char *token);
 
+/* Gateway intents (protocol §10): OR them into dgw_options_set_intents().
+ * The three marked privileged must be enabled for the application in the
+ * Developer Portal, or Discord closes with 4014. */
+#define DGW_INTENT_GUILDS (UINT64_C(1) << 0)
+#define DGW_INTENT_GUILD_MEMBERS (UINT64_C(1) << 1) /**< privileged */
+#define DGW_INTENT_GUILD_MODERATION (UINT64_C(1) << 2)
+#define DGW_INTENT_GUILD_EXPRESSIONS (UINT64_C(1) << 3)
+#define DGW_INTENT_GUILD_INTEGRATIONS (UINT64_C(1) << 4)
+#define DGW_INTENT_GUILD_WEBHOOKS (UINT64_C(1) << 5)
+#define DGW_INTENT_GUILD_INVITES (UINT64_C(1) << 6)
+#define DGW_INTENT_GUILD_VOICE_STATES (UINT64_C(1) << 7)
+#define DGW_INTENT_GUILD_PRESENCES (UINT64_C(1) << 8) /**< privileged */
+#define DGW_INTENT_GUILD_MESSAGES (UINT64_C(1) << 9)
+#define DGW_INTENT_GUILD_MESSAGE_REACTIONS (UINT64_C(1) << 10)
+#define DGW_INTENT_GUILD_MESSAGE_TYPING (UINT64_C(1) << 11)
+#define DGW_INTENT_DIRECT_MESSAGES (UINT64_C(1) << 12)
+#define DGW_INTENT_DIRECT_MESSAGE_REACTIONS (UINT64_C(1) << 13)
+#define DGW_INTENT_DIRECT_MESSAGE_TYPING (UINT64_C(1) << 14)
+#define DGW_INTENT_MESSAGE_CONTENT (UINT64_C(1) << 15) /**< privileged */
+#define DGW_INTENT_GUILD_SCHEDULED_EVENTS (UINT64_C(1) << 16)
+#define DGW_INTENT_AUTO_MODERATION_CONFIGURATION (UINT64_C(1) << 20)
+#define DGW_INTENT_AUTO_MODERATION_EXECUTION (UINT64_C(1) << 21)
+#define DGW_INTENT_GUILD_MESSAGE_POLLS (UINT64_C(1) << 24)
+#define DGW_INTENT_DIRECT_MESSAGE_POLLS (UINT64_C(1) << 25)
+/** Every documented intent (53608447); other bits make Discord close 4013. */
+#define DGW_INTENTS_ALL UINT64_C(53608447)
+/** GUILD_MEMBERS, GUILD_PRESENCES and MESSAGE_CONTENT. */
+#define DGW_INTENTS_PRIVILEGED                                                 \
+  (DGW_INTENT_GUILD_MEMBERS | DGW_INTENT_GUILD_PRESENCES |                     \
+   DGW_INTENT_MESSAGE_CONTENT)
+/** Every documented intent that needs no approval. */
+#define DGW_INTENTS_UNPRIVILEGED (DGW_INTENTS_ALL & ~DGW_INTENTS_PRIVILEGED)
+
+/**
+ * Parses intents written as text: names separated by commas, '|', '+' or
+ * spaces ("GUILDS, GUILD_MESSAGES"), in any case, as Discord spells them
+ * (the old GUILD_BANS, GUILD_EMOJIS and GUILD_EMOJIS_AND_STICKERS too),
+ * the sets ALL, PRIVILEGED and UNPRIVILEGED, or decimal numbers of defined
+ * bits ("513").  Sets *out to the OR of them all and returns DGW_OK; on an
+ * unknown name, undefined bits or empty text returns
+ * DGW_ERR_INVALID_ARGUMENT with a sentence naming the culprit in `why`
+ * (may be NULL), and leaves *out alone.
+ */
+DGW_EXTERN int dgw_intents_parse(const char *text, uint64_t *out, char *why,
+                                 size_t why_size);
+
+/** The name of the intent `bit` (one DGW_INTENT_* value), or NULL when it
+ * is not exactly one documented intent.  Static storage. */
+DGW_EXTERN const char *dgw_intent_name(uint64_t bit);
+
 /** Gateway intents bit set (default 0: no privileged events). */
 DGW_EXTERN int dgw_options_set_intents(struct dgw_options *opt,
                                        uint64_t intents);
@@ -464,6 +514,34 @@ DGW_EXTERN int dgw_client_load_plugin(struct dgw_client *client,
                                       const char *name_or_path,
                                       const char *config_json, char *why,
                                       size_t why_size);
+
+/** What dgw_client_plugin_info() reports of a loaded plugin.  Fields
+ * are only ever added at the end. */
+struct dgw_plugin_info {
+  const char *name;        /**< the descriptor's name */
+  const char *version;     /**< its version ("" when none) */
+  const char *description; /**< its description ("" when none) */
+  const char *path;        /**< the shared object, as resolved */
+  uint32_t abi;            /**< the plugin ABI it was built for */
+  int all_events;          /**< 1 when it subscribed to every event ("*") */
+  const char *const *events; /**< the event names it subscribed to */
+  size_t nevents;            /**< how many */
+};
+
+/** The number of plugins loaded (refused ones are not counted). */
+DGW_EXTERN size_t dgw_client_plugin_count(const struct dgw_client *client);
+
+/**
+ * Fills `info` (of `info_size` bytes: pass sizeof(struct
+ * dgw_plugin_info); an older, smaller struct gets the fields it has) for
+ * the `index`th plugin loaded, in load order.  The strings stay valid until
+ * the client is freed.  Returns DGW_OK, or DGW_ERR_INVALID_ARGUMENT when
+ * `index` >= dgw_client_plugin_count().
+ */
+DGW_EXTERN int dgw_client_plugin_info(const struct dgw_client *client,
+                                      size_t index,
+                                      struct dgw_plugin_info *info,
+                                      size_t info_size);
 
 /**
  * Registers an in-process handler: fn(gw, event, user_data) for every
