@@ -841,6 +841,33 @@ int dgw_client_load_plugin(struct dgw_client *c, const char *name_or_path,
   return plugins_load(c->plugins, name_or_path, config_json, why, why_size);
 }
 
+size_t dgw_client_plugin_count(const struct dgw_client *c) {
+  return c != NULL && c->plugins != NULL ? c->plugins->nplugins : 0;
+}
+
+int dgw_client_plugin_info(const struct dgw_client *c, size_t index,
+                           struct dgw_plugin_info *info, size_t info_size) {
+  struct dgw_plugin_info full;
+  const struct plugin *p;
+
+  if (c == NULL || info == NULL || info_size == 0 || c->plugins == NULL ||
+      index >= c->plugins->nplugins)
+    return DGW_ERR_INVALID_ARGUMENT;
+  p = c->plugins->plugins[index];
+  memset(&full, 0, sizeof(full));
+  full.name = p->desc->name;
+  full.version = p->desc->version != NULL ? p->desc->version : "";
+  full.description = p->desc->description != NULL ? p->desc->description : "";
+  full.path = p->path;
+  full.abi = p->desc->abi;
+  full.all_events = p->unit.wildcard;
+  full.events = (const char *const *)p->unit.events;
+  full.nevents = p->unit.nevents;
+  /* An older caller's smaller struct gets the fields it knows of. */
+  memcpy(info, &full, info_size < sizeof(full) ? info_size : sizeof(full));
+  return DGW_OK;
+}
+
 int dgw_client_on_event(struct dgw_client *c, const char *event_name,
                         dgw_dispatch_fn fn, void *user_data) {
   if (c == NULL)

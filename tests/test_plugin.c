@@ -389,6 +389,68 @@ static void test_plugin_subscribes_in_init(void **state) {
   fx_free(f);
 }
 
+/* dgw_client_plugin_info() reports each loaded plugin as loaded: its
+ * descriptor, its path, and the events it wanted (from the descriptor, or
+ * subscribed in init); a refused one is not counted; an older caller's
+ * smaller struct gets only its fields. */
+static void test_plugin_info(void **state) {
+  struct fx *f = fx_new(NULL, 0);
+  struct dgw_plugin_info info;
+  struct {
+    const char *name;
+    const char *version;
+  } old;
+  char why[256];
+
+  (void)state;
+  assert_int_equal(dgw_client_plugin_count(f->client), 0);
+  load(f, REC_NAMED, "{\"id\":\"A\"}");
+  assert_int_equal(dgw_client_load_plugin(f->client, NOSYM, NULL, why,
+                                          sizeof(why)),
+                   DGW_ERR_PLUGIN);
+  load(f, REC_SUB, "{\"id\":\"S\",\"subscribe\":[\"GUILD_CREATE\"]}");
+  load(f, REC_ALL, "{\"id\":\"W\"}");
+  assert_int_equal(dgw_client_plugin_count(f->client), 3);
+
+  assert_int_equal(dgw_client_plugin_info(f->client, 0, &info, sizeof(info)),
+                   DGW_OK);
+  assert_string_equal(info.name, "rec-named");
+  assert_string_equal(info.version, "0.0.1");
+  assert_string_equal(info.path, REC_NAMED);
+  assert_int_equal(info.abi, DGW_PLUGIN_ABI);
+  assert_int_equal(info.all_events, 0);
+  assert_int_equal(info.nevents, 2);
+  assert_string_equal(info.events[0], "MESSAGE_CREATE");
+  assert_string_equal(info.events[1], "TYPING_START");
+
+  assert_int_equal(dgw_client_plugin_info(f->client, 1, &info, sizeof(info)),
+                   DGW_OK);
+  assert_string_equal(info.path, REC_SUB);
+  assert_int_equal(info.nevents, 1);
+  assert_string_equal(info.events[0], "GUILD_CREATE");
+
+  assert_int_equal(dgw_client_plugin_info(f->client, 2, &info, sizeof(info)),
+                   DGW_OK);
+  assert_string_equal(info.name, "rec-all");
+  assert_int_equal(info.all_events, 1);
+  assert_int_equal(info.nevents, 0);
+
+  memset(&old, 0, sizeof(old));
+  assert_int_equal(dgw_client_plugin_info(f->client, 0,
+                                          (struct dgw_plugin_info *)&old,
+                                          sizeof(old)),
+                   DGW_OK);
+  assert_string_equal(old.name, "rec-named");
+  assert_string_equal(old.version, "0.0.1");
+
+  assert_int_equal(dgw_client_plugin_info(f->client, 3, &info, sizeof(info)),
+                   DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dgw_client_plugin_info(f->client, 0, NULL, sizeof(info)),
+                   DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dgw_client_plugin_count(NULL), 0);
+  fx_free(f);
+}
+
 /* One event, many handlers: on_dispatch first, then plugins and
  * in-process handlers in the order they were loaded or registered. */
 static void test_handlers_in_load_order(void **state) {
@@ -1173,6 +1235,7 @@ int main(void) {
       cmocka_unit_test(test_plugin_receives_its_events),
       cmocka_unit_test(test_plugin_wildcard),
       cmocka_unit_test(test_plugin_subscribes_in_init),
+      cmocka_unit_test(test_plugin_info),
       cmocka_unit_test(test_handlers_in_load_order),
       cmocka_unit_test(test_parse_once_per_event),
       cmocka_unit_test(test_no_parse_without_subscriber),
