@@ -2871,6 +2871,9 @@ int dgw_mock_load_script(struct dgw_mock *mock, const char *path) {
                "%s:%zu: not a {\"t\": NAME, \"d\": VALUE} JSON line", path,
                lineno);
       rv = DGW_ERR_JSON;
+    } else if (strcmp(json_object_get_string(t), "READY") == 0 ||
+               strcmp(json_object_get_string(t), "RESUMED") == 0) {
+      /* A recording's session events: the mock makes its own. */
     } else {
       if (!json_object_object_get_ex(root, "d", &d))
         d = NULL;

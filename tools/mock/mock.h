@@ -237,7 +237,9 @@ int dgw_mock_add_dispatch(struct dgw_mock *mock, const char *t,
 
 /*
  * Loads a script from a file of JSON lines, each {"t": NAME, "d": VALUE}
- * (the format dgw record writes).  Returns DGW_OK, DGW_ERR_IO when the file
+ * (the format dgw record and the log plugin write; other keys are ignored,
+ * and READY and RESUMED lines are skipped: the mock makes its own session
+ * events).  Returns DGW_OK, DGW_ERR_IO when the file
  * cannot be read, DGW_ERR_JSON naming nothing (check the log) for a bad line.
  */
 int dgw_mock_load_script(struct dgw_mock *mock, const char *path);
