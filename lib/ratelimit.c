@@ -25,9 +25,15 @@ struct dgw_ratelimit {
   uint32_t count;   /* recorded sends, some possibly expired */
 };
 
+/* The ring starts with no slots and grows by doubling up to `capacity`
+ * only when commands queue up: most shards never queue one, and an idle
+ * shard should not pay for a full ring (issue 7's memory per shard). */
+#define SENDQ_FIRST_SLOTS 8
+
 struct dgw_sendq {
-  struct dgw_sendq_entry *entries; /* ring of `capacity` slots */
-  size_t capacity;
+  struct dgw_sendq_entry *entries; /* ring of `slots` slots */
+  size_t slots;                    /* allocated, <= capacity */
+  size_t capacity;                 /* most entries at once */
   size_t head;
   size_t count;
 };
@@ -169,10 +175,7 @@ struct dgw_sendq *dgw_sendq_new(size_t capacity, int *err) {
     return NULL;
   }
   q = calloc(1, sizeof(*q));
-  if (q != NULL)
-    q->entries = calloc(capacity, sizeof(*q->entries));
-  if (q == NULL || q->entries == NULL) {
-    free(q);
+  if (q == NULL) {
     if (err != NULL)
       *err = DGW_ERR_NOMEM;
     return NULL;
@@ -192,6 +195,26 @@ void dgw_sendq_free(struct dgw_sendq *q) {
   free(q);
 }
 
+/* Doubles the ring (up to the capacity), laying the entries out from
+ * slot 0 in queue order. */
+static int grow(struct dgw_sendq *q) {
+  size_t slots = q->slots == 0 ? SENDQ_FIRST_SLOTS : q->slots * 2;
+  struct dgw_sendq_entry *entries;
+
+  if (slots > q->capacity)
+    slots = q->capacity;
+  entries = calloc(slots, sizeof(*entries));
+  if (entries == NULL)
+    return DGW_ERR_NOMEM;
+  for (size_t i = 0; i < q->count; i++)
+    entries[i] = q->entries[(q->head + i) % q->slots];
+  free(q->entries);
+  q->entries = entries;
+  q->slots = slots;
+  q->head = 0;
+  return DGW_OK;
+}
+
 int dgw_sendq_push(struct dgw_sendq *q, const char *json, size_t len,
                    dgw_send_done_fn done, void *user_data) {
   struct dgw_sendq_entry *e;
@@ -203,12 +226,14 @@ int dgw_sendq_push(struct dgw_sendq *q, const char *json, size_t len,
     return DGW_SENDQ_ERR_FULL;
   if (len == SIZE_MAX)
     return DGW_ERR_NOMEM;
+  if (q->count == q->slots && grow(q) != DGW_OK)
+    return DGW_ERR_NOMEM;
   copy = malloc(len + 1);
   if (copy == NULL)
     return DGW_ERR_NOMEM;
   memcpy(copy, json, len);
   copy[len] = '\0';
-  e = &q->entries[(q->head + q->count) % q->capacity];
+  e = &q->entries[(q->head + q->count) % q->slots];
   e->json = copy;
   e->len = len;
   e->done = done;
@@ -237,8 +262,15 @@ int dgw_sendq_pop(struct dgw_sendq *q, struct dgw_sendq_entry *out) {
   else
     free(e->json);
   memset(e, 0, sizeof(*e));
-  q->head = (q->head + 1) % q->capacity;
+  q->head = (q->head + 1) % q->slots;
   q->count--;
+  if (q->count == 0 && q->slots > SENDQ_FIRST_SLOTS) {
+    /* A burst is over: give its ring back; the next one grows again. */
+    free(q->entries);
+    q->entries = NULL;
+    q->slots = 0;
+    q->head = 0;
+  }
   return DGW_OK;
 }
 

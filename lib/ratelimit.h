@@ -167,8 +167,8 @@ int dgw_sendq_push(struct dgw_sendq *q, const char *json, size_t len,
 
 /*
  * The oldest command, or NULL when the queue is empty.  Owned by the queue:
- * valid until the next dgw_sendq_pop(), dgw_sendq_clear() or
- * dgw_sendq_free() (pushes leave it in place).
+ * valid until the next dgw_sendq_push() (the ring may grow and move),
+ * dgw_sendq_pop(), dgw_sendq_clear() or dgw_sendq_free().
  */
 const struct dgw_sendq_entry *dgw_sendq_peek(const struct dgw_sendq *q);
 

@@ -484,6 +484,42 @@ static void test_sendq_capacity(void **state) {
   dgw_sendq_free(q); /* frees what is left, no leak under valgrind */
 }
 
+/* The ring grows while wrapped (head in the middle), keeps FIFO order
+ * through every doubling up to the full capacity, and after a drained
+ * burst starts small again, still in order. */
+static void test_sendq_grows_in_order(void **state) {
+  struct dgw_sendq *q = new_queue(300);
+  char text[16];
+  int next_in = 0, next_out = 0;
+
+  (void)state;
+  for (int round = 0; round < 2; round++) {
+    /* Wrap the first slots: push 5, pop 3, then fill to capacity. */
+    for (int i = 0; i < 5; i++, next_in++) {
+      snprintf(text, sizeof(text), "c%d", next_in);
+      assert_int_equal(push_text(q, text, NULL, NULL), DGW_OK);
+    }
+    for (int i = 0; i < 3; i++, next_out++) {
+      snprintf(text, sizeof(text), "c%d", next_out);
+      assert_string_equal(dgw_sendq_peek(q)->json, text);
+      assert_int_equal(dgw_sendq_pop(q, NULL), DGW_OK);
+    }
+    while (dgw_sendq_length(q) < 300) {
+      snprintf(text, sizeof(text), "c%d", next_in++);
+      assert_int_equal(push_text(q, text, NULL, NULL), DGW_OK);
+    }
+    assert_int_equal(push_text(q, "over", NULL, NULL), DGW_SENDQ_ERR_FULL);
+    while (dgw_sendq_length(q) > 0) {
+      snprintf(text, sizeof(text), "c%d", next_out++);
+      assert_string_equal(dgw_sendq_peek(q)->json, text);
+      assert_int_equal(dgw_sendq_pop(q, NULL), DGW_OK);
+    }
+    assert_null(dgw_sendq_peek(q));
+  }
+  assert_int_equal(next_in, next_out);
+  dgw_sendq_free(q);
+}
+
 static const struct {
   const char *name;
   size_t capacity;
@@ -619,6 +655,7 @@ int main(void) {
       cmocka_unit_test(test_clock_backwards),
       cmocka_unit_test(test_sendq_fifo),
       cmocka_unit_test(test_sendq_capacity),
+      cmocka_unit_test(test_sendq_grows_in_order),
       cmocka_unit_test(test_sendq_bad_arguments),
       cmocka_unit_test(test_sendq_clear_calls_each_once),
       cmocka_unit_test(test_sendq_free_is_silent),
