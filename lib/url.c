@@ -1,4 +1,4 @@
-/* ws:// and wss:// URL parsing. */
+/* ws://, wss://, http:// and https:// URL parsing. */
 #include "config.h"
 
 #include <stdio.h>
@@ -30,8 +30,11 @@ static int is_path_char(char c) {
   return is_alnum(c) || strchr("-._~!$&'()*+,;=:@/?%", c) != NULL;
 }
 
-int dgw_url_parse(const char *url, struct dgw_url *out, char *reason,
-                  size_t reason_size) {
+/* The one parser behind both entry points: `http` picks the scheme pair
+ * (http/https instead of ws/wss); everything after the scheme is the same
+ * for all four. */
+static int parse(const char *url, int http, struct dgw_url *out, char *reason,
+                 size_t reason_size) {
   const char *p;
   const char *host;
   const char *host_end;
@@ -51,13 +54,15 @@ int dgw_url_parse(const char *url, struct dgw_url *out, char *reason,
       return fail(reason, reason_size,
                   "URL contains a space, control or non-ASCII byte");
 
-  if (strncasecmp(url, "wss://", 6) == 0) {
+  if (strncasecmp(url, http ? "https://" : "wss://", http ? 8 : 6) == 0) {
     out->tls = 1;
-    p = url + 6;
-  } else if (strncasecmp(url, "ws://", 5) == 0) {
-    p = url + 5;
+    p = url + (http ? 8 : 6);
+  } else if (strncasecmp(url, http ? "http://" : "ws://", http ? 7 : 5) == 0) {
+    p = url + (http ? 7 : 5);
   } else {
-    return fail(reason, reason_size, "URL scheme is not ws:// or wss://");
+    return fail(reason, reason_size,
+                http ? "URL scheme is not http:// or https://"
+                     : "URL scheme is not ws:// or wss://");
   }
 
   /* Authority: up to the first '/', '?' or '#'. */
@@ -139,4 +144,14 @@ int dgw_url_parse(const char *url, struct dgw_url *out, char *reason,
     snprintf(out->host_header, sizeof(out->host_header),
              ipv6 ? "[%s]:%u" : "%s:%u", out->host, (unsigned)out->port);
   return DGW_OK;
+}
+
+int dgw_url_parse(const char *url, struct dgw_url *out, char *reason,
+                  size_t reason_size) {
+  return parse(url, 0, out, reason, reason_size);
+}
+
+int dgw_url_parse_http(const char *url, struct dgw_url *out, char *reason,
+                       size_t reason_size) {
+  return parse(url, 1, out, reason, reason_size);
 }

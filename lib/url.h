@@ -1,5 +1,6 @@
 /*
- * ws:// and wss:// URL parsing, without I/O.  Internal to dgw.
+ * ws://, wss://, http:// and https:// URL parsing, without I/O.  Internal
+ * to dgw.
  */
 #ifndef DGW_URL_H
 #define DGW_URL_H
@@ -11,7 +12,7 @@
 #define DGW_URL_MAX 2048
 
 struct dgw_url {
-  int tls;        /* 1 for wss://, 0 for ws:// */
+  int tls;        /* 1 for wss:// and https://, 0 for ws:// and http:// */
   char host[256]; /* host name or address, without IPv6 brackets */
   uint16_t port;  /* explicit port, else 443 for wss and 80 for ws */
   int port_given; /* 1 when the URL named the port */
@@ -33,5 +34,12 @@ struct dgw_url {
  */
 int dgw_url_parse(const char *url, struct dgw_url *out, char *reason,
                   size_t reason_size);
+
+/*
+ * The same for the REST API's base URL: "http" and "https" instead of "ws"
+ * and "wss" (ports 80 and 443), everything else checked alike.
+ */
+int dgw_url_parse_http(const char *url, struct dgw_url *out, char *reason,
+                       size_t reason_size);
 
 #endif /* DGW_URL_H */

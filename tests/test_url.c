@@ -1,4 +1,4 @@
-/* Unit tests: ws:// and wss:// URL parsing (lib/url.c). */
+/* Unit tests: ws://, wss://, http:// and https:// URL parsing (lib/url.c). */
 #include "config.h"
 
 #include <setjmp.h>
@@ -138,11 +138,48 @@ static void test_null(void **state) {
   assert_int_equal(dgw_url_parse("ws://h", NULL, NULL, 0), DGW_ERR_URL);
 }
 
+/* The REST base URL: http:// and https:// with the same checks, and
+ * neither scheme pair accepted by the other parser. */
+static void test_http_urls(void **state) {
+  struct dgw_url u;
+  char why[128] = "";
+
+  (void)state;
+  assert_int_equal(
+      dgw_url_parse_http("https://discord.com/api/v10", &u, why, sizeof(why)),
+      DGW_OK);
+  assert_int_equal(u.tls, 1);
+  assert_string_equal(u.host, "discord.com");
+  assert_int_equal(u.port, 443);
+  assert_string_equal(u.path_query, "/api/v10");
+  assert_string_equal(u.host_header, "discord.com");
+  assert_int_equal(
+      dgw_url_parse_http("HTTP://[::1]:8080", &u, why, sizeof(why)), DGW_OK);
+  assert_int_equal(u.tls, 0);
+  assert_string_equal(u.host, "::1");
+  assert_int_equal(u.port, 8080);
+  assert_string_equal(u.path_query, "/");
+  assert_string_equal(u.host_header, "[::1]:8080");
+  assert_int_equal(dgw_url_parse_http("http://h:80/", &u, NULL, 0), DGW_OK);
+  assert_string_equal(u.host_header, "h");
+
+  assert_int_equal(
+      dgw_url_parse_http("wss://gateway.discord.gg", &u, why, sizeof(why)),
+      DGW_ERR_URL);
+  assert_non_null(strstr(why, "http:// or https://"));
+  assert_int_equal(dgw_url_parse_http("https://a@b/", &u, why, sizeof(why)),
+                   DGW_ERR_URL);
+  assert_non_null(strstr(why, "user info"));
+  assert_int_equal(dgw_url_parse_http("https://h/#x", &u, NULL, 0),
+                   DGW_ERR_URL);
+  assert_int_equal(dgw_url_parse_http(NULL, &u, NULL, 0), DGW_ERR_URL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_good_urls), cmocka_unit_test(test_bad_urls),
       cmocka_unit_test(test_long_url),  cmocka_unit_test(test_long_host),
-      cmocka_unit_test(test_null),
+      cmocka_unit_test(test_null),      cmocka_unit_test(test_http_urls),
   };
   return cmocka_run_group_tests_name("url", tests, NULL, NULL);
 }
