@@ -55,6 +55,10 @@ const char *dgw_strerror(int error) {
     return "outgoing payload exceeds 4096 bytes";
   case DGW_ERR_PLUGIN:
     return "plugin refused";
+  case DGW_ERR_AUTH:
+    return "the bot token was refused (401 Unauthorized)";
+  case DGW_ERR_HTTP:
+    return "the REST API refused the request";
   }
   return "unknown error";
 }

@@ -80,6 +80,11 @@ enum dgw_error {
 
   /* Plugins. */
   DGW_ERR_PLUGIN = -400, /**< a plugin was refused (the message says why) */
+
+  /* The REST API (GET /gateway/bot). */
+  DGW_ERR_AUTH = -500, /**< the bot token was refused (HTTP 401) */
+  DGW_ERR_HTTP = -501, /**< the API refused the request for good (another
+                            4xx, or a redirect) */
 };
 
 /**

@@ -1,0 +1,901 @@
+/*
+ * GET /gateway/bot over libevent's HTTP client, retried until the answer
+ * is one to act on.
+ *
+ * An attempt: resolve the API host (the client's resolver, or at once for
+ * an IP literal), then one evhttp_connection per address in turn, each
+ * over a fresh bufferevent (and SSL for https://, with SNI and host-name
+ * verification), until one gives an HTTP status; all of it within the
+ * per-attempt time limit.  The status decides: 200 with a valid body is
+ * the answer; 401 and the other refusals end the call; everything else is
+ * retried after a wait.  Every libevent callback into this file is
+ * bracketed by enter()/leave(), so that dgw_rest_free() from inside the
+ * owner's callback is deferred until we are off the stack.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/util.h>
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "policy.h"
+#include "resolver.h"
+#include "rest.h"
+#include "tls.h"
+
+#define REST_ROUTE "/gateway/bot"
+/* A week: Discord's session-start window is a day. */
+#define MAX_RESET_AFTER_MS (7ull * 24 * 3600 * 1000)
+
+enum rest_state {
+  REST_IDLE,       /* created; the first attempt starts from the loop */
+  REST_RESOLVING,  /* looking the API host up */
+  REST_REQUESTING, /* an HTTP request to one of its addresses */
+  REST_WAITING,    /* between attempts */
+  REST_DONE,       /* answered; nothing more happens */
+};
+
+/* A DNS lookup in flight.  It may outlive its call: a cancelled lookup
+ * still reports later, and then finds r == NULL and only frees this. */
+struct rest_ticket {
+  struct dgw_rest *r;
+  struct dgw_resolver *resolver; /* referenced until the callback */
+};
+
+struct dgw_rest {
+  struct event_base *base;
+  struct dgw_rest_config cfg;
+  struct dgw_url api;
+  char *api_url;       /* as configured, without a trailing '/' */
+  char *authorization; /* "Bot TOKEN", wiped when freed */
+  char path[DGW_URL_MAX + sizeof(REST_ROUTE)];
+  char user_agent[96];
+  dgw_rest_done_fn done;
+  void *user_data;
+
+  enum rest_state state;
+  struct event *timer; /* the attempt's deadline, then the wait */
+  uint64_t due_ns;     /* when it is due, on CLOCK_MONOTONIC */
+  struct event *kick;  /* the first attempt, from the loop */
+  struct rest_ticket *ticket;
+  struct evdns_getaddrinfo_request *dns_req;
+  struct evutil_addrinfo *addrs; /* this attempt's addresses */
+  struct evutil_addrinfo *next_addr;
+  char addr_text[INET6_ADDRSTRLEN];
+  struct evhttp_connection *evcon; /* the request in flight */
+  int http_error;                  /* from its error callback, or -1 */
+  uint32_t attempts;
+  uint32_t failures; /* in a row, for the backoff */
+  int depth;         /* our entry points on the stack */
+  int free_pending;  /* dgw_rest_free() called inside a callback */
+};
+
+static void rest_log(struct dgw_rest *r, enum dgw_log_level level,
+                     const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void attempt_failed(struct dgw_rest *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_why(char *why, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_why(char *why, size_t size, const char *fmt, ...) {
+  va_list ap;
+
+  if (why == NULL || size == 0)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(why, size, fmt, ap);
+  va_end(ap);
+}
+
+static void rest_log(struct dgw_rest *r, enum dgw_log_level level,
+                     const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+
+  if (r->cfg.log == NULL || level > r->cfg.log_level)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  r->cfg.log(level, line, r->cfg.log_user_data);
+}
+
+/* ------------------------------------------------------------- parsing */
+
+/* Parses all of `text` as one JSON value (surrounding white space
+ * allowed), or returns NULL. */
+static struct json_object *parse_whole(const char *text, size_t len) {
+  struct json_tokener *tok;
+  struct json_object *obj;
+  size_t end;
+
+  if (text == NULL || len == 0 || len > INT_MAX)
+    return NULL;
+  if ((tok = json_tokener_new()) == NULL)
+    return NULL;
+  obj = json_tokener_parse_ex(tok, text, (int)len);
+  if (obj != NULL && json_tokener_get_error(tok) != json_tokener_success) {
+    json_object_put(obj);
+    obj = NULL;
+  }
+  end = json_tokener_get_parse_end(tok);
+  json_tokener_free(tok);
+  for (; obj != NULL && end < len; end++)
+    if (strchr(" \t\r\n", text[end]) == NULL) {
+      json_object_put(obj); /* something after the value */
+      obj = NULL;
+    }
+  return obj;
+}
+
+/* `key` of `o` as an integer in [lo, hi]; DGW_ERR_JSON with `why` when it
+ * is missing, not an integer or out of range. */
+static int get_int(struct json_object *o, const char *key, int64_t lo,
+                   int64_t hi, int64_t *out, char *why, size_t why_size) {
+  struct json_object *v;
+  int64_t n;
+
+  if (!json_object_object_get_ex(o, key, &v) ||
+      !json_object_is_type(v, json_type_int)) {
+    set_why(why, why_size, "\"%s\" is missing or not an integer", key);
+    return DGW_ERR_JSON;
+  }
+  n = json_object_get_int64(v);
+  if (n < lo || n > hi) {
+    set_why(why, why_size, "\"%s\" is %lld, not in %lld..%lld", key,
+            (long long)n, (long long)lo, (long long)hi);
+    return DGW_ERR_JSON;
+  }
+  *out = n;
+  return DGW_OK;
+}
+
+static int check_bot(struct json_object *root, int api_tls,
+                     struct dgw_gateway_bot *out, char *why, size_t why_size) {
+  struct json_object *v;
+  struct json_object *limit;
+  struct dgw_url parsed;
+  const char *url;
+  char detail[128];
+  int64_t n;
+
+  if (!json_object_is_type(root, json_type_object)) {
+    set_why(why, why_size, "the body is not a JSON object");
+    return DGW_ERR_JSON;
+  }
+  if (!json_object_object_get_ex(root, "url", &v) ||
+      !json_object_is_type(v, json_type_string)) {
+    set_why(why, why_size, "\"url\" is missing or not a string");
+    return DGW_ERR_JSON;
+  }
+  url = json_object_get_string(v);
+  if ((size_t)json_object_get_string_len(v) != strlen(url) ||
+      dgw_url_parse(url, &parsed, detail, sizeof(detail)) != DGW_OK) {
+    set_why(why, why_size, "\"url\" is not a gateway URL: %s",
+            (size_t)json_object_get_string_len(v) != strlen(url)
+                ? "it contains a NUL byte"
+                : detail);
+    return DGW_ERR_JSON;
+  }
+  if (strchr(url, '?') != NULL) {
+    set_why(why, why_size, "\"url\" has a query (dgw adds its own)");
+    return DGW_ERR_JSON;
+  }
+  if (api_tls && !parsed.tls) {
+    set_why(why, why_size,
+            "\"url\" is ws:// from an https:// API: the token would go to "
+            "the gateway in clear");
+    return DGW_ERR_JSON;
+  }
+  snprintf(out->url, sizeof(out->url), "%s", url);
+  if (get_int(root, "shards", 1, DGW_REST_MAX_SHARDS, &n, why, why_size) !=
+      DGW_OK)
+    return DGW_ERR_JSON;
+  out->shards = (uint32_t)n;
+  if (!json_object_object_get_ex(root, "session_start_limit", &limit) ||
+      !json_object_is_type(limit, json_type_object)) {
+    set_why(why, why_size,
+            "\"session_start_limit\" is missing or not an object");
+    return DGW_ERR_JSON;
+  }
+  if (get_int(limit, "total", 0, INT64_MAX, &out->total, why, why_size) !=
+          DGW_OK ||
+      get_int(limit, "remaining", 0, out->total, &out->remaining, why,
+              why_size) != DGW_OK ||
+      get_int(limit, "reset_after", 0, (int64_t)MAX_RESET_AFTER_MS, &n, why,
+              why_size) != DGW_OK)
+    return DGW_ERR_JSON;
+  out->reset_after_ms = (uint64_t)n;
+  if (get_int(limit, "max_concurrency", 1, 65536, &n, why, why_size) != DGW_OK)
+    return DGW_ERR_JSON;
+  out->max_concurrency = (uint32_t)n;
+  return DGW_OK;
+}
+
+int dgw_gateway_bot_parse(const char *body, size_t len, int api_tls,
+                          struct dgw_gateway_bot *out, char *why,
+                          size_t why_size) {
+  struct json_object *root;
+  int rv;
+
+  if (out == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  memset(out, 0, sizeof(*out));
+  if ((root = parse_whole(body, len)) == NULL) {
+    set_why(why, why_size, len == 0 ? "the body is empty" : "not JSON");
+    return DGW_ERR_JSON;
+  }
+  rv = check_bot(root, api_tls, out, why, why_size);
+  json_object_put(root);
+  if (rv != DGW_OK)
+    memset(out, 0, sizeof(*out));
+  return rv;
+}
+
+/* Seconds as Retry-After gives them: digits, perhaps a fraction. */
+static double header_seconds(const char *s) {
+  char *end;
+  double v;
+
+  while (*s == ' ' || *s == '\t')
+    s++;
+  if (*s < '0' || *s > '9')
+    return -1; /* an HTTP date, or nothing usable */
+  v = strtod(s, &end);
+  while (*end == ' ' || *end == '\t')
+    end++;
+  return *end == '\0' ? v : -1;
+}
+
+int64_t dgw_rest_retry_after_ms(const char *body, size_t len,
+                                const char *header) {
+  struct json_object *root = parse_whole(body, len);
+  struct json_object *v;
+  double s = -1;
+  int64_t ms;
+
+  if (root != NULL && json_object_is_type(root, json_type_object) &&
+      json_object_object_get_ex(root, "retry_after", &v) &&
+      (json_object_is_type(v, json_type_double) ||
+       json_object_is_type(v, json_type_int)))
+    s = json_object_get_double(v);
+  json_object_put(root);
+  if (!(s > 0) && header != NULL)
+    s = header_seconds(header);
+  if (!(s > 0))
+    return -1; /* NaN, zero, negative: no wait given */
+  if (s * 1000.0 >= (double)DGW_REST_MAX_RETRY_AFTER_MS)
+    return DGW_REST_MAX_RETRY_AFTER_MS;
+  ms = (int64_t)(s * 1000.0); /* rounded up: never sooner than asked */
+  return (double)ms < s * 1000.0 ? ms + 1 : ms;
+}
+
+/* Discord's "message" from an error body, printable and short, for the
+ * log; "" when there is none, or when it would repeat the token. */
+static void error_message(const char *body, size_t len, const char *token,
+                          char *out, size_t size) {
+  struct json_object *root = parse_whole(body, len);
+  struct json_object *v;
+  size_t n = 0;
+
+  out[0] = '\0';
+  if (root != NULL && json_object_is_type(root, json_type_object) &&
+      json_object_object_get_ex(root, "message", &v) &&
+      json_object_is_type(v, json_type_string)) {
+    const char *m = json_object_get_string(v);
+
+    if (token == NULL || strstr(m, token) == NULL)
+      for (; *m != '\0' && n + 1 < size && n < 120; m++)
+        out[n++] = (*m >= 0x20 && *m < 0x7f) ? *m : '?';
+    out[n] = '\0';
+  }
+  json_object_put(root);
+}
+
+/* ------------------------------------------------------------- the call */
+
+static void enter(struct dgw_rest *r) {
+  r->depth++;
+}
+
+static void destroy(struct dgw_rest *r);
+
+/* Returns 1 when the call was freed and must not be touched again. */
+static int leave(struct dgw_rest *r) {
+  if (--r->depth == 0 && r->free_pending) {
+    destroy(r);
+    return 1;
+  }
+  return 0;
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void arm_ns(struct dgw_rest *r, uint64_t ns) {
+  struct timeval tv = {(time_t)(ns / 1000000000u),
+                       (suseconds_t)((ns % 1000000000u + 999) / 1000)};
+
+  evtimer_del(r->timer);
+  evtimer_add(r->timer, &tv);
+}
+
+/* Arms the timer for `ms` from now.  libevent 2.1 times its timers on
+ * CLOCK_MONOTONIC_COARSE (4 ms steps on many kernels) and from the time it
+ * cached when the loop woke, so they may fire a little early; timer_cb
+ * checks `due_ns` and waits out the rest, so that a wait the server asked
+ * for is never cut short. */
+static void arm(struct dgw_rest *r, uint32_t ms) {
+  r->due_ns = now_ns() + (uint64_t)ms * 1000000u;
+  arm_ns(r, (uint64_t)ms * 1000000u);
+}
+
+static void free_connection_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  evhttp_connection_free(arg);
+}
+
+/* Lets go of the connection whose request callback is running: libevent
+ * 2.1 goes on using it after the callback returns, so it is freed from a
+ * fresh loop callback. */
+static void release_connection_later(struct dgw_rest *r) {
+  struct timeval now = {0, 0};
+
+  if (r->evcon == NULL)
+    return;
+  if (event_base_once(r->base, -1, EV_TIMEOUT, free_connection_cb, r->evcon,
+                      &now) != 0)
+    rest_log(r, DGW_LOG_WARN,
+             "REST: cannot schedule a free; one HTTP "
+             "connection is leaked");
+  r->evcon = NULL;
+}
+
+/* Ends whatever the current attempt still holds.  Never called inside the
+ * request callback of r->evcon (that one is released first). */
+static void drop_attempt(struct dgw_rest *r) {
+  if (r->ticket != NULL) {
+    r->ticket->r = NULL;
+    if (r->dns_req != NULL)
+      evdns_getaddrinfo_cancel(r->dns_req);
+    r->ticket = NULL;
+    r->dns_req = NULL;
+  }
+  if (r->evcon != NULL) {
+    evhttp_connection_free(r->evcon);
+    r->evcon = NULL;
+  }
+  if (r->addrs != NULL) {
+    evutil_freeaddrinfo(r->addrs);
+    r->addrs = NULL;
+    r->next_addr = NULL;
+  }
+}
+
+static void destroy(struct dgw_rest *r) {
+  drop_attempt(r);
+  if (r->timer != NULL)
+    event_free(r->timer);
+  if (r->kick != NULL)
+    event_free(r->kick);
+  if (r->authorization != NULL) {
+    OPENSSL_cleanse(r->authorization, strlen(r->authorization));
+    free(r->authorization);
+  }
+  free(r->api_url);
+  free(r);
+}
+
+/* The answer: tells the owner, once. */
+static void finish(struct dgw_rest *r, int error,
+                   const struct dgw_gateway_bot *bot, const char *why) {
+  drop_attempt(r);
+  evtimer_del(r->timer);
+  r->state = REST_DONE;
+  if (r->done != NULL && !r->free_pending)
+    r->done(r, error, bot, why, r->user_data);
+}
+
+/* Waits `wait_ms`, then tries again. */
+static void retry_in(struct dgw_rest *r, uint32_t wait_ms, const char *reason) {
+  drop_attempt(r);
+  r->failures++;
+  r->state = REST_WAITING;
+  rest_log(r, DGW_LOG_WARN, "GET %s%s: %s; retrying in %u ms (attempt %u)",
+           r->api_url, REST_ROUTE, reason, (unsigned)wait_ms,
+           (unsigned)r->attempts + 1);
+  arm(r, wait_ms);
+}
+
+static uint32_t backoff(struct dgw_rest *r) {
+  return dgw_backoff_ms(r->failures, r->cfg.backoff_base_ms,
+                        r->cfg.backoff_max_ms, dgw_random01());
+}
+
+static void attempt_failed(struct dgw_rest *r, const char *fmt, ...) {
+  char reason[400];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(reason, sizeof(reason), fmt, ap);
+  va_end(ap);
+  retry_in(r, backoff(r), reason);
+}
+
+static void request_done(struct evhttp_request *req, void *arg);
+
+static void request_error(enum evhttp_request_error error, void *arg) {
+  struct dgw_rest *r = arg;
+
+  r->http_error = (int)error;
+}
+
+/* Starts the request on the address in r->addr_text.  The request
+ * callback may run before this returns (libevent reports an immediate
+ * connect failure at once), so nothing may follow a call to this. */
+static void open_connection(struct dgw_rest *r) {
+  struct bufferevent *bev;
+  struct evhttp_request *req;
+  struct evkeyvalq *headers;
+  /* A second more than our deadline, so that ours decides (see below). */
+  uint32_t idle_ms = r->cfg.timeout_ms + 1000;
+  struct timeval tv = {(time_t)(idle_ms / 1000),
+                       (suseconds_t)(idle_ms % 1000) * 1000};
+
+  if (r->api.tls) {
+    SSL *ssl = SSL_new(r->cfg.ssl);
+
+    if (ssl == NULL || dgw_tls_prepare(ssl, r->api.host) != DGW_OK) {
+      SSL_free(ssl);
+      ERR_clear_error();
+      attempt_failed(r, "cannot set up TLS for %s", r->api.host);
+      return;
+    }
+    bev = bufferevent_openssl_socket_new(
+        r->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (bev == NULL)
+      SSL_free(ssl);
+  } else {
+    bev = bufferevent_socket_new(
+        r->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+  }
+  if (bev == NULL) {
+    attempt_failed(r, "out of memory");
+    return;
+  }
+  /* The address is numeric, so evhttp never resolves (that was ours, on
+   * the client's resolver); no dns_base. */
+  r->evcon = evhttp_connection_base_bufferevent_new(r->base, NULL, bev,
+                                                    r->addr_text, r->api.port);
+  if (r->evcon == NULL) {
+    bufferevent_free(bev);
+    attempt_failed(r, "out of memory");
+    return;
+  }
+  /* Our own deadline covers the whole attempt, DNS to the last byte;
+   * evhttp's is an idle timeout per read or write, which a server that
+   * trickles bytes never trips.  It is set only to keep evhttp's 50 s
+   * default out of the way. */
+  evhttp_connection_set_timeout_tv(r->evcon, &tv);
+  evhttp_connection_set_max_body_size(r->evcon, (ev_ssize_t)r->cfg.max_body);
+  evhttp_connection_set_retries(r->evcon, 0);
+  req = evhttp_request_new(request_done, r);
+  if (req == NULL) {
+    drop_attempt(r);
+    attempt_failed(r, "out of memory");
+    return;
+  }
+  evhttp_request_set_error_cb(req, request_error);
+  headers = evhttp_request_get_output_headers(req);
+  if (evhttp_add_header(headers, "Host", r->api.host_header) != 0 ||
+      evhttp_add_header(headers, "Authorization", r->authorization) != 0 ||
+      evhttp_add_header(headers, "User-Agent", r->user_agent) != 0 ||
+      evhttp_add_header(headers, "Accept", "application/json") != 0 ||
+      evhttp_add_header(headers, "Connection", "close") != 0) {
+    evhttp_request_free(req);
+    drop_attempt(r);
+    attempt_failed(r, "out of memory");
+    return;
+  }
+  r->http_error = -1;
+  r->state = REST_REQUESTING;
+  if (evhttp_make_request(r->evcon, req, EVHTTP_REQ_GET, r->path) != 0) {
+    drop_attempt(r); /* the request was freed with the failure */
+    attempt_failed(r, "cannot start the request");
+  }
+}
+
+/* Tries the next address of the attempt, or gives the attempt up with
+ * `reason` (why the previous one failed) when none is left. */
+static void connect_next(struct dgw_rest *r, const char *reason) {
+  while (r->next_addr != NULL) {
+    struct evutil_addrinfo *ai = r->next_addr;
+    const void *a = NULL;
+
+    r->next_addr = ai->ai_next;
+    if (ai->ai_family == AF_INET)
+      a = &((const struct sockaddr_in *)(const void *)ai->ai_addr)->sin_addr;
+    else if (ai->ai_family == AF_INET6)
+      a = &((const struct sockaddr_in6 *)(const void *)ai->ai_addr)->sin6_addr;
+    if (a == NULL || evutil_inet_ntop(ai->ai_family, a, r->addr_text,
+                                      sizeof(r->addr_text)) == NULL)
+      continue;
+    open_connection(r);
+    return;
+  }
+  attempt_failed(r, "%s", reason);
+}
+
+static void resolved(int result, struct evutil_addrinfo *res, void *arg) {
+  struct rest_ticket *ticket = arg;
+  struct dgw_rest *r = ticket->r;
+
+  /* Lets go of the resolver from a fresh loop callback if it was the
+   * last reference (evdns uses it after we return). */
+  dgw_resolver_unref_in_callback(ticket->resolver);
+  free(ticket);
+  if (r == NULL) { /* the call gave this lookup up */
+    if (res != NULL)
+      evutil_freeaddrinfo(res);
+    return;
+  }
+  enter(r);
+  r->ticket = NULL;
+  r->dns_req = NULL;
+  if (result != 0 || res == NULL) {
+    if (res != NULL)
+      evutil_freeaddrinfo(res);
+    attempt_failed(r, "cannot resolve %s: %s", r->api.host,
+                   evutil_gai_strerror(result));
+  } else {
+    r->addrs = res;
+    r->next_addr = res;
+    connect_next(r, "no usable address");
+  }
+  leave(r);
+}
+
+static void start_attempt(struct dgw_rest *r) {
+  struct evutil_addrinfo hints;
+  struct evutil_addrinfo *res = NULL;
+  struct rest_ticket *ticket;
+  struct evdns_getaddrinfo_request *req;
+  char port[8];
+
+  drop_attempt(r);
+  r->attempts++;
+  r->state = REST_RESOLVING;
+  rest_log(r, DGW_LOG_DEBUG, "GET %s%s: attempt %u, %u ms allowed", r->api_url,
+           REST_ROUTE, (unsigned)r->attempts, (unsigned)r->cfg.timeout_ms);
+  arm(r, r->cfg.timeout_ms);
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  hints.ai_flags = EVUTIL_AI_ADDRCONFIG | EVUTIL_AI_NUMERICHOST;
+  snprintf(port, sizeof(port), "%u", (unsigned)r->api.port);
+  if (evutil_getaddrinfo(r->api.host, port, &hints, &res) == 0) {
+    r->addrs = res; /* an IP literal: no lookup needed */
+    r->next_addr = res;
+    connect_next(r, "no usable address");
+    return;
+  }
+  if ((ticket = calloc(1, sizeof(*ticket))) == NULL) {
+    attempt_failed(r, "out of memory");
+    return;
+  }
+  hints.ai_flags &= ~EVUTIL_AI_NUMERICHOST;
+  ticket->r = r;
+  ticket->resolver = r->cfg.resolver;
+  dgw_resolver_ref(ticket->resolver);
+  r->ticket = ticket;
+  /* May answer at once (hosts file) and free the ticket. */
+  req = evdns_getaddrinfo(dgw_resolver_evdns(r->cfg.resolver), r->api.host,
+                          port, &hints, resolved, ticket);
+  if (r->ticket == ticket)
+    r->dns_req = req;
+}
+
+/* Why an attempt ended without an HTTP status. */
+static int describe_failure(struct dgw_rest *r, struct bufferevent *bev,
+                            int sock_err, char *why, size_t size) {
+  switch (r->http_error) {
+  case EVREQ_HTTP_TIMEOUT:
+    snprintf(why, size, "%s:%u sent nothing for %u ms", r->addr_text,
+             (unsigned)r->api.port, (unsigned)r->cfg.timeout_ms);
+    return DGW_ERR_TIMEOUT;
+  case EVREQ_HTTP_DATA_TOO_LONG:
+    snprintf(why, size, "the answer's body is over %zu bytes; refused",
+             r->cfg.max_body);
+    return DGW_ERR_MESSAGE_TOO_LARGE;
+  case EVREQ_HTTP_INVALID_HEADER:
+    snprintf(why, size, "%s:%u sent a malformed HTTP response", r->addr_text,
+             (unsigned)r->api.port);
+    return DGW_ERR_PROTOCOL;
+  default:
+    break;
+  }
+  if (r->api.tls && bev != NULL) {
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    unsigned long e = bufferevent_get_openssl_error(bev);
+
+    if (e != 0 || (ssl != NULL && SSL_get_verify_result(ssl) != X509_V_OK)) {
+      char detail[300];
+      int rv = dgw_tls_describe_error(ssl, e, detail, sizeof(detail), "");
+
+      snprintf(why, size, "%s:%u: %s", r->addr_text, (unsigned)r->api.port,
+               detail);
+      return rv;
+    }
+  }
+  if (sock_err != 0)
+    snprintf(why, size,
+             "%s:%u: connection failed or closed before an "
+             "answer: %s",
+             r->addr_text, (unsigned)r->api.port,
+             evutil_socket_error_to_string(sock_err));
+  else
+    snprintf(why, size, "%s:%u: connection failed or closed before an answer",
+             r->addr_text, (unsigned)r->api.port);
+  return DGW_ERR_CONNECT;
+}
+
+/* Reason phrases of the statuses we name, so that a log line never
+ * carries the server's own text for them. */
+static const char *status_text(int code, struct evhttp_request *req, char *buf,
+                               size_t size) {
+  static const struct {
+    int code;
+    const char *text;
+  } table[] = {
+      {400, "Bad Request"},        {401, "Unauthorized"},
+      {403, "Forbidden"},          {404, "Not Found"},
+      {405, "Method Not Allowed"}, {408, "Request Timeout"},
+      {429, "Too Many Requests"},  {500, "Internal Server Error"},
+      {502, "Bad Gateway"},        {503, "Service Unavailable"},
+      {504, "Gateway Timeout"},
+  };
+  const char *line = evhttp_request_get_response_code_line(req);
+  size_t n = 0;
+
+  for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+    if (table[i].code == code)
+      return table[i].text;
+  for (; line != NULL && line[n] != '\0' && n + 1 < size && n < 60; n++)
+    buf[n] = (line[n] >= 0x20 && line[n] < 0x7f) ? line[n] : '?';
+  buf[n] = '\0';
+  return buf;
+}
+
+/* An HTTP status arrived: decide. */
+static void take_status(struct dgw_rest *r, struct evhttp_request *req,
+                        int code) {
+  struct evbuffer *in = evhttp_request_get_input_buffer(req);
+  size_t len = evbuffer_get_length(in);
+  const char *body = len > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
+  const char *token = r->authorization + 4; /* after "Bot " */
+  char text_buf[64];
+  const char *text = status_text(code, req, text_buf, sizeof(text_buf));
+  char message[128];
+  char why[300];
+
+  if (body == NULL)
+    len = 0, body = "";
+  if (code == 200) {
+    struct dgw_gateway_bot bot;
+    char detail[200];
+
+    if (dgw_gateway_bot_parse(body, len, r->api.tls, &bot, detail,
+                              sizeof(detail)) == DGW_OK) {
+      r->failures = 0;
+      finish(r, DGW_OK, &bot, NULL);
+    } else {
+      attempt_failed(r, "malformed answer (HTTP 200): %s", detail);
+    }
+    return;
+  }
+  if (code == 401) {
+    finish(r, DGW_ERR_AUTH, NULL, "the token was refused (401 Unauthorized)");
+    return;
+  }
+  if (code == 429) {
+    int64_t ms = dgw_rest_retry_after_ms(
+        body, len,
+        evhttp_find_header(evhttp_request_get_input_headers(req),
+                           "Retry-After"));
+
+    if (ms < 0) {
+      attempt_failed(r, "rate limited (HTTP 429) without a retry_after");
+      return;
+    }
+    /* Never sooner (see arm()): a retry even a millisecond early is
+     * another 429, and those count towards Cloudflare's ban on invalid
+     * requests. */
+    snprintf(why, sizeof(why), "rate limited (HTTP 429) for %lld ms",
+             (long long)ms);
+    retry_in(r, (uint32_t)ms, why);
+    return;
+  }
+  error_message(body, len, token, message, sizeof(message));
+  if (code >= 500 || code == 408 || code < 300) {
+    attempt_failed(r, "HTTP %d %s%s%s", code, text, message[0] ? ": " : "",
+                   message);
+    return;
+  }
+  /* 3xx (not followed) and the other 4xx: asking again cannot help. */
+  snprintf(why, sizeof(why), "GET %s%s was refused: HTTP %d %s%s%s", r->api_url,
+           REST_ROUTE, code, text, message[0] ? ": " : "", message);
+  finish(r, DGW_ERR_HTTP, NULL, why);
+}
+
+/* Wipes our Authorization header's copy in the request (best effort: the
+ * request is freed by libevent after this callback). */
+static void wipe_authorization(struct evhttp_request *req) {
+  struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+
+  for (struct evkeyval *kv = headers != NULL ? headers->tqh_first : NULL;
+       kv != NULL; kv = kv->next.tqe_next)
+    if (strcasecmp(kv->key, "Authorization") == 0)
+      OPENSSL_cleanse(kv->value, strlen(kv->value));
+}
+
+static void request_done(struct evhttp_request *req, void *arg) {
+  struct dgw_rest *r = arg;
+  int sock_err = EVUTIL_SOCKET_ERROR();
+  int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
+  struct bufferevent *bev;
+
+  enter(r);
+  if (req != NULL)
+    wipe_authorization(req);
+  if (r->state != REST_REQUESTING || r->evcon == NULL) {
+    leave(r); /* not ours to judge any more */
+    return;
+  }
+  bev = evhttp_connection_get_bufferevent(r->evcon);
+  if (code == 0) {
+    char why[400];
+    int err = describe_failure(r, bev, sock_err, why, sizeof(why));
+
+    release_connection_later(r);
+    if (err == DGW_ERR_CONNECT && r->next_addr != NULL) {
+      rest_log(r, DGW_LOG_DEBUG, "GET %s%s: %s; trying the next address",
+               r->api_url, REST_ROUTE, why);
+      connect_next(r, why);
+    } else {
+      attempt_failed(r, "%s", why);
+    }
+  } else {
+    release_connection_later(r);
+    take_status(r, req, code);
+  }
+  leave(r);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg) {
+  struct dgw_rest *r = arg;
+
+  (void)fd;
+  (void)what;
+  if (now_ns() < r->due_ns) {
+    arm_ns(r, r->due_ns - now_ns()); /* early: see arm() */
+    return;
+  }
+  enter(r);
+  if (r->state == REST_RESOLVING || r->state == REST_REQUESTING)
+    attempt_failed(r, "no answer within %u ms", (unsigned)r->cfg.timeout_ms);
+  else if (r->state == REST_WAITING)
+    start_attempt(r);
+  leave(r);
+}
+
+static void kick_cb(evutil_socket_t fd, short what, void *arg) {
+  struct dgw_rest *r = arg;
+
+  (void)fd;
+  (void)what;
+  enter(r);
+  if (r->state == REST_IDLE)
+    start_attempt(r);
+  leave(r);
+}
+
+struct dgw_rest *dgw_rest_gateway_bot(struct event_base *base,
+                                      const struct dgw_rest_config *cfg,
+                                      dgw_rest_done_fn done, void *user_data,
+                                      int *err) {
+  struct dgw_rest *r = NULL;
+  size_t n;
+  int rv = DGW_ERR_INVALID_ARGUMENT;
+
+  if (base == NULL || cfg == NULL || cfg->api_url == NULL ||
+      cfg->token == NULL || cfg->resolver == NULL || done == NULL)
+    goto fail;
+  rv = DGW_ERR_NOMEM;
+  if ((r = calloc(1, sizeof(*r))) == NULL)
+    goto fail;
+  r->base = base;
+  r->cfg = *cfg;
+  r->cfg.api_url = NULL;
+  r->cfg.token = NULL;
+  r->done = done;
+  r->user_data = user_data;
+  if (r->cfg.timeout_ms == 0)
+    r->cfg.timeout_ms = DGW_REST_DEFAULT_TIMEOUT_MS;
+  if (r->cfg.max_body == 0)
+    r->cfg.max_body = DGW_REST_MAX_BODY;
+  if ((r->api_url = strdup(cfg->api_url)) == NULL)
+    goto fail;
+  for (n = strlen(r->api_url); n > 0 && r->api_url[n - 1] == '/'; n--)
+    r->api_url[n - 1] = '\0';
+  rv = DGW_ERR_URL;
+  if (dgw_url_parse_http(r->api_url, &r->api, NULL, 0) != DGW_OK ||
+      strchr(r->api.path_query, '?') != NULL)
+    goto fail;
+  rv = DGW_ERR_TLS;
+  if (r->api.tls && r->cfg.ssl == NULL)
+    goto fail;
+  rv = DGW_ERR_NOMEM;
+  snprintf(r->path, sizeof(r->path), "%s%s",
+           strcmp(r->api.path_query, "/") == 0 ? "" : r->api.path_query,
+           REST_ROUTE);
+  snprintf(r->user_agent, sizeof(r->user_agent),
+           "DiscordBot (https://github.com/dgw, %s)", DGW_VERSION);
+  n = strlen(cfg->token) + sizeof("Bot ");
+  if ((r->authorization = malloc(n)) == NULL)
+    goto fail;
+  snprintf(r->authorization, n, "Bot %s", cfg->token);
+  r->timer = evtimer_new(base, timer_cb, r);
+  r->kick = event_new(base, -1, 0, kick_cb, r);
+  if (r->timer == NULL || r->kick == NULL)
+    goto fail;
+  event_active(r->kick, EV_TIMEOUT, 0);
+  return r;
+
+fail:
+  if (r != NULL)
+    destroy(r);
+  if (err != NULL)
+    *err = rv;
+  return NULL;
+}
+
+void dgw_rest_free(struct dgw_rest *r) {
+  if (r == NULL)
+    return;
+  if (r->depth > 0) {
+    r->free_pending = 1;
+    return;
+  }
+  destroy(r);
+}
+
+uint32_t dgw_rest_attempts(const struct dgw_rest *r) {
+  return r->attempts;
+}
