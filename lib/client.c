@@ -1,6 +1,7 @@
 /*
- * dgw_client: the shards, the shared TLS context and resolver, and the
- * deferred free that makes dgw_client_free() safe inside any callback.
+ * dgw_client: the shards, the shared TLS context and resolver, GET
+ * /gateway/bot before the shards when it is needed, and the deferred free
+ * that makes dgw_client_free() safe inside any callback.
  */
 #include "config.h"
 
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <json-c/json.h>
 
@@ -18,6 +20,7 @@
 #include "identify.h"
 #include "plugin.h"
 #include "resolver.h"
+#include "rest.h"
 #include "tls.h"
 
 void client_log(struct dgw_client *c, enum dgw_log_level level, const char *fmt,
@@ -37,6 +40,11 @@ static void destroy(struct dgw_client *c) {
   /* Plugins first: their fini may still log and look at the shards. */
   plugins_free(c->plugins);
   c->plugins = NULL;
+  /* Before the resolver and the TLS context: its lookup and connection
+   * hold their own references to both. */
+  dgw_rest_free(c->rest);
+  c->rest = NULL;
+  client_drop_pending_sessions(c);
   if (c->shards != NULL) {
     for (uint32_t i = 0; i < c->nshards; i++)
       gateway_free(c->shards[i]);
@@ -72,6 +80,39 @@ static void identify_granted(void *shard, void *user_data) {
   gateway_grant_identify(shard);
 }
 
+/* An identify queue with the limits in c->opt. */
+static struct dgw_identify_queue *new_identify_queue(struct dgw_client *c) {
+  struct dgw_identify_limits lim;
+
+  lim.max_concurrency = c->opt.identify_concurrency;
+  lim.window_ms = c->opt.identify_window_ms;
+  lim.remaining = c->opt.starts_remaining;
+  lim.total = c->opt.starts_total;
+  lim.reset_after_ms = c->opt.starts_reset_after_ms;
+  return dgw_identify_local_new(c->base, &lim, identify_granted, c, c->opt.log,
+                                c->opt.log_user_data);
+}
+
+/* Creates the shards c->opt names, idle.  On failure none is left. */
+static int create_shards(struct dgw_client *c) {
+  if (c->opt.shard_count == 0)
+    return DGW_OK;
+  c->shards = calloc(c->opt.shard_count, sizeof(*c->shards));
+  if (c->shards == NULL)
+    return DGW_ERR_NOMEM;
+  c->nshards = c->opt.shard_count;
+  for (uint32_t i = 0; i < c->nshards; i++)
+    if ((c->shards[i] = gateway_new(c, c->opt.shard_first + i)) == NULL) {
+      for (uint32_t j = 0; j < i; j++)
+        gateway_free(c->shards[j]);
+      free(c->shards);
+      c->shards = NULL;
+      c->nshards = 0;
+      return DGW_ERR_NOMEM;
+    }
+  return DGW_OK;
+}
+
 struct dgw_client *dgw_client_new(struct event_base *base,
                                   const struct dgw_options *opt,
                                   const struct dgw_callbacks *cb,
@@ -103,30 +144,17 @@ struct dgw_client *dgw_client_new(struct event_base *base,
   }
   rv = DGW_ERR_NOMEM;
   /* The resolver reads /etc/resolv.conf and /etc/hosts once, for every
-   * shard of this client. */
+   * shard of this client (and GET /gateway/bot). */
   c->resolver = dgw_resolver_new(base, NULL, 1);
   if (c->resolver == NULL)
     goto fail;
-  {
-    struct dgw_identify_limits lim;
-
-    lim.max_concurrency = c->opt.identify_concurrency;
-    lim.window_ms = c->opt.identify_window_ms;
-    lim.remaining = c->opt.starts_remaining;
-    lim.total = c->opt.starts_total;
-    lim.reset_after_ms = c->opt.starts_reset_after_ms;
-    c->identify = dgw_identify_local_new(base, &lim, identify_granted, c,
-                                         c->opt.log, c->opt.log_user_data);
-    if (c->identify == NULL)
-      goto fail;
-  }
-  c->nshards = c->opt.shard_count;
-  c->shards = calloc(c->nshards, sizeof(*c->shards));
-  if (c->shards == NULL)
+  if ((c->identify = new_identify_queue(c)) == NULL)
     goto fail;
-  for (uint32_t i = 0; i < c->nshards; i++)
-    if ((c->shards[i] = gateway_new(c, c->opt.shard_first + i)) == NULL)
-      goto fail;
+  /* With auto shards the count comes from GET /gateway/bot. */
+  if (c->opt.shards_auto)
+    c->opt.shard_count = 0;
+  if (create_shards(c) != DGW_OK)
+    goto fail;
   return c;
 
 fail:
@@ -135,6 +163,127 @@ fail:
   if (err != NULL)
     *err = rv;
   return NULL;
+}
+
+int client_rest_pending(const struct dgw_client *c) {
+  return (c->opt.shards_auto || c->opt.gateway_url == NULL) &&
+         !c->rest_answered;
+}
+
+void client_cancel_rest(struct dgw_client *c) {
+  if (c->rest != NULL)
+    client_log(c, DGW_LOG_DEBUG, "GET /gateway/bot cancelled");
+  dgw_rest_free(c->rest);
+  c->rest = NULL;
+}
+
+/* The client cannot run: says so, once. */
+static void client_fail(struct dgw_client *c, int error, const char *why) {
+  c->fatal = 1;
+  client_drop_pending_sessions(c);
+  client_log(c, DGW_LOG_ERROR, "not starting: %s", why);
+  if (c->cb.on_client_fatal != NULL && !c->free_pending)
+    c->cb.on_client_fatal(c, error, why, c->user_data);
+}
+
+/* GET /gateway/bot answered: take what it says, make the shards (with
+ * auto shards) and start them. */
+static int take_answer(struct dgw_client *c,
+                       const struct dgw_gateway_bot *bot) {
+  struct dgw_identify_queue *q;
+  char plan[160];
+
+  if (c->opt.shards_auto)
+    snprintf(plan, sizeof(plan), "running all %u", (unsigned)bot->shards);
+  else
+    snprintf(plan, sizeof(plan), "running shards %u..%u of %u as configured",
+             (unsigned)c->opt.shard_first,
+             (unsigned)(c->opt.shard_first + c->opt.shard_count - 1),
+             (unsigned)c->opt.shard_total);
+  client_log(c, DGW_LOG_INFO,
+             "GET /gateway/bot: url %s, shards %u, max_concurrency %u, "
+             "session starts %lld/%lld left, reset after %llu ms; %s%s",
+             bot->url, (unsigned)bot->shards, (unsigned)bot->max_concurrency,
+             (long long)bot->remaining, (long long)bot->total,
+             (unsigned long long)bot->reset_after_ms, plan,
+             c->opt.gateway_url != NULL ? " on the configured gateway URL"
+                                        : "");
+  if (c->opt.gateway_url == NULL &&
+      (c->opt.gateway_url = strdup(bot->url)) == NULL)
+    return DGW_ERR_NOMEM;
+  /* Discord's limits replace the options'; the window stays. */
+  c->opt.identify_concurrency = bot->max_concurrency;
+  c->opt.starts_total = bot->total;
+  c->opt.starts_remaining = bot->remaining;
+  c->opt.starts_reset_after_ms = bot->reset_after_ms;
+  /* No shard has asked to IDENTIFY yet, so the queue can be swapped. */
+  if ((q = new_identify_queue(c)) != NULL) {
+    c->identify->destroy(c->identify);
+    c->identify = q;
+  } else {
+    client_log(c, DGW_LOG_WARN,
+               "out of memory for the identify queue; keeping the "
+               "configured identify limits");
+  }
+  if (c->opt.shards_auto) {
+    c->opt.shard_first = 0;
+    c->opt.shard_count = bot->shards;
+    c->opt.shard_total = bot->shards;
+    if (create_shards(c) != DGW_OK)
+      return DGW_ERR_NOMEM;
+  }
+  c->rest_answered = 1;
+  client_apply_pending_sessions(c);
+  for (uint32_t i = 0; i < c->nshards && !c->free_pending; i++)
+    gateway_start(c->shards[i]);
+  return DGW_OK;
+}
+
+static void rest_done(struct dgw_rest *r, int error,
+                      const struct dgw_gateway_bot *bot, const char *why,
+                      void *user_data) {
+  struct dgw_client *c = user_data;
+
+  client_enter(c);
+  dgw_rest_free(r); /* deferred until its callback returns */
+  c->rest = NULL;
+  if (error == DGW_OK && (error = take_answer(c, bot)) != DGW_OK)
+    why = "out of memory while making the shards";
+  if (error != DGW_OK)
+    client_fail(c, error, why);
+  client_leave(c);
+}
+
+/* Starts GET /gateway/bot; the shards start when it answers. */
+static int ask_gateway_bot(struct dgw_client *c) {
+  struct dgw_rest_config rc;
+  int err = DGW_ERR_NOMEM;
+
+  memset(&rc, 0, sizeof(rc));
+  rc.api_url = c->opt.api_url != NULL ? c->opt.api_url : DGW_DEFAULT_API_URL;
+  rc.token = c->opt.token;
+  rc.ssl = c->ssl;
+  rc.resolver = c->resolver;
+  rc.timeout_ms = c->opt.connect_timeout_set ? c->opt.connect_timeout_ms : 0;
+  rc.backoff_base_ms = c->opt.backoff_base_ms;
+  rc.backoff_max_ms = c->opt.backoff_max_ms;
+  rc.log = c->opt.log;
+  rc.log_user_data = c->opt.log_user_data;
+  rc.log_level = c->opt.log_level;
+  c->rest = dgw_rest_gateway_bot(c->base, &rc, rest_done, c, &err);
+  if (c->rest == NULL) {
+    client_log(c, DGW_LOG_ERROR, "cannot ask GET %s/gateway/bot: %s",
+               rc.api_url, dgw_strerror(err));
+    return err;
+  }
+  if (strncasecmp(rc.api_url, "http://", 7) == 0)
+    client_log(c, DGW_LOG_WARN,
+               "the REST API URL %s is not https://: the token travels in "
+               "clear",
+               rc.api_url);
+  client_log(c, DGW_LOG_DEBUG, "asking GET %s/gateway/bot before starting",
+             rc.api_url);
+  return DGW_OK;
 }
 
 int dgw_client_start(struct dgw_client *c) {
@@ -150,6 +299,13 @@ int dgw_client_start(struct dgw_client *c) {
   }
   if (plugins_build_routes(c->plugins) != DGW_OK)
     return DGW_ERR_NOMEM;
+  if (client_rest_pending(c)) {
+    int err = ask_gateway_bot(c);
+
+    if (err == DGW_OK)
+      c->started = 1;
+    return err;
+  }
   c->started = 1;
   client_enter(c);
   for (uint32_t i = 0; i < c->nshards && !c->free_pending; i++)
@@ -162,6 +318,7 @@ void dgw_client_stop(struct dgw_client *c) {
   if (c == NULL)
     return;
   client_enter(c);
+  client_cancel_rest(c);
   for (uint32_t i = 0; i < c->nshards && !c->free_pending; i++)
     dgw_gateway_close(c->shards[i]);
   client_leave(c);

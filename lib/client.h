@@ -15,10 +15,12 @@
 struct dgw_options {
   char *token;
   uint64_t intents;
-  char *gateway_url; /* without a query */
+  char *gateway_url; /* without a query; NULL: learnt from GET /gateway/bot */
+  char *api_url;     /* the REST base; NULL: DGW_DEFAULT_API_URL */
   int compress;
   char *ca_file;
   uint32_t shard_first, shard_count, shard_total;
+  int shards_auto;     /* all of GET /gateway/bot's recommended shard count */
   int large_threshold; /* 0: not sent */
   char *presence_json;
   dgw_log_fn log;
@@ -27,13 +29,14 @@ struct dgw_options {
   uint32_t backoff_base_ms, backoff_max_ms, healthy_ms;
   uint32_t invalid_min_ms, invalid_max_ms;
   uint32_t connect_timeout_ms, close_timeout_ms;
+  int connect_timeout_set; /* also the REST timeout, when set */
   size_t max_payload;
   uint32_t send_budget, send_window_ms; /* 0: Discord's 120 per 60 s */
   uint32_t identify_concurrency, identify_window_ms; /* 0: 1 per 5 s */
   int64_t starts_remaining; /* -1: unknown, not enforced */
   int64_t starts_total;
   uint64_t starts_reset_after_ms;
-  size_t send_queue;                    /* 0: the default capacity */
+  size_t send_queue;  /* 0: the default capacity */
   int plugins_strict; /* a refused plugin stops dgw_client_start() */
 };
 
@@ -49,6 +52,7 @@ struct dgw_callbacks {
   dgw_fatal_fn on_fatal;
   dgw_dispatch_fn on_dispatch;
   dgw_network_fn on_network;
+  dgw_client_fatal_fn on_client_fatal;
 };
 
 /* Counters of the dispatch path, for tests (and a public stats call
@@ -60,6 +64,8 @@ struct client_stats {
 };
 
 struct dgw_plugins;
+struct dgw_rest;
+struct json_object;
 
 struct dgw_client {
   struct event_base *base;
@@ -67,12 +73,20 @@ struct dgw_client {
   struct dgw_callbacks cb;
   void *user_data;
   SSL_CTX *ssl;
-  struct dgw_resolver *resolver; /* shared by the shards' connections */
+  struct dgw_resolver *resolver;       /* shared by the shards' connections */
   struct dgw_identify_queue *identify; /* who may IDENTIFY when */
   struct dgw_gateway **shards;
   uint32_t nshards;
   int started;
-  int offline; /* every shard failed at the network level */
+  /* GET /gateway/bot in flight (see client_rest_pending); NULL otherwise. */
+  struct dgw_rest *rest;
+  int rest_answered; /* its answer made (and started) the shards */
+  int fatal;         /* on_client_fatal: the client cannot run */
+  /* dgw_client_restore_sessions() before the shards exist: the parsed
+   * file, applied once GET /gateway/bot answered. */
+  struct json_object *pending_sessions;
+  char *pending_sessions_path;
+  int offline;               /* every shard failed at the network level */
   struct dgw_gateway *probe; /* the shard that keeps trying meanwhile */
   int depth;        /* library frames on the stack (see client_enter) */
   int free_pending; /* dgw_client_free() called inside a callback */
@@ -118,5 +132,22 @@ void client_shard_closed(struct dgw_client *c, struct dgw_gateway *gw);
 
 /* The shard no longer waits to IDENTIFY (its connection went away). */
 void client_cancel_identify(struct dgw_client *c, struct dgw_gateway *gw);
+
+/* 1 when the client asks (or will ask, at start) GET /gateway/bot and has
+ * no answer yet: with auto shards, or without a configured gateway URL.
+ * The shard count, the gateway URL and the identify limits are not final
+ * until then. */
+int client_rest_pending(const struct dgw_client *c);
+
+/* Stops GET /gateway/bot if it is in flight: no answer is acted on, no
+ * shard starts (dgw_client_stop() and friends). */
+void client_cancel_rest(struct dgw_client *c);
+
+/* session_file.c: applies the sessions that dgw_client_restore_sessions()
+ * kept while the shards did not exist yet, and forgets them. */
+void client_apply_pending_sessions(struct dgw_client *c);
+
+/* session_file.c: forgets them unapplied. */
+void client_drop_pending_sessions(struct dgw_client *c);
 
 #endif /* DGW_CLIENT_H */

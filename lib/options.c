@@ -36,11 +36,6 @@ struct dgw_options *dgw_options_new(void) {
   if (opt == NULL)
     return NULL;
   set_defaults(opt);
-  opt->gateway_url = strdup(DGW_DEFAULT_GATEWAY_URL);
-  if (opt->gateway_url == NULL) {
-    free(opt);
-    return NULL;
-  }
   return opt;
 }
 
@@ -54,6 +49,7 @@ static void wipe_free(char *s) {
 void options_clear(struct dgw_options *opt) {
   wipe_free(opt->token);
   free(opt->gateway_url);
+  free(opt->api_url);
   free(opt->ca_file);
   free(opt->presence_json);
   memset(opt, 0, sizeof(*opt));
@@ -84,10 +80,12 @@ int options_copy(struct dgw_options *dst, const struct dgw_options *src) {
   *dst = *src;
   dst->token = NULL;
   dst->gateway_url = NULL;
+  dst->api_url = NULL;
   dst->ca_file = NULL;
   dst->presence_json = NULL;
   if (dup_field(&dst->token, src->token) != DGW_OK ||
       dup_field(&dst->gateway_url, src->gateway_url) != DGW_OK ||
+      dup_field(&dst->api_url, src->api_url) != DGW_OK ||
       dup_field(&dst->ca_file, src->ca_file) != DGW_OK ||
       dup_field(&dst->presence_json, src->presence_json) != DGW_OK) {
     options_clear(dst);
@@ -123,12 +121,24 @@ int dgw_options_set_intents(struct dgw_options *opt, uint64_t intents) {
 int dgw_options_set_gateway_url(struct dgw_options *opt, const char *url) {
   struct dgw_url parsed;
 
-  if (opt == NULL || url == NULL)
+  if (opt == NULL)
     return DGW_ERR_INVALID_ARGUMENT;
-  if (dgw_url_parse(url, &parsed, NULL, 0) != DGW_OK ||
-      strchr(url, '?') != NULL)
+  if (url != NULL && (dgw_url_parse(url, &parsed, NULL, 0) != DGW_OK ||
+                      strchr(url, '?') != NULL))
     return DGW_ERR_URL;
   return dup_field(&opt->gateway_url, url);
+}
+
+int dgw_options_set_api_url(struct dgw_options *opt, const char *url) {
+  struct dgw_url parsed;
+
+  if (opt == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  /* The route is appended to the base, so a query cannot come along. */
+  if (url != NULL && (dgw_url_parse_http(url, &parsed, NULL, 0) != DGW_OK ||
+                      strchr(url, '?') != NULL))
+    return DGW_ERR_URL;
+  return dup_field(&opt->api_url, url);
 }
 
 int dgw_options_set_compress(struct dgw_options *opt, int on) {
@@ -152,6 +162,14 @@ int dgw_options_set_shards(struct dgw_options *opt, uint32_t first,
   opt->shard_first = first;
   opt->shard_count = count;
   opt->shard_total = total;
+  opt->shards_auto = 0;
+  return DGW_OK;
+}
+
+int dgw_options_set_shards_auto(struct dgw_options *opt) {
+  if (opt == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->shards_auto = 1;
   return DGW_OK;
 }
 
@@ -234,6 +252,7 @@ int dgw_options_set_timeouts(struct dgw_options *opt, uint32_t connect_ms,
     return DGW_ERR_INVALID_ARGUMENT;
   opt->connect_timeout_ms = connect_ms;
   opt->close_timeout_ms = close_ms;
+  opt->connect_timeout_set = 1;
   return DGW_OK;
 }
 
@@ -330,6 +349,12 @@ void dgw_callbacks_set_on_fatal(struct dgw_callbacks *cb, dgw_fatal_fn fn) {
 void dgw_callbacks_set_on_network(struct dgw_callbacks *cb, dgw_network_fn fn) {
   if (cb != NULL)
     cb->on_network = fn;
+}
+
+void dgw_callbacks_set_on_client_fatal(struct dgw_callbacks *cb,
+                                       dgw_client_fatal_fn fn) {
+  if (cb != NULL)
+    cb->on_client_fatal = fn;
 }
 
 void dgw_callbacks_set_on_dispatch(struct dgw_callbacks *cb,

@@ -41,6 +41,7 @@ int dgw_client_stop_for_restart(struct dgw_client *c) {
   if (c == NULL)
     return DGW_ERR_INVALID_ARGUMENT;
   client_enter(c);
+  client_cancel_rest(c);
   for (uint32_t i = 0; i < c->nshards && !c->free_pending; i++)
     gateway_close_keep_session(c->shards[i]);
   client_leave(c);
@@ -134,12 +135,82 @@ static const char *get_str(struct json_object *o, const char *key) {
   return NULL;
 }
 
+/* Applies the entries of a session file to the shards; returns how many
+ * were restored.  `path` is for the log lines only. */
+static uint32_t apply_sessions(struct dgw_client *c, struct json_object *root,
+                               const char *path) {
+  struct json_object *list;
+  uint32_t n = 0;
+
+  /* Sessions of another shard layout are of no use: identify instead. */
+  if (get_int(root, "shard_total", -1) != (int64_t)c->opt.shard_total) {
+    client_log(c, DGW_LOG_WARN,
+               "%s: saved for another shard count; identifying instead", path);
+    return 0;
+  }
+  json_object_object_get_ex(root, "shards", &list);
+  for (size_t i = 0; i < json_object_array_length(list); i++) {
+    struct json_object *e = json_object_array_get_idx(list, i);
+    int64_t shard = get_int(e, "shard", -1);
+    const char *sid = get_str(e, "session_id");
+    struct dgw_gateway *gw;
+
+    if (shard < 0 || shard > UINT32_MAX || sid == NULL)
+      continue;
+    gw = dgw_client_gateway(c, (uint32_t)shard);
+    if (gw == NULL)
+      continue; /* a shard this process does not run */
+    if (gateway_restore_session(gw, sid, get_int(e, "seq", -1),
+                                get_str(e, "resume_gateway_url")) == DGW_OK)
+      n++;
+    else
+      client_log(c, DGW_LOG_WARN,
+                 "%s: shard %u's saved session is malformed; it will "
+                 "identify",
+                 path, (unsigned)shard);
+  }
+  return n;
+}
+
+void client_drop_pending_sessions(struct dgw_client *c) {
+  json_object_put(c->pending_sessions);
+  c->pending_sessions = NULL;
+  free(c->pending_sessions_path);
+  c->pending_sessions_path = NULL;
+}
+
+void client_apply_pending_sessions(struct dgw_client *c) {
+  uint32_t n;
+
+  if (c->pending_sessions == NULL)
+    return;
+  n = apply_sessions(c, c->pending_sessions, c->pending_sessions_path);
+  client_log(c, DGW_LOG_INFO, "%s: %u saved session(s) will resume",
+             c->pending_sessions_path, (unsigned)n);
+  client_drop_pending_sessions(c);
+}
+
+/* Entries that look restorable, for the count reported before the shards
+ * exist. */
+static uint32_t count_entries(struct json_object *list) {
+  uint32_t n = 0;
+
+  for (size_t i = 0; i < json_object_array_length(list); i++) {
+    struct json_object *e = json_object_array_get_idx(list, i);
+    int64_t shard = get_int(e, "shard", -1);
+
+    if (shard >= 0 && shard <= UINT32_MAX && get_str(e, "session_id") != NULL)
+      n++;
+  }
+  return n;
+}
+
 int dgw_client_restore_sessions(struct dgw_client *c, const char *path,
                                 uint32_t *restored, char *why,
                                 size_t why_size) {
   struct json_object *root;
   struct json_object *list;
-  uint32_t n = 0;
+  uint32_t n;
 
   if (restored != NULL)
     *restored = 0;
@@ -161,34 +232,23 @@ int dgw_client_restore_sessions(struct dgw_client *c, const char *path,
     json_object_put(root);
     return DGW_ERR_JSON;
   }
-  /* Sessions of another shard layout are of no use: identify instead. */
-  if (get_int(root, "shard_total", -1) != (int64_t)c->opt.shard_total) {
-    client_log(c, DGW_LOG_WARN,
-               "%s: saved for another shard count; identifying instead", path);
-    json_object_put(root);
-    return DGW_OK;
-  }
-  for (size_t i = 0; i < json_object_array_length(list); i++) {
-    struct json_object *e = json_object_array_get_idx(list, i);
-    int64_t shard = get_int(e, "shard", -1);
-    const char *sid = get_str(e, "session_id");
-    struct dgw_gateway *gw;
+  if (client_rest_pending(c)) {
+    /* The shard count or the gateway URL (which a resume URL is checked
+     * against) comes with GET /gateway/bot: keep the file until then. */
+    char *copy = strdup(path);
 
-    if (shard < 0 || shard > UINT32_MAX || sid == NULL)
-      continue;
-    gw = dgw_client_gateway(c, (uint32_t)shard);
-    if (gw == NULL)
-      continue; /* a shard this process does not run */
-    if (gateway_restore_session(gw, sid, get_int(e, "seq", -1),
-                                get_str(e, "resume_gateway_url")) == DGW_OK)
-      n++;
-    else
-      client_log(c, DGW_LOG_WARN,
-                 "%s: shard %u's saved session is malformed; it will "
-                 "identify",
-                 path, (unsigned)shard);
+    if (copy == NULL) {
+      json_object_put(root);
+      return DGW_ERR_NOMEM;
+    }
+    client_drop_pending_sessions(c);
+    c->pending_sessions = root;
+    c->pending_sessions_path = copy;
+    n = count_entries(list);
+  } else {
+    n = apply_sessions(c, root, path);
+    json_object_put(root);
   }
-  json_object_put(root);
   if (restored != NULL)
     *restored = n;
   return DGW_OK;

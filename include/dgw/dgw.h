@@ -160,8 +160,11 @@ DGW_EXTERN const char *dgw_close_code_name(int code);
 
 /** Gateway API version dgw speaks. */
 #define DGW_API_VERSION 10
-/** The gateway URL used when none is configured. */
+/** Discord's gateway URL.  dgw does not fall back to it: without a
+ * configured gateway URL it asks GET /gateway/bot where to connect. */
 #define DGW_DEFAULT_GATEWAY_URL "wss://gateway.discord.gg"
+/** The REST API base dgw asks GET /gateway/bot of, unless configured. */
+#define DGW_DEFAULT_API_URL "https://discord.com/api/v10"
 /** dgw_gateway_latency() before the first heartbeat ACK. */
 #define DGW_LATENCY_UNKNOWN (-1.0)
 
@@ -242,13 +245,31 @@ DGW_EXTERN int dgw_options_set_intents(struct dgw_options *opt,
                                        uint64_t intents);
 
 /**
- * The gateway URL to IDENTIFY on, ws:// or wss://, without a query
- * (default DGW_DEFAULT_GATEWAY_URL).  dgw appends "?v=10&encoding=json"
- * and, with compression on, "&compress=zlib-stream"; the same query is
- * used on `resume_gateway_url` when resuming.
+ * The gateway URL to IDENTIFY on, ws:// or wss://, without a query.  dgw
+ * appends "?v=10&encoding=json" and, with compression on,
+ * "&compress=zlib-stream"; the same query is used on `resume_gateway_url`
+ * when resuming.
+ *
+ * Default (and NULL): none, and dgw_client_start() asks GET /gateway/bot
+ * (see dgw_options_set_api_url) for the URL and the identify limits.  A
+ * configured URL with explicit shards (dgw_options_set_shards) makes no
+ * REST call at all: that is how tests, the mock and gateway proxies run.
  */
 DGW_EXTERN int dgw_options_set_gateway_url(struct dgw_options *opt,
                                            const char *url);
+
+/**
+ * The REST API base for GET /gateway/bot, http:// or https://, without a
+ * query (default and NULL: DGW_DEFAULT_API_URL).  "/gateway/bot" is
+ * appended to its path.  https:// verifies the server's certificate and
+ * host name against the CA file or the system store, like wss://.
+ * http:// is accepted for tests and for REST proxies on a trusted
+ * network: the token then travels in clear, and a ws:// gateway URL in
+ * the answer is accepted only from an http:// API.  Returns DGW_ERR_URL
+ * for anything else.
+ */
+DGW_EXTERN int dgw_options_set_api_url(struct dgw_options *opt,
+                                       const char *url);
 
 /** zlib-stream transport compression on (1, the default) or off (0). */
 DGW_EXTERN int dgw_options_set_compress(struct dgw_options *opt, int on);
@@ -264,10 +285,20 @@ DGW_EXTERN int dgw_options_set_ca_file(struct dgw_options *opt,
 /**
  * The shards this client runs: ids first .. first+count-1 of `total`
  * (default 0, 1, 1: one unsharded session).  count >= 1, first + count <=
- * total.
+ * total.  Replaces dgw_options_set_shards_auto().
  */
 DGW_EXTERN int dgw_options_set_shards(struct dgw_options *opt, uint32_t first,
                                       uint32_t count, uint32_t total);
+
+/**
+ * Automatic sharding: dgw_client_start() asks GET /gateway/bot for the
+ * recommended shard count N and this client runs all of shards 0..N-1.
+ * dgw_client_new() then creates no shard: dgw_client_shard_count() is 0
+ * and dgw_client_gateway() NULL until the answer arrives, when the shards
+ * are created and started together.  Replaces dgw_options_set_shards().
+ * Returns DGW_OK, or DGW_ERR_INVALID_ARGUMENT for a NULL `opt`.
+ */
+DGW_EXTERN int dgw_options_set_shards_auto(struct dgw_options *opt);
 
 /** IDENTIFY's large_threshold, 50..250 (default: not sent, Discord's 50). */
 DGW_EXTERN int dgw_options_set_large_threshold(struct dgw_options *opt,
@@ -320,7 +351,9 @@ DGW_EXTERN int dgw_options_set_invalid_session_wait(struct dgw_options *opt,
 
 /**
  * Time allowed for DNS + TCP + TLS + upgrade (default 30000), and for the
- * peer to answer a close frame (default 5000), in milliseconds.
+ * peer to answer a close frame (default 5000), in milliseconds.  Once set,
+ * `connect_ms` also limits each attempt of GET /gateway/bot, from DNS to
+ * the whole answer (default 10000).
  */
 DGW_EXTERN int dgw_options_set_timeouts(struct dgw_options *opt,
                                         uint32_t connect_ms, uint32_t close_ms);
@@ -337,6 +370,8 @@ DGW_EXTERN int dgw_options_set_max_payload(struct dgw_options *opt,
  * IDENTIFY pacing: shards identify in `max_concurrency` buckets (shard_id %
  * max_concurrency), one per bucket per `window_ms` (Discord: the
  * max_concurrency of GET /gateway/bot, per 5000 ms).  Default 1, 5000.
+ * When the client asks GET /gateway/bot, its max_concurrency replaces
+ * `max_concurrency`; `window_ms` stays.
  */
 DGW_EXTERN int dgw_options_set_identify_limits(struct dgw_options *opt,
                                                uint32_t max_concurrency,
@@ -348,6 +383,8 @@ DGW_EXTERN int dgw_options_set_identify_limits(struct dgw_options *opt,
  * client's creation, then `total` again; the client waits (and logs that
  * it waits) rather than exceed it, since Discord resets the token of a bot
  * that does.  `remaining` -1 (the default) means unknown: not enforced.
+ * When the client asks GET /gateway/bot, its session_start_limit replaces
+ * these (counted from the answer).
  */
 DGW_EXTERN int dgw_options_set_session_start_limit(struct dgw_options *opt,
                                                    int64_t total,
@@ -424,6 +461,21 @@ typedef void (*dgw_dispatch_fn)(struct dgw_gateway *gw,
 typedef void (*dgw_network_fn)(struct dgw_client *client, int online,
                                void *user_data);
 
+/**
+ * The client cannot run at all, and no shard started or will start:
+ * GET /gateway/bot was refused for good.  `error` is DGW_ERR_AUTH (401:
+ * the token is wrong; `why` is "the token was refused (401
+ * Unauthorized)"), DGW_ERR_HTTP (another 4xx, or a redirect; `why` has
+ * the status and Discord's message) or DGW_ERR_NOMEM (the shards could
+ * not be made).  `why` is valid during the call and never holds the
+ * token.  Called at most once, from the loop; the client stays allocated
+ * until dgw_client_free(), which may be called inside.  Transient
+ * failures (network, TLS, timeouts, 5xx, 429) are retried instead, with
+ * a WARN log line each.
+ */
+typedef void (*dgw_client_fatal_fn)(struct dgw_client *client, int error,
+                                    const char *why, void *user_data);
+
 /** The application's callbacks, set one by one (all optional). */
 struct dgw_callbacks;
 
@@ -452,6 +504,9 @@ DGW_EXTERN void dgw_callbacks_set_on_fatal(struct dgw_callbacks *cb,
 /** The client went offline or came back online (see dgw_network_fn). */
 DGW_EXTERN void dgw_callbacks_set_on_network(struct dgw_callbacks *cb,
                                              dgw_network_fn fn);
+/** The client cannot run at all (see dgw_client_fatal_fn). */
+DGW_EXTERN void dgw_callbacks_set_on_client_fatal(struct dgw_callbacks *cb,
+                                                  dgw_client_fatal_fn fn);
 /** Every DISPATCH, in sequence order, each exactly once across resumes.
  * Unknown event names are passed on like any other. */
 DGW_EXTERN void dgw_callbacks_set_on_dispatch(struct dgw_callbacks *cb,
@@ -462,9 +517,11 @@ struct event_base; /* libevent's, from <event2/event.h> */
 /**
  * Creates a client on the caller's `base` (borrowed; must outlive the
  * client) with copies of `opt` and `cb` (either may be freed afterwards;
- * `cb` may be NULL).  Nothing connects until dgw_client_start().  Returns
- * NULL and sets *err (DGW_ERR_INVALID_ARGUMENT when no token is set,
- * DGW_ERR_TLS when the CA file cannot be loaded, DGW_ERR_NOMEM).
+ * `cb` may be NULL).  Nothing connects until dgw_client_start().  The
+ * shards are created here, idle, except with auto shards (created when
+ * GET /gateway/bot answers).  Returns NULL and sets *err
+ * (DGW_ERR_INVALID_ARGUMENT when no token is set, DGW_ERR_TLS when the CA
+ * file cannot be loaded, DGW_ERR_NOMEM).
  */
 DGW_EXTERN struct dgw_client *dgw_client_new(struct event_base *base,
                                              const struct dgw_options *opt,
@@ -474,13 +531,26 @@ DGW_EXTERN struct dgw_client *dgw_client_new(struct event_base *base,
 /**
  * Starts every shard; returns at once (DGW_OK).  Everything after is
  * callbacks.  Builds the event routing table from the plugins and
- * handlers registered so far.  Returns DGW_ERR_STATE when already
- * started, DGW_ERR_PLUGIN (and starts nothing) when plugin loading is
- * strict and a plugin was refused, DGW_ERR_NOMEM.
+ * handlers registered so far.
+ *
+ * With auto shards (dgw_options_set_shards_auto) or without a configured
+ * gateway URL, the client first asks GET /gateway/bot (in the background,
+ * retried through failures) and starts the shards when it answers: the
+ * answer's url becomes the gateway URL unless one was configured, its
+ * shard count the shards when auto, and its max_concurrency and
+ * session_start_limit the identify limits; one INFO log line says what it
+ * answered.  A refusal (401, another 4xx) starts nothing and calls
+ * on_client_fatal.
+ *
+ * Returns DGW_ERR_STATE when already started, DGW_ERR_PLUGIN (and starts
+ * nothing) when plugin loading is strict and a plugin was refused,
+ * DGW_ERR_URL or DGW_ERR_TLS when the REST call cannot be made,
+ * DGW_ERR_NOMEM.
  */
 DGW_EXTERN int dgw_client_start(struct dgw_client *client);
 
-/** dgw_gateway_close() on every shard. */
+/** dgw_gateway_close() on every shard; while GET /gateway/bot is still in
+ * flight, cancels it instead (no shard starts, no callback follows). */
 DGW_EXTERN void dgw_client_stop(struct dgw_client *client);
 
 /**
@@ -570,7 +640,8 @@ DGW_EXTERN int dgw_client_on_event(struct dgw_client *client,
  * Stops every shard for a restart: closes with code 4000, which Discord
  * keeps resumable for a few minutes (unlike dgw_client_stop()'s 1000), and
  * keeps each session in memory for dgw_client_save_sessions().  Queued
- * commands are failed back.  Returns DGW_OK.
+ * commands are failed back.  Cancels GET /gateway/bot if it is in flight.
+ * Returns DGW_OK.
  */
 DGW_EXTERN int dgw_client_stop_for_restart(struct dgw_client *client);
 
@@ -593,6 +664,13 @@ DGW_EXTERN int dgw_client_save_sessions(struct dgw_client *client,
  * IDENTIFY).  `*restored` (may be NULL) gets the count.  Returns DGW_OK,
  * DGW_ERR_IO (unreadable), DGW_ERR_JSON (not a session file) or
  * DGW_ERR_STATE (already started), with `why`.
+ *
+ * When the client will ask GET /gateway/bot (auto shards, or no gateway
+ * URL), the shard count or the gateway URL is not known yet: the file is
+ * read and checked now, and its sessions are applied when the answer
+ * arrives, with the same rules (a file for another shard count is then
+ * skipped with a warning).  `*restored` is then the number of well-formed
+ * entries kept.
  */
 DGW_EXTERN int dgw_client_restore_sessions(struct dgw_client *client,
                                            const char *path, uint32_t *restored,
@@ -602,7 +680,8 @@ DGW_EXTERN int dgw_client_restore_sessions(struct dgw_client *client,
  * network level), else 0. */
 DGW_EXTERN int dgw_client_is_offline(const struct dgw_client *client);
 
-/** The number of shards this client runs. */
+/** The number of shards this client runs.  With auto shards, 0 until
+ * GET /gateway/bot answered (see dgw_options_set_shards_auto). */
 DGW_EXTERN uint32_t dgw_client_shard_count(const struct dgw_client *client);
 
 /** The shard with id `shard_id`, or NULL when this client does not run
