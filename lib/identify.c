@@ -213,3 +213,8 @@ dgw_identify_local_new(struct event_base *base,
 uint64_t dgw_identify_local_granted(const struct dgw_identify_queue *iface) {
   return ((const struct local_queue *)iface)->granted;
 }
+
+void dgw_identify_local_limits(const struct dgw_identify_queue *iface,
+                               struct dgw_identify_limits *out) {
+  *out = ((const struct local_queue *)iface)->lim;
+}

@@ -57,4 +57,9 @@ dgw_identify_local_new(struct event_base *base,
 /* Grants given so far by a local queue (for tests and stats). */
 uint64_t dgw_identify_local_granted(const struct dgw_identify_queue *q);
 
+/* The limits a local queue runs with now (for tests): `remaining` counts
+ * down with each grant. */
+void dgw_identify_local_limits(const struct dgw_identify_queue *q,
+                               struct dgw_identify_limits *out);
+
 #endif /* DGW_IDENTIFY_H */
