@@ -618,7 +618,7 @@ static void start_attempt(struct dgw_rest *r) {
   /* May answer at once (hosts file) and free the ticket. */
   req = evdns_getaddrinfo(dgw_resolver_evdns(r->cfg.resolver), r->api.host,
                           port, &hints, resolved, ticket);
-  if (r->ticket == ticket)
+  if (r->ticket != NULL)
     r->dns_req = req;
 }
 
@@ -705,8 +705,10 @@ static void take_status(struct dgw_rest *r, struct evhttp_request *req,
   char message[128];
   char why[300];
 
-  if (body == NULL)
-    len = 0, body = "";
+  if (body == NULL) { /* no memory to make it contiguous */
+    len = 0;
+    body = "";
+  }
   if (code == 200) {
     struct dgw_gateway_bot bot;
     char detail[200];

@@ -156,6 +156,47 @@ static void test_parse_fields(void **state) {
                    DGW_ERR_INVALID_ARGUMENT);
 }
 
+/* No input crashes the parser: every prefix of a valid answer, and every
+ * byte of it replaced by a few troublesome ones, is either accepted or
+ * refused with a reason (run under ASan and valgrind). */
+static void test_parse_mutations(void **state) {
+  static const char good[] =
+      "{\"url\":\"wss://gateway.discord.gg\",\"shards\":9," LIMIT_1000 "}";
+  static const char subst[] = {'\0', '"',  '}', '{',       '9',
+                               '-',  '\\', ':', (char)0xff};
+  size_t len = sizeof(good) - 1;
+  char buf[sizeof(good)];
+  int accepted = 0;
+
+  (void)state;
+  for (size_t cut = 0; cut <= len; cut++) {
+    struct dgw_gateway_bot bot;
+    char why[200] = "";
+    int rv = dgw_gateway_bot_parse(good, cut, 1, &bot, why, sizeof(why));
+
+    assert_true(rv == DGW_OK || (rv == DGW_ERR_JSON && why[0] != '\0'));
+    accepted += rv == DGW_OK;
+  }
+  assert_int_equal(accepted, 1); /* only the whole answer */
+  for (size_t i = 0; i < len; i++)
+    for (size_t k = 0; k < sizeof(subst); k++) {
+      struct dgw_gateway_bot bot;
+      char why[200] = "";
+      int rv;
+
+      memcpy(buf, good, len);
+      buf[i] = subst[k];
+      buf[len] = '\0'; /* the header argument is a C string */
+      rv = dgw_gateway_bot_parse(buf, len, 1, &bot, why, sizeof(why));
+      assert_true(rv == DGW_OK || (rv == DGW_ERR_JSON && why[0] != '\0'));
+      if (rv == DGW_OK) {
+        assert_true(bot.shards >= 1 && bot.max_concurrency >= 1);
+        assert_true(bot.remaining <= bot.total);
+      }
+      assert_true(dgw_rest_retry_after_ms(buf, len, buf) >= -1);
+    }
+}
+
 struct wait_case {
   const char *body;
   const char *header;
@@ -1043,6 +1084,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_table),
       cmocka_unit_test(test_parse_fields),
+      cmocka_unit_test(test_parse_mutations),
       cmocka_unit_test(test_retry_after_table),
       cmocka_unit_test(test_auto_shards),
       cmocka_unit_test(test_refusals),
