@@ -60,6 +60,12 @@ int dgw_client_save_sessions(struct dgw_client *c, const char *path, char *why,
 
   if (c == NULL || path == NULL)
     return DGW_ERR_INVALID_ARGUMENT;
+  /* Sessions restored but never applied (GET /gateway/bot did not answer)
+   * go back as they came: a second quick restart loses nothing. */
+  if (c->pending_sessions != NULL) {
+    root = json_object_get(c->pending_sessions);
+    goto write;
+  }
   root = json_object_new_object();
   list = json_object_new_array();
   json_object_object_add(root, "version",
@@ -86,6 +92,7 @@ int dgw_client_save_sessions(struct dgw_client *c, const char *path, char *why,
     json_object_array_add(list, e);
   }
   json_object_object_add(root, "shards", list);
+write:
   text = json_object_to_json_string_ext(
       root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
   len = strlen(text);

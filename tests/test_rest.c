@@ -949,6 +949,19 @@ static void test_restore_with_auto_shards(void **state) {
       DGW_OK);
   assert_int_equal(restored, 2);
   assert_int_equal(dgw_client_shard_count(f->client), 0);
+  /* Stopped and saved again before GET /gateway/bot answered: the
+   * sessions go back to the file untouched. */
+  assert_int_equal(dgw_client_start(f->client), DGW_OK);
+  assert_int_equal(dgw_client_stop_for_restart(f->client), DGW_OK);
+  assert_int_equal(dgw_client_save_sessions(f->client, path, why, sizeof(why)),
+                   DGW_OK);
+  dgw_client_free(f->client);
+  assert_int_equal(f->srv.served, 0);
+  fx_client(f);
+  assert_int_equal(
+      dgw_client_restore_sessions(f->client, path, &restored, why, sizeof(why)),
+      DGW_OK);
+  assert_int_equal(restored, 2);
   assert_int_equal(dgw_client_start(f->client), DGW_OK);
   assert_true(wait_count(f, &f->resumed, 2, 10));
   dgw_mock_get_stats(f->mock, &ms);

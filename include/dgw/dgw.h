@@ -648,7 +648,9 @@ DGW_EXTERN int dgw_client_stop_for_restart(struct dgw_client *client);
 /**
  * Writes each shard's session_id, sequence and resume URL to `path` as
  * JSON (mode 0600, through a temporary file and rename, so a crash never
- * leaves a torn file).  Shards without a session are left out.  Returns
+ * leaves a torn file).  Shards without a session are left out.  Sessions
+ * restored but not applied yet (GET /gateway/bot has not answered) are
+ * written back as they were read.  Returns
  * DGW_OK, or DGW_ERR_IO with a sentence in `why` (may be NULL).
  */
 DGW_EXTERN int dgw_client_save_sessions(struct dgw_client *client,
