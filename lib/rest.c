@@ -337,8 +337,8 @@ static uint64_t now_ns(void) {
 }
 
 static void arm_ns(struct dgw_rest *r, uint64_t ns) {
-  struct timeval tv = {(time_t)(ns / 1000000000u),
-                       (suseconds_t)((ns % 1000000000u + 999) / 1000)};
+  uint64_t us = (ns + 999) / 1000; /* rounded up */
+  struct timeval tv = {(time_t)(us / 1000000u), (suseconds_t)(us % 1000000u)};
 
   evtimer_del(r->timer);
   evtimer_add(r->timer, &tv);
@@ -371,8 +371,7 @@ static void release_connection_later(struct dgw_rest *r) {
   if (event_base_once(r->base, -1, EV_TIMEOUT, free_connection_cb, r->evcon,
                       &now) != 0)
     rest_log(r, DGW_LOG_WARN,
-             "REST: cannot schedule a free; one HTTP "
-             "connection is leaked");
+             "REST: cannot defer a free; leaking a connection");
   r->evcon = NULL;
 }
 
@@ -463,7 +462,7 @@ static void open_connection(struct dgw_rest *r) {
   struct evhttp_request *req;
   struct evkeyvalq *headers;
   /* A second more than our deadline, so that ours decides (see below). */
-  uint32_t idle_ms = r->cfg.timeout_ms + 1000;
+  uint64_t idle_ms = (uint64_t)r->cfg.timeout_ms + 1000;
   struct timeval tv = {(time_t)(idle_ms / 1000),
                        (suseconds_t)(idle_ms % 1000) * 1000};
 
