@@ -43,6 +43,8 @@
 #include "tls.h"
 
 #define REST_ROUTE "/gateway/bot"
+/* Response headers read at most; Discord sends about 1.5 KiB. */
+#define MAX_HEADERS 16384
 /* A week: Discord's session-start window is a day. */
 #define MAX_RESET_AFTER_MS (7ull * 24 * 3600 * 1000)
 
@@ -503,6 +505,7 @@ static void open_connection(struct dgw_rest *r) {
    * default out of the way. */
   evhttp_connection_set_timeout_tv(r->evcon, &tv);
   evhttp_connection_set_max_body_size(r->evcon, (ev_ssize_t)r->cfg.max_body);
+  evhttp_connection_set_max_headers_size(r->evcon, MAX_HEADERS);
   evhttp_connection_set_retries(r->evcon, 0);
   req = evhttp_request_new(request_done, r);
   if (req == NULL) {
@@ -633,9 +636,11 @@ static int describe_failure(struct dgw_rest *r, struct bufferevent *bev,
     snprintf(why, size, "the answer's body is over %zu bytes; refused",
              r->cfg.max_body);
     return DGW_ERR_MESSAGE_TOO_LARGE;
-  case EVREQ_HTTP_INVALID_HEADER:
-    snprintf(why, size, "%s:%u sent a malformed HTTP response", r->addr_text,
-             (unsigned)r->api.port);
+  case EVREQ_HTTP_INVALID_HEADER: /* libevent's word for too long, too */
+    snprintf(why, size,
+             "%s:%u sent a malformed HTTP response, or headers over %u "
+             "bytes",
+             r->addr_text, (unsigned)r->api.port, (unsigned)MAX_HEADERS);
     return DGW_ERR_PROTOCOL;
   default:
     break;

@@ -247,6 +247,7 @@ struct step {
   const char *retry; /* a Retry-After header, or NULL */
   size_t big;        /* > 0: a body of this many bytes instead */
   int chunked;       /* send the body chunked */
+  size_t big_header; /* > 0: and a header of this many bytes */
 };
 
 #define MAX_SEEN 32
@@ -308,6 +309,14 @@ static void serve(struct evhttp_request *req, void *arg) {
   if (st->retry != NULL)
     evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
                       st->retry);
+  if (st->big_header > 0) {
+    char *v = malloc(st->big_header + 1);
+
+    memset(v, 'h', st->big_header);
+    v[st->big_header] = '\0';
+    evhttp_add_header(evhttp_request_get_output_headers(req), "X-Big", v);
+    free(v);
+  }
   if (st->chunked) {
     evhttp_send_reply_start(req, st->status, "Scripted");
     evhttp_send_reply_chunk(req, body);
@@ -595,7 +604,7 @@ static int wait_log(struct fx *f, const char *needle, int want,
  * the budget resets. */
 static void test_auto_shards(void **state) {
   static char body[512];
-  struct step steps[] = {{200, body, NULL, 0, 0}};
+  struct step steps[] = {{200, body, NULL, 0, 0, 0}};
   struct fx *f = fx_new("localhost", 1, steps, 1);
   struct dgw_identify_limits lim;
   char line[256];
@@ -677,7 +686,7 @@ static void test_refusals(void **state) {
   (void)state;
   for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
     const struct refusal *rf = &refusals[i];
-    struct step steps[] = {{rf->status, rf->body, NULL, 0, 0}};
+    struct step steps[] = {{rf->status, rf->body, NULL, 0, 0, 0}};
     struct fx *f = fx_new("localhost", 1, steps, 1);
     int explicit_shards = i == 1;
 
@@ -725,10 +734,10 @@ static void test_rate_limited(void **state) {
   static const char *limited =
       "{\"message\": \"You are being rate limited.\", \"retry_after\": 0.3, "
       "\"global\": false}";
-  struct step steps[] = {{429, NULL, NULL, 0, 0},
-                         {429, limited, NULL, 0, 0},
-                         {429, "<html>slow down</html>", "1", 0, 0},
-                         {200, NULL, NULL, 0, 0}};
+  struct step steps[] = {{429, NULL, NULL, 0, 0, 0},
+                         {429, limited, NULL, 0, 0, 0},
+                         {429, "<html>slow down</html>", "1", 0, 0, 0},
+                         {200, NULL, NULL, 0, 0, 0}};
   struct fx *f = fx_new("localhost", 1, steps, 4);
 
   (void)state;
@@ -752,10 +761,10 @@ static void test_rate_limited(void **state) {
 /* 5xx are retried with the backoff, each retry logged with the status
  * (and Discord's message when the body has one). */
 static void test_server_errors(void **state) {
-  struct step steps[] = {{500, NULL, NULL, 0, 0},
-                         {503, "{\"message\":\"upstream\"}", NULL, 0, 0},
-                         {502, "{}", NULL, 0, 0},
-                         {200, NULL, NULL, 0, 0}};
+  struct step steps[] = {{500, NULL, NULL, 0, 0, 0},
+                         {503, "{\"message\":\"upstream\"}", NULL, 0, 0, 0},
+                         {502, "{}", NULL, 0, 0, 0},
+                         {200, NULL, NULL, 0, 0, 0}};
   struct fx *f = fx_new("localhost", 1, steps, 4);
 
   (void)state;
@@ -788,10 +797,10 @@ static void test_server_errors(void **state) {
  * what was wrong with it. */
 static void test_malformed_answers(void **state) {
   struct step steps[] = {
-      {200, "{\"url\":", NULL, 0, 0},
-      {200, "{\"url\":\"wss://g\",\"shards\":0," LIMIT_1000 "}", NULL, 0, 0},
-      {200, "", NULL, 0, 0},
-      {200, NULL, NULL, 0, 0}};
+      {200, "{\"url\":", NULL, 0, 0, 0},
+      {200, "{\"url\":\"wss://g\",\"shards\":0," LIMIT_1000 "}", NULL, 0, 0, 0},
+      {200, "", NULL, 0, 0, 0},
+      {200, NULL, NULL, 0, 0, 0}};
   struct fx *f = fx_new("localhost", 1, steps, 4);
 
   (void)state;
@@ -814,7 +823,7 @@ static void test_malformed_answers(void **state) {
  * logged as a TLS error and retried; nothing reaches the server's HTTP
  * layer, nothing crashes, nothing is fatal. */
 static void test_tls_name_mismatch(void **state) {
-  struct step steps[] = {{200, NULL, NULL, 0, 0}};
+  struct step steps[] = {{200, NULL, NULL, 0, 0, 0}};
   struct fx *f = fx_new("wrongname", 1, steps, 1);
 
   (void)state;
@@ -834,7 +843,7 @@ static void test_tls_name_mismatch(void **state) {
 /* A server that reads the request and never answers: the attempt times
  * out after the configured connect timeout and the next one succeeds. */
 static void test_timeout(void **state) {
-  struct step steps[] = {{0, NULL, NULL, 0, 0}, {200, NULL, NULL, 0, 0}};
+  struct step steps[] = {{0, NULL, NULL, 0, 0, 0}, {200, NULL, NULL, 0, 0, 0}};
   struct fx *f = fx_new("localhost", 1, steps, 2);
   uint32_t timeout = (uint32_t)(300 * time_scale());
   char line[64];
@@ -853,22 +862,27 @@ static void test_timeout(void **state) {
   fx_free(f);
 }
 
-/* A body over 64 KiB is refused (with a Content-Length, or chunked) and
- * the call retried. */
-static void test_oversized_body(void **state) {
-  struct step steps[] = {{200, NULL, NULL, 70000, 0},
-                         {200, NULL, NULL, 70000, 1},
-                         {200, NULL, NULL, 0, 0}};
-  struct fx *f = fx_new("localhost", 1, steps, 3);
+/* A body over 64 KiB is refused (with a Content-Length, or chunked), and
+ * so are headers over 16 KiB; the call is retried. */
+static void test_oversized_answer(void **state) {
+  struct step steps[] = {{200, NULL, NULL, 70000, 0, 0},
+                         {200, NULL, NULL, 70000, 1, 0},
+                         {200, NULL, NULL, 0, 0, 20000},
+                         {200, NULL, NULL, 0, 0, 0}};
+  struct fx *f = fx_new("localhost", 1, steps, 4);
 
   (void)state;
   steps[2].body = f->good;
+  steps[3].body = f->good;
   fx_client(f);
   assert_int_equal(dgw_client_start(f->client), DGW_OK);
   assert_true(wait_count(f, &f->ready, 1, 10));
-  assert_int_equal(f->srv.served, 3);
+  assert_int_equal(f->srv.served, 4);
   assert_int_equal(
       count_lines(f, "the answer's body is over 65536 bytes; refused"), 2);
+  assert_int_equal(count_lines(f, "sent a malformed HTTP response, or headers "
+                                  "over 16384 bytes"),
+                   1);
   fx_free(f);
 }
 
@@ -878,8 +892,8 @@ static void test_oversized_body(void **state) {
 static void test_stop_and_free_in_flight(void **state) {
   (void)state;
   for (int how = 0; how < 5; how++) {
-    struct step hang[] = {{0, NULL, NULL, 0, 0}};
-    struct step fail[] = {{500, NULL, NULL, 0, 0}};
+    struct step hang[] = {{0, NULL, NULL, 0, 0, 0}};
+    struct step fail[] = {{500, NULL, NULL, 0, 0, 0}};
     struct fx *f = fx_new("localhost", 1, how == 2 ? fail : hang, 1);
 
     if (how == 2) /* a long wait after the first failure */
@@ -913,7 +927,7 @@ static void test_stop_and_free_in_flight(void **state) {
  * skipped then, with a warning. */
 static void test_restore_with_auto_shards(void **state) {
   static char body[512];
-  struct step steps[] = {{200, body, NULL, 0, 0}};
+  struct step steps[] = {{200, body, NULL, 0, 0, 0}};
   struct fx *f = fx_new("localhost", 1, steps, 1);
   char path[] = "/tmp/dgw-test-rest-XXXXXX";
   char why[256] = "";
@@ -1005,7 +1019,7 @@ static void test_restore_with_auto_shards(void **state) {
  * although Discord recommends another. */
 static void test_url_from_rest(void **state) {
   static char body[512];
-  struct step steps[] = {{200, body, NULL, 0, 0}};
+  struct step steps[] = {{200, body, NULL, 0, 0, 0}};
   struct fx *f = fx_new(NULL, 0, steps, 1);
 
   (void)state;
@@ -1030,7 +1044,7 @@ static void test_url_from_rest(void **state) {
 
 /* A configured gateway URL with explicit shards makes no REST call. */
 static void test_configured_skips_rest(void **state) {
-  struct step steps[] = {{500, NULL, NULL, 0, 0}};
+  struct step steps[] = {{500, NULL, NULL, 0, 0, 0}};
   struct fx *f = fx_new("localhost", 1, steps, 1);
 
   (void)state;
@@ -1106,7 +1120,7 @@ int main(void) {
       cmocka_unit_test(test_malformed_answers),
       cmocka_unit_test(test_tls_name_mismatch),
       cmocka_unit_test(test_timeout),
-      cmocka_unit_test(test_oversized_body),
+      cmocka_unit_test(test_oversized_answer),
       cmocka_unit_test(test_stop_and_free_in_flight),
       cmocka_unit_test(test_restore_with_auto_shards),
       cmocka_unit_test(test_url_from_rest),
