@@ -179,7 +179,6 @@ void client_cancel_rest(struct dgw_client *c) {
 
 /* The client cannot run: says so, once. */
 static void client_fail(struct dgw_client *c, int error, const char *why) {
-  c->fatal = 1;
   client_log(c, DGW_LOG_ERROR, "not starting: %s", why);
   if (c->cb.on_client_fatal != NULL && !c->free_pending)
     c->cb.on_client_fatal(c, error, why, c->user_data);

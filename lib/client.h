@@ -81,7 +81,6 @@ struct dgw_client {
   /* GET /gateway/bot in flight (see client_rest_pending); NULL otherwise. */
   struct dgw_rest *rest;
   int rest_answered; /* its answer made (and started) the shards */
-  int fatal;         /* on_client_fatal: the client cannot run */
   /* dgw_client_restore_sessions() before the shards exist: the parsed
    * file, applied once GET /gateway/bot answered. */
   struct json_object *pending_sessions;
