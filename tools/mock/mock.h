@@ -1,7 +1,7 @@
 /*
  * The dgw mock Discord gateway: a libevent + wslay (server side) + zlib
  * fake of wss://gateway.discord.gg that the test suite runs in-process over
- * loopback, and that the dgw-mock program serves standalone.
+ * loopback, and that `dgw mock` serves standalone.
  *
  * It speaks gateway v10 JSON (see ../shared/docs/gateway-protocol.md, §13):
  * HELLO, heartbeat ACKs, IDENTIFY -> READY + scripted dispatches with
@@ -202,6 +202,16 @@ struct dgw_mock_config {
   /* Never close 4008 (stats.max_in_window is still kept). */
   int no_rate_limit;
 
+  /* REST: the mock also answers GET <anything>/gateway/bot (plain HTTP/1.1
+   * on the same port, or HTTPS with cert_file) with {"url": its own
+   * ws[s]:// URL, "shards": rest_shards, "session_start_limit": {"total":
+   * 1000, "remaining": 1000 - IDENTIFYs so far, "reset_after": 86400000,
+   * "max_concurrency": rest_max_concurrency}}, or 401 when the
+   * Authorization header is not "Bot <token>" (any non-empty token when
+   * cfg.token is NULL).  0 means 1 for both. */
+  uint32_t rest_shards;
+  uint32_t rest_max_concurrency;
+
   /* Log sink for the mock's own diagnostics; NULL is silent. */
   dgw_log_fn log;
   void *log_user_data;
@@ -379,6 +389,7 @@ struct dgw_mock_stats {
    * cfg.rate_window_ms (the payload that tripped a 4008 included), so a
    * test can check that a client never went over the budget. */
   uint64_t max_in_window;
+  uint64_t rest_requests; /* GET /gateway/bot requests answered */
 };
 
 /* Copies the counters into *out. */
