@@ -34,8 +34,7 @@ static const struct {
     {"DIRECT_MESSAGE_TYPING", DGW_INTENT_DIRECT_MESSAGE_TYPING},
     {"MESSAGE_CONTENT", DGW_INTENT_MESSAGE_CONTENT},
     {"GUILD_SCHEDULED_EVENTS", DGW_INTENT_GUILD_SCHEDULED_EVENTS},
-    {"AUTO_MODERATION_CONFIGURATION",
-     DGW_INTENT_AUTO_MODERATION_CONFIGURATION},
+    {"AUTO_MODERATION_CONFIGURATION", DGW_INTENT_AUTO_MODERATION_CONFIGURATION},
     {"AUTO_MODERATION_EXECUTION", DGW_INTENT_AUTO_MODERATION_EXECUTION},
     {"GUILD_MESSAGE_POLLS", DGW_INTENT_GUILD_MESSAGE_POLLS},
     {"DIRECT_MESSAGE_POLLS", DGW_INTENT_DIRECT_MESSAGE_POLLS},
@@ -106,7 +105,8 @@ static int parse_word(const char *w, size_t len, uint64_t *bits, char *why,
       return DGW_OK;
     }
 unknown:
-  say(why, why_size, "unknown intent \"%.*s\" (names as Discord spells "
+  say(why, why_size,
+      "unknown intent \"%.*s\" (names as Discord spells "
       "them, e.g. GUILD_MESSAGES, or a number)",
       len > 64 ? 64 : (int)len, w);
   return DGW_ERR_INVALID_ARGUMENT;

@@ -65,9 +65,9 @@ static void test_lists_sets_aliases_numbers(void **state) {
   assert_int_equal(dgw_intents_parse("GUILDS, GUILD_MESSAGES", &v, NULL, 0),
                    DGW_OK);
   assert_true(v == 513);
-  assert_int_equal(dgw_intents_parse(" guilds|guild_messages+Message_Content ",
-                                     &v, NULL, 0),
-                   DGW_OK);
+  assert_int_equal(
+      dgw_intents_parse(" guilds|guild_messages+Message_Content ", &v, NULL, 0),
+      DGW_OK);
   assert_true(v == (513 | DGW_INTENT_MESSAGE_CONTENT));
   assert_int_equal(dgw_intents_parse("513", &v, NULL, 0), DGW_OK);
   assert_true(v == 513);
@@ -108,9 +108,9 @@ static void test_bad_input_is_named(void **state) {
   assert_non_null(strstr(why, "no intents"));
   assert_int_equal(dgw_intents_parse(" , |", &v, why, sizeof(why)),
                    DGW_ERR_INVALID_ARGUMENT);
-  assert_int_equal(dgw_intents_parse("99999999999999999999999", &v, why,
-                                     sizeof(why)),
-                   DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(
+      dgw_intents_parse("99999999999999999999999", &v, why, sizeof(why)),
+      DGW_ERR_INVALID_ARGUMENT);
   assert_int_equal(dgw_intents_parse("12abc", &v, why, sizeof(why)),
                    DGW_ERR_INVALID_ARGUMENT);
   assert_int_equal(dgw_intents_parse(NULL, &v, why, sizeof(why)),

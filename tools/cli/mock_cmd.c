@@ -1,8 +1,9 @@
 /*
- * dgw-mock: the mock Discord gateway as a standalone server, for developing
- * bots and plugins offline and for tests driven from scripts.
+ * dgw mock: the mock Discord gateway as a standalone server, for developing
+ * bots and plugins offline, for replaying a recorded capture, and for tests
+ * driven from scripts.
  *
- * Prints "dgw-mock listening on ws[s]://HOST:PORT" on stdout once ready,
+ * Prints "dgw mock listening on ws[s]://HOST:PORT" on stdout once ready,
  * logs on stderr, stops cleanly on SIGINT/SIGTERM.  Exit status: 0 after a
  * clean stop, 1 on a runtime error, 2 on a usage error.
  */
@@ -17,10 +18,8 @@
 
 #include <event2/event.h>
 
-#include "mock/mock.h"
-
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
+#include "cli.h"
+#include "mock.h"
 
 struct options {
   struct dgw_mock_config cfg;
@@ -30,7 +29,7 @@ struct options {
 
 static void usage(FILE *out) {
   fputs(
-      "usage: dgw-mock [OPTION]...\n"
+      "usage: dgw mock [OPTION]...\n"
       "Serve a mock Discord gateway (API v10, JSON, optional zlib-stream).\n"
       "\n"
       "  --host H                  address to listen on (default 127.0.0.1)\n"
@@ -49,10 +48,14 @@ static void usage(FILE *out) {
       "  --fragment N              send each message as frames of at most\n"
       "                            N payload bytes (continuation frames)\n"
       "  --script FILE.jsonl       dispatches sent after READY, one JSON\n"
-      "                            object {\"t\": NAME, \"d\": VALUE} a line;\n"
+      "                            object {\"t\": NAME, \"d\": VALUE} a line\n"
+      "                            (what `dgw record` and the log plugin\n"
+      "                            write; their READY and RESUMED lines are\n"
+      "                            skipped, the mock makes its own);\n"
       "                            each GUILD_CREATE's d.id is listed in\n"
       "                            READY as an unavailable guild; a resumed\n"
       "                            session goes on where it stopped\n"
+      "  --replay FILE.jsonl       the same as --script\n"
       "  --history N               dispatches each session keeps for RESUME\n"
       "                            replay (default 1024); a RESUME from\n"
       "                            before them gets op 9 d:false\n"
@@ -82,12 +85,18 @@ static void usage(FILE *out) {
       "  --rate-window MS          length of the sliding rate window\n"
       "                            (default 60000)\n"
       "  --no-rate-limit           never close 4008\n"
+      "  --shards N                what GET /gateway/bot recommends\n"
+      "                            (default 1)\n"
+      "  --max-concurrency N       its session_start_limit.max_concurrency\n"
+      "                            (default 1)\n"
       "  --verbose                 log every connection and payload\n"
       "  --help                    show this help and exit\n"
       "\n"
       "Clients connect to ws[s]://HOST:PORT/?v=10&encoding=json and may add\n"
-      "&compress=zlib-stream.  Once listening, one line\n"
-      "\"dgw-mock listening on ws[s]://HOST:PORT\" is printed on stdout;\n"
+      "&compress=zlib-stream.  GET /api/v10/gateway/bot on the same port\n"
+      "answers with the mock's URL, for clients with \"auto\" shards\n"
+      "(api_url http[s]://HOST:PORT/api/v10).  Once listening, one line\n"
+      "\"dgw mock listening on ws[s]://HOST:PORT\" is printed on stdout;\n"
       "logs go to stderr.  SIGINT or SIGTERM stops the server.\n"
       "\n"
       "Exit status: 0 after a clean stop, 1 on a runtime error (cannot\n"
@@ -101,23 +110,7 @@ static void log_stderr(enum dgw_log_level level, const char *message,
 
   if (level == DGW_LOG_DEBUG && !*verbose)
     return;
-  fprintf(stderr, "dgw-mock: %s: %s\n", dgw_log_level_name(level), message);
-}
-
-/* Parses a decimal number in [0, max]; returns -1 when it is not one. */
-static int parse_number(const char *s, unsigned long long max,
-                        unsigned long long *out) {
-  char *end;
-  unsigned long long v;
-
-  if (s[0] < '0' || s[0] > '9')
-    return -1;
-  errno = 0;
-  v = strtoull(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v > max)
-    return -1;
-  *out = v;
-  return 0;
+  fprintf(stderr, "dgw mock: %s: %s\n", dgw_log_level_name(level), message);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
@@ -126,7 +119,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
   event_base_loopbreak(arg);
 }
 
-/* Returns 0, or EXIT_USAGE after printing why. */
+/* Returns 0, or CLI_EXIT_USAGE after printing why. */
 static int parse_options(int argc, char **argv, struct options *opt) {
   enum {
     OPT_HOST = 256,
@@ -139,6 +132,7 @@ static int parse_options(int argc, char **argv, struct options *opt) {
     OPT_SPLIT,
     OPT_FRAGMENT,
     OPT_SCRIPT,
+    OPT_REPLAY,
     OPT_HISTORY,
     OPT_SESSION_TTL,
     OPT_REPLAY_OVERLAP,
@@ -152,6 +146,8 @@ static int parse_options(int argc, char **argv, struct options *opt) {
     OPT_RATE_BUDGET,
     OPT_RATE_WINDOW,
     OPT_NO_RATE_LIMIT,
+    OPT_SHARDS,
+    OPT_MAX_CONCURRENCY,
     OPT_VERBOSE,
     OPT_HELP
   };
@@ -166,6 +162,7 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       {"split", required_argument, NULL, OPT_SPLIT},
       {"fragment", required_argument, NULL, OPT_FRAGMENT},
       {"script", required_argument, NULL, OPT_SCRIPT},
+      {"replay", required_argument, NULL, OPT_REPLAY},
       {"history", required_argument, NULL, OPT_HISTORY},
       {"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
       {"replay-overlap", required_argument, NULL, OPT_REPLAY_OVERLAP},
@@ -179,6 +176,8 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       {"rate-budget", required_argument, NULL, OPT_RATE_BUDGET},
       {"rate-window", required_argument, NULL, OPT_RATE_WINDOW},
       {"no-rate-limit", no_argument, NULL, OPT_NO_RATE_LIMIT},
+      {"shards", required_argument, NULL, OPT_SHARDS},
+      {"max-concurrency", required_argument, NULL, OPT_MAX_CONCURRENCY},
       {"verbose", no_argument, NULL, OPT_VERBOSE},
       {"help", no_argument, NULL, OPT_HELP},
       {NULL, 0, NULL, 0}};
@@ -191,7 +190,7 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       opt->cfg.host = optarg;
       break;
     case OPT_PORT:
-      if (parse_number(optarg, 65535, &n) != 0)
+      if (cli_parse_number(optarg, 65535, &n) != 0)
         goto bad_number;
       opt->cfg.port = (uint16_t)n;
       break;
@@ -203,46 +202,47 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       break;
     case OPT_TOKEN:
       if (optarg[0] == '\0') {
-        fprintf(stderr, "dgw-mock: --token must not be empty\n");
-        return EXIT_USAGE;
+        fprintf(stderr, "dgw mock: --token must not be empty\n");
+        return CLI_EXIT_USAGE;
       }
       opt->cfg.token = optarg;
       break;
     case OPT_HEARTBEAT:
-      if (parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
+      if (cli_parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
         goto bad_number;
       opt->cfg.heartbeat_interval_ms = (uint32_t)n;
       break;
     case OPT_DISPATCH:
-      if (parse_number(optarg, UINT32_MAX, &n) != 0)
+      if (cli_parse_number(optarg, UINT32_MAX, &n) != 0)
         goto bad_number;
       opt->cfg.dispatch_interval_ms = (uint32_t)n;
       break;
     case OPT_SPLIT:
-      if (parse_number(optarg, SIZE_MAX, &n) != 0)
+      if (cli_parse_number(optarg, SIZE_MAX, &n) != 0)
         goto bad_number;
       opt->cfg.split_size = (size_t)n;
       break;
     case OPT_FRAGMENT:
-      if (parse_number(optarg, SIZE_MAX, &n) != 0)
+      if (cli_parse_number(optarg, SIZE_MAX, &n) != 0)
         goto bad_number;
       opt->cfg.fragment_size = (size_t)n;
       break;
     case OPT_SCRIPT:
+    case OPT_REPLAY:
       opt->script = optarg;
       break;
     case OPT_HISTORY:
-      if (parse_number(optarg, SIZE_MAX, &n) != 0 || n == 0)
+      if (cli_parse_number(optarg, SIZE_MAX, &n) != 0 || n == 0)
         goto bad_number;
       opt->cfg.history_max = (size_t)n;
       break;
     case OPT_SESSION_TTL:
-      if (parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
+      if (cli_parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
         goto bad_number;
       opt->cfg.session_ttl_ms = (uint32_t)n;
       break;
     case OPT_REPLAY_OVERLAP:
-      if (parse_number(optarg, UINT32_MAX, &n) != 0)
+      if (cli_parse_number(optarg, UINT32_MAX, &n) != 0)
         goto bad_number;
       opt->cfg.replay_overlap = (uint32_t)n;
       break;
@@ -250,7 +250,7 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       opt->cfg.no_ack = 1;
       break;
     case OPT_HELLO_DELAY:
-      if (parse_number(optarg, UINT32_MAX, &n) != 0)
+      if (cli_parse_number(optarg, UINT32_MAX, &n) != 0)
         goto bad_number;
       opt->cfg.hello_delay_ms = (uint32_t)n;
       break;
@@ -259,17 +259,17 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       break;
     /* In the config 0 means the default, so these take 1 and up. */
     case OPT_MEMBERS:
-      if (parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
+      if (cli_parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
         goto bad_number;
       opt->cfg.members_per_guild = (uint32_t)n;
       break;
     case OPT_CHUNK_SIZE:
-      if (parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
+      if (cli_parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
         goto bad_number;
       opt->cfg.chunk_size = (uint32_t)n;
       break;
     case OPT_MEMBER_RATE:
-      if (parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
+      if (cli_parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
         goto bad_number;
       opt->cfg.member_rate_ms = (uint32_t)n;
       break;
@@ -277,17 +277,27 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       opt->cfg.voice_server_first = 1;
       break;
     case OPT_RATE_BUDGET:
-      if (parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
+      if (cli_parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
         goto bad_number;
       opt->cfg.rate_budget = (uint32_t)n;
       break;
     case OPT_RATE_WINDOW:
-      if (parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
+      if (cli_parse_number(optarg, UINT32_MAX, &n) != 0 || n == 0)
         goto bad_number;
       opt->cfg.rate_window_ms = (uint32_t)n;
       break;
     case OPT_NO_RATE_LIMIT:
       opt->cfg.no_rate_limit = 1;
+      break;
+    case OPT_SHARDS:
+      if (cli_parse_number(optarg, 65535, &n) != 0 || n == 0)
+        goto bad_number;
+      opt->cfg.rest_shards = (uint32_t)n;
+      break;
+    case OPT_MAX_CONCURRENCY:
+      if (cli_parse_number(optarg, 1024, &n) != 0 || n == 0)
+        goto bad_number;
+      opt->cfg.rest_max_concurrency = (uint32_t)n;
       break;
     case OPT_VERBOSE:
       opt->verbose = 1;
@@ -296,33 +306,33 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       usage(stdout);
       exit(EXIT_SUCCESS);
     default:
-      fprintf(stderr, "Try 'dgw-mock --help'.\n");
-      return EXIT_USAGE;
+      fprintf(stderr, "Try 'dgw mock --help'.\n");
+      return CLI_EXIT_USAGE;
     }
     continue;
   bad_number:
-    fprintf(stderr, "dgw-mock: bad value '%s' for --%s\n", optarg,
+    fprintf(stderr, "dgw mock: bad value '%s' for --%s\n", optarg,
             longopts[c - OPT_HOST].name);
-    return EXIT_USAGE;
+    return CLI_EXIT_USAGE;
   }
   if (optind < argc) {
-    fprintf(stderr, "dgw-mock: unexpected argument '%s'\n", argv[optind]);
-    return EXIT_USAGE;
+    fprintf(stderr, "dgw mock: unexpected argument '%s'\n", argv[optind]);
+    return CLI_EXIT_USAGE;
   }
   if ((opt->cfg.cert_file == NULL) != (opt->cfg.key_file == NULL)) {
-    fprintf(stderr, "dgw-mock: --tls-cert and --tls-key go together\n");
-    return EXIT_USAGE;
+    fprintf(stderr, "dgw mock: --tls-cert and --tls-key go together\n");
+    return CLI_EXIT_USAGE;
   }
   return 0;
 }
 
-int main(int argc, char **argv) {
+int cmd_mock(int argc, char **argv) {
   struct options opt;
   struct event_base *base = NULL;
   struct event *sigint = NULL, *sigterm = NULL;
   struct dgw_mock *mock = NULL;
   const char *host;
-  int rv, err = 0, status = EXIT_RUNTIME;
+  int rv, err = 0, status = CLI_EXIT_RUNTIME;
 
   memset(&opt, 0, sizeof opt);
   rv = parse_options(argc, argv, &opt);
@@ -336,12 +346,12 @@ int main(int argc, char **argv) {
 
   base = event_base_new();
   if (base == NULL) {
-    fprintf(stderr, "dgw-mock: cannot create the event loop\n");
+    fprintf(stderr, "dgw mock: cannot create the event loop\n");
     goto out;
   }
   mock = dgw_mock_new(base, &opt.cfg, &err);
   if (mock == NULL) {
-    fprintf(stderr, "dgw-mock: cannot start: %s\n",
+    fprintf(stderr, "dgw mock: cannot start: %s\n",
             err == DGW_ERR_TLS       ? "bad TLS certificate or key"
             : err == DGW_ERR_CONNECT ? "cannot listen on that address"
                                      : dgw_strerror(err));
@@ -349,7 +359,7 @@ int main(int argc, char **argv) {
   }
   if (opt.script != NULL &&
       (rv = dgw_mock_load_script(mock, opt.script)) != DGW_OK) {
-    fprintf(stderr, "dgw-mock: cannot load script %s: %s\n", opt.script,
+    fprintf(stderr, "dgw mock: cannot load script %s: %s\n", opt.script,
             rv == DGW_ERR_JSON ? "bad JSON line" : "cannot read it");
     goto out;
   }
@@ -357,23 +367,23 @@ int main(int argc, char **argv) {
   sigterm = evsignal_new(base, SIGTERM, on_signal, base);
   if (sigint == NULL || sigterm == NULL || evsignal_add(sigint, NULL) != 0 ||
       evsignal_add(sigterm, NULL) != 0) {
-    fprintf(stderr, "dgw-mock: cannot install signal handlers\n");
+    fprintf(stderr, "dgw mock: cannot install signal handlers\n");
     goto out;
   }
 
   host = opt.cfg.host != NULL ? opt.cfg.host : "127.0.0.1";
-  printf("dgw-mock listening on %s://%s%s%s:%u\n",
+  printf("dgw mock listening on %s://%s%s%s:%u\n",
          opt.cfg.cert_file != NULL ? "wss" : "ws",
          strchr(host, ':') != NULL ? "[" : "", host,
          strchr(host, ':') != NULL ? "]" : "", (unsigned)dgw_mock_port(mock));
   fflush(stdout);
 
   if (event_base_dispatch(base) < 0) {
-    fprintf(stderr, "dgw-mock: event loop failed\n");
+    fprintf(stderr, "dgw mock: event loop failed\n");
     goto out;
   }
   if (opt.verbose)
-    fprintf(stderr, "dgw-mock: stopping\n");
+    fprintf(stderr, "dgw mock: stopping\n");
   status = EXIT_SUCCESS;
 
 out:

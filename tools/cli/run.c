@@ -1,0 +1,443 @@
+/*
+ * dgw run CONFIG.json: a bot from a config file, its plugins loaded, one
+ * log line per lifecycle change, a graceful stop on SIGINT/SIGTERM that
+ * saves the sessions for the next start when the config says where.
+ *
+ * dgw record CONFIG.json OUT.jsonl: the same, with every event written to
+ * OUT.jsonl by the log plugin, in the script format `dgw mock --replay`
+ * serves.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <json-c/json.h>
+
+#include "botconfig.h"
+#include "cli.h"
+
+/* How long a graceful stop may take before the connections are dropped. */
+#define STOP_GRACE_MS 10000
+
+struct run {
+  struct event_base *base;
+  struct dgw_client *client;
+  struct cli_config cfg;
+  enum dgw_log_level level;
+  struct event *sigint, *sigterm, *grace;
+  int stopping; /* a signal asked us to stop */
+  int refused;  /* Discord refused the bot for good */
+  int status;
+};
+
+/* 1 when no shard will connect again: all closed or stopped for good. */
+static int all_ended(struct run *r) {
+  uint32_t n = dgw_client_shard_count(r->client);
+
+  if (n == 0)
+    return 0; /* "auto": the shards are not made yet */
+  for (uint32_t i = 0; i < n; i++) {
+    struct dgw_gateway *gw =
+        dgw_client_gateway(r->client, r->cfg.shard_first + i);
+    enum dgw_state s = gw != NULL ? dgw_gateway_state(gw) : DGW_STATE_CLOSED;
+
+    if (s != DGW_STATE_CLOSED && s != DGW_STATE_FATAL)
+      return 0;
+  }
+  return 1;
+}
+
+static void on_state(struct dgw_gateway *gw, enum dgw_state from,
+                     enum dgw_state to, void *ud) {
+  struct run *r = ud;
+
+  if (r->level >= DGW_LOG_DEBUG)
+    cli_say(DGW_LOG_DEBUG, "shard %u: %s -> %s", dgw_gateway_shard_id(gw),
+            dgw_state_name(from), dgw_state_name(to));
+  if (to == DGW_STATE_CLOSED && r->level >= DGW_LOG_INFO)
+    cli_say(DGW_LOG_INFO, "shard %u: closed", dgw_gateway_shard_id(gw));
+  if ((to == DGW_STATE_CLOSED || to == DGW_STATE_FATAL) && all_ended(r))
+    event_base_loopexit(r->base, NULL);
+}
+
+static void on_connecting(struct dgw_gateway *gw, void *ud) {
+  struct run *r = ud;
+
+  if (r->level >= DGW_LOG_INFO)
+    cli_say(DGW_LOG_INFO, "shard %u: connecting", dgw_gateway_shard_id(gw));
+}
+
+static void on_ready(struct dgw_gateway *gw, void *ud) {
+  struct run *r = ud;
+
+  if (r->level >= DGW_LOG_INFO)
+    cli_say(DGW_LOG_INFO, "shard %u: ready, session %s",
+            dgw_gateway_shard_id(gw), dgw_gateway_session_id(gw));
+}
+
+static void on_resumed(struct dgw_gateway *gw, void *ud) {
+  struct run *r = ud;
+
+  if (r->level >= DGW_LOG_INFO)
+    cli_say(DGW_LOG_INFO, "shard %u: resumed session %s at seq %lld",
+            dgw_gateway_shard_id(gw), dgw_gateway_session_id(gw),
+            (long long)dgw_gateway_sequence(gw));
+}
+
+static void on_disconnect(struct dgw_gateway *gw,
+                          const struct dgw_disconnect *info, void *ud) {
+  struct run *r = ud;
+  char code[48] = "";
+
+  if (r->level < DGW_LOG_WARN)
+    return;
+  if (info->close_code != 0)
+    snprintf(code, sizeof(code), " (close %u %s)", (unsigned)info->close_code,
+             dgw_close_code_name(info->close_code));
+  cli_say(DGW_LOG_WARN, "shard %u: disconnected: %s%s; %s in %u ms",
+          dgw_gateway_shard_id(gw), info->reason, code,
+          info->will_resume ? "resuming" : "identifying again",
+          (unsigned)info->retry_in_ms);
+}
+
+static void on_fatal(struct dgw_gateway *gw, uint16_t close_code,
+                     const char *meaning, void *ud) {
+  struct run *r = ud;
+
+  r->refused = 1;
+  cli_say(DGW_LOG_ERROR, "shard %u: stopped for good: close %u, %s",
+          dgw_gateway_shard_id(gw), (unsigned)close_code, meaning);
+}
+
+static void on_network(struct dgw_client *client, int online, void *ud) {
+  (void)client;
+  (void)ud;
+  cli_say(online ? DGW_LOG_INFO : DGW_LOG_WARN, "%s",
+          online ? "network is back; shards reconnect"
+                 : "offline: every shard lost the network; probing");
+}
+
+static void on_client_fatal(struct dgw_client *client, int error,
+                            const char *why, void *ud) {
+  struct run *r = ud;
+
+  /* The library has logged `why` at error level already. */
+  (void)client;
+  (void)error;
+  (void)why;
+  r->refused = 1;
+  event_base_loopexit(r->base, NULL);
+}
+
+static void on_grace_over(evutil_socket_t fd, short what, void *arg) {
+  struct run *r = arg;
+
+  (void)fd;
+  (void)what;
+  cli_say(DGW_LOG_WARN, "the shards did not close in %d ms; dropping them",
+          STOP_GRACE_MS);
+  event_base_loopexit(r->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+  struct run *r = arg;
+  struct timeval grace = {STOP_GRACE_MS / 1000, 0};
+
+  (void)what;
+  if (r->stopping) {
+    cli_say(DGW_LOG_WARN, "second signal: stopping now");
+    event_base_loopexit(r->base, NULL);
+    return;
+  }
+  r->stopping = 1;
+  cli_say(DGW_LOG_INFO, "%s: stopping%s", sig == SIGINT ? "SIGINT" : "SIGTERM",
+          r->cfg.session_file != NULL ? " (sessions kept for the next start)"
+                                      : "");
+  if (dgw_client_shard_count(r->client) == 0) {
+    /* Still asking Discord about the shards: nothing to close. */
+    event_base_loopexit(r->base, NULL);
+    return;
+  }
+  if (r->cfg.session_file != NULL)
+    dgw_client_stop_for_restart(r->client);
+  else
+    dgw_client_stop(r->client);
+  if (all_ended(r))
+    event_base_loopexit(r->base, NULL);
+  else
+    evtimer_add(r->grace, &grace);
+}
+
+static void save_sessions(struct run *r) {
+  char why[512];
+
+  if (r->cfg.session_file == NULL || !r->stopping)
+    return;
+  if (dgw_client_save_sessions(r->client, r->cfg.session_file, why,
+                               sizeof(why)) != DGW_OK)
+    cli_say(DGW_LOG_ERROR, "cannot save the sessions: %s", why);
+  else
+    cli_say(DGW_LOG_INFO, "sessions saved to %s", r->cfg.session_file);
+}
+
+static void restore_sessions(struct run *r) {
+  char why[512];
+  uint32_t n = 0;
+
+  if (r->cfg.session_file == NULL)
+    return;
+  if (access(r->cfg.session_file, F_OK) != 0) {
+    cli_say(DGW_LOG_INFO, "no saved sessions in %s; identifying",
+            r->cfg.session_file);
+    return;
+  }
+  if (dgw_client_restore_sessions(r->client, r->cfg.session_file, &n, why,
+                                  sizeof(why)) != DGW_OK)
+    cli_say(DGW_LOG_WARN, "saved sessions not used: %s", why);
+  else
+    cli_say(DGW_LOG_INFO, "%u saved session(s) to resume from %s", (unsigned)n,
+            r->cfg.session_file);
+}
+
+static struct dgw_callbacks *make_callbacks(void) {
+  struct dgw_callbacks *cb = dgw_callbacks_new();
+
+  if (cb == NULL)
+    return NULL;
+  dgw_callbacks_set_on_state(cb, on_state);
+  dgw_callbacks_set_on_connecting(cb, on_connecting);
+  dgw_callbacks_set_on_ready(cb, on_ready);
+  dgw_callbacks_set_on_resumed(cb, on_resumed);
+  dgw_callbacks_set_on_disconnect(cb, on_disconnect);
+  dgw_callbacks_set_on_fatal(cb, on_fatal);
+  dgw_callbacks_set_on_network(cb, on_network);
+  dgw_callbacks_set_on_client_fatal(cb, on_client_fatal);
+  return cb;
+}
+
+/* Loads `record_to`'s log plugin (when set), then the config's plugins;
+ * the first refusal ends the run (plugins_strict, the default) or is
+ * logged. */
+static int load_plugins(struct run *r, const char *record_to,
+                        const char *record_events) {
+  char why[1024];
+
+  if (record_to != NULL) {
+    struct json_object *conf = json_object_new_object();
+    int rv;
+
+    json_object_object_add(conf, "path", json_object_new_string(record_to));
+    if (record_events != NULL) {
+      struct json_object *events = json_object_new_array();
+      char *list = strdup(record_events), *save = NULL;
+
+      for (char *e = strtok_r(list, ", ", &save); e != NULL;
+           e = strtok_r(NULL, ", ", &save))
+        json_object_array_add(events, json_object_new_string(e));
+      free(list);
+      json_object_object_add(conf, "events", events);
+    }
+    rv = dgw_client_load_plugin(
+        r->client, "log",
+        json_object_to_json_string_ext(conf, JSON_C_TO_STRING_PLAIN), why,
+        sizeof(why));
+    json_object_put(conf);
+    if (rv != DGW_OK) {
+      cli_say(DGW_LOG_ERROR, "cannot record: %s", why);
+      return -1;
+    }
+  }
+  /* A refusal is logged by the library ("plugin refused: ..."). */
+  for (size_t i = 0; i < r->cfg.nplugins; i++)
+    if (dgw_client_load_plugin(r->client, r->cfg.plugins[i].name_or_path,
+                               r->cfg.plugins[i].config_json, why,
+                               sizeof(why)) != DGW_OK &&
+        r->cfg.plugins_strict)
+      return -1;
+  return 0;
+}
+
+/* The body of run and record. */
+static int run_config(const char *config_path, const char *record_to,
+                      const char *record_events) {
+  struct run r;
+  struct dgw_options *opt = NULL;
+  struct dgw_callbacks *cb = NULL;
+  char why[1024];
+  int err = 0;
+
+  memset(&r, 0, sizeof(r));
+  r.status = CLI_EXIT_RUNTIME;
+  if (cli_config_load(config_path, &r.cfg, getenv, why, sizeof(why)) != 0) {
+    cli_say(DGW_LOG_ERROR, "%s", why);
+    return CLI_EXIT_CONFIG;
+  }
+  r.level = r.cfg.log_level;
+  opt = dgw_options_new();
+  cb = make_callbacks();
+  if (opt == NULL || cb == NULL) {
+    cli_say(DGW_LOG_ERROR, "out of memory");
+    goto out;
+  }
+  if (cli_config_apply(&r.cfg, opt, why, sizeof(why)) != 0) {
+    cli_say(DGW_LOG_ERROR, "%s: %s", config_path, why);
+    r.status = CLI_EXIT_CONFIG;
+    goto out;
+  }
+  dgw_options_set_log(opt, cli_log, &r.level, r.level);
+  if ((r.base = event_base_new()) == NULL) {
+    cli_say(DGW_LOG_ERROR, "cannot create the event loop");
+    goto out;
+  }
+  r.client = dgw_client_new(r.base, opt, cb, &r, &err);
+  dgw_options_free(opt);
+  dgw_callbacks_free(cb);
+  opt = NULL;
+  cb = NULL;
+  if (r.client == NULL) {
+    cli_say(DGW_LOG_ERROR, "cannot create the client: %s%s", dgw_strerror(err),
+            err == DGW_ERR_TLS ? " (is ca_file a PEM file of certificates?)"
+                               : "");
+    r.status = err == DGW_ERR_TLS ? CLI_EXIT_CONFIG : CLI_EXIT_RUNTIME;
+    goto out;
+  }
+  if (load_plugins(&r, record_to, record_events) != 0) {
+    r.status = CLI_EXIT_CONFIG;
+    goto out;
+  }
+  restore_sessions(&r);
+  r.sigint = evsignal_new(r.base, SIGINT, on_signal, &r);
+  r.sigterm = evsignal_new(r.base, SIGTERM, on_signal, &r);
+  r.grace = evtimer_new(r.base, on_grace_over, &r);
+  if (r.sigint == NULL || r.sigterm == NULL || r.grace == NULL ||
+      evsignal_add(r.sigint, NULL) != 0 || evsignal_add(r.sigterm, NULL) != 0) {
+    cli_say(DGW_LOG_ERROR, "cannot install the signal handlers");
+    goto out;
+  }
+  if ((err = dgw_client_start(r.client)) != DGW_OK) {
+    cli_say(DGW_LOG_ERROR, "cannot start: %s", dgw_strerror(err));
+    goto out;
+  }
+  if (event_base_dispatch(r.base) < 0) {
+    cli_say(DGW_LOG_ERROR, "the event loop failed");
+    goto out;
+  }
+  save_sessions(&r);
+  if (r.stopping)
+    r.status = CLI_EXIT_OK;
+  else if (r.refused)
+    r.status = CLI_EXIT_REFUSED;
+  cli_say(r.status == CLI_EXIT_OK ? DGW_LOG_INFO : DGW_LOG_ERROR,
+          "stopped (exit status %d)", r.status);
+
+out:
+  dgw_options_free(opt);
+  dgw_callbacks_free(cb);
+  dgw_client_free(r.client);
+  if (r.sigint != NULL)
+    event_free(r.sigint);
+  if (r.sigterm != NULL)
+    event_free(r.sigterm);
+  if (r.grace != NULL)
+    event_free(r.grace);
+  if (r.base != NULL)
+    event_base_free(r.base);
+  cli_config_free(&r.cfg);
+  return r.status;
+}
+
+static void run_usage(FILE *out) {
+  fputs("usage: dgw run CONFIG.json\n"
+        "Run a bot: connect its shards, load its plugins, and keep the\n"
+        "sessions alive until SIGINT or SIGTERM.\n"
+        "\n"
+        "The config is a JSON object (docs/cli.md lists every key):\n"
+        "  {\"token_env\": \"DISCORD_TOKEN\",\n"
+        "   \"intents\": [\"GUILDS\", \"GUILD_MESSAGES\"],\n"
+        "   \"shards\": \"auto\",\n"
+        "   \"plugins\": [{\"name\": \"stats\", \"config\": {}}],\n"
+        "   \"session_file\": \"sessions.json\",\n"
+        "   \"log_level\": \"info\"}\n"
+        "The token is read from the environment variable named by\n"
+        "token_env (default DISCORD_TOKEN), never from a file others can\n"
+        "read.  Log lines go to stderr, one per lifecycle change.\n"
+        "\n"
+        "On SIGINT or SIGTERM the shards close; with session_file set they\n"
+        "close resumable and their sessions are saved there, and the next\n"
+        "start resumes them instead of identifying.  A second signal stops\n"
+        "at once.\n"
+        "\n"
+        "Exit status: 0 stopped by a signal, 1 runtime failure, 2 usage\n"
+        "error, 3 bad config (or unset token variable, refused plugin),\n"
+        "4 Discord refused the bot (token, intents, shards).\n",
+        out);
+}
+
+static void record_usage(FILE *out) {
+  fputs("usage: dgw record [--events NAME,...] CONFIG.json OUT.jsonl\n"
+        "Run the bot of CONFIG.json (as dgw run does) and append every\n"
+        "event it receives to OUT.jsonl, one JSON object a line:\n"
+        "  {\"shard\":0,\"seq\":42,\"t\":\"MESSAGE_CREATE\",\"d\":{...}}\n"
+        "with d exactly as the gateway sent it.  `dgw mock --replay\n"
+        "OUT.jsonl` serves the recording again.\n"
+        "\n"
+        "  --events LIST   record only these events (comma separated)\n"
+        "  --help          show this help and exit\n"
+        "\n"
+        "Exit status: as dgw run.\n",
+        out);
+}
+
+/* Only --help; anything else is a usage error.  Returns -1 to go on, or
+ * an exit status. */
+static int parse_args(int argc, char **argv, int nargs, const char **events,
+                      void (*usage)(FILE *)) {
+  static const struct option longopts[] = {
+      {"help", no_argument, NULL, 'h'},
+      {"events", required_argument, NULL, 'e'},
+      {NULL, 0, NULL, 0}};
+  int c;
+
+  while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+    if (c == 'h') {
+      usage(stdout);
+      return CLI_EXIT_OK;
+    }
+    if (c == 'e' && events != NULL) {
+      *events = optarg;
+      continue;
+    }
+    if (c == 'e')
+      fprintf(stderr, "dgw: --events is for dgw record\n");
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  if (argc - optind != nargs) {
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  return -1;
+}
+
+int cmd_run(int argc, char **argv) {
+  int rv = parse_args(argc, argv, 1, NULL, run_usage);
+
+  if (rv >= 0)
+    return rv;
+  return run_config(argv[optind], NULL, NULL);
+}
+
+int cmd_record(int argc, char **argv) {
+  const char *events = NULL;
+  int rv = parse_args(argc, argv, 2, &events, record_usage);
+
+  if (rv >= 0)
+    return rv;
+  return run_config(argv[optind], argv[optind + 1], events);
+}
