@@ -67,8 +67,8 @@ struct dgw_gateway {
   struct dgw_ws *retiring; /* a connection we left, closing quietly */
   struct dgw_inflate *z;
   struct dgw_kokoro *kokoro;
-  struct event *timer;   /* reconnect wait, HELLO wait, op 9 wait */
-  struct event *healthy; /* resets the failure count */
+  struct event *timer;       /* reconnect wait, HELLO wait, op 9 wait */
+  struct event *healthy;     /* resets the failure count */
   struct event *identify_ev; /* the identify queue's grant */
 
   int64_t seq;
@@ -184,7 +184,7 @@ static void lost(struct dgw_gateway *gw, int err, uint16_t code,
   evtimer_del(gw->timer);
   evtimer_del(gw->healthy);
   dgw_kokoro_stop(gw->kokoro);
-  client_cancel_identify(c, gw); /* no longer waiting to IDENTIFY */
+  client_cancel_identify(c, gw);       /* no longer waiting to IDENTIFY */
   dgw_sender_set_ready(gw->sender, 0); /* commands wait for the next READY */
   if (action == DGW_CLOSE_NEW_SESSION) {
     forget_session(gw);
@@ -1021,7 +1021,9 @@ static int close_shard(struct dgw_gateway *gw, int keep_session) {
   return DGW_OK;
 }
 
-int dgw_gateway_close(struct dgw_gateway *gw) { return close_shard(gw, 0); }
+int dgw_gateway_close(struct dgw_gateway *gw) {
+  return close_shard(gw, 0);
+}
 
 int gateway_close_keep_session(struct dgw_gateway *gw) {
   return close_shard(gw, 1);

@@ -405,9 +405,9 @@ static void test_plugin_info(void **state) {
   (void)state;
   assert_int_equal(dgw_client_plugin_count(f->client), 0);
   load(f, REC_NAMED, "{\"id\":\"A\"}");
-  assert_int_equal(dgw_client_load_plugin(f->client, NOSYM, NULL, why,
-                                          sizeof(why)),
-                   DGW_ERR_PLUGIN);
+  assert_int_equal(
+      dgw_client_load_plugin(f->client, NOSYM, NULL, why, sizeof(why)),
+      DGW_ERR_PLUGIN);
   load(f, REC_SUB, "{\"id\":\"S\",\"subscribe\":[\"GUILD_CREATE\"]}");
   load(f, REC_ALL, "{\"id\":\"W\"}");
   assert_int_equal(dgw_client_plugin_count(f->client), 3);

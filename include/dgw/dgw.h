@@ -593,12 +593,12 @@ DGW_EXTERN int dgw_client_load_plugin(struct dgw_client *client,
 /** What dgw_client_plugin_info() reports of a loaded plugin.  Fields
  * are only ever added at the end. */
 struct dgw_plugin_info {
-  const char *name;        /**< the descriptor's name */
-  const char *version;     /**< its version ("" when none) */
-  const char *description; /**< its description ("" when none) */
-  const char *path;        /**< the shared object, as resolved */
-  uint32_t abi;            /**< the plugin ABI it was built for */
-  int all_events;          /**< 1 when it subscribed to every event ("*") */
+  const char *name;          /**< the descriptor's name */
+  const char *version;       /**< its version ("" when none) */
+  const char *description;   /**< its description ("" when none) */
+  const char *path;          /**< the shared object, as resolved */
+  uint32_t abi;              /**< the plugin ABI it was built for */
+  int all_events;            /**< 1 when it subscribed to every event ("*") */
   const char *const *events; /**< the event names it subscribed to */
   size_t nevents;            /**< how many */
 };
