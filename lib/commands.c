@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "payload.h"
+#include "why.h"
 
 /* Why a string is not a snowflake. */
 enum snowflake_fault {
@@ -48,11 +49,6 @@ static const struct {
     {DGW_CHANNEL_INFO_VOICE_START_TIME, "voice_start_time"},
 };
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void
-set_why(char *why, size_t why_size, const char *fmt, ...);
 static enum snowflake_fault snowflake_check(const char *s, uint64_t *out);
 static int check_snowflake(const char *field, const char *s, char *why,
                            size_t why_size);
@@ -79,16 +75,6 @@ static int start_output(char **out, size_t *out_len, char *why,
                         size_t why_size);
 static int encode(int op, struct json_object *d, char **out, size_t *out_len,
                   char *why, size_t why_size);
-
-static void set_why(char *why, size_t why_size, const char *fmt, ...) {
-  va_list ap;
-
-  if (why == NULL || why_size == 0)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(why, why_size, fmt, ap);
-  va_end(ap);
-}
 
 static enum snowflake_fault snowflake_check(const char *s, uint64_t *out) {
   uint64_t value = 0;
@@ -131,32 +117,35 @@ static int check_snowflake(const char *field, const char *s, char *why,
   case SNOWFLAKE_OK:
     return DGW_OK;
   case SNOWFLAKE_MISSING:
-    set_why(why, why_size, "%s is missing", field);
+    dgw_set_why(why, why_size, "%s is missing", field);
     break;
   case SNOWFLAKE_EMPTY:
-    set_why(why, why_size, "%s is empty; a snowflake is 1 to %d decimal digits",
-            field, DGW_SNOWFLAKE_MAX_DIGITS);
+    dgw_set_why(why, why_size,
+                "%s is empty; a snowflake is 1 to %d decimal digits", field,
+                DGW_SNOWFLAKE_MAX_DIGITS);
     break;
   case SNOWFLAKE_NOT_DIGITS:
-    set_why(why, why_size,
-            "%s \"%.*s\" is not a snowflake: decimal digits only", field,
-            QUOTE_MAX, s);
+    dgw_set_why(why, why_size,
+                "%s \"%.*s\" is not a snowflake: decimal digits only", field,
+                QUOTE_MAX, s);
     break;
   case SNOWFLAKE_TOO_LONG:
-    set_why(why, why_size, "%s is %zu digits long; a snowflake has at most %d",
-            field, strlen(s), DGW_SNOWFLAKE_MAX_DIGITS);
+    dgw_set_why(why, why_size,
+                "%s is %zu digits long; a snowflake has at most %d", field,
+                strlen(s), DGW_SNOWFLAKE_MAX_DIGITS);
     break;
   case SNOWFLAKE_LEADING_ZERO:
-    set_why(why, why_size,
-            "%s \"%s\" is not a snowflake: it has a leading zero", field, s);
+    dgw_set_why(why, why_size,
+                "%s \"%s\" is not a snowflake: it has a leading zero", field,
+                s);
     break;
   case SNOWFLAKE_ZERO:
-    set_why(why, why_size, "%s is 0; a snowflake is greater than 0", field);
+    dgw_set_why(why, why_size, "%s is 0; a snowflake is greater than 0", field);
     break;
   case SNOWFLAKE_OVERFLOW:
-    set_why(why, why_size,
-            "%s \"%s\" is not a snowflake: it does not fit in 64 bits", field,
-            s);
+    dgw_set_why(why, why_size,
+                "%s \"%s\" is not a snowflake: it does not fit in 64 bits",
+                field, s);
     break;
   }
   return DGW_ERR_INVALID_ARGUMENT;
@@ -202,7 +191,7 @@ static int check_text(const char *field, const char *s, char *why,
                       size_t why_size) {
   if (utf8_valid(s))
     return DGW_OK;
-  set_why(why, why_size, "%s is not valid UTF-8", field);
+  dgw_set_why(why, why_size, "%s is not valid UTF-8", field);
   return DGW_ERR_INVALID_ARGUMENT;
 }
 
@@ -283,7 +272,7 @@ static int check_presence(const struct dgw_presence *p, char *why,
   int rc;
 
   if (p == NULL) {
-    set_why(why, why_size, "presence is missing");
+    dgw_set_why(why, why_size, "presence is missing");
     return DGW_ERR_INVALID_ARGUMENT;
   }
   if (p->status != NULL) {
@@ -292,38 +281,39 @@ static int check_presence(const struct dgw_presence *p, char *why,
         break;
     }
     if (i == ARRAY_LEN(presence_statuses)) {
-      set_why(why, why_size,
-              "status \"%.*s\" is not one of online, dnd, idle, invisible, "
-              "offline",
-              QUOTE_MAX, p->status);
+      dgw_set_why(why, why_size,
+                  "status \"%.*s\" is not one of online, dnd, idle, invisible, "
+                  "offline",
+                  QUOTE_MAX, p->status);
       return DGW_ERR_INVALID_ARGUMENT;
     }
   }
   if (p->since_ms > (uint64_t)INT64_MAX) {
-    set_why(why, why_size, "since %" PRIu64 " ms is out of range", p->since_ms);
+    dgw_set_why(why, why_size, "since %" PRIu64 " ms is out of range",
+                p->since_ms);
     return DGW_ERR_INVALID_ARGUMENT;
   }
   if (p->activities == NULL && p->activity_count > 0) {
-    set_why(why, why_size, "activities is NULL but activity_count is %zu",
-            p->activity_count);
+    dgw_set_why(why, why_size, "activities is NULL but activity_count is %zu",
+                p->activity_count);
     return DGW_ERR_INVALID_ARGUMENT;
   }
   for (i = 0; i < p->activity_count; i++) {
     const struct dgw_activity *a = &p->activities[i];
 
     if (a->type < DGW_ACTIVITY_PLAYING || a->type > DGW_ACTIVITY_COMPETING) {
-      set_why(why, why_size,
-              "activities[%zu].type %d is not an activity type a bot may "
-              "set (0 to 5)",
-              i, a->type);
+      dgw_set_why(why, why_size,
+                  "activities[%zu].type %d is not an activity type a bot may "
+                  "set (0 to 5)",
+                  i, a->type);
       return DGW_ERR_INVALID_ARGUMENT;
     }
     if (a->name == NULL && a->type != DGW_ACTIVITY_CUSTOM) {
-      set_why(why, why_size, "activities[%zu].name is missing", i);
+      dgw_set_why(why, why_size, "activities[%zu].name is missing", i);
       return DGW_ERR_INVALID_ARGUMENT;
     }
     if (a->name != NULL && a->name[0] == '\0') {
-      set_why(why, why_size, "activities[%zu].name is empty", i);
+      dgw_set_why(why, why_size, "activities[%zu].name is empty", i);
       return DGW_ERR_INVALID_ARGUMENT;
     }
     snprintf(field, sizeof(field), "activities[%zu].name", i);
@@ -392,12 +382,12 @@ struct json_object *dgw_presence_to_json(const struct dgw_presence *presence,
   struct json_object *obj;
   int rc;
 
-  set_why(why, why_size, "%s", "");
+  dgw_set_why(why, why_size, "%s", "");
   rc = check_presence(presence, why, why_size);
   obj = rc == DGW_OK ? build_presence(presence) : NULL;
   if (rc == DGW_OK && obj == NULL) {
     rc = DGW_ERR_NOMEM;
-    set_why(why, why_size, "out of memory building the presence");
+    dgw_set_why(why, why_size, "out of memory building the presence");
   }
   if (err != NULL)
     *err = rc;
@@ -407,13 +397,13 @@ struct json_object *dgw_presence_to_json(const struct dgw_presence *presence,
 /* Clears the outputs every encoder sets, and checks them. */
 static int start_output(char **out, size_t *out_len, char *why,
                         size_t why_size) {
-  set_why(why, why_size, "%s", "");
+  dgw_set_why(why, why_size, "%s", "");
   if (out != NULL)
     *out = NULL;
   if (out_len != NULL)
     *out_len = 0;
   if (out == NULL || out_len == NULL) {
-    set_why(why, why_size, "out and out_len must not be NULL");
+    dgw_set_why(why, why_size, "out and out_len must not be NULL");
     return DGW_ERR_INVALID_ARGUMENT;
   }
   return DGW_OK;
@@ -428,20 +418,20 @@ static int encode(int op, struct json_object *d, char **out, size_t *out_len,
   int rc;
 
   if (d == NULL) {
-    set_why(why, why_size, "out of memory building the payload");
+    dgw_set_why(why, why_size, "out of memory building the payload");
     return DGW_ERR_NOMEM;
   }
   rc = dgw_payload_encode(op, d, 0, &text, &len);
   json_object_put(d);
   if (rc != DGW_OK) {
-    set_why(why, why_size, "out of memory encoding the payload");
+    dgw_set_why(why, why_size, "out of memory encoding the payload");
     return rc;
   }
   if (len > DGW_PAYLOAD_MAX_SEND) {
     free(text);
-    set_why(why, why_size,
-            "the payload is %zu bytes encoded, over Discord's limit of %d", len,
-            DGW_PAYLOAD_MAX_SEND);
+    dgw_set_why(why, why_size,
+                "the payload is %zu bytes encoded, over Discord's limit of %d",
+                len, DGW_PAYLOAD_MAX_SEND);
     return DGW_ERR_PAYLOAD_TOO_LARGE;
   }
   *out = text;
@@ -493,52 +483,53 @@ static int check_member_request(const struct dgw_member_request *r, char *why,
   int rc;
 
   if (r == NULL) {
-    set_why(why, why_size, "request is missing");
+    dgw_set_why(why, why_size, "request is missing");
     return DGW_ERR_INVALID_ARGUMENT;
   }
   if ((rc = check_snowflake("guild_id", r->guild_id, why, why_size)) != DGW_OK)
     return rc;
   if (r->query != NULL && (r->user_ids != NULL || r->user_id_count > 0)) {
-    set_why(why, why_size,
-            "give either query or user_ids, not both (Discord takes one)");
+    dgw_set_why(why, why_size,
+                "give either query or user_ids, not both (Discord takes one)");
     return DGW_ERR_INVALID_ARGUMENT;
   }
   if (r->query != NULL) {
     if ((rc = check_text("query", r->query, why, why_size)) != DGW_OK)
       return rc;
     if (r->limit > DGW_MEMBER_REQUEST_MAX_LIMIT) {
-      set_why(why, why_size,
-              "limit %" PRIu32 " is out of range: 0 to %d with a query",
-              r->limit, DGW_MEMBER_REQUEST_MAX_LIMIT);
+      dgw_set_why(why, why_size,
+                  "limit %" PRIu32 " is out of range: 0 to %d with a query",
+                  r->limit, DGW_MEMBER_REQUEST_MAX_LIMIT);
       return DGW_ERR_INVALID_ARGUMENT;
     }
     if (r->limit == 0 && r->query[0] != '\0') {
-      set_why(why, why_size,
-              "limit 0 (every member) needs an empty query; give a limit of "
-              "1 to %d with query \"%.*s\"",
-              DGW_MEMBER_REQUEST_MAX_LIMIT, QUOTE_MAX, r->query);
+      dgw_set_why(
+          why, why_size,
+          "limit 0 (every member) needs an empty query; give a limit of "
+          "1 to %d with query \"%.*s\"",
+          DGW_MEMBER_REQUEST_MAX_LIMIT, QUOTE_MAX, r->query);
       return DGW_ERR_INVALID_ARGUMENT;
     }
   } else {
     if (r->user_ids == NULL || r->user_id_count == 0) {
       if (r->user_ids == NULL && r->user_id_count == 0)
-        set_why(why, why_size, "give either a query or user_ids");
+        dgw_set_why(why, why_size, "give either a query or user_ids");
       else
-        set_why(why, why_size,
-                "user_ids needs 1 to %d ids and a matching user_id_count",
-                DGW_MEMBER_REQUEST_MAX_USER_IDS);
+        dgw_set_why(why, why_size,
+                    "user_ids needs 1 to %d ids and a matching user_id_count",
+                    DGW_MEMBER_REQUEST_MAX_USER_IDS);
       return DGW_ERR_INVALID_ARGUMENT;
     }
     if (r->user_id_count > DGW_MEMBER_REQUEST_MAX_USER_IDS) {
-      set_why(why, why_size, "%zu user_ids are too many; at most %d",
-              r->user_id_count, DGW_MEMBER_REQUEST_MAX_USER_IDS);
+      dgw_set_why(why, why_size, "%zu user_ids are too many; at most %d",
+                  r->user_id_count, DGW_MEMBER_REQUEST_MAX_USER_IDS);
       return DGW_ERR_INVALID_ARGUMENT;
     }
     if (r->limit != 0) {
-      set_why(why, why_size,
-              "limit %" PRIu32 " is only used with a query; leave it 0 "
-              "with user_ids",
-              r->limit);
+      dgw_set_why(why, why_size,
+                  "limit %" PRIu32 " is only used with a query; leave it 0 "
+                  "with user_ids",
+                  r->limit);
       return DGW_ERR_INVALID_ARGUMENT;
     }
     for (i = 0; i < r->user_id_count; i++) {
@@ -551,10 +542,10 @@ static int check_member_request(const struct dgw_member_request *r, char *why,
   if (r->nonce != NULL) {
     len = strlen(r->nonce);
     if (len == 0 || len > DGW_NONCE_MAX) {
-      set_why(why, why_size,
-              "nonce is %zu bytes; it must be 1 to %d (or NULL to have one "
-              "generated)",
-              len, DGW_NONCE_MAX);
+      dgw_set_why(why, why_size,
+                  "nonce is %zu bytes; it must be 1 to %d (or NULL to have one "
+                  "generated)",
+                  len, DGW_NONCE_MAX);
       return DGW_ERR_INVALID_ARGUMENT;
     }
     if ((rc = check_text("nonce", r->nonce, why, why_size)) != DGW_OK)
@@ -606,7 +597,7 @@ int dgw_member_request_encode(const struct dgw_member_request *request,
   nonce = request->nonce;
   if (nonce == NULL) {
     if ((rc = dgw_nonce_generate(rng, rng_data, generated)) != DGW_OK) {
-      set_why(why, why_size, "the random source failed to make a nonce");
+      dgw_set_why(why, why_size, "the random source failed to make a nonce");
       return rc;
     }
     nonce = generated;
@@ -630,7 +621,7 @@ int dgw_soundboard_request_encode(const char *const *guild_ids, size_t count,
   if ((rc = start_output(out, out_len, why, why_size)) != DGW_OK)
     return rc;
   if (guild_ids == NULL || count == 0) {
-    set_why(why, why_size, "guild_ids needs at least one guild id");
+    dgw_set_why(why, why_size, "guild_ids needs at least one guild id");
     return DGW_ERR_INVALID_ARGUMENT;
   }
   for (i = 0; i < count; i++) {
@@ -660,10 +651,10 @@ int dgw_channel_info_request_encode(const char *guild_id, unsigned fields,
       (rc = check_snowflake("guild_id", guild_id, why, why_size)) != DGW_OK)
     return rc;
   if (fields == 0 || (fields & ~(unsigned)DGW_CHANNEL_INFO_ALL) != 0) {
-    set_why(why, why_size,
-            "fields 0x%x must be a non-empty set of "
-            "DGW_CHANNEL_INFO_STATUS and DGW_CHANNEL_INFO_VOICE_START_TIME",
-            fields);
+    dgw_set_why(why, why_size,
+                "fields 0x%x must be a non-empty set of "
+                "DGW_CHANNEL_INFO_STATUS and DGW_CHANNEL_INFO_VOICE_START_TIME",
+                fields);
     return DGW_ERR_INVALID_ARGUMENT;
   }
   for (i = 0, n = 0; i < ARRAY_LEN(channel_info_fields); i++) {

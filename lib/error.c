@@ -1,7 +1,13 @@
-/* dgw_strerror(), dgw_version() and other fixed strings. */
+/* dgw_strerror(), dgw_version() and other fixed strings, and the one
+ * writer of explanations into a caller's `why` buffer. */
 #include "config.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include <dgw/dgw.h>
+
+#include "why.h"
 
 const char *dgw_strerror(int error) {
   switch (error) {
@@ -79,4 +85,14 @@ const char *dgw_log_level_name(enum dgw_log_level level) {
     return "debug";
   }
   return "?";
+}
+
+void dgw_set_why(char *why, size_t why_size, const char *fmt, ...) {
+  va_list ap;
+
+  if (why == NULL || why_size == 0)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(why, why_size, fmt, ap);
+  va_end(ap);
 }

@@ -16,6 +16,7 @@
 #include <dgw/dgw.h>
 
 #include "handshake.h"
+#include "why.h"
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -26,19 +27,6 @@ struct header {
   const char *value;
   size_t value_len;
 };
-
-static void set_reason(char *reason, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_reason(char *reason, size_t size, const char *fmt, ...) {
-  va_list ap;
-
-  if (reason == NULL || size == 0)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(reason, size, fmt, ap);
-  va_end(ap);
-}
 
 int dgw_ws_make_key(char key[DGW_WS_KEY_LEN + 1]) {
   unsigned char nonce[16];
@@ -228,13 +216,13 @@ int dgw_handshake_check_response(const char *buf, size_t len,
       buf, len < DGW_HANDSHAKE_MAX_HEADER ? len : DGW_HANDSHAKE_MAX_HEADER);
   if (hlen == 0) {
     if (len >= DGW_HANDSHAKE_MAX_HEADER) {
-      set_reason(reason, reason_size, "%s",
-                 "upgrade response headers exceed 16384 bytes");
+      dgw_set_why(reason, reason_size, "%s",
+                  "upgrade response headers exceed 16384 bytes");
       return DGW_ERR_HANDSHAKE;
     }
     /* Fail early on something that is clearly not HTTP. */
     if (len >= 5 && memcmp(buf, "HTTP/", 5) != 0) {
-      set_reason(reason, reason_size, "%s", "upgrade response is not HTTP");
+      dgw_set_why(reason, reason_size, "%s", "upgrade response is not HTTP");
       return DGW_ERR_HANDSHAKE;
     }
     return DGW_ERR_AGAIN;
@@ -253,46 +241,46 @@ int dgw_handshake_check_response(const char *buf, size_t len,
     status[n] = '\0';
   }
   if ((size_t)(eol - buf) < 12 || memcmp(buf, "HTTP/1.1 ", 9) != 0) {
-    set_reason(reason, reason_size, "malformed status line \"%s\"", status);
+    dgw_set_why(reason, reason_size, "malformed status line \"%s\"", status);
     return DGW_ERR_HANDSHAKE;
   }
   if (memcmp(buf + 9, "101", 3) != 0 ||
       ((size_t)(eol - buf) > 12 && buf[12] != ' ')) {
-    set_reason(reason, reason_size,
-               "server answered \"%s\" instead of 101 Switching Protocols",
-               status);
+    dgw_set_why(reason, reason_size,
+                "server answered \"%s\" instead of 101 Switching Protocols",
+                status);
     return DGW_ERR_HANDSHAKE;
   }
 
   st.expected = expected_accept;
   if (each_field(eol + 2, buf + hlen, response_field, &st) != 0) {
-    set_reason(reason, reason_size, "%s",
-               "malformed header field in upgrade response");
+    dgw_set_why(reason, reason_size, "%s",
+                "malformed header field in upgrade response");
     return DGW_ERR_HANDSHAKE;
   }
   if (!st.upgrade) {
-    set_reason(reason, reason_size, "%s",
-               "upgrade response lacks \"Upgrade: websocket\"");
+    dgw_set_why(reason, reason_size, "%s",
+                "upgrade response lacks \"Upgrade: websocket\"");
     return DGW_ERR_HANDSHAKE;
   }
   if (!st.connection) {
-    set_reason(reason, reason_size, "%s",
-               "upgrade response lacks \"Connection: Upgrade\"");
+    dgw_set_why(reason, reason_size, "%s",
+                "upgrade response lacks \"Connection: Upgrade\"");
     return DGW_ERR_HANDSHAKE;
   }
   if (!st.accept_seen) {
-    set_reason(reason, reason_size, "%s",
-               "upgrade response lacks Sec-WebSocket-Accept");
+    dgw_set_why(reason, reason_size, "%s",
+                "upgrade response lacks Sec-WebSocket-Accept");
     return DGW_ERR_HANDSHAKE;
   }
   if (!st.accept_ok) {
-    set_reason(reason, reason_size, "%s",
-               "Sec-WebSocket-Accept does not match the key sent");
+    dgw_set_why(reason, reason_size, "%s",
+                "Sec-WebSocket-Accept does not match the key sent");
     return DGW_ERR_HANDSHAKE;
   }
   if (st.extension || st.protocol) {
-    set_reason(reason, reason_size, "%s",
-               "server selected an extension or subprotocol not offered");
+    dgw_set_why(reason, reason_size, "%s",
+                "server selected an extension or subprotocol not offered");
     return DGW_ERR_HANDSHAKE;
   }
   *header_len = hlen;
@@ -337,30 +325,30 @@ int dgw_handshake_parse_request(const char *buf, size_t len, size_t *header_len,
       buf, len < DGW_HANDSHAKE_MAX_HEADER ? len : DGW_HANDSHAKE_MAX_HEADER);
   if (hlen == 0) {
     if (len >= DGW_HANDSHAKE_MAX_HEADER) {
-      set_reason(reason, reason_size, "%s", "request headers too large");
+      dgw_set_why(reason, reason_size, "%s", "request headers too large");
       return DGW_ERR_HANDSHAKE;
     }
     if (len >= 4 && memcmp(buf, "GET ", 4) != 0) {
-      set_reason(reason, reason_size, "%s", "not a GET request");
+      dgw_set_why(reason, reason_size, "%s", "not a GET request");
       return DGW_ERR_HANDSHAKE;
     }
     return DGW_ERR_AGAIN;
   }
   eol = memchr(buf, '\r', hlen);
   if ((size_t)(eol - buf) < 14 || memcmp(buf, "GET ", 4) != 0) {
-    set_reason(reason, reason_size, "%s", "not a GET request");
+    dgw_set_why(reason, reason_size, "%s", "not a GET request");
     return DGW_ERR_HANDSHAKE;
   }
   target = buf + 4;
   sp = memchr(target, ' ', (size_t)(eol - target));
   if (sp == NULL || *target != '/' || (size_t)(eol - sp) != 9 ||
       memcmp(sp, " HTTP/1.1", 9) != 0) {
-    set_reason(reason, reason_size, "%s", "malformed request line");
+    dgw_set_why(reason, reason_size, "%s", "malformed request line");
     return DGW_ERR_HANDSHAKE;
   }
   tlen = (size_t)(sp - target);
   if (tlen >= sizeof(info->path_query)) {
-    set_reason(reason, reason_size, "%s", "request target too long");
+    dgw_set_why(reason, reason_size, "%s", "request target too long");
     return DGW_ERR_HANDSHAKE;
   }
   memcpy(info->path_query, target, tlen);
@@ -368,20 +356,20 @@ int dgw_handshake_parse_request(const char *buf, size_t len, size_t *header_len,
 
   st.info = info;
   if (each_field(eol + 2, buf + hlen, request_field, &st) != 0) {
-    set_reason(reason, reason_size, "%s", "malformed header field");
+    dgw_set_why(reason, reason_size, "%s", "malformed header field");
     return DGW_ERR_HANDSHAKE;
   }
   if (!st.upgrade || !st.connection) {
-    set_reason(reason, reason_size, "%s",
-               "missing Upgrade: websocket or Connection: Upgrade");
+    dgw_set_why(reason, reason_size, "%s",
+                "missing Upgrade: websocket or Connection: Upgrade");
     return DGW_ERR_HANDSHAKE;
   }
   if (!st.version) {
-    set_reason(reason, reason_size, "%s", "Sec-WebSocket-Version is not 13");
+    dgw_set_why(reason, reason_size, "%s", "Sec-WebSocket-Version is not 13");
     return DGW_ERR_HANDSHAKE;
   }
   if (!st.key) {
-    set_reason(reason, reason_size, "%s", "missing or bad Sec-WebSocket-Key");
+    dgw_set_why(reason, reason_size, "%s", "missing or bad Sec-WebSocket-Key");
     return DGW_ERR_HANDSHAKE;
   }
   *header_len = hlen;

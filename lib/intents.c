@@ -13,6 +13,8 @@
 
 #include <dgw/dgw.h>
 
+#include "why.h"
+
 static const struct {
   const char *name;
   uint64_t bits;
@@ -50,19 +52,6 @@ static const struct {
 /* The first entries are the single bits, in bit order. */
 #define NSINGLE 21
 
-static void say(char *why, size_t why_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void say(char *why, size_t why_size, const char *fmt, ...) {
-  va_list ap;
-
-  if (why == NULL || why_size == 0)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(why, why_size, fmt, ap);
-  va_end(ap);
-}
-
 const char *dgw_intent_name(uint64_t bit) {
   for (size_t i = 0; i < NSINGLE; i++)
     if (names[i].bits == bit)
@@ -90,7 +79,8 @@ static int parse_word(const char *w, size_t len, uint64_t *bits, char *why,
     if (errno != 0 || *end != '\0')
       goto unknown;
     if ((v & ~DGW_INTENTS_ALL) != 0) {
-      say(why, why_size,
+      dgw_set_why(
+          why, why_size,
           "intents %llu set undefined bits (0x%llx); Discord closes with 4013",
           v, v & ~(unsigned long long)DGW_INTENTS_ALL);
       return DGW_ERR_INVALID_ARGUMENT;
@@ -105,10 +95,10 @@ static int parse_word(const char *w, size_t len, uint64_t *bits, char *why,
       return DGW_OK;
     }
 unknown:
-  say(why, why_size,
-      "unknown intent \"%.*s\" (names as Discord spells "
-      "them, e.g. GUILD_MESSAGES, or a number)",
-      len > 64 ? 64 : (int)len, w);
+  dgw_set_why(why, why_size,
+              "unknown intent \"%.*s\" (names as Discord spells "
+              "them, e.g. GUILD_MESSAGES, or a number)",
+              len > 64 ? 64 : (int)len, w);
   return DGW_ERR_INVALID_ARGUMENT;
 }
 
@@ -118,7 +108,7 @@ int dgw_intents_parse(const char *text, uint64_t *out, char *why,
   int words = 0;
 
   if (text == NULL || out == NULL) {
-    say(why, why_size, "no intents given");
+    dgw_set_why(why, why_size, "no intents given");
     return DGW_ERR_INVALID_ARGUMENT;
   }
   for (const char *p = text; *p != '\0';) {
@@ -140,7 +130,7 @@ int dgw_intents_parse(const char *text, uint64_t *out, char *why,
     words++;
   }
   if (words == 0) {
-    say(why, why_size, "no intents given (use 0 for none)");
+    dgw_set_why(why, why_size, "no intents given (use 0 for none)");
     return DGW_ERR_INVALID_ARGUMENT;
   }
   *out = all;

@@ -29,6 +29,7 @@
 #include "client.h"
 #include "payload.h"
 #include "plugin.h"
+#include "why.h"
 
 #ifndef DGW_PLUGIN_DIR
 #error "DGW_PLUGIN_DIR (the installed plugin directory) must be defined"
@@ -99,19 +100,6 @@ struct dgw_plugins {
 };
 
 /* ------------------------------------------------------------ helpers */
-
-static void say(char *why, size_t why_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void say(char *why, size_t why_size, const char *fmt, ...) {
-  va_list ap;
-
-  if (why == NULL || why_size == 0)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(why, why_size, fmt, ap);
-  va_end(ap);
-}
 
 static int valid_event_name(const char *name) {
   return name != NULL && *name != '\0' && strlen(name) <= DGW_EVENT_NAME_MAX;
@@ -424,16 +412,18 @@ int plugins_resolve(const char *name, const char *search_path,
   struct stat st;
 
   if (name == NULL || *name == '\0' || out == NULL || out_size == 0) {
-    say(why, why_size, "no plugin name or path given");
+    dgw_set_why(why, why_size, "no plugin name or path given");
     return DGW_ERR_INVALID_ARGUMENT;
   }
   if (strchr(name, '/') != NULL) {
     if (strlen(name) >= out_size) {
-      say(why, why_size, "%.64s...: file missing (path too long)", name);
+      dgw_set_why(why, why_size, "%.64s...: file missing (path too long)",
+                  name);
       return DGW_ERR_PLUGIN;
     }
     if (stat(name, &st) != 0) {
-      say(why, why_size, "%s: file missing (%s)", name, strerror(errno));
+      dgw_set_why(why, why_size, "%s: file missing (%s)", name,
+                  strerror(errno));
       return DGW_ERR_PLUGIN;
     }
     memcpy(out, name, strlen(name) + 1);
@@ -451,7 +441,8 @@ int plugins_resolve(const char *name, const char *search_path,
   if (install_dir != NULL &&
       try_dir(install_dir, strlen(install_dir), name, suffix, out, out_size))
     return DGW_OK;
-  say(why, why_size, "%s: file missing (no %s%s in %s=\"%s\" nor in %s)", name,
+  dgw_set_why(
+      why, why_size, "%s: file missing (no %s%s in %s=\"%s\" nor in %s)", name,
       name, suffix, DGW_PLUGIN_PATH_ENV, search_path != NULL ? search_path : "",
       install_dir != NULL ? install_dir : "(none)");
   return DGW_ERR_PLUGIN;
@@ -474,34 +465,36 @@ static void plugin_destroy(struct plugin *p) {
 static int check_descriptor(const struct dgw_plugin *d, const char *path,
                             char *why, size_t why_size) {
   if (d == NULL) {
-    say(why, why_size, "%s: dgw_plugin_describe returned NULL", path);
+    dgw_set_why(why, why_size, "%s: dgw_plugin_describe returned NULL", path);
     return DGW_ERR_PLUGIN;
   }
   if (d->abi != DGW_PLUGIN_ABI) {
-    say(why, why_size,
-        "%s: other plugin ABI (built for %u, this dgw speaks %d)", path,
-        (unsigned)d->abi, DGW_PLUGIN_ABI);
+    dgw_set_why(why, why_size,
+                "%s: other plugin ABI (built for %u, this dgw speaks %d)", path,
+                (unsigned)d->abi, DGW_PLUGIN_ABI);
     return DGW_ERR_PLUGIN;
   }
   if (d->size < sizeof(struct dgw_plugin)) {
-    say(why, why_size,
+    dgw_set_why(
+        why, why_size,
         "%s: descriptor too small (%u bytes, this dgw needs at least %zu)",
         path, (unsigned)d->size, sizeof(struct dgw_plugin));
     return DGW_ERR_PLUGIN;
   }
   if (d->name == NULL || *d->name == '\0') {
-    say(why, why_size, "%s: bad descriptor (no name)", path);
+    dgw_set_why(why, why_size, "%s: bad descriptor (no name)", path);
     return DGW_ERR_PLUGIN;
   }
   for (size_t i = 0; d->events != NULL && d->events[i] != NULL; i++) {
     if (!valid_event_name(d->events[i])) {
-      say(why, why_size, "%s: bad descriptor (event %zu is empty or too long)",
-          path, i);
+      dgw_set_why(why, why_size,
+                  "%s: bad descriptor (event %zu is empty or too long)", path,
+                  i);
       return DGW_ERR_PLUGIN;
     }
     if (d->on_dispatch == NULL) {
-      say(why, why_size, "%s: bad descriptor (events but no on_dispatch)",
-          path);
+      dgw_set_why(why, why_size,
+                  "%s: bad descriptor (events but no on_dispatch)", path);
       return DGW_ERR_PLUGIN;
     }
   }
@@ -526,7 +519,7 @@ static int load_one(struct dgw_plugins *ps, const char *name,
   parsed = dgw_payload_parse(config, strlen(config), &err);
   json_object_put(parsed);
   if (err != DGW_OK) {
-    say(why, why_size, "%s: config is not valid JSON", name);
+    dgw_set_why(why, why_size, "%s: config is not valid JSON", name);
     return DGW_ERR_PLUGIN;
   }
   rv = plugins_resolve(name, getenv(DGW_PLUGIN_PATH_ENV), DGW_PLUGIN_DIR, path,
@@ -546,15 +539,15 @@ static int load_one(struct dgw_plugins *ps, const char *name,
   if ((p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
     const char *e = dlerror();
 
-    say(why, why_size, "%s: not a loadable shared object (%s)", path,
-        e != NULL ? e : "dlopen failed");
+    dgw_set_why(why, why_size, "%s: not a loadable shared object (%s)", path,
+                e != NULL ? e : "dlopen failed");
     rv = DGW_ERR_PLUGIN;
     goto fail;
   }
   dlerror();
   if ((sym = dlsym(p->dl, DGW_PLUGIN_DESCRIBE_SYMBOL)) == NULL) {
-    say(why, why_size, "%s: lacks the symbol %s", path,
-        DGW_PLUGIN_DESCRIBE_SYMBOL);
+    dgw_set_why(why, why_size, "%s: lacks the symbol %s", path,
+                DGW_PLUGIN_DESCRIBE_SYMBOL);
     rv = DGW_ERR_PLUGIN;
     goto fail;
   }
@@ -566,7 +559,7 @@ static int load_one(struct dgw_plugins *ps, const char *name,
     goto fail;
   for (size_t i = 0; p->desc->events != NULL && p->desc->events[i] != NULL; i++)
     if ((rv = unit_want(&p->unit, p->desc->events[i])) != DGW_OK) {
-      say(why, why_size, "%s: out of memory", path);
+      dgw_set_why(why, why_size, "%s: out of memory", path);
       goto fail;
     }
   host_init(p);
@@ -577,7 +570,7 @@ static int load_one(struct dgw_plugins *ps, const char *name,
     ret = p->desc->init(&p->host, p->config, &p->state);
     p->in_init = 0;
     if (ret != 0) {
-      say(why, why_size, "%s: init failed (returned %d)", path, ret);
+      dgw_set_why(why, why_size, "%s: init failed (returned %d)", path, ret);
       rv = DGW_ERR_PLUGIN;
       goto fail;
     }
@@ -586,7 +579,7 @@ static int load_one(struct dgw_plugins *ps, const char *name,
   return DGW_OK;
 
 nomem:
-  say(why, why_size, "%s: out of memory", path);
+  dgw_set_why(why, why_size, "%s: out of memory", path);
   rv = DGW_ERR_NOMEM;
 fail:
   if (p != NULL)
@@ -604,12 +597,13 @@ int plugins_load(struct dgw_plugins *ps, const char *name_or_path,
   if (why != NULL && why_size > 0)
     why[0] = '\0';
   if (ps == NULL || name_or_path == NULL || *name_or_path == '\0') {
-    say(why, why_size, "no plugin name or path given");
+    dgw_set_why(why, why_size, "no plugin name or path given");
     return DGW_ERR_INVALID_ARGUMENT;
   }
   if (ps->built) {
-    say(why, why_size, "%s: the client has started; load plugins before",
-        name_or_path);
+    dgw_set_why(why, why_size,
+                "%s: the client has started; load plugins before",
+                name_or_path);
     return DGW_ERR_STATE;
   }
   c = ps->client;
@@ -623,7 +617,7 @@ int plugins_load(struct dgw_plugins *ps, const char *name_or_path,
     ps->refused++;
     client_log(c, c->opt.plugins_strict ? DGW_LOG_ERROR : DGW_LOG_WARN,
                "plugin refused: %s", reason);
-    say(why, why_size, "%s", reason);
+    dgw_set_why(why, why_size, "%s", reason);
     return rv;
   }
   ps->plugins[ps->nplugins++] = p;
@@ -828,14 +822,14 @@ int dgw_client_load_plugin(struct dgw_client *c, const char *name_or_path,
   if (why != NULL && why_size > 0)
     why[0] = '\0';
   if (c == NULL || name_or_path == NULL || *name_or_path == '\0') {
-    say(why, why_size, "no client, or no plugin name or path given");
+    dgw_set_why(why, why_size, "no client, or no plugin name or path given");
     return DGW_ERR_INVALID_ARGUMENT;
   }
   if (c->started || c->free_pending) {
-    say(why, why_size,
-        "%s: the client has started; load plugins before "
-        "dgw_client_start()",
-        name_or_path);
+    dgw_set_why(why, why_size,
+                "%s: the client has started; load plugins before "
+                "dgw_client_start()",
+                name_or_path);
     return DGW_ERR_STATE;
   }
   return plugins_load(c->plugins, name_or_path, config_json, why, why_size);

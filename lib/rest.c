@@ -41,6 +41,7 @@
 #include "resolver.h"
 #include "rest.h"
 #include "tls.h"
+#include "why.h"
 
 #define REST_ROUTE "/gateway/bot"
 /* Response headers read at most; Discord sends about 1.5 KiB. */
@@ -96,19 +97,6 @@ static void rest_log(struct dgw_rest *r, enum dgw_log_level level,
     __attribute__((format(printf, 3, 4)));
 static void attempt_failed(struct dgw_rest *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static void set_why(char *why, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_why(char *why, size_t size, const char *fmt, ...) {
-  va_list ap;
-
-  if (why == NULL || size == 0)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(why, size, fmt, ap);
-  va_end(ap);
-}
-
 static void rest_log(struct dgw_rest *r, enum dgw_log_level level,
                      const char *fmt, ...) {
   char line[512];
@@ -159,13 +147,13 @@ static int get_int(struct json_object *o, const char *key, int64_t lo,
 
   if (!json_object_object_get_ex(o, key, &v) ||
       !json_object_is_type(v, json_type_int)) {
-    set_why(why, why_size, "\"%s\" is missing or not an integer", key);
+    dgw_set_why(why, why_size, "\"%s\" is missing or not an integer", key);
     return DGW_ERR_JSON;
   }
   n = json_object_get_int64(v);
   if (n < lo || n > hi) {
-    set_why(why, why_size, "\"%s\" is %lld, not in %lld..%lld", key,
-            (long long)n, (long long)lo, (long long)hi);
+    dgw_set_why(why, why_size, "\"%s\" is %lld, not in %lld..%lld", key,
+                (long long)n, (long long)lo, (long long)hi);
     return DGW_ERR_JSON;
   }
   *out = n;
@@ -182,31 +170,31 @@ static int check_bot(struct json_object *root, int api_tls,
   int64_t n;
 
   if (!json_object_is_type(root, json_type_object)) {
-    set_why(why, why_size, "the body is not a JSON object");
+    dgw_set_why(why, why_size, "the body is not a JSON object");
     return DGW_ERR_JSON;
   }
   if (!json_object_object_get_ex(root, "url", &v) ||
       !json_object_is_type(v, json_type_string)) {
-    set_why(why, why_size, "\"url\" is missing or not a string");
+    dgw_set_why(why, why_size, "\"url\" is missing or not a string");
     return DGW_ERR_JSON;
   }
   url = json_object_get_string(v);
   if ((size_t)json_object_get_string_len(v) != strlen(url) ||
       dgw_url_parse(url, &parsed, detail, sizeof(detail)) != DGW_OK) {
-    set_why(why, why_size, "\"url\" is not a gateway URL: %s",
-            (size_t)json_object_get_string_len(v) != strlen(url)
-                ? "it contains a NUL byte"
-                : detail);
+    dgw_set_why(why, why_size, "\"url\" is not a gateway URL: %s",
+                (size_t)json_object_get_string_len(v) != strlen(url)
+                    ? "it contains a NUL byte"
+                    : detail);
     return DGW_ERR_JSON;
   }
   if (strchr(url, '?') != NULL) {
-    set_why(why, why_size, "\"url\" has a query (dgw adds its own)");
+    dgw_set_why(why, why_size, "\"url\" has a query (dgw adds its own)");
     return DGW_ERR_JSON;
   }
   if (api_tls && !parsed.tls) {
-    set_why(why, why_size,
-            "\"url\" is ws:// from an https:// API: the token would go to "
-            "the gateway in clear");
+    dgw_set_why(why, why_size,
+                "\"url\" is ws:// from an https:// API: the token would go to "
+                "the gateway in clear");
     return DGW_ERR_JSON;
   }
   snprintf(out->url, sizeof(out->url), "%s", url);
@@ -216,8 +204,8 @@ static int check_bot(struct json_object *root, int api_tls,
   out->shards = (uint32_t)n;
   if (!json_object_object_get_ex(root, "session_start_limit", &limit) ||
       !json_object_is_type(limit, json_type_object)) {
-    set_why(why, why_size,
-            "\"session_start_limit\" is missing or not an object");
+    dgw_set_why(why, why_size,
+                "\"session_start_limit\" is missing or not an object");
     return DGW_ERR_JSON;
   }
   if (get_int(limit, "total", 0, INT64_MAX, &out->total, why, why_size) !=
@@ -244,7 +232,7 @@ int dgw_gateway_bot_parse(const char *body, size_t len, int api_tls,
     return DGW_ERR_INVALID_ARGUMENT;
   memset(out, 0, sizeof(*out));
   if ((root = parse_whole(body, len)) == NULL) {
-    set_why(why, why_size, len == 0 ? "the body is empty" : "not JSON");
+    dgw_set_why(why, why_size, len == 0 ? "the body is empty" : "not JSON");
     return DGW_ERR_JSON;
   }
   rv = check_bot(root, api_tls, out, why, why_size);

@@ -21,21 +21,9 @@
 
 #include "client.h"
 #include "gateway.h"
+#include "why.h"
 
 #define SESSION_FILE_VERSION 1
-
-static void set_why(char *why, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_why(char *why, size_t size, const char *fmt, ...) {
-  va_list ap;
-
-  if (why == NULL || size == 0)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(why, size, fmt, ap);
-  va_end(ap);
-}
 
 int dgw_client_stop_for_restart(struct dgw_client *c) {
   if (c == NULL)
@@ -100,22 +88,23 @@ write:
   /* Write a temporary file beside it and rename: a crash mid-write never
    * leaves a torn file where the next start looks. */
   if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-    set_why(why, why_size, "path too long: %s", path);
+    dgw_set_why(why, why_size, "path too long: %s", path);
     json_object_put(root);
     return DGW_ERR_INVALID_ARGUMENT;
   }
   fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0 || write(fd, text, len) != (ssize_t)len ||
       write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
-    set_why(why, why_size, "cannot write %s: %s", tmp, strerror(errno));
+    dgw_set_why(why, why_size, "cannot write %s: %s", tmp, strerror(errno));
     rv = DGW_ERR_IO;
   }
   if (fd >= 0 && close(fd) != 0 && rv == DGW_OK) {
-    set_why(why, why_size, "cannot write %s: %s", tmp, strerror(errno));
+    dgw_set_why(why, why_size, "cannot write %s: %s", tmp, strerror(errno));
     rv = DGW_ERR_IO;
   }
   if (rv == DGW_OK && rename(tmp, path) != 0) {
-    set_why(why, why_size, "cannot rename to %s: %s", path, strerror(errno));
+    dgw_set_why(why, why_size, "cannot rename to %s: %s", path,
+                strerror(errno));
     rv = DGW_ERR_IO;
   }
   if (rv != DGW_OK)
@@ -227,15 +216,15 @@ int dgw_client_restore_sessions(struct dgw_client *c, const char *path,
     return DGW_ERR_STATE;
   root = json_object_from_file(path);
   if (root == NULL) {
-    set_why(why, why_size, "cannot read %s: %s", path,
-            access(path, R_OK) != 0 ? strerror(errno) : "not JSON");
+    dgw_set_why(why, why_size, "cannot read %s: %s", path,
+                access(path, R_OK) != 0 ? strerror(errno) : "not JSON");
     return access(path, R_OK) != 0 ? DGW_ERR_IO : DGW_ERR_JSON;
   }
   if (get_int(root, "version", 0) != SESSION_FILE_VERSION ||
       !json_object_object_get_ex(root, "shards", &list) ||
       !json_object_is_type(list, json_type_array)) {
-    set_why(why, why_size, "%s is not a dgw session file (version %d)", path,
-            SESSION_FILE_VERSION);
+    dgw_set_why(why, why_size, "%s is not a dgw session file (version %d)",
+                path, SESSION_FILE_VERSION);
     json_object_put(root);
     return DGW_ERR_JSON;
   }
