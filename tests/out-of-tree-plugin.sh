@@ -8,7 +8,8 @@
 #   3. checks that the installed log and stats plugins need no dgw symbol;
 #   4. builds a small application with `pkg-config --cflags --libs dgw`,
 #      which loads the example by path and the installed plugins by name
-#      ($DGW_PLUGIN_PATH), and frees the client (their fini runs).
+#      ($DGW_PLUGIN_PATH), and frees the client (their fini runs);
+#   5. runs the installed dgw program: check-plugin and the demo.
 #
 # Usage: tests/out-of-tree-plugin.sh [BUILDDIR]    (default: .)
 # Needs: make, a C compiler ($CC, default cc), pkg-config, nm.
@@ -136,4 +137,16 @@ say "loading the example by path and the installed plugins by name"
 LD_LIBRARY_PATH=$root$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
   DGW_PLUGIN_PATH=$root$plugindir "$tmp/host" "$tmp/hello.so" ||
   die "the plugins did not load and unload cleanly"
+
+# 5. The installed dgw program finds the installed plugins and runs its
+#    demo from the staged copy.
+dgw=$(find "$root" -path '*/bin/dgw' -type f | head -n 1)
+[ -n "$dgw" ] && [ -x "$dgw" ] || die "no dgw program was installed"
+say "running the installed $dgw check-plugin and demo"
+DGW_PLUGIN_PATH=$root$plugindir "$dgw" check-plugin --quiet log ||
+  die "the installed dgw cannot load the installed log plugin"
+DGW_PLUGIN_PATH=$root$plugindir "$dgw" demo --quiet >"$tmp/demo.log" 2>&1 ||
+  { cat "$tmp/demo.log" >&2; die "the installed dgw demo failed"; }
+grep -q 'complete, each exactly once' "$tmp/demo.log" ||
+  die "the installed dgw demo did not report exactly-once delivery"
 say "ok"
