@@ -280,8 +280,27 @@ int64_t dgw_rest_retry_after_ms(const char *body, size_t len,
   return (double)ms < s * 1000.0 ? ms + 1 : ms;
 }
 
+/* A run of this many bytes of the token is enough to call a text a leak
+ * (a server may echo the token cut short or altered at one end). */
+#define TOKEN_SLICE 12
+
+/* 1 when `m` holds any TOKEN_SLICE-byte run of `token` (all of a shorter
+ * token), or an Authorization value. */
+static int echoes_token(const char *m, const char *token) {
+  size_t mlen = strlen(m), tlen = token != NULL ? strlen(token) : 0;
+  size_t slice = tlen < TOKEN_SLICE ? tlen : TOKEN_SLICE;
+
+  if (strstr(m, "Bot ") != NULL)
+    return 1;
+  for (size_t i = 0; slice > 0 && i + slice <= tlen; i++)
+    if (memmem(m, mlen, token + i, slice) != NULL)
+      return 1;
+  return 0;
+}
+
 /* Discord's "message" from an error body, printable and short, for the
- * log; "" when there is none, or when it would repeat the token. */
+ * log; "" when there is none, or when it would repeat any part of the
+ * token. */
 static void error_message(const char *body, size_t len, const char *token,
                           char *out, size_t size) {
   struct json_object *root = parse_whole(body, len);
@@ -294,7 +313,7 @@ static void error_message(const char *body, size_t len, const char *token,
       json_object_is_type(v, json_type_string)) {
     const char *m = json_object_get_string(v);
 
-    if (token == NULL || strstr(m, token) == NULL)
+    if (!echoes_token(m, token))
       for (; *m != '\0' && n + 1 < size && n < 120; m++)
         out[n++] = (*m >= 0x20 && *m < 0x7f) ? *m : '?';
     out[n] = '\0';
@@ -658,10 +677,10 @@ static int describe_failure(struct dgw_rest *r, struct bufferevent *bev,
   return DGW_ERR_CONNECT;
 }
 
-/* Reason phrases of the statuses we name, so that a log line never
- * carries the server's own text for them. */
-static const char *status_text(int code, struct evhttp_request *req, char *buf,
-                               size_t size) {
+/* Reason phrases of the statuses we name.  The server's own reason phrase
+ * is never logged: a hostile or broken server could echo the token in
+ * it.  Other statuses go by their number alone. */
+static const char *status_text(int code) {
   static const struct {
     int code;
     const char *text;
@@ -673,16 +692,10 @@ static const char *status_text(int code, struct evhttp_request *req, char *buf,
       {502, "Bad Gateway"},        {503, "Service Unavailable"},
       {504, "Gateway Timeout"},
   };
-  const char *line = evhttp_request_get_response_code_line(req);
-  size_t n = 0;
-
   for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
     if (table[i].code == code)
       return table[i].text;
-  for (; line != NULL && line[n] != '\0' && n + 1 < size && n < 60; n++)
-    buf[n] = (line[n] >= 0x20 && line[n] < 0x7f) ? line[n] : '?';
-  buf[n] = '\0';
-  return buf;
+  return "";
 }
 
 /* An HTTP status arrived: decide. */
@@ -692,8 +705,7 @@ static void take_status(struct dgw_rest *r, struct evhttp_request *req,
   size_t len = evbuffer_get_length(in);
   const char *body = len > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
   const char *token = r->authorization + 4; /* after "Bot " */
-  char text_buf[64];
-  const char *text = status_text(code, req, text_buf, sizeof(text_buf));
+  const char *text = status_text(code);
   char message[128];
   char why[300];
 
@@ -706,11 +718,18 @@ static void take_status(struct dgw_rest *r, struct evhttp_request *req,
     char detail[200];
 
     if (dgw_gateway_bot_parse(body, len, r->api.tls, &bot, detail,
-                              sizeof(detail)) == DGW_OK) {
+                              sizeof(detail)) != DGW_OK)
+      attempt_failed(r, "malformed answer (HTTP 200): %s",
+                     echoes_token(detail, token) ? "(detail withheld)"
+                                                 : detail);
+    else if (echoes_token(bot.url, token))
+      /* The URL is logged and connected to: not one that carries the
+       * token to wherever it points. */
+      attempt_failed(r, "malformed answer (HTTP 200): the url repeats part "
+                        "of the token");
+    else {
       r->failures = 0;
       finish(r, DGW_OK, &bot, NULL);
-    } else {
-      attempt_failed(r, "malformed answer (HTTP 200): %s", detail);
     }
     return;
   }
@@ -738,13 +757,14 @@ static void take_status(struct dgw_rest *r, struct evhttp_request *req,
   }
   error_message(body, len, token, message, sizeof(message));
   if (code >= 500 || code == 408 || code < 300) {
-    attempt_failed(r, "HTTP %d %s%s%s", code, text, message[0] ? ": " : "",
-                   message);
+    attempt_failed(r, "HTTP %d%s%s%s%s", code, text[0] ? " " : "", text,
+                   message[0] ? ": " : "", message);
     return;
   }
   /* 3xx (not followed) and the other 4xx: asking again cannot help. */
-  snprintf(why, sizeof(why), "GET %s%s was refused: HTTP %d %s%s%s", r->api_url,
-           REST_ROUTE, code, text, message[0] ? ": " : "", message);
+  snprintf(why, sizeof(why), "GET %s%s was refused: HTTP %d%s%s%s%s",
+           r->api_url, REST_ROUTE, code, text[0] ? " " : "", text,
+           message[0] ? ": " : "", message);
   finish(r, DGW_ERR_HTTP, NULL, why);
 }
 

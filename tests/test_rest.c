@@ -242,12 +242,13 @@ static void test_retry_after_table(void **state) {
 /* ================================================================ */
 
 struct step {
-  int status;        /* 0: read the request and never answer */
-  const char *body;  /* NULL: empty */
-  const char *retry; /* a Retry-After header, or NULL */
-  size_t big;        /* > 0: a body of this many bytes instead */
-  int chunked;       /* send the body chunked */
-  size_t big_header; /* > 0: and a header of this many bytes */
+  int status;         /* 0: read the request and never answer */
+  const char *body;   /* NULL: empty */
+  const char *retry;  /* a Retry-After header, or NULL */
+  size_t big;         /* > 0: a body of this many bytes instead */
+  int chunked;        /* send the body chunked */
+  size_t big_header;  /* > 0: and a header of this many bytes */
+  const char *reason; /* the reason phrase; NULL: "Scripted" */
 };
 
 #define MAX_SEEN 32
@@ -318,11 +319,13 @@ static void serve(struct evhttp_request *req, void *arg) {
     free(v);
   }
   if (st->chunked) {
-    evhttp_send_reply_start(req, st->status, "Scripted");
+    evhttp_send_reply_start(req, st->status,
+                            st->reason != NULL ? st->reason : "Scripted");
     evhttp_send_reply_chunk(req, body);
     evhttp_send_reply_end(req);
   } else {
-    evhttp_send_reply(req, st->status, "Scripted", body);
+    evhttp_send_reply(req, st->status,
+                      st->reason != NULL ? st->reason : "Scripted", body);
   }
   evbuffer_free(body);
 }
@@ -604,7 +607,7 @@ static int wait_log(struct fx *f, const char *needle, int want,
  * the budget resets. */
 static void test_auto_shards(void **state) {
   static char body[512];
-  struct step steps[] = {{200, body, NULL, 0, 0, 0}};
+  struct step steps[] = {{200, body, NULL, 0, 0, 0, NULL}};
   struct fx *f = fx_new("localhost", 1, steps, 1);
   struct dgw_identify_limits lim;
   char line[256];
@@ -686,7 +689,7 @@ static void test_refusals(void **state) {
   (void)state;
   for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
     const struct refusal *rf = &refusals[i];
-    struct step steps[] = {{rf->status, rf->body, NULL, 0, 0, 0}};
+    struct step steps[] = {{rf->status, rf->body, NULL, 0, 0, 0, NULL}};
     struct fx *f = fx_new("localhost", 1, steps, 1);
     int explicit_shards = i == 1;
 
@@ -734,10 +737,10 @@ static void test_rate_limited(void **state) {
   static const char *limited =
       "{\"message\": \"You are being rate limited.\", \"retry_after\": 0.3, "
       "\"global\": false}";
-  struct step steps[] = {{429, NULL, NULL, 0, 0, 0},
-                         {429, limited, NULL, 0, 0, 0},
-                         {429, "<html>slow down</html>", "1", 0, 0, 0},
-                         {200, NULL, NULL, 0, 0, 0}};
+  struct step steps[] = {{429, NULL, NULL, 0, 0, 0, NULL},
+                         {429, limited, NULL, 0, 0, 0, NULL},
+                         {429, "<html>slow down</html>", "1", 0, 0, 0, NULL},
+                         {200, NULL, NULL, 0, 0, 0, NULL}};
   struct fx *f = fx_new("localhost", 1, steps, 4);
 
   (void)state;
@@ -761,10 +764,11 @@ static void test_rate_limited(void **state) {
 /* 5xx are retried with the backoff, each retry logged with the status
  * (and Discord's message when the body has one). */
 static void test_server_errors(void **state) {
-  struct step steps[] = {{500, NULL, NULL, 0, 0, 0},
-                         {503, "{\"message\":\"upstream\"}", NULL, 0, 0, 0},
-                         {502, "{}", NULL, 0, 0, 0},
-                         {200, NULL, NULL, 0, 0, 0}};
+  struct step steps[] = {
+      {500, NULL, NULL, 0, 0, 0, NULL},
+      {503, "{\"message\":\"upstream\"}", NULL, 0, 0, 0, NULL},
+      {502, "{}", NULL, 0, 0, 0, NULL},
+      {200, NULL, NULL, 0, 0, 0, NULL}};
   struct fx *f = fx_new("localhost", 1, steps, 4);
 
   (void)state;
@@ -793,14 +797,60 @@ static void test_server_errors(void **state) {
   fx_free(f);
 }
 
+/* 1 when `text` holds any 8-byte run of TOKEN. */
+static int has_token_slice(const char *text) {
+  static const char token[] = TOKEN;
+
+  for (size_t i = 0; i + 8 <= sizeof(token) - 1; i++)
+    if (memmem(text, strlen(text), token + i, 8) != NULL)
+      return 1;
+  return 0;
+}
+
+/* A server that echoes the token, whole or cut short, in its reason
+ * phrase, its error message or the gateway URL it hands out: no log line
+ * and no fatal reason carries any part of it.  (The review found the
+ * reason phrase of an unknown status, and a token cut by one byte in the
+ * message, in the log.) */
+static void test_token_never_logged(void **state) {
+  static const char echo_reason[] = "Echo " TOKEN;
+  static const char cut_message[] =
+      "{\"message\":\"bad token MTIz.rest-test.token_\"}";
+  static const char url_with_token[] =
+      "{\"url\":\"wss://rest-test.token.example\",\"shards\":1," LIMIT_1000 "}";
+  struct step steps[] = {
+      {599, cut_message, NULL, 0, 0, 0, echo_reason},
+      {200, url_with_token, NULL, 0, 0, 0, NULL},
+      {418, cut_message, NULL, 0, 0, 0, echo_reason},
+  };
+  struct fx *f = fx_new("localhost", 1, steps, 3);
+
+  (void)state;
+  fx_client(f);
+  assert_int_equal(dgw_client_start(f->client), DGW_OK);
+  assert_true(wait_count(f, &f->fatal_calls, 1, 10));
+  assert_int_equal(f->srv.served, 3);
+  /* Each answer was understood: retried, refused as malformed, fatal. */
+  assert_int_equal(count_lines(f, "HTTP 599; retrying"), 1);
+  assert_int_equal(
+      count_lines(f, "malformed answer (HTTP 200): the url repeats part"), 1);
+  assert_int_equal(f->fatal_error, DGW_ERR_HTTP);
+  assert_non_null(strstr(f->fatal_why, "HTTP 418"));
+  if (has_token_slice(f->log))
+    fail_msg("the log holds part of the token:\n%s", f->log);
+  assert_false(has_token_slice(f->fatal_why));
+  fx_free(f);
+}
+
 /* A 200 whose body is not a valid answer is retried, and the log says
  * what was wrong with it. */
 static void test_malformed_answers(void **state) {
-  struct step steps[] = {
-      {200, "{\"url\":", NULL, 0, 0, 0},
-      {200, "{\"url\":\"wss://g\",\"shards\":0," LIMIT_1000 "}", NULL, 0, 0, 0},
-      {200, "", NULL, 0, 0, 0},
-      {200, NULL, NULL, 0, 0, 0}};
+  struct step steps[] = {{200, "{\"url\":", NULL, 0, 0, 0, NULL},
+                         {200,
+                          "{\"url\":\"wss://g\",\"shards\":0," LIMIT_1000 "}",
+                          NULL, 0, 0, 0, NULL},
+                         {200, "", NULL, 0, 0, 0, NULL},
+                         {200, NULL, NULL, 0, 0, 0, NULL}};
   struct fx *f = fx_new("localhost", 1, steps, 4);
 
   (void)state;
@@ -823,7 +873,7 @@ static void test_malformed_answers(void **state) {
  * logged as a TLS error and retried; nothing reaches the server's HTTP
  * layer, nothing crashes, nothing is fatal. */
 static void test_tls_name_mismatch(void **state) {
-  struct step steps[] = {{200, NULL, NULL, 0, 0, 0}};
+  struct step steps[] = {{200, NULL, NULL, 0, 0, 0, NULL}};
   struct fx *f = fx_new("wrongname", 1, steps, 1);
 
   (void)state;
@@ -843,7 +893,8 @@ static void test_tls_name_mismatch(void **state) {
 /* A server that reads the request and never answers: the attempt times
  * out after the configured connect timeout and the next one succeeds. */
 static void test_timeout(void **state) {
-  struct step steps[] = {{0, NULL, NULL, 0, 0, 0}, {200, NULL, NULL, 0, 0, 0}};
+  struct step steps[] = {{0, NULL, NULL, 0, 0, 0, NULL},
+                         {200, NULL, NULL, 0, 0, 0, NULL}};
   struct fx *f = fx_new("localhost", 1, steps, 2);
   uint32_t timeout = (uint32_t)(300 * time_scale());
   char line[64];
@@ -865,10 +916,10 @@ static void test_timeout(void **state) {
 /* A body over 64 KiB is refused (with a Content-Length, or chunked), and
  * so are headers over 16 KiB; the call is retried. */
 static void test_oversized_answer(void **state) {
-  struct step steps[] = {{200, NULL, NULL, 70000, 0, 0},
-                         {200, NULL, NULL, 70000, 1, 0},
-                         {200, NULL, NULL, 0, 0, 20000},
-                         {200, NULL, NULL, 0, 0, 0}};
+  struct step steps[] = {{200, NULL, NULL, 70000, 0, 0, NULL},
+                         {200, NULL, NULL, 70000, 1, 0, NULL},
+                         {200, NULL, NULL, 0, 0, 20000, NULL},
+                         {200, NULL, NULL, 0, 0, 0, NULL}};
   struct fx *f = fx_new("localhost", 1, steps, 4);
 
   (void)state;
@@ -892,8 +943,8 @@ static void test_oversized_answer(void **state) {
 static void test_stop_and_free_in_flight(void **state) {
   (void)state;
   for (int how = 0; how < 5; how++) {
-    struct step hang[] = {{0, NULL, NULL, 0, 0, 0}};
-    struct step fail[] = {{500, NULL, NULL, 0, 0, 0}};
+    struct step hang[] = {{0, NULL, NULL, 0, 0, 0, NULL}};
+    struct step fail[] = {{500, NULL, NULL, 0, 0, 0, NULL}};
     struct fx *f = fx_new("localhost", 1, how == 2 ? fail : hang, 1);
 
     if (how == 2) /* a long wait after the first failure */
@@ -927,7 +978,7 @@ static void test_stop_and_free_in_flight(void **state) {
  * skipped then, with a warning. */
 static void test_restore_with_auto_shards(void **state) {
   static char body[512];
-  struct step steps[] = {{200, body, NULL, 0, 0, 0}};
+  struct step steps[] = {{200, body, NULL, 0, 0, 0, NULL}};
   struct fx *f = fx_new("localhost", 1, steps, 1);
   char path[] = "/tmp/dgw-test-rest-XXXXXX";
   char why[256] = "";
@@ -1019,7 +1070,7 @@ static void test_restore_with_auto_shards(void **state) {
  * although Discord recommends another. */
 static void test_url_from_rest(void **state) {
   static char body[512];
-  struct step steps[] = {{200, body, NULL, 0, 0, 0}};
+  struct step steps[] = {{200, body, NULL, 0, 0, 0, NULL}};
   struct fx *f = fx_new(NULL, 0, steps, 1);
 
   (void)state;
@@ -1044,7 +1095,7 @@ static void test_url_from_rest(void **state) {
 
 /* A configured gateway URL with explicit shards makes no REST call. */
 static void test_configured_skips_rest(void **state) {
-  struct step steps[] = {{500, NULL, NULL, 0, 0, 0}};
+  struct step steps[] = {{500, NULL, NULL, 0, 0, 0, NULL}};
   struct fx *f = fx_new("localhost", 1, steps, 1);
 
   (void)state;
@@ -1117,6 +1168,7 @@ int main(void) {
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_rate_limited),
       cmocka_unit_test(test_server_errors),
+      cmocka_unit_test(test_token_never_logged),
       cmocka_unit_test(test_malformed_answers),
       cmocka_unit_test(test_tls_name_mismatch),
       cmocka_unit_test(test_timeout),
