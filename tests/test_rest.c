@@ -11,6 +11,7 @@
 
 #include "harness.h"
 
+#include <errno.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -842,6 +843,105 @@ static void test_token_never_logged(void **state) {
   fx_free(f);
 }
 
+/* Sends `req` (`len` bytes; the last `flood` bytes of header lines are
+ * repeated until `flood_total` bytes went) to the mock on loopback and
+ * returns what it answered until it closed (or 5 s, scaled); *closed
+ * says whether the mock closed the connection. */
+static char *mock_http(struct event_base *base, uint16_t port, const char *req,
+                       size_t flood_total, int *closed) {
+  struct sockaddr_in sin;
+  char *out = calloc(1, 65536);
+  size_t got = 0, sent = 0;
+  double until = deadline_ms(5);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  static const char line[] = "X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+
+  assert_true(fd >= 0 && out != NULL);
+  memset(&sin, 0, sizeof(sin));
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+  evutil_make_socket_nonblocking(fd);
+  assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
+  while (now_ms() < until) {
+    ssize_t n;
+
+    if (sent < flood_total &&
+        send(fd, line, sizeof(line) - 1, MSG_NOSIGNAL) > 0)
+      sent += sizeof(line) - 1;
+    loop_once(base);
+    n = recv(fd, out + got, 65535 - got, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      *closed = 1; /* closed (or reset while we still sent) */
+      break;
+    }
+    if (n > 0)
+      got += (size_t)n;
+  }
+  close(fd);
+  return out;
+}
+
+/* The mock serves GET /gateway/bot (what "auto" shards against `dgw mock`
+ * rely on): its own URL, the shard count and max_concurrency it was given,
+ * 401 without the right token; and a request whose header block never
+ * ends is refused, not buffered without bound (found in review). */
+static void test_mock_serves_gateway_bot(void **state) {
+  struct event_base *base = event_base_new();
+  struct dgw_mock_config mc;
+  struct dgw_mock *mock;
+  struct dgw_mock_stats ms;
+  char req[256], url[64];
+  char *answer;
+  int err = 0, closed = 0;
+
+  (void)state;
+  memset(&mc, 0, sizeof(mc));
+  mc.token = "right";
+  mc.rest_shards = 5;
+  mc.rest_max_concurrency = 2;
+  mc.log = test_log;
+  mock = dgw_mock_new(base, &mc, &err);
+  assert_non_null(mock);
+  snprintf(url, sizeof(url), "ws://127.0.0.1:%u",
+           (unsigned)dgw_mock_port(mock));
+
+  snprintf(req, sizeof(req),
+           "GET /api/v10/gateway/bot HTTP/1.1\r\nHost: x\r\n"
+           "Authorization: Bot right\r\n\r\n");
+  answer = mock_http(base, dgw_mock_port(mock), req, 0, &closed);
+  assert_true(closed); /* Connection: close */
+  assert_non_null(strstr(answer, "HTTP/1.1 200 OK\r\n"));
+  assert_non_null(strstr(answer, url));
+  assert_non_null(strstr(answer, "\"shards\":5"));
+  assert_non_null(strstr(answer, "\"max_concurrency\":2"));
+  assert_non_null(strstr(answer, "\"remaining\":1000"));
+  free(answer);
+
+  snprintf(req, sizeof(req),
+           "GET /api/v10/gateway/bot HTTP/1.1\r\nAuthorization: Bot wrong"
+           "\r\n\r\n");
+  answer = mock_http(base, dgw_mock_port(mock), req, 0, &closed);
+  assert_non_null(strstr(answer, "HTTP/1.1 401 Unauthorized\r\n"));
+  free(answer);
+  closed = 0;
+
+  /* 64 KiB of header lines: refused once past the header cap. */
+  answer =
+      mock_http(base, dgw_mock_port(mock),
+                "GET /api/v10/gateway/bot HTTP/1.1\r\n", 64 * 1024, &closed);
+  assert_true(closed);
+  if (strstr(answer, "400 Bad Request") == NULL)
+    assert_true(answer[0] == '\0'); /* reset before we could read it */
+  free(answer);
+  dgw_mock_get_stats(mock, &ms);
+  assert_int_equal(ms.rest_requests, 2);
+  dgw_mock_free(mock);
+  event_base_free(base);
+}
+
 /* A 200 whose body is not a valid answer is retried, and the log says
  * what was wrong with it. */
 static void test_malformed_answers(void **state) {
@@ -1169,6 +1269,7 @@ int main(void) {
       cmocka_unit_test(test_rate_limited),
       cmocka_unit_test(test_server_errors),
       cmocka_unit_test(test_token_never_logged),
+      cmocka_unit_test(test_mock_serves_gateway_bot),
       cmocka_unit_test(test_malformed_answers),
       cmocka_unit_test(test_tls_name_mismatch),
       cmocka_unit_test(test_timeout),

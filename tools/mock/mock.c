@@ -2513,8 +2513,11 @@ static int conn_serve_rest(struct dgw_mock_conn *conn, const char *buf,
       hend = buf + i + 4;
       break;
     }
-  if (hend == NULL)
-    return 1; /* wait for the rest of the header block */
+  if (hend == NULL) {
+    if (len >= DGW_HANDSHAKE_MAX_HEADER) /* it will never end in time */
+      conn_reject_http(conn, "request header block too large");
+    return 1; /* else wait for the rest of the header block */
+  }
   mock->stats.rest_requests++;
   if (!header_get(buf, (size_t)(hend - buf), "Authorization", auth,
                   sizeof auth))
