@@ -298,3 +298,7 @@ size_t dgw_sendq_length(const struct dgw_sendq *q) {
 size_t dgw_sendq_capacity(const struct dgw_sendq *q) {
   return q->capacity;
 }
+
+size_t dgw_sendq_slots(const struct dgw_sendq *q) {
+  return q->slots;
+}

@@ -196,4 +196,8 @@ size_t dgw_sendq_length(const struct dgw_sendq *q);
 /* The capacity given to dgw_sendq_new(). */
 size_t dgw_sendq_capacity(const struct dgw_sendq *q);
 
+/* Slots allocated now: 0 while nothing waits (or after a drained burst),
+ * else doubled from 8 up to the capacity as commands queue up. */
+size_t dgw_sendq_slots(const struct dgw_sendq *q);
+
 #endif /* DGW_RATELIMIT_H */

@@ -493,7 +493,10 @@ static void test_sendq_grows_in_order(void **state) {
   int next_in = 0, next_out = 0;
 
   (void)state;
+  assert_int_equal(dgw_sendq_slots(q), 0); /* nothing until a command waits */
   for (int round = 0; round < 2; round++) {
+    size_t last_slots;
+
     /* Wrap the first slots: push 5, pop 3, then fill to capacity. */
     for (int i = 0; i < 5; i++, next_in++) {
       snprintf(text, sizeof(text), "c%d", next_in);
@@ -504,10 +507,20 @@ static void test_sendq_grows_in_order(void **state) {
       assert_string_equal(dgw_sendq_peek(q)->json, text);
       assert_int_equal(dgw_sendq_pop(q, NULL), DGW_OK);
     }
+    assert_int_equal(dgw_sendq_slots(q), 8);
+    last_slots = 8;
     while (dgw_sendq_length(q) < 300) {
       snprintf(text, sizeof(text), "c%d", next_in++);
       assert_int_equal(push_text(q, text, NULL, NULL), DGW_OK);
+      /* Doubling, never past the capacity, and only when full. */
+      if (dgw_sendq_slots(q) != last_slots) {
+        assert_true(dgw_sendq_slots(q) == 300 ||
+                    dgw_sendq_slots(q) == 2 * last_slots);
+        assert_int_equal(dgw_sendq_length(q), last_slots + 1);
+        last_slots = dgw_sendq_slots(q);
+      }
     }
+    assert_int_equal(dgw_sendq_slots(q), 300);
     assert_int_equal(push_text(q, "over", NULL, NULL), DGW_SENDQ_ERR_FULL);
     while (dgw_sendq_length(q) > 0) {
       snprintf(text, sizeof(text), "c%d", next_out++);
@@ -515,6 +528,7 @@ static void test_sendq_grows_in_order(void **state) {
       assert_int_equal(dgw_sendq_pop(q, NULL), DGW_OK);
     }
     assert_null(dgw_sendq_peek(q));
+    assert_int_equal(dgw_sendq_slots(q), 0); /* the burst's ring is gone */
   }
   assert_int_equal(next_in, next_out);
   dgw_sendq_free(q);
