@@ -212,14 +212,22 @@ static void lost(struct dgw_gateway *gw, int err, uint16_t code,
   info.will_resume =
       action != DGW_CLOSE_FATAL && gw->session_id != NULL && !gw->identify_next;
   info.retry_in_ms = action == DGW_CLOSE_FATAL ? 0 : delay;
-  client_log(c, action == DGW_CLOSE_FATAL ? DGW_LOG_ERROR : DGW_LOG_INFO,
-             "shard %u: disconnected (%s%s%s), %s in %u ms", gw->shard_id,
-             reason, code ? ", close code " : "",
-             code ? dgw_close_code_name(code) : "",
-             action == DGW_CLOSE_FATAL ? "fatal, not retrying"
-             : info.will_resume        ? "resuming"
-                                       : "identifying",
-             (unsigned)info.retry_in_ms);
+  {
+    char code_text[64] = "";
+
+    /* The reason already says "peer closed with code N: TEXT"; add what
+     * the code means to Discord when the peer's TEXT did not say it. */
+    if (code && strstr(reason, dgw_close_code_name(code)) == NULL)
+      snprintf(code_text, sizeof(code_text), "; %u means %s", (unsigned)code,
+               dgw_close_code_name(code));
+    client_log(c, action == DGW_CLOSE_FATAL ? DGW_LOG_ERROR : DGW_LOG_INFO,
+               "shard %u: disconnected (%s%s), %s in %u ms", gw->shard_id,
+               reason, code_text,
+               action == DGW_CLOSE_FATAL ? "fatal, not retrying"
+               : info.will_resume        ? "resuming"
+                                         : "identifying",
+               (unsigned)info.retry_in_ms);
+  }
   gw->retry_now = 0;
   gw->in_lost++;
   if (c->cb.on_disconnect != NULL && !c->free_pending)

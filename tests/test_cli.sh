@@ -204,7 +204,7 @@ runpid=$!
 wait_for 20 has_lines "$tmp/events.jsonl" 2 # READY and the first event
 ok $? "dgw run: the events reach the log plugin"
 grep -q 'shard 0: connecting' "$tmp/run1.err" &&
-  grep -q 'shard 0: ready, session' "$tmp/run1.err"
+  grep -q 'shard 0: ready (session' "$tmp/run1.err"
 ok $? "dgw run logs each lifecycle change"
 kill -TERM "$runpid"
 wait "$runpid"
@@ -219,7 +219,7 @@ sleep 1 # the gateway goes on meanwhile
 
 CLI_TEST_TOKEN=cli-token $wrap "$dgw" run "$tmp/bot.json" 2> "$tmp/run2.err" &
 runpid=$!
-wait_for 20 grep -q 'resumed session' "$tmp/run2.err"
+wait_for 20 grep -q 'shard 0: resumed (session' "$tmp/run2.err"
 ok $? "the restart resumes the saved session instead of identifying"
 wait_for 20 grep -q '"three"' "$tmp/events.jsonl"
 kill -INT "$runpid"
@@ -249,7 +249,7 @@ wait_for 20 sh -c "! kill -0 $runpid 2>/dev/null"
 wait "$runpid"
 rc=$?
 runpid=
-[ $rc -eq 4 ] && grep -q 'close 4004' "$tmp/err"
+[ $rc -eq 4 ] && grep -q 'peer closed with code 4004' "$tmp/err"
 ok $? "a refused token (4004) ends dgw run with exit 4 (got $rc)"
 show "$tmp/err"
 stop_mock
@@ -263,10 +263,10 @@ cat > "$tmp/auto.json" <<EOF
 EOF
 DISCORD_TOKEN=right-token $wrap "$dgw" run "$tmp/auto.json" 2> "$tmp/auto.err" &
 runpid=$!
-ready3() { [ "$(grep -c 'ready, session' "$tmp/auto.err")" -ge 3 ]; }
+ready3() { [ "$(grep -c 'ready (session' "$tmp/auto.err")" -ge 3 ]; }
 wait_for 20 ready3
 ok $? "auto shards: the 3 shards GET /gateway/bot recommends all get READY"
-grep -q 'shard 2: ready' "$tmp/auto.err"
+grep -q 'shard 2: ready (session' "$tmp/auto.err"
 ok $? "auto shards: shard ids 0..2"
 kill "$runpid"
 wait "$runpid"
@@ -283,6 +283,25 @@ rc=$?
 runpid=
 [ $rc -eq 4 ] && grep -q '401' "$tmp/err"
 ok $? "auto shards: a token the API refuses (401) ends dgw run with exit 4 (got $rc)"
+show "$tmp/err"
+stop_mock
+
+# ------------------------- a graceful stop that cannot save: not exit 0
+start_mock
+mkdir "$tmp/state"
+cat > "$tmp/save.json" <<EOF
+{"intents": 1, "gateway_url": "$url", "session_file": "state/s.json"}
+EOF
+DISCORD_TOKEN=t $wrap "$dgw" run "$tmp/save.json" 2> "$tmp/err" &
+runpid=$!
+wait_for 20 grep -q 'shard 0: ready (session' "$tmp/err"
+rmdir "$tmp/state" # the directory goes away while the bot runs
+kill "$runpid"
+wait "$runpid"
+rc=$?
+runpid=
+[ $rc -eq 1 ] && grep -q 'cannot save the sessions' "$tmp/err"
+ok $? "a session file that cannot be written: exit 1, said why (got $rc)"
 show "$tmp/err"
 stop_mock
 

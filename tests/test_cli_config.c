@@ -123,7 +123,7 @@ static void test_every_key(void **state) {
       " \"plugins\": [\"stats\", {\"path\": \"p/my.so\", \"config\": "
       "{\"a\": 1}}, {\"name\": \"log\"}],\n"
       " \"plugins_strict\": false,\n"
-      " \"session_file\": \"/var/lib/dgw/s.json\",\n"
+      " \"session_file\": \"s.json\",\n"
       " \"log_level\": \"debug\"}\n",
       &cfg);
   assert_string_equal(cfg.token, "other-token"); /* "Bot " dropped */
@@ -149,7 +149,8 @@ static void test_every_key(void **state) {
   assert_string_equal(cfg.plugins[1].config_json, "{\"a\":1}");
   assert_string_equal(cfg.plugins[2].name_or_path, "log");
   assert_int_equal(cfg.plugins_strict, 0);
-  assert_string_equal(cfg.session_file, "/var/lib/dgw/s.json");
+  snprintf(want, sizeof(want), "%s/s.json", dir);
+  assert_string_equal(cfg.session_file, want);
   assert_int_equal(cfg.log_level, DGW_LOG_DEBUG);
   cli_config_free(&cfg);
 }
@@ -243,6 +244,10 @@ static void test_mistakes_are_named(void **state) {
            "EMPTY_TOKEN is not set");
   load_bad("{\"intents\": 1, \"token\": \"a\", \"token_env\": \"X\"}",
            "not both");
+  load_bad("{\"intents\": 1, \"token_env\": \"A\\u0000B\"}",
+           "token_env: contains a NUL character");
+  load_bad("{\"intents\": 1, \"session_file\": \"/nonexistent/dir/s.json\"}",
+           "session_file: cannot write in /nonexistent/dir");
 }
 
 static void test_unreadable_file(void **state) {

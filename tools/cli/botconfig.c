@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -128,6 +129,9 @@ static int get_string(struct ctx *x, struct json_object *v, const char *key,
   if (!json_object_is_type(v, json_type_string) ||
       json_object_get_string_len(v) == 0)
     return fail(x, key, "must be a non-empty string");
+  if ((size_t)json_object_get_string_len(v) !=
+      strlen(json_object_get_string(v)))
+    return fail(x, key, "contains a NUL character (\\u0000)");
   *out = json_object_get_string(v);
   return 0;
 }
@@ -447,6 +451,26 @@ static int parse_root(struct ctx *x, struct json_object *root,
                 key);
     }
     if (rv != 0)
+      return -1;
+  }
+  if (cfg->session_file != NULL) {
+    /* Found out now, not at the graceful stop that needs it. */
+    char *dir = strdup(cfg->session_file);
+    char *slash = dir != NULL ? strrchr(dir, '/') : NULL;
+    int ok;
+
+    if (dir == NULL)
+      return fail(x, "session_file", "out of memory");
+    if (slash == dir)
+      slash[1] = '\0';
+    else if (slash != NULL)
+      *slash = '\0';
+    ok = access(slash != NULL ? dir : ".", W_OK) == 0;
+    if (!ok)
+      fail(x, "session_file", "cannot write in %s: %s",
+           slash != NULL ? dir : ".", strerror(errno));
+    free(dir);
+    if (!ok)
       return -1;
   }
   if (!have_intents)

@@ -31,8 +31,10 @@ struct run {
   struct cli_config cfg;
   enum dgw_log_level level;
   struct event *sigint, *sigterm, *grace;
-  int stopping; /* a signal asked us to stop */
-  int refused;  /* Discord refused the bot for good */
+  int stopping;     /* a signal asked us to stop */
+  int refused;      /* Discord refused the bot for good */
+  int config_error; /* the REST API refused the request (not the token) */
+  int save_failed;  /* the sessions could not be saved */
   int status;
 };
 
@@ -73,65 +75,32 @@ static void on_connecting(struct dgw_gateway *gw, void *ud) {
     cli_say(DGW_LOG_INFO, "shard %u: connecting", dgw_gateway_shard_id(gw));
 }
 
-static void on_ready(struct dgw_gateway *gw, void *ud) {
-  struct run *r = ud;
-
-  if (r->level >= DGW_LOG_INFO)
-    cli_say(DGW_LOG_INFO, "shard %u: ready, session %s",
-            dgw_gateway_shard_id(gw), dgw_gateway_session_id(gw));
-}
-
-static void on_resumed(struct dgw_gateway *gw, void *ud) {
-  struct run *r = ud;
-
-  if (r->level >= DGW_LOG_INFO)
-    cli_say(DGW_LOG_INFO, "shard %u: resumed session %s at seq %lld",
-            dgw_gateway_shard_id(gw), dgw_gateway_session_id(gw),
-            (long long)dgw_gateway_sequence(gw));
-}
-
-static void on_disconnect(struct dgw_gateway *gw,
-                          const struct dgw_disconnect *info, void *ud) {
-  struct run *r = ud;
-  char code[48] = "";
-
-  if (r->level < DGW_LOG_WARN)
-    return;
-  if (info->close_code != 0)
-    snprintf(code, sizeof(code), " (close %u %s)", (unsigned)info->close_code,
-             dgw_close_code_name(info->close_code));
-  cli_say(DGW_LOG_WARN, "shard %u: disconnected: %s%s; %s in %u ms",
-          dgw_gateway_shard_id(gw), info->reason, code,
-          info->will_resume ? "resuming" : "identifying again",
-          (unsigned)info->retry_in_ms);
-}
-
+/* The library logs READY, RESUMED, every disconnect (fatal ones at error
+ * level) and the client going offline and online; these callbacks only
+ * keep what the exit status needs. */
 static void on_fatal(struct dgw_gateway *gw, uint16_t close_code,
                      const char *meaning, void *ud) {
   struct run *r = ud;
 
+  (void)gw;
+  (void)close_code;
+  (void)meaning;
   r->refused = 1;
-  cli_say(DGW_LOG_ERROR, "shard %u: stopped for good: close %u, %s",
-          dgw_gateway_shard_id(gw), (unsigned)close_code, meaning);
-}
-
-static void on_network(struct dgw_client *client, int online, void *ud) {
-  (void)client;
-  (void)ud;
-  cli_say(online ? DGW_LOG_INFO : DGW_LOG_WARN, "%s",
-          online ? "network is back; shards reconnect"
-                 : "offline: every shard lost the network; probing");
 }
 
 static void on_client_fatal(struct dgw_client *client, int error,
                             const char *why, void *ud) {
   struct run *r = ud;
 
-  /* The library has logged `why` at error level already. */
+  /* The library has logged `why` at error level already.  A refused token
+   * is Discord refusing the bot; any other refusal (404, a redirect) means
+   * api_url is wrong: a configuration error. */
   (void)client;
-  (void)error;
   (void)why;
-  r->refused = 1;
+  if (error == DGW_ERR_AUTH)
+    r->refused = 1;
+  else
+    r->config_error = 1;
   event_base_loopexit(r->base, NULL);
 }
 
@@ -180,9 +149,11 @@ static void save_sessions(struct run *r) {
   if (r->cfg.session_file == NULL || !r->stopping)
     return;
   if (dgw_client_save_sessions(r->client, r->cfg.session_file, why,
-                               sizeof(why)) != DGW_OK)
+                               sizeof(why)) != DGW_OK) {
+    /* The next start will identify: a deploy script must hear of it. */
     cli_say(DGW_LOG_ERROR, "cannot save the sessions: %s", why);
-  else
+    r->save_failed = 1;
+  } else
     cli_say(DGW_LOG_INFO, "sessions saved to %s", r->cfg.session_file);
 }
 
@@ -212,11 +183,7 @@ static struct dgw_callbacks *make_callbacks(void) {
     return NULL;
   dgw_callbacks_set_on_state(cb, on_state);
   dgw_callbacks_set_on_connecting(cb, on_connecting);
-  dgw_callbacks_set_on_ready(cb, on_ready);
-  dgw_callbacks_set_on_resumed(cb, on_resumed);
-  dgw_callbacks_set_on_disconnect(cb, on_disconnect);
   dgw_callbacks_set_on_fatal(cb, on_fatal);
-  dgw_callbacks_set_on_network(cb, on_network);
   dgw_callbacks_set_on_client_fatal(cb, on_client_fatal);
   return cb;
 }
@@ -295,6 +262,16 @@ static int run_config(const char *config_path, const char *record_to,
     cli_say(DGW_LOG_ERROR, "cannot create the event loop");
     goto out;
   }
+  /* At once, so that a signal during the start (plugins loading, sessions
+   * read) is a graceful stop once the loop runs, not a kill. */
+  r.sigint = evsignal_new(r.base, SIGINT, on_signal, &r);
+  r.sigterm = evsignal_new(r.base, SIGTERM, on_signal, &r);
+  r.grace = evtimer_new(r.base, on_grace_over, &r);
+  if (r.sigint == NULL || r.sigterm == NULL || r.grace == NULL ||
+      evsignal_add(r.sigint, NULL) != 0 || evsignal_add(r.sigterm, NULL) != 0) {
+    cli_say(DGW_LOG_ERROR, "cannot install the signal handlers");
+    goto out;
+  }
   r.client = dgw_client_new(r.base, opt, cb, &r, &err);
   dgw_options_free(opt);
   dgw_callbacks_free(cb);
@@ -312,14 +289,6 @@ static int run_config(const char *config_path, const char *record_to,
     goto out;
   }
   restore_sessions(&r);
-  r.sigint = evsignal_new(r.base, SIGINT, on_signal, &r);
-  r.sigterm = evsignal_new(r.base, SIGTERM, on_signal, &r);
-  r.grace = evtimer_new(r.base, on_grace_over, &r);
-  if (r.sigint == NULL || r.sigterm == NULL || r.grace == NULL ||
-      evsignal_add(r.sigint, NULL) != 0 || evsignal_add(r.sigterm, NULL) != 0) {
-    cli_say(DGW_LOG_ERROR, "cannot install the signal handlers");
-    goto out;
-  }
   if ((err = dgw_client_start(r.client)) != DGW_OK) {
     cli_say(DGW_LOG_ERROR, "cannot start: %s", dgw_strerror(err));
     goto out;
@@ -329,10 +298,14 @@ static int run_config(const char *config_path, const char *record_to,
     goto out;
   }
   save_sessions(&r);
-  if (r.stopping)
+  if (r.save_failed)
+    r.status = CLI_EXIT_RUNTIME;
+  else if (r.stopping)
     r.status = CLI_EXIT_OK;
   else if (r.refused)
     r.status = CLI_EXIT_REFUSED;
+  else if (r.config_error)
+    r.status = CLI_EXIT_CONFIG;
   cli_say(r.status == CLI_EXIT_OK ? DGW_LOG_INFO : DGW_LOG_ERROR,
           "stopped (exit status %d)", r.status);
 
