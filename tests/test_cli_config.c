@@ -108,8 +108,13 @@ static void test_minimal_and_defaults(void **state) {
 static void test_every_key(void **state) {
   struct cli_config cfg;
   char want[256];
+  FILE *ca;
 
   (void)state;
+  snprintf(want, sizeof(want), "%s/ca.pem", dir); /* must be readable */
+  ca = fopen(want, "w");
+  assert_non_null(ca);
+  fclose(ca);
   load_ok(
       "{\"token_env\": \"OTHER_TOKEN\",\n"
       " \"intents\": [\"GUILDS\", \"guild_messages\", \"MESSAGE_CONTENT\"],\n"
@@ -153,6 +158,8 @@ static void test_every_key(void **state) {
   assert_string_equal(cfg.session_file, want);
   assert_int_equal(cfg.log_level, DGW_LOG_DEBUG);
   cli_config_free(&cfg);
+  snprintf(want, sizeof(want), "%s/ca.pem", dir);
+  unlink(want);
 }
 
 static void test_shard_forms(void **state) {
@@ -246,6 +253,8 @@ static void test_mistakes_are_named(void **state) {
            "not both");
   load_bad("{\"intents\": 1, \"token_env\": \"A\\u0000B\"}",
            "token_env: contains a NUL character");
+  load_bad("{\"intents\": 1, \"ca_file\": \"/nonexistent/ca.pem\"}",
+           "ca_file: cannot read /nonexistent/ca.pem");
   load_bad("{\"intents\": 1, \"session_file\": \"/nonexistent/dir/s.json\"}",
            "session_file: cannot write in /nonexistent/dir");
 }

@@ -453,6 +453,9 @@ static int parse_root(struct ctx *x, struct json_object *root,
     if (rv != 0)
       return -1;
   }
+  if (cfg->ca_file != NULL && access(cfg->ca_file, R_OK) != 0)
+    return fail(x, "ca_file", "cannot read %s: %s", cfg->ca_file,
+                strerror(errno));
   if (cfg->session_file != NULL) {
     /* Found out now, not at the graceful stop that needs it. */
     char *dir = strdup(cfg->session_file);
