@@ -59,7 +59,11 @@ struct dgw_ws {
   enum ws_state state;
   struct bufferevent *bev;
   struct event *timer; /* connect/upgrade timeout, then the close wait */
-  struct event *kick;  /* starts the connection from the loop */
+  /* One address's share of the connect timeout, armed while another
+   * address is left to try: a host whose first address swallows SYNs (a
+   * broken IPv6 route, a dead server) must not eat the whole budget. */
+  struct event *addr_timer;
+  struct event *kick; /* starts the connection from the loop */
   wslay_event_context_ptr wslay;
 
   struct resolve_ticket *ticket;
@@ -102,6 +106,8 @@ static void set_reason(struct dgw_ws *ws, const char *fmt, ...) {
 }
 
 static void release_socket(struct dgw_ws *ws) {
+  if (ws->addr_timer != NULL)
+    event_del(ws->addr_timer);
   if (ws->bev != NULL) {
     /* Safe inside the bufferevent's own callbacks: libevent defers the
      * real free until they return. */
@@ -121,6 +127,8 @@ static void destroy(struct dgw_ws *ws) {
     evutil_freeaddrinfo(ws->addrs);
   if (ws->timer != NULL)
     event_free(ws->timer);
+  if (ws->addr_timer != NULL)
+    event_free(ws->addr_timer);
   if (ws->kick != NULL)
     event_free(ws->kick);
   if (ws->wslay != NULL)
@@ -559,6 +567,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
   (void)bev;
   enter(ws);
   if (what & BEV_EVENT_CONNECTED) {
+    event_del(ws->addr_timer); /* this address answered (TCP and TLS) */
     if (ws->state == WS_CONNECTING)
       send_upgrade(ws);
   } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
@@ -627,6 +636,41 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg) {
   leave(ws);
 }
 
+/* One address gave no TCP (and TLS) connection within its share of the
+ * connect timeout: go on with the next. */
+static void addr_timer_cb(evutil_socket_t fd, short what, void *arg) {
+  struct dgw_ws *ws = arg;
+
+  (void)fd;
+  (void)what;
+  enter(ws);
+  if (ws->state == WS_CONNECTING && ws->next_addr != NULL) {
+    if (ws->cfg.log != NULL) {
+      char line[600];
+
+      snprintf(line, sizeof(line),
+               "ws %s:%u: no connection within %u ms; trying the next "
+               "address",
+               ws->url.host, (unsigned)ws->url.port,
+               (unsigned)dgw_ws_address_timeout_ms(ws->cfg.connect_timeout_ms));
+      ws->cfg.log(DGW_LOG_DEBUG, line, ws->cfg.log_user_data);
+    }
+    release_socket(ws);
+    try_next_address(ws);
+  }
+  leave(ws);
+}
+
+uint32_t dgw_ws_address_timeout_ms(uint32_t connect_timeout_ms) {
+  uint32_t ms = connect_timeout_ms / 4;
+
+  if (ms < DGW_WS_MIN_ADDRESS_TIMEOUT_MS)
+    ms = DGW_WS_MIN_ADDRESS_TIMEOUT_MS;
+  if (ms > DGW_WS_MAX_ADDRESS_TIMEOUT_MS)
+    ms = DGW_WS_MAX_ADDRESS_TIMEOUT_MS;
+  return ms;
+}
+
 static void try_next_address(struct dgw_ws *ws) {
   struct evutil_addrinfo *ai = ws->next_addr;
   int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
@@ -660,6 +704,12 @@ static void try_next_address(struct dgw_ws *ws) {
   }
   bufferevent_setcb(ws->bev, read_cb, write_cb, event_cb, ws);
   bufferevent_enable(ws->bev, EV_READ | EV_WRITE);
+  if (ws->next_addr != NULL) {
+    uint32_t ms = dgw_ws_address_timeout_ms(ws->cfg.connect_timeout_ms);
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+    event_add(ws->addr_timer, &tv);
+  }
   if (bufferevent_socket_connect(ws->bev, ai->ai_addr, (int)ai->ai_addrlen) !=
       0) {
     /* Errors are normally reported through event_cb; this is the
@@ -792,8 +842,9 @@ struct dgw_ws *dgw_ws_new(struct event_base *base,
   if (ws->cfg.close_timeout_ms == 0)
     ws->cfg.close_timeout_ms = DGW_WS_DEFAULT_CLOSE_TIMEOUT_MS;
   ws->timer = evtimer_new(base, timer_cb, ws);
+  ws->addr_timer = evtimer_new(base, addr_timer_cb, ws);
   ws->kick = event_new(base, -1, 0, kick_cb, ws);
-  if (ws->timer == NULL || ws->kick == NULL)
+  if (ws->timer == NULL || ws->addr_timer == NULL || ws->kick == NULL)
     goto nomem;
   return ws;
 

@@ -113,8 +113,11 @@ static void on_close(struct dgw_ws *ws, int err, void *ud) {
 static const struct dgw_ws_callbacks callbacks = {on_open, on_message,
                                                   on_close};
 
-static struct client *client_new(struct event_base *base, const char *ca,
-                                 size_t max_message) {
+/* A client resolving through `hosts` (NULL: /etc/hosts), with a connect
+ * timeout of `connect_ms` (0: 5 s), both scaled, logging to `log`. */
+static struct client *client_new_ex(struct event_base *base, const char *ca,
+                                    size_t max_message, const char *hosts,
+                                    uint32_t connect_ms, dgw_log_fn log) {
   struct client *c = calloc(1, sizeof(*c));
   struct dgw_ws_config cfg = {0};
   char why[256];
@@ -125,7 +128,7 @@ static struct client *client_new(struct event_base *base, const char *ca,
     struct evdns_base *dns = evdns_base_new(base, 0);
 
     assert_non_null(dns);
-    assert_int_equal(evdns_base_load_hosts(dns, NULL), 0);
+    assert_int_equal(evdns_base_load_hosts(dns, hosts), 0);
     c->resolver = dgw_resolver_new(base, dns, 1);
   }
   if (ca != NULL) {
@@ -135,14 +138,20 @@ static struct client *client_new(struct event_base *base, const char *ca,
   cfg.ssl_ctx = c->ssl;
   cfg.resolver = c->resolver;
   cfg.max_message = max_message;
-  cfg.connect_timeout_ms = (uint32_t)(5000 * time_scale());
+  cfg.connect_timeout_ms =
+      (uint32_t)((connect_ms ? connect_ms : 5000) * time_scale());
   cfg.close_timeout_ms = (uint32_t)(2000 * time_scale());
-  cfg.log = test_log;
+  cfg.log = log != NULL ? log : test_log;
   c->ws = dgw_ws_new(base, &cfg, &callbacks, c, &err);
   assert_non_null(c->ws);
   c->z = dgw_inflate_new(0, &err);
   assert_non_null(c->z);
   return c;
+}
+
+static struct client *client_new(struct event_base *base, const char *ca,
+                                 size_t max_message) {
+  return client_new_ex(base, ca, max_message, NULL, 0, NULL);
 }
 
 static void client_free(struct client *c) {
@@ -702,6 +711,66 @@ static void test_connection_refused(void **state) {
   assert_int_equal(c->close_err, DGW_ERR_CONNECT);
   assert_non_null(strstr(dgw_ws_reason(c->ws), "refused"));
   client_free(c);
+  event_base_free(base);
+}
+
+static int tried_next_address;
+
+static void log_next_address(enum dgw_log_level level, const char *msg,
+                             void *ud) {
+  test_log(level, msg, ud);
+  if (strstr(msg, "no connection within") != NULL &&
+      strstr(msg, "trying the next address") != NULL)
+    tried_next_address++;
+}
+
+/* A host whose first address swallows the SYN (a broken IPv6 route, a
+ * dead server: here a listener on 127.0.0.2 whose backlog is full) gets
+ * its next address tried after that address's share of the connect
+ * timeout; before, the first address ate the whole timeout and the
+ * connection failed with addresses left untried. */
+static void test_blackholed_first_address(void **state) {
+  struct event_base *base = event_base_new();
+  struct dgw_mock_config mc = {0};
+  struct observed o = {0};
+  struct dgw_mock *m;
+  struct sockaddr_in sin = {0};
+  char hosts[] = "/tmp/dgw-hosts-XXXXXX";
+  int hole, filler, hfd;
+  struct client *c;
+  uint16_t port;
+
+  (void)state;
+  m = mock_start(base, &mc, &o); /* 127.0.0.1, a free port */
+  port = dgw_mock_port(m);
+  /* The same port on 127.0.0.2: listening, backlog 0, and filled. */
+  hole = socket(AF_INET, SOCK_STREAM, 0);
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(port);
+  sin.sin_addr.s_addr = htonl(0x7f000002);
+  assert_int_equal(bind(hole, (struct sockaddr *)&sin, sizeof(sin)), 0);
+  assert_int_equal(listen(hole, 0), 0);
+  filler = socket(AF_INET, SOCK_STREAM, 0);
+  assert_int_equal(connect(filler, (struct sockaddr *)&sin, sizeof(sin)), 0);
+  /* dual.test: the black hole first, then the mock. */
+  hfd = mkstemp(hosts);
+  assert_true(hfd >= 0);
+  assert_true(write(hfd, "127.0.0.2 dual.test\n127.0.0.1 dual.test\n", 40) ==
+              40);
+  close(hfd);
+  tried_next_address = 0;
+  c = client_new_ex(base, NULL, 0, hosts, 2000, log_next_address);
+  connect_to(c, "ws", "dual.test", port, "?v=10&encoding=json");
+  assert_true(run_until(base, &c->opened, 10));
+  assert_int_equal(c->closed, 0);
+  assert_int_equal(tried_next_address, 1);
+  run_for(base, 50);
+  assert_int_equal(o.opens, 1); /* the mock has it */
+  client_free(c);
+  close(filler);
+  close(hole);
+  unlink(hosts);
+  dgw_mock_free(m);
   event_base_free(base);
 }
 
@@ -1287,6 +1356,7 @@ int main(void) {
       cmocka_unit_test(test_close_inside_callback),
       cmocka_unit_test(test_connection_refused),
       cmocka_unit_test(test_tls_connection_refused),
+      cmocka_unit_test(test_blackholed_first_address),
       cmocka_unit_test(test_dns_failure),
       cmocka_unit_test(test_connect_argument_errors),
       cmocka_unit_test(test_frames_behind_upgrade),
