@@ -378,6 +378,9 @@ int cmd_demo(int argc, char **argv) {
   char url[64];
   int err = 0, status = CLI_EXIT_RUNTIME, rv;
 
+  /* Line by line even into a pipe, so the story keeps its order with the
+   * log lines on stderr. */
+  setvbuf(stdout, NULL, _IOLBF, 0);
   memset(&d, 0, sizeof(d));
   memset(&mc, 0, sizeof(mc));
   d.total = DEFAULT_EVENTS;
