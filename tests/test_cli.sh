@@ -183,6 +183,20 @@ stop_mock() {
 }
 lines_of() { [ -f "$1" ] && wc -l < "$1" || echo 0; }
 has_lines() { [ "$(lines_of "$1")" -ge "$2" ]; }
+# stop_run [SIGNAL]: signals the running dgw (default TERM) and sets rc to
+# its exit status.  end_run: waits (20 s, scaled) for it to exit by itself.
+stop_run() {
+  kill -"${1:-TERM}" "$runpid"
+  wait "$runpid"
+  rc=$?
+  runpid=
+}
+end_run() {
+  wait_for 20 sh -c "! kill -0 $runpid 2>/dev/null"
+  wait "$runpid"
+  rc=$?
+  runpid=
+}
 
 # Events 300 ms apart: the bot is stopped partway, and the events the
 # gateway sends meanwhile must come through the RESUME of the restart,
@@ -206,10 +220,7 @@ ok $? "dgw run: the events reach the log plugin"
 grep -q 'shard 0: connecting' "$tmp/run1.err" &&
   grep -q 'shard 0: ready (session' "$tmp/run1.err"
 ok $? "dgw run logs each lifecycle change"
-kill -TERM "$runpid"
-wait "$runpid"
-rc=$?
-runpid=
+stop_run TERM
 [ $rc -eq 0 ]
 ok $? "SIGTERM stops dgw run gracefully (exit 0, got $rc)"
 grep -q 'sessions saved to' "$tmp/run1.err" && [ -s "$tmp/sessions.json" ]
@@ -222,10 +233,7 @@ runpid=$!
 wait_for 20 grep -q 'shard 0: resumed (session' "$tmp/run2.err"
 ok $? "the restart resumes the saved session instead of identifying"
 wait_for 20 grep -q '"three"' "$tmp/events.jsonl"
-kill -INT "$runpid"
-wait "$runpid"
-rc=$?
-runpid=
+stop_run INT
 [ $rc -eq 0 ]
 ok $? "SIGINT stops dgw run gracefully (exit 0, got $rc)"
 seqs=$(sed -n 's/^{"shard":0,"seq":\([0-9]*\),.*/\1/p' "$tmp/events.jsonl" | tr '\n' ' ')
@@ -245,10 +253,7 @@ cat > "$tmp/wrong.json" <<EOF
 EOF
 DISCORD_TOKEN=wrong-token $wrap "$dgw" run "$tmp/wrong.json" 2> "$tmp/err" &
 runpid=$!
-wait_for 20 sh -c "! kill -0 $runpid 2>/dev/null"
-wait "$runpid"
-rc=$?
-runpid=
+end_run
 [ $rc -eq 4 ] && grep -q 'peer closed with code 4004' "$tmp/err"
 ok $? "a refused token (4004) ends dgw run with exit 4 (got $rc)"
 show "$tmp/err"
@@ -268,19 +273,13 @@ wait_for 20 ready3
 ok $? "auto shards: the 3 shards GET /gateway/bot recommends all get READY"
 grep -q 'shard 2: ready (session' "$tmp/auto.err"
 ok $? "auto shards: shard ids 0..2"
-kill "$runpid"
-wait "$runpid"
-rc=$?
-runpid=
+stop_run TERM
 [ $rc -eq 0 ]
 ok $? "auto shards: SIGTERM stops all three (exit 0, got $rc)"
 show "$tmp/auto.err"
 DISCORD_TOKEN=wrong-token $wrap "$dgw" run "$tmp/auto.json" 2> "$tmp/err" &
 runpid=$!
-wait_for 20 sh -c "! kill -0 $runpid 2>/dev/null"
-wait "$runpid"
-rc=$?
-runpid=
+end_run
 [ $rc -eq 4 ] && grep -q '401' "$tmp/err"
 ok $? "auto shards: a token the API refuses (401) ends dgw run with exit 4 (got $rc)"
 show "$tmp/err"
@@ -296,10 +295,7 @@ DISCORD_TOKEN=t $wrap "$dgw" run "$tmp/save.json" 2> "$tmp/err" &
 runpid=$!
 wait_for 20 grep -q 'shard 0: ready (session' "$tmp/err"
 rmdir "$tmp/state" # the directory goes away while the bot runs
-kill "$runpid"
-wait "$runpid"
-rc=$?
-runpid=
+stop_run TERM
 [ $rc -eq 1 ] && grep -q 'cannot save the sessions' "$tmp/err"
 ok $? "a session file that cannot be written: exit 1, said why (got $rc)"
 show "$tmp/err"
@@ -314,9 +310,7 @@ DISCORD_TOKEN=t $wrap "$dgw" record "$tmp/rec.json" "$tmp/rec1.jsonl" 2> "$tmp/e
 runpid=$!
 wait_for 20 has_lines "$tmp/rec1.jsonl" 5
 ok $? "dgw record writes what the bot receives"
-kill "$runpid"
-wait "$runpid"
-runpid=
+stop_run
 stop_mock
 start_mock --replay "$tmp/rec1.jsonl"
 sed -i "s|\"gateway_url\": \"[^\"]*\"|\"gateway_url\": \"$url\"|" "$tmp/rec.json"
@@ -324,9 +318,7 @@ DISCORD_TOKEN=t $wrap "$dgw" record --events MESSAGE_CREATE,TYPING_START,GUILD_C
   "$tmp/rec.json" "$tmp/rec2.jsonl" 2> "$tmp/err" &
 runpid=$!
 wait_for 20 has_lines "$tmp/rec2.jsonl" 4
-kill "$runpid"
-wait "$runpid"
-runpid=
+stop_run
 stop_mock
 strip() { grep -v '"t":"READY"' "$1" | sed 's/^{"shard":[0-9]*,"seq":[0-9]*,//'; }
 strip "$tmp/rec1.jsonl" > "$tmp/a"
