@@ -16,11 +16,12 @@
 #include <dgw/dgw.h>
 
 #include "client.h"
+#include "client_plugins.h"
 #include "gateway.h"
 #include "identify.h"
-#include "plugin.h"
 #include "resolver.h"
 #include "rest.h"
+#include "router.h"
 #include "tls.h"
 
 void client_log(struct dgw_client *c, enum dgw_log_level level, const char *fmt,
@@ -135,7 +136,7 @@ struct dgw_client *dgw_client_new(struct event_base *base,
     c->cb = *cb;
   if (options_copy(&c->opt, opt) != DGW_OK)
     goto fail;
-  if ((c->plugins = plugins_new(c)) == NULL)
+  if ((c->plugins = client_plugins_new(c)) == NULL)
     goto fail;
   c->ssl = dgw_tls_client_ctx_new(c->opt.ca_file, why, sizeof(why), &rv);
   if (c->ssl == NULL) {
