@@ -337,6 +337,15 @@ int fx_wait_for(struct fx *f, int (*pred)(struct fx *), double seconds) {
   return loop_until(f->base, fx_wait_pred, &w, seconds);
 }
 
+void fx_ready_resume_fatal(struct fx *f) {
+  fx_start(f);
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
+  dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
+  assert_true(fx_wait_for(f, fx_is_resumed, 5));
+  dgw_mock_conn_close(dgw_mock_last_conn(f->mock), 4004, "bad token");
+  assert_true(fx_wait_for(f, fx_has_fatal, 5));
+}
+
 int fx_is_ready(struct fx *f) {
   return f->ready >= 1;
 }

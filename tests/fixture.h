@@ -80,7 +80,9 @@ struct fx {
   int ncloses;
 
   /* --- behaviour switches, off by default --- */
-  int64_t free_on_seq;        /* on_dispatch frees the client at this seq */
+  /* The recorder of on_dispatch (and any test handler that looks) frees
+   * the client at this seq. */
+  int64_t free_on_seq;
   int close_on_ready;         /* on_ready calls dgw_gateway_close() */
   int terminate_in_dc;        /* on_disconnect calls dgw_gateway_terminate() */
   int op9_on_identify;        /* the mock answers every IDENTIFY with op 9 */
@@ -94,9 +96,9 @@ struct fx {
 /*
  * Starts a mock on a new event base (configured by `mc`, which may be
  * NULL; its heartbeat interval defaults to 30 s, its log and hooks are
- * the fixture's) and makes options that point a client at it: a token,
- * intents 513, quick re-IDENTIFY, reconnect and op 9 waits of tens of
- * milliseconds, and connect/close timeouts scaled by time_scale().  The
+ * the fixture's) and makes options that point a client at it: token
+ * "t0ken.SECRET", intents 513, quick re-IDENTIFY, reconnect and op 9 waits of
+ * tens of milliseconds, and connect/close timeouts scaled by time_scale().  The
  * callbacks are the fixture's recorders.  The test may change f->opt and
  * f->cb before the client is made.  Fails the test on error.  Free with
  * fx_free().
@@ -122,6 +124,11 @@ int fx_teardown(void **state);
 /* Runs the loop until pred(f) holds or `seconds` (scaled) pass; returns
  * pred(f). */
 int fx_wait_for(struct fx *f, int (*pred)(struct fx *), double seconds);
+
+/* Starts the client and takes shard 0 through one of each: READY, a
+ * dropped connection and its RESUME, then a fatal close (4004).  Fails
+ * the test when a step does not come within 5 s (scaled). */
+void fx_ready_resume_fatal(struct fx *f);
 
 /* Predicates for fx_wait_for: at least one READY, RESUMED, fatal close,
  * disconnect; shard 0 CLOSED (0 when there is no client); the client

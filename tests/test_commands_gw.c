@@ -56,6 +56,30 @@ static const char *str(struct json_object *o, const char *key) {
   return json_object_get_string(v);
 }
 
+/* Sends `n` presence updates (op 3) through dgw_gateway_send_json(),
+ * the first activity of each named by its number, 0 to n - 1. */
+static void send_presences(struct dgw_gateway *gw, int n) {
+  for (int i = 0; i < n; i++) {
+    char json[160];
+
+    snprintf(json, sizeof(json),
+             "{\"op\":3,\"d\":{\"since\":null,\"activities\":[{\"name\":"
+             "\"%d\",\"type\":0}],\"status\":\"online\",\"afk\":false}}",
+             i);
+    assert_int_equal(dgw_gateway_send_json(gw, json, strlen(json)), DGW_OK);
+  }
+}
+
+/* The mock got exactly those names first, in order. */
+static void expect_activities(struct fx *f, int n) {
+  for (int i = 0; i < n; i++) {
+    char want[16];
+
+    snprintf(want, sizeof(want), "%d", i);
+    assert_string_equal(f->activity[i], want);
+  }
+}
+
 /* ------------------------------------------------------------ cases */
 
 static int got_ops(struct fx *f) {
@@ -252,23 +276,10 @@ static void test_burst_respects_limit(void **state) {
   gw = fx_start(f);
   assert_true(fx_wait_for(f, fx_is_ready, 5));
   beats_before = f->count[DGW_OP_HEARTBEAT];
-  for (int i = 0; i < 300; i++) {
-    char json[160];
-
-    snprintf(json, sizeof(json),
-             "{\"op\":3,\"d\":{\"since\":null,\"activities\":[{\"name\":"
-             "\"%d\",\"type\":0}],\"status\":\"online\",\"afk\":false}}",
-             i);
-    assert_int_equal(dgw_gateway_send_json(gw, json, strlen(json)), DGW_OK);
-  }
+  send_presences(gw, 300);
   assert_true(dgw_gateway_queued(gw) > 0); /* the window held some back */
   assert_true(fx_wait_for(f, all_300, 20));
-  for (int i = 0; i < 300; i++) {
-    char want[16];
-
-    snprintf(want, sizeof(want), "%d", i);
-    assert_string_equal(f->activity[i], want);
-  }
+  expect_activities(f, 300);
   if (f->disconnects != 0)
     fail_msg("disconnected: error %d, close code %u", f->last_dc.error,
              (unsigned)f->last_dc.close_code);
@@ -296,15 +307,7 @@ static void test_queued_across_resume(void **state) {
   assert_int_equal(dgw_options_set_send_limit(f->opt, 20, 60000, 64), DGW_OK);
   gw = fx_start(f);
   assert_true(fx_wait_for(f, fx_is_ready, 5));
-  for (int i = 0; i < 24; i++) {
-    char json[160];
-
-    snprintf(json, sizeof(json),
-             "{\"op\":3,\"d\":{\"since\":null,\"activities\":[{\"name\":"
-             "\"%d\",\"type\":0}],\"status\":\"online\",\"afk\":false}}",
-             i);
-    assert_int_equal(dgw_gateway_send_json(gw, json, strlen(json)), DGW_OK);
-  }
+  send_presences(gw, 24);
   run_for(f->base, 100);
   assert_true(f->nactivity < 24); /* 14 fit: 20 - 5 kept - IDENTIFY */
   assert_true(dgw_gateway_queued(gw) > 0);
@@ -313,12 +316,7 @@ static void test_queued_across_resume(void **state) {
   assert_true(fx_wait_for(f, all_24, 5));
   run_for(f->base, 100);
   assert_int_equal(f->nactivity, 24); /* each exactly once */
-  for (int i = 0; i < 24; i++) {
-    char want[16];
-
-    snprintf(want, sizeof(want), "%d", i);
-    assert_string_equal(f->activity[i], want);
-  }
+  expect_activities(f, 24);
   assert_int_equal(dgw_gateway_queued(gw), 0);
   fx_free(f);
 }

@@ -926,12 +926,7 @@ static void test_token_not_logged(void **state) {
   logged_len = 0;
   logged[0] = '\0';
   dgw_options_set_log(f->opt, capture_log, NULL, DGW_LOG_DEBUG);
-  fx_start(f);
-  assert_true(fx_wait_for(f, fx_is_ready, 5));
-  dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
-  assert_true(fx_wait_for(f, fx_is_resumed, 5));
-  dgw_mock_conn_close(dgw_mock_last_conn(f->mock), 4004, "bad token");
-  assert_true(fx_wait_for(f, fx_has_fatal, 5));
+  fx_ready_resume_fatal(f);
   assert_true(logged_len > 0);
   assert_null(strstr(logged, "SECRET"));
 }

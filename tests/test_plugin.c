@@ -719,12 +719,7 @@ static void test_lifecycle_hook(void **state) {
   int n;
 
   load(f, REC_SUB, "{\"id\":\"L\"}");
-  fx_start(f);
-  assert_true(fx_wait_for(f, fx_is_ready, 5));
-  dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
-  assert_true(fx_wait_for(f, fx_is_resumed, 5));
-  dgw_mock_conn_close(dgw_mock_last_conn(f->mock), 4004, "bad token");
-  assert_true(fx_wait_for(f, fx_has_fatal, 5));
+  fx_ready_resume_fatal(f);
   n = records(f, " lifecycle ", life, 8);
   assert_int_equal(n, 5);
   assert_string_equal(life[0], "rec L lifecycle ready 0");
