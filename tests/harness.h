@@ -71,6 +71,18 @@ static inline void loop_once(struct event_base *base) {
   event_base_loop(base, EVLOOP_ONCE);
 }
 
+/* Runs `base` until pred(arg) holds or `seconds` (scaled, see
+ * time_scale) pass, a pass of at most 20 ms at a time.  Returns pred(arg):
+ * the condition, not the clock, decides. */
+static inline int loop_until(struct event_base *base, int (*pred)(void *),
+                             void *arg, double seconds) {
+  double end = deadline_ms(seconds);
+
+  while (!pred(arg) && now_ms() < end)
+    loop_once(base);
+  return pred(arg);
+}
+
 struct watchdog {
   struct event *ev;
   int fired;

@@ -5,7 +5,7 @@
  */
 #include "config.h"
 
-#include "harness.h"
+#include "fixture.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -16,275 +16,15 @@
 #include <json-c/json.h>
 
 #include "client.h"
-#include "mock.h"
 #include "payload.h"
 
-/* ------------------------------------------------------------ fixture */
+/* ------------------------------------------- on top of the fixture */
 
-#define MAX_SEEN 512
-#define MAX_BEATS 256
-
-struct fx {
-  struct event_base *base;
-  struct dgw_mock *mock;
-  struct dgw_client *client;
-  struct dgw_options *opt;
-  struct dgw_callbacks *cb;
-
-  /* what the application saw */
-  int64_t seqs[MAX_SEEN];
-  char names[MAX_SEEN][32];
-  int nseen;
-  int ready, resumed, connecting, fatal;
-  uint16_t fatal_code;
-  char fatal_meaning[64];
-  int disconnects;
-  struct dgw_disconnect last_dc;
-  char last_dc_reason[256];
-  uint32_t retry_delays[64];
-  int nretry;
-  enum dgw_state state_log[256];
-  int nstates;
-  double hello_ms; /* when the first connection reached HELLO */
-
-  /* behaviour switches for the callbacks */
-  int free_on_seq;     /* dgw_client_free() when this seq arrives */
-  int close_on_ready;  /* dgw_gateway_close() from on_ready */
-  int terminate_in_dc; /* dgw_gateway_terminate() from on_disconnect */
-  int op9_on_identify; /* the mock answers every IDENTIFY with op 9 */
-  int want_disconnects;
-
-  /* what the mock saw */
-  int identifies, resumes;
-  char identify_json[4200];
-  char resume_json[4200];
-  int64_t resume_seq;
-  char resume_session[64];
-  double beat_ms[MAX_BEATS]; /* arrival times of heartbeats */
-  char beat_d[MAX_BEATS][24];
-  int nbeats;
-  int want_beats;
-  int close_codes[64];
-  int ncloses;
-};
-
-/* Runs the loop until pred(f) holds or `seconds` pass; returns pred(f). */
-static int wait_for(struct fx *f, int (*pred)(struct fx *), double seconds) {
-  double end = deadline_ms(seconds);
-
-  while (!pred(f) && now_ms() < end)
-    loop_once(f->base);
-  return pred(f);
-}
-
-/* --- application callbacks --- */
-
-static void cb_state(struct dgw_gateway *gw, enum dgw_state from,
-                     enum dgw_state to, void *ud) {
-  struct fx *f = ud;
-  (void)gw;
-  (void)from;
-  if (f->nstates < 256)
-    f->state_log[f->nstates++] = to;
-  if (to == DGW_STATE_HELLO && f->hello_ms == 0)
-    f->hello_ms = now_ms();
-}
-
-static void cb_connecting(struct dgw_gateway *gw, void *ud) {
-  struct fx *f = ud;
-  (void)gw;
-  f->connecting++;
-}
-
-static void cb_ready(struct dgw_gateway *gw, void *ud) {
-  struct fx *f = ud;
-
-  f->ready++;
-  if (f->close_on_ready)
-    assert_int_equal(dgw_gateway_close(gw), DGW_OK);
-}
-
-static void cb_resumed(struct dgw_gateway *gw, void *ud) {
-  struct fx *f = ud;
-  (void)gw;
-  f->resumed++;
-}
-
-static void cb_disconnect(struct dgw_gateway *gw,
-                          const struct dgw_disconnect *info, void *ud) {
-  struct fx *f = ud;
-  f->disconnects++;
-  f->last_dc = *info;
-  snprintf(f->last_dc_reason, sizeof(f->last_dc_reason), "%s", info->reason);
-  f->last_dc.reason = f->last_dc_reason;
-  if (f->nretry < 64)
-    f->retry_delays[f->nretry++] = info->retry_in_ms;
-  if (f->terminate_in_dc)
-    assert_int_equal(dgw_gateway_terminate(gw), DGW_OK);
-}
-
-static void cb_fatal(struct dgw_gateway *gw, uint16_t code, const char *meaning,
-                     void *ud) {
-  struct fx *f = ud;
-  (void)gw;
-  f->fatal++;
-  f->fatal_code = code;
-  snprintf(f->fatal_meaning, sizeof(f->fatal_meaning), "%s", meaning);
-}
-
-static void cb_dispatch(struct dgw_gateway *gw, const struct dgw_event *ev,
-                        void *ud) {
-  struct fx *f = ud;
-  size_t len;
-  const char *d = dgw_event_data(ev, &len);
-
-  assert_non_null(d);
-  assert_int_equal(dgw_event_shard(ev), dgw_gateway_shard_id(gw));
-  if (f->nseen < MAX_SEEN) {
-    f->seqs[f->nseen] = dgw_event_seq(ev);
-    snprintf(f->names[f->nseen], sizeof(f->names[0]), "%s", dgw_event_name(ev));
-  }
-  f->nseen++;
-  if (f->free_on_seq && dgw_event_seq(ev) == f->free_on_seq) {
-    dgw_client_free(f->client);
-    f->client = NULL;
-  }
-}
-
-/* --- mock hooks --- */
-
-static void mk_payload(struct dgw_mock *m, struct dgw_mock_conn *conn, int op,
-                       const char *json, size_t len, void *ud) {
-  struct fx *f = ud;
-  (void)m;
-  if (op == DGW_OP_IDENTIFY) {
-    f->identifies++;
-    if (f->op9_on_identify)
-      dgw_mock_conn_send_json(conn,
-                              "{\"op\":9,\"d\":false,\"s\":null,\"t\":null}");
-    snprintf(f->identify_json, sizeof(f->identify_json), "%.*s", (int)len,
-             json);
-  } else if (op == DGW_OP_RESUME) {
-    struct dgw_envelope env;
-    struct json_object *d, *v;
-
-    f->resumes++;
-    snprintf(f->resume_json, sizeof(f->resume_json), "%.*s", (int)len, json);
-    assert_int_equal(dgw_envelope_peek(json, len, &env), DGW_OK);
-    d = dgw_payload_parse(env.d, env.d_len, NULL);
-    assert_non_null(d);
-    assert_true(json_object_object_get_ex(d, "seq", &v));
-    f->resume_seq = json_object_get_int64(v);
-    assert_true(json_object_object_get_ex(d, "session_id", &v));
-    snprintf(f->resume_session, sizeof(f->resume_session), "%s",
-             json_object_get_string(v));
-    json_object_put(d);
-  } else if (op == DGW_OP_HEARTBEAT && f->nbeats < MAX_BEATS) {
-    struct dgw_envelope env;
-
-    assert_int_equal(dgw_envelope_peek(json, len, &env), DGW_OK);
-    f->beat_ms[f->nbeats] = now_ms();
-    snprintf(f->beat_d[f->nbeats], sizeof(f->beat_d[0]), "%.*s", (int)env.d_len,
-             env.d);
-    f->nbeats++;
-  }
-}
-
-static void mk_close(struct dgw_mock *m, struct dgw_mock_conn *conn, int code,
-                     void *ud) {
-  struct fx *f = ud;
-  (void)m;
-  (void)conn;
-  if (f->ncloses < 64)
-    f->close_codes[f->ncloses++] = code;
-}
-
-/* Starts a mock (configured by `mc`, may be NULL) and makes options that
- * point a client at it.  The client is created by fx_start(). */
-static struct fx *fx_new(struct dgw_mock_config *mc) {
-  struct fx *f = calloc(1, sizeof(*f));
-  struct dgw_mock_config def = {0};
-  char url[128];
-  int err = 0;
-
-  f->base = event_base_new();
-  if (mc == NULL)
-    mc = &def;
-  if (mc->heartbeat_interval_ms == 0)
-    mc->heartbeat_interval_ms = 30000;
-  mc->log = test_log;
-  mc->hooks.on_payload = mk_payload;
-  mc->hooks.on_close = mk_close;
-  mc->user_data = f;
-  f->mock = dgw_mock_new(f->base, mc, &err);
-  if (f->mock == NULL)
-    fail_msg("mock: %s", dgw_strerror(err));
-
-  f->opt = dgw_options_new();
-  assert_int_equal(dgw_options_set_token(f->opt, "t0ken.SECRET"), DGW_OK);
-  assert_int_equal(dgw_options_set_intents(f->opt, 513), DGW_OK);
-  snprintf(url, sizeof(url), "%s://%s:%u", mc->cert_file ? "wss" : "ws",
-           mc->cert_file ? "localhost" : "127.0.0.1",
-           (unsigned)dgw_mock_port(f->mock));
-  assert_int_equal(dgw_options_set_gateway_url(f->opt, url), DGW_OK);
-  dgw_options_set_log(f->opt, test_log, NULL, DGW_LOG_DEBUG);
-  /* Re-IDENTIFY quickly: the 5 s identify window is tested on its own. */
-  dgw_options_set_identify_limits(f->opt, 1, 10);
-  assert_int_equal(dgw_options_set_reconnect(f->opt, 20, 200, 60000), DGW_OK);
-  assert_int_equal(dgw_options_set_invalid_session_wait(f->opt, 30, 60),
-                   DGW_OK);
-  assert_int_equal(dgw_options_set_timeouts(f->opt,
-                                            (uint32_t)(3000 * time_scale()),
-                                            (uint32_t)(500 * time_scale())),
-                   DGW_OK);
-
-  f->cb = dgw_callbacks_new();
-  dgw_callbacks_set_on_state(f->cb, cb_state);
-  dgw_callbacks_set_on_connecting(f->cb, cb_connecting);
-  dgw_callbacks_set_on_ready(f->cb, cb_ready);
-  dgw_callbacks_set_on_resumed(f->cb, cb_resumed);
-  dgw_callbacks_set_on_disconnect(f->cb, cb_disconnect);
-  dgw_callbacks_set_on_fatal(f->cb, cb_fatal);
-  dgw_callbacks_set_on_dispatch(f->cb, cb_dispatch);
-  return f;
-}
-
-static struct dgw_gateway *fx_start(struct fx *f) {
-  int err = 0;
-
-  f->client = dgw_client_new(f->base, f->opt, f->cb, f, &err);
-  if (f->client == NULL)
-    fail_msg("client: %s", dgw_strerror(err));
-  assert_int_equal(dgw_client_start(f->client), DGW_OK);
-  return dgw_client_gateway(f->client, 0);
-}
-
-static void fx_free(struct fx *f) {
-  dgw_client_free(f->client);
-  dgw_mock_free(f->mock);
-  dgw_options_free(f->opt);
-  dgw_callbacks_free(f->cb);
-  event_base_free(f->base);
-  free(f);
-}
-
-static int is_ready(struct fx *f) {
-  return f->ready >= 1;
-}
 static int two_ready(struct fx *f) {
   return f->ready >= 2;
 }
-static int is_resumed(struct fx *f) {
-  return f->resumed >= 1;
-}
 static int two_resumed(struct fx *f) {
   return f->resumed >= 2;
-}
-static int has_fatal(struct fx *f) {
-  return f->fatal >= 1;
-}
-static int has_disconnect(struct fx *f) {
-  return f->disconnects >= 1;
 }
 
 /* The application saw exactly seq 1..n, each once, in order. */
@@ -306,11 +46,10 @@ static void assert_exactly_once(struct fx *f, int64_t n) {
 /* IDENTIFY carries the token, intents, properties naming dgw, the shard,
  * large_threshold and the initial presence; READY gives the session. */
 static void test_identify_fields(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
   struct dgw_gateway *gw;
   struct json_object *root, *d, *v, *p;
 
-  (void)state;
   assert_int_equal(dgw_options_set_large_threshold(f->opt, 250), DGW_OK);
   assert_int_equal(dgw_options_set_presence_json(
                        f->opt,
@@ -319,9 +58,9 @@ static void test_identify_fields(void **state) {
                    DGW_OK);
   gw = fx_start(f);
   assert_int_equal(dgw_gateway_state(gw), DGW_STATE_CONNECTING);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
 
-  root = json_tokener_parse(f->identify_json);
+  root = json_tokener_parse(f->last[DGW_OP_IDENTIFY]);
   assert_non_null(root);
   assert_true(json_object_object_get_ex(root, "d", &d));
   assert_true(json_object_object_get_ex(d, "token", &v));
@@ -362,7 +101,6 @@ static void test_identify_fields(void **state) {
   assert_int_equal(f->state_log[1], DGW_STATE_HELLO);
   assert_int_equal(f->state_log[2], DGW_STATE_IDENTIFYING);
   assert_int_equal(f->state_log[3], DGW_STATE_READY);
-  fx_free(f);
 }
 
 /* Heartbeats: the first comes after HELLO within one interval (jitter),
@@ -383,7 +121,7 @@ static void test_heartbeat_cadence(void **state) {
   f = fx_new(&mc);
   gw = fx_start(f);
   assert_true(dgw_gateway_latency(gw) == DGW_LATENCY_UNKNOWN);
-  assert_true(wait_for(f, five_beats, 20));
+  assert_true(fx_wait_for(f, five_beats, 20));
   assert_true(f->hello_ms > 0);
   /* interval * jitter after HELLO, jitter in [0,1): never more than an
    * interval, plus generous scheduling slack. */
@@ -407,7 +145,7 @@ static void test_heartbeat_cadence(void **state) {
  * the interval is an hour (so the jittered first beat is almost surely
  * not due during the test: 2 s of 3600). */
 static int want_beats(struct fx *f) {
-  return f->nbeats >= f->want_beats;
+  return f->nbeats >= f->want;
 }
 
 static void test_server_requested_heartbeat(void **state) {
@@ -418,11 +156,11 @@ static void test_server_requested_heartbeat(void **state) {
   mc.heartbeat_interval_ms = 3600000;
   f = fx_new(&mc);
   fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
-  f->want_beats = f->nbeats + 1;
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
+  f->want = f->nbeats + 1;
   assert_int_equal(dgw_mock_conn_request_heartbeat(dgw_mock_last_conn(f->mock)),
                    DGW_OK);
-  assert_true(wait_for(f, want_beats, 2));
+  assert_true(fx_wait_for(f, want_beats, 2));
   assert_string_equal(f->beat_d[f->nbeats - 1], "1");
   run_for(f->base, 100);
   assert_int_equal(f->disconnects, 0); /* the ACK came, no zombie */
@@ -444,19 +182,19 @@ static void test_zombie_resumes(void **state) {
   assert_int_equal(dgw_mock_add_dispatch(f->mock, "GUILD_CREATE", "{}"),
                    DGW_OK);
   gw = fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
   run_for(f->base, 100);
   snprintf(session, sizeof(session), "%s", dgw_gateway_session_id(gw));
   dgw_mock_set_ack(f->mock, 0);
-  assert_true(wait_for(f, has_disconnect, 3));
+  assert_true(fx_wait_for(f, fx_has_disconnect, 3));
   assert_int_equal(f->last_dc.error, DGW_ERR_TIMEOUT);
   assert_true(f->last_dc.will_resume);
   assert_non_null(strstr(f->last_dc.reason, "zombie"));
   dgw_mock_set_ack(f->mock, 1);
-  assert_true(wait_for(f, is_resumed, 5));
+  assert_true(fx_wait_for(f, fx_is_resumed, 5));
   assert_string_equal(f->resume_session, session);
   assert_int_equal(f->resume_seq, 2);
-  assert_int_equal(f->identifies, 1);
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 1);
   /* The zombie was closed with a code that keeps the session. */
   run_for(f->base, 100);
   assert_true(f->ncloses >= 1);
@@ -468,26 +206,24 @@ static void test_zombie_resumes(void **state) {
 
 /* op 7 RECONNECT: leave, come back, RESUME. */
 static void test_op7_reconnect(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
   struct dgw_gateway *gw;
 
-  (void)state;
   gw = fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
   assert_int_equal(
       dgw_mock_conn_send_json(dgw_mock_last_conn(f->mock),
                               "{\"op\":7,\"d\":null,\"s\":null,\"t\":null}"),
       DGW_OK);
-  assert_true(wait_for(f, is_resumed, 5));
-  assert_int_equal(f->identifies, 1);
-  assert_int_equal(f->resumes, 1);
+  assert_true(fx_wait_for(f, fx_is_resumed, 5));
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 1);
+  assert_int_equal(f->count[DGW_OP_RESUME], 1);
   assert_int_equal(f->last_dc.error, DGW_OK);
   assert_true(f->last_dc.will_resume);
   assert_int_equal(f->last_dc.retry_in_ms, 0); /* healthy: straight back */
   assert_int_equal(dgw_gateway_state(gw), DGW_STATE_READY);
   run_for(f->base, 100);
   assert_int_equal(f->close_codes[0], 4000);
-  fx_free(f);
 }
 
 /* op 7 before HELLO (the gateway may send it first): with no session yet
@@ -500,11 +236,11 @@ static void test_op7_before_hello(void **state) {
   mc.reconnect_before_hello = 1;
   f = fx_new(&mc);
   fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
   assert_int_equal(f->disconnects, 1);
   assert_false(f->last_dc.will_resume);
-  assert_int_equal(f->identifies, 1);
-  assert_int_equal(f->resumes, 0);
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 1);
+  assert_int_equal(f->count[DGW_OP_RESUME], 0);
   assert_int_equal(f->connecting, 2);
   fx_free(f);
 }
@@ -521,53 +257,49 @@ static void test_no_hello_times_out(void **state) {
   f = fx_new(&mc);
   assert_int_equal(dgw_options_set_timeouts(f->opt, timeout, timeout), DGW_OK);
   fx_start(f);
-  assert_true(wait_for(f, has_disconnect, 5));
+  assert_true(fx_wait_for(f, fx_has_disconnect, 5));
   assert_int_equal(f->last_dc.error, DGW_ERR_TIMEOUT);
   assert_non_null(strstr(f->last_dc.reason, "no HELLO"));
-  assert_int_equal(f->identifies, 0);
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 0);
   fx_free(f);
 }
 
 /* op 9 with d=true: RESUME. */
 static void test_op9_resumable(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
 
-  (void)state;
   fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
   dgw_mock_conn_send_json(dgw_mock_last_conn(f->mock),
                           "{\"op\":9,\"d\":true,\"s\":null,\"t\":null}");
-  assert_true(wait_for(f, is_resumed, 5));
-  assert_int_equal(f->identifies, 1);
-  fx_free(f);
+  assert_true(fx_wait_for(f, fx_is_resumed, 5));
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 1);
 }
 
 /* op 9 with d=false: forget the session, wait the (shortened) random
  * delay, IDENTIFY anew; the new session numbers from 1 again. */
 static void test_op9_not_resumable(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
   struct dgw_gateway *gw;
   char first[64];
   double t0;
 
-  (void)state;
   gw = fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
   snprintf(first, sizeof(first), "%s", dgw_gateway_session_id(gw));
   t0 = now_ms();
   dgw_mock_conn_send_json(dgw_mock_last_conn(f->mock),
                           "{\"op\":9,\"d\":false,\"s\":null,\"t\":null}");
-  assert_true(wait_for(f, has_disconnect, 2));
+  assert_true(fx_wait_for(f, fx_has_disconnect, 2));
   assert_int_equal(f->last_dc.action, DGW_CLOSE_NEW_SESSION);
   assert_false(f->last_dc.will_resume);
   assert_true(f->last_dc.retry_in_ms >= 30 && f->last_dc.retry_in_ms <= 60);
-  assert_true(wait_for(f, two_ready, 5));
+  assert_true(fx_wait_for(f, two_ready, 5));
   assert_true(now_ms() - t0 >= 30);
-  assert_int_equal(f->identifies, 2);
-  assert_int_equal(f->resumes, 0);
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 2);
+  assert_int_equal(f->count[DGW_OP_RESUME], 0);
   assert_string_not_equal(dgw_gateway_session_id(gw), first);
   assert_int_equal(dgw_gateway_sequence(gw), 1);
-  fx_free(f);
 }
 
 /* The default op 9 wait is Discord's 1-5 s. */
@@ -604,11 +336,11 @@ static void test_close_code_policy(void **state) {
     struct fx *f = fx_new(NULL);
     struct dgw_gateway *gw = fx_start(f);
 
-    assert_true(wait_for(f, is_ready, 5));
+    assert_true(fx_wait_for(f, fx_is_ready, 5));
     assert_int_equal(
         dgw_mock_conn_close(dgw_mock_last_conn(f->mock), cases[i].code, "test"),
         DGW_OK);
-    assert_true(wait_for(f, has_disconnect, 3));
+    assert_true(fx_wait_for(f, fx_has_disconnect, 3));
     assert_int_equal(f->last_dc.error, DGW_ERR_CLOSED);
     assert_int_equal(f->last_dc.close_code, cases[i].code);
     if (f->last_dc.action != cases[i].action)
@@ -616,7 +348,7 @@ static void test_close_code_policy(void **state) {
                (int)f->last_dc.action);
     switch (cases[i].action) {
     case DGW_CLOSE_FATAL:
-      assert_true(wait_for(f, has_fatal, 1));
+      assert_true(fx_wait_for(f, fx_has_fatal, 1));
       assert_int_equal(f->fatal_code, cases[i].code);
       assert_string_equal(f->fatal_meaning, dgw_close_code_name(cases[i].code));
       assert_int_equal(dgw_gateway_state(gw), DGW_STATE_FATAL);
@@ -626,14 +358,14 @@ static void test_close_code_policy(void **state) {
       break;
     case DGW_CLOSE_NEW_SESSION:
       assert_false(f->last_dc.will_resume);
-      assert_true(wait_for(f, two_ready, 5));
-      assert_int_equal(f->identifies, 2);
-      assert_int_equal(f->resumes, 0);
+      assert_true(fx_wait_for(f, two_ready, 5));
+      assert_int_equal(f->count[DGW_OP_IDENTIFY], 2);
+      assert_int_equal(f->count[DGW_OP_RESUME], 0);
       break;
     case DGW_CLOSE_RESUME:
       assert_true(f->last_dc.will_resume);
-      assert_true(wait_for(f, is_resumed, 5));
-      assert_int_equal(f->identifies, 1);
+      assert_true(fx_wait_for(f, fx_is_resumed, 5));
+      assert_int_equal(f->count[DGW_OP_IDENTIFY], 1);
       break;
     }
     fx_free(f);
@@ -642,16 +374,14 @@ static void test_close_code_policy(void **state) {
 
 /* The TCP connection drops in the middle of a frame: resume. */
 static void test_drop_midframe_resumes(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
 
-  (void)state;
   fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
   dgw_mock_conn_drop_midframe(dgw_mock_last_conn(f->mock));
-  assert_true(wait_for(f, is_resumed, 5));
+  assert_true(fx_wait_for(f, fx_is_resumed, 5));
   assert_int_equal(f->last_dc.error, DGW_ERR_CONNECTION_LOST);
-  assert_int_equal(f->identifies, 1);
-  fx_free(f);
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 1);
 }
 
 /* Several faults in a row while events flow: dispatches lost in flight,
@@ -673,7 +403,7 @@ static void test_exactly_once_across_resumes(void **state) {
   for (int i = 0; i < 4; i++)
     dgw_mock_add_dispatch(f->mock, "MESSAGE_CREATE", "{\"n\":1}");
   gw = fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
   run_for(f->base, 50); /* READY + 4: seq 5 */
   assert_int_equal(dgw_gateway_sequence(gw), 5);
 
@@ -684,7 +414,8 @@ static void test_exactly_once_across_resumes(void **state) {
   dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
   /* Events that happen while the shard is away. */
   dgw_mock_session_add_dispatch(f->mock, NULL, "PRESENCE_UPDATE", "{}");
-  assert_true(wait_for(f, is_resumed, 5)); /* replays 6, 7, 8, RESUMED 9 */
+  /* replays 6, 7, 8, RESUMED 9 */
+  assert_true(fx_wait_for(f, fx_is_resumed, 5));
 
   /* Fault 2: an unknown event name, then op 7. */
   dgw_mock_session_add_dispatch(f->mock, NULL, "SOMETHING_NEW_2031",
@@ -693,17 +424,17 @@ static void test_exactly_once_across_resumes(void **state) {
                           "{\"op\":7,\"d\":null,\"s\":null,\"t\":null}");
   for (int i = 0; i < 3; i++)
     dgw_mock_session_add_dispatch(f->mock, NULL, "MESSAGE_CREATE", "{}");
-  assert_true(wait_for(f, two_resumed, 5));
+  assert_true(fx_wait_for(f, two_resumed, 5));
 
   /* Fault 3: a close with a resumable code while more events queue up. */
   dgw_mock_conn_close(dgw_mock_last_conn(f->mock), 4000, "shake");
   for (int i = 0; i < 5; i++)
     dgw_mock_session_add_dispatch(f->mock, NULL, "MESSAGE_CREATE", "{}");
-  assert_true(wait_for(f, seen_all, 5));
+  assert_true(fx_wait_for(f, seen_all, 5));
   run_for(f->base, 50);
 
-  assert_int_equal(f->identifies, 1);
-  assert_int_equal(f->resumes, 3);
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 1);
+  assert_int_equal(f->count[DGW_OP_RESUME], 3);
   assert_exactly_once(f, dgw_gateway_sequence(gw));
   assert_int_equal(dgw_gateway_sequence(gw),
                    dgw_mock_session_seq(f->mock, NULL));
@@ -719,26 +450,24 @@ found:
 /* The gateway refuses the resume (op 9 false): fall back to IDENTIFY on
  * the configured gateway URL. */
 static void test_resume_refused_identifies(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
   struct dgw_gateway *gw;
 
-  (void)state;
   gw = fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
   dgw_mock_invalidate_session(f->mock, NULL);
-  assert_true(wait_for(f, has_disconnect, 3));
-  assert_true(wait_for(f, two_ready, 5));
-  assert_int_equal(f->identifies, 2);
+  assert_true(fx_wait_for(f, fx_has_disconnect, 3));
+  assert_true(fx_wait_for(f, two_ready, 5));
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 2);
   assert_int_equal(dgw_gateway_state(gw), DGW_STATE_READY);
 
   /* And when the session is dropped while the shard is away. */
   dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
   dgw_mock_invalidate_session(f->mock, NULL);
   f->ready = 0;
-  assert_true(wait_for(f, is_ready, 5));
-  assert_int_equal(f->identifies, 3);
-  assert_int_equal(f->resumes, 1); /* tried, refused */
-  fx_free(f);
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 3);
+  assert_int_equal(f->count[DGW_OP_RESUME], 1); /* tried, refused */
 }
 
 /* A gateway URL that refuses connections: the shard goes offline and the
@@ -748,14 +477,13 @@ static int six_retries(struct fx *f) {
 }
 
 static void test_backoff_growth(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
   struct sockaddr_in sin = {0};
   socklen_t slen = sizeof(sin);
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   char url[64];
   struct dgw_gateway *gw;
 
-  (void)state;
   sin.sin_family = AF_INET;
   sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
@@ -764,7 +492,7 @@ static void test_backoff_growth(void **state) {
   snprintf(url, sizeof(url), "ws://127.0.0.1:%u", ntohs(sin.sin_port));
   assert_int_equal(dgw_options_set_gateway_url(f->opt, url), DGW_OK);
   gw = fx_start(f);
-  assert_true(wait_for(f, six_retries, 5));
+  assert_true(fx_wait_for(f, six_retries, 5));
   assert_int_equal(f->last_dc.error, DGW_ERR_CONNECT);
   assert_int_equal(dgw_gateway_state(gw), DGW_STATE_OFFLINE);
   /* The first retry is immediate; retry k >= 1 waits within
@@ -780,29 +508,21 @@ static void test_backoff_growth(void **state) {
                step / 2, step);
   }
   assert_int_equal(f->ready, 0);
-  fx_free(f);
 }
 
 /* close() ends the session with 1000 and stays down; terminate() keeps it
  * and resumes. */
-static int is_closed(struct fx *f) {
-  return f->client != NULL &&
-         dgw_gateway_state(dgw_client_gateway(f->client, 0)) ==
-             DGW_STATE_CLOSED;
-}
-
 static void test_close_and_terminate(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
   struct dgw_gateway *gw;
 
-  (void)state;
   gw = fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
   assert_int_equal(dgw_gateway_terminate(gw), DGW_OK);
-  assert_true(wait_for(f, is_resumed, 5));
+  assert_true(fx_wait_for(f, fx_is_resumed, 5));
   assert_int_equal(dgw_gateway_close(gw), DGW_OK);
   assert_int_equal(dgw_gateway_state(gw), DGW_STATE_CLOSING);
-  assert_true(wait_for(f, is_closed, 3));
+  assert_true(fx_wait_for(f, fx_is_closed, 3));
   assert_null(dgw_gateway_session_id(gw));
   run_for(f->base, 100);
   assert_int_equal(f->close_codes[f->ncloses - 1], 1000);
@@ -811,53 +531,42 @@ static void test_close_and_terminate(void **state) {
   assert_int_equal(dgw_gateway_terminate(gw), DGW_ERR_STATE);
   assert_int_equal(dgw_gateway_send_json(gw, "{\"op\":3,\"d\":{}}", 15),
                    DGW_ERR_STATE);
-  fx_free(f);
 }
 
 /* The application frees the client from inside on_dispatch: no crash, no
  * leak, no further callback. */
-static int client_gone(struct fx *f) {
-  return f->client == NULL;
-}
-
 static void test_free_client_in_callback(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
 
-  (void)state;
   for (int i = 0; i < 3; i++)
     dgw_mock_add_dispatch(f->mock, "MESSAGE_CREATE", "{}");
   f->free_on_seq = 2;
   fx_start(f);
-  assert_true(wait_for(f, client_gone, 5));
+  assert_true(fx_wait_for(f, fx_client_gone, 5));
   run_for(f->base, 100);
   assert_int_equal(f->nseen, 2);
-  fx_free(f);
 }
 
 /* close() from inside on_ready. */
 static void test_close_in_callback(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
 
-  (void)state;
   f->close_on_ready = 1;
   fx_start(f);
-  assert_true(wait_for(f, is_closed, 5));
+  assert_true(fx_wait_for(f, fx_is_closed, 5));
   assert_int_equal(f->disconnects, 0);
-  fx_free(f);
 }
 
 /* A message that is not gateway JSON is a protocol error: resume. */
 static void test_garbage_payload_resumes(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
 
-  (void)state;
   fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
   dgw_mock_conn_send_json(dgw_mock_last_conn(f->mock), "this is not JSON");
-  assert_true(wait_for(f, is_resumed, 5));
+  assert_true(fx_wait_for(f, fx_is_resumed, 5));
   assert_int_equal(f->last_dc.error, DGW_ERR_JSON);
-  assert_int_equal(f->identifies, 1);
-  fx_free(f);
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 1);
 }
 
 /* Text frames (compress off) and wss:// both work end to end. */
@@ -870,7 +579,7 @@ static void test_text_frames_and_tls(void **state) {
   assert_int_equal(dgw_options_set_compress(f->opt, 0), DGW_OK);
   dgw_mock_add_dispatch(f->mock, "MESSAGE_CREATE", "{\"a\":1}");
   fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
   run_for(f->base, 50);
   assert_int_equal(f->nseen, 2);
   fx_free(f);
@@ -881,20 +590,20 @@ static void test_text_frames_and_tls(void **state) {
   assert_int_equal(dgw_options_set_ca_file(f->opt, cert_path("ca.pem")),
                    DGW_OK);
   fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
   assert_int_equal(
       strncmp(dgw_gateway_resume_url(dgw_client_gateway(f->client, 0)),
               "wss://", 6),
       0);
   dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
-  assert_true(wait_for(f, is_resumed, 5));
+  assert_true(fx_wait_for(f, fx_is_resumed, 5));
   fx_free(f);
 }
 
 /* A dispatch beyond the peek's limits (a 200-byte event name) is skipped
  * with its sequence number kept; the shard neither resumes nor loops. */
 static int want_disconnects(struct fx *f) {
-  return f->disconnects >= f->want_disconnects;
+  return f->disconnects >= f->want;
 }
 
 static int three_ready(struct fx *f) {
@@ -910,49 +619,45 @@ static int seq3(struct fx *f) {
 }
 
 static void test_oversized_event_name_skipped(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
   char name[201];
 
-  (void)state;
   memset(name, 'X', 200);
   name[200] = '\0';
   fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
   assert_int_equal(
       dgw_mock_conn_send_dispatch(dgw_mock_last_conn(f->mock), name, "{}"),
       DGW_OK);
   assert_int_equal(dgw_mock_conn_send_dispatch(dgw_mock_last_conn(f->mock),
                                                "MESSAGE_CREATE", "{}"),
                    DGW_OK);
-  assert_true(wait_for(f, seq3, 5));
+  assert_true(fx_wait_for(f, seq3, 5));
   assert_int_equal(f->disconnects, 0);
   assert_int_equal(f->nseen, 2); /* READY (1) and MESSAGE_CREATE (3) */
   assert_int_equal(f->seqs[1], 3);
-  fx_free(f);
 }
 
 /* Garbage that comes back on every connection at the same sequence: after
  * three resumes the shard starts a new session instead of looping. */
 static void test_poisoned_stream_new_session(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
 
-  (void)state;
   fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
   for (int i = 0; i < 3; i++) {
     if (i > 0) /* garbage again on the resumed connection, same s */
-      assert_true(wait_for(f, is_resumed, 5));
+      assert_true(fx_wait_for(f, fx_is_resumed, 5));
     f->resumed = 0;
-    f->want_disconnects = f->disconnects + 1;
+    f->want = f->disconnects + 1;
     dgw_mock_conn_send_json(dgw_mock_last_conn(f->mock), "garbage");
-    assert_true(wait_for(f, want_disconnects, 5));
+    assert_true(fx_wait_for(f, want_disconnects, 5));
     assert_int_equal(f->last_dc.error, DGW_ERR_JSON);
   }
   assert_int_equal(f->last_dc.action, DGW_CLOSE_NEW_SESSION);
-  assert_true(wait_for(f, two_ready, 5));
-  assert_int_equal(f->identifies, 2);
-  assert_int_equal(f->resumes, 2);
-  fx_free(f);
+  assert_true(fx_wait_for(f, two_ready, 5));
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 2);
+  assert_int_equal(f->count[DGW_OP_RESUME], 2);
 }
 
 /* A gateway that answers every IDENTIFY with op 9: the waits grow with
@@ -963,33 +668,29 @@ static int eight_retries(struct fx *f) {
 }
 
 static void test_op9_storm_backs_off(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
 
-  (void)state;
   f->op9_on_identify = 1;
   fx_start(f);
-  assert_true(wait_for(f, eight_retries, 10));
+  assert_true(fx_wait_for(f, eight_retries, 10));
   assert_int_equal(f->ready, 0);
   /* The op 9 wait is 30-60 ms here; backoff base 20 ms, cap 200 ms. */
   for (int k = 0; k < 8; k++)
     assert_true(f->retry_delays[k] >= 30);
   assert_true(f->retry_delays[7] >= 100); /* the backoff took over */
-  fx_free(f);
 }
 
 /* terminate() from inside on_disconnect: one disconnect, reconnect now. */
 static void test_terminate_in_on_disconnect(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
 
-  (void)state;
   f->terminate_in_dc = 1;
   fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
   dgw_mock_conn_close(dgw_mock_last_conn(f->mock), 4000, "x");
-  assert_true(wait_for(f, is_resumed, 5));
+  assert_true(fx_wait_for(f, fx_is_resumed, 5));
   assert_int_equal(f->disconnects, 1);
   assert_int_equal(f->connecting, 2);
-  fx_free(f);
 }
 
 /* A wss:// session whose READY offers a ws:// resume URL: the token must
@@ -1011,12 +712,12 @@ static void test_resume_url_downgrade_refused(void **state) {
            (unsigned)dgw_mock_port(f->mock));
   dgw_mock_set_ready_resume_url(f->mock, url);
   gw = fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
   assert_null(dgw_gateway_resume_url(gw));
   dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
   /* Had it used ws:// against the TLS port, the upgrade would fail. */
-  assert_true(wait_for(f, is_resumed, 5));
-  assert_int_equal(f->identifies, 1);
+  assert_true(fx_wait_for(f, fx_is_resumed, 5));
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 1);
   fx_free(f);
 }
 
@@ -1024,28 +725,22 @@ static void test_resume_url_downgrade_refused(void **state) {
  * kept), saves its session, and a new client RESUMEs it, getting the
  * events of the gap exactly once; no IDENTIFY is spent.  A file whose
  * session the gateway forgot just falls back to IDENTIFY. */
-static int is_closed_now(struct fx *f) {
-  return dgw_gateway_state(dgw_client_gateway(f->client, 0)) ==
-         DGW_STATE_CLOSED;
-}
-
 static void test_save_and_restore(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
   char path[] = "/tmp/dgw-sessions-XXXXXX";
   int fd = mkstemp(path);
   uint32_t restored = 99;
   char why[256];
   int err = 0;
 
-  (void)state;
   assert_true(fd >= 0);
   close(fd);
   for (int i = 0; i < 3; i++)
     dgw_mock_add_dispatch(f->mock, "MESSAGE_CREATE", "{}");
   fx_start(f);
-  assert_true(wait_for(f, seq_at_least_4, 5));
+  assert_true(fx_wait_for(f, seq_at_least_4, 5));
   assert_int_equal(dgw_client_stop_for_restart(f->client), DGW_OK);
-  assert_true(wait_for(f, is_closed_now, 5));
+  assert_true(fx_wait_for(f, fx_is_closed, 5));
   run_for(f->base, 50);
   assert_int_equal(f->close_codes[f->ncloses - 1], 4000);
   assert_int_equal(dgw_client_save_sessions(f->client, path, why, sizeof(why)),
@@ -1066,9 +761,9 @@ static void test_save_and_restore(void **state) {
   assert_int_equal(dgw_client_start(f->client), DGW_OK);
   assert_int_equal(dgw_client_restore_sessions(f->client, path, NULL, NULL, 0),
                    DGW_ERR_STATE);
-  assert_true(wait_for(f, is_resumed, 5));
+  assert_true(fx_wait_for(f, fx_is_resumed, 5));
   run_for(f->base, 50);
-  assert_int_equal(f->identifies, 1); /* only the first client's */
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 1); /* only the first client's */
   assert_int_equal(f->resume_seq, 4);
   assert_int_equal(f->nseen, 3); /* 5, 6 and RESUMED 7 */
   assert_int_equal(f->seqs[0], 5);
@@ -1084,8 +779,8 @@ static void test_save_and_restore(void **state) {
       DGW_OK);
   assert_int_equal(restored, 1);
   assert_int_equal(dgw_client_start(f->client), DGW_OK);
-  assert_true(wait_for(f, is_ready, 5));
-  assert_int_equal(f->identifies, 2);
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 2);
   unlink(path);
 
   /* Files that are not session files say so. */
@@ -1099,7 +794,6 @@ static void test_save_and_restore(void **state) {
   assert_int_equal(dgw_client_restore_sessions(f->client, cert_path("ca.pem"),
                                                &restored, why, sizeof(why)),
                    DGW_ERR_JSON);
-  fx_free(f);
 }
 
 /* The network goes away for every shard (the gateway stops listening):
@@ -1129,25 +823,24 @@ static int three_resumed(struct fx *f) {
 }
 
 static void test_client_offline_and_back(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
   int before[3];
   int probing = 0;
 
-  (void)state;
   memset(network_events, 0, sizeof(network_events));
   memset(conn_per_shard, 0, sizeof(conn_per_shard));
   dgw_options_set_shards(f->opt, 0, 3, 3);
   dgw_callbacks_set_on_network(f->cb, cb_network);
   dgw_callbacks_set_on_connecting(f->cb, cb_connecting_count);
   fx_start(f);
-  f->want_beats = 0;
-  while (f->ready < 3 && wait_for(f, three_ready, 5) == 0)
+  f->want = 0;
+  while (f->ready < 3 && fx_wait_for(f, three_ready, 5) == 0)
     break;
   assert_int_equal(f->ready, 3);
 
   assert_int_equal(dgw_mock_set_listening(f->mock, 0), DGW_OK);
   dgw_mock_drop_all(f->mock);
-  assert_true(wait_for(f, offline_now, 5));
+  assert_true(fx_wait_for(f, offline_now, 5));
   assert_int_equal(network_events[0], 1);
   for (int i = 0; i < 3; i++)
     before[i] = conn_per_shard[i];
@@ -1159,11 +852,10 @@ static void test_client_offline_and_back(void **state) {
   assert_true(dgw_client_is_offline(f->client));
 
   assert_int_equal(dgw_mock_set_listening(f->mock, 1), DGW_OK);
-  assert_true(wait_for(f, three_resumed, 5));
+  assert_true(fx_wait_for(f, three_resumed, 5));
   assert_false(dgw_client_is_offline(f->client));
   assert_int_equal(network_events[1], 1);
-  assert_int_equal(f->identifies, 3); /* nothing re-identified */
-  fx_free(f);
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 3); /* nothing re-identified */
 }
 
 /* Options refuse bad values with the documented errors. */
@@ -1229,54 +921,65 @@ static void capture_log(enum dgw_log_level level, const char *msg, void *ud) {
 }
 
 static void test_token_not_logged(void **state) {
-  struct fx *f = fx_new(NULL);
+  struct fx *f = *state;
 
-  (void)state;
   logged_len = 0;
   logged[0] = '\0';
   dgw_options_set_log(f->opt, capture_log, NULL, DGW_LOG_DEBUG);
-  fx_start(f);
-  assert_true(wait_for(f, is_ready, 5));
-  dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
-  assert_true(wait_for(f, is_resumed, 5));
-  dgw_mock_conn_close(dgw_mock_last_conn(f->mock), 4004, "bad token");
-  assert_true(wait_for(f, has_fatal, 5));
+  fx_ready_resume_fatal(f);
   assert_true(logged_len > 0);
   assert_null(strstr(logged, "SECRET"));
-  fx_free(f);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_identify_fields),
+      cmocka_unit_test_setup_teardown(test_identify_fields, fx_setup,
+                                      fx_teardown),
       cmocka_unit_test(test_heartbeat_cadence),
       cmocka_unit_test(test_server_requested_heartbeat),
       cmocka_unit_test(test_zombie_resumes),
-      cmocka_unit_test(test_op7_reconnect),
+      cmocka_unit_test_setup_teardown(test_op7_reconnect, fx_setup,
+                                      fx_teardown),
       cmocka_unit_test(test_op7_before_hello),
       cmocka_unit_test(test_no_hello_times_out),
-      cmocka_unit_test(test_op9_resumable),
-      cmocka_unit_test(test_op9_not_resumable),
+      cmocka_unit_test_setup_teardown(test_op9_resumable, fx_setup,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_op9_not_resumable, fx_setup,
+                                      fx_teardown),
       cmocka_unit_test(test_op9_default_wait),
       cmocka_unit_test(test_close_code_policy),
-      cmocka_unit_test(test_drop_midframe_resumes),
+      cmocka_unit_test_setup_teardown(test_drop_midframe_resumes, fx_setup,
+                                      fx_teardown),
       cmocka_unit_test(test_exactly_once_across_resumes),
-      cmocka_unit_test(test_resume_refused_identifies),
-      cmocka_unit_test(test_backoff_growth),
-      cmocka_unit_test(test_close_and_terminate),
-      cmocka_unit_test(test_free_client_in_callback),
-      cmocka_unit_test(test_close_in_callback),
-      cmocka_unit_test(test_garbage_payload_resumes),
+      cmocka_unit_test_setup_teardown(test_resume_refused_identifies, fx_setup,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_backoff_growth, fx_setup,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_close_and_terminate, fx_setup,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_free_client_in_callback, fx_setup,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_close_in_callback, fx_setup,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_garbage_payload_resumes, fx_setup,
+                                      fx_teardown),
       cmocka_unit_test(test_text_frames_and_tls),
-      cmocka_unit_test(test_oversized_event_name_skipped),
-      cmocka_unit_test(test_poisoned_stream_new_session),
-      cmocka_unit_test(test_op9_storm_backs_off),
-      cmocka_unit_test(test_terminate_in_on_disconnect),
+      cmocka_unit_test_setup_teardown(test_oversized_event_name_skipped,
+                                      fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_poisoned_stream_new_session,
+                                      fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_op9_storm_backs_off, fx_setup,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_terminate_in_on_disconnect, fx_setup,
+                                      fx_teardown),
       cmocka_unit_test(test_resume_url_downgrade_refused),
-      cmocka_unit_test(test_save_and_restore),
-      cmocka_unit_test(test_client_offline_and_back),
+      cmocka_unit_test_setup_teardown(test_save_and_restore, fx_setup,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_client_offline_and_back, fx_setup,
+                                      fx_teardown),
       cmocka_unit_test(test_options_validation),
-      cmocka_unit_test(test_token_not_logged),
+      cmocka_unit_test_setup_teardown(test_token_not_logged, fx_setup,
+                                      fx_teardown),
   };
   ignore_sigpipe();
   return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);

@@ -10,7 +10,7 @@
  */
 #include "config.h"
 
-#include "harness.h"
+#include "fixture.h"
 
 #include <sys/stat.h>
 #include <time.h>
@@ -21,7 +21,6 @@
 #include <dgw/plugin.h>
 
 #include "client.h"
-#include "mock.h"
 #include "payload.h"
 #include "plugin.h"
 
@@ -34,66 +33,7 @@
 #define LOG_PLUGIN SHIPPED_PLUGIN_DIR "/log/.libs/log.so"
 #define STATS_PLUGIN SHIPPED_PLUGIN_DIR "/stats/.libs/stats.so"
 
-/* ------------------------------------------------------------ fixture */
-
-#define MAX_LINES 2048
-#define MAX_SENT 64
-
-struct fx {
-  struct event_base *base;
-  struct dgw_mock *mock;
-  struct dgw_client *client;
-  struct dgw_options *opt;
-  struct dgw_callbacks *cb;
-
-  char *lines[MAX_LINES]; /* every log line, and the handlers' records */
-  int nlines;
-  int ready, resumed, fatal;
-  int app_parse;       /* on_dispatch calls dgw_event_json */
-  int64_t free_on_seq; /* handler H frees the client at this seq */
-
-  /* what the mock received, heartbeats aside */
-  int sent_ops[MAX_SENT];
-  int nsent;
-  int close_codes[16];
-  int ncloses;
-};
-
-static int wait_for(struct fx *f, int (*pred)(struct fx *), double seconds) {
-  double end = deadline_ms(seconds);
-
-  while (!pred(f) && now_ms() < end)
-    loop_once(f->base);
-  return pred(f);
-}
-
-static void push_line(struct fx *f, const char *line) {
-  if (f->nlines < MAX_LINES)
-    f->lines[f->nlines++] = strdup(line);
-}
-
-static void fx_log(enum dgw_log_level level, const char *msg, void *ud) {
-  test_log(level, msg, NULL);
-  push_line(ud, msg);
-}
-
-/* The index of the first line at or after `from` containing `needle`, or
- * -1. */
-static int find_line(struct fx *f, int from, const char *needle) {
-  for (int i = from; i < f->nlines; i++)
-    if (strstr(f->lines[i], needle) != NULL)
-      return i;
-  return -1;
-}
-
-static int count_lines(struct fx *f, const char *needle) {
-  int n = 0;
-
-  for (int i = 0; i < f->nlines; i++)
-    if (strstr(f->lines[i], needle) != NULL)
-      n++;
-  return n;
-}
+/* ------------------------------------------- on top of the fixture */
 
 /* The records ("rec ...") containing `kind`, in order, each cut to what
  * follows "rec ". */
@@ -126,27 +66,6 @@ static void expect_dispatches(struct fx *f, const char *const *want) {
     fail_msg("%d records, wanted %d; extra: \"%s\"", n, i, got[i]);
 }
 
-static void cb_ready(struct dgw_gateway *gw, void *ud) {
-  struct fx *f = ud;
-  (void)gw;
-  f->ready++;
-}
-
-static void cb_resumed(struct dgw_gateway *gw, void *ud) {
-  struct fx *f = ud;
-  (void)gw;
-  f->resumed++;
-}
-
-static void cb_fatal(struct dgw_gateway *gw, uint16_t code, const char *meaning,
-                     void *ud) {
-  struct fx *f = ud;
-  (void)gw;
-  (void)code;
-  (void)meaning;
-  f->fatal++;
-}
-
 /* Writes a record like the recorder's, as handler `id`. */
 static void record(struct fx *f, const char *id, const struct dgw_event *ev) {
   char line[256];
@@ -156,22 +75,26 @@ static void record(struct fx *f, const char *id, const struct dgw_event *ev) {
   snprintf(line, sizeof(line), "rec %s dispatch %s %lld %u %.*s", id,
            dgw_event_name(ev), (long long)dgw_event_seq(ev),
            (unsigned)dgw_event_shard(ev), (int)len, d);
-  push_line(f, line);
+  fx_log_line(f, line);
 }
 
-static void cb_dispatch(struct dgw_gateway *gw, const struct dgw_event *ev,
-                        void *ud) {
-  struct fx *f = ud;
-
+/* The application's on_dispatch, as the fixture's hook: a record like
+ * the plugins', as "app". */
+static void app_record(struct fx *f, struct dgw_gateway *gw,
+                       const struct dgw_event *ev) {
   (void)gw;
   record(f, "app", ev);
-  if (f->app_parse) {
-    char line[128];
+}
 
-    snprintf(line, sizeof(line), "rec app json %lld %p",
-             (long long)dgw_event_seq(ev), (void *)dgw_event_json(ev));
-    push_line(f, line);
-  }
+/* The same, and the application asks for the parsed d. */
+static void app_record_json(struct fx *f, struct dgw_gateway *gw,
+                            const struct dgw_event *ev) {
+  char line[128];
+
+  app_record(f, gw, ev);
+  snprintf(line, sizeof(line), "rec app json %lld %p",
+           (long long)dgw_event_seq(ev), (void *)dgw_event_json(ev));
+  fx_log_line(f, line);
 }
 
 static void handler_h(struct dgw_gateway *gw, const struct dgw_event *ev,
@@ -192,26 +115,6 @@ static void handler_i(struct dgw_gateway *gw, const struct dgw_event *ev,
   record(ud, "I", ev);
 }
 
-static void mk_payload(struct dgw_mock *m, struct dgw_mock_conn *conn, int op,
-                       const char *json, size_t len, void *ud) {
-  struct fx *f = ud;
-  (void)m;
-  (void)conn;
-  (void)json;
-  (void)len;
-  if (op != DGW_OP_HEARTBEAT && f->nsent < MAX_SENT)
-    f->sent_ops[f->nsent++] = op;
-}
-
-static void mk_close(struct dgw_mock *m, struct dgw_mock_conn *conn, int code,
-                     void *ud) {
-  struct fx *f = ud;
-  (void)m;
-  (void)conn;
-  if (f->ncloses < 16)
-    f->close_codes[f->ncloses++] = code;
-}
-
 /* The script every session gets after READY (s 1): s 2..6. */
 static void add_script(struct fx *f) {
   assert_int_equal(dgw_mock_add_dispatch(f->mock, "GUILD_CREATE", "{\"g\":1}"),
@@ -226,59 +129,30 @@ static void add_script(struct fx *f) {
       dgw_mock_add_dispatch(f->mock, "PRESENCE_UPDATE", "{\"p\":1}"), DGW_OK);
 }
 
-/* A mock with the script, options pointing at it, and a client (not
- * started) so that plugins can be loaded.  `app_dispatch`: set the
- * application's on_dispatch callback. */
-static struct fx *fx_new(struct dgw_mock_config *mc, int app_dispatch) {
-  struct fx *f = calloc(1, sizeof(*f));
-  struct dgw_mock_config def = {0};
-  char url[128];
-  int err = 0;
+/* The fixture with the script, and a client (not started) so that
+ * plugins can be loaded.  `app_dispatch`: the application has an
+ * on_dispatch callback (app_record); otherwise none, so that events
+ * nobody wants are dropped. */
+static struct fx *new_fixture(struct dgw_mock_config *mc, int app_dispatch) {
+  struct fx *f = fx_new(mc);
 
-  f->base = event_base_new();
-  if (mc == NULL)
-    mc = &def;
-  if (mc->heartbeat_interval_ms == 0)
-    mc->heartbeat_interval_ms = 30000;
-  mc->log = test_log;
-  mc->hooks.on_payload = mk_payload;
-  mc->hooks.on_close = mk_close;
-  mc->user_data = f;
-  f->mock = dgw_mock_new(f->base, mc, &err);
-  if (f->mock == NULL)
-    fail_msg("mock: %s", dgw_strerror(err));
   add_script(f);
-
-  f->opt = dgw_options_new();
-  assert_int_equal(dgw_options_set_token(f->opt, "t0ken"), DGW_OK);
-  snprintf(url, sizeof(url), "ws://127.0.0.1:%u",
-           (unsigned)dgw_mock_port(f->mock));
-  assert_int_equal(dgw_options_set_gateway_url(f->opt, url), DGW_OK);
-  dgw_options_set_log(f->opt, fx_log, f, DGW_LOG_DEBUG);
-  assert_int_equal(dgw_options_set_reconnect(f->opt, 20, 200, 60000), DGW_OK);
-  assert_int_equal(dgw_options_set_timeouts(f->opt, 3000, 500), DGW_OK);
-
-  f->cb = dgw_callbacks_new();
-  dgw_callbacks_set_on_ready(f->cb, cb_ready);
-  dgw_callbacks_set_on_resumed(f->cb, cb_resumed);
-  dgw_callbacks_set_on_fatal(f->cb, cb_fatal);
   if (app_dispatch)
-    dgw_callbacks_set_on_dispatch(f->cb, cb_dispatch);
-  f->client = dgw_client_new(f->base, f->opt, f->cb, f, &err);
-  if (f->client == NULL)
-    fail_msg("client: %s", dgw_strerror(err));
+    f->on_dispatch = app_record;
+  else
+    dgw_callbacks_set_on_dispatch(f->cb, NULL);
+  fx_client_new(f);
   return f;
 }
 
-static void fx_free(struct fx *f) {
-  dgw_client_free(f->client);
-  dgw_mock_free(f->mock);
-  dgw_options_free(f->opt);
-  dgw_callbacks_free(f->cb);
-  event_base_free(f->base);
-  for (int i = 0; i < f->nlines; i++)
-    free(f->lines[i]);
-  free(f);
+static int setup_plugin(void **state) {
+  *state = new_fixture(NULL, 0);
+  return 0;
+}
+
+static int setup_plugin_app(void **state) {
+  *state = new_fixture(NULL, 1);
+  return 0;
 }
 
 /* Loads a plugin that must load. */
@@ -290,30 +164,14 @@ static void load(struct fx *f, const char *path, const char *config) {
     fail_msg("loading %s: %s (%s)", path, dgw_strerror(rv), why);
 }
 
-static void start(struct fx *f) {
-  assert_int_equal(dgw_client_start(f->client), DGW_OK);
-}
-
 /* All six dispatches of the script went through the client. */
 static int all_taken(struct fx *f) {
-  return f->client != NULL && f->client->stats.dispatches >= 6;
-}
-
-static int is_ready(struct fx *f) {
-  return f->ready >= 1;
-}
-
-static int is_resumed(struct fx *f) {
-  return f->resumed >= 1;
-}
-
-static int has_fatal(struct fx *f) {
-  return f->fatal >= 1;
+  return f->client != NULL && fx_stats(f).dispatches >= 6;
 }
 
 static void run_script(struct fx *f) {
-  start(f);
-  assert_true(wait_for(f, all_taken, 5));
+  fx_start(f);
+  assert_true(fx_wait_for(f, all_taken, 5));
   run_for(f->base, 30);
 }
 
@@ -322,7 +180,7 @@ static void run_script(struct fx *f) {
 /* A plugin naming two events in its descriptor gets exactly those, with
  * the whole event view; the others are dropped without a parse. */
 static void test_plugin_receives_its_events(void **state) {
-  struct fx *f = fx_new(NULL, 0);
+  struct fx *f = *state;
   static const char *const want[] = {
       "rec A dispatch MESSAGE_CREATE 3 0 {\"m\":1}",
       "rec A dispatch TYPING_START 4 0 {\"t\":1}",
@@ -330,24 +188,22 @@ static void test_plugin_receives_its_events(void **state) {
       NULL,
   };
 
-  (void)state;
   load(f, REC_NAMED, "{\"id\":\"A\"}");
-  assert_true(find_line(f, 0, "plugin rec-named: rec A init") >= 0);
-  assert_true(find_line(f, 0, "plugin rec-named 0.0.1 loaded") >= 0);
+  assert_true(fx_find_line(f, 0, "plugin rec-named: rec A init") >= 0);
+  assert_true(fx_find_line(f, 0, "plugin rec-named 0.0.1 loaded") >= 0);
   run_script(f);
   expect_dispatches(f, want);
-  assert_int_equal(f->client->stats.dispatches, 6);
-  assert_int_equal(f->client->stats.dropped, 3); /* READY, GUILD, PRESENCE */
-  assert_int_equal(f->client->stats.parsed, 0);
+  assert_int_equal(fx_stats(f).dispatches, 6);
+  assert_int_equal(fx_stats(f).dropped, 3); /* READY, GUILD, PRESENCE */
+  assert_int_equal(fx_stats(f).parsed, 0);
   dgw_client_free(f->client);
   f->client = NULL;
-  assert_true(find_line(f, 0, "rec A fini") >= 0);
-  fx_free(f);
+  assert_true(fx_find_line(f, 0, "rec A fini") >= 0);
 }
 
 /* "*" gets every event, READY included, in sequence order. */
 static void test_plugin_wildcard(void **state) {
-  struct fx *f = fx_new(NULL, 0);
+  struct fx *f = *state;
   static const char *const want[] = {
       "rec W dispatch READY 1 0 {",
       "rec W dispatch GUILD_CREATE 2 0 {\"g\":1}",
@@ -358,18 +214,16 @@ static void test_plugin_wildcard(void **state) {
       NULL,
   };
 
-  (void)state;
   load(f, REC_ALL, "{\"id\":\"W\"}");
   run_script(f);
   expect_dispatches(f, want);
-  assert_int_equal(f->client->stats.dropped, 0);
-  fx_free(f);
+  assert_int_equal(fx_stats(f).dropped, 0);
 }
 
 /* A plugin may subscribe from init (events named in its config); not
  * afterwards. */
 static void test_plugin_subscribes_in_init(void **state) {
-  struct fx *f = fx_new(NULL, 0);
+  struct fx *f = *state;
   static const char *const want[] = {
       "rec S dispatch GUILD_CREATE 2 0 {\"g\":1}",
       "rec S dispatch PRESENCE_UPDATE 6 0 {\"p\":1}",
@@ -377,7 +231,6 @@ static void test_plugin_subscribes_in_init(void **state) {
   };
   char line[64];
 
-  (void)state;
   load(f, REC_SUB,
        "{\"id\":\"S\",\"subscribe\":[\"GUILD_CREATE\",\"PRESENCE_UPDATE\","
        "\"GUILD_CREATE\"],\"late_subscribe\":1}");
@@ -385,8 +238,7 @@ static void test_plugin_subscribes_in_init(void **state) {
   run_script(f);
   expect_dispatches(f, want);
   snprintf(line, sizeof(line), "rec S late-subscribe %d", DGW_ERR_STATE);
-  assert_true(find_line(f, 0, line) >= 0);
-  fx_free(f);
+  assert_true(fx_find_line(f, 0, line) >= 0);
 }
 
 /* dgw_client_plugin_info() reports each loaded plugin as loaded: its
@@ -394,7 +246,7 @@ static void test_plugin_subscribes_in_init(void **state) {
  * subscribed in init); a refused one is not counted; an older caller's
  * smaller struct gets only its fields. */
 static void test_plugin_info(void **state) {
-  struct fx *f = fx_new(NULL, 0);
+  struct fx *f = *state;
   struct dgw_plugin_info info;
   struct {
     const char *name;
@@ -402,7 +254,6 @@ static void test_plugin_info(void **state) {
   } old;
   char why[256];
 
-  (void)state;
   assert_int_equal(dgw_client_plugin_count(f->client), 0);
   load(f, REC_NAMED, "{\"id\":\"A\"}");
   assert_int_equal(
@@ -448,13 +299,12 @@ static void test_plugin_info(void **state) {
   assert_int_equal(dgw_client_plugin_info(f->client, 0, NULL, sizeof(info)),
                    DGW_ERR_INVALID_ARGUMENT);
   assert_int_equal(dgw_client_plugin_count(NULL), 0);
-  fx_free(f);
 }
 
 /* One event, many handlers: on_dispatch first, then plugins and
  * in-process handlers in the order they were loaded or registered. */
 static void test_handlers_in_load_order(void **state) {
-  struct fx *f = fx_new(NULL, 1);
+  struct fx *f = new_fixture(NULL, 1);
   static const char *const want[] = {
       "rec app dispatch READY 1",
       "rec B dispatch READY 1",
@@ -505,7 +355,7 @@ static void test_handlers_in_load_order(void **state) {
   fx_free(f);
 
   /* The same two plugins loaded the other way round. */
-  f = fx_new(NULL, 0);
+  f = new_fixture(NULL, 0);
   load(f, REC_ALL, "{\"id\":\"B\"}");
   load(f, REC_NAMED, "{\"id\":\"A\"}");
   run_script(f);
@@ -518,20 +368,19 @@ static void test_handlers_in_load_order(void **state) {
 /* Three handlers of the same events ask for the parsed d: it is parsed
  * once per event and all three get the same tree. */
 static void test_parse_once_per_event(void **state) {
-  struct fx *f = fx_new(NULL, 1);
+  struct fx *f = *state;
   const char *a[16];
   const char *b[16];
   const char *app[16];
   int na, nb, napp;
 
-  (void)state;
-  f->app_parse = 1;
+  f->on_dispatch = app_record_json;
   load(f, REC_NAMED, "{\"id\":\"A\",\"parse\":1}");
   load(f, REC_ALL, "{\"id\":\"B\",\"parse\":1}");
   run_script(f);
   /* Every event reached a parsing handler: one parse each, not three. */
-  assert_int_equal(f->client->stats.dispatches, 6);
-  assert_int_equal(f->client->stats.parsed, 6);
+  assert_int_equal(fx_stats(f).dispatches, 6);
+  assert_int_equal(fx_stats(f).parsed, 6);
 
   na = records(f, "rec A json ", a, 16);
   nb = records(f, "rec B json ", b, 16);
@@ -544,32 +393,31 @@ static void test_parse_once_per_event(void **state) {
                       strchr(strstr(b[2], " json 3 ") + 6, ' '));
   assert_string_equal(strchr(app[2] + 13, ' '), strchr(a[0] + 11, ' '));
   assert_true(strstr(a[0], "(nil)") == NULL);
-  fx_free(f);
 }
 
 /* Nobody asks for the tree: nothing is parsed.  Nobody wants an event at
  * all: it is dropped after the peek; READY still makes the session. */
 static void test_no_parse_without_subscriber(void **state) {
-  struct fx *f = fx_new(NULL, 0);
+  struct fx *f = new_fixture(NULL, 0);
 
   (void)state;
   load(f, REC_NAMED, "{\"id\":\"A\"}");
   assert_int_equal(dgw_client_on_event(f->client, "TYPING_START", handler_i, f),
                    DGW_OK);
   run_script(f);
-  assert_int_equal(count_lines(f, " dispatch "), 4);
-  assert_int_equal(f->client->stats.parsed, 0);
-  assert_int_equal(f->client->stats.dropped, 3);
+  assert_int_equal(fx_count_lines(f, " dispatch "), 4);
+  assert_int_equal(fx_stats(f).parsed, 0);
+  assert_int_equal(fx_stats(f).dropped, 3);
   fx_free(f);
 
   /* No plugin, no handler, no on_dispatch. */
-  f = fx_new(NULL, 0);
+  f = new_fixture(NULL, 0);
   run_script(f);
   assert_int_equal(f->ready, 1);
   assert_non_null(dgw_gateway_session_id(dgw_client_gateway(f->client, 0)));
-  assert_int_equal(f->client->stats.dispatches, 6);
-  assert_int_equal(f->client->stats.dropped, 6);
-  assert_int_equal(f->client->stats.parsed, 0);
+  assert_int_equal(fx_stats(f).dispatches, 6);
+  assert_int_equal(fx_stats(f).dropped, 6);
+  assert_int_equal(fx_stats(f).parsed, 0);
   fx_free(f);
 }
 
@@ -603,7 +451,7 @@ static void test_refusals(void **state) {
   close(fd);
   setenv(DGW_PLUGIN_PATH_ENV, TEST_PLUGIN_DIR, 1);
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-    struct fx *f = fx_new(NULL, 0);
+    struct fx *f = new_fixture(NULL, 0);
     const char *path = cases[i].path != NULL ? cases[i].path : text;
     char why[512] = "untouched";
     char tiny[8];
@@ -614,9 +462,9 @@ static void test_refusals(void **state) {
     if (rv != DGW_ERR_PLUGIN || strstr(why, cases[i].reason) == NULL)
       fail_msg("%s: %d, \"%s\"", cases[i].what, rv, why);
     print_message("# %s: %s\n", cases[i].what, why);
-    assert_true(find_line(f, 0, "plugin refused: ") >= 0);
-    assert_true(find_line(f, 0, cases[i].reason) >= 0);
-    assert_int_equal(plugins_refused(f->client->plugins), 1);
+    assert_true(fx_find_line(f, 0, "plugin refused: ") >= 0);
+    assert_true(fx_find_line(f, 0, cases[i].reason) >= 0);
+    assert_int_equal(fx_plugins_refused(f), 1);
     /* A short buffer gets a cut, terminated message; none is fine too. */
     rv = dgw_client_load_plugin(f->client, path, cases[i].config, tiny,
                                 sizeof(tiny));
@@ -635,7 +483,7 @@ static void test_refusals(void **state) {
 /* Not strict: a refused plugin is left out and the others work.  Strict:
  * the client refuses to start and connects nowhere. */
 static void test_strict_and_not(void **state) {
-  struct fx *f = fx_new(NULL, 0);
+  struct fx *f = new_fixture(NULL, 0);
   struct dgw_mock_stats ms;
   char why[256];
 
@@ -645,10 +493,10 @@ static void test_strict_and_not(void **state) {
                    DGW_ERR_PLUGIN);
   load(f, REC_ALL, "{\"id\":\"W\"}");
   run_script(f);
-  assert_int_equal(count_lines(f, "rec W dispatch "), 6);
+  assert_int_equal(fx_count_lines(f, "rec W dispatch "), 6);
   fx_free(f);
 
-  f = fx_new(NULL, 0);
+  f = new_fixture(NULL, 0);
   assert_int_equal(dgw_options_set_plugins_strict(f->opt, 1), DGW_OK);
   dgw_client_free(f->client);
   f->client = dgw_client_new(f->base, f->opt, f->cb, f, NULL);
@@ -658,7 +506,7 @@ static void test_strict_and_not(void **state) {
       dgw_client_load_plugin(f->client, NOSYM, NULL, why, sizeof(why)),
       DGW_ERR_PLUGIN);
   assert_int_equal(dgw_client_start(f->client), DGW_ERR_PLUGIN);
-  assert_true(find_line(f, 0, "not starting: 1 plugin(s) refused") >= 0);
+  assert_true(fx_find_line(f, 0, "not starting: 1 plugin(s) refused") >= 0);
   run_for(f->base, 100);
   dgw_mock_get_stats(f->mock, &ms);
   assert_int_equal(ms.connections, 0);
@@ -667,13 +515,13 @@ static void test_strict_and_not(void **state) {
   fx_free(f);
 
   /* Strict with every plugin good starts as usual. */
-  f = fx_new(NULL, 0);
+  f = new_fixture(NULL, 0);
   assert_int_equal(dgw_options_set_plugins_strict(f->opt, 1), DGW_OK);
   dgw_client_free(f->client);
   f->client = dgw_client_new(f->base, f->opt, f->cb, f, NULL);
   load(f, REC_ALL, "{\"id\":\"W\"}");
   run_script(f);
-  assert_int_equal(count_lines(f, "rec W dispatch "), 6);
+  assert_int_equal(fx_count_lines(f, "rec W dispatch "), 6);
   fx_free(f);
   assert_int_equal(dgw_options_set_plugins_strict(NULL, 1),
                    DGW_ERR_INVALID_ARGUMENT);
@@ -741,15 +589,15 @@ static void test_search_path(void **state) {
                    DGW_ERR_INVALID_ARGUMENT);
 
   /* And through the client, from the environment. */
-  f = fx_new(NULL, 0);
+  f = new_fixture(NULL, 0);
   snprintf(sp, sizeof(sp), "%s:%s", d1, TEST_PLUGIN_DIR);
   setenv(DGW_PLUGIN_PATH_ENV, sp, 1);
   load(f, "rec_all", "{\"id\":\"X\"}");
   load(f, "rec_named.so", "{\"id\":\"Y\"}");
   unsetenv(DGW_PLUGIN_PATH_ENV);
   run_script(f);
-  assert_int_equal(count_lines(f, "rec X dispatch "), 6);
-  assert_int_equal(count_lines(f, "rec Y dispatch "), 3);
+  assert_int_equal(fx_count_lines(f, "rec X dispatch "), 6);
+  assert_int_equal(fx_count_lines(f, "rec Y dispatch "), 3);
   fx_free(f);
 
   snprintf(out, sizeof(out), "%s/p.so", d1);
@@ -775,9 +623,8 @@ static int two_sent(struct fx *f) {
 }
 
 static void test_plugin_sends_command(void **state) {
-  struct fx *f = fx_new(NULL, 0);
+  struct fx *f = *state;
 
-  (void)state;
   load(f, REC_NAMED,
        "{\"id\":\"A\",\"send_on\":\"MESSAGE_CREATE\",\"send\":\"{\\\"op\\\":3,"
        "\\\"d\\\":{\\\"since\\\":null,\\\"activities\\\":[],\\\"status\\\":"
@@ -785,20 +632,18 @@ static void test_plugin_sends_command(void **state) {
   load(f, REC_ALL,
        "{\"id\":\"B\",\"send_on\":\"TYPING_START\",\"send\":\"not json\"}");
   run_script(f);
-  assert_true(wait_for(f, two_sent, 3));
-  assert_int_equal(count_lines(f, "rec A sent 0"), 2);
-  assert_true(find_line(f, 0, "rec B sent -302") >= 0); /* DGW_ERR_JSON */
+  assert_true(fx_wait_for(f, two_sent, 3));
+  assert_int_equal(fx_count_lines(f, "rec A sent 0"), 2);
+  assert_true(fx_find_line(f, 0, "rec B sent -302") >= 0); /* DGW_ERR_JSON */
   assert_int_equal(f->sent_ops[0], DGW_OP_IDENTIFY);
-  fx_free(f);
 }
 
 /* A plugin uses a typed command from the host table: update_presence is
  * checked like the public call (a bad status is refused with a reason)
  * and otherwise goes out under the rate limit. */
 static void test_plugin_typed_command(void **state) {
-  struct fx *f = fx_new(NULL, 0);
+  struct fx *f = *state;
 
-  (void)state;
   load(f, REC_NAMED,
        "{\"id\":\"A\",\"presence_on\":\"MESSAGE_CREATE\","
        "\"presence_status\":\"idle\"}");
@@ -806,22 +651,16 @@ static void test_plugin_typed_command(void **state) {
        "{\"id\":\"B\",\"presence_on\":\"TYPING_START\","
        "\"presence_status\":\"sleepy\"}");
   run_script(f);
-  assert_true(wait_for(f, two_sent, 3));
-  assert_int_equal(count_lines(f, "rec A presence 0 "), 2);
-  assert_true(find_line(f, 0, "rec B presence -1 ") >= 0); /* refused */
-  fx_free(f);
+  assert_true(fx_wait_for(f, two_sent, 3));
+  assert_int_equal(fx_count_lines(f, "rec A presence 0 "), 2);
+  assert_true(fx_find_line(f, 0, "rec B presence -1 ") >= 0); /* refused */
 }
 
 /* A plugin stops the client from its handler: the event in hand reaches
  * the handlers after it, nothing later reaches anyone, and the shard
  * closes with 1000. */
-static int is_closed(struct fx *f) {
-  return dgw_gateway_state(dgw_client_gateway(f->client, 0)) ==
-         DGW_STATE_CLOSED;
-}
-
 static void test_plugin_stops_client(void **state) {
-  struct fx *f = fx_new(NULL, 1);
+  struct fx *f = *state;
   static const char *const want[] = {
       "rec app dispatch READY 1",
       "rec app dispatch GUILD_CREATE 2",
@@ -832,24 +671,22 @@ static void test_plugin_stops_client(void **state) {
       NULL,
   };
 
-  (void)state;
   load(f, REC_NAMED, "{\"id\":\"A\",\"stop_on\":\"MESSAGE_CREATE\"}");
   load(f, REC_SUB,
        "{\"id\":\"B\",\"subscribe\":[\"GUILD_CREATE\","
        "\"MESSAGE_CREATE\",\"TYPING_START\"]}");
-  start(f);
-  assert_true(wait_for(f, is_closed, 5));
+  fx_start(f);
+  assert_true(fx_wait_for(f, fx_is_closed, 5));
   run_for(f->base, 100);
   expect_dispatches(f, want);
-  assert_true(find_line(f, 0, "plugin rec-named: stops the client") >= 0);
+  assert_true(fx_find_line(f, 0, "plugin rec-named: stops the client") >= 0);
   assert_true(f->ncloses >= 1);
   assert_int_equal(f->close_codes[0], 1000);
-  fx_free(f);
 }
 
 /* fini runs in reverse load order when the client is freed. */
 static void test_fini_reverse_order(void **state) {
-  struct fx *f = fx_new(NULL, 0);
+  struct fx *f = new_fixture(NULL, 0);
   const char *fini[8];
 
   (void)state;
@@ -866,29 +703,23 @@ static void test_fini_reverse_order(void **state) {
   fx_free(f);
 
   /* A client freed without ever starting unloads its plugins too. */
-  f = fx_new(NULL, 0);
+  f = new_fixture(NULL, 0);
   load(f, REC_SUB, "{\"id\":\"D\"}");
   dgw_client_free(f->client);
   f->client = NULL;
-  assert_int_equal(count_lines(f, "rec D fini"), 1);
+  assert_int_equal(fx_count_lines(f, "rec D fini"), 1);
   fx_free(f);
 }
 
 /* The lifecycle hook: ready, then a dropped connection and its resume,
  * then a fatal close code. */
 static void test_lifecycle_hook(void **state) {
-  struct fx *f = fx_new(NULL, 0);
+  struct fx *f = *state;
   const char *life[8];
   int n;
 
-  (void)state;
   load(f, REC_SUB, "{\"id\":\"L\"}");
-  start(f);
-  assert_true(wait_for(f, is_ready, 5));
-  dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
-  assert_true(wait_for(f, is_resumed, 5));
-  dgw_mock_conn_close(dgw_mock_last_conn(f->mock), 4004, "bad token");
-  assert_true(wait_for(f, has_fatal, 5));
+  fx_ready_resume_fatal(f);
   n = records(f, " lifecycle ", life, 8);
   assert_int_equal(n, 5);
   assert_string_equal(life[0], "rec L lifecycle ready 0");
@@ -896,35 +727,31 @@ static void test_lifecycle_hook(void **state) {
   assert_string_equal(life[2], "rec L lifecycle resumed 0");
   assert_string_equal(life[3], "rec L lifecycle disconnected 4004");
   assert_string_equal(life[4], "rec L lifecycle fatal 4004");
-  fx_free(f);
 }
 
 /* Timers on the client's loop: a one-shot fires once; a repeating one
  * fires until it removes itself from its own callback; one still pending
  * is removed when the plugin is unloaded. */
 static void test_plugin_timers(void **state) {
-  struct fx *f = fx_new(NULL, 0);
+  struct fx *f = *state;
 
-  (void)state;
   load(f, REC_SUB, "{\"id\":\"O\",\"timer_ms\":5}");
   load(f, REC_SUB, "{\"id\":\"R\",\"timer_ms\":5,\"timer_repeat\":1}");
   load(f, REC_SUB, "{\"id\":\"P\",\"timer_ms\":600000,\"timer_repeat\":1}");
   run_for(f->base, 150);
-  assert_int_equal(count_lines(f, "rec O tick "), 1);
-  assert_int_equal(count_lines(f, "rec R tick "), 3);
-  assert_true(find_line(f, 0, "rec R tick 3") >= 0);
-  assert_int_equal(count_lines(f, "rec P tick "), 0);
-  fx_free(f);
+  assert_int_equal(fx_count_lines(f, "rec O tick "), 1);
+  assert_int_equal(fx_count_lines(f, "rec R tick "), 3);
+  assert_true(fx_find_line(f, 0, "rec R tick 3") >= 0);
+  assert_int_equal(fx_count_lines(f, "rec P tick "), 0);
 }
 
 /* ------------------------------------------ in-process handlers */
 
 static void test_in_process_handlers(void **state) {
-  struct fx *f = fx_new(NULL, 0);
+  struct fx *f = *state;
   char name[200];
   char why[1024];
 
-  (void)state;
   memset(name, 'X', sizeof(name));
   name[128] = '\0';
   assert_int_equal(dgw_client_on_event(f->client, "MESSAGE_CREATE", NULL, f),
@@ -942,8 +769,8 @@ static void test_in_process_handlers(void **state) {
   assert_int_equal(dgw_client_on_event(f->client, "READY", handler_h, f),
                    DGW_OK);
   run_script(f);
-  assert_int_equal(count_lines(f, "rec H dispatch "), 3);
-  assert_int_equal(count_lines(f, "rec I dispatch "), 0);
+  assert_int_equal(fx_count_lines(f, "rec H dispatch "), 3);
+  assert_int_equal(fx_count_lines(f, "rec I dispatch "), 0);
   /* Too late for both kinds. */
   assert_int_equal(dgw_client_on_event(f->client, "*", handler_h, f),
                    DGW_ERR_STATE);
@@ -953,29 +780,22 @@ static void test_in_process_handlers(void **state) {
   assert_non_null(strstr(why, "before dgw_client_start()"));
   assert_int_equal(dgw_client_load_plugin(f->client, NULL, NULL, NULL, 0),
                    DGW_ERR_INVALID_ARGUMENT);
-  fx_free(f);
 }
 
 /* A handler frees the client: the handlers after it are not called for
  * that event, and the plugins' fini still runs. */
-static int client_gone(struct fx *f) {
-  return f->client == NULL;
-}
-
 static void test_free_client_in_handler(void **state) {
-  struct fx *f = fx_new(NULL, 0);
+  struct fx *f = *state;
 
-  (void)state;
   f->free_on_seq = 3;
   assert_int_equal(dgw_client_on_event(f->client, "*", handler_h, f), DGW_OK);
   load(f, REC_ALL, "{\"id\":\"B\"}");
-  start(f);
-  assert_true(wait_for(f, client_gone, 5));
+  fx_start(f);
+  assert_true(fx_wait_for(f, fx_client_gone, 5));
   run_for(f->base, 50);
-  assert_int_equal(count_lines(f, "rec H dispatch "), 3);
-  assert_int_equal(count_lines(f, "rec B dispatch "), 2);
-  assert_int_equal(count_lines(f, "rec B fini"), 1);
-  fx_free(f);
+  assert_int_equal(fx_count_lines(f, "rec H dispatch "), 3);
+  assert_int_equal(fx_count_lines(f, "rec B dispatch "), 2);
+  assert_int_equal(fx_count_lines(f, "rec B fini"), 1);
 }
 
 /* The routing table with many names, probed directly (no network): each
@@ -1079,7 +899,7 @@ static char *read_file(const char *path) {
  * second instance with no filter writes everything, odd names and
  * multi-line d included. */
 static void test_log_plugin(void **state) {
-  struct fx *f = fx_new(NULL, 0);
+  struct fx *f = *state;
   char file1[] = "/tmp/dgw-test-log1-XXXXXX";
   char file2[] = "/tmp/dgw-test-log2-XXXXXX";
   char config[256];
@@ -1092,7 +912,6 @@ static void test_log_plugin(void **state) {
                                       "MESSAGE_CREATE"};
   static const char *const ds[] = {"{\"m\":1}", "{\"t\":1}", "{\"m\":2}"};
 
-  (void)state;
   close(mkstemp(file1));
   close(mkstemp(file2));
   assert_int_equal(dgw_mock_add_dispatch(f->mock, "ODD\"NAME\\",
@@ -1157,7 +976,6 @@ static void test_log_plugin(void **state) {
   free(text);
   unlink(file1);
   unlink(file2);
-  fx_free(f);
 }
 
 /* log refuses a config it cannot follow (init fails, with a reason in the
@@ -1173,14 +991,14 @@ static void test_log_plugin_bad_config(void **state) {
 
   (void)state;
   for (size_t i = 0; i < sizeof(configs) / sizeof(configs[0]); i++) {
-    struct fx *f = fx_new(NULL, 0);
+    struct fx *f = new_fixture(NULL, 0);
     char why[512];
 
     assert_int_equal(dgw_client_load_plugin(f->client, LOG_PLUGIN, configs[i],
                                             why, sizeof(why)),
                      DGW_ERR_PLUGIN);
     assert_non_null(strstr(why, "init failed"));
-    assert_true(find_line(f, 0, "plugin log: ") >= 0);
+    assert_true(fx_find_line(f, 0, "plugin log: ") >= 0);
     fx_free(f);
   }
 }
@@ -1194,8 +1012,8 @@ static int stats_complete(struct fx *f) {
     if (strstr(f->lines[i], "plugin stats: latency: shard 0 ") != NULL &&
         strstr(f->lines[i], " ms") != NULL)
       latency = 1;
-  return latency && find_line(f, 0, "MESSAGE_CREATE=2 ") >= 0 &&
-         find_line(f, 0, "resumes 1, reconnects 1") >= 0;
+  return latency && fx_find_line(f, 0, "MESSAGE_CREATE=2 ") >= 0 &&
+         fx_find_line(f, 0, "resumes 1, reconnects 1") >= 0;
 }
 
 static void test_stats_plugin(void **state) {
@@ -1205,53 +1023,66 @@ static void test_stats_plugin(void **state) {
 
   (void)state;
   mc.heartbeat_interval_ms = 50; /* the least the client accepts */
-  f = fx_new(&mc, 0);
+  f = new_fixture(&mc, 0);
   load(f, STATS_PLUGIN, "{\"interval_ms\":30}");
   run_script(f);
   dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
-  assert_true(wait_for(f, is_resumed, 5));
-  if (!wait_for(f, stats_complete, 5)) {
+  assert_true(fx_wait_for(f, fx_is_resumed, 5));
+  if (!fx_wait_for(f, stats_complete, 5)) {
     for (int i = 0; i < f->nlines; i++)
       if (strstr(f->lines[i], "plugin stats") != NULL)
         print_message("# %s\n", f->lines[i]);
     fail_msg("no complete report");
   }
-  assert_true(find_line(f, 0, "plugin stats: by name: ") >= 0);
-  assert_true(find_line(f, 0, "GUILD_CREATE=1") >= 0);
-  assert_true(find_line(f, 0, "/s), bytes in ") >= 0);
+  assert_true(fx_find_line(f, 0, "plugin stats: by name: ") >= 0);
+  assert_true(fx_find_line(f, 0, "GUILD_CREATE=1") >= 0);
+  assert_true(fx_find_line(f, 0, "/s), bytes in ") >= 0);
   fx_free(f);
 
-  f = fx_new(NULL, 0);
+  f = new_fixture(NULL, 0);
   assert_int_equal(dgw_client_load_plugin(f->client, STATS_PLUGIN,
                                           "{\"interval_ms\":1}", why,
                                           sizeof(why)),
                    DGW_ERR_PLUGIN);
-  assert_true(find_line(f, 0, "interval_ms") >= 0);
+  assert_true(fx_find_line(f, 0, "interval_ms") >= 0);
   fx_free(f);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_plugin_receives_its_events),
-      cmocka_unit_test(test_plugin_wildcard),
-      cmocka_unit_test(test_plugin_subscribes_in_init),
-      cmocka_unit_test(test_plugin_info),
+      cmocka_unit_test_setup_teardown(test_plugin_receives_its_events,
+                                      setup_plugin, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_plugin_wildcard, setup_plugin,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_plugin_subscribes_in_init,
+                                      setup_plugin, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_plugin_info, setup_plugin,
+                                      fx_teardown),
       cmocka_unit_test(test_handlers_in_load_order),
-      cmocka_unit_test(test_parse_once_per_event),
+      cmocka_unit_test_setup_teardown(test_parse_once_per_event,
+                                      setup_plugin_app, fx_teardown),
       cmocka_unit_test(test_no_parse_without_subscriber),
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_strict_and_not),
       cmocka_unit_test(test_search_path),
-      cmocka_unit_test(test_plugin_sends_command),
-      cmocka_unit_test(test_plugin_typed_command),
-      cmocka_unit_test(test_plugin_stops_client),
+      cmocka_unit_test_setup_teardown(test_plugin_sends_command, setup_plugin,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_plugin_typed_command, setup_plugin,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_plugin_stops_client,
+                                      setup_plugin_app, fx_teardown),
       cmocka_unit_test(test_fini_reverse_order),
-      cmocka_unit_test(test_lifecycle_hook),
-      cmocka_unit_test(test_plugin_timers),
-      cmocka_unit_test(test_in_process_handlers),
-      cmocka_unit_test(test_free_client_in_handler),
+      cmocka_unit_test_setup_teardown(test_lifecycle_hook, setup_plugin,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_plugin_timers, setup_plugin,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_in_process_handlers, setup_plugin,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_free_client_in_handler, setup_plugin,
+                                      fx_teardown),
       cmocka_unit_test(test_routing_table),
-      cmocka_unit_test(test_log_plugin),
+      cmocka_unit_test_setup_teardown(test_log_plugin, setup_plugin,
+                                      fx_teardown),
       cmocka_unit_test(test_log_plugin_bad_config),
       cmocka_unit_test(test_stats_plugin),
   };
