@@ -37,6 +37,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "clock.h"
 #include "policy.h"
 #include "resolver.h"
 #include "rest.h"
@@ -339,15 +340,11 @@ static int leave(struct dgw_rest *r) {
 }
 
 static uint64_t now_ns(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  return dgw_monotonic_ns();
 }
 
 static void arm_ns(struct dgw_rest *r, uint64_t ns) {
-  uint64_t us = (ns + 999) / 1000; /* rounded up */
-  struct timeval tv = {(time_t)(us / 1000000u), (suseconds_t)(us % 1000000u)};
+  struct timeval tv = dgw_timeval_ns(ns); /* rounded up */
 
   evtimer_del(r->timer);
   evtimer_add(r->timer, &tv);
@@ -472,8 +469,7 @@ static void open_connection(struct dgw_rest *r) {
   struct evkeyvalq *headers;
   /* A second more than our deadline, so that ours decides (see below). */
   uint64_t idle_ms = (uint64_t)r->cfg.timeout_ms + 1000;
-  struct timeval tv = {(time_t)(idle_ms / 1000),
-                       (suseconds_t)(idle_ms % 1000) * 1000};
+  struct timeval tv = dgw_timeval_ms(idle_ms);
 
   if (r->api.tls) {
     SSL *ssl = SSL_new(r->cfg.ssl);

@@ -27,6 +27,7 @@
 #include <openssl/rand.h>
 #include <wslay/wslay.h>
 
+#include "clock.h"
 #include "handshake.h"
 #include "resolver.h"
 #include "tls.h"
@@ -169,7 +170,7 @@ static void finish(struct dgw_ws *ws, int error) {
 }
 
 static void arm_timer(struct dgw_ws *ws, uint32_t ms) {
-  struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+  struct timeval tv = dgw_timeval_ms(ms);
 
   event_add(ws->timer, &tv);
 }
@@ -706,7 +707,7 @@ static void try_next_address(struct dgw_ws *ws) {
   bufferevent_enable(ws->bev, EV_READ | EV_WRITE);
   if (ws->next_addr != NULL) {
     uint32_t ms = dgw_ws_address_timeout_ms(ws->cfg.connect_timeout_ms);
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = dgw_timeval_ms(ms);
 
     event_add(ws->addr_timer, &tv);
   }
