@@ -38,6 +38,7 @@
 #include <openssl/err.h>
 
 #include "clock.h"
+#include "guard.h"
 #include "policy.h"
 #include "resolver.h"
 #include "rest.h"
@@ -88,9 +89,8 @@ struct dgw_rest {
   struct evhttp_connection *evcon; /* the request in flight */
   int http_error;                  /* from its error callback, or -1 */
   uint32_t attempts;
-  uint32_t failures; /* in a row, for the backoff */
-  int depth;         /* our entry points on the stack */
-  int free_pending;  /* dgw_rest_free() called inside a callback */
+  uint32_t failures;      /* in a row, for the backoff */
+  struct dgw_guard guard; /* dgw_rest_free() inside a callback waits */
 };
 
 static void rest_log(struct dgw_rest *r, enum dgw_log_level level,
@@ -325,14 +325,14 @@ static void error_message(const char *body, size_t len, const char *token,
 /* ------------------------------------------------------------- the call */
 
 static void enter(struct dgw_rest *r) {
-  r->depth++;
+  dgw_guard_enter(&r->guard);
 }
 
 static void destroy(struct dgw_rest *r);
 
 /* Returns 1 when the call was freed and must not be touched again. */
 static int leave(struct dgw_rest *r) {
-  if (--r->depth == 0 && r->free_pending) {
+  if (dgw_guard_leave(&r->guard)) {
     destroy(r);
     return 1;
   }
@@ -422,7 +422,7 @@ static void finish(struct dgw_rest *r, int error,
   drop_attempt(r);
   evtimer_del(r->timer);
   r->state = REST_DONE;
-  if (r->done != NULL && !r->free_pending)
+  if (r->done != NULL && !dgw_guard_dying(&r->guard))
     r->done(r, error, bot, why, r->user_data);
 }
 
@@ -899,11 +899,8 @@ fail:
 void dgw_rest_free(struct dgw_rest *r) {
   if (r == NULL)
     return;
-  if (r->depth > 0) {
-    r->free_pending = 1;
-    return;
-  }
-  destroy(r);
+  if (dgw_guard_free(&r->guard))
+    destroy(r);
 }
 
 uint32_t dgw_rest_attempts(const struct dgw_rest *r) {

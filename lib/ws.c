@@ -28,6 +28,7 @@
 #include <wslay/wslay.h>
 
 #include "clock.h"
+#include "guard.h"
 #include "handshake.h"
 #include "resolver.h"
 #include "tls.h"
@@ -87,10 +88,9 @@ struct dgw_ws {
   uint64_t wslay_left;
   int fragmented;
 
-  int pending_error; /* a failure found inside an API call, reported from
-                        the loop so on_close never runs inside the call */
-  int depth;         /* our entry points on the stack */
-  int free_pending;  /* dgw_ws_free() called inside a callback */
+  int pending_error;      /* a failure found inside an API call, reported from
+                             the loop so on_close never runs inside the call */
+  struct dgw_guard guard; /* dgw_ws_free() inside a callback waits */
 };
 
 static void try_next_address(struct dgw_ws *ws);
@@ -138,12 +138,12 @@ static void destroy(struct dgw_ws *ws) {
 }
 
 static void enter(struct dgw_ws *ws) {
-  ws->depth++;
+  dgw_guard_enter(&ws->guard);
 }
 
 /* Returns 1 when the object was freed and must not be touched again. */
 static int leave(struct dgw_ws *ws) {
-  if (--ws->depth == 0 && ws->free_pending) {
+  if (dgw_guard_leave(&ws->guard)) {
     destroy(ws);
     return 1;
   }
@@ -165,7 +165,7 @@ static void finish(struct dgw_ws *ws, int error) {
              (unsigned)ws->url.port, ws->reason);
     ws->cfg.log(DGW_LOG_DEBUG, line, ws->cfg.log_user_data);
   }
-  if (ws->cb.on_close != NULL && !ws->free_pending)
+  if (ws->cb.on_close != NULL && !dgw_guard_dying(&ws->guard))
     ws->cb.on_close(ws, error, ws->user_data);
 }
 
@@ -187,7 +187,7 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
   (void)flags;
   if (len > ws->wslay_left)
     len = (size_t)ws->wslay_left;
-  if (ws->bev != NULL && !ws->free_pending && len > 0)
+  if (ws->bev != NULL && !dgw_guard_dying(&ws->guard) && len > 0)
     n = evbuffer_remove(bufferevent_get_input(ws->bev), buf, len);
   if (n <= 0) {
     wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
@@ -243,7 +243,7 @@ static void msg_cb(wslay_event_context_ptr ctx,
   }
   if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
     return; /* pings are answered by wslay itself */
-  if (ws->state != WS_OPEN || ws->free_pending)
+  if (ws->state != WS_OPEN || dgw_guard_dying(&ws->guard))
     return; /* after a close started, or after the owner let go */
   if (ws->cb.on_message != NULL)
     ws->cb.on_message(ws, arg->opcode == WSLAY_BINARY_FRAME, arg->msg,
@@ -433,7 +433,7 @@ static int read_frames(struct dgw_ws *ws) {
     const uint8_t *frame;
     int fin, opcode, fast;
 
-    if (ws->bev == NULL || ws->free_pending ||
+    if (ws->bev == NULL || dgw_guard_dying(&ws->guard) ||
         !wslay_event_get_read_enabled(ws->wslay))
       return 0;
     if (ws->wslay_left > 0) {
@@ -502,7 +502,8 @@ static void read_cb(struct bufferevent *bev, void *arg) {
   enter(ws);
   if (ws->state == WS_UPGRADING)
     read_upgrade(ws);
-  if ((ws->state == WS_OPEN || ws->state == WS_CLOSING) && !ws->free_pending) {
+  if ((ws->state == WS_OPEN || ws->state == WS_CLOSING) &&
+      !dgw_guard_dying(&ws->guard)) {
     int rv = read_frames(ws);
 
     if (rv == WSLAY_ERR_NOMEM) {
@@ -893,7 +894,7 @@ int dgw_ws_send_text(struct dgw_ws *ws, const char *data, size_t len) {
     return DGW_ERR_NOMEM;
   /* Inside our own callbacks the frames go out when the callback returns;
    * elsewhere, now. */
-  if (ws->depth == 0)
+  if (!dgw_guard_inside(&ws->guard))
     flush_from_api(ws);
   return DGW_OK;
 }
@@ -931,11 +932,8 @@ int dgw_ws_close(struct dgw_ws *ws, uint16_t code, const char *reason) {
 void dgw_ws_free(struct dgw_ws *ws) {
   if (ws == NULL)
     return;
-  if (ws->depth > 0) {
-    ws->free_pending = 1;
-    return;
-  }
-  destroy(ws);
+  if (dgw_guard_free(&ws->guard))
+    destroy(ws);
 }
 
 uint16_t dgw_ws_close_code(const struct dgw_ws *ws) {
