@@ -579,10 +579,6 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg) {
   leave(ws);
 }
 
-uint32_t dgw_ws_address_timeout_ms(uint32_t connect_timeout_ms) {
-  return dgw_connector_address_timeout_ms(connect_timeout_ms);
-}
-
 /* The connector's answers. */
 static void connected(struct bufferevent *bev, void *arg) {
   struct dgw_ws *ws = arg;

@@ -85,10 +85,6 @@ struct dgw_ws *dgw_ws_new(struct event_base *base,
  */
 int dgw_ws_connect(struct dgw_ws *ws, const char *url);
 
-/* How long one address may take to connect when more are left to try,
- * for a connect timeout of `connect_timeout_ms`. */
-uint32_t dgw_ws_address_timeout_ms(uint32_t connect_timeout_ms);
-
 /*
  * Queues one text message (copied) and starts writing it; a write failure
  * is reported later through on_close, never inside this call.  Returns
