@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "clock.h"
 #include "identify.h"
-#include "kokoro.h"
 
 struct waiter {
   struct waiter *next;
@@ -110,8 +110,7 @@ static void schedule(struct local_queue *q) {
   evtimer_del(q->timer);
   if (next != UINT64_MAX) {
     uint64_t wait = next > now ? next - now : 0;
-    struct timeval tv = {(time_t)(wait / 1000),
-                         (suseconds_t)(wait % 1000) * 1000};
+    struct timeval tv = dgw_timeval_ms(wait);
 
     evtimer_add(q->timer, &tv);
   }

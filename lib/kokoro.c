@@ -2,8 +2,7 @@
 #include "config.h"
 
 #include <stdlib.h>
-#include <time.h>
-
+#include "clock.h"
 #include "kokoro.h"
 
 struct dgw_kokoro {
@@ -20,22 +19,13 @@ struct dgw_kokoro {
 };
 
 static uint64_t now_ns(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t dgw_monotonic_ms(void) {
-  return now_ns() / 1000000u;
+  return dgw_monotonic_ns();
 }
 
 static void arm(struct dgw_kokoro *k, uint64_t delay_ns) {
-  struct timeval tv;
+  struct timeval tv = dgw_timeval_ns(delay_ns);
 
   k->due_ns = now_ns() + delay_ns;
-  tv.tv_sec = (time_t)(delay_ns / 1000000000u);
-  tv.tv_usec = (suseconds_t)((delay_ns % 1000000000u) / 1000u);
   evtimer_add(k->timer, &tv);
 }
 

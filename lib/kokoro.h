@@ -57,7 +57,4 @@ uint64_t dgw_kokoro_due_in_ms(const struct dgw_kokoro *k);
 /* Beats sent since creation (for tests and stats). */
 uint64_t dgw_kokoro_beats(const struct dgw_kokoro *k);
 
-/* Monotonic milliseconds, the clock all of this runs on. */
-uint64_t dgw_monotonic_ms(void);
-
 #endif /* DGW_KOKORO_H */

@@ -37,6 +37,9 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "clock.h"
+#include "connector.h"
+#include "guard.h"
 #include "policy.h"
 #include "resolver.h"
 #include "rest.h"
@@ -57,13 +60,6 @@ enum rest_state {
   REST_DONE,       /* answered; nothing more happens */
 };
 
-/* A DNS lookup in flight.  It may outlive its call: a cancelled lookup
- * still reports later, and then finds r == NULL and only frees this. */
-struct rest_ticket {
-  struct dgw_rest *r;
-  struct dgw_resolver *resolver; /* referenced until the callback */
-};
-
 struct dgw_rest {
   struct event_base *base;
   struct dgw_rest_config cfg;
@@ -76,20 +72,18 @@ struct dgw_rest {
   void *user_data;
 
   enum rest_state state;
-  struct event *timer; /* the attempt's deadline, then the wait */
-  uint64_t due_ns;     /* when it is due, on CLOCK_MONOTONIC */
-  struct event *kick;  /* the first attempt, from the loop */
-  struct rest_ticket *ticket;
-  struct evdns_getaddrinfo_request *dns_req;
+  struct event *timer;           /* the attempt's deadline, then the wait */
+  uint64_t due_ns;               /* when it is due, on CLOCK_MONOTONIC */
+  struct event *kick;            /* the first attempt, from the loop */
+  struct dgw_lookup *lookup;     /* the API host's, in flight */
   struct evutil_addrinfo *addrs; /* this attempt's addresses */
   struct evutil_addrinfo *next_addr;
   char addr_text[INET6_ADDRSTRLEN];
   struct evhttp_connection *evcon; /* the request in flight */
   int http_error;                  /* from its error callback, or -1 */
   uint32_t attempts;
-  uint32_t failures; /* in a row, for the backoff */
-  int depth;         /* our entry points on the stack */
-  int free_pending;  /* dgw_rest_free() called inside a callback */
+  uint32_t failures;      /* in a row, for the backoff */
+  struct dgw_guard guard; /* dgw_rest_free() inside a callback waits */
 };
 
 static void rest_log(struct dgw_rest *r, enum dgw_log_level level,
@@ -324,14 +318,14 @@ static void error_message(const char *body, size_t len, const char *token,
 /* ------------------------------------------------------------- the call */
 
 static void enter(struct dgw_rest *r) {
-  r->depth++;
+  dgw_guard_enter(&r->guard);
 }
 
 static void destroy(struct dgw_rest *r);
 
 /* Returns 1 when the call was freed and must not be touched again. */
 static int leave(struct dgw_rest *r) {
-  if (--r->depth == 0 && r->free_pending) {
+  if (dgw_guard_leave(&r->guard)) {
     destroy(r);
     return 1;
   }
@@ -339,15 +333,11 @@ static int leave(struct dgw_rest *r) {
 }
 
 static uint64_t now_ns(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  return dgw_monotonic_ns();
 }
 
 static void arm_ns(struct dgw_rest *r, uint64_t ns) {
-  uint64_t us = (ns + 999) / 1000; /* rounded up */
-  struct timeval tv = {(time_t)(us / 1000000u), (suseconds_t)(us % 1000000u)};
+  struct timeval tv = dgw_timeval_ns(ns); /* rounded up */
 
   evtimer_del(r->timer);
   evtimer_add(r->timer, &tv);
@@ -387,13 +377,8 @@ static void release_connection_later(struct dgw_rest *r) {
 /* Ends whatever the current attempt still holds.  Never called inside the
  * request callback of r->evcon (that one is released first). */
 static void drop_attempt(struct dgw_rest *r) {
-  if (r->ticket != NULL) {
-    r->ticket->r = NULL;
-    if (r->dns_req != NULL)
-      evdns_getaddrinfo_cancel(r->dns_req);
-    r->ticket = NULL;
-    r->dns_req = NULL;
-  }
+  dgw_lookup_cancel(r->lookup);
+  r->lookup = NULL;
   if (r->evcon != NULL) {
     evhttp_connection_free(r->evcon);
     r->evcon = NULL;
@@ -425,7 +410,7 @@ static void finish(struct dgw_rest *r, int error,
   drop_attempt(r);
   evtimer_del(r->timer);
   r->state = REST_DONE;
-  if (r->done != NULL && !r->free_pending)
+  if (r->done != NULL && !dgw_guard_dying(&r->guard))
     r->done(r, error, bot, why, r->user_data);
 }
 
@@ -472,29 +457,19 @@ static void open_connection(struct dgw_rest *r) {
   struct evkeyvalq *headers;
   /* A second more than our deadline, so that ours decides (see below). */
   uint64_t idle_ms = (uint64_t)r->cfg.timeout_ms + 1000;
-  struct timeval tv = {(time_t)(idle_ms / 1000),
-                       (suseconds_t)(idle_ms % 1000) * 1000};
+  struct timeval tv = dgw_timeval_ms(idle_ms);
+  int err = DGW_OK;
 
-  if (r->api.tls) {
-    SSL *ssl = SSL_new(r->cfg.ssl);
-
-    if (ssl == NULL || dgw_tls_prepare(ssl, r->api.host) != DGW_OK) {
-      SSL_free(ssl);
-      ERR_clear_error();
-      attempt_failed(r, "cannot set up TLS for %s", r->api.host);
-      return;
-    }
-    bev = bufferevent_openssl_socket_new(
-        r->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (bev == NULL)
-      SSL_free(ssl);
-  } else {
-    bev = bufferevent_socket_new(
-        r->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-  }
+  /* evhttp connects the bufferevent itself (it closes any socket one
+   * already has), so the whole connector cannot be used here; only its
+   * TLS bufferevent. */
+  bev = dgw_connector_bufferevent_new(r->base, r->api.tls ? r->cfg.ssl : NULL,
+                                      r->api.host, &err);
   if (bev == NULL) {
-    attempt_failed(r, "out of memory");
+    if (err == DGW_ERR_TLS)
+      attempt_failed(r, "cannot set up TLS for %s", r->api.host);
+    else
+      attempt_failed(r, "out of memory");
     return;
   }
   /* The address is numeric, so evhttp never resolves (that was ours, on
@@ -561,27 +536,14 @@ static void connect_next(struct dgw_rest *r, const char *reason) {
   attempt_failed(r, "%s", reason);
 }
 
-static void resolved(int result, struct evutil_addrinfo *res, void *arg) {
-  struct rest_ticket *ticket = arg;
-  struct dgw_rest *r = ticket->r;
+static void resolved(int error, struct evutil_addrinfo *res, const char *why,
+                     void *arg) {
+  struct dgw_rest *r = arg;
 
-  /* Lets go of the resolver from a fresh loop callback if it was the
-   * last reference (evdns uses it after we return). */
-  dgw_resolver_unref_in_callback(ticket->resolver);
-  free(ticket);
-  if (r == NULL) { /* the call gave this lookup up */
-    if (res != NULL)
-      evutil_freeaddrinfo(res);
-    return;
-  }
   enter(r);
-  r->ticket = NULL;
-  r->dns_req = NULL;
-  if (result != 0 || res == NULL) {
-    if (res != NULL)
-      evutil_freeaddrinfo(res);
-    attempt_failed(r, "cannot resolve %s: %s", r->api.host,
-                   evutil_gai_strerror(result));
+  r->lookup = NULL;
+  if (error != DGW_OK) {
+    attempt_failed(r, "%s", why);
   } else {
     r->addrs = res;
     r->next_addr = res;
@@ -591,11 +553,10 @@ static void resolved(int result, struct evutil_addrinfo *res, void *arg) {
 }
 
 static void start_attempt(struct dgw_rest *r) {
-  struct evutil_addrinfo hints;
   struct evutil_addrinfo *res = NULL;
-  struct rest_ticket *ticket;
-  struct evdns_getaddrinfo_request *req;
-  char port[8];
+  struct dgw_lookup *lookup = NULL;
+  char why[512];
+  int rv;
 
   drop_attempt(r);
   r->attempts++;
@@ -603,32 +564,17 @@ static void start_attempt(struct dgw_rest *r) {
   rest_log(r, DGW_LOG_DEBUG, "GET %s%s: attempt %u, %u ms allowed", r->api_url,
            REST_ROUTE, (unsigned)r->attempts, (unsigned)r->cfg.timeout_ms);
   arm(r, r->cfg.timeout_ms);
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_protocol = IPPROTO_TCP;
-  hints.ai_flags = EVUTIL_AI_ADDRCONFIG | EVUTIL_AI_NUMERICHOST;
-  snprintf(port, sizeof(port), "%u", (unsigned)r->api.port);
-  if (evutil_getaddrinfo(r->api.host, port, &hints, &res) == 0) {
+  rv = dgw_lookup_start(r->cfg.resolver, r->api.host, r->api.port, resolved, r,
+                        &res, &lookup, why, sizeof(why));
+  if (rv != DGW_OK) {
+    attempt_failed(r, "%s", why);
+  } else if (res != NULL) {
     r->addrs = res; /* an IP literal: no lookup needed */
     r->next_addr = res;
     connect_next(r, "no usable address");
-    return;
+  } else if (r->state == REST_RESOLVING) {
+    r->lookup = lookup; /* NULL when it answered already */
   }
-  if ((ticket = calloc(1, sizeof(*ticket))) == NULL) {
-    attempt_failed(r, "out of memory");
-    return;
-  }
-  hints.ai_flags &= ~EVUTIL_AI_NUMERICHOST;
-  ticket->r = r;
-  ticket->resolver = r->cfg.resolver;
-  dgw_resolver_ref(ticket->resolver);
-  r->ticket = ticket;
-  /* May answer at once (hosts file) and free the ticket. */
-  req = evdns_getaddrinfo(dgw_resolver_evdns(r->cfg.resolver), r->api.host,
-                          port, &hints, resolved, ticket);
-  if (r->ticket != NULL)
-    r->dns_req = req;
 }
 
 /* Why an attempt ended without an HTTP status. */
@@ -903,11 +849,8 @@ fail:
 void dgw_rest_free(struct dgw_rest *r) {
   if (r == NULL)
     return;
-  if (r->depth > 0) {
-    r->free_pending = 1;
-    return;
-  }
-  destroy(r);
+  if (dgw_guard_free(&r->guard))
+    destroy(r);
 }
 
 uint32_t dgw_rest_attempts(const struct dgw_rest *r) {

@@ -6,7 +6,7 @@
 
 #include <dgw/dgw.h>
 
-#include "kokoro.h"
+#include "clock.h"
 #include "sender.h"
 
 struct dgw_sender {
@@ -41,8 +41,7 @@ static void drain(struct dgw_sender *s) {
     if (!dgw_ratelimit_try(s->rl, DGW_SEND_COMMAND, now)) {
       uint64_t at = dgw_ratelimit_next_ms(s->rl, DGW_SEND_COMMAND, now);
       uint64_t wait = at > now ? at - now : 1;
-      struct timeval tv = {(time_t)(wait / 1000),
-                           (suseconds_t)(wait % 1000) * 1000};
+      struct timeval tv = dgw_timeval_ms(wait);
 
       evtimer_add(s->drain, &tv);
       return;

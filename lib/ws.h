@@ -25,11 +25,9 @@
  * Discord's READY and GUILD_CREATE reach several MB (5.6 MB seen). */
 #define DGW_WS_DEFAULT_MAX_MESSAGE (64u * 1024u * 1024u)
 #define DGW_WS_DEFAULT_CONNECT_TIMEOUT_MS 30000u
-/* Each resolved address but the last gets a quarter of the connect
- * timeout, within these bounds, to connect (TCP and TLS) before the next
- * one is tried; the whole attempt stays within the connect timeout. */
-#define DGW_WS_MIN_ADDRESS_TIMEOUT_MS 250u
-#define DGW_WS_MAX_ADDRESS_TIMEOUT_MS 5000u
+/* Each resolved address but the last gets a share of the connect timeout
+ * to connect (TCP and TLS) before the next one is tried (connector.h); the
+ * whole attempt stays within the connect timeout. */
 #define DGW_WS_DEFAULT_CLOSE_TIMEOUT_MS 5000u
 
 struct dgw_ws;
@@ -86,10 +84,6 @@ struct dgw_ws *dgw_ws_new(struct event_base *base,
  * not called for these.
  */
 int dgw_ws_connect(struct dgw_ws *ws, const char *url);
-
-/* How long one address may take to connect when more are left to try,
- * for a connect timeout of `connect_timeout_ms`. */
-uint32_t dgw_ws_address_timeout_ms(uint32_t connect_timeout_ms);
 
 /*
  * Queues one text message (copied) and starts writing it; a write failure
