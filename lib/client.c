@@ -470,3 +470,36 @@ void client_cancel_identify(struct dgw_client *c, struct dgw_gateway *gw) {
   if (c->identify != NULL)
     c->identify->cancel(c->identify, gw);
 }
+
+int dgw_client_stats(const struct dgw_client *c, struct dgw_client_stats *out) {
+  struct dgw_client_stats full;
+  size_t size;
+
+  if (c == NULL || out == NULL || out->size < sizeof(size_t))
+    return DGW_ERR_INVALID_ARGUMENT;
+  /* Fill a whole snapshot, then copy as much as the caller's struct holds:
+   * it may come from an older (shorter) header. */
+  size = out->size < sizeof(full) ? out->size : sizeof(full);
+  memset(&full, 0, sizeof(full));
+  full.size = out->size;
+  full.dispatches = c->stats.dispatches;
+  full.dropped = c->stats.dropped;
+  full.parsed = c->stats.parsed;
+  full.shards = c->nshards;
+  for (uint32_t i = 0; i < c->nshards; i++) {
+    struct dgw_shard_stats s;
+
+    s.size = sizeof(s);
+    if (dgw_gateway_stats(c->shards[i], &s) != DGW_OK)
+      continue;
+    if (s.state == DGW_STATE_READY)
+      full.shards_ready++;
+    full.reconnects += s.reconnects;
+    full.resumes += s.resumes;
+    full.identifies += s.identifies;
+    full.zombies += s.zombies;
+    full.commands_queued += s.commands_queued;
+  }
+  memcpy(out, &full, size);
+  return DGW_OK;
+}

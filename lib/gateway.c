@@ -847,6 +847,31 @@ size_t dgw_gateway_queued(const struct dgw_gateway *gw) {
   return dgw_sender_queued(gw->sender);
 }
 
+/* Fills a whole snapshot, then copies as much of it as the caller's struct
+ * holds: it may come from an older (shorter) header. */
+int dgw_gateway_stats(const struct dgw_gateway *gw,
+                      struct dgw_shard_stats *out) {
+  struct dgw_shard_stats full;
+  size_t size;
+
+  if (gw == NULL || out == NULL || out->size < sizeof(size_t))
+    return DGW_ERR_INVALID_ARGUMENT;
+  size = out->size < sizeof(full) ? out->size : sizeof(full);
+  memset(&full, 0, sizeof(full));
+  full.size = out->size;
+  full.shard_id = gw->cfg.shard_id;
+  full.state = gw->state;
+  full.dispatches = gw->counters.dispatches;
+  full.reconnects = gw->counters.connects > 0 ? gw->counters.connects - 1 : 0;
+  full.resumes = gw->counters.resumes;
+  full.identifies = gw->counters.identifies;
+  full.zombies = gw->counters.zombies;
+  full.latency_ms = dgw_gateway_latency(gw);
+  full.commands_queued = dgw_sender_queued(gw->sender);
+  memcpy(out, &full, size);
+  return DGW_OK;
+}
+
 void gateway_start(struct dgw_gateway *gw) {
   if (gw->state == DGW_STATE_IDLE)
     connect_now(gw);
