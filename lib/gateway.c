@@ -10,7 +10,8 @@
  * 4000 in the background (so Discord keeps the session) while the next
  * one starts at once.
  *
- * Upward the shard speaks only through its owner's table (gateway.h).
+ * Upward the shard speaks only through its owner's table (gateway.h);
+ * the calls on a shard from above are in gateway_api.c.
  */
 #include "config.h"
 
@@ -27,6 +28,7 @@
 
 #include "commands.h"
 #include "gateway.h"
+#include "gateway_internal.h"
 #include "inflate.h"
 #include "kokoro.h"
 #include "payload.h"
@@ -36,48 +38,10 @@
 #include "url.h"
 #include "ws.h"
 
-/* Counters for dgw_gateway_stats(). */
-struct shard_counters {
-  uint64_t connects;
-  uint64_t identifies;
-  uint64_t resumes;
-  uint64_t zombies;
-  uint64_t dispatches;
-};
-
-struct dgw_gateway {
-  const struct shard_owner_ops *ops;
-  void *owner;
-  struct shard_config cfg; /* the strings are our own copies */
-  enum dgw_state state;
-  struct dgw_session *session; /* id, seq, resume URL, failures */
-
-  struct dgw_ws *ws;       /* the current connection */
-  struct dgw_ws *retiring; /* a connection we left, closing quietly */
-  struct dgw_inflate *z;
-  struct dgw_kokoro *kokoro;
-  struct event *timer;       /* reconnect wait, HELLO wait, op 9 wait */
-  struct event *healthy;     /* resets the failure count */
-  struct event *identify_ev; /* the identify queue's grant */
-  struct dgw_sender *sender; /* rate limit and command queue */
-
-  int opened;    /* the current connection got past the upgrade */
-  int in_lost;   /* lost() is telling the owner */
-  int retry_now; /* terminate() asked for an immediate reconnect */
-  char *self_id; /* the bot's user id, from READY */
-  struct shard_counters counters;
-};
-
-static void connect_now(struct dgw_gateway *gw);
-
 /* ------------------------------------------------------------ helpers */
 
-static void shard_log(struct dgw_gateway *gw, enum dgw_log_level level,
-                      const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void shard_log(struct dgw_gateway *gw, enum dgw_log_level level,
-                      const char *fmt, ...) {
+void shard_log(struct dgw_gateway *gw, enum dgw_log_level level,
+               const char *fmt, ...) {
   char line[512];
   va_list ap;
 
@@ -89,15 +53,15 @@ static void shard_log(struct dgw_gateway *gw, enum dgw_log_level level,
   gw->cfg.log(level, line, gw->cfg.log_user_data);
 }
 
-static int gone(struct dgw_gateway *gw) {
+int shard_gone(struct dgw_gateway *gw) {
   return gw->ops->gone(gw->owner);
 }
 
-static void enter(struct dgw_gateway *gw) {
+void shard_enter(struct dgw_gateway *gw) {
   gw->ops->enter(gw->owner);
 }
 
-static void leave_owner(struct dgw_gateway *gw) {
+void shard_leave(struct dgw_gateway *gw) {
   gw->ops->leave(gw->owner); /* gw may be gone after this */
 }
 
@@ -106,7 +70,7 @@ static double random01(struct dgw_gateway *gw) {
                                   : dgw_random01();
 }
 
-static void set_state(struct dgw_gateway *gw, enum dgw_state to) {
+void shard_set_state(struct dgw_gateway *gw, enum dgw_state to) {
   enum dgw_state from = gw->state;
 
   if (from == to)
@@ -114,7 +78,7 @@ static void set_state(struct dgw_gateway *gw, enum dgw_state to) {
   gw->state = to;
   shard_log(gw, DGW_LOG_DEBUG, "shard %u: %s -> %s", gw->cfg.shard_id,
             dgw_state_name(from), dgw_state_name(to));
-  if (!gone(gw))
+  if (!shard_gone(gw))
     gw->ops->state_changed(gw->owner, gw, from, to);
 }
 
@@ -215,10 +179,10 @@ static void lost(struct dgw_gateway *gw, int err, uint16_t code,
   }
   gw->retry_now = 0;
   gw->in_lost++;
-  if (!gone(gw))
+  if (!shard_gone(gw))
     gw->ops->lifecycle(gw->owner, gw, SHARD_DISCONNECTED, &info);
   gw->in_lost--;
-  if (gone(gw) || gw->state == DGW_STATE_CLOSED ||
+  if (shard_gone(gw) || gw->state == DGW_STATE_CLOSED ||
       gw->state == DGW_STATE_CLOSING)
     return;          /* the application closed or freed us from the callback */
   if (gw->retry_now) /* dgw_gateway_terminate() from the callback */
@@ -226,14 +190,14 @@ static void lost(struct dgw_gateway *gw, int err, uint16_t code,
 
   if (action == DGW_CLOSE_FATAL) {
     dgw_session_forget(gw->session);
-    set_state(gw, DGW_STATE_FATAL);
+    shard_set_state(gw, DGW_STATE_FATAL);
     dgw_sender_fail_all(gw->sender, DGW_ERR_SESSION_LOST);
     gw->ops->session_lost(gw->owner, gw);
-    if (!gone(gw))
+    if (!shard_gone(gw))
       gw->ops->lifecycle(gw->owner, gw, SHARD_FATAL, &info);
     return;
   }
-  set_state(gw, r.offline ? DGW_STATE_OFFLINE : DGW_STATE_BACKOFF);
+  shard_set_state(gw, r.offline ? DGW_STATE_OFFLINE : DGW_STATE_BACKOFF);
   if (gw->state == DGW_STATE_OFFLINE && gw->ops->network_lost(gw->owner, gw))
     return; /* parked: the owner's probe speaks for us */
   if (gw->state == DGW_STATE_OFFLINE || gw->state == DGW_STATE_BACKOFF)
@@ -247,23 +211,10 @@ static void leave(struct dgw_gateway *gw, const struct dgw_session_action *a) {
 }
 
 /* We leave the current connection on purpose but keep the session. */
-static void leave_and_resume(struct dgw_gateway *gw, int err,
-                             const char *reason) {
+void shard_leave_and_resume(struct dgw_gateway *gw, int err,
+                            const char *reason) {
   retire_ws(gw, DGW_SESSION_RECONNECT_CODE, "dgw: reconnecting");
   lost(gw, err, 0, reason, DGW_CLOSE_RESUME, -1);
-}
-
-void gateway_park(struct dgw_gateway *gw) {
-  if (gw->state == DGW_STATE_OFFLINE)
-    evtimer_del(gw->timer);
-}
-
-void gateway_relaunch(struct dgw_gateway *gw) {
-  if (gw->state != DGW_STATE_OFFLINE && gw->state != DGW_STATE_BACKOFF)
-    return;
-  evtimer_del(gw->timer);
-  dgw_session_healthy(gw->session); /* the network was the problem */
-  connect_now(gw);
 }
 
 /* ----------------------------------------------------------- sending */
@@ -313,12 +264,12 @@ void gateway_identify_now(struct dgw_gateway *gw) {
   if (rv != DGW_OK) {
     shard_log(gw, DGW_LOG_ERROR, "shard %u: cannot send IDENTIFY: %s",
               gw->cfg.shard_id, dgw_strerror(rv));
-    leave_and_resume(gw, rv, "IDENTIFY could not be sent");
+    shard_leave_and_resume(gw, rv, "IDENTIFY could not be sent");
     return;
   }
   gw->counters.identifies++;
   dgw_session_identified(gw->session);
-  set_state(gw, DGW_STATE_IDENTIFYING);
+  shard_set_state(gw, DGW_STATE_IDENTIFYING);
 }
 
 static void send_resume(struct dgw_gateway *gw) {
@@ -330,10 +281,10 @@ static void send_resume(struct dgw_gateway *gw) {
 
   rv = send_secret(gw, rv, text, len);
   if (rv != DGW_OK) {
-    leave_and_resume(gw, rv, "RESUME could not be sent");
+    shard_leave_and_resume(gw, rv, "RESUME could not be sent");
     return;
   }
-  set_state(gw, DGW_STATE_RESUMING);
+  shard_set_state(gw, DGW_STATE_RESUMING);
 }
 
 /* --------------------------------------------------------- receiving */
@@ -412,9 +363,9 @@ static void identify_cb(evutil_socket_t fd, short what, void *arg) {
 
   (void)fd;
   (void)what;
-  enter(gw);
+  shard_enter(gw);
   gateway_identify_now(gw);
-  leave_owner(gw);
+  shard_leave(gw);
 }
 
 static void healthy_cb(evutil_socket_t fd, short what, void *arg) {
@@ -465,9 +416,9 @@ static void on_dispatch(struct dgw_gateway *gw,
   if (a.ready || a.resumed) {
     struct dgw_ws *ws = gw->ws;
 
-    set_state(gw, DGW_STATE_READY);
+    shard_set_state(gw, DGW_STATE_READY);
     /* state_changed may have closed, terminated or freed us. */
-    if (gone(gw) || gw->state != DGW_STATE_READY || gw->ws != ws)
+    if (shard_gone(gw) || gw->state != DGW_STATE_READY || gw->ws != ws)
       return;
     arm(gw->healthy, gw->cfg.healthy_ms);
     dgw_sender_set_ready(gw->sender, 1); /* queued commands go out now */
@@ -483,7 +434,7 @@ static void on_dispatch(struct dgw_gateway *gw,
     if (gw->state != DGW_STATE_READY || gw->ws != ws)
       return; /* closed or terminated from on_ready or a plugin's hook */
   }
-  if (gone(gw))
+  if (shard_gone(gw))
     return;
   gw->counters.dispatches++;
   ev.name = env->name;
@@ -594,16 +545,16 @@ static void ws_open(struct dgw_ws *ws, void *arg) {
 
   if (ws != gw->ws)
     return;
-  enter(gw);
+  shard_enter(gw);
   gw->opened = 1;
   gw->ops->network_back(gw->owner, gw); /* the network is there */
   dgw_inflate_reset(gw->z);
   dgw_sender_new_connection(gw->sender); /* the budget is per connection */
-  set_state(gw, DGW_STATE_HELLO);
+  shard_set_state(gw, DGW_STATE_HELLO);
   /* HELLO must follow promptly; reuse the connect timeout for it. */
   if (gw->state == DGW_STATE_HELLO)
     arm(gw->timer, gw->cfg.connect_timeout_ms);
-  leave_owner(gw);
+  shard_leave(gw);
 }
 
 static void ws_message(struct dgw_ws *ws, int binary, const uint8_t *data,
@@ -615,7 +566,7 @@ static void ws_message(struct dgw_ws *ws, int binary, const uint8_t *data,
 
   if (ws != gw->ws)
     return; /* a retiring connection: its events will be replayed */
-  enter(gw);
+  shard_enter(gw);
   if (binary)
     rv = dgw_inflate_push(gw->z, data, len, &json, &json_len);
   if (rv == DGW_OK)
@@ -626,14 +577,14 @@ static void ws_message(struct dgw_ws *ws, int binary, const uint8_t *data,
                     ? "a payload inflated past the size cap"
                     : "corrupt zlib stream");
   /* on_payload may have freed or replaced everything but the shard. */
-  if (binary && rv == DGW_OK && !gone(gw))
+  if (binary && rv == DGW_OK && !shard_gone(gw))
     dgw_inflate_done(gw->z);
   /* A burst of messages must not starve the heartbeat: a beat that fell
    * due while we were busy goes out now.  After the message, so that an
    * ACK in it counts first. */
-  if (gw->ws == ws && !gone(gw))
+  if (gw->ws == ws && !shard_gone(gw))
     dgw_kokoro_poll(gw->kokoro);
-  leave_owner(gw);
+  shard_leave(gw);
 }
 
 static void ws_close(struct dgw_ws *ws, int err, void *arg) {
@@ -648,20 +599,20 @@ static void ws_close(struct dgw_ws *ws, int err, void *arg) {
   }
   if (ws != gw->ws)
     return;
-  enter(gw);
+  shard_enter(gw);
   snprintf(reason, sizeof(reason), "%s", dgw_ws_reason(ws));
   dgw_ws_free(ws);
   gw->ws = NULL;
   if (gw->state == DGW_STATE_CLOSING) {
     dgw_kokoro_stop(gw->kokoro);
-    set_state(gw, DGW_STATE_CLOSED);
+    shard_set_state(gw, DGW_STATE_CLOSED);
   } else {
     enum dgw_close_action action =
         dgw_session_on_close(gw->session, err, code, gw->opened);
 
     lost(gw, err, err == DGW_ERR_CLOSED ? code : 0, reason, action, -1);
   }
-  leave_owner(gw);
+  shard_leave(gw);
 }
 
 static const struct dgw_ws_callbacks ws_callbacks = {ws_open, ws_message,
@@ -669,7 +620,7 @@ static const struct dgw_ws_callbacks ws_callbacks = {ws_open, ws_message,
 
 /* ------------------------------------------------------------- timers */
 
-static void connect_now(struct dgw_gateway *gw) {
+void shard_connect_now(struct dgw_gateway *gw) {
   struct dgw_ws_config cfg;
   const char *base = dgw_session_connect_url(gw->session, gw->cfg.gateway_url);
   char url[DGW_URL_MAX + 64];
@@ -686,10 +637,10 @@ static void connect_now(struct dgw_gateway *gw) {
 
   gw->opened = 0;
   gw->counters.connects++;
-  set_state(gw, DGW_STATE_CONNECTING);
-  if (!gone(gw))
+  shard_set_state(gw, DGW_STATE_CONNECTING);
+  if (!shard_gone(gw))
     gw->ops->lifecycle(gw->owner, gw, SHARD_CONNECTING, NULL);
-  if (gone(gw) || gw->state != DGW_STATE_CONNECTING)
+  if (shard_gone(gw) || gw->state != DGW_STATE_CONNECTING)
     return;
   if (base != NULL && build_url(gw, base, url, sizeof(url)) == DGW_OK)
     gw->ws = dgw_ws_new(gw->cfg.base, &cfg, &ws_callbacks, gw, &err);
@@ -717,24 +668,24 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg) {
 
   (void)fd;
   (void)what;
-  enter(gw);
+  shard_enter(gw);
   if (gw->state == DGW_STATE_HELLO)
-    leave_and_resume(gw, DGW_ERR_TIMEOUT, "no HELLO from the gateway");
+    shard_leave_and_resume(gw, DGW_ERR_TIMEOUT, "no HELLO from the gateway");
   else if (gw->state == DGW_STATE_BACKOFF || gw->state == DGW_STATE_OFFLINE)
-    connect_now(gw);
-  leave_owner(gw);
+    shard_connect_now(gw);
+  shard_leave(gw);
 }
 
 /* Kokoro's timer fires outside any other entry point: bracket it. */
 static void kokoro_zombie(void *arg) {
   struct dgw_gateway *gw = arg;
 
-  enter(gw);
+  shard_enter(gw);
   gw->counters.zombies++;
-  leave_and_resume(gw, DGW_ERR_TIMEOUT,
-                   "no heartbeat ACK before the next beat: zombied "
-                   "connection");
-  leave_owner(gw);
+  shard_leave_and_resume(gw, DGW_ERR_TIMEOUT,
+                         "no heartbeat ACK before the next beat: zombied "
+                         "connection");
+  shard_leave(gw);
 }
 
 /* ------------------------------------------------------------ public */
@@ -813,186 +764,4 @@ void gateway_free(struct dgw_gateway *gw) {
   free((char *)(uintptr_t)gw->cfg.presence_json);
   free(gw->self_id);
   free(gw);
-}
-
-void *gateway_owner(const struct dgw_gateway *gw) {
-  return gw->owner;
-}
-
-int gateway_set_url(struct dgw_gateway *gw, const char *url) {
-  char *copy = NULL;
-
-  if (url != NULL && (copy = strdup(url)) == NULL)
-    return DGW_ERR_NOMEM;
-  free((char *)(uintptr_t)gw->cfg.gateway_url);
-  gw->cfg.gateway_url = copy;
-  return DGW_OK;
-}
-
-const char *gateway_self_id(const struct dgw_gateway *gw) {
-  return gw->self_id;
-}
-
-int gateway_command(struct dgw_gateway *gw, const char *json, size_t len,
-                    dgw_send_done_fn done, void *user_data) {
-  if (json == NULL || len == 0)
-    return DGW_ERR_INVALID_ARGUMENT;
-  if (gw->state == DGW_STATE_CLOSED || gw->state == DGW_STATE_CLOSING ||
-      gw->state == DGW_STATE_FATAL)
-    return DGW_ERR_STATE;
-  return dgw_sender_command(gw->sender, json, len, done, user_data);
-}
-
-size_t dgw_gateway_queued(const struct dgw_gateway *gw) {
-  return dgw_sender_queued(gw->sender);
-}
-
-/* Fills a whole snapshot, then copies as much of it as the caller's struct
- * holds: it may come from an older (shorter) header. */
-int dgw_gateway_stats(const struct dgw_gateway *gw,
-                      struct dgw_shard_stats *out) {
-  struct dgw_shard_stats full;
-  size_t size;
-
-  if (gw == NULL || out == NULL || out->size < sizeof(size_t))
-    return DGW_ERR_INVALID_ARGUMENT;
-  size = out->size < sizeof(full) ? out->size : sizeof(full);
-  memset(&full, 0, sizeof(full));
-  full.size = out->size;
-  full.shard_id = gw->cfg.shard_id;
-  full.state = gw->state;
-  full.dispatches = gw->counters.dispatches;
-  full.reconnects = gw->counters.connects > 0 ? gw->counters.connects - 1 : 0;
-  full.resumes = gw->counters.resumes;
-  full.identifies = gw->counters.identifies;
-  full.zombies = gw->counters.zombies;
-  full.latency_ms = dgw_gateway_latency(gw);
-  full.commands_queued = dgw_sender_queued(gw->sender);
-  memcpy(out, &full, size);
-  return DGW_OK;
-}
-
-void gateway_start(struct dgw_gateway *gw) {
-  if (gw->state == DGW_STATE_IDLE)
-    connect_now(gw);
-}
-
-const char *dgw_state_name(enum dgw_state state) {
-  static const char *const names[] = {
-      "idle",    "connecting", "hello",   "identifying", "resuming", "ready",
-      "backoff", "offline",    "closing", "closed",      "fatal",
-  };
-
-  if ((unsigned)state < sizeof(names) / sizeof(names[0]))
-    return names[state];
-  return "?";
-}
-
-enum dgw_state dgw_gateway_state(const struct dgw_gateway *gw) {
-  return gw->state;
-}
-
-uint32_t dgw_gateway_shard_id(const struct dgw_gateway *gw) {
-  return gw->cfg.shard_id;
-}
-
-int64_t dgw_gateway_sequence(const struct dgw_gateway *gw) {
-  return dgw_session_seq(gw->session);
-}
-
-const char *dgw_gateway_session_id(const struct dgw_gateway *gw) {
-  return dgw_session_id(gw->session);
-}
-
-const char *dgw_gateway_resume_url(const struct dgw_gateway *gw) {
-  return dgw_session_resume_url(gw->session);
-}
-
-double dgw_gateway_latency(const struct dgw_gateway *gw) {
-  double ms = dgw_kokoro_latency_ms(gw->kokoro);
-
-  return ms < 0 ? DGW_LATENCY_UNKNOWN : ms;
-}
-
-int dgw_gateway_send_json(struct dgw_gateway *gw, const char *json,
-                          size_t len) {
-  struct dgw_envelope env;
-
-  if (gw == NULL || json == NULL)
-    return DGW_ERR_INVALID_ARGUMENT;
-  if (len > DGW_PAYLOAD_MAX_SEND)
-    return DGW_ERR_PAYLOAD_TOO_LARGE;
-  if (dgw_envelope_peek(json, len, &env) != DGW_OK)
-    return DGW_ERR_JSON;
-  return gateway_command(gw, json, len, NULL, NULL);
-}
-
-/* Ends the shard's connection for good.  With `keep_session` the close
- * code is 4000, which Discord leaves resumable, and the session stays in
- * memory for dgw_client_save_sessions(); otherwise 1000 ends it. */
-static int close_shard(struct dgw_gateway *gw, int keep_session) {
-  if (gw == NULL)
-    return DGW_ERR_INVALID_ARGUMENT;
-  if (gw->state == DGW_STATE_CLOSED || gw->state == DGW_STATE_CLOSING)
-    return DGW_ERR_STATE;
-  enter(gw);
-  evtimer_del(gw->timer);
-  evtimer_del(gw->healthy);
-  dgw_kokoro_stop(gw->kokoro);
-  gw->ops->identify_cancel(gw->owner, gw);
-  gw->ops->closed(gw->owner, gw);
-  /* Code 1000 ends the session on Discord's side too. */
-  if (!keep_session)
-    dgw_session_forget(gw->session);
-  dgw_sender_set_ready(gw->sender, 0);
-  dgw_sender_fail_all(gw->sender, DGW_ERR_SESSION_LOST);
-  gw->ops->session_lost(gw->owner, gw);
-  if (gw->ws != NULL && dgw_ws_is_open(gw->ws) &&
-      dgw_ws_close(gw->ws, keep_session ? DGW_SESSION_RECONNECT_CODE : 1000,
-                   keep_session ? "dgw: restarting" : "dgw: closing") ==
-          DGW_OK) {
-    set_state(gw, DGW_STATE_CLOSING);
-  } else {
-    dgw_ws_free(gw->ws);
-    gw->ws = NULL;
-    set_state(gw, DGW_STATE_CLOSED);
-  }
-  leave_owner(gw);
-  return DGW_OK;
-}
-
-int dgw_gateway_close(struct dgw_gateway *gw) {
-  return close_shard(gw, 0);
-}
-
-int gateway_close_keep_session(struct dgw_gateway *gw) {
-  return close_shard(gw, 1);
-}
-
-int gateway_restore_session(struct dgw_gateway *gw, const char *session_id,
-                            int64_t seq, const char *resume_url) {
-  if (gw->state != DGW_STATE_IDLE)
-    return DGW_ERR_INVALID_ARGUMENT;
-  return dgw_session_restore(gw->session, session_id, seq, resume_url,
-                             gw->cfg.gateway_url);
-}
-
-int dgw_gateway_terminate(struct dgw_gateway *gw) {
-  if (gw == NULL)
-    return DGW_ERR_INVALID_ARGUMENT;
-  if (gw->state == DGW_STATE_CLOSED || gw->state == DGW_STATE_CLOSING ||
-      gw->state == DGW_STATE_FATAL || gw->state == DGW_STATE_IDLE)
-    return DGW_ERR_STATE;
-  enter(gw);
-  if (gw->in_lost) {
-    gw->retry_now = 1; /* from on_disconnect: lost() reconnects at once */
-  } else if (gw->ws == NULL && (gw->state == DGW_STATE_BACKOFF ||
-                                gw->state == DGW_STATE_OFFLINE)) {
-    evtimer_del(gw->timer); /* waiting: skip the rest of the wait */
-    connect_now(gw);
-  } else {
-    leave_and_resume(gw, DGW_OK, "terminated by the application");
-  }
-  leave_owner(gw);
-  return DGW_OK;
 }
