@@ -26,6 +26,8 @@ struct dgw_session {
   int64_t seq;
   int identify_next; /* connect to the gateway URL and IDENTIFY */
   uint32_t failures; /* connections in a row not ending healthy */
+  int up;            /* this connection reached READY or RESUMED */
+  int delivered;     /* ... and delivered an event of its own */
   uint32_t resume_url_failures;
   int poison_strikes; /* bad payloads with no event delivered between */
 };
@@ -221,10 +223,17 @@ void dgw_session_on_dispatch(struct dgw_session *s, enum dgw_state state,
     dgw_session_forget(s); /* dgw_session_ready() sets the new one */
   if (has_seq)
     s->seq = seq;
-  if (ready || resumed)
+  if (ready || resumed) {
     s->resume_url_failures = 0;
-  else
+    s->up = 1;
+  } else {
     s->poison_strikes = 0; /* progress (RESUMED alone is none) */
+    s->delivered = 1;
+  }
+  /* Up and streaming: this connection is a success, whatever failed
+   * before it, so the next loss reconnects at once (issue 20). */
+  if (s->up && s->delivered)
+    s->failures = 0;
 }
 
 int dgw_session_ready(struct dgw_session *s, const char *session_id,
@@ -289,6 +298,8 @@ void dgw_session_lost(struct dgw_session *s, int err, int opened,
   memset(out, 0, sizeof(*out));
   out->action = action;
   out->offline = is_network_error(err) && !opened;
+  s->up = 0;
+  s->delivered = 0;
   if (action == DGW_CLOSE_NEW_SESSION) {
     dgw_session_forget(s);
     s->identify_next = 1;

@@ -154,7 +154,10 @@ void dgw_session_on_invalid_session(struct dgw_session *s, int resumable,
  * excepted: it starts a new sequence).  Else DELIVER, and the sequence
  * moves to s; READY forgets the old session (follow with
  * dgw_session_ready()), READY and RESUMED reset the resume-URL failures,
- * and any other event clears the unreadable-payload strikes.
+ * and any other event clears the unreadable-payload strikes.  Once the
+ * connection has both reached READY or RESUMED and delivered an event of
+ * its own (a replay before RESUMED counts), it is a success: the failure
+ * count starts again, so its loss reconnects at once.
  */
 void dgw_session_on_dispatch(struct dgw_session *s, enum dgw_state state,
                              const char *name, int has_seq, int64_t seq,
@@ -201,8 +204,11 @@ enum dgw_close_action dgw_session_on_close(struct dgw_session *s, int err,
  * forces a minimum wait (op 9), -1 lets the backoff decide; `opened` as
  * above.  A new session forgets the old one now; a fatal one keeps it until
  * dgw_session_forget() (the disconnect report may still show it).  The
- * delay is 0 after a healthy session, else dgw_backoff_ms(failures - 1),
- * and never below `wait_ms`; the failure count grows by one.
+ * delay is 0 when nothing failed since the last success (a connection that
+ * came up and delivered, the healthy mark, the network coming back), else
+ * dgw_backoff_ms(failures - 1), and never below `wait_ms`; the failure
+ * count grows by one.  A connection that fails before READY or RESUMED, or
+ * comes up but is lost before delivering anything, is such a failure.
  */
 void dgw_session_lost(struct dgw_session *s, int err, int opened,
                       enum dgw_close_action action, int64_t wait_ms,

@@ -573,6 +573,88 @@ static void test_restore(void **state) {
   dgw_session_free(s);
 }
 
+/* --------------------------------------------- success resets backoff */
+
+/* Issue 20: a connection that came up (READY or RESUMED) and delivered an
+ * event of its own is a success, so its loss reconnects at once however
+ * many failures came before; one that came up and delivered nothing, or
+ * never came up, still backs off.  Steps: R = READY, M = RESUMED, E = a
+ * new event, O = an old (replayed, dropped) event. */
+static const struct {
+  const char *name;
+  uint32_t failures_before;
+  const char *steps;
+  uint32_t delay_ms; /* base 1000, random 0.5 */
+} success_cases[] = {
+    {"resumed, then events", 3, "ME", 0},
+    {"replay, then resumed", 3, "EM", 0},
+    {"ready, then an event", 2, "RE", 0},
+    {"resumed, nothing new", 3, "M", 3000},
+    {"resumed, only duplicates", 3, "MOO", 3000},
+    {"events but never resumed", 3, "EE", 3000},
+    {"ready, nothing", 2, "R", 1500},
+    {"never came up", 4, "", 6000},
+    {"no failures before", 0, "M", 0},
+};
+
+static void test_success_resets_backoff(void **state) {
+  (void)state;
+  for (size_t i = 0; i < ARRAY_LEN(success_cases); i++) {
+    struct dgw_session *s = ready_session(10);
+    struct dgw_session_action a;
+    struct dgw_session_retry r;
+    int64_t seq = 10;
+
+    for (uint32_t f = 0; f < success_cases[i].failures_before; f++)
+      dgw_session_lost(s, DGW_ERR_CONNECT, 0, DGW_CLOSE_RESUME, -1, &r);
+    for (const char *p = success_cases[i].steps; *p != '\0'; p++) {
+      if (*p == 'R')
+        dgw_session_on_dispatch(s, DGW_STATE_IDENTIFYING, "READY", 1, seq = 1,
+                                &a);
+      else if (*p == 'M')
+        dgw_session_on_dispatch(s, DGW_STATE_RESUMING, "RESUMED", 0, 0, &a);
+      else if (*p == 'E')
+        dgw_session_on_dispatch(s, DGW_STATE_READY, "MESSAGE_CREATE", 1, ++seq,
+                                &a);
+      else
+        dgw_session_on_dispatch(s, DGW_STATE_READY, "MESSAGE_CREATE", 1, 1, &a);
+    }
+    dgw_session_lost(s, DGW_ERR_CONNECTION_LOST, 1, DGW_CLOSE_RESUME, -1, &r);
+    if (r.delay_ms != success_cases[i].delay_ms)
+      fail_msg("case \"%s\": %u ms, expected %u", success_cases[i].name,
+               r.delay_ms, success_cases[i].delay_ms);
+    dgw_session_free(s);
+  }
+}
+
+/* Ten faults in a row, each after a resume that streamed: every one
+ * reconnects at once; then a connection that fails before coming up backs
+ * off from the start again, not from ten. */
+static void test_ten_faults_with_progress(void **state) {
+  struct dgw_session *s = ready_session(1);
+  struct dgw_session_action a;
+  struct dgw_session_retry r;
+  int64_t seq = 1;
+
+  (void)state;
+  for (int i = 0; i < 10; i++) {
+    dgw_session_on_dispatch(s, DGW_STATE_READY, "MESSAGE_CREATE", 1, ++seq, &a);
+    dgw_session_lost(s, DGW_ERR_CLOSED, 1, DGW_CLOSE_RESUME, -1, &r);
+    if (r.delay_ms != 0)
+      fail_msg("fault %d: %u ms", i, r.delay_ms);
+    assert_true(r.will_resume);
+    dgw_session_on_dispatch(s, DGW_STATE_RESUMING, "RESUMED", 0, 0, &a);
+  }
+  dgw_session_on_dispatch(s, DGW_STATE_READY, "MESSAGE_CREATE", 1, ++seq, &a);
+  dgw_session_lost(s, DGW_ERR_CLOSED, 1, DGW_CLOSE_RESUME, -1, &r);
+  assert_int_equal(r.delay_ms, 0);
+  dgw_session_lost(s, DGW_ERR_CONNECT, 0, DGW_CLOSE_RESUME, -1, &r);
+  assert_int_equal(r.delay_ms, 750);
+  dgw_session_lost(s, DGW_ERR_CONNECT, 0, DGW_CLOSE_RESUME, -1, &r);
+  assert_int_equal(r.delay_ms, 1500);
+  dgw_session_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hello),
@@ -588,6 +670,8 @@ int main(void) {
       cmocka_unit_test(test_fatal),
       cmocka_unit_test(test_resume_or_identify),
       cmocka_unit_test(test_restore),
+      cmocka_unit_test(test_success_resets_backoff),
+      cmocka_unit_test(test_ten_faults_with_progress),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
