@@ -25,10 +25,21 @@ struct fx {
   struct dgw_client *client;
   int ready, resumed, disconnects;
   uint32_t retry_in_ms[MAX_DISCONNECTS];
-  int since_up;     /* events delivered since the last READY/RESUMED */
-  int64_t last_seq; /* of the last event delivered */
-  int out_of_order; /* an s not above the previous one */
+  int since_up;       /* events delivered since the last READY/RESUMED */
+  int64_t last_seq;   /* of the last event delivered */
+  int out_of_order;   /* an s not above the previous one */
+  int drop_on_resume; /* the mock drops each connection once RESUME is sent */
 };
+
+static void cb_state(struct dgw_gateway *gw, enum dgw_state from,
+                     enum dgw_state to, void *ud) {
+  struct fx *f = ud;
+
+  (void)gw;
+  (void)from;
+  if (to == DGW_STATE_RESUMING && f->drop_on_resume)
+    dgw_mock_drop_all(f->mock);
+}
 
 static void cb_ready(struct dgw_gateway *gw, void *ud) {
   struct fx *f = ud;
@@ -110,6 +121,7 @@ static struct fx *fx_start(int events, uint32_t gap_ms, uint32_t base_ms,
   dgw_callbacks_set_on_resumed(f->cb, cb_resumed);
   dgw_callbacks_set_on_disconnect(f->cb, cb_disconnect);
   dgw_callbacks_set_on_dispatch(f->cb, cb_dispatch);
+  dgw_callbacks_set_on_state(f->cb, cb_state);
   f->client = dgw_client_new(f->base, f->opt, f->cb, f, &err);
   if (f->client == NULL)
     fail_msg("client: %s", dgw_strerror(err));
@@ -222,10 +234,39 @@ static void test_no_progress_backs_off(void **state) {
   fx_free(f);
 }
 
+/* The server drops every connection right after HELLO (as soon as the
+ * shard sent RESUME): after the loss of a session that streamed, which is
+ * immediate, each attempt backs off more (base 100 ms, cap 1600). */
+static void test_dropped_after_hello_backs_off(void **state) {
+  struct fx *f = fx_start(20000, 2, 100, 1600);
+  const int rounds = 6;
+
+  (void)state;
+  assert_true(wait_count(f, &f->ready, 1, 5));
+  assert_true(wait_count(f, &f->since_up, 3, 5));
+  f->drop_on_resume = 1;
+  dgw_mock_drop_all(f->mock);
+  if (!wait_count(f, &f->disconnects, rounds, 10))
+    fail_msg("only %d disconnects", f->disconnects);
+  assert_int_equal(f->retry_in_ms[0], 0);
+  for (int i = 1; i < rounds; i++) {
+    uint32_t step = 100u << (i - 1);
+
+    if (step > 1600)
+      step = 1600;
+    if (f->retry_in_ms[i] < step / 2 || f->retry_in_ms[i] > step)
+      fail_msg("attempt %d: retry_in_ms %u outside [%u, %u]", i,
+               f->retry_in_ms[i], step / 2, step);
+  }
+  assert_int_equal(f->resumed, 0);
+  fx_free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_faults_after_progress_reconnect_at_once),
       cmocka_unit_test(test_no_progress_backs_off),
+      cmocka_unit_test(test_dropped_after_hello_backs_off),
   };
 
   ignore_sigpipe();
