@@ -19,6 +19,7 @@
 #include "client_plugins.h"
 #include "gateway.h"
 #include "identify.h"
+#include "requests.h"
 #include "resolver.h"
 #include "rest.h"
 #include "router.h"
@@ -37,6 +38,8 @@ void client_log(struct dgw_client *c, enum dgw_log_level level, const char *fmt,
   c->opt.log(level, line, c->opt.log_user_data);
 }
 
+static void free_shards(struct dgw_client *c);
+
 static void destroy(struct dgw_client *c) {
   /* Plugins first: their fini may still log and look at the shards. */
   plugins_free(c->plugins);
@@ -46,11 +49,7 @@ static void destroy(struct dgw_client *c) {
   dgw_rest_free(c->rest);
   c->rest = NULL;
   client_drop_pending_sessions(c);
-  if (c->shards != NULL) {
-    for (uint32_t i = 0; i < c->nshards; i++)
-      gateway_free(c->shards[i]);
-    free(c->shards);
-  }
+  free_shards(c);
   /* Lookups still in flight keep the resolver until they report back. */
   dgw_resolver_unref(c->resolver);
   if (c->identify != NULL)
@@ -94,24 +93,84 @@ static struct dgw_identify_queue *new_identify_queue(struct dgw_client *c) {
                                 c->opt.log_user_data);
 }
 
+/* What shard `shard_id` needs of c->opt and the client's shared handles. */
+static void shard_config_of(const struct dgw_client *c, uint32_t shard_id,
+                            struct shard_config *sc) {
+  memset(sc, 0, sizeof(*sc));
+  sc->shard_id = shard_id;
+  sc->shard_total = c->opt.shard_total;
+  sc->token = c->opt.token;
+  sc->intents = c->opt.intents;
+  sc->gateway_url = c->opt.gateway_url;
+  sc->compress = c->opt.compress;
+  sc->large_threshold = c->opt.large_threshold;
+  sc->presence_json = c->opt.presence_json;
+  sc->backoff_base_ms = c->opt.backoff_base_ms;
+  sc->backoff_max_ms = c->opt.backoff_max_ms;
+  sc->healthy_ms = c->opt.healthy_ms;
+  sc->invalid_min_ms = c->opt.invalid_min_ms;
+  sc->invalid_max_ms = c->opt.invalid_max_ms;
+  sc->connect_timeout_ms = c->opt.connect_timeout_ms;
+  sc->close_timeout_ms = c->opt.close_timeout_ms;
+  sc->max_payload = c->opt.max_payload;
+  sc->send_budget = c->opt.send_budget;
+  sc->send_window_ms = c->opt.send_window_ms;
+  sc->send_queue = c->opt.send_queue;
+  sc->log = c->opt.log;
+  sc->log_user_data = c->opt.log_user_data;
+  sc->log_level = c->opt.log_level;
+  sc->base = c->base;
+  sc->ssl = c->ssl;
+  sc->resolver = c->resolver;
+}
+
+/* Frees the shards and their request tables, without callbacks. */
+static void free_shards(struct dgw_client *c) {
+  for (uint32_t i = 0; i < c->nshards; i++) {
+    if (c->shards != NULL)
+      gateway_free(c->shards[i]);
+    if (c->requests != NULL)
+      dgw_requests_free(c->requests[i]);
+  }
+  free(c->shards);
+  free(c->requests);
+  c->shards = NULL;
+  c->requests = NULL;
+  c->nshards = 0;
+}
+
 /* Creates the shards c->opt names, idle.  On failure none is left. */
 static int create_shards(struct dgw_client *c) {
+  struct shard_config sc;
+
   if (c->opt.shard_count == 0)
     return DGW_OK;
   c->shards = calloc(c->opt.shard_count, sizeof(*c->shards));
-  if (c->shards == NULL)
-    return DGW_ERR_NOMEM;
+  c->requests = calloc(c->opt.shard_count, sizeof(*c->requests));
   c->nshards = c->opt.shard_count;
-  for (uint32_t i = 0; i < c->nshards; i++)
-    if ((c->shards[i] = gateway_new(c, c->opt.shard_first + i)) == NULL) {
-      for (uint32_t j = 0; j < i; j++)
-        gateway_free(c->shards[j]);
-      free(c->shards);
-      c->shards = NULL;
-      c->nshards = 0;
+  if (c->shards == NULL || c->requests == NULL) {
+    free_shards(c);
+    return DGW_ERR_NOMEM;
+  }
+  for (uint32_t i = 0; i < c->nshards; i++) {
+    shard_config_of(c, c->opt.shard_first + i, &sc);
+    c->shards[i] = gateway_new(&sc, &client_shard_ops, c);
+    c->requests[i] = dgw_requests_new();
+    if (c->shards[i] == NULL || c->requests[i] == NULL) {
+      free_shards(c);
       return DGW_ERR_NOMEM;
     }
+  }
   return DGW_OK;
+}
+
+struct dgw_requests *client_requests(struct dgw_client *c,
+                                     struct dgw_gateway *gw) {
+  uint32_t i = dgw_gateway_shard_id(gw) - c->opt.shard_first;
+
+  if (c->requests == NULL || i >= c->nshards || c->shards[i] != gw)
+    return NULL;
+  return c->requests[i];
 }
 
 struct dgw_client *dgw_client_new(struct event_base *base,
@@ -207,9 +266,14 @@ static int take_answer(struct dgw_client *c,
              (unsigned long long)bot->reset_after_ms, plan,
              c->opt.gateway_url != NULL ? " on the configured gateway URL"
                                         : "");
-  if (c->opt.gateway_url == NULL &&
-      (c->opt.gateway_url = strdup(bot->url)) == NULL)
-    return DGW_ERR_NOMEM;
+  if (c->opt.gateway_url == NULL) {
+    if ((c->opt.gateway_url = strdup(bot->url)) == NULL)
+      return DGW_ERR_NOMEM;
+    /* Shards made before the answer learn it now (copied). */
+    for (uint32_t i = 0; i < c->nshards; i++)
+      if (gateway_set_url(c->shards[i], c->opt.gateway_url) != DGW_OK)
+        return DGW_ERR_NOMEM;
+  }
   /* Discord's limits replace the options'; the window stays. */
   c->opt.identify_concurrency = bot->max_concurrency;
   c->opt.starts_total = bot->total;
@@ -406,4 +470,37 @@ int dgw_client_is_offline(const struct dgw_client *c) {
 void client_cancel_identify(struct dgw_client *c, struct dgw_gateway *gw) {
   if (c->identify != NULL)
     c->identify->cancel(c->identify, gw);
+}
+
+int dgw_client_stats(const struct dgw_client *c, struct dgw_client_stats *out) {
+  struct dgw_client_stats full;
+  size_t size;
+
+  if (c == NULL || out == NULL || out->size < sizeof(size_t))
+    return DGW_ERR_INVALID_ARGUMENT;
+  /* Fill a whole snapshot, then copy as much as the caller's struct holds:
+   * it may come from an older (shorter) header. */
+  size = out->size < sizeof(full) ? out->size : sizeof(full);
+  memset(&full, 0, sizeof(full));
+  full.size = out->size;
+  full.dispatches = c->stats.dispatches;
+  full.dropped = c->stats.dropped;
+  full.parsed = c->stats.parsed;
+  full.shards = c->nshards;
+  for (uint32_t i = 0; i < c->nshards; i++) {
+    struct dgw_shard_stats s;
+
+    s.size = sizeof(s);
+    if (dgw_gateway_stats(c->shards[i], &s) != DGW_OK)
+      continue;
+    if (s.state == DGW_STATE_READY)
+      full.shards_ready++;
+    full.reconnects += s.reconnects;
+    full.resumes += s.resumes;
+    full.identifies += s.identifies;
+    full.zombies += s.zombies;
+    full.commands_queued += s.commands_queued;
+  }
+  memcpy(out, &full, size);
+  return DGW_OK;
 }

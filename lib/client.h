@@ -1,5 +1,8 @@
 /*
- * The client's internals, shared by client.c, options.c and gateway.c.
+ * The client's internals, shared by client.c, fanout.c, options.c,
+ * command_api.c, session_file.c and (for now) plugin.c.  The shards
+ * (gateway.c) never see this header: they talk to the client through
+ * client_shard_ops.
  */
 #ifndef DGW_CLIENT_H
 #define DGW_CLIENT_H
@@ -55,8 +58,7 @@ struct dgw_callbacks {
   dgw_client_fatal_fn on_client_fatal;
 };
 
-/* Counters of the dispatch path, for tests (and a public stats call
- * later). */
+/* Counters of the dispatch path (see dgw_client_stats()). */
 struct client_stats {
   uint64_t dispatches; /* DISPATCH payloads taken (replays excluded) */
   uint64_t dropped;    /* of those, wanted by nobody: dropped unparsed */
@@ -64,8 +66,10 @@ struct client_stats {
 };
 
 struct dgw_plugins;
+struct dgw_requests;
 struct dgw_rest;
 struct json_object;
+struct shard_owner_ops;
 
 struct dgw_client {
   struct event_base *base;
@@ -76,6 +80,9 @@ struct dgw_client {
   struct dgw_resolver *resolver;       /* shared by the shards' connections */
   struct dgw_identify_queue *identify; /* who may IDENTIFY when */
   struct dgw_gateway **shards;
+  /* The member and voice requests waiting for events, one table per shard
+   * (same index as shards). */
+  struct dgw_requests **requests;
   uint32_t nshards;
   int started;
   /* GET /gateway/bot in flight (see client_rest_pending); NULL otherwise. */
@@ -95,6 +102,15 @@ struct dgw_client {
    * use; see dgw_payload_parse_with()). */
   struct json_tokener *tokener;
 };
+
+/* fanout.c: the table every shard of a client reports to, with the client
+ * as its owner pointer. */
+extern const struct shard_owner_ops client_shard_ops;
+
+/* The request table of shard `gw` of `c`, or NULL when `gw` is not one of
+ * its shards. */
+struct dgw_requests *client_requests(struct dgw_client *c,
+                                     struct dgw_gateway *gw);
 
 /* Deep copy of `src` into `dst` (zeroed first).  DGW_OK or NOMEM. */
 int options_copy(struct dgw_options *dst, const struct dgw_options *src);

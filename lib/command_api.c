@@ -15,6 +15,11 @@
 #include "gateway.h"
 #include "requests.h"
 
+/* The client's table of requests waiting for this shard's events. */
+static struct dgw_requests *requests_of(struct dgw_gateway *gw) {
+  return client_requests(dgw_gateway_client(gw), gw);
+}
+
 /* Queues an encoded payload and frees it.  (Callers encode first, in a
  * statement of its own: argument evaluation order is unspecified.) */
 static int queue(struct dgw_gateway *gw, int rv, char *text, size_t len) {
@@ -61,8 +66,7 @@ int dgw_gateway_update_voice_state(struct dgw_gateway *gw, const char *guild_id,
   if (rv == DGW_OK && refuse_closed(gw))
     rv = DGW_ERR_STATE;
   if (rv == DGW_OK && fn != NULL && channel_id != NULL)
-    rv = dgw_requests_add_voice(gateway_requests(gw), gw, guild_id, fn,
-                                user_data);
+    rv = dgw_requests_add_voice(requests_of(gw), gw, guild_id, fn, user_data);
   return queue(gw, rv, text, len);
 }
 
@@ -84,12 +88,12 @@ int dgw_gateway_request_members(struct dgw_gateway *gw,
     rv = DGW_ERR_STATE;
   /* Wait for the chunks before the request can possibly go out. */
   if (rv == DGW_OK && fn != NULL)
-    rv = dgw_requests_add_members(gateway_requests(gw), nonce,
-                                  request->guild_id, fn, user_data);
+    rv = dgw_requests_add_members(requests_of(gw), nonce, request->guild_id, fn,
+                                  user_data);
   if (rv == DGW_OK) {
     rv = gateway_command(gw, text, len, NULL, NULL);
     if (rv != DGW_OK && fn != NULL) /* not queued: nobody will answer */
-      dgw_requests_cancel_members(gateway_requests(gw), nonce);
+      dgw_requests_cancel_members(requests_of(gw), nonce);
   }
   free(text);
   if (nonce_out != NULL)

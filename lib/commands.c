@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "payload.h"
@@ -668,4 +669,122 @@ int dgw_channel_info_request_encode(const char *guild_id, unsigned fields,
     d = NULL;
   }
   return encode(DGW_OP_REQUEST_CHANNEL_INFO, d, out, out_len, why, why_size);
+}
+
+/* Serializes a payload that holds the token: like encode(), but every
+ * copy of the text we free is wiped first. */
+static int encode_secret(int op, struct json_object *d, char **out,
+                         size_t *out_len, char *why, size_t why_size) {
+  char *text = NULL;
+  size_t len = 0;
+  int rc;
+
+  if (d == NULL) {
+    dgw_set_why(why, why_size, "out of memory building the payload");
+    return DGW_ERR_NOMEM;
+  }
+  rc = dgw_payload_encode(op, d, 0, &text, &len);
+  json_object_put(d);
+  if (rc != DGW_OK) {
+    dgw_set_why(why, why_size, "out of memory encoding the payload");
+    return rc;
+  }
+  if (len > DGW_PAYLOAD_MAX_SEND) {
+    OPENSSL_cleanse(text, len);
+    free(text);
+    dgw_set_why(why, why_size,
+                "the payload is %zu bytes encoded, over Discord's limit of %d",
+                len, DGW_PAYLOAD_MAX_SEND);
+    return DGW_ERR_PAYLOAD_TOO_LARGE;
+  }
+  *out = text;
+  *out_len = len;
+  return DGW_OK;
+}
+
+int dgw_identify_encode(const struct dgw_identify_params *params, char **out,
+                        size_t *out_len, char *why, size_t why_size) {
+  struct json_object *d;
+  struct json_object *props;
+  struct json_object *shard;
+  int rc;
+
+  if ((rc = start_output(out, out_len, why, why_size)) != DGW_OK)
+    return rc;
+  if (params == NULL || params->token == NULL) {
+    dgw_set_why(why, why_size, "the token must not be NULL");
+    return DGW_ERR_INVALID_ARGUMENT;
+  }
+  d = json_object_new_object();
+  props = json_object_new_object();
+  shard = json_object_new_array();
+  if (props != NULL && (add_string(props, "os", "linux") != DGW_OK ||
+                        add_string(props, "browser", "dgw") != DGW_OK ||
+                        add_string(props, "device", "dgw") != DGW_OK)) {
+    json_object_put(props);
+    props = NULL;
+  }
+  if (shard != NULL &&
+      (append(shard, json_object_new_int64(params->shard_id)) != DGW_OK ||
+       append(shard, json_object_new_int64(params->shard_total)) != DGW_OK)) {
+    json_object_put(shard);
+    shard = NULL;
+  }
+  /* Same key order as ever: token first, presence last.  add() consumes
+   * what it is given, even on failure. */
+  rc = d != NULL ? add_string(d, "token", params->token) : DGW_ERR_NOMEM;
+  if (rc == DGW_OK)
+    rc = add(d, "properties", props);
+  else
+    json_object_put(props);
+  if (rc == DGW_OK)
+    rc = add(d, "intents", json_object_new_int64((int64_t)params->intents));
+  if (rc == DGW_OK)
+    rc = add(d, "shard", shard);
+  else
+    json_object_put(shard);
+  if (rc == DGW_OK && params->large_threshold > 0)
+    rc =
+        add(d, "large_threshold", json_object_new_int(params->large_threshold));
+  if (rc == DGW_OK && params->presence_json != NULL &&
+      json_object_object_add(d, "presence",
+                             json_tokener_parse(params->presence_json)) != 0)
+    rc = DGW_ERR_NOMEM;
+  if (rc != DGW_OK) {
+    json_object_put(d);
+    d = NULL;
+  }
+  return encode_secret(DGW_OP_IDENTIFY, d, out, out_len, why, why_size);
+}
+
+int dgw_resume_encode(const char *token, const char *session_id, int64_t seq,
+                      char **out, size_t *out_len, char *why, size_t why_size) {
+  struct json_object *d;
+  int rc;
+
+  if ((rc = start_output(out, out_len, why, why_size)) != DGW_OK)
+    return rc;
+  if (token == NULL || session_id == NULL || seq < 0) {
+    dgw_set_why(why, why_size,
+                "token and session_id must not be NULL, seq not negative");
+    return DGW_ERR_INVALID_ARGUMENT;
+  }
+  d = json_object_new_object();
+  if (d != NULL && (add_string(d, "token", token) != DGW_OK ||
+                    add_string(d, "session_id", session_id) != DGW_OK ||
+                    add(d, "seq", json_object_new_int64(seq)) != DGW_OK)) {
+    json_object_put(d);
+    d = NULL;
+  }
+  return encode_secret(DGW_OP_RESUME, d, out, out_len, why, why_size);
+}
+
+int dgw_heartbeat_encode(int64_t seq, char *buf, size_t size) {
+  int n;
+
+  if (seq > 0)
+    n = snprintf(buf, size, "{\"op\":1,\"d\":%lld}", (long long)seq);
+  else
+    n = snprintf(buf, size, "{\"op\":1,\"d\":null}");
+  return n > 0 && (size_t)n < size ? n : -1;
 }

@@ -128,4 +128,47 @@ int dgw_channel_info_request_encode(const char *guild_id, unsigned fields,
                                     char **out, size_t *out_len, char *why,
                                     size_t why_size);
 
+/*
+ * What IDENTIFY (op 2) carries for one shard.  The strings are borrowed
+ * for the call.
+ */
+struct dgw_identify_params {
+  const char *token;         /* the bot token, without "Bot " */
+  uint64_t intents;          /* the gateway intents bit set */
+  uint32_t shard_id;         /* this shard, below shard_total */
+  uint32_t shard_total;      /* the bot's shard count */
+  int large_threshold;       /* 50..250; 0 or less: not sent */
+  const char *presence_json; /* a presence object's JSON text, or NULL: not
+                                sent; text that does not parse is sent as
+                                null (checked when the option was set) */
+};
+
+/*
+ * Identify (op 2) with `params`: {"token","properties":{"os":"linux",
+ * "browser":"dgw","device":"dgw"},"intents","shard":[id,total]
+ * [,"large_threshold"][,"presence"]}.  DGW_ERR_INVALID_ARGUMENT when
+ * `params` or its token is NULL.  The text holds the token: the caller
+ * wipes it (OPENSSL_cleanse) before free(); the encoder wipes every copy
+ * of its own that it frees.
+ */
+int dgw_identify_encode(const struct dgw_identify_params *params, char **out,
+                        size_t *out_len, char *why, size_t why_size);
+
+/*
+ * Resume (op 6): {"token","session_id","seq"} for session `session_id` at
+ * sequence `seq` (0 or more).  DGW_ERR_INVALID_ARGUMENT when a string is
+ * NULL or `seq` is negative.  The text holds the token: wipe it as for
+ * dgw_identify_encode().
+ */
+int dgw_resume_encode(const char *token, const char *session_id, int64_t seq,
+                      char **out, size_t *out_len, char *why, size_t why_size);
+
+/*
+ * Heartbeat (op 1) with the last sequence `seq` (JSON null when 0 or
+ * less) into `buf` of `size` bytes (32 is always enough), NUL-terminated.
+ * Returns the length, or -1 when `buf` is too small.  Never allocates: it
+ * runs on every beat.
+ */
+int dgw_heartbeat_encode(int64_t seq, char *buf, size_t size);
+
 #endif /* DGW_COMMANDS_H */

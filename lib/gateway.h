@@ -1,6 +1,12 @@
 /*
- * One shard's gateway session: the state machine that hata's
- * DiscordGateway is, in C.  Internal; the public face is in dgw.h.
+ * One shard: its connection, its timers, kokoro (heartbeat, zombie), the
+ * sender, and the session core (session.h) whose decisions it carries
+ * out.  Internal; the public face is the dgw_gateway_* calls in dgw.h.
+ *
+ * A shard knows only its own config (copied by gateway_new()) and a table
+ * of functions to its owner, the way kokoro, sender and identify report
+ * upward: it never sees the client's struct, the plugins or the
+ * application's callbacks.  client.c is the only owner.
  */
 #ifndef DGW_GATEWAY_H
 #define DGW_GATEWAY_H
@@ -8,17 +14,114 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
 #include <dgw/dgw.h>
 
-#include "ratelimit.h"
+#include "ratelimit.h" /* dgw_send_done_fn */
 
-struct dgw_client;
+struct dgw_resolver;
 
-/* Creates shard `shard_id` of client `c`, idle.  NULL without memory. */
-struct dgw_gateway *gateway_new(struct dgw_client *c, uint32_t shard_id);
+/* What one shard needs, copied by gateway_new() (strings included; the
+ * token is wiped when the shard is freed). */
+struct shard_config {
+  uint32_t shard_id, shard_total;
+  const char *token;
+  uint64_t intents;
+  const char *gateway_url;   /* NULL until known: see gateway_set_url() */
+  int compress;              /* ask for zlib-stream */
+  int large_threshold;       /* 0: not sent */
+  const char *presence_json; /* IDENTIFY's presence, or NULL */
+  uint32_t backoff_base_ms, backoff_max_ms, healthy_ms;
+  uint32_t invalid_min_ms, invalid_max_ms;
+  uint32_t connect_timeout_ms, close_timeout_ms;
+  size_t max_payload;
+  uint32_t send_budget, send_window_ms; /* 0: Discord's 120 per 60 s */
+  size_t send_queue;                    /* 0: the default capacity */
+  dgw_log_fn log;                       /* may be NULL */
+  void *log_user_data;
+  enum dgw_log_level log_level;
+  /* Shared and borrowed: they outlive the shard. */
+  struct event_base *base;
+  SSL_CTX *ssl;
+  struct dgw_resolver *resolver;
+  /* Jitter for the backoff and op 9's wait; NULL: dgw_random01(). */
+  double (*random01)(void *user_data);
+  void *random_user_data;
+};
+
+/* What the shard tells its owner through shard_owner_ops.lifecycle. */
+enum shard_event {
+  SHARD_CONNECTING,   /* a connection attempt starts */
+  SHARD_READY,        /* READY: a new session (its dispatch follows) */
+  SHARD_RESUMED,      /* RESUMED: the session continues (dispatch follows) */
+  SHARD_DISCONNECTED, /* a connection ended; `info` says what comes next */
+  SHARD_FATAL,        /* a fatal close stopped the shard; `info` as above */
+};
+
+/* One dispatch as the shard peeked it: valid only during the call. */
+struct shard_dispatch {
+  const char *name; /* the event name, t */
+  int64_t seq;      /* s, 0 when absent */
+  const char *data; /* the raw text of d ("null" when absent) */
+  size_t data_len;
+};
+
+/*
+ * The shard's only way up.  Every function gets the `owner` pointer given
+ * to gateway_new() and the shard.  Any of them may close, terminate or
+ * (through the owner) free the shard's owner; the shard checks `gone` and
+ * its own state after each call that reaches the application.
+ */
+struct shard_owner_ops {
+  /* Brackets every entry from the event loop into shard code; `leave`
+   * returns 1 when the owner, and with it this shard, was freed. */
+  void (*enter)(void *owner);
+  int (*leave)(void *owner);
+  /* 1 once the owner is being freed inside a callback: the shard calls
+   * nothing more and unwinds. */
+  int (*gone)(void *owner);
+  void (*state_changed)(void *owner, struct dgw_gateway *gw,
+                        enum dgw_state from, enum dgw_state to);
+  /* `info` is NULL except for SHARD_DISCONNECTED and SHARD_FATAL. */
+  void (*lifecycle)(void *owner, struct dgw_gateway *gw, enum shard_event ev,
+                    const struct dgw_disconnect *info);
+  /* One dispatch to deliver: READY and RESUMED included, replays not. */
+  void (*dispatch)(void *owner, struct dgw_gateway *gw,
+                   const struct shard_dispatch *ev);
+  /* The shard wants to IDENTIFY: answer with gateway_grant_identify()
+   * (from the loop) or gateway_identify_now(), when the limits allow. */
+  void (*identify_request)(void *owner, struct dgw_gateway *gw);
+  /* ... and no longer does (its connection went away). */
+  void (*identify_cancel)(void *owner, struct dgw_gateway *gw);
+  /* A network-level failure before the upgrade; the shard is OFFLINE and
+   * about to wait.  Return 1 to park it (no timer of its own; another
+   * shard probes and gateway_relaunch() wakes it). */
+  int (*network_lost)(void *owner, struct dgw_gateway *gw);
+  /* A connection got through the upgrade: the network is there. */
+  void (*network_back)(void *owner, struct dgw_gateway *gw);
+  /* The shard was closed for good (dgw_gateway_close() and friends). */
+  void (*closed)(void *owner, struct dgw_gateway *gw);
+  /* The events of the shard's session that anyone waits for will never
+   * come (new session, fatal close, shard closed): fail such waits. */
+  void (*session_lost)(void *owner, struct dgw_gateway *gw);
+};
+
+/* Creates a shard from `cfg` (copied), idle, reporting to `ops` (static,
+ * borrowed) with `owner`.  NULL without memory. */
+struct dgw_gateway *gateway_new(const struct shard_config *cfg,
+                                const struct shard_owner_ops *ops, void *owner);
 
 /* Drops the connection at once and frees the shard; no callbacks. */
 void gateway_free(struct dgw_gateway *gw);
+
+/* The `owner` given to gateway_new(). */
+void *gateway_owner(const struct dgw_gateway *gw);
+
+/* The gateway URL learnt after gateway_new() (GET /gateway/bot), copied.
+ * DGW_OK or DGW_ERR_NOMEM (the old URL stays). */
+int gateway_set_url(struct dgw_gateway *gw, const char *url);
 
 /* Starts the first connection. */
 void gateway_start(struct dgw_gateway *gw);
@@ -28,8 +131,9 @@ void gateway_start(struct dgw_gateway *gw);
 int gateway_command(struct dgw_gateway *gw, const char *json, size_t len,
                     dgw_send_done_fn done, void *user_data);
 
-/* The shard's table of member and voice requests waiting for events. */
-struct dgw_requests *gateway_requests(struct dgw_gateway *gw);
+/* The bot's user id from the last READY, or NULL.  Borrowed until the
+ * next READY. */
+const char *gateway_self_id(const struct dgw_gateway *gw);
 
 /* Closes with 4000 (resumable) and keeps the session in memory, for a
  * restart that saves sessions.  DGW_ERR_STATE when already closed. */
@@ -41,7 +145,7 @@ int gateway_close_keep_session(struct dgw_gateway *gw);
 int gateway_restore_session(struct dgw_gateway *gw, const char *session_id,
                             int64_t seq, const char *resume_url);
 
-/* The client is offline: stop waiting for a reconnect of our own (the
+/* The owner is offline: stop waiting for a reconnect of our own (the
  * state stays OFFLINE) until gateway_relaunch(). */
 void gateway_park(struct dgw_gateway *gw);
 
@@ -52,7 +156,7 @@ void gateway_relaunch(struct dgw_gateway *gw);
  * own loop callback. */
 void gateway_grant_identify(struct dgw_gateway *gw);
 
-/* The client allows this shard to IDENTIFY now. */
+/* The owner allows this shard to IDENTIFY now. */
 void gateway_identify_now(struct dgw_gateway *gw);
 
 #endif /* DGW_GATEWAY_H */

@@ -932,6 +932,138 @@ static void test_encoder_plumbing(void **state) {
   assert_string_equal(why, "guild_i");
 }
 
+/* ---------------------------------------------------------------- */
+/* IDENTIFY, RESUME and HEARTBEAT, the session's own payloads         */
+/* ---------------------------------------------------------------- */
+
+static const struct {
+  const char *name;
+  struct dgw_identify_params params;
+  const char *expected;
+} identify_cases[] = {
+    {"minimal",
+     {"tok", 513, 0, 1, 0, NULL},
+     "{\"op\":2,\"d\":{\"token\":\"tok\",\"properties\":{\"os\":\"linux\","
+     "\"browser\":\"dgw\",\"device\":\"dgw\"},\"intents\":513,"
+     "\"shard\":[0,1]}}"},
+    {"large threshold and presence",
+     {"tok", 0, 3, 8, 250, "{\"status\":\"idle\",\"afk\":false}"},
+     "{\"op\":2,\"d\":{\"token\":\"tok\",\"properties\":{\"os\":\"linux\","
+     "\"browser\":\"dgw\",\"device\":\"dgw\"},\"intents\":0,"
+     "\"shard\":[3,8],\"large_threshold\":250,"
+     "\"presence\":{\"status\":\"idle\",\"afk\":false}}}"},
+    {"unparsable presence is sent as null",
+     {"tok", 1, 0, 1, -1, "{"},
+     "{\"op\":2,\"d\":{\"token\":\"tok\",\"properties\":{\"os\":\"linux\","
+     "\"browser\":\"dgw\",\"device\":\"dgw\"},\"intents\":1,"
+     "\"shard\":[0,1],\"presence\":null}}"},
+    {"all intents, a high shard",
+     {"a.b.c", UINT64_C(4294967295), 4294967294u, 4294967295u, 50, NULL},
+     "{\"op\":2,\"d\":{\"token\":\"a.b.c\",\"properties\":{\"os\":"
+     "\"linux\",\"browser\":\"dgw\",\"device\":\"dgw\"},"
+     "\"intents\":4294967295,\"shard\":[4294967294,4294967295],"
+     "\"large_threshold\":50}}"},
+};
+
+static void test_identify_encode(void **state) {
+  struct dgw_identify_params p;
+  char big[DGW_PAYLOAD_MAX_SEND + 8];
+  char *out = NULL;
+  size_t out_len = 0;
+  char why[160];
+
+  (void)state;
+  for (size_t i = 0; i < ARRAY_LEN(identify_cases); i++) {
+    assert_int_equal(dgw_identify_encode(&identify_cases[i].params, &out,
+                                         &out_len, why, sizeof(why)),
+                     DGW_OK);
+    assert_payload(identify_cases[i].name, out, out_len,
+                   identify_cases[i].expected);
+    /* The key order is part of the wire format dgw always sent. */
+    assert_true(strncmp(out, "{\"op\":2,\"d\":{\"token\":", 21) == 0);
+    free(out);
+  }
+  assert_int_equal(dgw_identify_encode(NULL, &out, &out_len, why, sizeof(why)),
+                   DGW_ERR_INVALID_ARGUMENT);
+  assert_null(out);
+  assert_int_equal(out_len, 0);
+  memset(&p, 0, sizeof(p));
+  assert_int_equal(dgw_identify_encode(&p, &out, &out_len, why, sizeof(why)),
+                   DGW_ERR_INVALID_ARGUMENT);
+  assert_string_equal(why, "the token must not be NULL");
+  /* A token that makes the payload too large for Discord. */
+  memset(big, 'x', sizeof(big) - 1);
+  big[sizeof(big) - 1] = '\0';
+  p.token = big;
+  assert_int_equal(dgw_identify_encode(&p, &out, &out_len, why, sizeof(why)),
+                   DGW_ERR_PAYLOAD_TOO_LARGE);
+  assert_null(out);
+  p.token = "t";
+  assert_int_equal(dgw_identify_encode(&p, NULL, &out_len, why, sizeof(why)),
+                   DGW_ERR_INVALID_ARGUMENT);
+}
+
+static void test_resume_encode(void **state) {
+  char *out = NULL;
+  size_t out_len = 0;
+  char why[160];
+
+  (void)state;
+  assert_int_equal(
+      dgw_resume_encode("tok", "abc123", 42, &out, &out_len, why, sizeof(why)),
+      DGW_OK);
+  assert_string_equal(out, "{\"op\":6,\"d\":{\"token\":\"tok\",\"session_id\":"
+                           "\"abc123\",\"seq\":42}}");
+  assert_int_equal(out_len, strlen(out));
+  free(out);
+  assert_int_equal(
+      dgw_resume_encode("tok", "s", 0, &out, &out_len, why, sizeof(why)),
+      DGW_OK);
+  assert_payload("seq 0", out, out_len,
+                 "{\"op\":6,\"d\":{\"token\":\"tok\",\"session_id\":\"s\","
+                 "\"seq\":0}}");
+  free(out);
+  assert_int_equal(dgw_resume_encode("tok", "s", INT64_MAX, &out, &out_len, why,
+                                     sizeof(why)),
+                   DGW_OK);
+  assert_payload("seq INT64_MAX", out, out_len,
+                 "{\"op\":6,\"d\":{\"token\":\"tok\",\"session_id\":\"s\","
+                 "\"seq\":9223372036854775807}}");
+  free(out);
+  assert_int_equal(
+      dgw_resume_encode(NULL, "s", 1, &out, &out_len, why, sizeof(why)),
+      DGW_ERR_INVALID_ARGUMENT);
+  assert_null(out);
+  assert_int_equal(
+      dgw_resume_encode("t", NULL, 1, &out, &out_len, why, sizeof(why)),
+      DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(
+      dgw_resume_encode("t", "s", -1, &out, &out_len, why, sizeof(why)),
+      DGW_ERR_INVALID_ARGUMENT);
+}
+
+static void test_heartbeat_encode(void **state) {
+  static const struct {
+    int64_t seq;
+    const char *expected;
+  } cases[] = {
+      {0, "{\"op\":1,\"d\":null}"},
+      {-5, "{\"op\":1,\"d\":null}"},
+      {1, "{\"op\":1,\"d\":1}"},
+      {INT64_MAX, "{\"op\":1,\"d\":9223372036854775807}"},
+  };
+  char buf[48];
+
+  (void)state;
+  for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+    int n = dgw_heartbeat_encode(cases[i].seq, buf, sizeof(buf));
+
+    assert_string_equal(buf, cases[i].expected);
+    assert_int_equal(n, (int)strlen(cases[i].expected));
+  }
+  assert_int_equal(dgw_heartbeat_encode(7, buf, 10), -1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_snowflake_parse),
@@ -945,6 +1077,9 @@ int main(void) {
       cmocka_unit_test(test_utf8_checks),
       cmocka_unit_test(test_payload_size_boundary),
       cmocka_unit_test(test_encoder_plumbing),
+      cmocka_unit_test(test_identify_encode),
+      cmocka_unit_test(test_resume_encode),
+      cmocka_unit_test(test_heartbeat_encode),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

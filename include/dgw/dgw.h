@@ -921,6 +921,77 @@ dgw_client_gateway_for_guild(struct dgw_client *client, const char *guild_id);
 DGW_EXTERN size_t dgw_gateway_queued(const struct dgw_gateway *gw);
 
 /**
+ * A snapshot of a client's counters, for tests, the stats plugin and
+ * metrics.  The struct carries its own size so it can grow: set `size` to
+ * sizeof(struct dgw_client_stats) as your header declares it, and the
+ * library fills only the members that fit in that many bytes (a program
+ * built against an older header gets the fields it knows; one built
+ * against a newer header gets zeros in fields this library lacks).  New
+ * members are only ever added at the end.  Counters start at 0 with the
+ * client and only grow.
+ */
+struct dgw_client_stats {
+  size_t size;              /**< in: sizeof(struct dgw_client_stats) */
+  uint64_t dispatches;      /**< events delivered by the shards (READY and
+                                 RESUMED included, replays not) */
+  uint64_t dropped;         /**< of those, wanted by nobody (no on_dispatch,
+                                 handler, plugin or waiting request):
+                                 dropped without being parsed */
+  uint64_t parsed;          /**< events whose `d` was parsed (the first
+                                 dgw_event_json() of each) */
+  uint32_t shards;          /**< shards the client runs now */
+  uint32_t shards_ready;    /**< of those, in DGW_STATE_READY */
+  uint64_t reconnects;      /**< connection attempts after each shard's
+                                 first */
+  uint64_t resumes;         /**< sessions resumed (RESUMED received) */
+  uint64_t identifies;      /**< IDENTIFY payloads sent */
+  uint64_t zombies;         /**< connections left because no heartbeat ACK
+                                 came before the next beat */
+  uint64_t commands_queued; /**< commands waiting in the shards' send
+                                 queues now */
+};
+
+/**
+ * Fills `out` with the client's counters, summed over its shards.  The
+ * caller sets out->size first (see struct dgw_client_stats); only
+ * min(out->size, sizeof(struct dgw_client_stats)) bytes are written and
+ * out->size is left as given.  Cheap (a loop over the shards, no
+ * allocation); call it from any thread that owns the client's event loop,
+ * inside callbacks too.  Returns DGW_OK, or DGW_ERR_INVALID_ARGUMENT when
+ * `client` or `out` is NULL or out->size is below sizeof(size_t).
+ */
+DGW_EXTERN int dgw_client_stats(const struct dgw_client *client,
+                                struct dgw_client_stats *out);
+
+/**
+ * A snapshot of one shard's counters; grows like struct dgw_client_stats
+ * (the caller sets `size`).  The counters cover the shard's whole life,
+ * across reconnects and sessions.
+ */
+struct dgw_shard_stats {
+  size_t size;              /**< in: sizeof(struct dgw_shard_stats) */
+  uint32_t shard_id;        /**< as dgw_gateway_shard_id() */
+  enum dgw_state state;     /**< as dgw_gateway_state() */
+  uint64_t dispatches;      /**< events delivered (replays not) */
+  uint64_t reconnects;      /**< connection attempts after the first */
+  uint64_t resumes;         /**< RESUMED received */
+  uint64_t identifies;      /**< IDENTIFY sent */
+  uint64_t zombies;         /**< connections left for a missing ACK */
+  double latency_ms;        /**< as dgw_gateway_latency():
+                                 DGW_LATENCY_UNKNOWN before the first ACK */
+  uint64_t commands_queued; /**< as dgw_gateway_queued() */
+};
+
+/**
+ * Fills `out` with the counters of shard `gw`, as dgw_client_stats() does
+ * (the caller sets out->size; only that many bytes are written).  Returns
+ * DGW_OK, or DGW_ERR_INVALID_ARGUMENT when `gw` or `out` is NULL or
+ * out->size is below sizeof(size_t).
+ */
+DGW_EXTERN int dgw_gateway_stats(const struct dgw_gateway *gw,
+                                 struct dgw_shard_stats *out);
+
+/**
  * The send limit for tests and private gateways: `budget` payloads per
  * `window_ms` per connection (default 120 per 60000), and the command
  * queue's capacity (default 256).

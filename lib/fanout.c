@@ -1,0 +1,221 @@
+/*
+ * The client's side of its shards: the owner table every shard reports
+ * to (gateway.h), and the one place an event fans out, to the request
+ * tracker (member chunks, voice pairs), the application's on_dispatch and
+ * the plugin router, through one lazily parsed event view.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <json-c/json.h>
+
+#include <dgw/dgw.h>
+
+#include "client.h"
+#include "gateway.h"
+#include "payload.h"
+#include "plugin.h"
+#include "requests.h"
+
+/* dgw_event_json() of a `d` larger than this lets go of the client's
+ * tokener afterwards, so one huge string does not stay allocated. */
+#define TOKENER_KEEP_BYTES ((size_t)256 * 1024)
+
+/* The view of one event handed to the application, the tracker and the
+ * plugins; on the stack for the duration of the fan-out. */
+struct dgw_event {
+  struct dgw_client *client; /* counts parses, lends its tokener */
+  const char *name;
+  int64_t seq;
+  uint32_t shard;
+  const char *data;
+  size_t data_len;
+  struct json_object *json; /* parsed on first use */
+  int parsed;
+};
+
+/* ------------------------------------------------------ owner table */
+
+static void owner_enter(void *owner) {
+  client_enter(owner);
+}
+
+static int owner_leave(void *owner) {
+  return client_leave(owner);
+}
+
+static int owner_gone(void *owner) {
+  const struct dgw_client *c = owner;
+
+  return c->free_pending;
+}
+
+static void owner_state_changed(void *owner, struct dgw_gateway *gw,
+                                enum dgw_state from, enum dgw_state to) {
+  struct dgw_client *c = owner;
+
+  if (c->cb.on_state != NULL && !c->free_pending)
+    c->cb.on_state(gw, from, to, c->user_data);
+}
+
+static void owner_lifecycle(void *owner, struct dgw_gateway *gw,
+                            enum shard_event ev,
+                            const struct dgw_disconnect *info) {
+  struct dgw_client *c = owner;
+
+  switch (ev) {
+  case SHARD_CONNECTING:
+    if (c->cb.on_connecting != NULL && !c->free_pending)
+      c->cb.on_connecting(gw, c->user_data);
+    break;
+  case SHARD_READY:
+  case SHARD_RESUMED:
+    if (ev == SHARD_READY && c->cb.on_ready != NULL && !c->free_pending)
+      c->cb.on_ready(gw, c->user_data);
+    if (ev == SHARD_RESUMED && c->cb.on_resumed != NULL && !c->free_pending)
+      c->cb.on_resumed(gw, c->user_data);
+    if (dgw_gateway_state(gw) != DGW_STATE_READY)
+      return; /* closed or terminated from on_ready / on_resumed */
+    plugins_lifecycle(
+        c->plugins, gw,
+        ev == SHARD_READY ? DGW_LIFECYCLE_READY : DGW_LIFECYCLE_RESUMED, NULL);
+    break;
+  case SHARD_DISCONNECTED:
+    if (c->cb.on_disconnect != NULL && !c->free_pending)
+      c->cb.on_disconnect(gw, info, c->user_data);
+    if (!c->free_pending)
+      plugins_lifecycle(c->plugins, gw, DGW_LIFECYCLE_DISCONNECTED, info);
+    break;
+  case SHARD_FATAL:
+    if (c->cb.on_fatal != NULL && !c->free_pending)
+      c->cb.on_fatal(gw, info->close_code,
+                     dgw_close_code_name(info->close_code), c->user_data);
+    if (!c->free_pending)
+      plugins_lifecycle(c->plugins, gw, DGW_LIFECYCLE_FATAL, info);
+    break;
+  }
+}
+
+/* One event to everyone who wants it.  Nobody (no on_dispatch, handler,
+ * plugin or request waiting for an answer): dropped here, right after the
+ * shard's peek, never parsed. */
+static void owner_dispatch(void *owner, struct dgw_gateway *gw,
+                           const struct shard_dispatch *sd) {
+  struct dgw_client *c = owner;
+  struct dgw_requests *reqs = client_requests(c, gw);
+  const struct plugin_route *route;
+  struct dgw_event ev;
+
+  c->stats.dispatches++;
+  route = plugins_route(c->plugins, sd->name);
+  if (c->cb.on_dispatch == NULL && route == NULL &&
+      (reqs == NULL || dgw_requests_pending(reqs) == 0)) {
+    c->stats.dropped++;
+    return;
+  }
+  ev.client = c;
+  ev.name = sd->name;
+  ev.seq = sd->seq;
+  ev.shard = dgw_gateway_shard_id(gw);
+  ev.data = sd->data;
+  ev.data_len = sd->data_len;
+  ev.json = NULL;
+  ev.parsed = 0;
+  if (reqs != NULL)
+    dgw_requests_observe(reqs, gw, &ev, gateway_self_id(gw));
+  if (c->cb.on_dispatch != NULL && !c->free_pending)
+    c->cb.on_dispatch(gw, &ev, c->user_data);
+  if (route != NULL && !c->free_pending)
+    plugins_dispatch(c->plugins, route, gw, &ev);
+  json_object_put(ev.json);
+}
+
+static void owner_identify_request(void *owner, struct dgw_gateway *gw) {
+  client_request_identify(owner, gw);
+}
+
+static void owner_identify_cancel(void *owner, struct dgw_gateway *gw) {
+  client_cancel_identify(owner, gw);
+}
+
+static int owner_network_lost(void *owner, struct dgw_gateway *gw) {
+  return client_shard_offline(owner, gw);
+}
+
+static void owner_network_back(void *owner, struct dgw_gateway *gw) {
+  client_shard_online(owner, gw);
+}
+
+static void owner_closed(void *owner, struct dgw_gateway *gw) {
+  client_shard_closed(owner, gw);
+}
+
+static void owner_session_lost(void *owner, struct dgw_gateway *gw) {
+  struct dgw_requests *reqs = client_requests(owner, gw);
+
+  if (reqs != NULL)
+    dgw_requests_fail_all(reqs, gw, DGW_ERR_SESSION_LOST);
+}
+
+const struct shard_owner_ops client_shard_ops = {
+    owner_enter,
+    owner_leave,
+    owner_gone,
+    owner_state_changed,
+    owner_lifecycle,
+    owner_dispatch,
+    owner_identify_request,
+    owner_identify_cancel,
+    owner_network_lost,
+    owner_network_back,
+    owner_closed,
+    owner_session_lost,
+};
+
+struct dgw_client *dgw_gateway_client(struct dgw_gateway *gw) {
+  return gateway_owner(gw);
+}
+
+/* ------------------------------------------------------- event view */
+
+const char *dgw_event_name(const struct dgw_event *ev) {
+  return ev->name;
+}
+
+int64_t dgw_event_seq(const struct dgw_event *ev) {
+  return ev->seq;
+}
+
+uint32_t dgw_event_shard(const struct dgw_event *ev) {
+  return ev->shard;
+}
+
+const char *dgw_event_data(const struct dgw_event *ev, size_t *len) {
+  if (len != NULL)
+    *len = ev->data_len;
+  return ev->data;
+}
+
+struct json_object *dgw_event_json(const struct dgw_event *event) {
+  /* The view is const to handlers; the cache is ours to fill. */
+  struct dgw_event *ev = (struct dgw_event *)(uintptr_t)event;
+
+  /* One parse per event, shared by every handler after the first. */
+  if (!ev->parsed) {
+    struct dgw_client *c = ev->client;
+
+    ev->parsed = 1;
+    c->stats.parsed++;
+    if (c->tokener == NULL)
+      c->tokener = dgw_payload_tokener_new(); /* NULL: one per parse */
+    ev->json = dgw_payload_parse_with(c->tokener, ev->data, ev->data_len, NULL);
+    /* A huge string would keep the tokener's buffer that large. */
+    if (ev->data_len > TOKENER_KEEP_BYTES && c->tokener != NULL) {
+      json_tokener_free(c->tokener);
+      c->tokener = NULL;
+    }
+  }
+  return ev->json;
+}

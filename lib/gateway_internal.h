@@ -1,0 +1,77 @@
+/*
+ * The shard's insides, shared by gateway.c (the engine: connection,
+ * timers, the session core's actions) and gateway_api.c (the calls on a
+ * shard from above: getters, commands, close, terminate, stats).  No other
+ * file includes this.
+ */
+#ifndef DGW_GATEWAY_INTERNAL_H
+#define DGW_GATEWAY_INTERNAL_H
+
+#include <stdint.h>
+
+#include <dgw/dgw.h>
+
+#include "gateway.h"
+
+struct dgw_session;
+struct dgw_ws;
+struct dgw_inflate;
+struct dgw_kokoro;
+struct dgw_sender;
+struct event;
+
+/* Counters for dgw_gateway_stats(). */
+struct shard_counters {
+  uint64_t connects;
+  uint64_t identifies;
+  uint64_t resumes;
+  uint64_t zombies;
+  uint64_t dispatches;
+};
+
+struct dgw_gateway {
+  const struct shard_owner_ops *ops;
+  void *owner;
+  struct shard_config cfg; /* the strings are our own copies */
+  enum dgw_state state;
+  struct dgw_session *session; /* id, seq, resume URL, failures */
+
+  struct dgw_ws *ws;       /* the current connection */
+  struct dgw_ws *retiring; /* a connection we left, closing quietly */
+  struct dgw_inflate *z;
+  struct dgw_kokoro *kokoro;
+  struct event *timer;       /* reconnect wait, HELLO wait, op 9 wait */
+  struct event *healthy;     /* resets the failure count */
+  struct event *identify_ev; /* the identify queue's grant */
+  struct dgw_sender *sender; /* rate limit and command queue */
+
+  int opened;    /* the current connection got past the upgrade */
+  int in_lost;   /* lost() is telling the owner */
+  int retry_now; /* terminate() asked for an immediate reconnect */
+  char *self_id; /* the bot's user id, from READY */
+  struct shard_counters counters;
+};
+
+/* Logs through the config's sink when `level` passes its filter. */
+void shard_log(struct dgw_gateway *gw, enum dgw_log_level level,
+               const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The owner's free guard: every entry from the loop or from above brackets
+ * its work with enter/leave; after leave the shard may be gone.  gone is 1
+ * once the owner is being freed: call nothing more and unwind. */
+void shard_enter(struct dgw_gateway *gw);
+void shard_leave(struct dgw_gateway *gw);
+int shard_gone(struct dgw_gateway *gw);
+
+/* Moves to `to` and tells the owner (which may close or free us). */
+void shard_set_state(struct dgw_gateway *gw, enum dgw_state to);
+
+/* Starts a connection now (to the URL the session core picks). */
+void shard_connect_now(struct dgw_gateway *gw);
+
+/* Leaves the current connection (4000, in the background), keeping the
+ * session, and reports the loss. */
+void shard_leave_and_resume(struct dgw_gateway *gw, int err,
+                            const char *reason);
+
+#endif /* DGW_GATEWAY_INTERNAL_H */
