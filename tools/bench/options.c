@@ -40,7 +40,9 @@ static void usage(FILE *out) {
         "  --help             this text\n"
         "\n"
         "The openssl command (OPENSSL in the environment, else openssl) makes\n"
-        "the TLS certificates in a temporary directory.\n",
+        "the TLS certificates in a temporary directory.  With DGW_BENCH_TRACE\n"
+        "set, the shards part prints each second how late the event loops of\n"
+        "the shards' and the mock's processes ran, and their CPU.\n",
         out);
 }
 
