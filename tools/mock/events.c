@@ -81,10 +81,12 @@ void mock_conn_script_continue(struct dgw_mock_conn *conn) {
 
 /* --------------------------------------------------------------- the script */
 
-/* A new script entry, or NULL (with *rv set). */
+/* A new script entry, or NULL (with *rv set).  `d` is `d_json` parsed
+ * (NULL for null). */
 static struct mock_dispatch *dispatch_new(const char *t, const char *d_json,
-                                          int *rv) {
+                                          json_object *d, int *rv) {
   struct mock_dispatch *disp = calloc(1, sizeof *disp);
+  json_object *id;
 
   if (disp == NULL || (disp->t = mock_strdup(t)) == NULL ||
       (disp->d_json = mock_strdup(d_json)) == NULL) {
@@ -94,6 +96,10 @@ static struct mock_dispatch *dispatch_new(const char *t, const char *d_json,
     *rv = DGW_ERR_NOMEM;
     return NULL;
   }
+  if (strcmp(t, "GUILD_CREATE") == 0 && d != NULL &&
+      json_object_object_get_ex(d, "id", &id) &&
+      json_object_is_type(id, json_type_string))
+    disp->guild_id = json_object_get(id);
   return disp;
 }
 
@@ -104,6 +110,7 @@ static void dispatch_list_free(struct mock_dispatch *disp) {
     next = disp->next;
     free(disp->t);
     free(disp->d_json);
+    json_object_put(disp->guild_id);
     free(disp);
   }
 }
@@ -131,10 +138,10 @@ int dgw_mock_add_dispatch(struct dgw_mock *mock, const char *t,
   if (mock == NULL || t == NULL || t[0] == '\0' || d_json == NULL)
     return DGW_ERR_INVALID_ARGUMENT;
   d = mock_json_parse_exact(d_json, strlen(d_json), &ok);
-  json_object_put(d);
   if (!ok)
     return DGW_ERR_JSON;
-  disp = dispatch_new(t, d_json, &rv);
+  disp = dispatch_new(t, d_json, d, &rv);
+  json_object_put(d);
   if (disp == NULL)
     return rv;
   script_append(mock, disp, disp);
@@ -220,7 +227,7 @@ int dgw_mock_load_script(struct dgw_mock *mock, const char *path) {
       if (!json_object_object_get_ex(root, "d", &d))
         d = NULL;
       disp = dispatch_new(json_object_get_string(t),
-                          d != NULL ? mock_json_plain(d) : "null", &rv);
+                          d != NULL ? mock_json_plain(d) : "null", d, &rv);
       if (disp != NULL) {
         if (last != NULL)
           last->next = disp;

@@ -52,6 +52,10 @@ struct mock_dispatch {
   struct mock_dispatch *next;
   char *t;
   char *d_json;
+  /* A GUILD_CREATE's d.id when it is a string (READY lists the guild as
+   * unavailable), else NULL; taken when the entry is added, so READY does
+   * not parse every GUILD_CREATE again for each IDENTIFY. */
+  json_object *guild_id;
 };
 
 /*
