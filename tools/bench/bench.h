@@ -177,4 +177,76 @@ void shards_run(uint32_t shards, const char *cert_file, const char *key_file,
                 const char *ca_file, uint32_t heartbeat_ms, double idle_seconds,
                 struct shard_result *out);
 
+/* ---------------------------------------------------- options, report */
+
+/* The handler setups of the throughput part. */
+enum setup { SETUP_NONE, SETUP_RAW, SETUP_PARSED, NSETUPS };
+
+/* Each setup's name in --setups and in the JSON report. */
+extern const char *const bench_setup_key[NSETUPS];
+
+/* What the command line asked for (see bench_parse_args()). */
+struct options {
+  uint64_t events;
+  uint64_t seed;
+  unsigned repeat;
+  unsigned large;
+  unsigned large_members;
+  uint32_t shards;
+  uint32_t heartbeat_ms;
+  double idle_seconds;
+  double latency_rate;
+  double latency_seconds;
+  int json;
+  const char *json_file;
+  int tls;
+  int do_limits, do_throughput, do_latency, do_shards;
+  int setups[NSETUPS]; /* which handler setups the throughput part runs */
+  const char *openssl;
+};
+
+/* One timed run: a limit or a client run. */
+struct measure {
+  int ok;
+  double wall; /* seconds */
+  double cpu;  /* seconds of this process */
+};
+
+/* The send-to-handler latency of one paced run. */
+struct latency {
+  int ok;
+  uint64_t events;
+  double p50_us, p99_us, max_us;
+};
+
+/* Everything one dgw-bench run measured, for bench_report(). */
+struct results {
+  struct measure limit_inflate, limit_peek, limit_parse;
+  struct measure run[2][NSETUPS]; /* [tls][setup] */
+  struct latency lat[2];
+  struct shard_result shards[2];
+  int have_tls;
+  double build_seconds;
+};
+
+/* The machine the bench ran on, for the report. */
+struct machine {
+  long cpus;
+  char model[128];
+  long mem_mb;
+  char kernel[160];
+};
+
+/* Fills *o from the command line, defaults first; prints usage and exits
+ * on --help or a bad option. */
+void bench_parse_args(struct options *o, int argc, char **argv);
+
+/* Fills *m with the CPU model and count, memory and kernel. */
+void bench_machine_info(struct machine *m);
+
+/* Prints the results as a table, or as JSON with --json, and writes the
+ * JSON to --json-file. */
+void bench_report(const struct options *o, const struct machine *mc,
+                  const struct stream *s, const struct results *res);
+
 #endif /* DGW_BENCH_H */

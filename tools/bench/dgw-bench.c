@@ -14,12 +14,15 @@
  *               a steady rate
  *   shards      N idle shards against tools/mock: bring-up time, RSS per
  *               shard, idle CPU
+ *
+ * This file runs the parts; the command line is in options.c, the report
+ * in report.c, and corpus.c, server.c and shards.c hold the rest (see
+ * bench.h).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +30,6 @@
 #include <unistd.h>
 
 #include <sys/resource.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 
 #include <event2/event.h>
@@ -39,54 +41,9 @@
 #include "inflate.h"
 #include "payload.h"
 
-enum setup { SETUP_NONE, SETUP_RAW, SETUP_PARSED, NSETUPS };
-static const char *const setup_name[NSETUPS] = {"no subscriber", "raw d",
-                                                "parsed d"};
-static const char *const setup_key[NSETUPS] = {"none", "raw", "parsed"};
-
-struct options {
-  uint64_t events;
-  uint64_t seed;
-  unsigned repeat;
-  unsigned large;
-  unsigned large_members;
-  uint32_t shards;
-  uint32_t heartbeat_ms;
-  double idle_seconds;
-  double latency_rate;
-  double latency_seconds;
-  int json;
-  const char *json_file;
-  int tls;
-  int do_limits, do_throughput, do_latency, do_shards;
-  int setups[NSETUPS]; /* which handler setups the throughput part runs */
-  const char *openssl;
-};
-
 static void progress(const char *what);
 
 /* ------------------------------------------------------------ results */
-
-struct measure {
-  int ok;
-  double wall; /* seconds */
-  double cpu;  /* seconds of this process */
-};
-
-struct latency {
-  int ok;
-  uint64_t events;
-  double p50_us, p99_us, max_us;
-};
-
-struct results {
-  struct measure limit_inflate, limit_peek, limit_parse;
-  struct measure run[2][NSETUPS]; /* [tls][setup] */
-  struct latency lat[2];
-  struct shard_result shards[2];
-  int have_tls;
-  double build_seconds;
-};
 
 /* Keeps the better of two measurements (less wall time). */
 static void keep_best(struct measure *best, const struct measure *m) {
@@ -509,509 +466,7 @@ static void remove_dir(const char *dir) {
   rmdir(dir);
 }
 
-/* ------------------------------------------------------------ machine */
-
-struct machine {
-  long cpus;
-  char model[128];
-  long mem_mb;
-  char kernel[160];
-};
-
-static void machine_info(struct machine *m) {
-  char line[512];
-  FILE *f;
-  struct utsname u;
-
-  memset(m, 0, sizeof *m);
-  m->cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  snprintf(m->model, sizeof m->model, "unknown CPU");
-  if ((f = fopen("/proc/cpuinfo", "r")) != NULL) {
-    while (fgets(line, sizeof line, f) != NULL) {
-      char *colon = strchr(line, ':');
-
-      if (strncmp(line, "model name", 10) == 0 && colon != NULL) {
-        colon += 2;
-        colon[strcspn(colon, "\n")] = '\0';
-        snprintf(m->model, sizeof m->model, "%s", colon);
-        break;
-      }
-    }
-    fclose(f);
-  }
-  if ((f = fopen("/proc/meminfo", "r")) != NULL) {
-    long kb;
-
-    while (fgets(line, sizeof line, f) != NULL)
-      if (sscanf(line, "MemTotal: %ld kB", &kb) == 1)
-        m->mem_mb = kb / 1024;
-    fclose(f);
-  }
-  if (uname(&u) == 0)
-    snprintf(m->kernel, sizeof m->kernel, "%s %s", u.sysname, u.release);
-}
-
-/* ------------------------------------------------------------- report */
-
-static double per_s(double n, double seconds) {
-  return seconds > 0 ? n / seconds : 0;
-}
-
-static void json_add_double(struct json_object *o, const char *k, double v) {
-  json_object_object_add(o, k, json_object_new_double(v));
-}
-
-static void json_add_int(struct json_object *o, const char *k, int64_t v) {
-  json_object_object_add(o, k, json_object_new_int64(v));
-}
-
-static struct json_object *measure_json(const struct measure *m,
-                                        const struct stream *s,
-                                        const struct measure *limit,
-                                        double aim) {
-  struct json_object *o = json_object_new_object();
-
-  json_object_object_add(o, "ok", json_object_new_boolean(m->ok));
-  if (!m->ok)
-    return o;
-  json_add_double(o, "wall_s", m->wall);
-  json_add_double(o, "cpu_s", m->cpu);
-  json_add_double(o, "events_per_s", per_s((double)s->events, m->wall));
-  json_add_double(o, "mb_per_s",
-                  per_s((double)s->timed_raw_bytes / 1e6, m->wall));
-  json_add_double(o, "cpu_s_per_million_events",
-                  m->cpu / (double)s->events * 1e6);
-  if (limit != NULL && limit->ok) {
-    json_add_double(o, "x_limit_wall", m->wall / limit->wall);
-    json_add_double(o, "x_limit_cpu", m->cpu / limit->cpu);
-    json_add_double(o, "aim", aim);
-    json_object_object_add(o, "aim_met",
-                           json_object_new_boolean(m->cpu / limit->cpu <= aim));
-  }
-  return o;
-}
-
-static void print_measure(const char *label, const struct measure *m,
-                          const struct stream *s, const struct measure *limit,
-                          double aim) {
-  if (!m->ok) {
-    printf("  %-30s %s\n", label, "failed");
-    return;
-  }
-  printf("  %-30s %10.0f %8.1f %11.3f", label,
-         per_s((double)s->events, m->wall),
-         per_s((double)s->timed_raw_bytes / 1e6, m->wall),
-         m->cpu / (double)s->events * 1e6);
-  /* The aim is judged on CPU time: on a shared machine the wall clock
-   * also counts the moments another process held the core. */
-  if (limit != NULL && limit->ok)
-    printf(" %6.2fx %6.2fx %5.1fx %s", m->wall / limit->wall,
-           m->cpu / limit->cpu, aim,
-           m->cpu / limit->cpu <= aim ? "met" : "NOT met");
-  printf("\n");
-}
-
-static void report(const struct options *o, const struct machine *mc,
-                   const struct stream *s, const struct results *res) {
-  static const char *const tname[2] = {"plain", "tls"};
-  static const double aim[NSETUPS] = {1.5, 1.5, 1.3};
-  struct json_object *root = json_object_new_object();
-  struct json_object *jm = json_object_new_object();
-  struct json_object *jc = json_object_new_object();
-  char label[64];
-
-  json_object_object_add(jm, "cpus", json_object_new_int64(mc->cpus));
-  json_object_object_add(jm, "cpu_model", json_object_new_string(mc->model));
-  json_add_int(jm, "mem_mb", mc->mem_mb);
-  json_object_object_add(jm, "kernel", json_object_new_string(mc->kernel));
-  json_object_object_add(root, "machine", jm);
-  json_object_object_add(root, "dgw_version",
-                         json_object_new_string(dgw_version()));
-  json_add_int(jc, "seed", (int64_t)o->seed);
-  json_add_int(jc, "events", (int64_t)s->events);
-  json_add_int(jc, "guild_creates", (int64_t)s->large_events);
-  json_add_int(jc, "decompressed_bytes", (int64_t)s->timed_raw_bytes);
-  json_add_int(jc, "compressed_bytes", (int64_t)s->timed_zbytes);
-  json_add_int(jc, "repeat", o->repeat);
-  {
-    struct json_object *mix = json_object_new_object();
-
-    for (unsigned k = 0; corpus_kind_name(k) != NULL; k++)
-      json_add_int(mix, corpus_kind_name(k), (int64_t)s->count_by_kind[k]);
-    json_object_object_add(jc, "mix", mix);
-  }
-  json_object_object_add(root, "corpus", jc);
-
-  if (!o->json) {
-    printf("dgw-bench %s: %s, %ld CPUs, %ld MiB, %s\n", dgw_version(),
-           mc->model, mc->cpus, mc->mem_mb, mc->kernel);
-    printf("corpus: %llu dispatches (seed %llu, %llu GUILD_CREATE), "
-           "%.1f MB of JSON in %.1f MB of zlib-stream (%.1f:1); best of %u\n",
-           (unsigned long long)s->events, (unsigned long long)o->seed,
-           (unsigned long long)s->large_events,
-           (double)s->timed_raw_bytes / 1e6, (double)s->timed_zbytes / 1e6,
-           (double)s->timed_raw_bytes /
-               (double)(s->timed_zbytes ? s->timed_zbytes : 1),
-           o->repeat);
-  }
-  if (o->do_limits) {
-    struct json_object *jl = json_object_new_object();
-
-    json_object_object_add(jl, "inflate",
-                           measure_json(&res->limit_inflate, s, NULL, 0));
-    json_object_object_add(jl, "inflate_peek",
-                           measure_json(&res->limit_peek, s, NULL, 0));
-    json_object_object_add(jl, "inflate_parse",
-                           measure_json(&res->limit_parse, s, NULL, 0));
-    json_object_object_add(root, "limits", jl);
-    if (!o->json) {
-      printf("\n%-32s %10s %8s %11s\n", "limits (no I/O, one core)", "events/s",
-             "MB/s", "CPU s/M ev");
-      print_measure("inflate only", &res->limit_inflate, s, NULL, 0);
-      print_measure("inflate + envelope peek", &res->limit_peek, s, NULL, 0);
-      print_measure("inflate + json_tokener_parse", &res->limit_parse, s, NULL,
-                    0);
-    }
-  }
-  if (o->do_throughput) {
-    struct json_object *jt = json_object_new_object();
-
-    if (!o->json)
-      printf("\n%-32s %10s %8s %11s %7s %7s %6s\n",
-             "throughput (loopback, zlib)", "events/s", "MB/s", "CPU s/M ev",
-             "x limit", "x (CPU)", "aim");
-    for (int t = 0; t <= res->have_tls; t++) {
-      struct json_object *jtt = json_object_new_object();
-
-      for (int k = 0; k < NSETUPS; k++) {
-        const struct measure *lim =
-            k == SETUP_PARSED ? &res->limit_parse : &res->limit_inflate;
-
-        if (!o->setups[k])
-          continue;
-        json_object_object_add(jtt, setup_key[k],
-                               measure_json(&res->run[t][k], s, lim, aim[k]));
-        if (!o->json) {
-          snprintf(label, sizeof label, "%-5s %s", tname[t], setup_name[k]);
-          print_measure(label, &res->run[t][k], s, lim, aim[k]);
-        }
-      }
-      json_object_object_add(jt, tname[t], jtt);
-    }
-    json_object_object_add(root, "throughput", jt);
-  }
-  if (o->do_latency) {
-    struct json_object *jl = json_object_new_object();
-
-    json_add_double(jl, "rate", o->latency_rate);
-    if (!o->json)
-      printf("\n%-32s %10s %8s %8s %8s\n", "latency (send to handler, raw d)",
-             "events", "p50 us", "p99 us", "max us");
-    for (int t = 0; t <= res->have_tls; t++) {
-      const struct latency *l = &res->lat[t];
-      struct json_object *jx = json_object_new_object();
-
-      json_object_object_add(jx, "ok", json_object_new_boolean(l->ok));
-      if (l->ok) {
-        json_add_int(jx, "events", (int64_t)l->events);
-        json_add_double(jx, "p50_us", l->p50_us);
-        json_add_double(jx, "p99_us", l->p99_us);
-        json_add_double(jx, "max_us", l->max_us);
-      }
-      json_object_object_add(jl, tname[t], jx);
-      if (!o->json) {
-        snprintf(label, sizeof label, "%-5s %.0f ev/s", tname[t],
-                 o->latency_rate);
-        if (l->ok)
-          printf("  %-30s %10llu %8.1f %8.1f %8.1f\n", label,
-                 (unsigned long long)l->events, l->p50_us, l->p99_us,
-                 l->max_us);
-        else
-          printf("  %-30s failed\n", label);
-      }
-    }
-    json_object_object_add(root, "latency", jl);
-  }
-  if (o->do_shards) {
-    struct json_object *js = json_object_new_object();
-
-    json_add_int(js, "shards", o->shards);
-    json_add_int(js, "heartbeat_ms", o->heartbeat_ms);
-    if (!o->json) {
-      snprintf(label, sizeof label, "shards (%u idle, beat %u ms)",
-               (unsigned)o->shards, (unsigned)o->heartbeat_ms);
-      printf("\n%-32s %6s %8s %8s %9s %7s %8s %8s %7s %4s\n", label, "up s",
-             "RSS1 MiB", "peak MiB", "KiB/shard", "trimmed", "heap KiB",
-             "idle CPU", "us/beat", "lost");
-    }
-    for (int t = 0; t <= res->have_tls; t++) {
-      const struct shard_result *r = &res->shards[t];
-      struct json_object *jx = json_object_new_object();
-
-      json_object_object_add(jx, "ok", json_object_new_boolean(r->ok));
-      if (r->ok) {
-        json_add_double(jx, "up_s", r->up_seconds);
-        json_add_int(jx, "rss_first_kb", r->rss_first_kb);
-        json_add_int(jx, "rss_all_kb", r->rss_all_kb);
-        json_add_int(jx, "rss_peak_kb", r->rss_peak_kb);
-        json_add_double(jx, "rss_kb_per_shard", r->rss_per_shard);
-        json_add_int(jx, "rss_trimmed_kb", r->rss_trimmed_kb);
-        json_add_double(jx, "rss_trimmed_kb_per_shard",
-                        r->rss_trimmed_per_shard);
-        json_add_double(jx, "heap_kb_per_shard", r->heap_per_shard);
-        json_add_double(jx, "idle_cpu_s_per_s", r->idle_cpu);
-        json_add_double(jx, "cpu_us_per_heartbeat",
-                        r->idle_cpu * 1e6 * o->heartbeat_ms / 1e3 /
-                            (double)o->shards);
-        json_add_double(jx, "idle_window_s", r->idle_seconds);
-        json_add_int(jx, "shards_with_acked_heartbeat", (int64_t)r->heartbeats);
-        json_add_int(jx, "disconnects", (int64_t)r->disconnects);
-        if (r->disconnects > 0)
-          json_object_object_add(jx, "first_disconnect",
-                                 json_object_new_string(r->error));
-      } else {
-        json_object_object_add(jx, "error", json_object_new_string(r->error));
-      }
-      json_object_object_add(js, tname[t], jx);
-      if (!o->json) {
-        snprintf(label, sizeof label, "%s", tname[t]);
-        if (r->ok) {
-          printf("  %-30s %6.2f %8.1f %8.1f %9.1f %7.1f %8.1f %7.2f%% %7.0f "
-                 "%4llu\n",
-                 label, r->up_seconds, (double)r->rss_first_kb / 1024,
-                 (double)r->rss_peak_kb / 1024, r->rss_per_shard,
-                 r->rss_trimmed_per_shard, r->heap_per_shard, r->idle_cpu * 100,
-                 r->idle_cpu * 1e6 * o->heartbeat_ms / 1e3 / (double)o->shards,
-                 (unsigned long long)r->disconnects);
-          if (r->disconnects > 0)
-            printf("    (first connection lost: %s)\n", r->error);
-        } else
-          printf("  %-30s failed: %s\n", label, r->error);
-      }
-    }
-    json_object_object_add(root, "shards", js);
-  }
-  if (o->json)
-    printf("%s\n",
-           json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
-  if (o->json_file != NULL) {
-    FILE *f = fopen(o->json_file, "w");
-
-    if (f == NULL)
-      die("cannot write %s: %s", o->json_file, strerror(errno));
-    fprintf(f, "%s\n",
-            json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
-    fclose(f);
-  }
-  json_object_put(root);
-}
-
 /* ---------------------------------------------------------------- main */
-
-static void usage(FILE *out) {
-  fputs("usage: dgw-bench [OPTION]...\n"
-        "Measure dgw's throughput against its limits, latency, and idle "
-        "shards.\n"
-        "\n"
-        "  --events N         dispatches in the throughput stream (150000)\n"
-        "  --seed N           corpus seed (1)\n"
-        "  --repeat N         rounds of limits and runs, best kept (5)\n"
-        "  --large N          GUILD_CREATEs in the stream (4)\n"
-        "  --large-members N  members of the first of them (2500; each next\n"
-        "                     has 997 more)\n"
-        "  --shards N         idle shards (1000)\n"
-        "  --heartbeat MS     the shards' heartbeat interval (5000)\n"
-        "  --idle S           seconds the shards are watched idle (6)\n"
-        "  --latency-rate R   events per second of the latency run (2000)\n"
-        "  --latency-seconds S  length of each latency run (2)\n"
-        "  --only LIST        comma-separated subset of\n"
-        "                     limits,throughput,latency,shards\n"
-        "  --setups LIST      handler setups of the throughput part, a subset\n"
-        "                     of none,raw,parsed (all; for profiling)\n"
-        "  --no-tls           skip the TLS runs\n"
-        "  --json             print JSON instead of the table\n"
-        "  --json-file PATH   also write the JSON to PATH\n"
-        "  --help             this text\n"
-        "\n"
-        "The openssl command (OPENSSL in the environment, else openssl) makes\n"
-        "the TLS certificates in a temporary directory.\n",
-        out);
-}
-
-static uint64_t parse_num(const char *s, const char *what) {
-  char *end;
-  unsigned long long v;
-
-  errno = 0;
-  v = strtoull(s, &end, 10);
-  if (errno != 0 || *s == '\0' || *end != '\0')
-    die("bad %s: %s", what, s);
-  return v;
-}
-
-static void parse_only(struct options *o, const char *list) {
-  char buf[256];
-  char *save = NULL;
-
-  o->do_limits = o->do_throughput = o->do_latency = o->do_shards = 0;
-  snprintf(buf, sizeof buf, "%s", list);
-  for (char *t = strtok_r(buf, ",", &save); t != NULL;
-       t = strtok_r(NULL, ",", &save)) {
-    if (strcmp(t, "limits") == 0)
-      o->do_limits = 1;
-    else if (strcmp(t, "throughput") == 0)
-      o->do_throughput = 1;
-    else if (strcmp(t, "latency") == 0)
-      o->do_latency = 1;
-    else if (strcmp(t, "shards") == 0)
-      o->do_shards = 1;
-    else
-      die("unknown part for --only: %s", t);
-  }
-}
-
-static void parse_setups(struct options *o, const char *list) {
-  char buf[256];
-  char *save = NULL;
-
-  memset(o->setups, 0, sizeof o->setups);
-  snprintf(buf, sizeof buf, "%s", list);
-  for (char *t = strtok_r(buf, ",", &save); t != NULL;
-       t = strtok_r(NULL, ",", &save)) {
-    int k = 0;
-
-    while (k < NSETUPS && strcmp(t, setup_key[k]) != 0)
-      k++;
-    if (k == NSETUPS)
-      die("unknown setup for --setups: %s", t);
-    o->setups[k] = 1;
-  }
-}
-
-static void parse_args(struct options *o, int argc, char **argv) {
-  enum {
-    O_EVENTS = 256,
-    O_SEED,
-    O_REPEAT,
-    O_LARGE,
-    O_LARGE_MEMBERS,
-    O_SHARDS,
-    O_HEARTBEAT,
-    O_IDLE,
-    O_LAT_RATE,
-    O_LAT_SECONDS,
-    O_ONLY,
-    O_NO_TLS,
-    O_JSON,
-    O_JSON_FILE,
-    O_SETUPS,
-    O_HELP,
-  };
-  static const struct option longopts[] = {
-      {"events", required_argument, NULL, O_EVENTS},
-      {"seed", required_argument, NULL, O_SEED},
-      {"repeat", required_argument, NULL, O_REPEAT},
-      {"large", required_argument, NULL, O_LARGE},
-      {"large-members", required_argument, NULL, O_LARGE_MEMBERS},
-      {"shards", required_argument, NULL, O_SHARDS},
-      {"heartbeat", required_argument, NULL, O_HEARTBEAT},
-      {"idle", required_argument, NULL, O_IDLE},
-      {"latency-rate", required_argument, NULL, O_LAT_RATE},
-      {"latency-seconds", required_argument, NULL, O_LAT_SECONDS},
-      {"only", required_argument, NULL, O_ONLY},
-      {"setups", required_argument, NULL, O_SETUPS},
-      {"no-tls", no_argument, NULL, O_NO_TLS},
-      {"json", no_argument, NULL, O_JSON},
-      {"json-file", required_argument, NULL, O_JSON_FILE},
-      {"help", no_argument, NULL, O_HELP},
-      {NULL, 0, NULL, 0},
-  };
-  int c;
-
-  memset(o, 0, sizeof *o);
-  o->events = 150000;
-  o->seed = 1;
-  o->repeat = 5;
-  o->large = 4;
-  o->large_members = 2500;
-  o->shards = 1000;
-  o->heartbeat_ms = 5000;
-  o->idle_seconds = 6;
-  o->latency_rate = 2000;
-  o->latency_seconds = 2;
-  o->tls = 1;
-  o->do_limits = o->do_throughput = o->do_latency = o->do_shards = 1;
-  for (int k = 0; k < NSETUPS; k++)
-    o->setups[k] = 1;
-  o->openssl = getenv("OPENSSL") != NULL && getenv("OPENSSL")[0] != '\0'
-                   ? getenv("OPENSSL")
-                   : "openssl";
-  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-    switch (c) {
-    case O_EVENTS:
-      o->events = parse_num(optarg, "--events");
-      break;
-    case O_SEED:
-      o->seed = parse_num(optarg, "--seed");
-      break;
-    case O_REPEAT:
-      o->repeat = (unsigned)parse_num(optarg, "--repeat");
-      break;
-    case O_LARGE:
-      o->large = (unsigned)parse_num(optarg, "--large");
-      break;
-    case O_LARGE_MEMBERS:
-      o->large_members = (unsigned)parse_num(optarg, "--large-members");
-      break;
-    case O_SHARDS:
-      o->shards = (uint32_t)parse_num(optarg, "--shards");
-      break;
-    case O_HEARTBEAT:
-      o->heartbeat_ms = (uint32_t)parse_num(optarg, "--heartbeat");
-      break;
-    case O_IDLE:
-      o->idle_seconds = atof(optarg);
-      break;
-    case O_LAT_RATE:
-      o->latency_rate = atof(optarg);
-      break;
-    case O_LAT_SECONDS:
-      o->latency_seconds = atof(optarg);
-      break;
-    case O_ONLY:
-      parse_only(o, optarg);
-      break;
-    case O_SETUPS:
-      parse_setups(o, optarg);
-      break;
-    case O_NO_TLS:
-      o->tls = 0;
-      break;
-    case O_JSON:
-      o->json = 1;
-      break;
-    case O_JSON_FILE:
-      o->json_file = optarg;
-      break;
-    case O_HELP:
-      usage(stdout);
-      exit(0);
-    default:
-      usage(stderr);
-      exit(2);
-    }
-  }
-  if (optind != argc) {
-    usage(stderr);
-    exit(2);
-  }
-  if (o->events < 10 || o->repeat < 1 || o->shards < 1 ||
-      o->heartbeat_ms < 50 || o->idle_seconds <= 0 || o->latency_rate <= 0 ||
-      o->latency_rate > 1e6 || o->latency_seconds <= 0)
-    die("an option is out of range (see --help)");
-  if (o->large > o->events / 2)
-    o->large = (unsigned)(o->events / 2);
-}
 
 /* Lets the user see progress on a long run, on stderr. */
 static void progress(const char *what) {
@@ -1031,13 +486,13 @@ int main(int argc, char **argv) {
 
   if (res == NULL)
     die("out of memory");
-  parse_args(&o, argc, argv);
+  bench_parse_args(&o, argc, argv);
   signal(SIGPIPE, SIG_IGN);
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-  machine_info(&mc);
+  bench_machine_info(&mc);
   if (o.tls) {
     if (mkdtemp(dir) == NULL)
       die("mkdtemp: %s", strerror(errno));
@@ -1080,7 +535,7 @@ int main(int argc, char **argv) {
   }
   if (res->have_tls)
     remove_dir(dir);
-  report(&o, &mc, &s, res);
+  bench_report(&o, &mc, &s, res);
   stream_free(&s);
   free(res);
   return 0;

@@ -39,6 +39,81 @@ struct fleet {
 static const unsigned shard_guilds[] = SHARD_GUILDS;
 #define NGUILDS_PER_SHARD (sizeof shard_guilds / sizeof shard_guilds[0])
 
+/*
+ * With DGW_BENCH_TRACE set in the environment, the mock's process and the
+ * shards' process each print a line a second on stderr: how late their
+ * event loop ran a 10 ms timer at worst (a loop busy elsewhere reads a
+ * heartbeat or its ACK that much late), their CPU in that second, and
+ * their progress.  Stamps are CLOCK_MONOTONIC seconds, one clock for both
+ * processes (and for `perf record -k mono`).
+ */
+#define WATCH_TICK_MS 10
+
+struct watch {
+  struct event *tick;
+  const char *who;
+  int64_t due_ns;    /* when the tick should run */
+  int64_t worst_ns;  /* its worst lateness in this second */
+  int64_t second_ns; /* start of this second */
+  double cpu0;
+  /* Appends this process's progress to the line. */
+  void (*progress)(void *arg, char *out, size_t size);
+  void *arg;
+};
+
+static void watch_tick(evutil_socket_t fd, short what, void *arg) {
+  struct watch *w = arg;
+  struct timeval tv = {0, WATCH_TICK_MS * 1000};
+  int64_t now = now_ns();
+
+  (void)fd;
+  (void)what;
+  if (now - w->due_ns > w->worst_ns)
+    w->worst_ns = now - w->due_ns;
+  if (now - w->second_ns >= 1000000000) {
+    double cpu = cpu_seconds();
+    char extra[200] = "";
+
+    w->progress(w->arg, extra, sizeof extra);
+    fprintf(stderr,
+            "dgw-bench: [%.3f] %s: loop late by %.1f ms at worst, "
+            "CPU %.0f%% (%.2f s in all)%s\n",
+            (double)now / 1e9, w->who, (double)w->worst_ns / 1e6,
+            (cpu - w->cpu0) / ((double)(now - w->second_ns) / 1e9) * 100, cpu,
+            extra);
+    w->cpu0 = cpu;
+    w->second_ns = now;
+    w->worst_ns = 0;
+  }
+  w->due_ns = now + WATCH_TICK_MS * 1000000;
+  evtimer_add(w->tick, &tv);
+}
+
+/* Starts the watch on `base` when DGW_BENCH_TRACE is set. */
+static void watch_start(struct watch *w, struct event_base *base,
+                        const char *who,
+                        void (*progress)(void *, char *, size_t), void *arg) {
+  memset(w, 0, sizeof *w);
+  if (getenv("DGW_BENCH_TRACE") == NULL)
+    return;
+  w->tick = evtimer_new(base, watch_tick, w);
+  if (w->tick == NULL)
+    return;
+  w->who = who;
+  w->progress = progress;
+  w->arg = arg;
+  w->second_ns = now_ns();
+  w->due_ns = w->second_ns;
+  w->cpu0 = cpu_seconds();
+  event_active(w->tick, EV_TIMEOUT, 0);
+}
+
+static void watch_stop(struct watch *w) {
+  if (w->tick != NULL)
+    event_free(w->tick);
+  w->tick = NULL;
+}
+
 static void on_dispatch(struct dgw_gateway *gw, const struct dgw_event *ev,
                         void *ud) {
   struct fleet *f = ud;
@@ -114,11 +189,34 @@ static int loop_until(struct event_base *base, const uint32_t *count,
   return *count >= want;
 }
 
+struct mock_seen {
+  struct dgw_mock *mock;
+  struct dgw_mock_stats last;
+};
+
+static void mock_progress_line(void *arg, char *out, size_t size) {
+  struct mock_seen *p = arg;
+  struct dgw_mock_stats now;
+
+  dgw_mock_get_stats(p->mock, &now);
+  snprintf(out, size,
+           "; %zu connections, +%llu IDENTIFY, +%llu RESUME, "
+           "+%llu heartbeats, +%llu ACKs",
+           dgw_mock_conn_count(p->mock),
+           (unsigned long long)(now.identifies - p->last.identifies),
+           (unsigned long long)(now.resumes - p->last.resumes),
+           (unsigned long long)(now.heartbeats - p->last.heartbeats),
+           (unsigned long long)(now.acks_sent - p->last.acks_sent));
+  p->last = now;
+}
+
 static void mock_main(int port_fd, const char *cert, const char *key,
                       uint32_t heartbeat_ms) {
   struct event_base *base = event_base_new();
   struct dgw_mock_config cfg;
   struct dgw_mock *mock;
+  struct mock_seen progress;
+  struct watch watch;
   uint16_t port;
   int err = 0;
 
@@ -145,8 +243,24 @@ static void mock_main(int port_fd, const char *cert, const char *key,
   if (write(port_fd, &port, sizeof port) != (ssize_t)sizeof port || port == 0)
     _exit(1);
   close(port_fd);
+  memset(&progress, 0, sizeof progress);
+  progress.mock = mock;
+  watch_start(&watch, base, "mock", mock_progress_line, &progress);
   event_base_dispatch(base); /* until the runner kills us */
   _exit(0);
+}
+
+struct fleets {
+  const struct fleet *first, *rest;
+};
+
+static void fleet_progress_line(void *arg, char *out, size_t size) {
+  const struct fleets *f = arg;
+
+  snprintf(out, size, "; %u READY, %u GUILD_CREATE, %llu lost",
+           (unsigned)(f->first->ready + f->rest->ready),
+           (unsigned)(f->first->guilds + f->rest->guilds),
+           (unsigned long long)(f->first->disconnects + f->rest->disconnects));
 }
 
 static void runner_main(int out_fd, uint32_t shards, const char *cert,
@@ -154,6 +268,8 @@ static void runner_main(int out_fd, uint32_t shards, const char *cert,
                         uint32_t heartbeat_ms, double idle_seconds) {
   struct shard_result r;
   struct fleet first = {0}, rest = {0};
+  struct fleets both = {&first, &rest};
+  struct watch watch;
   struct dgw_client *a, *b = NULL;
   struct rlimit rl;
   int fds[2];
@@ -196,6 +312,7 @@ static void runner_main(int out_fd, uint32_t shards, const char *cert,
   first.base = rest.base = event_base_new();
   if (first.base == NULL)
     die("event_base_new failed");
+  watch_start(&watch, first.base, "shards", fleet_progress_line, &both);
   a = fleet_client(&first, port, ca_file, 0, 1, shards);
   t0 = now_ns();
   dgw_client_start(a);
@@ -255,6 +372,7 @@ static void runner_main(int out_fd, uint32_t shards, const char *cert,
            first.disconnects ? first.first_reason : rest.first_reason);
   r.ok = 1;
 done:
+  watch_stop(&watch);
   dgw_client_free(b);
   dgw_client_free(a);
   event_base_free(first.base);

@@ -1,0 +1,312 @@
+/*
+ * dgw-bench's report: the machine it ran on, and the results as a table
+ * or as JSON (docs/performance.md explains each column).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/utsname.h>
+
+#include <json-c/json.h>
+
+#include <dgw/dgw.h>
+
+#include "bench.h"
+
+static const char *const setup_name[NSETUPS] = {"no subscriber", "raw d",
+                                                "parsed d"};
+
+/* ------------------------------------------------------------ machine */
+
+void bench_machine_info(struct machine *m) {
+  char line[512];
+  FILE *f;
+  struct utsname u;
+
+  memset(m, 0, sizeof *m);
+  m->cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  snprintf(m->model, sizeof m->model, "unknown CPU");
+  if ((f = fopen("/proc/cpuinfo", "r")) != NULL) {
+    while (fgets(line, sizeof line, f) != NULL) {
+      char *colon = strchr(line, ':');
+
+      if (strncmp(line, "model name", 10) == 0 && colon != NULL) {
+        colon += 2;
+        colon[strcspn(colon, "\n")] = '\0';
+        snprintf(m->model, sizeof m->model, "%s", colon);
+        break;
+      }
+    }
+    fclose(f);
+  }
+  if ((f = fopen("/proc/meminfo", "r")) != NULL) {
+    long kb;
+
+    while (fgets(line, sizeof line, f) != NULL)
+      if (sscanf(line, "MemTotal: %ld kB", &kb) == 1)
+        m->mem_mb = kb / 1024;
+    fclose(f);
+  }
+  if (uname(&u) == 0)
+    snprintf(m->kernel, sizeof m->kernel, "%s %s", u.sysname, u.release);
+}
+
+/* ------------------------------------------------------------- report */
+
+static double per_s(double n, double seconds) {
+  return seconds > 0 ? n / seconds : 0;
+}
+
+static void json_add_double(struct json_object *o, const char *k, double v) {
+  json_object_object_add(o, k, json_object_new_double(v));
+}
+
+static void json_add_int(struct json_object *o, const char *k, int64_t v) {
+  json_object_object_add(o, k, json_object_new_int64(v));
+}
+
+static struct json_object *measure_json(const struct measure *m,
+                                        const struct stream *s,
+                                        const struct measure *limit,
+                                        double aim) {
+  struct json_object *o = json_object_new_object();
+
+  json_object_object_add(o, "ok", json_object_new_boolean(m->ok));
+  if (!m->ok)
+    return o;
+  json_add_double(o, "wall_s", m->wall);
+  json_add_double(o, "cpu_s", m->cpu);
+  json_add_double(o, "events_per_s", per_s((double)s->events, m->wall));
+  json_add_double(o, "mb_per_s",
+                  per_s((double)s->timed_raw_bytes / 1e6, m->wall));
+  json_add_double(o, "cpu_s_per_million_events",
+                  m->cpu / (double)s->events * 1e6);
+  if (limit != NULL && limit->ok) {
+    json_add_double(o, "x_limit_wall", m->wall / limit->wall);
+    json_add_double(o, "x_limit_cpu", m->cpu / limit->cpu);
+    json_add_double(o, "aim", aim);
+    json_object_object_add(o, "aim_met",
+                           json_object_new_boolean(m->cpu / limit->cpu <= aim));
+  }
+  return o;
+}
+
+static void print_measure(const char *label, const struct measure *m,
+                          const struct stream *s, const struct measure *limit,
+                          double aim) {
+  if (!m->ok) {
+    printf("  %-30s %s\n", label, "failed");
+    return;
+  }
+  printf("  %-30s %10.0f %8.1f %11.3f", label,
+         per_s((double)s->events, m->wall),
+         per_s((double)s->timed_raw_bytes / 1e6, m->wall),
+         m->cpu / (double)s->events * 1e6);
+  /* The aim is judged on CPU time: on a shared machine the wall clock
+   * also counts the moments another process held the core. */
+  if (limit != NULL && limit->ok)
+    printf(" %6.2fx %6.2fx %5.1fx %s", m->wall / limit->wall,
+           m->cpu / limit->cpu, aim,
+           m->cpu / limit->cpu <= aim ? "met" : "NOT met");
+  printf("\n");
+}
+
+void bench_report(const struct options *o, const struct machine *mc,
+                  const struct stream *s, const struct results *res) {
+  static const char *const tname[2] = {"plain", "tls"};
+  static const double aim[NSETUPS] = {1.5, 1.5, 1.3};
+  struct json_object *root = json_object_new_object();
+  struct json_object *jm = json_object_new_object();
+  struct json_object *jc = json_object_new_object();
+  char label[64];
+
+  json_object_object_add(jm, "cpus", json_object_new_int64(mc->cpus));
+  json_object_object_add(jm, "cpu_model", json_object_new_string(mc->model));
+  json_add_int(jm, "mem_mb", mc->mem_mb);
+  json_object_object_add(jm, "kernel", json_object_new_string(mc->kernel));
+  json_object_object_add(root, "machine", jm);
+  json_object_object_add(root, "dgw_version",
+                         json_object_new_string(dgw_version()));
+  json_add_int(jc, "seed", (int64_t)o->seed);
+  json_add_int(jc, "events", (int64_t)s->events);
+  json_add_int(jc, "guild_creates", (int64_t)s->large_events);
+  json_add_int(jc, "decompressed_bytes", (int64_t)s->timed_raw_bytes);
+  json_add_int(jc, "compressed_bytes", (int64_t)s->timed_zbytes);
+  json_add_int(jc, "repeat", o->repeat);
+  {
+    struct json_object *mix = json_object_new_object();
+
+    for (unsigned k = 0; corpus_kind_name(k) != NULL; k++)
+      json_add_int(mix, corpus_kind_name(k), (int64_t)s->count_by_kind[k]);
+    json_object_object_add(jc, "mix", mix);
+  }
+  json_object_object_add(root, "corpus", jc);
+
+  if (!o->json) {
+    printf("dgw-bench %s: %s, %ld CPUs, %ld MiB, %s\n", dgw_version(),
+           mc->model, mc->cpus, mc->mem_mb, mc->kernel);
+    printf("corpus: %llu dispatches (seed %llu, %llu GUILD_CREATE), "
+           "%.1f MB of JSON in %.1f MB of zlib-stream (%.1f:1); best of %u\n",
+           (unsigned long long)s->events, (unsigned long long)o->seed,
+           (unsigned long long)s->large_events,
+           (double)s->timed_raw_bytes / 1e6, (double)s->timed_zbytes / 1e6,
+           (double)s->timed_raw_bytes /
+               (double)(s->timed_zbytes ? s->timed_zbytes : 1),
+           o->repeat);
+  }
+  if (o->do_limits) {
+    struct json_object *jl = json_object_new_object();
+
+    json_object_object_add(jl, "inflate",
+                           measure_json(&res->limit_inflate, s, NULL, 0));
+    json_object_object_add(jl, "inflate_peek",
+                           measure_json(&res->limit_peek, s, NULL, 0));
+    json_object_object_add(jl, "inflate_parse",
+                           measure_json(&res->limit_parse, s, NULL, 0));
+    json_object_object_add(root, "limits", jl);
+    if (!o->json) {
+      printf("\n%-32s %10s %8s %11s\n", "limits (no I/O, one core)", "events/s",
+             "MB/s", "CPU s/M ev");
+      print_measure("inflate only", &res->limit_inflate, s, NULL, 0);
+      print_measure("inflate + envelope peek", &res->limit_peek, s, NULL, 0);
+      print_measure("inflate + json_tokener_parse", &res->limit_parse, s, NULL,
+                    0);
+    }
+  }
+  if (o->do_throughput) {
+    struct json_object *jt = json_object_new_object();
+
+    if (!o->json)
+      printf("\n%-32s %10s %8s %11s %7s %7s %6s\n",
+             "throughput (loopback, zlib)", "events/s", "MB/s", "CPU s/M ev",
+             "x limit", "x (CPU)", "aim");
+    for (int t = 0; t <= res->have_tls; t++) {
+      struct json_object *jtt = json_object_new_object();
+
+      for (int k = 0; k < NSETUPS; k++) {
+        const struct measure *lim =
+            k == SETUP_PARSED ? &res->limit_parse : &res->limit_inflate;
+
+        if (!o->setups[k])
+          continue;
+        json_object_object_add(jtt, bench_setup_key[k],
+                               measure_json(&res->run[t][k], s, lim, aim[k]));
+        if (!o->json) {
+          snprintf(label, sizeof label, "%-5s %s", tname[t], setup_name[k]);
+          print_measure(label, &res->run[t][k], s, lim, aim[k]);
+        }
+      }
+      json_object_object_add(jt, tname[t], jtt);
+    }
+    json_object_object_add(root, "throughput", jt);
+  }
+  if (o->do_latency) {
+    struct json_object *jl = json_object_new_object();
+
+    json_add_double(jl, "rate", o->latency_rate);
+    if (!o->json)
+      printf("\n%-32s %10s %8s %8s %8s\n", "latency (send to handler, raw d)",
+             "events", "p50 us", "p99 us", "max us");
+    for (int t = 0; t <= res->have_tls; t++) {
+      const struct latency *l = &res->lat[t];
+      struct json_object *jx = json_object_new_object();
+
+      json_object_object_add(jx, "ok", json_object_new_boolean(l->ok));
+      if (l->ok) {
+        json_add_int(jx, "events", (int64_t)l->events);
+        json_add_double(jx, "p50_us", l->p50_us);
+        json_add_double(jx, "p99_us", l->p99_us);
+        json_add_double(jx, "max_us", l->max_us);
+      }
+      json_object_object_add(jl, tname[t], jx);
+      if (!o->json) {
+        snprintf(label, sizeof label, "%-5s %.0f ev/s", tname[t],
+                 o->latency_rate);
+        if (l->ok)
+          printf("  %-30s %10llu %8.1f %8.1f %8.1f\n", label,
+                 (unsigned long long)l->events, l->p50_us, l->p99_us,
+                 l->max_us);
+        else
+          printf("  %-30s failed\n", label);
+      }
+    }
+    json_object_object_add(root, "latency", jl);
+  }
+  if (o->do_shards) {
+    struct json_object *js = json_object_new_object();
+
+    json_add_int(js, "shards", o->shards);
+    json_add_int(js, "heartbeat_ms", o->heartbeat_ms);
+    if (!o->json) {
+      snprintf(label, sizeof label, "shards (%u idle, beat %u ms)",
+               (unsigned)o->shards, (unsigned)o->heartbeat_ms);
+      printf("\n%-32s %6s %8s %8s %9s %7s %8s %8s %7s %4s\n", label, "up s",
+             "RSS1 MiB", "peak MiB", "KiB/shard", "trimmed", "heap KiB",
+             "idle CPU", "us/beat", "lost");
+    }
+    for (int t = 0; t <= res->have_tls; t++) {
+      const struct shard_result *r = &res->shards[t];
+      struct json_object *jx = json_object_new_object();
+
+      json_object_object_add(jx, "ok", json_object_new_boolean(r->ok));
+      if (r->ok) {
+        json_add_double(jx, "up_s", r->up_seconds);
+        json_add_int(jx, "rss_first_kb", r->rss_first_kb);
+        json_add_int(jx, "rss_all_kb", r->rss_all_kb);
+        json_add_int(jx, "rss_peak_kb", r->rss_peak_kb);
+        json_add_double(jx, "rss_kb_per_shard", r->rss_per_shard);
+        json_add_int(jx, "rss_trimmed_kb", r->rss_trimmed_kb);
+        json_add_double(jx, "rss_trimmed_kb_per_shard",
+                        r->rss_trimmed_per_shard);
+        json_add_double(jx, "heap_kb_per_shard", r->heap_per_shard);
+        json_add_double(jx, "idle_cpu_s_per_s", r->idle_cpu);
+        json_add_double(jx, "cpu_us_per_heartbeat",
+                        r->idle_cpu * 1e6 * o->heartbeat_ms / 1e3 /
+                            (double)o->shards);
+        json_add_double(jx, "idle_window_s", r->idle_seconds);
+        json_add_int(jx, "shards_with_acked_heartbeat", (int64_t)r->heartbeats);
+        json_add_int(jx, "disconnects", (int64_t)r->disconnects);
+        if (r->disconnects > 0)
+          json_object_object_add(jx, "first_disconnect",
+                                 json_object_new_string(r->error));
+      } else {
+        json_object_object_add(jx, "error", json_object_new_string(r->error));
+      }
+      json_object_object_add(js, tname[t], jx);
+      if (!o->json) {
+        snprintf(label, sizeof label, "%s", tname[t]);
+        if (r->ok) {
+          printf("  %-30s %6.2f %8.1f %8.1f %9.1f %7.1f %8.1f %7.2f%% %7.0f "
+                 "%4llu\n",
+                 label, r->up_seconds, (double)r->rss_first_kb / 1024,
+                 (double)r->rss_peak_kb / 1024, r->rss_per_shard,
+                 r->rss_trimmed_per_shard, r->heap_per_shard, r->idle_cpu * 100,
+                 r->idle_cpu * 1e6 * o->heartbeat_ms / 1e3 / (double)o->shards,
+                 (unsigned long long)r->disconnects);
+          if (r->disconnects > 0)
+            printf("    (first connection lost: %s)\n", r->error);
+        } else
+          printf("  %-30s failed: %s\n", label, r->error);
+      }
+    }
+    json_object_object_add(root, "shards", js);
+  }
+  if (o->json)
+    printf("%s\n",
+           json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
+  if (o->json_file != NULL) {
+    FILE *f = fopen(o->json_file, "w");
+
+    if (f == NULL)
+      die("cannot write %s: %s", o->json_file, strerror(errno));
+    fprintf(f, "%s\n",
+            json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
+    fclose(f);
+  }
+  json_object_put(root);
+}

@@ -1,0 +1,297 @@
+/*
+ * The mock gateway's insides, shared by its files (the public API is
+ * mock.h):
+ *
+ *   server.c     the mock object, TLS, the listener, accepted connections
+ *                and their lifetime, lingering sockets
+ *   websocket.c  the HTTP upgrade, wslay, compression and fragmenting of
+ *                what the mock sends, the close handshake
+ *   rest.c       GET /gateway/bot
+ *   gateway.c    HELLO, the send rate limit, each client payload by opcode
+ *   session.c    sessions, their dispatches and history, READY, IDENTIFY,
+ *                RESUME and its replay
+ *   events.c     the script of dispatches and its pacing
+ *   commands.c   ops 3, 4, 8, 31, 43
+ *   faults.c     the fault knobs tests use
+ *   control.c    what tests read from the mock and send through it
+ *   util.c       log, strings, JSON, clock, random ids
+ *
+ * The gateway logic is a small state machine per connection; sessions (id,
+ * sequence, the dispatches sent, the script position) live on the mock so
+ * that a connection can end while its session stays, and a RESUME on
+ * another connection picks it up.  A connection that ends while one of its
+ * callbacks runs is freed only when that callback returns (see server.c).
+ */
+#ifndef DGW_MOCK_INT_H
+#define DGW_MOCK_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include <json-c/json.h>
+#include <openssl/ssl.h>
+#include <wslay/wslay.h>
+#include <zlib.h>
+
+#include "mock.h"
+
+#define MOCK_USER_ID "1000000000000000001"
+#define MOCK_TRACE "[\"dgw-mock\"]"
+
+struct mock_linger;
+struct mock_sent;
+struct mock_member_rate;
+
+/* One scripted dispatch (owned by the mock). */
+struct mock_dispatch {
+  struct mock_dispatch *next;
+  char *t;
+  char *d_json;
+  /* A GUILD_CREATE's d.id when it is a string (READY lists the guild as
+   * unavailable), else NULL; taken when the entry is added, so READY does
+   * not parse every GUILD_CREATE again for each IDENTIFY. */
+  json_object *guild_id;
+};
+
+/*
+ * A gateway session: created by IDENTIFY, outlives its connection unless
+ * the client closed with 1000/1001, for session_ttl_ms.  `seq` is the last
+ * sequence number given out; `history` holds the newest dispatches, in
+ * order and without gaps.
+ */
+struct mock_session {
+  struct mock_session *prev, *next; /* newest first */
+  struct dgw_mock *mock;
+  struct dgw_mock_conn *conn; /* attached connection, or NULL */
+  char id[33];
+  char *token; /* the one IDENTIFY carried; RESUME must repeat it */
+  int64_t seq;
+  int64_t intents;
+  int64_t shard_id, shard_count; /* shard_count 0: no shard in IDENTIFY */
+  struct mock_sent *history, *history_tail;
+  size_t history_len;
+  struct mock_dispatch *script_last; /* last script entry sent, or NULL */
+  struct event *expire_timer;        /* armed while detached */
+  /* All-members requests served within cfg.member_rate_ms (op 8). */
+  struct mock_member_rate *member_rates;
+  size_t member_rates_len, member_rates_cap;
+};
+
+/* An outgoing message that wslay reads in slices of fragment_size bytes,
+ * one frame per slice. */
+struct mock_fragment {
+  struct mock_fragment *prev, *next;
+  struct dgw_mock_conn *conn;
+  size_t len, off;
+  unsigned char data[];
+};
+
+enum conn_state { CONN_HTTP, CONN_OPEN, CONN_DEAD };
+
+/* How a connection ends, in the order a later request may not override. */
+enum conn_end {
+  END_NONE = 0,
+  END_DROP,    /* free the socket now */
+  END_CLEAN,   /* flush, FIN / close_notify, then wait for the peer */
+  END_MIDFRAME /* flush, bare FIN, then wait for the peer */
+};
+
+struct dgw_mock_conn {
+  struct dgw_mock_conn *prev, *next;
+  struct dgw_mock *mock;
+  unsigned long id;
+  enum conn_state state;
+  struct bufferevent *bev;
+  int tls;
+  char peer[64];
+  char *path_query;
+
+  wslay_event_context_ptr ws;
+  int version;
+  int compress;
+  z_stream zs;
+  int zs_ready;
+  unsigned char *zbuf;
+  size_t zcap;
+  struct mock_fragment *frags;
+
+  int authenticated;
+  struct mock_session *session;
+  int64_t seq_unsessioned; /* dispatches sent before any session */
+  unsigned lose_next;      /* dispatches still to "lose in flight" */
+
+  /* Arrival stamps (ms) of the client payloads in the current rate
+   * window: a ring of rate_cap slots, rate_len used from rate_head. */
+  uint64_t *rate_stamps;
+  size_t rate_cap, rate_head, rate_len;
+
+  struct event *dispatch_timer; /* paces the session's script */
+  struct event *hello_timer;    /* cfg.hello_delay_ms */
+
+  int closing;           /* the mock queued a close frame */
+  int mock_closed_first; /* ... before the client sent one */
+  int client_closed;     /* the client's close frame arrived */
+  int client_code;       /* its code, 0 when it carried none */
+  struct event *close_timer;
+  /* A close decided while wslay was reading: queued by conn_flush() after
+   * the data already queued, which wslay would otherwise skip (it sends
+   * control frames first and nothing after a close). */
+  int close_pending;
+  uint16_t close_pending_code;
+  size_t close_pending_len;
+  char close_pending_reason[124];
+
+  int busy;
+  int in_recv;
+  enum conn_end doomed;
+};
+
+struct dgw_mock {
+  struct event_base *base;
+  struct dgw_mock_config cfg; /* strings point at the copies below */
+  char *host, *cert_file, *key_file, *token;
+  SSL_CTX *ssl_ctx;
+  struct evconnlistener *listener;
+  uint16_t port;
+  char resume_url[300];
+  char ready_resume_url[256]; /* override for READY; "" = resume_url */
+
+  struct dgw_mock_conn *pending; /* before the upgrade */
+  struct dgw_mock_conn *open;    /* most recently opened first */
+  size_t open_count;
+  struct mock_linger *lingers;
+  struct mock_session *sessions;
+  struct mock_dispatch *script, *script_tail;
+  unsigned long next_conn_id;
+  int ack;            /* answer heartbeats */
+  int reconnect_sent; /* cfg.reconnect_before_hello done */
+  struct dgw_mock_stats stats;
+  int freeing;
+};
+
+/* ------------------------------------------------------------- util.c */
+
+/* Formats one line and hands it to cfg.log at `level`; silent without one. */
+void mock_log(const struct dgw_mock *mock, enum dgw_log_level level,
+              const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A heap copy of `s` (NULL for NULL or when out of memory). */
+char *mock_strdup(const char *s);
+/* Formats into a fresh heap string; NULL when out of memory. */
+char *mock_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Parses exactly `len` bytes as one strict JSON value: the value (caller
+ * puts it) with *ok = 1, or NULL with *ok = 0 (a literal null: NULL, 1). */
+json_object *mock_json_parse_exact(const char *text, size_t len, int *ok);
+/* Adds `value` under `key` of `obj`; frees it and returns -1 on failure. */
+int mock_json_add(json_object *obj, const char *key, json_object *value);
+/* Appends `value` to `array`; frees it and returns -1 on failure. */
+int mock_json_append(json_object *array, json_object *value);
+/* `obj` as compact JSON text, owned by `obj`. */
+const char *mock_json_plain(json_object *obj);
+/* Whether `obj` is a JSON integer (not a float, not a string). */
+int mock_json_is_int(json_object *obj);
+/* Milliseconds on a monotonic clock. */
+uint64_t mock_now_ms(void);
+/* Writes 32 random hex digits and a NUL into `id` (session ids, tokens). */
+void mock_random_id(char id[33]);
+
+/* ----------------------------------------------------------- server.c */
+
+/* Marks `conn` in use by the caller, so ending it only dooms it. */
+void mock_conn_enter(struct dgw_mock_conn *conn);
+/* Ends the caller's use; frees `conn` when it was doomed meanwhile. */
+void mock_conn_leave(struct dgw_mock_conn *conn);
+/* Ends the connection now, or as soon as nothing of it is on the stack. */
+void mock_conn_end(struct dgw_mock_conn *conn, enum conn_end how);
+/* Moves a connection that finished its upgrade to the open list. */
+void mock_conn_open(struct dgw_mock_conn *conn);
+/* Binds and listens on mock->host at `port_number` (0: any free port) and
+ * records the port in mock->port; DGW_OK or DGW_ERR_CONNECT. */
+int mock_listen(struct dgw_mock *mock, uint16_t port_number);
+
+/* -------------------------------------------------------- websocket.c */
+
+/* Whether the mock may still send on `conn` (open, no close either way). */
+int mock_conn_can_send(const struct dgw_mock_conn *conn);
+/* Sends one payload (compressed, split, fragmented as configured), then
+ * flushes; DGW_OK, DGW_ERR_STATE, DGW_ERR_NOMEM. */
+int mock_conn_send_payload(struct dgw_mock_conn *conn, const char *json,
+                           size_t len);
+/* Sends {"t":null,"s":null,"op":op,"d":d_json}, as mock_conn_send_payload(). */
+int mock_conn_send_op(struct dgw_mock_conn *conn, int op, const char *d_json);
+/* Starts the close handshake with `code` and `reason` (cut to 123 bytes),
+ * after the replies already queued; DGW_ERR_STATE when already closing. */
+int mock_conn_close(struct dgw_mock_conn *conn, uint16_t code,
+                    const char *reason);
+/* Reads the request of a connection still in HTTP: serves REST, upgrades,
+ * or answers 400. */
+void mock_conn_read_http(struct dgw_mock_conn *conn);
+/* Reads and handles the client's WebSocket frames waiting in the input. */
+void mock_conn_ws_read(struct dgw_mock_conn *conn);
+/* Answers 400 with `reason` and ends the connection cleanly. */
+void mock_conn_reject_http(struct dgw_mock_conn *conn, const char *reason);
+
+/* ---------------------------------------------------------- rest.c */
+
+/* Serves `buf` (`len` bytes of request) when it is GET .../gateway/bot:
+ * returns 1 when it was (answered, or incomplete), 0 otherwise. */
+int mock_rest_serve(struct dgw_mock_conn *conn, const char *buf, size_t len);
+
+/* -------------------------------------------------------- gateway.c */
+
+/* Sends a connection that just opened its first payload: op 7, a HELLO
+ * after cfg.hello_delay_ms, or a HELLO now. */
+void mock_conn_greet(struct dgw_mock_conn *conn);
+/* conn->hello_timer's callback: the delayed HELLO. */
+void mock_hello_timer_cb(evutil_socket_t fd, short what, void *arg);
+/* Acts on one complete client message (`len` bytes of `msg`). */
+void mock_conn_handle_payload(struct dgw_mock_conn *conn, const uint8_t *msg,
+                              size_t len);
+
+/* -------------------------------------------------------- session.c */
+
+/* Unlinks and frees a session; an attached connection stays open,
+ * unauthenticated. */
+void mock_session_free(struct dgw_mock *mock, struct mock_session *s);
+/* The session `id`, or the newest when `id` is NULL; NULL when none. */
+struct mock_session *mock_session_lookup(const struct dgw_mock *mock,
+                                         const char *id);
+/* Detaches a connection that ends from its session (kept resumable, or
+ * ended by the client's close 1000/1001). */
+void mock_session_detach(struct dgw_mock_conn *conn);
+/* Makes a dispatch of session `s`: next seq, history, then the attached
+ * connection.  DGW_OK once in the history; *send_rv (optional) gets the
+ * outcome of the send.  The caller keeps the connection entered. */
+int mock_session_dispatch(struct mock_session *s, const char *t,
+                          const char *d_json, int *send_rv);
+/* Sends a dispatch on `conn`: through its session, or counted by the
+ * connection alone before IDENTIFY. */
+int mock_conn_send_dispatch(struct dgw_mock_conn *conn, const char *t,
+                            const char *d_json);
+/* op 2 IDENTIFY: a new session, READY, the script. */
+void mock_conn_handle_identify(struct dgw_mock_conn *conn, json_object *root);
+/* op 6 RESUME: take the session over, replay, RESUMED, the script. */
+void mock_conn_handle_resume(struct dgw_mock_conn *conn, json_object *root);
+
+/* --------------------------------------------------------- events.c */
+
+/* Goes on with the session's script where it stopped (after READY: from
+ * the start). */
+void mock_conn_script_continue(struct dgw_mock_conn *conn);
+/* conn->dispatch_timer's callback: the next scripted dispatch. */
+void mock_script_timer_cb(evutil_socket_t fd, short what, void *arg);
+/* Frees the script (dgw_mock_free()). */
+void mock_script_free(struct dgw_mock *mock);
+
+/* ------------------------------------------------------- commands.c */
+
+/* Ops 3, 4, 8, 31, 43: checks d, answers with dispatches of the session,
+ * or closes 4003 / 4001. */
+void mock_conn_handle_command(struct dgw_mock_conn *conn, int op,
+                              json_object *root);
+
+#endif /* DGW_MOCK_INT_H */
