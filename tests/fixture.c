@@ -51,6 +51,8 @@ static void cb_state(struct dgw_gateway *gw, enum dgw_state from,
     f->state_log[f->nstates++] = to;
   if (to == DGW_STATE_HELLO && f->hello_ms == 0)
     f->hello_ms = now_ms();
+  if (to == DGW_STATE_RESUMING && f->drop_on_resuming)
+    dgw_mock_drop_all(f->mock);
 }
 
 static void cb_connecting(struct dgw_gateway *gw, void *ud) {
@@ -63,6 +65,7 @@ static void cb_ready(struct dgw_gateway *gw, void *ud) {
   struct fx *f = ud;
 
   f->ready++;
+  f->since_up = 0;
   if (f->close_on_ready)
     assert_int_equal(dgw_gateway_close(gw), DGW_OK);
 }
@@ -71,6 +74,7 @@ static void cb_resumed(struct dgw_gateway *gw, void *ud) {
   struct fx *f = ud;
   (void)gw;
   f->resumed++;
+  f->since_up = 0;
 }
 
 static void cb_disconnect(struct dgw_gateway *gw,
@@ -108,6 +112,13 @@ static void cb_dispatch(struct dgw_gateway *gw, const struct dgw_event *ev,
     snprintf(f->names[f->nseen], sizeof(f->names[0]), "%s", dgw_event_name(ev));
   }
   f->nseen++;
+  if (strcmp(dgw_event_name(ev), "READY") != 0 &&
+      strcmp(dgw_event_name(ev), "RESUMED") != 0) {
+    if (dgw_event_seq(ev) <= f->last_seq)
+      f->out_of_order++;
+    f->last_seq = dgw_event_seq(ev);
+    f->since_up++;
+  }
   if (f->on_dispatch != NULL)
     f->on_dispatch(f, gw, ev);
   if (f->free_on_seq && dgw_event_seq(ev) == f->free_on_seq) {
@@ -337,6 +348,23 @@ int fx_wait_for(struct fx *f, int (*pred)(struct fx *), double seconds) {
   return loop_until(f->base, fx_wait_pred, &w, seconds);
 }
 
+struct fx_count {
+  const int *counter;
+  int n;
+};
+
+static int fx_count_pred(void *arg) {
+  struct fx_count *c = arg;
+
+  return *c->counter >= c->n;
+}
+
+int fx_wait_count(struct fx *f, const int *counter, int n, double seconds) {
+  struct fx_count c = {counter, n};
+
+  return loop_until(f->base, fx_count_pred, &c, seconds);
+}
+
 void fx_ready_resume_fatal(struct fx *f) {
   fx_start(f);
   assert_true(fx_wait_for(f, fx_is_ready, 5));
@@ -374,13 +402,13 @@ int fx_client_gone(struct fx *f) {
 
 /* --- the client's internals, read here only --- */
 
-struct fx_stats fx_stats(const struct fx *f) {
-  struct fx_stats st;
+struct dgw_client_stats fx_stats(const struct fx *f) {
+  struct dgw_client_stats st;
 
   assert_non_null(f->client);
-  st.dispatches = f->client->stats.dispatches;
-  st.dropped = f->client->stats.dropped;
-  st.parsed = f->client->stats.parsed;
+  memset(&st, 0, sizeof(st));
+  st.size = sizeof(st);
+  assert_int_equal(dgw_client_stats(f->client, &st), DGW_OK);
   return st;
 }
 

@@ -79,6 +79,11 @@ struct fx {
   int close_codes[64]; /* each close code the client sent (0: none) */
   int ncloses;
 
+  /* --- the order of events (READY and RESUMED aside) --- */
+  int since_up;     /* events delivered since the last READY or RESUMED */
+  int64_t last_seq; /* the seq of the last one */
+  int out_of_order; /* events whose seq was not above the one before */
+
   /* --- behaviour switches, off by default --- */
   /* The recorder of on_dispatch (and any test handler that looks) frees
    * the client at this seq. */
@@ -87,6 +92,8 @@ struct fx {
   int terminate_in_dc;        /* on_disconnect calls dgw_gateway_terminate() */
   int op9_on_identify;        /* the mock answers every IDENTIFY with op 9 */
   int fatal_on_op;            /* the mock closes 4004 when this op arrives */
+  int drop_on_resuming;       /* the mock drops every connection when a shard
+                                 enters RESUMING (right after HELLO) */
   fx_dispatch_fn on_dispatch; /* the program's own look at each event */
 
   /* A target for the predicate of the moment (a count to reach). */
@@ -120,6 +127,10 @@ void fx_free(struct fx *f);
 /* cmocka setup and teardown: *state = fx_new(NULL); fx_free(*state). */
 int fx_setup(void **state);
 int fx_teardown(void **state);
+
+/* Runs the loop until *counter >= n or `seconds` (scaled) pass; returns
+ * whether it got there. */
+int fx_wait_count(struct fx *f, const int *counter, int n, double seconds);
 
 /* Runs the loop until pred(f) holds or `seconds` (scaled) pass; returns
  * pred(f). */
@@ -158,15 +169,9 @@ int fx_find_line(struct fx *f, int from, const char *needle);
 /* How many log lines contain `needle`. */
 int fx_count_lines(struct fx *f, const char *needle);
 
-/* The client's dispatch-path counters.  Tests read them only through
- * fx_stats(), so the day the client has a public stats call only this
- * changes. */
-struct fx_stats {
-  uint64_t dispatches; /* DISPATCH payloads taken (replays excluded) */
-  uint64_t dropped;    /* of those, wanted by nobody: dropped unparsed */
-  uint64_t parsed;     /* `d` parsed for handlers (dgw_event_json) */
-};
-struct fx_stats fx_stats(const struct fx *f);
+/* The client's counters through the public dgw_client_stats(); fails the
+ * test when the call fails or there is no client. */
+struct dgw_client_stats fx_stats(const struct fx *f);
 
 /* How many plugins the client refused to load (the router's count). */
 size_t fx_plugins_refused(const struct fx *f);
