@@ -16,7 +16,7 @@
 #include "client.h"
 #include "gateway.h"
 #include "payload.h"
-#include "plugin.h"
+#include "router.h"
 #include "requests.h"
 
 /* dgw_event_json() of a `d` larger than this lets go of the client's

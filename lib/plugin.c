@@ -21,6 +21,7 @@
 #include <dgw/dgw.h>
 #include <dgw/plugin.h>
 
+#include "clock.h"
 #include "payload.h"
 #include "plugin.h"
 #include "why.h"
@@ -206,7 +207,7 @@ host_timer_add(const struct dgw_plugin_host *host, uint32_t ms, int repeat,
                dgw_plugin_timer_fn fn, void *arg) {
   struct plugin *p;
   struct dgw_plugin_timer *t;
-  struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+  struct timeval tv = dgw_timeval_ms(ms);
 
   if (host == NULL || fn == NULL)
     return NULL;

@@ -109,9 +109,4 @@ int plugins_resolve(const char *name_or_path, const char *search_path,
                     const char *install_dir, char *out, size_t out_size,
                     char *why, size_t why_size);
 
-/* Transitional: files that include plugin.h for plugins_route() and the
- * rest of the client's face (gateway.c, tests) keep compiling.  New code
- * includes router.h; drop this once nobody relies on it. */
-#include "router.h"
-
 #endif /* DGW_LIB_PLUGIN_H */

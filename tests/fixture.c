@@ -10,7 +10,7 @@
 
 #include "client.h"
 #include "payload.h"
-#include "plugin.h"
+#include "router.h"
 
 /* --- the client's log --- */
 

@@ -23,6 +23,7 @@
 #include "client.h"
 #include "payload.h"
 #include "plugin.h"
+#include "router.h"
 
 #define REC_NAMED TEST_PLUGIN_DIR "/rec_named.so"
 #define REC_ALL TEST_PLUGIN_DIR "/rec_all.so"

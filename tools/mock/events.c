@@ -17,6 +17,7 @@
 
 #include <json-c/json.h>
 
+#include "clock.h"
 #include "mock_int.h"
 
 /* ------------------------------------------------------------------- pacing */
@@ -38,8 +39,7 @@ static void conn_script_next(struct dgw_mock_conn *conn) {
       return;
     s->script_last = next;
     if (interval > 0) {
-      struct timeval tv = {(time_t)(interval / 1000),
-                           (suseconds_t)((interval % 1000) * 1000)};
+      struct timeval tv = dgw_timeval_ms(interval);
       if (next->next != NULL && conn->dispatch_timer != NULL)
         evtimer_add(conn->dispatch_timer, &tv);
       return;
@@ -73,8 +73,7 @@ void mock_conn_script_continue(struct dgw_mock_conn *conn) {
   if (interval == 0) {
     conn_script_next(conn);
   } else if (conn->dispatch_timer != NULL) {
-    struct timeval tv = {(time_t)(interval / 1000),
-                         (suseconds_t)((interval % 1000) * 1000)};
+    struct timeval tv = dgw_timeval_ms(interval);
     evtimer_add(conn->dispatch_timer, &tv);
   }
 }

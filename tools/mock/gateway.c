@@ -18,6 +18,7 @@
 
 #include <json-c/json.h>
 
+#include "clock.h"
 #include "mock_int.h"
 
 #define MOCK_DEFAULT_HEARTBEAT_MS 41250u
@@ -68,7 +69,7 @@ void mock_conn_greet(struct dgw_mock_conn *conn) {
     mock_conn_send_op(conn, 7, "null");
   } else if (mock->cfg.hello_delay_ms > 0 && conn->hello_timer != NULL) {
     uint32_t ms = mock->cfg.hello_delay_ms;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = dgw_timeval_ms(ms);
     evtimer_add(conn->hello_timer, &tv);
   } else {
     conn_send_hello(conn);

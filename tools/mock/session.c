@@ -22,6 +22,7 @@
 
 #include <json-c/json.h>
 
+#include "clock.h"
 #include "mock_int.h"
 
 /* Dispatches kept per session for a later resume replay. */
@@ -158,7 +159,7 @@ void mock_session_detach(struct dgw_mock_conn *conn) {
   struct mock_session *s = conn->session, *last_detached = NULL;
   uint32_t ttl = mock->cfg.session_ttl_ms != 0 ? mock->cfg.session_ttl_ms
                                                : MOCK_DEFAULT_SESSION_TTL_MS;
-  struct timeval tv = {(time_t)(ttl / 1000), (suseconds_t)(ttl % 1000) * 1000};
+  struct timeval tv = dgw_timeval_ms(ttl);
   size_t detached = 0;
 
   if (s == NULL)

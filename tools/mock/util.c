@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 #include <openssl/rand.h>
 
+#include "clock.h"
 #include "mock_int.h"
 
 void mock_log(const struct dgw_mock *mock, enum dgw_log_level level,
@@ -138,11 +139,7 @@ int mock_json_is_int(json_object *obj) {
 
 /* Milliseconds on a monotonic clock. */
 uint64_t mock_now_ms(void) {
-  struct timespec ts;
-
-  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-    return 0;
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+  return dgw_monotonic_ms();
 }
 
 void mock_random_id(char id[33]) {
