@@ -4,10 +4,10 @@
  * The scanner is the envelope peek's (lib/payload.c): a non-recursive
  * validator that keeps the kind of each open container in a bit stack, and
  * scans strings sixteen or eight bytes at a time for the only bytes that
- * matter inside them.  A lookup scans the outermost container whole (so
- * the whole text is validated and a later duplicate key wins), remembers
- * where the last member named by the first token starts and ends, then
- * scans only that value for the next token, and so on down the path.
+ * matter inside them.  A lookup checks the containers on the path member by
+ * member (a later duplicate key wins, so an object is always read to its
+ * end), steps over the containers beside the path by counting brackets
+ * sixteen bytes at a time, and checks the value it returns whole.
  */
 #include "config.h"
 
@@ -59,6 +59,9 @@ static cursor scan_number(cursor p, cursor end, int *integer);
 static cursor skip_literal(cursor p, cursor end, const char *word, size_t len);
 static cursor skip_container(cursor p, cursor end, unsigned depth);
 static cursor skip_value(cursor p, cursor end, unsigned depth);
+static cursor find_structure(cursor p, cursor end);
+static cursor skip_nested(cursor p, cursor end);
+static cursor skip_member(cursor p, cursor end, unsigned depth);
 static int token_eat(const struct token *t, size_t *pos, const void *bytes,
                      size_t n);
 static size_t utf8_encode(unsigned cp, unsigned char buf[4]);
@@ -68,8 +71,7 @@ static int token_index(const struct token *t, size_t *index);
 static cursor find_member(cursor p, cursor end, unsigned depth,
                           const struct token *t, struct span *found);
 static cursor find_element(cursor p, cursor end, unsigned depth,
-                           const struct token *t, int validated,
-                           struct span *found);
+                           const struct token *t, struct span *found);
 static int check_pointer(const char *pointer, size_t len);
 static void append(char *out, size_t cap, size_t *n, const void *src,
                    size_t len);
@@ -356,6 +358,68 @@ static cursor skip_value(cursor p, cursor end, unsigned depth) {
   return scan_number(p, end, &integer);
 }
 
+/* The first byte in [p, end) that is '"' or a bracket, or end. */
+static cursor find_structure(cursor p, cursor end) {
+#if SCAN_SSE2
+  /* '[' | 0x20 is '{' and ']' | 0x20 is '}'; no other byte maps there. */
+  const __m128i quote16 = _mm_set1_epi8('"');
+  const __m128i lower16 = _mm_set1_epi8(0x20);
+  const __m128i open16 = _mm_set1_epi8('{');
+  const __m128i close16 = _mm_set1_epi8('}');
+
+  while (end - p >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i low = _mm_or_si128(v, lower16);
+    __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote16),
+                               _mm_or_si128(_mm_cmpeq_epi8(low, open16),
+                                            _mm_cmpeq_epi8(low, close16)));
+    unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+
+    if (mask != 0)
+      return p + __builtin_ctz(mask);
+    p += 16;
+  }
+#endif
+  while (p < end && *p != '"' && (*p | 0x20) != '{' && (*p | 0x20) != '}')
+    p++;
+  return p;
+}
+
+/*
+ * p is at the '{' or '[' of a container beside the path.  Returns the byte
+ * after its matching close, or NULL when the text ends first.  Only its
+ * strings are validated and its brackets counted, whatever their kind:
+ * what lies beside the path is stepped over, not read.
+ */
+static cursor skip_nested(cursor p, cursor end) {
+  size_t open = 0;
+
+  for (;;) {
+    p = find_structure(p, end);
+    if (p == end)
+      return NULL;
+    if (*p == '"') {
+      p = skip_string(p + 1, end);
+      if (p == NULL)
+        return NULL;
+      continue;
+    }
+    if ((*p | 0x20) == '{')
+      open++;
+    else if (--open == 0)
+      return p + 1;
+    p++;
+  }
+}
+
+/* A member value of a container on the path (p not at end): scalars are
+ * validated, containers stepped over. */
+static cursor skip_member(cursor p, cursor end, unsigned depth) {
+  if (*p == '{' || *p == '[')
+    return skip_nested(p, end);
+  return skip_value(p, end, depth);
+}
+
 /*
  * Matches the next `n` decoded key bytes against token `t` from raw offset
  * *pos; returns 1 and advances *pos when they match.
@@ -531,7 +595,7 @@ static cursor find_member(cursor p, cursor end, unsigned depth,
     value = p = skip_ws(p + 1, end);
     if (p == end)
       return NULL;
-    p = skip_value(p, end, depth + 1);
+    p = skip_member(p, end, depth + 1);
     if (p == NULL)
       return NULL;
     if (match) {
@@ -549,20 +613,14 @@ static cursor find_member(cursor p, cursor end, unsigned depth,
   }
 }
 
-/*
- * As find_member() for the array at p ('['): the element whose index token
- * t names.  A validated array is scanned only up to that element (the
- * return value is then only non-NULL, not the array's end).
- */
+/* As find_member() for the array at p ('['): the element whose index
+ * token t names. */
 static cursor find_element(cursor p, cursor end, unsigned depth,
-                           const struct token *t, int validated,
-                           struct span *found) {
+                           const struct token *t, struct span *found) {
   size_t want = 0, i = 0;
   int indexed = token_index(t, &want);
 
   found->start = NULL;
-  if (validated && !indexed)
-    return p;
   p = skip_ws(p + 1, end);
   if (p < end && *p == ']')
     return p + 1;
@@ -571,14 +629,12 @@ static cursor find_element(cursor p, cursor end, unsigned depth,
 
     if (p == end)
       return NULL;
-    p = skip_value(p, end, depth + 1);
+    p = skip_member(p, end, depth + 1);
     if (p == NULL)
       return NULL;
     if (indexed && i == want) {
       found->start = value;
       found->end = p;
-      if (validated)
-        return p;
     }
     p = skip_ws(p, end);
     if (p == end)
@@ -611,7 +667,6 @@ int dgw_field_find(const char *json, size_t len, const char *pointer,
   const unsigned char *ptr_end = ptr + pointer_len;
   struct span cur;
   unsigned depth = 0;
-  int validated = 0;
 
   if ((json == NULL && len != 0) || pointer == NULL || value == NULL ||
       value_len == NULL || !check_pointer(pointer, pointer_len))
@@ -624,11 +679,12 @@ int dgw_field_find(const char *json, size_t len, const char *pointer,
   if (p == end)
     return DGW_ERR_JSON;
   cur.start = p;
-  cur.end = NULL;
+  cur.end = end; /* the outermost value is not delimited yet */
 
-  /* Each round steps from the value `cur` to the one the next token names.
-   * Until the first container has been scanned whole, nothing is known to
-   * be valid; after it, every value inside it is. */
+  /* Each round checks the container `cur` member by member and steps to
+   * the value the next token names.  The outermost value must be followed
+   * by whitespace only; an inner container must end where the skip over
+   * it in its parent ended (so its brackets match in kind too). */
   while (ptr < ptr_end) {
     struct token t;
     struct span next = {NULL, NULL};
@@ -639,33 +695,35 @@ int dgw_field_find(const char *json, size_t len, const char *pointer,
     t.len = (size_t)(ptr - t.p);
     t.tilde = memchr(t.p, '~', t.len) != NULL;
 
-    if (*cur.start == '{')
-      after = find_member(cur.start, end, depth, &t, &next);
-    else if (*cur.start == '[')
-      after = find_element(cur.start, end, depth, &t, validated, &next);
-    else
-      after = validated ? cur.start : skip_value(cur.start, end, depth);
-    if (after == NULL)
-      return DGW_ERR_JSON;
-    if (!validated) {
-      if (skip_ws(after, end) != end)
+    if (*cur.start == '{' || *cur.start == '[') {
+      if (depth >= DGW_FIELD_MAX_DEPTH)
         return DGW_ERR_JSON;
-      validated = 1;
+      if (*cur.start == '{')
+        after = find_member(cur.start, cur.end, depth, &t, &next);
+      else
+        after = find_element(cur.start, cur.end, depth, &t, &next);
+    } else {
+      after = depth == 0 ? skip_value(cur.start, end, 0) : cur.end;
     }
-    if (*cur.start != '{' && *cur.start != '[')
-      return DGW_ERR_NOT_FOUND; /* a scalar has no members */
-    if (next.start == NULL)
+    if (after == NULL ||
+        (depth == 0 ? skip_ws(after, end) != end : after != cur.end))
+      return DGW_ERR_JSON;
+    if (next.start == NULL) /* also: a scalar has no members */
       return DGW_ERR_NOT_FOUND;
     cur = next;
     depth++;
   }
-  if (!validated) { /* the empty pointer: the whole text */
-    cur.end = skip_value(cur.start, end, 0);
-    if (cur.end == NULL || skip_ws(cur.end, end) != end)
-      return DGW_ERR_JSON;
-  }
+  /* The value read is checked whole; a scalar inside a container was when
+   * its container was scanned. */
+  if (depth > 0 && *cur.start != '{' && *cur.start != '[')
+    after = cur.end;
+  else
+    after = skip_value(cur.start, cur.end, depth);
+  if (after == NULL ||
+      (depth == 0 ? skip_ws(after, end) != end : after != cur.end))
+    return DGW_ERR_JSON;
   *value = (const char *)cur.start;
-  *value_len = (size_t)(cur.end - cur.start);
+  *value_len = (size_t)(after - cur.start);
   return DGW_OK;
 }
 
