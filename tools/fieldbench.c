@@ -5,7 +5,7 @@
  * (docs/fields.md).  Built with the library, run by `make bench-field`,
  * never by `make check`.
  *
- * Usage: fieldbench [seconds per measurement, default 1]
+ * Usage: fieldbench [seconds per round, default 1] [rounds, default 5]
  */
 #include "config.h"
 
@@ -175,28 +175,39 @@ int main(int argc, char **argv) {
     const char *d;
   } samples[] = {{"plain", plain}, {"reply", reply}};
   double seconds = argc > 1 ? atof(argv[1]) : 1.0;
+  int rounds = argc > 2 ? atoi(argv[2]) : 5;
   struct json_tokener *tok = dgw_payload_tokener_new();
 
-  if (seconds <= 0 || tok == NULL) {
-    fprintf(stderr, "usage: fieldbench [seconds]\n");
+  if (seconds <= 0 || rounds <= 0 || tok == NULL) {
+    fprintf(stderr, "usage: fieldbench [seconds per round] [rounds]\n");
     return 2;
   }
-  printf("MESSAGE_CREATE: channel_id, author/id, content; %.1f s each\n",
-         seconds);
+  /* The three ways take turns, round after round, and each keeps its best
+   * round: on a shared machine the best is the least disturbed. */
+  printf("MESSAGE_CREATE: channel_id, author/id, content; best of %d rounds "
+         "of %.2f s\n",
+         rounds, seconds);
   printf("%-6s %6s %14s %14s %14s %8s %8s\n", "d", "bytes", "fields ev/s",
          "json-c ev/s", "reused ev/s", "ratio", "ratio-r");
   for (size_t k = 0; k < sizeof samples / sizeof samples[0]; k++) {
     size_t len = strlen(samples[k].d);
-    double f = measure(WAY_FIELDS, samples[k].d, len, tok, seconds);
-    double j = measure(WAY_JSONC, samples[k].d, len, tok, seconds);
-    double r = measure(WAY_JSONC_REUSE, samples[k].d, len, tok, seconds);
+    double best[3] = {0, 0, 0};
 
+    for (int r = 0; r < rounds; r++)
+      for (int w = WAY_FIELDS; w <= WAY_JSONC_REUSE; w++) {
+        double rate = measure((enum way)w, samples[k].d, len, tok, seconds);
+
+        if (rate > best[w])
+          best[w] = rate;
+      }
     printf("%-6s %6zu %14.0f %14.0f %14.0f %7.1fx %7.1fx\n", samples[k].name,
-           len, f, j, r, f / j, f / r);
+           len, best[0], best[1], best[2], best[0] / best[1],
+           best[0] / best[2]);
     printf("{\"sample\":\"%s\",\"bytes\":%zu,\"fields_events_per_s\":%.0f,"
            "\"jsonc_events_per_s\":%.0f,\"jsonc_reused_events_per_s\":%.0f,"
            "\"ratio\":%.2f,\"ratio_reused\":%.2f,\"fields_mb_per_s\":%.1f}\n",
-           samples[k].name, len, f, j, r, f / j, f / r, f * (double)len / 1e6);
+           samples[k].name, len, best[0], best[1], best[2], best[0] / best[1],
+           best[0] / best[2], best[0] * (double)len / 1e6);
   }
   json_tokener_free(tok);
   return 0;
