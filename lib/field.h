@@ -21,8 +21,9 @@
 /*
  * Finds the value `pointer` (`pointer_len` bytes, an RFC 6901 JSON
  * Pointer, need not be NUL-terminated) names in the `len` bytes of JSON
- * text at `json`, with the rules of <dgw/field.h>: the whole text is
- * validated, a duplicated key counts by its last occurrence.  On DGW_OK,
+ * text at `json`, with the rules of <dgw/field.h>: the path and the value
+ * are checked, what lies beside the path only stepped over, and a
+ * duplicated key counts by its last occurrence.  On DGW_OK,
  * `*value` points at the first byte of the value inside `json` (never at
  * whitespace) and `*value_len` is its length.  Returns DGW_OK,
  * DGW_ERR_INVALID_ARGUMENT, DGW_ERR_JSON or DGW_ERR_NOT_FOUND; the outputs

@@ -13,13 +13,17 @@
  * Common to every getter:
  *
  * - `json` is `len` bytes of JSON text, not necessarily NUL-terminated;
- *   nothing is read past `len`.  It must be exactly one JSON value (RFC
- *   8259, the grammar dgw's envelope peek accepts: no comments, no single
- *   quotes, no trailing commas, nesting at most 511 arrays and objects)
- *   with optional JSON whitespace around it.  The whole text is checked on
- *   every call, not only the part on the path, so a getter never answers
- *   from a text json-c would reject in strict mode.  Bytes >= 0x80 are not
- *   checked to form valid UTF-8 (json-c does not check either).
+ *   nothing is read past `len`.  It must be one JSON value (RFC 8259, the
+ *   grammar dgw's envelope peek accepts: no comments, no single quotes, no
+ *   trailing commas) with optional JSON whitespace around it.  What a
+ *   lookup checks: every container on the path member by member (keys,
+ *   separators, every scalar member), the value it returns whole, nesting
+ *   up to 511 arrays and objects on the path and inside that value, and
+ *   that only whitespace surrounds the outermost value.  Containers beside
+ *   the path are stepped over with their quotes paired and brackets
+ *   counted, not checked: a fault inside one may go unseen (every `d` dgw
+ *   hands out was checked whole by the envelope peek already).  Bytes >=
+ *   0x80 are not checked to form valid UTF-8 (json-c does not either).
  * - `pointer` is a NUL-terminated RFC 6901 JSON Pointer: "" is the whole
  *   text, "/author/id" the member "id" of the member "author".  In a
  *   reference token "~1" stands for '/' and "~0" for '~'; any other '~' is
@@ -37,9 +41,10 @@
  *   DGW_ERR_INVALID_ARGUMENT  a NULL argument (json may be NULL only with
  *                             len 0), or a pointer that is not "" and does
  *                             not start with '/', or has a bad '~' escape;
- *   DGW_ERR_JSON              the text is not one valid JSON value (also
- *                             empty text, or nested too deep), or the
- *                             string to decode holds an unpaired surrogate;
+ *   DGW_ERR_JSON              the text breaks the grammar where it is
+ *                             checked (also empty text, or nested too
+ *                             deep), or the string to decode holds an
+ *                             unpaired surrogate;
  *   DGW_ERR_NOT_FOUND         the pointer names no value: a key that is
  *                             absent, an index past the end or not a valid
  *                             index, or a step into a string, number,
