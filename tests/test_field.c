@@ -968,6 +968,28 @@ static void test_differential_samples(void **state) {
   differential("[[],{},[[{}]],\"\",0,-0,1.5e1]", 10);
 }
 
+/* Escaped quotes and runs of backslashes at every offset of the 64-byte
+ * blocks the skip beside the path works in, with brackets in strings. */
+static void test_skip_block_edges(void **state) {
+  static const char *const escapes[] = {
+      "\\\"", "\\\\", "\\\\\\\"", "\\\\\\\\", "\\u005c", "\\/",
+  };
+  char text[1024], filler[160];
+
+  (void)state;
+  for (size_t e = 0; e < sizeof escapes / sizeof escapes[0]; e++)
+    for (size_t off = 0; off < 140; off++) {
+      memset(filler, 'x', off);
+      filler[off] = '\0';
+      snprintf(
+          text, sizeof text,
+          "{\"a\":[\"%s%s]}[{\",{\"k\":\"%s%s\\\"\"},[[]]],\"b\":[1,{\"c\":"
+          "\"%s%s\"}],\"z\":2}",
+          filler, escapes[e], escapes[e], filler, filler, escapes[e]);
+      differential(text, 10);
+    }
+}
+
 /* What a MESSAGE_CREATE handler reads, with the values it must see. */
 static void test_message_create_fields(void **state) {
   struct doc d = doc_new(message_create);
@@ -1018,6 +1040,7 @@ int main(void) {
       cmocka_unit_test(test_beside_the_path),
       cmocka_unit_test(test_truncated),
       cmocka_unit_test(test_differential_samples),
+      cmocka_unit_test(test_skip_block_edges),
       cmocka_unit_test(test_message_create_fields),
   };
 
