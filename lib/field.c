@@ -32,6 +32,13 @@
 #define SCAN_SSE2 0
 #endif
 
+/* For the few helpers called once per string or block on the hot path. */
+#if defined(__GNUC__)
+#define HOT_INLINE inline __attribute__((always_inline))
+#else
+#define HOT_INLINE inline
+#endif
+
 /* Numbers up to this many bytes are converted from a stack copy. */
 #define NUMBER_STACK_MAX 63
 
@@ -52,7 +59,7 @@ struct span {
 
 static int is_digit(unsigned char c);
 static cursor skip_ws(cursor p, cursor end);
-static cursor find_string_stop(cursor p, cursor end);
+static HOT_INLINE cursor find_string_stop(cursor p, cursor end);
 static int read_hex4(cursor p, cursor end, unsigned *value);
 static cursor skip_string(cursor p, cursor end);
 static cursor scan_number(cursor p, cursor end, int *integer);
@@ -61,8 +68,8 @@ static cursor skip_container(cursor p, cursor end, unsigned depth);
 static cursor skip_value(cursor p, cursor end, unsigned depth);
 static cursor skip_nested(cursor p, cursor end);
 static cursor skip_member(cursor p, cursor end, unsigned depth);
-static int token_eat(const struct token *t, size_t *pos, const void *bytes,
-                     size_t n);
+static HOT_INLINE int token_eat(const struct token *t, size_t *pos,
+                                const void *bytes, size_t n);
 static size_t utf8_encode(unsigned cp, unsigned char buf[4]);
 static cursor match_key(cursor p, cursor end, const struct token *t,
                         int *match);
@@ -92,7 +99,7 @@ static cursor skip_ws(cursor p, cursor end) {
 }
 
 /* The first byte in [p, end) that is '"', '\\' or a control byte, or end. */
-static cursor find_string_stop(cursor p, cursor end) {
+static HOT_INLINE cursor find_string_stop(cursor p, cursor end) {
 #if SCAN_SSE2
   const __m128i quote16 = _mm_set1_epi8('"');
   const __m128i backslash16 = _mm_set1_epi8('\\');
@@ -359,7 +366,7 @@ static cursor skip_value(cursor p, cursor end, unsigned depth) {
 
 #if SCAN_SSE2
 /* Bits of the 64 bytes in v[0..3] that equal c. */
-static uint64_t block_eq(const __m128i v[4], char c) {
+static HOT_INLINE uint64_t block_eq(const __m128i v[4], char c) {
   const __m128i c16 = _mm_set1_epi8(c);
 
   return (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v[0], c16)) |
@@ -499,8 +506,8 @@ static cursor skip_member(cursor p, cursor end, unsigned depth) {
  * Matches the next `n` decoded key bytes against token `t` from raw offset
  * *pos; returns 1 and advances *pos when they match.
  */
-static int token_eat(const struct token *t, size_t *pos, const void *bytes,
-                     size_t n) {
+static HOT_INLINE int token_eat(const struct token *t, size_t *pos,
+                                const void *bytes, size_t n) {
   const unsigned char *b = bytes;
   size_t i;
 
