@@ -59,6 +59,14 @@ const char *dgw_strerror(int error) {
     return "malformed JSON payload";
   case DGW_ERR_PAYLOAD_TOO_LARGE:
     return "outgoing payload exceeds 4096 bytes";
+  case DGW_ERR_NOT_FOUND:
+    return "no value at that JSON Pointer";
+  case DGW_ERR_TYPE:
+    return "the value has another type";
+  case DGW_ERR_RANGE:
+    return "the number does not fit the type";
+  case DGW_ERR_BUFFER_TOO_SMALL:
+    return "the buffer is too small";
   case DGW_ERR_PLUGIN:
     return "plugin refused";
   case DGW_ERR_AUTH:

@@ -203,6 +203,16 @@ static int rc_of(const char *text, const char *pointer) {
 
 /* ------------------------------------------------------- simple cases */
 
+/* The getters' errors are dgw errors: each has its own sentence. */
+static void test_error_names(void **state) {
+  const int codes[] = {DGW_ERR_NOT_FOUND, DGW_ERR_TYPE, DGW_ERR_RANGE,
+                       DGW_ERR_BUFFER_TOO_SMALL};
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+    assert_string_not_equal(dgw_strerror(codes[i]), "unknown error");
+}
+
 static void test_types(void **state) {
   const char *t = "{\"s\":\"x\",\"i\":-42,\"f\":2.5,\"t\":true,\"F\":false,"
                   "\"n\":null,\"a\":[1,2,3],\"o\":{}}";
@@ -1024,6 +1034,7 @@ static void test_message_create_fields(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_error_names),
       cmocka_unit_test(test_types),
       cmocka_unit_test(test_raw),
       cmocka_unit_test(test_string_escapes),

@@ -77,6 +77,11 @@ enum dgw_error {
   DGW_ERR_JSON = -302,              /**< a payload is not the JSON expected */
   DGW_ERR_PAYLOAD_TOO_LARGE = -303, /**< an outgoing payload is over 4096
                                          bytes */
+  /* The field getters of <dgw/field.h>. */
+  DGW_ERR_NOT_FOUND = -310,        /**< a JSON Pointer names no value */
+  DGW_ERR_TYPE = -311,             /**< a value has another type than asked */
+  DGW_ERR_RANGE = -312,            /**< a number does not fit the type asked */
+  DGW_ERR_BUFFER_TOO_SMALL = -313, /**< a caller's buffer is too small */
 
   /* Plugins. */
   DGW_ERR_PLUGIN = -400, /**< a plugin was refused (the message says why) */

@@ -64,29 +64,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <dgw/dgw.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* The same definition as in <dgw/dgw.h>, so this header stands alone. */
-#ifndef DGW_EXTERN
-#if defined(DGW_BUILDING_LIBRARY) && defined(__GNUC__)
-#define DGW_EXTERN __attribute__((visibility("default")))
-#else
-#define DGW_EXTERN
-#endif
-#endif
-
-/**
- * The error codes only field getters return, in the payload group of
- * enum dgw_error (they are meant to move into that enum).
- */
-enum dgw_field_error {
-  DGW_ERR_NOT_FOUND = -310,        /**< a JSON Pointer names no value */
-  DGW_ERR_TYPE = -311,             /**< a value has another type than asked */
-  DGW_ERR_RANGE = -312,            /**< a number does not fit the type asked */
-  DGW_ERR_BUFFER_TOO_SMALL = -313, /**< a caller's buffer is too small */
-};
 
 /** The JSON type of a value, as dgw_field_type() reports it. */
 enum dgw_field_type {
