@@ -7,11 +7,14 @@
 # Runs from the top build directory (make check).  DGW_TEST_WRAPPER (e.g.
 # valgrind) wraps the dgw processes that run a client.
 #
-# Bounded (docs/reliability.md): every process started in the background
-# runs under timeout(1) in its own process group, every wait polls with a
-# deadline and then kills what it waited for, and every file a process
-# writes has a fresh mktemp name, so no check can read a file an earlier
-# process wrote or is still writing.
+# Bounded (docs/reliability.md): every process started runs under
+# timeout(1), every wait polls with a deadline and then kills what it
+# waited for, and every file a process writes has a fresh mktemp name, so
+# no check can read a file an earlier process wrote or is still writing.
+# timeout runs with --foreground so that a signal sent to it reaches dgw
+# once (without, it also signals its process group: dgw would get every
+# SIGTERM twice); SIGALRM to timeout makes it end dgw as at its deadline,
+# TERM and then KILL 5 s later.
 dgw=${DGW:-$PWD/tools/dgw}
 scale=${DGW_TEST_TIME_SCALE:-1}
 wrap=${DGW_TEST_WRAPPER:-}
@@ -21,15 +24,15 @@ testplugins=$PWD/tests/plugins/.libs
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dgw-cli.XXXXXX") || exit 1
 # The hard limit of any process this script starts in the background: it
 # cannot outlive a hung or killed test by more than this.
-limit="timeout -k 5 $((120 * scale))"
+limit="timeout --foreground -k 5 $((120 * scale))"
 # ... and of one that should end at once (help, a config error).
-quick="timeout -k 5 $((30 * scale))"
+quick="timeout --foreground -k 5 $((30 * scale))"
 mockpid=
 runpid=
 run2pid=
 cleanup() {
   for p in $runpid $run2pid $mockpid; do
-    kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null
+    kill -ALRM "$p" 2>/dev/null # timeout ends its dgw: TERM, then KILL
   done
   rm -rf "$tmp"
 }
@@ -65,15 +68,14 @@ wait_for() {
 # fresh NAME: a new, empty file for one process's output (never reused).
 fresh() { mktemp "$tmp/$1.XXXXXX"; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
-# reap PID SECONDS: waits up to SECONDS (scaled) for PID (started with
-# $limit, so a process group of its own) to exit; past the deadline it is
-# killed, TERM then KILL.  Sets rc to its exit status.
+# reap PID SECONDS: waits up to SECONDS (scaled) for PID (a $limit
+# timeout) to exit; past the deadline its dgw is ended (TERM, then KILL 5 s
+# later) and rc is 124 or 137.  Sets rc to the exit status.
 reap() {
   if ! wait_for "$2" gone "$1"; then
-    echo "# pid $1 still running after $2 s (x$scale): killing it"
-    kill -TERM -- "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null
-    wait_for 5 gone "$1" ||
-      kill -KILL -- "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null
+    echo "# pid $1 still running after $2 s (x$scale): ending it"
+    kill -ALRM "$1" 2>/dev/null
+    wait_for 10 gone "$1" || kill -KILL "$1" 2>/dev/null
   fi
   wait "$1" 2>/dev/null
   rc=$?
