@@ -1,7 +1,9 @@
 /* Fuzz target: the ws[s]:// and http[s]:// URL parser (lib/url.c).  The
- * input is the URL; an accepted one must be self-consistent. */
+ * input is the URL; an accepted one must be self-consistent, its IPv6
+ * literal one inet_pton takes, its host name RFC 1123 labels. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +29,29 @@ static void check(const char *text, int http) {
     fuzz_fail("an accepted host name that is too long or has a '/'");
   if (strstr(u.host_header, u.host) == NULL)
     fuzz_fail("the Host header lacks the host");
+  if (strchr(u.host, ':') != NULL) {
+    struct in6_addr a;
+
+    if (inet_pton(AF_INET6, u.host, &a) != 1)
+      fuzz_fail("an accepted IPv6 literal inet_pton refuses");
+  } else {
+    size_t label = 0;
+
+    for (const char *p = u.host;; p++) {
+      if (*p == '.' || *p == '\0') {
+        if (label == 0 || label > 63 || p[-1] == '-')
+          fuzz_fail("an accepted host name with a bad label");
+        if (*p == '\0')
+          break;
+        label = 0;
+      } else if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789-",
+                        *p) == NULL ||
+                 (label++ == 0 && *p == '-')) {
+        fuzz_fail("an accepted host name with a bad character");
+      }
+    }
+  }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
