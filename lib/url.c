@@ -1,6 +1,7 @@
 /* ws://, wss://, http:// and https:// URL parsing. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -20,6 +21,10 @@ static int is_alnum(char c) {
          (c >= '0' && c <= '9');
 }
 
+/* Longest host name and label, RFC 1123 section 2.1 and RFC 1035 2.3.4. */
+#define HOST_NAME_MAX_LEN 253
+#define LABEL_MAX_LEN 63
+
 static int is_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
          (c >= 'A' && c <= 'F');
@@ -28,6 +33,53 @@ static int is_hex(char c) {
 /* Characters RFC 3986 allows in a path or query, '%' escapes included. */
 static int is_path_char(char c) {
   return is_alnum(c) || strchr("-._~!$&'()*+,;=:@/?%", c) != NULL;
+}
+
+/* 0 when the `len` bytes at `s` (the text between the brackets) are an
+ * IPv6 address inet_pton accepts; -1 otherwise. */
+static int check_ipv6(const char *s, size_t len) {
+  char text[INET6_ADDRSTRLEN + 1];
+  struct in6_addr addr;
+
+  if (len >= sizeof(text))
+    return -1;
+  for (size_t i = 0; i < len; i++)
+    if (!is_hex(s[i]) && s[i] != ':' && s[i] != '.')
+      return -1;
+  memcpy(text, s, len);
+  text[len] = '\0';
+  return inet_pton(AF_INET6, text, &addr) == 1 ? 0 : -1;
+}
+
+/* NULL when the `len` bytes at `s` are a host name of RFC 1123 labels
+ * (letters, digits and '-', 1-63 bytes, no '-' first or last, 253 bytes in
+ * all), which an IPv4 address in dotted form also is; else the reason. */
+static const char *check_host_name(const char *s, size_t len) {
+  size_t label = 0;
+
+  if (len > HOST_NAME_MAX_LEN)
+    return "host name longer than 253 bytes";
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] == '.') {
+      if (label == 0)
+        return "empty label in host name";
+      if (s[i - 1] == '-')
+        return "host name label ends with '-'";
+      label = 0;
+      continue;
+    }
+    if (!is_alnum(s[i]) && s[i] != '-')
+      return "invalid character in host name";
+    if (label == 0 && s[i] == '-')
+      return "host name label starts with '-'";
+    if (++label > LABEL_MAX_LEN)
+      return "host name label longer than 63 bytes";
+  }
+  if (label == 0)
+    return "empty label in host name";
+  if (s[len - 1] == '-')
+    return "host name label ends with '-'";
+  return NULL;
 }
 
 /* The one parser behind both entry points: `http` picks the scheme pair
@@ -82,17 +134,17 @@ static int parse(const char *url, int http, struct dgw_url *out, char *reason,
     p = rb + 1;
     if (host_end == host)
       return fail(reason, reason_size, "URL has an empty host");
-    for (const char *q = host; q < host_end; q++)
-      if (!is_hex(*q) && *q != ':' && *q != '.')
-        return fail(reason, reason_size, "invalid IPv6 address");
+    if (check_ipv6(host, (size_t)(host_end - host)) != 0)
+      return fail(reason, reason_size, "invalid IPv6 address");
   } else {
     host_end = host + strcspn(host, ":/?#");
     p = host_end;
     if (host_end == host)
       return fail(reason, reason_size, "URL has an empty host");
-    for (const char *q = host; q < host_end; q++)
-      if (!is_alnum(*q) && *q != '-' && *q != '.' && *q != '_')
-        return fail(reason, reason_size, "invalid character in host name");
+    const char *why = check_host_name(host, (size_t)(host_end - host));
+
+    if (why != NULL)
+      return fail(reason, reason_size, why);
   }
   host_len = (size_t)(host_end - host);
   if (host_len >= sizeof(out->host))

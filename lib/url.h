@@ -25,8 +25,10 @@ struct dgw_url {
 
 /*
  * Parses `url` (NUL-terminated) into `out`.  Accepts "ws" and "wss"
- * (case-insensitive), a host name, IPv4 address or bracketed IPv6 address,
- * an optional port 1-65535, and an optional path and query.  Refuses, with
+ * (case-insensitive), a host name (RFC 1123 labels of letters, digits and
+ * '-', 1-63 bytes each, no '-' first or last, at most 253 bytes in all),
+ * an IPv4 address or a bracketed IPv6 address (one inet_pton accepts), an
+ * optional port 1-65535, and an optional path and query.  Refuses, with
  * DGW_ERR_URL and a sentence in `reason` (size `reason_size`, may be NULL):
  * other schemes, user info, an empty or invalid host, a bad port, a
  * fragment, spaces or control bytes, and URLs over DGW_URL_MAX bytes.

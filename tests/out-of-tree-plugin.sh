@@ -135,7 +135,7 @@ say "building an application with: $(pc --libs)"
 
 say "loading the example by path and the installed plugins by name"
 LD_LIBRARY_PATH=$root$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
-  DGW_PLUGIN_PATH=$root$plugindir "$tmp/host" "$tmp/hello.so" ||
+  DGW_PLUGIN_PATH=$root$plugindir timeout -k 5 60 "$tmp/host" "$tmp/hello.so" ||
   die "the plugins did not load and unload cleanly"
 
 # 5. The installed dgw program finds the installed plugins and runs its
@@ -143,9 +143,10 @@ LD_LIBRARY_PATH=$root$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
 dgw=$(find "$root" -path '*/bin/dgw' -type f | head -n 1)
 [ -n "$dgw" ] && [ -x "$dgw" ] || die "no dgw program was installed"
 say "running the installed $dgw check-plugin and demo"
-DGW_PLUGIN_PATH=$root$plugindir "$dgw" check-plugin --quiet log ||
+# Bounded: a hung program is killed (TERM, then KILL) instead of hanging.
+DGW_PLUGIN_PATH=$root$plugindir timeout -k 5 60 "$dgw" check-plugin --quiet log ||
   die "the installed dgw cannot load the installed log plugin"
-DGW_PLUGIN_PATH=$root$plugindir "$dgw" demo --quiet >"$tmp/demo.log" 2>&1 ||
+DGW_PLUGIN_PATH=$root$plugindir timeout -k 5 120 "$dgw" demo --quiet >"$tmp/demo.log" 2>&1 ||
   { cat "$tmp/demo.log" >&2; die "the installed dgw demo failed"; }
 grep -q 'complete, each exactly once' "$tmp/demo.log" ||
   die "the installed dgw demo did not report exactly-once delivery"

@@ -6,6 +6,15 @@
 #
 # Runs from the top build directory (make check).  DGW_TEST_WRAPPER (e.g.
 # valgrind) wraps the dgw processes that run a client.
+#
+# Bounded (docs/reliability.md): every process started runs under
+# timeout(1), every wait polls with a deadline and then kills what it
+# waited for, and every file a process writes has a fresh mktemp name, so
+# no check can read a file an earlier process wrote or is still writing.
+# timeout runs with --foreground so that a signal sent to it reaches dgw
+# once (without, it also signals its process group: dgw would get every
+# SIGTERM twice); SIGALRM to timeout makes it end dgw as at its deadline,
+# TERM and then KILL 5 s later.
 dgw=${DGW:-$PWD/tools/dgw}
 scale=${DGW_TEST_TIME_SCALE:-1}
 wrap=${DGW_TEST_WRAPPER:-}
@@ -13,14 +22,22 @@ DGW_PLUGIN_PATH=$PWD/plugins/log/.libs:$PWD/plugins/stats/.libs
 export DGW_PLUGIN_PATH
 testplugins=$PWD/tests/plugins/.libs
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dgw-cli.XXXXXX") || exit 1
+# The hard limit of any process this script starts in the background: it
+# cannot outlive a hung or killed test by more than this.
+limit="timeout --foreground -k 5 $((120 * scale))"
+# ... and of one that should end at once (help, a config error).
+quick="timeout --foreground -k 5 $((30 * scale))"
 mockpid=
 runpid=
+run2pid=
 cleanup() {
-  [ -n "$runpid" ] && kill -9 "$runpid" 2>/dev/null
-  [ -n "$mockpid" ] && kill -9 "$mockpid" 2>/dev/null
+  for p in $runpid $run2pid $mockpid; do
+    kill -ALRM "$p" 2>/dev/null # timeout ends its dgw: TERM, then KILL
+  done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
 
 n=0
 failed=0
@@ -35,17 +52,33 @@ ok() { # ok STATUS DESCRIPTION
 }
 show() { sed 's/^/# /' "$@"; }
 
-# wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s.
+# wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s for SECONDS
+# (scaled); 1 when the deadline passed.
 wait_for() {
-  limit=$(($1 * 10 * scale))
+  tries=$(($1 * 10 * scale))
   shift
   i=0
-  while [ $i -lt $limit ]; do
+  while [ $i -lt $tries ]; do
     if "$@"; then return 0; fi
     sleep 0.1
     i=$((i + 1))
   done
   return 1
+}
+# fresh NAME: a new, empty file for one process's output (never reused).
+fresh() { mktemp "$tmp/$1.XXXXXX"; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+# reap PID SECONDS: waits up to SECONDS (scaled) for PID (a $limit
+# timeout) to exit; past the deadline its dgw is ended (TERM, then KILL 5 s
+# later) and rc is 124 or 137.  Sets rc to the exit status.
+reap() {
+  if ! wait_for "$2" gone "$1"; then
+    echo "# pid $1 still running after $2 s (x$scale): ending it"
+    kill -ALRM "$1" 2>/dev/null
+    wait_for 10 gone "$1" || kill -KILL "$1" 2>/dev/null
+  fi
+  wait "$1" 2>/dev/null
+  rc=$?
 }
 
 # expect_config_error NAME CONFIG_TEXT EXPECTED_MESSAGE [ENV...]
@@ -55,7 +88,7 @@ expect_config_error() {
   shift 3
   printf '%s\n' "$text" > "$tmp/bad.json"
   chmod 644 "$tmp/bad.json"
-  env "$@" "$dgw" run "$tmp/bad.json" > "$tmp/out" 2> "$tmp/err"
+  $quick env "$@" "$dgw" run "$tmp/bad.json" > "$tmp/out" 2> "$tmp/err"
   rc=$?
   lines=$(grep -c 'dgw: error:' "$tmp/err")
   if [ $rc -eq 3 ] && [ "$lines" -ge 1 ] && [ "$lines" -le "${maxlines:-1}" ] &&
@@ -68,30 +101,30 @@ expect_config_error() {
 }
 
 # ------------------------------------------------------------ usage
-"$dgw" --help > "$tmp/out" 2>&1
+$quick "$dgw" --help > "$tmp/out" 2>&1
 ok $? "dgw --help exits 0"
 grep -q 'check-plugin' "$tmp/out"
 ok $? "dgw --help lists the commands"
-"$dgw" frobnicate > /dev/null 2>&1
+$quick "$dgw" frobnicate > /dev/null 2>&1
 [ $? -eq 2 ]
 ok $? "an unknown command exits 2"
-"$dgw" > /dev/null 2>&1
+$quick "$dgw" > /dev/null 2>&1
 [ $? -eq 2 ]
 ok $? "no command exits 2"
 for c in run record demo mock check-plugin; do
-  "$dgw" $c --help > "$tmp/out" 2>&1 && grep -q "usage: dgw $c" "$tmp/out"
+  $quick "$dgw" $c --help > "$tmp/out" 2>&1 && grep -q "usage: dgw $c" "$tmp/out"
   ok $? "dgw $c --help"
 done
-"$dgw" run > /dev/null 2>&1
+$quick "$dgw" run > /dev/null 2>&1
 [ $? -eq 2 ]
 ok $? "dgw run without a config exits 2"
-"$dgw" mock --port 99999 > /dev/null 2>&1
+$quick "$dgw" mock --port 99999 > /dev/null 2>&1
 [ $? -eq 2 ]
 ok $? "dgw mock --port 99999 exits 2"
 
 # ----------------------------------------------------- config errors
 good='"intents": ["GUILDS"], "gateway_url": "ws://127.0.0.1:9"'
-"$dgw" run "$tmp/none.json" > /dev/null 2> "$tmp/err"
+$quick "$dgw" run "$tmp/none.json" > /dev/null 2> "$tmp/err"
 rc=$?
 [ $rc -eq 3 ] && grep -q 'none.json: cannot open' "$tmp/err"
 ok $? "config error: missing file (exit 3)"
@@ -138,27 +171,27 @@ grep -q 'init failed' "$tmp/err"
 ok $? "  ... and the refusal says init failed"
 
 # ------------------------------------------------------ check-plugin
-"$dgw" check-plugin log > "$tmp/out" 2>&1
+$quick "$dgw" check-plugin log > "$tmp/out" 2>&1
 rc=$?
 [ $rc -eq 0 ] && grep -q '^plugin: *log 1\.' "$tmp/out" &&
   grep -q '^abi: *1 ' "$tmp/out" && grep -q '^init: *ok' "$tmp/out"
 ok $? "check-plugin log: loads, reports name, version, ABI"
 show "$tmp/out"
-"$dgw" check-plugin --config '{"events":["MESSAGE_CREATE","TYPING_START"]}' \
+$quick "$dgw" check-plugin --config '{"events":["MESSAGE_CREATE","TYPING_START"]}' \
   log > "$tmp/out" 2>&1 && grep -q '^events: *MESSAGE_CREATE TYPING_START' "$tmp/out"
 ok $? "check-plugin reports the events the plugin subscribed to"
-"$dgw" check-plugin "$testplugins/badabi.so" > "$tmp/out" 2>&1
+$quick "$dgw" check-plugin "$testplugins/badabi.so" > "$tmp/out" 2>&1
 rc=$?
 [ $rc -eq 1 ] && grep -q '^refused: .*other plugin ABI' "$tmp/out"
 ok $? "check-plugin on a plugin of another ABI: exit 1, says why"
-"$dgw" check-plugin "$testplugins/nosym.so" > "$tmp/out" 2>&1
+$quick "$dgw" check-plugin "$testplugins/nosym.so" > "$tmp/out" 2>&1
 rc=$?
 [ $rc -eq 1 ] && grep -q 'lacks the symbol dgw_plugin_describe' "$tmp/out"
 ok $? "check-plugin on a shared object without the symbol: exit 1"
-"$dgw" check-plugin "$tmp/missing.so" > "$tmp/out" 2>&1
+$quick "$dgw" check-plugin "$tmp/missing.so" > "$tmp/out" 2>&1
 [ $? -eq 1 ]
 ok $? "check-plugin on a missing file: exit 1"
-"$dgw" check-plugin --config '{"interval_ms":"x"}' stats > "$tmp/out" 2>&1
+$quick "$dgw" check-plugin --config '{"interval_ms":"x"}' stats > "$tmp/out" 2>&1
 rc=$?
 [ $rc -eq 1 ] && grep -q 'init failed' "$tmp/out"
 ok $? "check-plugin with a config the plugin refuses: exit 1"
@@ -170,31 +203,42 @@ cat > "$tmp/script.jsonl" <<'EOF'
 {"t": "TYPING_START", "d": {"user_id": "2"}}
 {"t": "MESSAGE_CREATE", "d": {"id": "3", "content": "three"}}
 EOF
+# listening FILE: FILE holds the mock's whole "listening on" line (the
+# newline included, so the URL is complete).
+listening() {
+  at=$(grep -n '^dgw mock listening on ' "$1" | head -n 1 | cut -d: -f1)
+  [ -n "$at" ] && [ "$(wc -l < "$1")" -ge "$at" ]
+}
 start_mock() { # start_mock ARGS...: sets mockpid and url
-  "$dgw" mock --heartbeat-interval 500 "$@" > "$tmp/mock.out" 2> "$tmp/mock.err" &
+  mockout=$(fresh mock.out) && mockerr=$(fresh mock.err) || return 1
+  url=
+  $limit "$dgw" mock --heartbeat-interval 500 "$@" > "$mockout" 2> "$mockerr" &
   mockpid=$!
-  wait_for 10 grep -q 'listening on' "$tmp/mock.out" || return 1
-  url=$(sed -n 's/^dgw mock listening on //p' "$tmp/mock.out")
+  if ! wait_for 10 listening "$mockout"; then
+    show "$mockerr"
+    return 1
+  fi
+  url=$(sed -n 's/^dgw mock listening on //p' "$mockout" | head -n 1)
+  [ -n "$url" ]
 }
 stop_mock() {
-  kill "$mockpid" 2>/dev/null
-  wait "$mockpid" 2>/dev/null
+  [ -n "$mockpid" ] || return 0
+  kill -TERM "$mockpid" 2>/dev/null
+  reap "$mockpid" 10
   mockpid=
 }
 lines_of() { [ -f "$1" ] && wc -l < "$1" || echo 0; }
 has_lines() { [ "$(lines_of "$1")" -ge "$2" ]; }
 # stop_run [SIGNAL]: signals the running dgw (default TERM) and sets rc to
-# its exit status.  end_run: waits (20 s, scaled) for it to exit by itself.
+# its exit status (killing it if it has not exited 20 s later, scaled).
+# end_run: waits as long for it to exit by itself.
 stop_run() {
-  kill -"${1:-TERM}" "$runpid"
-  wait "$runpid"
-  rc=$?
+  kill -"${1:-TERM}" "$runpid" 2>/dev/null
+  reap "$runpid" 20
   runpid=
 }
 end_run() {
-  wait_for 20 sh -c "! kill -0 $runpid 2>/dev/null"
-  wait "$runpid"
-  rc=$?
+  reap "$runpid" 20
   runpid=
 }
 
@@ -203,47 +247,72 @@ end_run() {
 # none lost, none twice.
 start_mock --script "$tmp/script.jsonl" --dispatch-interval 300
 ok $? "dgw mock starts and says where it listens"
+events=$(fresh events.jsonl)
 cat > "$tmp/bot.json" <<EOF
 {
   "token_env": "CLI_TEST_TOKEN",
   "intents": "GUILDS,GUILD_MESSAGES",
   "gateway_url": "$url",
   "session_file": "sessions.json",
-  "plugins": [{"name": "log", "config": {"path": "$tmp/events.jsonl"}}],
+  "plugins": [{"name": "log", "config": {"path": "$events"}}],
   "log_level": "info"
 }
 EOF
-CLI_TEST_TOKEN=cli-token $wrap "$dgw" run "$tmp/bot.json" 2> "$tmp/run1.err" &
+run1err=$(fresh run1.err)
+CLI_TEST_TOKEN=cli-token $limit $wrap "$dgw" run "$tmp/bot.json" 2> "$run1err" &
 runpid=$!
-wait_for 20 has_lines "$tmp/events.jsonl" 2 # READY and the first event
+wait_for 20 has_lines "$events" 2 # READY and the first event
 ok $? "dgw run: the events reach the log plugin"
-grep -q 'shard 0: connecting' "$tmp/run1.err" &&
-  grep -q 'shard 0: ready (session' "$tmp/run1.err"
+grep -q 'shard 0: connecting' "$run1err" &&
+  grep -q 'shard 0: ready (session' "$run1err"
 ok $? "dgw run logs each lifecycle change"
+
+# A second bot on the same session file would resume the same session and
+# kick the first one off, again and again: it must refuse to start.
+lockerr=$(fresh lock.err)
+CLI_TEST_TOKEN=cli-token $limit $wrap "$dgw" run "$tmp/bot.json" 2> "$lockerr" &
+run2pid=$!
+reap "$run2pid" 20
+run2pid=
+[ $rc -eq 3 ] && [ "$(grep -c 'dgw: error:' "$lockerr")" -eq 1 ] &&
+  grep -q 'sessions.json is in use by another dgw' "$lockerr" &&
+  ! grep -q 'connecting' "$lockerr"
+ok $? "a second dgw run on the same session file refuses to start (exit 3, got $rc)"
+show "$lockerr"
+gone "$runpid"
+[ $? -ne 0 ]
+ok $? "  ... and the first one keeps running"
+
 stop_run TERM
 [ $rc -eq 0 ]
 ok $? "SIGTERM stops dgw run gracefully (exit 0, got $rc)"
-grep -q 'sessions saved to' "$tmp/run1.err" && [ -s "$tmp/sessions.json" ]
+grep -q 'sessions saved to' "$run1err" && [ -s "$tmp/sessions.json" ]
 ok $? "the graceful stop saves the session next to the config"
-show "$tmp/run1.err"
+show "$run1err"
 sleep 1 # the gateway goes on meanwhile
+[ ! -e "$tmp/sessions.json.lock" ]
+ok $? "the stopped bot removed its session lock"
+# A lock file left by a bot killed with SIGKILL: nobody holds it, so it
+# must not keep the next start from resuming.
+: > "$tmp/sessions.json.lock"
 
-CLI_TEST_TOKEN=cli-token $wrap "$dgw" run "$tmp/bot.json" 2> "$tmp/run2.err" &
+run2err=$(fresh run2.err)
+CLI_TEST_TOKEN=cli-token $limit $wrap "$dgw" run "$tmp/bot.json" 2> "$run2err" &
 runpid=$!
-wait_for 20 grep -q 'shard 0: resumed (session' "$tmp/run2.err"
-ok $? "the restart resumes the saved session instead of identifying"
-wait_for 20 grep -q '"three"' "$tmp/events.jsonl"
+wait_for 20 grep -q 'shard 0: resumed (session' "$run2err"
+ok $? "the restart resumes the saved session instead of identifying (a stale lock file does not block it)"
+wait_for 20 grep -q '"three"' "$events"
 stop_run INT
 [ $rc -eq 0 ]
 ok $? "SIGINT stops dgw run gracefully (exit 0, got $rc)"
-seqs=$(sed -n 's/^{"shard":0,"seq":\([0-9]*\),.*/\1/p' "$tmp/events.jsonl" | tr '\n' ' ')
-names=$(sed -n 's/^{"shard":0,"seq":[0-9]*,"t":"\([A-Z_]*\)".*/\1/p' "$tmp/events.jsonl" | tr '\n' ' ')
+seqs=$(sed -n 's/^{"shard":0,"seq":\([0-9]*\),.*/\1/p' "$events" | tr '\n' ' ')
+names=$(sed -n 's/^{"shard":0,"seq":[0-9]*,"t":"\([A-Z_]*\)".*/\1/p' "$events" | tr '\n' ' ')
 [ "$seqs" = "1 2 3 4 5 6 " ] &&
-  [ "$(grep -c '"t":"READY"' "$tmp/events.jsonl")" -eq 1 ] &&
-  [ "$(grep -c '"t":"RESUMED"' "$tmp/events.jsonl")" -eq 1 ] &&
-  [ "$(grep -c '"t":"MESSAGE_CREATE"' "$tmp/events.jsonl")" -eq 2 ]
+  [ "$(grep -c '"t":"READY"' "$events")" -eq 1 ] &&
+  [ "$(grep -c '"t":"RESUMED"' "$events")" -eq 1 ] &&
+  [ "$(grep -c '"t":"MESSAGE_CREATE"' "$events")" -eq 2 ]
 ok $? "across the restart every event once, in order (seqs: $seqs; $names)"
-show "$tmp/run2.err"
+show "$run2err"
 stop_mock
 
 # ------------------------------------------ a token Discord refuses
@@ -251,12 +320,13 @@ start_mock --token right-token
 cat > "$tmp/wrong.json" <<EOF
 {"intents": 1, "gateway_url": "$url", "log_level": "warn"}
 EOF
-DISCORD_TOKEN=wrong-token $wrap "$dgw" run "$tmp/wrong.json" 2> "$tmp/err" &
+err=$(fresh err)
+DISCORD_TOKEN=wrong-token $limit $wrap "$dgw" run "$tmp/wrong.json" 2> "$err" &
 runpid=$!
 end_run
-[ $rc -eq 4 ] && grep -q 'peer closed with code 4004' "$tmp/err"
+[ $rc -eq 4 ] && grep -q 'peer closed with code 4004' "$err"
 ok $? "a refused token (4004) ends dgw run with exit 4 (got $rc)"
-show "$tmp/err"
+show "$err"
 stop_mock
 
 # ------------------------- "auto" shards: GET /gateway/bot from the mock
@@ -266,23 +336,25 @@ cat > "$tmp/auto.json" <<EOF
 {"intents": 1, "shards": "auto", "api_url": "http://127.0.0.1:$port/api/v10",
  "log_level": "info"}
 EOF
-DISCORD_TOKEN=right-token $wrap "$dgw" run "$tmp/auto.json" 2> "$tmp/auto.err" &
+autoerr=$(fresh auto.err)
+DISCORD_TOKEN=right-token $limit $wrap "$dgw" run "$tmp/auto.json" 2> "$autoerr" &
 runpid=$!
-ready3() { [ "$(grep -c 'ready (session' "$tmp/auto.err")" -ge 3 ]; }
+ready3() { [ "$(grep -c 'ready (session' "$autoerr")" -ge 3 ]; }
 wait_for 20 ready3
 ok $? "auto shards: the 3 shards GET /gateway/bot recommends all get READY"
-grep -q 'shard 2: ready (session' "$tmp/auto.err"
+grep -q 'shard 2: ready (session' "$autoerr"
 ok $? "auto shards: shard ids 0..2"
 stop_run TERM
 [ $rc -eq 0 ]
 ok $? "auto shards: SIGTERM stops all three (exit 0, got $rc)"
-show "$tmp/auto.err"
-DISCORD_TOKEN=wrong-token $wrap "$dgw" run "$tmp/auto.json" 2> "$tmp/err" &
+show "$autoerr"
+err=$(fresh err)
+DISCORD_TOKEN=wrong-token $limit $wrap "$dgw" run "$tmp/auto.json" 2> "$err" &
 runpid=$!
 end_run
-[ $rc -eq 4 ] && grep -q '401' "$tmp/err"
+[ $rc -eq 4 ] && grep -q '401' "$err"
 ok $? "auto shards: a token the API refuses (401) ends dgw run with exit 4 (got $rc)"
-show "$tmp/err"
+show "$err"
 stop_mock
 
 # ------------------------- a graceful stop that cannot save: not exit 0
@@ -291,14 +363,15 @@ mkdir "$tmp/state"
 cat > "$tmp/save.json" <<EOF
 {"intents": 1, "gateway_url": "$url", "session_file": "state/s.json"}
 EOF
-DISCORD_TOKEN=t $wrap "$dgw" run "$tmp/save.json" 2> "$tmp/err" &
+err=$(fresh err)
+DISCORD_TOKEN=t $limit $wrap "$dgw" run "$tmp/save.json" 2> "$err" &
 runpid=$!
-wait_for 20 grep -q 'shard 0: ready (session' "$tmp/err"
-rmdir "$tmp/state" # the directory goes away while the bot runs
+wait_for 20 grep -q 'shard 0: ready (session' "$err"
+rm -rf "$tmp/state" # the directory (and the lock in it) goes away
 stop_run TERM
-[ $rc -eq 1 ] && grep -q 'cannot save the sessions' "$tmp/err"
+[ $rc -eq 1 ] && grep -q 'cannot save the sessions' "$err"
 ok $? "a session file that cannot be written: exit 1, said why (got $rc)"
-show "$tmp/err"
+show "$err"
 stop_mock
 
 # ------------------------------------- record, then replay the record
@@ -306,23 +379,27 @@ start_mock --script "$tmp/script.jsonl"
 cat > "$tmp/rec.json" <<EOF
 {"intents": "ALL", "gateway_url": "$url", "log_level": "warn"}
 EOF
-DISCORD_TOKEN=t $wrap "$dgw" record "$tmp/rec.json" "$tmp/rec1.jsonl" 2> "$tmp/err" &
+rec1=$(fresh rec1.jsonl)
+err=$(fresh err)
+DISCORD_TOKEN=t $limit $wrap "$dgw" record "$tmp/rec.json" "$rec1" 2> "$err" &
 runpid=$!
-wait_for 20 has_lines "$tmp/rec1.jsonl" 5
+wait_for 20 has_lines "$rec1" 5
 ok $? "dgw record writes what the bot receives"
 stop_run
 stop_mock
-start_mock --replay "$tmp/rec1.jsonl"
+start_mock --replay "$rec1"
 sed -i "s|\"gateway_url\": \"[^\"]*\"|\"gateway_url\": \"$url\"|" "$tmp/rec.json"
-DISCORD_TOKEN=t $wrap "$dgw" record --events MESSAGE_CREATE,TYPING_START,GUILD_CREATE \
-  "$tmp/rec.json" "$tmp/rec2.jsonl" 2> "$tmp/err" &
+rec2=$(fresh rec2.jsonl)
+err=$(fresh err)
+DISCORD_TOKEN=t $limit $wrap "$dgw" record --events MESSAGE_CREATE,TYPING_START,GUILD_CREATE \
+  "$tmp/rec.json" "$rec2" 2> "$err" &
 runpid=$!
-wait_for 20 has_lines "$tmp/rec2.jsonl" 4
+wait_for 20 has_lines "$rec2" 4
 stop_run
 stop_mock
 strip() { grep -v '"t":"READY"' "$1" | sed 's/^{"shard":[0-9]*,"seq":[0-9]*,//'; }
-strip "$tmp/rec1.jsonl" > "$tmp/a"
-strip "$tmp/rec2.jsonl" > "$tmp/b"
+strip "$rec1" > "$tmp/a"
+strip "$rec2" > "$tmp/b"
 [ "$(wc -l < "$tmp/a")" -eq 4 ] && cmp -s "$tmp/a" "$tmp/b"
 ok $? "dgw mock --replay serves a recording again, event for event"
 show "$tmp/b"

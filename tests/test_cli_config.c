@@ -259,6 +259,48 @@ static void test_mistakes_are_named(void **state) {
            "session_file: cannot write in /nonexistent/dir");
 }
 
+/* Strict JSON (RFC 8259): what json-c would let through is refused, with
+ * the line it is on (and, for a duplicate, the key). */
+static void test_strict_json(void **state) {
+  (void)state;
+  load_bad("{\"intents\": 1,\n}", "line 2: a trailing comma before '}'");
+  load_bad("{\"intents\": [1,\n 2,]}", "line 2: a trailing comma before ']'");
+  load_bad("{'intents': 1}",
+           "line 1: strings take double quotes, not single ones");
+  load_bad("{\"intents\": 'GUILDS'}", "strings take double quotes");
+  load_bad("{\"intents\": 1 /* all */}",
+           "line 1: comments are not allowed in JSON");
+  load_bad("/* bot */\n{\"intents\": 1}", "comments are not allowed");
+  load_bad("{\"intents\": 1}\n// end\n", "text after the JSON object (line 2)");
+  load_bad("{\"intents\": 1,\n \"intents\": 2}",
+           "line 2: duplicate key \"intents\"");
+  load_bad("{\"intents\": 1, \"int\\u0065nts\": 2}",
+           "duplicate key \"int\\u0065nts\"");
+  load_bad("{\"intents\": 1, \"shards\": {\"total\": 2,\n\n\"total\": 3}}",
+           "line 3: duplicate key \"total\"");
+  load_bad("{\"intents\": NaN}", "expected a value, found 'N'");
+  load_bad("{\"intents\": 01}", "no leading zeros");
+  load_bad("{\"intents\": 1.}", "digits must follow '.'");
+  load_bad("{\"intents\": \"a\tb\"}", "a control character in a string");
+  load_bad("{\"intents\": \"\\x\"}", "an unknown escape");
+  load_bad("{\"intents\": 1 \"shards\": 2}", "expected ',' or '}'");
+  load_bad("{\"intents\" 1}", "expected ':' after the key");
+  load_bad("{\"intents\": tru}", "expected a value");
+  load_bad("{\"intents\": \"GUILDS}", "a string without its closing quote");
+  load_bad("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+           "]]]]]",
+           "nested deeper than 32 levels");
+  /* The same key in two different objects is fine. */
+  {
+    struct cli_config cfg;
+
+    load_ok("{\"intents\": 1, \"plugins\": [{\"name\": \"log\", \"config\": "
+            "{\"name\": 1}}, {\"name\": \"stats\"}]}",
+            &cfg);
+    cli_config_free(&cfg);
+  }
+}
+
 static void test_unreadable_file(void **state) {
   struct cli_config cfg;
   char why[512];
@@ -280,6 +322,7 @@ int main(void) {
       cmocka_unit_test(test_shard_forms),
       cmocka_unit_test(test_token_in_file),
       cmocka_unit_test(test_mistakes_are_named),
+      cmocka_unit_test(test_strict_json),
       cmocka_unit_test(test_unreadable_file),
   };
   return cmocka_run_group_tests_name("cli_config", tests, setup, teardown);

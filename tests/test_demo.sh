@@ -5,7 +5,10 @@
 dgw=${DGW:-$PWD/tools/dgw}
 DGW_PLUGIN_PATH=$PWD/plugins/log/.libs:$PWD/plugins/stats/.libs
 export DGW_PLUGIN_PATH
-out=$(${DGW_TEST_WRAPPER:-} "$dgw" demo 2>&1)
+scale=${DGW_TEST_TIME_SCALE:-1}
+# Bounded: the demo ends by itself in a few seconds; a hung one is killed
+# (TERM, then KILL 5 s later) and fails with 124 instead of hanging make.
+out=$(timeout -k 5 $((120 * scale)) ${DGW_TEST_WRAPPER:-} "$dgw" demo 2>&1)
 rc=$?
 echo "1..5"
 if [ $rc -eq 0 ]; then echo "ok 1 - demo exits 0"; else echo "not ok 1 - demo exits 0 (got $rc)"; fi

@@ -85,17 +85,319 @@ bad:
   return NULL;
 }
 
+/*
+ * Strict JSON (RFC 8259), checked before json-c parses the text: json-c,
+ * even with JSON_TOKENER_STRICT, takes single quotes, NaN and raw control
+ * characters in strings, and keeps the last of two equal keys silently.
+ * A config with any of these, or with a trailing comma or a comment, is
+ * refused with the line it is on.
+ */
+#define SCAN_MAX_DEPTH 32 /* json-c's default depth */
+
+struct scan {
+  struct ctx *x;
+  const char *s;
+  size_t len, i;
+  int depth;
+};
+
+static int line_at(const char *s, size_t at) {
+  int line = 1;
+
+  for (size_t i = 0; i < at; i++)
+    line += s[i] == '\n';
+  return line;
+}
+
+static int scan_bad(struct scan *sc, const char *what) {
+  return fail(sc->x, NULL, "not valid JSON at line %d: %s",
+              line_at(sc->s, sc->i < sc->len ? sc->i : sc->len), what);
+}
+
+/* The character at the cursor is not what the grammar wants there. */
+static int scan_unexpected(struct scan *sc, const char *wanted) {
+  char msg[160];
+  unsigned char c;
+
+  if (sc->i >= sc->len)
+    return scan_bad(sc, "unexpected end of file");
+  c = (unsigned char)sc->s[sc->i];
+  if (c == '/')
+    return scan_bad(sc, "comments are not allowed in JSON");
+  if (c == '\'')
+    return scan_bad(sc, "strings take double quotes, not single ones");
+  if (c > 0x20 && c < 0x7f)
+    snprintf(msg, sizeof(msg), "expected %s, found '%c'", wanted, c);
+  else
+    snprintf(msg, sizeof(msg), "expected %s, found byte 0x%02x", wanted, c);
+  return scan_bad(sc, msg);
+}
+
+static void scan_ws(struct scan *sc) {
+  while (sc->i < sc->len && strchr(" \t\r\n", sc->s[sc->i]) != NULL &&
+         sc->s[sc->i] != '\0')
+    sc->i++;
+}
+
+static int is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+static int is_hex_digit(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* A string at the cursor (on its '"'); the cursor ends after it. */
+static int scan_string(struct scan *sc) {
+  for (sc->i++; sc->i < sc->len; sc->i++) {
+    unsigned char c = (unsigned char)sc->s[sc->i];
+
+    if (c == '"') {
+      sc->i++;
+      return 0;
+    }
+    if (c < 0x20)
+      return scan_bad(sc, "a control character in a string (write it as "
+                          "an escape such as \\n)");
+    if (c != '\\')
+      continue;
+    if (++sc->i >= sc->len)
+      break;
+    c = (unsigned char)sc->s[sc->i];
+    if (c == 'u') {
+      for (int k = 1; k <= 4; k++)
+        if (sc->i + (size_t)k >= sc->len || !is_hex_digit(sc->s[sc->i + k]))
+          return scan_bad(sc, "a \\u escape needs four hex digits");
+      sc->i += 4;
+    } else if (strchr("\"\\/bfnrt", c) == NULL || c == '\0') {
+      return scan_bad(sc, "an unknown escape in a string");
+    }
+  }
+  return scan_bad(sc, "a string without its closing quote");
+}
+
+static int scan_number(struct scan *sc) {
+  const char *s = sc->s;
+
+  if (sc->i < sc->len && s[sc->i] == '-')
+    sc->i++;
+  if (sc->i < sc->len && s[sc->i] == '0')
+    sc->i++;
+  else if (sc->i < sc->len && is_digit(s[sc->i]))
+    while (sc->i < sc->len && is_digit(s[sc->i]))
+      sc->i++;
+  else
+    return scan_bad(sc, "a bad number");
+  if (sc->i < sc->len && s[sc->i] == '.') {
+    if (++sc->i >= sc->len || !is_digit(s[sc->i]))
+      return scan_bad(sc, "a bad number (digits must follow '.')");
+    while (sc->i < sc->len && is_digit(s[sc->i]))
+      sc->i++;
+  }
+  if (sc->i < sc->len && (s[sc->i] == 'e' || s[sc->i] == 'E')) {
+    sc->i++;
+    if (sc->i < sc->len && (s[sc->i] == '+' || s[sc->i] == '-'))
+      sc->i++;
+    if (sc->i >= sc->len || !is_digit(s[sc->i]))
+      return scan_bad(sc, "a bad number (digits must follow the exponent)");
+    while (sc->i < sc->len && is_digit(s[sc->i]))
+      sc->i++;
+  }
+  if (sc->i < sc->len && is_digit(s[sc->i]))
+    return scan_bad(sc, "a bad number (no leading zeros)");
+  return 0;
+}
+
+static int scan_value(struct scan *sc);
+
+/* Records the key that ends just before the cursor (its quotes at `from`
+ * and sc->i - 1) in `seen`; refuses a key seen before in this object. */
+static int scan_key(struct scan *sc, struct json_object *seen, size_t from) {
+  size_t n = sc->i - from; /* with the quotes */
+  struct json_object *decoded = NULL;
+  const char *key;
+  char *raw = malloc(n + 1), *plain = malloc(n);
+  int rv = 0;
+
+  if (raw == NULL || plain == NULL) {
+    free(raw);
+    free(plain);
+    return fail(sc->x, NULL, "out of memory");
+  }
+  memcpy(raw, sc->s + from, n);
+  raw[n] = '\0';
+  memcpy(plain, raw + 1, n - 2);
+  plain[n - 2] = '\0';
+  key = plain;
+  /* An escaped key ("\u0061") is the same key as its plain form. */
+  if (memchr(raw, '\\', n) != NULL &&
+      (decoded = json_tokener_parse(raw)) != NULL &&
+      json_object_is_type(decoded, json_type_string))
+    key = json_object_get_string(decoded);
+  if (json_object_object_get_ex(seen, key, NULL))
+    rv = fail(sc->x, NULL,
+              "line %d: duplicate key %.*s (each key may appear once in an "
+              "object)",
+              line_at(sc->s, from), n > 66 ? 66 : (int)n, raw);
+  else if (json_object_object_add(seen, key, NULL) != 0)
+    rv = fail(sc->x, NULL, "out of memory");
+  json_object_put(decoded);
+  free(raw);
+  free(plain);
+  return rv;
+}
+
+static int scan_object(struct scan *sc) {
+  struct json_object *seen = json_object_new_object();
+  int rv = -1;
+
+  if (seen == NULL)
+    return fail(sc->x, NULL, "out of memory");
+  sc->i++; /* '{' */
+  scan_ws(sc);
+  if (sc->i < sc->len && sc->s[sc->i] == '}') {
+    sc->i++;
+    rv = 0;
+    goto out;
+  }
+  for (int first = 1;; first = 0) {
+    size_t from;
+
+    scan_ws(sc);
+    if (!first && sc->i < sc->len && sc->s[sc->i] == '}') {
+      scan_bad(sc, "a trailing comma before '}'");
+      goto out;
+    }
+    if (sc->i >= sc->len || sc->s[sc->i] != '"') {
+      scan_unexpected(sc, "a key in double quotes");
+      goto out;
+    }
+    from = sc->i;
+    if (scan_string(sc) != 0 || scan_key(sc, seen, from) != 0)
+      goto out;
+    scan_ws(sc);
+    if (sc->i >= sc->len || sc->s[sc->i] != ':') {
+      scan_unexpected(sc, "':' after the key");
+      goto out;
+    }
+    sc->i++;
+    if (scan_value(sc) != 0)
+      goto out;
+    scan_ws(sc);
+    if (sc->i < sc->len && sc->s[sc->i] == ',') {
+      sc->i++;
+      continue;
+    }
+    if (sc->i < sc->len && sc->s[sc->i] == '}') {
+      sc->i++;
+      rv = 0;
+      goto out;
+    }
+    scan_unexpected(sc, "',' or '}'");
+    goto out;
+  }
+out:
+  json_object_put(seen);
+  return rv;
+}
+
+static int scan_array(struct scan *sc) {
+  sc->i++; /* '[' */
+  scan_ws(sc);
+  if (sc->i < sc->len && sc->s[sc->i] == ']') {
+    sc->i++;
+    return 0;
+  }
+  for (int first = 1;; first = 0) {
+    scan_ws(sc);
+    if (!first && sc->i < sc->len && sc->s[sc->i] == ']')
+      return scan_bad(sc, "a trailing comma before ']'");
+    if (scan_value(sc) != 0)
+      return -1;
+    scan_ws(sc);
+    if (sc->i < sc->len && sc->s[sc->i] == ',') {
+      sc->i++;
+      continue;
+    }
+    if (sc->i < sc->len && sc->s[sc->i] == ']') {
+      sc->i++;
+      return 0;
+    }
+    return scan_unexpected(sc, "',' or ']'");
+  }
+}
+
+static int scan_word(struct scan *sc, const char *word) {
+  size_t n = strlen(word);
+
+  if (sc->len - sc->i < n || memcmp(sc->s + sc->i, word, n) != 0)
+    return scan_unexpected(sc, "a value");
+  sc->i += n;
+  return 0;
+}
+
+static int scan_value(struct scan *sc) {
+  int rv;
+
+  scan_ws(sc);
+  if (sc->i >= sc->len)
+    return scan_unexpected(sc, "a value");
+  if (sc->depth >= SCAN_MAX_DEPTH && strchr("{[", sc->s[sc->i]) != NULL &&
+      sc->s[sc->i] != '\0')
+    return scan_bad(sc, "nested deeper than 32 levels");
+  switch (sc->s[sc->i]) {
+  case '{':
+    sc->depth++;
+    rv = scan_object(sc);
+    sc->depth--;
+    return rv;
+  case '[':
+    sc->depth++;
+    rv = scan_array(sc);
+    sc->depth--;
+    return rv;
+  case '"':
+    return scan_string(sc);
+  case 't':
+    return scan_word(sc, "true");
+  case 'f':
+    return scan_word(sc, "false");
+  case 'n':
+    return scan_word(sc, "null");
+  default:
+    if (sc->s[sc->i] == '-' || is_digit(sc->s[sc->i]))
+      return scan_number(sc);
+    return scan_unexpected(sc, "a value");
+  }
+}
+
+/* 0 when `text` is one strict JSON value and nothing else but space. */
+static int scan_text(struct ctx *x, const char *text, size_t len) {
+  struct scan sc = {x, text, len, 0, 0};
+
+  if (scan_value(&sc) != 0)
+    return -1;
+  scan_ws(&sc);
+  if (sc.i < len)
+    return fail(x, NULL, "text after the JSON object (line %d)",
+                line_at(text, sc.i));
+  return 0;
+}
+
 /* Parses `text` as one JSON object, naming the line of a syntax error. */
 static struct json_object *parse_text(struct ctx *x, const char *text,
                                       size_t len) {
-  struct json_tokener *tok = json_tokener_new();
+  struct json_tokener *tok;
   struct json_object *root;
   enum json_tokener_error jerr;
 
-  if (tok == NULL) {
+  if (scan_text(x, text, len) != 0)
+    return NULL;
+  if ((tok = json_tokener_new()) == NULL) {
     fail(x, NULL, "out of memory");
     return NULL;
   }
+  json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
   root = json_tokener_parse_ex(tok, text, (int)len);
   jerr = json_tokener_get_error(tok);
   if (root == NULL || jerr != json_tokener_success) {

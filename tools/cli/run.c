@@ -9,11 +9,15 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -35,8 +39,76 @@ struct run {
   int refused;      /* Discord refused the bot for good */
   int config_error; /* the REST API refused the request (not the token) */
   int save_failed;  /* the sessions could not be saved */
+  int lock_fd;      /* <session_file>.lock, held while we run; -1: none */
+  char *lock_path;
   int status;
 };
+
+/*
+ * Takes <session_file>.lock (flock, exclusive, not waiting) for the life of
+ * the process, so that a second dgw run or record on the same session file
+ * refuses to start instead of resuming the same session and kicking the
+ * first bot off, again and again.  The lock file is removed at exit while
+ * still locked; a lock taken on a file someone removed meanwhile is
+ * dropped and taken again on the new one.  Returns 0, or -1 with a
+ * sentence in `why`.
+ */
+static int lock_session_file(struct run *r, char *why, size_t why_size) {
+  size_t len;
+
+  if (r->cfg.session_file == NULL)
+    return 0;
+  len = strlen(r->cfg.session_file) + sizeof(".lock");
+  if ((r->lock_path = malloc(len)) == NULL) {
+    snprintf(why, why_size, "out of memory");
+    return -1;
+  }
+  snprintf(r->lock_path, len, "%s.lock", r->cfg.session_file);
+  for (int tries = 0; tries < 10; tries++) {
+    struct stat held, now;
+    int fd = open(r->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+      snprintf(why, why_size, "session_file: cannot create the lock %s: %s",
+               r->lock_path, strerror(errno));
+      return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      int e = errno;
+
+      close(fd);
+      if (e == EWOULDBLOCK)
+        snprintf(why, why_size,
+                 "session_file: %s is in use by another dgw run or record "
+                 "(it holds %s); two bots on one session would keep "
+                 "resuming it from each other",
+                 r->cfg.session_file, r->lock_path);
+      else
+        snprintf(why, why_size, "session_file: cannot lock %s: %s",
+                 r->lock_path, strerror(e));
+      return -1;
+    }
+    if (fstat(fd, &held) == 0 && stat(r->lock_path, &now) == 0 &&
+        held.st_dev == now.st_dev && held.st_ino == now.st_ino) {
+      r->lock_fd = fd;
+      return 0;
+    }
+    close(fd); /* the previous holder removed it as we took it: again */
+  }
+  snprintf(why, why_size, "session_file: cannot lock %s: it keeps changing",
+           r->lock_path);
+  return -1;
+}
+
+static void unlock_session_file(struct run *r) {
+  if (r->lock_fd >= 0) {
+    unlink(r->lock_path); /* still locked: nobody can take the old file */
+    close(r->lock_fd);
+    r->lock_fd = -1;
+  }
+  free(r->lock_path);
+  r->lock_path = NULL;
+}
 
 /* 1 when no shard will connect again: all closed or stopped for good. */
 static int all_ended(struct run *r) {
@@ -240,9 +312,16 @@ static int run_config(const char *config_path, const char *record_to,
   int err = 0;
 
   memset(&r, 0, sizeof(r));
+  r.lock_fd = -1;
   r.status = CLI_EXIT_RUNTIME;
   if (cli_config_load(config_path, &r.cfg, getenv, why, sizeof(why)) != 0) {
     cli_say(DGW_LOG_ERROR, "%s", why);
+    return CLI_EXIT_CONFIG;
+  }
+  if (lock_session_file(&r, why, sizeof(why)) != 0) {
+    cli_say(DGW_LOG_ERROR, "%s: %s", config_path, why);
+    unlock_session_file(&r);
+    cli_config_free(&r.cfg);
     return CLI_EXIT_CONFIG;
   }
   r.level = r.cfg.log_level;
@@ -321,6 +400,7 @@ out:
     event_free(r.grace);
   if (r.base != NULL)
     event_base_free(r.base);
+  unlock_session_file(&r);
   cli_config_free(&r.cfg);
   return r.status;
 }
@@ -344,10 +424,12 @@ static void run_usage(FILE *out) {
         "On SIGINT or SIGTERM the shards close; with session_file set they\n"
         "close resumable and their sessions are saved there, and the next\n"
         "start resumes them instead of identifying.  A second signal stops\n"
-        "at once.\n"
+        "at once.  While it runs, the bot holds SESSION_FILE.lock: a\n"
+        "second dgw run on the same session file refuses to start.\n"
         "\n"
         "Exit status: 0 stopped by a signal, 1 runtime failure, 2 usage\n"
-        "error, 3 bad config (or unset token variable, refused plugin),\n"
+        "error, 3 bad config (or unset token variable, refused plugin,\n"
+        "session file in use by another dgw run),\n"
         "4 Discord refused the bot (token, intents, shards).\n",
         out);
 }

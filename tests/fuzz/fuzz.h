@@ -1,0 +1,28 @@
+/*
+ * libFuzzer harnesses of dgw's parsers (docs/reliability.md).  Each
+ * fuzz_*.c defines LLVMFuzzerTestOneInput; with clang (configure
+ * --enable-fuzz) it links with libFuzzer, and with any compiler it links
+ * with replay.c, which feeds it every file of its seed corpus as an
+ * ordinary test.
+ */
+#ifndef DGW_FUZZ_H
+#define DGW_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One input; returns 0.  A crash, a sanitizer report or an abort() is a
+ * finding. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * Writes `size` bytes at `data` to this process's scratch file (created on
+ * first use in $TMPDIR, removed at exit) and returns its path; NULL when
+ * it cannot be written.  For the parsers that read a file by path.
+ */
+const char *fuzz_scratch_file(const uint8_t *data, size_t size);
+
+/* Aborts with `what` on stderr: a harness's own check failed. */
+void fuzz_fail(const char *what) __attribute__((noreturn));
+
+#endif /* DGW_FUZZ_H */
