@@ -325,7 +325,7 @@ DGW_EXTERN int dgw_options_set_presence(struct dgw_options *opt,
 /**
  * Where log lines go, and the most verbose level passed on (default: no
  * logging).  Returns DGW_OK, or DGW_ERR_INVALID_ARGUMENT for a NULL `opt`
- * (it returned void before 0.2.0; callers that ignore the result are
+ * (it returned void in 0.1.0; callers that ignore the result are
  * unaffected).
  */
 DGW_EXTERN int dgw_options_set_log(struct dgw_options *opt, dgw_log_fn fn,
