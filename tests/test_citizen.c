@@ -93,6 +93,39 @@ static void test_loop_ends_after_stop(void **state) {
   dispatch_returns(f->base);
 }
 
+/* Input: no gateway URL and auto shards, so GET /gateway/bot (to the
+ * mock, over https with the test CA) comes first; the gateway then closes
+ * 4004.  Expected: FATAL, and after the mock is gone the REST request, its
+ * connection and the resolver leave nothing added on the base. */
+static void test_loop_ends_after_fatal_with_rest(void **state) {
+  struct dgw_mock_config mc;
+  struct fx *f;
+  char api[128];
+
+  (void)state;
+  memset(&mc, 0, sizeof(mc));
+  mc.cert_file = cert_path("localhost.pem");
+  mc.key_file = cert_path("localhost.key");
+  f = fx_new(&mc);
+  f->fatal_on_op = DGW_OP_IDENTIFY;
+  snprintf(api, sizeof(api), "https://localhost:%u/api/v10",
+           (unsigned)dgw_mock_port(f->mock));
+  assert_int_equal(dgw_options_set_api_url(f->opt, api), DGW_OK);
+  assert_int_equal(dgw_options_set_gateway_url(f->opt, NULL), DGW_OK);
+  assert_int_equal(dgw_options_set_shards_auto(f->opt), DGW_OK);
+  assert_int_equal(dgw_options_set_ca_file(f->opt, cert_path("ca.pem")),
+                   DGW_OK);
+  fx_client_new(f);
+  assert_int_equal(dgw_client_start(f->client), DGW_OK);
+  assert_true(fx_wait_for(f, fx_has_fatal, 5));
+  assert_int_equal(f->fatal_code, 4004);
+  dgw_mock_free(f->mock);
+  f->mock = NULL;
+  assert_int_equal(drain_to_zero(f->base, 5), 0);
+  dispatch_returns(f->base);
+  fx_free(f);
+}
+
 /* Input: a started client, stopped; then dgw_client_start() again.
  * Expected: DGW_ERR_STATE (a client runs once, as dgw.h says). */
 static void test_start_after_stop_is_refused(void **state) {
@@ -398,6 +431,7 @@ int main(void) {
                                       fx_teardown),
       cmocka_unit_test_setup_teardown(test_loop_ends_after_stop, fx_setup,
                                       fx_teardown),
+      cmocka_unit_test(test_loop_ends_after_fatal_with_rest),
       cmocka_unit_test_setup_teardown(test_start_after_stop_is_refused,
                                       fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_nothing_left_after_free, fx_setup,
