@@ -522,8 +522,9 @@ struct event_base; /* libevent's, from <event2/event.h> */
  * `cb` may be NULL).  Nothing connects until dgw_client_start().  The
  * shards are created here, idle, except with auto shards (created when
  * GET /gateway/bot answers).  Returns NULL and sets *err
- * (DGW_ERR_INVALID_ARGUMENT when no token is set, DGW_ERR_TLS when the CA
- * file cannot be loaded, DGW_ERR_NOMEM).
+ * (DGW_ERR_INVALID_ARGUMENT when no token is set or the application's
+ * SSL_CTX no longer verifies the peer, DGW_ERR_TLS when the CA file cannot
+ * be loaded, DGW_ERR_NOMEM).
  */
 DGW_EXTERN struct dgw_client *dgw_client_new(struct event_base *base,
                                              const struct dgw_options *opt,
@@ -1058,8 +1059,8 @@ struct ssl_ctx_st; /* OpenSSL's SSL_CTX, from <openssl/ssl.h> */
  *
  * dgw still verifies every connection: each SSL gets SSL_VERIFY_PEER (the
  * context's verify callback is kept) and the host name (SSL_set1_host,
- * SNI), and a handshake whose verify result is not X509_V_OK fails with
- * DGW_ERR_TLS_VERIFY even if a verify callback accepted it.  A context
+ * SNI), and a gateway handshake whose verify result is not X509_V_OK
+ * fails with DGW_ERR_TLS_VERIFY even if a verify callback accepted it.  A context
  * whose verify mode lacks SSL_VERIFY_PEER (SSL_VERIFY_NONE) is refused
  * with DGW_ERR_INVALID_ARGUMENT, here (with an ERROR log line when a log
  * is set) and again by dgw_client_new() if the mode was changed since.
