@@ -105,6 +105,7 @@ static void shard_config_of(const struct dgw_client *c, uint32_t shard_id,
   sc->compress = c->opt.compress;
   sc->large_threshold = c->opt.large_threshold;
   sc->presence_json = c->opt.presence_json;
+  sc->properties_json = c->opt.properties_json;
   sc->backoff_base_ms = c->opt.backoff_base_ms;
   sc->backoff_max_ms = c->opt.backoff_max_ms;
   sc->healthy_ms = c->opt.healthy_ms;
@@ -173,6 +174,34 @@ struct dgw_requests *client_requests(struct dgw_client *c,
   return c->requests[i];
 }
 
+/* c->ssl: a reference on the application's SSL_CTX, checked again (it may
+ * have changed since dgw_options_set_ssl_ctx), or one of our own. */
+static int take_ssl_ctx(struct dgw_client *c, char *why, size_t why_size) {
+  int rv = DGW_ERR_TLS;
+
+  if (c->opt.ssl_ctx == NULL) {
+    c->ssl = dgw_tls_client_ctx_new(c->opt.ca_file, why, why_size, &rv);
+    return c->ssl != NULL ? DGW_OK : rv;
+  }
+  if (!(SSL_CTX_get_verify_mode(c->opt.ssl_ctx) & SSL_VERIFY_PEER)) {
+    snprintf(why, why_size,
+             "the application's SSL_CTX does not verify the peer "
+             "(SSL_VERIFY_NONE); dgw needs SSL_VERIFY_PEER");
+    return DGW_ERR_INVALID_ARGUMENT;
+  }
+  if (SSL_CTX_up_ref(c->opt.ssl_ctx) != 1) {
+    snprintf(why, why_size, "out of memory");
+    return DGW_ERR_NOMEM;
+  }
+  c->ssl = c->opt.ssl_ctx;
+  if (c->opt.ca_file != NULL)
+    client_log(c, DGW_LOG_WARN,
+               "the CA file %s is ignored: the application's SSL_CTX decides "
+               "which CAs are trusted",
+               c->opt.ca_file);
+  return DGW_OK;
+}
+
 struct dgw_client *dgw_client_new(struct event_base *base,
                                   const struct dgw_options *opt,
                                   const struct dgw_callbacks *cb,
@@ -197,15 +226,15 @@ struct dgw_client *dgw_client_new(struct event_base *base,
     goto fail;
   if ((c->plugins = client_plugins_new(c)) == NULL)
     goto fail;
-  c->ssl = dgw_tls_client_ctx_new(c->opt.ca_file, why, sizeof(why), &rv);
-  if (c->ssl == NULL) {
+  if ((rv = take_ssl_ctx(c, why, sizeof(why))) != DGW_OK) {
     client_log(c, DGW_LOG_ERROR, "%s", why);
     goto fail;
   }
   rv = DGW_ERR_NOMEM;
-  /* The resolver reads /etc/resolv.conf and /etc/hosts once, for every
-   * shard of this client (and GET /gateway/bot). */
-  c->resolver = dgw_resolver_new(base, NULL, 1);
+  /* The application's evdns_base (borrowed), or one that reads
+   * /etc/resolv.conf and /etc/hosts once, for every shard of this client
+   * (and GET /gateway/bot). */
+  c->resolver = dgw_resolver_new(base, c->opt.dns_base, 0);
   if (c->resolver == NULL)
     goto fail;
   if ((c->identify = new_identify_queue(c)) == NULL)

@@ -26,6 +26,7 @@ struct dgw_options {
   int shards_auto;     /* all of GET /gateway/bot's recommended shard count */
   int large_threshold; /* 0: not sent */
   char *presence_json;
+  char *properties_json; /* IDENTIFY's properties object, or NULL: dgw's */
   dgw_log_fn log;
   void *log_user_data;
   enum dgw_log_level log_level;
@@ -41,10 +42,16 @@ struct dgw_options {
   uint64_t starts_reset_after_ms;
   size_t send_queue;  /* 0: the default capacity */
   int plugins_strict; /* a refused plugin stops dgw_client_start() */
+  /* The application's own, or NULL: dgw makes its own.  The SSL_CTX is
+   * referenced (SSL_CTX_up_ref) by every dgw_options and client holding
+   * it; the evdns_base is borrowed, never freed. */
+  SSL_CTX *ssl_ctx;
+  struct evdns_base *dns_base;
 };
 
 struct dgw_resolver;
 struct dgw_identify_queue;
+struct evdns_base;
 
 struct dgw_callbacks {
   dgw_state_fn on_state;

@@ -716,11 +716,14 @@ int dgw_identify_encode(const struct dgw_identify_params *params, char **out,
     return DGW_ERR_INVALID_ARGUMENT;
   }
   d = json_object_new_object();
-  props = json_object_new_object();
+  props = params->properties_json != NULL
+              ? json_tokener_parse(params->properties_json)
+              : json_object_new_object();
   shard = json_object_new_array();
-  if (props != NULL && (add_string(props, "os", "linux") != DGW_OK ||
-                        add_string(props, "browser", "dgw") != DGW_OK ||
-                        add_string(props, "device", "dgw") != DGW_OK)) {
+  if (params->properties_json == NULL && props != NULL &&
+      (add_string(props, "os", "linux") != DGW_OK ||
+       add_string(props, "browser", "dgw") != DGW_OK ||
+       add_string(props, "device", "dgw") != DGW_OK)) {
     json_object_put(props);
     props = NULL;
   }

@@ -141,11 +141,15 @@ struct dgw_identify_params {
   const char *presence_json; /* a presence object's JSON text, or NULL: not
                                 sent; text that does not parse is sent as
                                 null (checked when the option was set) */
+  /* The "properties" object's JSON text ({"os","browser","device"}), or
+   * NULL: {"os":"linux","browser":"dgw","device":"dgw"}. */
+  const char *properties_json;
 };
 
 /*
  * Identify (op 2) with `params`: {"token","properties":{"os":"linux",
- * "browser":"dgw","device":"dgw"},"intents","shard":[id,total]
+ * "browser":"dgw","device":"dgw"} (or
+ * params->properties_json),"intents","shard":[id,total]
  * [,"large_threshold"][,"presence"]}.  DGW_ERR_INVALID_ARGUMENT when
  * `params` or its token is NULL.  The text holds the token: the caller
  * wipes it (OPENSSL_cleanse) before free(); the encoder wipes every copy

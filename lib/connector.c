@@ -276,11 +276,17 @@ static int connect_error(struct dgw_connector *c, short what, char *why,
 
 static void event_cb(struct bufferevent *bev, short what, void *arg) {
   struct dgw_connector *c = arg;
+  char why[512];
 
   (void)bev;
   enter(c);
   if (c->state != CONNECTOR_CONNECTING) {
     /* nothing: the socket is going */
+  } else if ((what & BEV_EVENT_CONNECTED) && c->cfg.ssl_ctx != NULL &&
+             dgw_tls_check_verified(bufferevent_openssl_get_ssl(c->bev), why,
+                                    sizeof(why)) != DGW_OK) {
+    /* An application's verify callback let a bad certificate through. */
+    fail(c, DGW_ERR_TLS_VERIFY, "%s", why);
   } else if (what & BEV_EVENT_CONNECTED) {
     struct bufferevent *mine = c->bev;
 
@@ -294,7 +300,6 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
     else
       bufferevent_free(mine);
   } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-    char why[512];
     int rv = connect_error(c, what, why, sizeof(why));
 
     /* A refused or unreachable address: try the next one. */

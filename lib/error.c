@@ -77,6 +77,45 @@ const char *dgw_strerror(int error) {
   return "unknown error";
 }
 
+int dgw_error_is_fatal(int error) {
+  switch (error) {
+  case DGW_OK:
+  case DGW_ERR_AGAIN:
+  case DGW_ERR_QUEUE_FULL:
+  case DGW_ERR_SESSION_LOST:
+  case DGW_ERR_RATE_LIMITED:
+  case DGW_ERR_DNS:
+  case DGW_ERR_CONNECT:
+  case DGW_ERR_TLS:
+  case DGW_ERR_TLS_VERIFY:
+  case DGW_ERR_TIMEOUT:
+  case DGW_ERR_HANDSHAKE:
+  case DGW_ERR_PROTOCOL:
+  case DGW_ERR_CLOSED:
+  case DGW_ERR_CONNECTION_LOST:
+  case DGW_ERR_MESSAGE_TOO_LARGE:
+  case DGW_ERR_IO:
+  case DGW_ERR_INFLATE:
+  case DGW_ERR_INFLATE_LIMIT:
+    return 0;
+  case DGW_ERR_INVALID_ARGUMENT:
+  case DGW_ERR_NOMEM:
+  case DGW_ERR_STATE:
+  case DGW_ERR_URL:
+  case DGW_ERR_JSON:
+  case DGW_ERR_PAYLOAD_TOO_LARGE:
+  case DGW_ERR_PLUGIN:
+  case DGW_ERR_AUTH:
+  case DGW_ERR_HTTP:
+  case DGW_ERR_NOT_FOUND:
+  case DGW_ERR_TYPE:
+  case DGW_ERR_RANGE:
+  case DGW_ERR_BUFFER_TOO_SMALL:
+    return 1;
+  }
+  return error < 0; /* unknown: do not retry blindly */
+}
+
 const char *dgw_version(void) {
   return DGW_VERSION_STRING;
 }

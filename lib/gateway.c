@@ -259,6 +259,7 @@ void gateway_identify_now(struct dgw_gateway *gw) {
   p.shard_total = gw->cfg.shard_total;
   p.large_threshold = gw->cfg.large_threshold;
   p.presence_json = gw->cfg.presence_json;
+  p.properties_json = gw->cfg.properties_json;
   rv = dgw_identify_encode(&p, &text, &len, NULL, 0);
   rv = send_secret(gw, rv, text, len);
   if (rv != DGW_OK) {
@@ -717,6 +718,7 @@ struct dgw_gateway *gateway_new(const struct shard_config *cfg,
   gw->cfg.token = dup_or_null(cfg->token, &failed);
   gw->cfg.gateway_url = dup_or_null(cfg->gateway_url, &failed);
   gw->cfg.presence_json = dup_or_null(cfg->presence_json, &failed);
+  gw->cfg.properties_json = dup_or_null(cfg->properties_json, &failed);
   memset(&sc, 0, sizeof(sc));
   sc.backoff_base_ms = cfg->backoff_base_ms;
   sc.backoff_max_ms = cfg->backoff_max_ms;
@@ -762,6 +764,7 @@ void gateway_free(struct dgw_gateway *gw) {
   }
   free((char *)(uintptr_t)gw->cfg.gateway_url);
   free((char *)(uintptr_t)gw->cfg.presence_json);
+  free((char *)(uintptr_t)gw->cfg.properties_json);
   free(gw->self_id);
   free(gw);
 }

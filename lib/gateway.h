@@ -33,6 +33,7 @@ struct shard_config {
   int compress;              /* ask for zlib-stream */
   int large_threshold;       /* 0: not sent */
   const char *presence_json; /* IDENTIFY's presence, or NULL */
+  const char *properties_json; /* IDENTIFY's properties, or NULL: dgw's */
   uint32_t backoff_base_ms, backoff_max_ms, healthy_ms;
   uint32_t invalid_min_ms, invalid_max_ms;
   uint32_t connect_timeout_ms, close_timeout_ms;

@@ -33,6 +33,15 @@ void gateway_relaunch(struct dgw_gateway *gw) {
   shard_connect_now(gw);
 }
 
+void dgw_gateway_set_user_data(struct dgw_gateway *gw, void *user_data) {
+  if (gw != NULL)
+    gw->user_data = user_data;
+}
+
+void *dgw_gateway_user_data(const struct dgw_gateway *gw) {
+  return gw != NULL ? gw->user_data : NULL;
+}
+
 void *gateway_owner(const struct dgw_gateway *gw) {
   return gw->owner;
 }

@@ -50,6 +50,7 @@ struct dgw_gateway {
   int retry_now; /* terminate() asked for an immediate reconnect */
   char *self_id; /* the bot's user id, from READY */
   struct shard_counters counters;
+  void *user_data; /* the application's, per shard */
 };
 
 /* Logs through the config's sink when `level` passes its filter. */

@@ -6,6 +6,7 @@
 
 #include <json-c/json.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 
 #include <dgw/dgw.h>
 
@@ -52,6 +53,8 @@ void options_clear(struct dgw_options *opt) {
   free(opt->api_url);
   free(opt->ca_file);
   free(opt->presence_json);
+  free(opt->properties_json);
+  SSL_CTX_free(opt->ssl_ctx); /* our reference only */
   memset(opt, 0, sizeof(*opt));
 }
 
@@ -83,14 +86,19 @@ int options_copy(struct dgw_options *dst, const struct dgw_options *src) {
   dst->api_url = NULL;
   dst->ca_file = NULL;
   dst->presence_json = NULL;
+  dst->properties_json = NULL;
   if (dup_field(&dst->token, src->token) != DGW_OK ||
       dup_field(&dst->gateway_url, src->gateway_url) != DGW_OK ||
       dup_field(&dst->api_url, src->api_url) != DGW_OK ||
       dup_field(&dst->ca_file, src->ca_file) != DGW_OK ||
-      dup_field(&dst->presence_json, src->presence_json) != DGW_OK) {
+      dup_field(&dst->presence_json, src->presence_json) != DGW_OK ||
+      dup_field(&dst->properties_json, src->properties_json) != DGW_OK) {
+    dst->ssl_ctx = NULL;
     options_clear(dst);
     return DGW_ERR_NOMEM;
   }
+  if (dst->ssl_ctx != NULL)
+    SSL_CTX_up_ref(dst->ssl_ctx);
   return DGW_OK;
 }
 
@@ -218,13 +226,81 @@ int dgw_options_set_presence(struct dgw_options *opt,
   return rv;
 }
 
-void dgw_options_set_log(struct dgw_options *opt, dgw_log_fn fn,
-                         void *user_data, enum dgw_log_level max_level) {
+int dgw_options_set_log(struct dgw_options *opt, dgw_log_fn fn, void *user_data,
+                        enum dgw_log_level max_level) {
   if (opt == NULL)
-    return;
+    return DGW_ERR_INVALID_ARGUMENT;
   opt->log = fn;
   opt->log_user_data = user_data;
   opt->log_level = max_level;
+  return DGW_OK;
+}
+
+/* A property value: 1..64 bytes, no control character. */
+static int property_ok(const char *v) {
+  size_t n = v != NULL ? strlen(v) : 0;
+
+  if (n == 0 || n > 64)
+    return 0;
+  for (const char *p = v; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      return 0;
+  return 1;
+}
+
+int dgw_options_set_identify_properties(struct dgw_options *opt, const char *os,
+                                        const char *browser,
+                                        const char *device) {
+  struct json_object *props;
+  int rv;
+
+  if (opt == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (os == NULL && browser == NULL && device == NULL)
+    return dup_field(&opt->properties_json, NULL);
+  if (!property_ok(os) || !property_ok(browser) || !property_ok(device))
+    return DGW_ERR_INVALID_ARGUMENT;
+  if ((props = json_object_new_object()) == NULL)
+    return DGW_ERR_NOMEM;
+  if (json_object_object_add(props, "os", json_object_new_string(os)) != 0 ||
+      json_object_object_add(props, "browser",
+                             json_object_new_string(browser)) != 0 ||
+      json_object_object_add(props, "device", json_object_new_string(device)) !=
+          0) {
+    json_object_put(props);
+    return DGW_ERR_NOMEM;
+  }
+  rv = dup_field(
+      &opt->properties_json,
+      json_object_to_json_string_ext(
+          props, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+  json_object_put(props);
+  return rv;
+}
+
+int dgw_options_set_ssl_ctx(struct dgw_options *opt, SSL_CTX *ctx) {
+  if (opt == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (ctx != NULL && !(SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_PEER)) {
+    if (opt->log != NULL && opt->log_level >= DGW_LOG_ERROR)
+      opt->log(DGW_LOG_ERROR,
+               "dgw_options_set_ssl_ctx: refused: the SSL_CTX does not "
+               "verify the peer (SSL_VERIFY_NONE); dgw needs SSL_VERIFY_PEER",
+               opt->log_user_data);
+    return DGW_ERR_INVALID_ARGUMENT;
+  }
+  if (ctx != NULL && SSL_CTX_up_ref(ctx) != 1)
+    return DGW_ERR_NOMEM;
+  SSL_CTX_free(opt->ssl_ctx);
+  opt->ssl_ctx = ctx;
+  return DGW_OK;
+}
+
+int dgw_options_set_dns_base(struct dgw_options *opt, struct evdns_base *dns) {
+  if (opt == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->dns_base = dns;
+  return DGW_OK;
 }
 
 int dgw_options_set_reconnect(struct dgw_options *opt, uint32_t base_ms,

@@ -20,15 +20,18 @@ struct dgw_resolver *dgw_resolver_new(struct event_base *base,
     return NULL;
   if (dns == NULL) {
     /* Without DISABLE_WHEN_INACTIVE the resolver's own events would keep
-     * event_base_dispatch() running after every shard has closed. */
-    dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-                                   EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-    if (dns == NULL) /* no resolv.conf: still answers from /etc/hosts */
-      dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+     * event_base_dispatch() running after every shard has closed.
+     * libevent 2.1 applies that flag only after it added the nameservers
+     * of EVDNS_BASE_INITIALIZE_NAMESERVERS, whose read events then stay
+     * added for good: so the flag first, resolv.conf after. */
+    dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
     if (dns == NULL) {
       free(r);
       return NULL;
     }
+    /* No resolv.conf: libevent's defaults, and /etc/hosts still answers. */
+    (void)evdns_base_resolv_conf_parse(dns, DNS_OPTIONS_ALL,
+                                       "/etc/resolv.conf");
     evdns_base_load_hosts(dns, NULL);
     own = 1;
   }

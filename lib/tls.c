@@ -60,6 +60,11 @@ static int is_ip_literal(const char *host) {
 }
 
 int dgw_tls_prepare(SSL *ssl, const char *host) {
+  /* Whatever the context says (an application's may have changed after
+   * dgw checked it): this connection verifies the peer.  The context's
+   * verify callback, if any, is kept. */
+  SSL_set_verify(ssl, SSL_get_verify_mode(ssl) | SSL_VERIFY_PEER,
+                 SSL_get_verify_callback(ssl));
   if (is_ip_literal(host)) {
     if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1)
       return DGW_ERR_TLS;
@@ -92,4 +97,15 @@ int dgw_tls_describe_error(SSL *ssl, unsigned long openssl_err, char *buf,
   }
   snprintf(buf, size, "%s", fallback);
   return DGW_ERR_TLS;
+}
+
+int dgw_tls_check_verified(SSL *ssl, char *buf, size_t size) {
+  long vr = SSL_get_verify_result(ssl);
+
+  if (vr == X509_V_OK && SSL_get0_peer_certificate(ssl) != NULL)
+    return DGW_OK;
+  snprintf(buf, size, "TLS certificate verify failed: %s",
+           vr != X509_V_OK ? X509_verify_cert_error_string(vr)
+                           : "the peer sent no certificate");
+  return DGW_ERR_TLS_VERIFY;
 }

@@ -24,11 +24,21 @@ SSL_CTX *dgw_tls_client_ctx_new(const char *ca_file, char *reason,
                                 size_t reason_size, int *err);
 
 /*
- * Prepares `ssl` to connect to `host`: SNI (host names only, never an IP
+ * Prepares `ssl` to connect to `host`: peer verification on
+ * (SSL_VERIFY_PEER added to the context's mode, its verify callback
+ * kept), SNI (host names only, never an IP
  * literal, per RFC 6066) and host-name or IP verification of the peer's
  * certificate.  Returns DGW_OK or DGW_ERR_TLS.
  */
 int dgw_tls_prepare(SSL *ssl, const char *host);
+
+/*
+ * After a handshake that libevent reported as done: DGW_OK when the peer
+ * sent a certificate that verified (X509_V_OK), else DGW_ERR_TLS_VERIFY
+ * with a sentence in `buf`.  Catches an application's verify callback
+ * that accepted a certificate OpenSSL found bad.
+ */
+int dgw_tls_check_verified(SSL *ssl, char *buf, size_t size);
 
 /*
  * Describes why TLS failed on `ssl` into `buf`: the certificate

@@ -329,11 +329,13 @@ DGW_EXTERN int dgw_options_set_presence(struct dgw_options *opt,
 
 /**
  * Where log lines go, and the most verbose level passed on (default: no
- * logging).
+ * logging).  Returns DGW_OK, or DGW_ERR_INVALID_ARGUMENT for a NULL `opt`
+ * (it returned void in 0.1.0; callers that ignore the result are
+ * unaffected).
  */
-DGW_EXTERN void dgw_options_set_log(struct dgw_options *opt, dgw_log_fn fn,
-                                    void *user_data,
-                                    enum dgw_log_level max_level);
+DGW_EXTERN int dgw_options_set_log(struct dgw_options *opt, dgw_log_fn fn,
+                                   void *user_data,
+                                   enum dgw_log_level max_level);
 
 /**
  * Reconnect backoff: the first retry after a healthy session is at once;
@@ -525,8 +527,9 @@ struct event_base; /* libevent's, from <event2/event.h> */
  * `cb` may be NULL).  Nothing connects until dgw_client_start().  The
  * shards are created here, idle, except with auto shards (created when
  * GET /gateway/bot answers).  Returns NULL and sets *err
- * (DGW_ERR_INVALID_ARGUMENT when no token is set, DGW_ERR_TLS when the CA
- * file cannot be loaded, DGW_ERR_NOMEM).
+ * (DGW_ERR_INVALID_ARGUMENT when no token is set or the application's
+ * SSL_CTX no longer verifies the peer, DGW_ERR_TLS when the CA file cannot
+ * be loaded, DGW_ERR_NOMEM).
  */
 DGW_EXTERN struct dgw_client *dgw_client_new(struct event_base *base,
                                              const struct dgw_options *opt,
@@ -547,7 +550,8 @@ DGW_EXTERN struct dgw_client *dgw_client_new(struct event_base *base,
  * answered.  A refusal (401, another 4xx) starts nothing and calls
  * on_client_fatal.
  *
- * Returns DGW_ERR_STATE when already started, DGW_ERR_PLUGIN (and starts
+ * Returns DGW_ERR_STATE when already started (also after
+ * dgw_client_stop(): a client runs once), DGW_ERR_PLUGIN (and starts
  * nothing) when plugin loading is strict and a plugin was refused,
  * DGW_ERR_URL or DGW_ERR_TLS when the REST call cannot be made,
  * DGW_ERR_NOMEM.
@@ -555,13 +559,18 @@ DGW_EXTERN struct dgw_client *dgw_client_new(struct event_base *base,
 DGW_EXTERN int dgw_client_start(struct dgw_client *client);
 
 /** dgw_gateway_close() on every shard; while GET /gateway/bot is still in
- * flight, cancels it instead (no shard starts, no callback follows). */
+ * flight, cancels it instead (no shard starts, no callback follows).
+ * Once the shards are CLOSED nothing of the client's keeps the loop
+ * running; the client cannot be started again (see "Living in the
+ * application's event loop" below). */
 DGW_EXTERN void dgw_client_stop(struct dgw_client *client);
 
 /**
  * Drops every connection at once and frees the client and its shards.
  * Safe from inside any dgw callback (the free happens when the callback
- * returns; no further callbacks run).  NULL is a no-op.
+ * returns; no further callbacks run).  NULL is a no-op.  Run the loop one
+ * more pass before event_base_free() (see "Living in the application's
+ * event loop" below).
  */
 DGW_EXTERN void dgw_client_free(struct dgw_client *client);
 
@@ -842,6 +851,12 @@ struct dgw_member_request {
   const char *nonce;
 };
 
+/** The longest nonce of a member request, in bytes. */
+#define DGW_NONCE_MAX 32
+/** The size of dgw_gateway_request_members()'s `nonce_out` buffer: the
+ * longest nonce and its NUL. */
+#define DGW_NONCE_SIZE (DGW_NONCE_MAX + 1)
+
 /* Fields Request Channel Info (op 43) can ask for; OR them together. */
 enum dgw_channel_info_field {
   DGW_CHANNEL_INFO_STATUS = 1u << 0,           /* "status" */
@@ -895,11 +910,10 @@ DGW_EXTERN int dgw_gateway_update_voice_state(struct dgw_gateway *gw,
  * be NULL) is called once with all the chunks gathered, or the error; the
  * GUILD_MEMBERS_CHUNK events still reach handlers as usual.
  */
-DGW_EXTERN int
-dgw_gateway_request_members(struct dgw_gateway *gw,
-                            const struct dgw_member_request *request,
-                            dgw_members_fn fn, void *user_data,
-                            char nonce_out[33], char *why, size_t why_size);
+DGW_EXTERN int dgw_gateway_request_members(
+    struct dgw_gateway *gw, const struct dgw_member_request *request,
+    dgw_members_fn fn, void *user_data, char nonce_out[DGW_NONCE_SIZE],
+    char *why, size_t why_size);
 
 /** Request Soundboard Sounds (op 31) for `count` guilds of this shard. */
 DGW_EXTERN int
@@ -1004,6 +1018,118 @@ DGW_EXTERN int dgw_gateway_stats(const struct dgw_gateway *gw,
 DGW_EXTERN int dgw_options_set_send_limit(struct dgw_options *opt,
                                           uint32_t budget, uint32_t window_ms,
                                           size_t queue_capacity);
+
+/* ================================================================ */
+/* Living in the application's event loop                            */
+/* ================================================================ */
+
+/*
+ * The loop contract (see docs/integration.md):
+ *
+ * - dgw puts on the caller's event_base only its own events: per shard a
+ *   few timers and, while connected, one socket (a bufferevent); per
+ *   client an identify timer, and a GET /gateway/bot request while it
+ *   runs.  Its evdns_base (or the application's, borrowed) has no event
+ *   added while no lookup runs.  dgw installs no signal handler, starts no
+ *   thread and keeps no global mutable state.
+ * - After dgw_client_stop() has closed every shard (each CLOSED), or once
+ *   every shard is FATAL (a refused token, 4004...) or CLOSED, dgw holds
+ *   no event that keeps event_base_dispatch() running: the loop returns
+ *   by itself when the application has nothing else on it.
+ * - A client runs once: dgw_client_start() after dgw_client_stop() (or
+ *   dgw_client_stop_for_restart()) returns DGW_ERR_STATE.  To run again,
+ *   free it and make a new client (dgw_client_save_sessions() /
+ *   dgw_client_restore_sessions() carry the sessions over).
+ * - dgw_client_free() removes every event of the client's, except at most
+ *   a few zero-delay callbacks that free what libevent itself was still
+ *   using (a DNS lookup cancelled mid-flight, a finished HTTP connection):
+ *   they hold no socket and no timer, and run on the next pass of the
+ *   loop.  Before event_base_free() (or evdns_base_free() of a borrowed
+ *   evdns_base), run the loop once more, e.g.
+ *   event_base_loop(base, EVLOOP_NONBLOCK), or simply let
+ *   event_base_dispatch() return; freeing the base without that pass
+ *   leaks those few bytes, nothing worse.
+ */
+
+struct evdns_base; /* libevent's, from <event2/dns.h> */
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX, from <openssl/ssl.h> */
+
+/**
+ * Use the application's TLS context for wss:// and https:// instead of
+ * one dgw makes from the system store or dgw_options_set_ca_file() (which
+ * is then ignored).  dgw takes its own reference (SSL_CTX_up_ref) in the
+ * options and in every client made from them, and drops only those: the
+ * application may SSL_CTX_free() its own reference at any time.  NULL
+ * goes back to dgw's own context.
+ *
+ * dgw still verifies every connection: each SSL gets SSL_VERIFY_PEER (the
+ * context's verify callback is kept) and the host name (SSL_set1_host,
+ * SNI), and a gateway handshake whose verify result is not X509_V_OK
+ * fails with DGW_ERR_TLS_VERIFY even if a verify callback accepted it.  A context
+ * whose verify mode lacks SSL_VERIFY_PEER (SSL_VERIFY_NONE) is refused
+ * with DGW_ERR_INVALID_ARGUMENT, here (with an ERROR log line when a log
+ * is set) and again by dgw_client_new() if the mode was changed since.
+ */
+DGW_EXTERN int dgw_options_set_ssl_ctx(struct dgw_options *opt,
+                                       struct ssl_ctx_st *ctx);
+
+/**
+ * Resolve host names with the application's `dns` (which must belong to
+ * the event_base given to dgw_client_new()) instead of one dgw makes from
+ * /etc/resolv.conf.  Borrowed: dgw never frees it, and it must outlive
+ * every client made with it, plus the loop pass after dgw_client_free()
+ * described above (a cancelled lookup reports back to dgw through it).
+ * Created with EVDNS_BASE_DISABLE_WHEN_INACTIVE it keeps no event on the
+ * loop between lookups; otherwise its nameserver events keep
+ * event_base_dispatch() running, which is the application's choice.  NULL
+ * goes back to dgw's own resolver.  Returns DGW_OK, or
+ * DGW_ERR_INVALID_ARGUMENT for a NULL `opt`.
+ */
+DGW_EXTERN int dgw_options_set_dns_base(struct dgw_options *opt,
+                                        struct evdns_base *dns);
+
+/**
+ * IDENTIFY's `properties` (default: os "linux", browser "dgw", device
+ * "dgw"): each 1..64 bytes without control characters, or all three NULL
+ * for the default.  Returns DGW_OK, DGW_ERR_INVALID_ARGUMENT, or
+ * DGW_ERR_NOMEM.
+ */
+DGW_EXTERN int dgw_options_set_identify_properties(struct dgw_options *opt,
+                                                   const char *os,
+                                                   const char *browser,
+                                                   const char *device);
+
+/** Attaches the application's pointer to one shard (NULL at first); the
+ * client's user_data is unchanged.  A NULL `gw` is a no-op. */
+DGW_EXTERN void dgw_gateway_set_user_data(struct dgw_gateway *gw,
+                                          void *user_data);
+
+/** The pointer given to dgw_gateway_set_user_data(), or NULL. */
+DGW_EXTERN void *dgw_gateway_user_data(const struct dgw_gateway *gw);
+
+/**
+ * 1 when retrying the same thing unchanged cannot succeed: the program
+ * must change an argument, the configuration, the token or the object's
+ * state (like nghttp2_is_fatal); 0 for DGW_OK and for conditions that pass
+ * (dgw itself retries them on its connections).  Unknown negative codes
+ * give 1.
+ *
+ *   fatal (1): INVALID_ARGUMENT, NOMEM, STATE, URL, JSON,
+ *              PAYLOAD_TOO_LARGE, PLUGIN, AUTH, HTTP, and the field
+ *              getters' NOT_FOUND, TYPE, RANGE, BUFFER_TOO_SMALL (the
+ *              same read of the same text gives the same answer)
+ *   retry (0): AGAIN, QUEUE_FULL (when the queue drains), SESSION_LOST
+ *              (send again on the next session), RATE_LIMITED (after
+ *              retry_after), DNS, CONNECT, TLS, TLS_VERIFY (dgw retries
+ *              with backoff; a bad certificate persists, so watch the
+ *              log), TIMEOUT, HANDSHAKE, PROTOCOL, CLOSED,
+ *              CONNECTION_LOST, MESSAGE_TOO_LARGE, IO, INFLATE,
+ *              INFLATE_LIMIT
+ *
+ * A shard ended by a close code is reported by on_fatal with the code;
+ * dgw_close_code_action() is the table for close codes.
+ */
+DGW_EXTERN int dgw_error_is_fatal(int error);
 
 #ifdef __cplusplus
 }
