@@ -26,6 +26,11 @@
 
 typedef jsonscan_cursor cursor;
 
+/* The scanner's bit stack must hold the deepest nesting allowed here. */
+typedef char
+    depth_fits_the_bit_stack[DGW_FIELD_MAX_DEPTH <= JSONSCAN_DEPTH_LIMIT ? 1
+                                                                         : -1];
+
 /* One reference token of a pointer, as written (with its ~ escapes). */
 struct token {
   const unsigned char *p;

@@ -33,6 +33,11 @@ enum member_state { MEMBER_ABSENT, MEMBER_NULL, MEMBER_OK, MEMBER_BAD };
 
 typedef jsonscan_cursor cursor;
 
+/* The scanner's bit stack must hold the deepest nesting allowed here. */
+typedef char depth_fits_the_bit_stack[DGW_JSON_MAX_DEPTH <= JSONSCAN_DEPTH_LIMIT
+                                          ? 1
+                                          : -1];
+
 static void append(char *out, size_t cap, size_t *n, unsigned *flags,
                    const void *src, size_t len);
 static void append_utf8(char *out, size_t cap, size_t *n, unsigned *flags,
