@@ -306,6 +306,17 @@ static void host_init(struct plugin *p) {
   h->request_members = dgw_gateway_request_members;
   h->request_soundboard_sounds = dgw_gateway_request_soundboard_sounds;
   h->request_channel_info = dgw_gateway_request_channel_info;
+  h->field_present = dgw_field_present;
+  h->field_type = dgw_field_type;
+  h->field_raw = dgw_field_raw;
+  h->field_string = dgw_field_string;
+  h->field_string_view = dgw_field_string_view;
+  h->field_int64 = dgw_field_int64;
+  h->field_uint64 = dgw_field_uint64;
+  h->field_double = dgw_field_double;
+  h->field_bool = dgw_field_bool;
+  h->field_null = dgw_field_null;
+  h->field_count = dgw_field_count;
 }
 
 /* ------------------------------------------------------------ loading */

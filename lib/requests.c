@@ -6,7 +6,12 @@
 
 #include <json-c/json.h>
 
+#include <dgw/field.h>
+
 #include "requests.h"
+
+/* What a look at one string field of d without a DOM told. */
+enum peeked { PEEK_UNSURE, PEEK_ABSENT, PEEK_STRING };
 
 struct member_wait {
   struct member_wait *next;
@@ -260,21 +265,123 @@ static void on_voice(struct dgw_requests *r, struct dgw_gateway *gw,
   free_voice(w);
 }
 
+/*
+ * Reads the string member `pointer` of the event's d with the field
+ * getters into buf, as get_string() would see it on the DOM: PEEK_STRING
+ * (NUL-terminated; strcmp() stops at a decoded U+0000 as it does on
+ * json-c's string), PEEK_ABSENT when d has no such string (absent, another
+ * type, d not an object: get_string() returns NULL), or PEEK_UNSURE when
+ * only the DOM can tell (too long for buf, an unpaired surrogate).
+ */
+static enum peeked peek_string(const struct dgw_event *ev, const char *pointer,
+                               char *buf, size_t size) {
+  size_t len, n;
+  const char *d = dgw_event_data(ev, &len);
+  int rc;
+
+  if (d == NULL)
+    return PEEK_ABSENT; /* absent d: the DOM is NULL too */
+  rc = dgw_field_string(d, len, pointer, buf, size, &n);
+  if (rc == DGW_OK)
+    return PEEK_STRING;
+  return rc == DGW_ERR_NOT_FOUND || rc == DGW_ERR_TYPE ? PEEK_ABSENT
+                                                       : PEEK_UNSURE;
+}
+
+/* Whether a member chunk may be for one of our requests: its nonce
+ * (read without a DOM) is one we wait for, or could not be read. */
+static int chunk_wanted(const struct dgw_requests *r,
+                        const struct dgw_event *ev) {
+  char nonce[64];
+
+  switch (peek_string(ev, "/nonce", nonce, sizeof(nonce))) {
+  case PEEK_ABSENT:
+    return 0;
+  case PEEK_UNSURE:
+    return 1;
+  case PEEK_STRING:
+    break;
+  }
+  for (const struct member_wait *w = r->members; w != NULL; w = w->next)
+    if (strcmp(w->nonce, nonce) == 0)
+      return 1;
+  return 0;
+}
+
+/* Whether a voice event may answer one of our requests: a guild we wait
+ * for and, for a voice state, the bot's own user (both read without a
+ * DOM; 1 when either could not be read). */
+static int voice_wanted(const struct dgw_requests *r,
+                        const struct dgw_event *ev, int is_server,
+                        const char *self_id) {
+  char guild[128], user[128];
+  const struct voice_wait *w;
+
+  if (!is_server) {
+    if (self_id == NULL)
+      return 0;
+    switch (peek_string(ev, "/user_id", user, sizeof(user))) {
+    case PEEK_ABSENT:
+      return 0;
+    case PEEK_UNSURE:
+      return 1;
+    case PEEK_STRING:
+      if (strcmp(user, self_id) != 0)
+        return 0; /* another member's voice state */
+      break;
+    }
+  }
+  switch (peek_string(ev, "/guild_id", guild, sizeof(guild))) {
+  case PEEK_ABSENT:
+    return 0;
+  case PEEK_UNSURE:
+    return 1;
+  case PEEK_STRING:
+    break;
+  }
+  for (w = r->voices; w != NULL; w = w->next)
+    if (strcmp(w->guild_id, guild) == 0)
+      return 1;
+  return 0;
+}
+
+/* Whether a RATE_LIMITED event may be about op 8: its opcode, read
+ * without a DOM, is 8 or not a plain integer (json-c's get_int decides). */
+static int rate_limit_wanted(const struct dgw_event *ev) {
+  size_t len;
+  const char *d = dgw_event_data(ev, &len);
+  int64_t op;
+  int rc;
+
+  if (d == NULL)
+    return 0;
+  rc = dgw_field_int64(d, len, "/opcode", &op);
+  if (rc == DGW_ERR_NOT_FOUND || (rc == DGW_OK && op != 8))
+    return 0;
+  return 1;
+}
+
+/* Each event is first looked at without a DOM (dgw_field_*): only one
+ * that may answer a waiting request is parsed, through the event's
+ * cached view. */
 void dgw_requests_observe(struct dgw_requests *r, struct dgw_gateway *gw,
                           const struct dgw_event *ev, const char *self_id) {
   const char *name = dgw_event_name(ev);
   struct json_object *d;
 
   if (r->members != NULL && strcmp(name, "GUILD_MEMBERS_CHUNK") == 0) {
-    if ((d = dgw_event_json(ev)) != NULL)
+    if (chunk_wanted(r, ev) && (d = dgw_event_json(ev)) != NULL)
       on_chunk(r, gw, d);
   } else if (r->members != NULL && strcmp(name, "RATE_LIMITED") == 0) {
-    if ((d = dgw_event_json(ev)) != NULL)
+    if (rate_limit_wanted(ev) && (d = dgw_event_json(ev)) != NULL)
       on_rate_limited(r, gw, d);
   } else if (r->voices != NULL && (strcmp(name, "VOICE_STATE_UPDATE") == 0 ||
                                    strcmp(name, "VOICE_SERVER_UPDATE") == 0)) {
-    if ((d = dgw_event_json(ev)) != NULL)
-      on_voice(r, gw, d, strcmp(name, "VOICE_SERVER_UPDATE") == 0, self_id);
+    int is_server = strcmp(name, "VOICE_SERVER_UPDATE") == 0;
+
+    if (voice_wanted(r, ev, is_server, self_id) &&
+        (d = dgw_event_json(ev)) != NULL)
+      on_voice(r, gw, d, is_server, self_id);
   }
 }
 

@@ -1,8 +1,9 @@
 /*
  * Unit tests: the request tracker (lib/requests.c) fed dispatches by
- * hand.  requests.c reads an event only through dgw_event_name() and
- * dgw_event_json(); this program defines both over its own event, so no
- * gateway (and no socket) is linked in.  The tracker has no timers: a
+ * hand.  requests.c reads an event only through dgw_event_name(),
+ * dgw_event_data() (the field getters look at d without a DOM first) and
+ * dgw_event_json(); this program defines the three over its own event, so
+ * no gateway (and no socket) is linked in.  The tracker has no timers: a
  * request ends when its answer is complete, when RATE_LIMITED refuses it,
  * when it is cancelled or replaced, or by fail_all.
  */
@@ -30,6 +31,11 @@ const char *dgw_event_name(const struct dgw_event *ev) {
 struct json_object *dgw_event_json(const struct dgw_event *ev) {
   json_reads++;
   return ev->d;
+}
+
+/* d's text, as json-c writes the event's DOM (cached inside it). */
+const char *dgw_event_data(const struct dgw_event *ev, size_t *len) {
+  return json_object_to_json_string_length(ev->d, JSON_C_TO_STRING_PLAIN, len);
 }
 
 #define SELF "100"
@@ -374,6 +380,46 @@ static void test_parses_only_when_waiting(void **state) {
   dgw_requests_free(NULL);
 }
 
+/* Input: with a voice request for guild 7 and a member request "na"
+ * waiting, events that cannot answer them (another user's voice state,
+ * another guild's voice server, a chunk of another nonce or of none, a
+ * RATE_LIMITED for another opcode).  None may be parsed: the tracker reads
+ * their nonce, guild_id, user_id or opcode with the field getters first
+ * (without that, each costs a dgw_event_json()).  The matching ones still
+ * are parsed and answer. */
+static void test_parses_only_what_may_answer(void **state) {
+  struct dgw_requests *r = dgw_requests_new();
+  struct answer v = {0}, m = {0};
+
+  (void)state;
+  assert_int_equal(dgw_requests_add_voice(r, GW, "7", on_voice, &v), DGW_OK);
+  assert_int_equal(dgw_requests_add_members(r, "na", "7", on_members, &m),
+                   DGW_OK);
+  json_reads = 0;
+  observe(r, "VOICE_STATE_UPDATE", "{\"guild_id\":\"7\",\"user_id\":\"200\"}");
+  observe(r, "VOICE_STATE_UPDATE",
+          "{\"guild_id\":\"8\",\"user_id\":\"" SELF "\"}");
+  observe(r, "VOICE_STATE_UPDATE", "{\"guild_id\":\"7\"}");
+  observe(r, "VOICE_SERVER_UPDATE", "{\"guild_id\":\"8\"}");
+  observe(r, "VOICE_SERVER_UPDATE", "{\"guild_id\":7}");
+  observe(r, "GUILD_MEMBERS_CHUNK", "{\"nonce\":\"other\",\"chunk_count\":1}");
+  observe(r, "GUILD_MEMBERS_CHUNK", "{\"chunk_count\":1}");
+  observe(r, "RATE_LIMITED", "{\"opcode\":4,\"meta\":{\"nonce\":\"na\"}}");
+  assert_int_equal(json_reads, 0);
+  assert_int_equal(v.calls + m.calls, 0);
+
+  observe(r, "VOICE_STATE_UPDATE",
+          "{\"guild_id\":\"7\",\"user_id\":\"" SELF "\",\"session_id\":\"s\"}");
+  observe(r, "VOICE_SERVER_UPDATE", "{\"guild_id\":\"7\",\"token\":\"k\"}");
+  observe(r, "GUILD_MEMBERS_CHUNK",
+          "{\"nonce\":\"n\\u0061\",\"chunk_count\":1}");
+  assert_int_equal(json_reads, 3);
+  assert_int_equal(v.calls, 1);
+  assert_int_equal(m.calls, 1);
+  assert_int_equal(dgw_requests_pending(r), 0);
+  dgw_requests_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_member_chunks),
@@ -386,6 +432,7 @@ int main(void) {
       cmocka_unit_test(test_voice_replaced),
       cmocka_unit_test(test_fail_all),
       cmocka_unit_test(test_parses_only_when_waiting),
+      cmocka_unit_test(test_parses_only_what_may_answer),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include <dgw/dgw.h>
+#include <dgw/field.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -263,6 +264,32 @@ struct dgw_plugin_host {
                                    char *why, size_t why_size);
   int (*request_channel_info)(struct dgw_gateway *gw, const char *guild_id,
                               unsigned fields, char *why, size_t why_size);
+
+  /* --- Field getters (added after the gateway commands: check them with
+   * DGW_PLUGIN_HOST_HAS).  As the dgw_field_* calls of the same names in
+   * <dgw/field.h>: read one value of the JSON text at `json` (typically
+   * event_data()) by JSON Pointer, without building a DOM. */
+  int (*field_present)(const char *json, size_t len, const char *pointer);
+  int (*field_type)(const char *json, size_t len, const char *pointer,
+                    enum dgw_field_type *type);
+  int (*field_raw)(const char *json, size_t len, const char *pointer,
+                   const char **out, size_t *out_len);
+  int (*field_string)(const char *json, size_t len, const char *pointer,
+                      char *buf, size_t size, size_t *out_len);
+  int (*field_string_view)(const char *json, size_t len, const char *pointer,
+                           char *buf, size_t size, const char **out,
+                           size_t *out_len);
+  int (*field_int64)(const char *json, size_t len, const char *pointer,
+                     int64_t *out);
+  int (*field_uint64)(const char *json, size_t len, const char *pointer,
+                      uint64_t *out);
+  int (*field_double)(const char *json, size_t len, const char *pointer,
+                      double *out);
+  int (*field_bool)(const char *json, size_t len, const char *pointer,
+                    int *out);
+  int (*field_null)(const char *json, size_t len, const char *pointer);
+  int (*field_count)(const char *json, size_t len, const char *pointer,
+                     size_t *out);
 };
 
 /** Nonzero when the host table `host` has member `member` (a plugin built

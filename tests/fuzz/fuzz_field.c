@@ -19,7 +19,8 @@
  *
  * Build (from a configured tree):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -Iinclude -Ilib \
- *     tests/fuzz/fuzz_field.c lib/field.c $(pkg-config --cflags --libs json-c)
+ *     tests/fuzz/fuzz_field.c lib/field.c lib/jsonscan.c \
+ *     $(pkg-config --cflags --libs json-c)
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */

@@ -9,13 +9,16 @@
  *   rec ID sent RESULT                 ("send_on"/"send")
  *   rec ID tick N                      ("timer_ms")
  *   rec ID late-subscribe RESULT       ("late_subscribe": true)
+ *   rec ID field POINTER RC VALUE      ("field": a JSON Pointer into d,
+ *                                       read by host->field_string)
  *
  * Built three times: -DREC_NAMED wants MESSAGE_CREATE and TYPING_START
  * in its descriptor, -DREC_WILDCARD wants "*", and plain wants what its
  * config's "subscribe" array says.  Other config keys: "id", "parse",
  * "send_on" + "send", "stop_on", "fail_init" (init's return value),
  * "timer_ms" + "timer_repeat" (a repeating timer removes itself after 3
- * ticks).
+ * ticks), "field" (read that string of each d through the host's field
+ * getters, when the host has them).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +52,7 @@ struct rec {
   char presence_on[64]; /* update_presence(status) on this event */
   char presence_status[16];
   int late_subscribe;
+  char field[64]; /* a JSON Pointer read from each d */
   struct dgw_plugin_timer *timer;
   int ticks;
 };
@@ -98,6 +102,7 @@ static int rec_init(const struct dgw_plugin_host *host, const char *config_json,
   copy_string(cfg, "send_on", r->send_on, sizeof(r->send_on));
   copy_string(cfg, "send", r->send, sizeof(r->send));
   copy_string(cfg, "stop_on", r->stop_on, sizeof(r->stop_on));
+  copy_string(cfg, "field", r->field, sizeof(r->field));
   copy_string(cfg, "presence_on", r->presence_on, sizeof(r->presence_on));
   copy_string(cfg, "presence_status", r->presence_status,
               sizeof(r->presence_status));
@@ -135,6 +140,14 @@ static void rec_dispatch(void *state, struct dgw_gateway *gw,
   if (r->parse)
     h->log(h, DGW_LOG_INFO, "rec %s json %lld %p", r->id,
            (long long)h->event_seq(ev), (void *)h->event_json(ev));
+  if (r->field[0] != '\0' && DGW_PLUGIN_HOST_HAS(h, field_string)) {
+    char value[128] = "";
+    size_t n = 0;
+    int rc = h->field_string(d, len, r->field, value, sizeof(value), &n);
+
+    h->log(h, DGW_LOG_INFO, "rec %s field %s %d %s", r->id, r->field, rc,
+           rc == DGW_OK ? value : "");
+  }
   if (r->late_subscribe) {
     r->late_subscribe = 0;
     h->log(h, DGW_LOG_INFO, "rec %s late-subscribe %d", r->id,
