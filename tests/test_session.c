@@ -348,7 +348,7 @@ static const struct {
     {DGW_ERR_CLOSED, 4000, DGW_CLOSE_RESUME},
     {DGW_ERR_CLOSED, 4001, DGW_CLOSE_RESUME},
     {DGW_ERR_CLOSED, 4002, DGW_CLOSE_RESUME},
-    {DGW_ERR_CLOSED, 4003, DGW_CLOSE_NEW_SESSION},
+    {DGW_ERR_CLOSED, 4003, DGW_CLOSE_RESUME}, /* issue 15: resume first */
     {DGW_ERR_CLOSED, 4004, DGW_CLOSE_FATAL},
     {DGW_ERR_CLOSED, 4005, DGW_CLOSE_RESUME},
     {DGW_ERR_CLOSED, 4006, DGW_CLOSE_NEW_SESSION},
@@ -377,6 +377,8 @@ static void test_every_close(void **state) {
     struct dgw_session_retry r;
     enum dgw_close_action act =
         dgw_session_on_close(s, close_cases[i].err, close_cases[i].code, 1);
+
+    dgw_session_healthy(s); /* it ran a while */
 
     if (act != close_cases[i].action)
       fail_msg("err %d code %u: action %d", close_cases[i].err,
@@ -429,12 +431,14 @@ static void test_offline(void **state) {
 
 /* ------------------------------------------------------------ backoff */
 
-/* Failures in a row: 0 ms, then base * 2^n with equal jitter, capped; the
- * healthy mark starts again from 0. */
+/* Failures in a row from a fresh start: base * 2^n with equal jitter,
+ * capped, from the very first (issue 15: a fresh start whose first
+ * connection failed was retried at once, 0 ms, as if it had been healthy);
+ * after the healthy mark, 0 ms once, then the backoff again. */
 static void test_backoff_growth_and_cap(void **state) {
   /* With random 0.5: half fixed + a quarter = 3/4 of each step. */
-  static const uint32_t expected[] = {0,     750,   1500,  3000,  6000,
-                                      12000, 24000, 45000, 45000, 45000};
+  static const uint32_t expected[] = {750,   1500,  3000,  6000,  12000,
+                                      24000, 45000, 45000, 45000, 45000};
   struct dgw_session *s = new_session();
   struct dgw_session_retry r;
 
@@ -478,6 +482,7 @@ static void test_forced_wait_is_a_floor(void **state) {
     struct dgw_session *s = new_session();
     struct dgw_session_retry r;
 
+    dgw_session_healthy(s); /* the failures follow a healthy session */
     for (uint32_t f = 0; f < rows[i].failures_before; f++)
       dgw_session_lost(s, DGW_ERR_CONNECT, 0, DGW_CLOSE_RESUME, -1, &r);
     dgw_session_lost(s, DGW_OK, 1, DGW_CLOSE_NEW_SESSION, rows[i].wait_ms, &r);
@@ -605,6 +610,7 @@ static void test_success_resets_backoff(void **state) {
     struct dgw_session_retry r;
     int64_t seq = 10;
 
+    dgw_session_healthy(s); /* the failures follow a healthy session */
     for (uint32_t f = 0; f < success_cases[i].failures_before; f++)
       dgw_session_lost(s, DGW_ERR_CONNECT, 0, DGW_CLOSE_RESUME, -1, &r);
     for (const char *p = success_cases[i].steps; *p != '\0'; p++) {

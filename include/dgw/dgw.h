@@ -142,8 +142,8 @@ enum dgw_close_action {
 
 /**
  * The policy for close code `code`, in one table: 4004, 4010, 4011, 4012,
- * 4013 and 4014 are fatal; 4003, 4006, 4007 and 4009 start a new session;
- * every other code (and no code at all, 0) resumes.
+ * 4013 and 4014 are fatal; 4006, 4007 and 4009 start a new session;
+ * every other code (4003 included, and no code at all, 0) resumes.
  */
 DGW_EXTERN enum dgw_close_action dgw_close_code_action(int code);
 
