@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -384,6 +385,33 @@ static void read_upgrade(struct dgw_ws *ws) {
 
 /* ------------------------------------------------------------ reading */
 
+/* Fails the connection at once on a frame wslay would misjudge: close 1002
+ * sent (on a plain socket written out now; over TLS, as for wslay's own
+ * failures, only if it leaves before the socket is released), reading
+ * stopped, `why` kept as the reason.  Returns WS_FRAME_FAILED for
+ * read_cb, which ends the connection with DGW_ERR_PROTOCOL. */
+#define WS_FRAME_FAILED 1
+static int fail_frame(struct dgw_ws *ws, const char *why) {
+  wslay_event_queue_close(ws->wslay, WSLAY_CODE_PROTOCOL_ERROR, NULL, 0);
+  wslay_event_shutdown_read(ws->wslay);
+  if (wslay_event_send(ws->wslay) == 0 && ws->bev != NULL && !ws->url.tls &&
+      bufferevent_getfd(ws->bev) >= 0) {
+    /* The bufferevent's output is frozen to others: send it directly, so
+     * the close leaves before the socket is released. */
+    struct evbuffer *out = bufferevent_get_output(ws->bev);
+    size_t n = evbuffer_get_length(out);
+    const unsigned char *p = evbuffer_pullup(out, (ev_ssize_t)n);
+
+    if (p != NULL && n > 0)
+      (void)!send(bufferevent_getfd(ws->bev), p, n, MSG_NOSIGNAL);
+  }
+  set_reason(ws,
+             "WebSocket protocol error by the peer: %s (we sent close "
+             "1002)",
+             why);
+  return WS_FRAME_FAILED;
+}
+
 /*
  * The input, one frame at a time.  The frames a gateway sends by the
  * thousand, whole unmasked binary messages, are handed to on_message
@@ -410,7 +438,8 @@ static void read_upgrade(struct dgw_ws *ws) {
  * frames, UTF-8 and the close handshake to rewrite here; so it stays.
  *
  * Returns 0, or a wslay error code from wslay_event_recv(), or
- * WSLAY_ERR_NOMEM when the frame cannot be made contiguous.
+ * WSLAY_ERR_NOMEM when the frame cannot be made contiguous, or
+ * WS_FRAME_FAILED (fail_frame()).
  */
 static int read_frames(struct dgw_ws *ws) {
   for (;;) {
@@ -439,6 +468,17 @@ static int read_frames(struct dgw_ws *ws) {
     opcode = h[0] & 0x0f;
     payload_len = h[1] & 0x7f;
     header_len = payload_len == 126 ? 4 : payload_len == 127 ? 10 : 2;
+    if (h[1] & 0x80)
+      /* RFC 6455 5.1: a client MUST fail the connection on a masked
+       * frame.  At once, whatever its length: the header would also be 4
+       * bytes longer (the masking key), and handing wslay a frame cut 4
+       * bytes short made the fast path take the key for the next frame
+       * (issue 15). */
+      return fail_frame(ws, "the server sent a masked frame");
+    if (opcode == WSLAY_CONNECTION_CLOSE && payload_len == 1)
+      /* RFC 6455 5.5.1: a close body is empty or starts with a 2-byte
+       * code; wslay would read 1 byte as "no code". */
+      return fail_frame(ws, "a close frame with a 1-byte body");
     if (have < header_len)
       return 0;
     if (header_len == 4)
@@ -497,6 +537,8 @@ static void read_cb(struct bufferevent *bev, void *arg) {
     if (rv == WSLAY_ERR_NOMEM) {
       set_reason(ws, "out of memory while reading frames");
       finish(ws, DGW_ERR_NOMEM);
+    } else if (rv == WS_FRAME_FAILED) {
+      finish(ws, DGW_ERR_PROTOCOL); /* the reason is set */
     } else if (rv != 0) {
       /* Frame-level violations (an oversized control frame, a bad length
        * encoding) make wslay give up on the stream. */
