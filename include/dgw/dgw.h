@@ -663,7 +663,9 @@ DGW_EXTERN int dgw_client_save_sessions(struct dgw_client *client,
  * identifying.  Entries for shards this client does not run, malformed
  * ones, or a file saved for another shard count are skipped (those shards
  * identify; a session the gateway no longer knows also falls back to
- * IDENTIFY).  `*restored` (may be NULL) gets the count.  Returns DGW_OK,
+ * IDENTIFY).  A shard listed more than once takes its last well-formed
+ * entry.  `*restored` (may be NULL) gets the number of shards restored,
+ * each counted once.  Returns DGW_OK,
  * DGW_ERR_IO (unreadable), DGW_ERR_JSON (not a session file) or
  * DGW_ERR_STATE (already started), with `why`.
  *
@@ -671,8 +673,9 @@ DGW_EXTERN int dgw_client_save_sessions(struct dgw_client *client,
  * URL), the shard count or the gateway URL is not known yet: the file is
  * read and checked now, and its sessions are applied when the answer
  * arrives, with the same rules (a file for another shard count is then
- * skipped with a warning).  `*restored` is then the number of well-formed
- * entries kept.
+ * skipped with a warning).  `*restored` is then the number of shards with
+ * a well-formed-looking entry (a shard id and a session id) kept, each
+ * counted once.
  */
 DGW_EXTERN int dgw_client_restore_sessions(struct dgw_client *client,
                                            const char *path, uint32_t *restored,
