@@ -11,6 +11,7 @@
 
 #include "harness.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <unistd.h>
 
@@ -843,6 +844,61 @@ static void test_token_never_logged(void **state) {
   fx_free(f);
 }
 
+/* `text` holds a 12-character run of the token, compared on letters
+ * (case-folded) and digits only. */
+static int has_folded_token_slice(const char *text) {
+  static const char folded[] = "mtizresttesttoken9"; /* TOKEN, folded */
+  char *t = malloc(strlen(text) + 1);
+  size_t n = 0;
+  int found = 0;
+
+  assert_non_null(t);
+  for (; *text != '\0'; text++)
+    if (isalnum((unsigned char)*text))
+      t[n++] = (char)tolower((unsigned char)*text);
+  t[n] = '\0';
+  for (size_t i = 0; i + 12 <= sizeof(folded) - 1 && !found; i++)
+    found = memmem(t, n, folded + i, 12) != NULL;
+  free(t);
+  return found;
+}
+
+/* Issue 15: the filter was an exact, case-sensitive substring test.
+ * Inputs: error messages echoing the token lower-cased, with '.' turned
+ * into '-', and with every separator changed (and cut short at the end).
+ * Before the fix each was logged ("HTTP 599: bad token mtiz.rest-...").
+ * A message with nothing of the token is still logged. */
+static void test_token_echo_altered(void **state) {
+  static const char lower[] =
+      "{\"message\":\"bad token mtiz.rest-test.token_9\"}";
+  static const char dashed[] =
+      "{\"message\":\"bad token MTIz-rest-test-token_9\"}";
+  static const char mixed[] =
+      "{\"message\":\"bad token mTiZ rest/TEST:token\"}";
+  static const char plain[] = "{\"message\":\"I'm a teapot, friend\"}";
+  struct step steps[] = {
+      {599, lower, NULL, 0, 0, 0, NULL},
+      {599, dashed, NULL, 0, 0, 0, NULL},
+      {599, mixed, NULL, 0, 0, 0, NULL},
+      {418, plain, NULL, 0, 0, 0, NULL},
+  };
+  struct fx *f = fx_new("localhost", 1, steps, 4);
+
+  (void)state;
+  fx_client(f);
+  assert_int_equal(dgw_client_start(f->client), DGW_OK);
+  assert_true(wait_count(f, &f->fatal_calls, 1, 20));
+  assert_int_equal(f->srv.served, 4);
+  /* Understood, and the message withheld: no ": bad token ...". */
+  assert_int_equal(count_lines(f, "HTTP 599; retrying"), 3);
+  assert_int_equal(count_lines(f, "bad token"), 0);
+  if (has_folded_token_slice(f->log))
+    fail_msg("the log holds part of the token:\n%s", f->log);
+  assert_non_null(strstr(f->fatal_why, "HTTP 418"));
+  assert_non_null(strstr(f->fatal_why, "I'm a teapot, friend"));
+  fx_free(f);
+}
+
 /* Sends `req` (`len` bytes; the last `flood` bytes of header lines are
  * repeated until `flood_total` bytes went) to the mock on loopback and
  * returns what it answered until it closed (or 5 s, scaled); *closed
@@ -1336,6 +1392,7 @@ int main(void) {
       cmocka_unit_test(test_rate_limited),
       cmocka_unit_test(test_server_errors),
       cmocka_unit_test(test_token_never_logged),
+      cmocka_unit_test(test_token_echo_altered),
       cmocka_unit_test(test_mock_serves_gateway_bot),
       cmocka_unit_test(test_malformed_answers),
       cmocka_unit_test(test_tls_name_mismatch),
