@@ -1186,12 +1186,14 @@ static void frames_mixed(int trickle) {
   struct event_base *base = event_base_new();
   struct raw_server s = {0};
   struct client *c;
-  uint8_t *frames = malloc(80000);
+  uint8_t *frames = malloc(400000);
   uint8_t *big = malloc(70000);
+  uint8_t *huge = malloc(300000); /* over WS_GATHER_MIN: gathered */
   char medium[200];
   size_t n = 0;
 
   memset(big, 'y', 70000);
+  memset(huge, 'z', 300000);
   memset(medium, 'x', sizeof(medium));
   n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "one", 3);
   n = put_frame(frames, n, 1, 0, 0x9, 0, 0, "p", 1);
@@ -1201,11 +1203,12 @@ static void frames_mixed(int trickle) {
   n = put_frame(frames, n, 1, 0, 0x1, 0, 0, "three", 5);
   n = put_frame(frames, n, 1, 0, 0x2, 0, 0, medium, sizeof(medium));
   n = put_frame(frames, n, 1, 0, 0x2, 0, 0, big, 70000);
+  n = put_frame(frames, n, 1, 0, 0x2, 0, 0, huge, 300000);
   n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "", 0);
   n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "end", 3);
-  c = run_frames(base, &s, frames, n, trickle, 0, 7);
+  c = run_frames(base, &s, frames, n, trickle, 0, 8);
   assert_int_equal(c->closed, 0);
-  assert_int_equal(c->payloads, 7);
+  assert_int_equal(c->payloads, 8);
   assert_string_equal(c->payload[0], "one");
   assert_string_equal(c->payload[1], "two");
   assert_string_equal(c->payload[2], "three");
@@ -1213,9 +1216,11 @@ static void frames_mixed(int trickle) {
   assert_memory_equal(c->payload[3], medium, sizeof(medium));
   assert_int_equal(c->payload_len[4], 70000);
   assert_memory_equal(c->payload[4], big, 70000);
-  assert_int_equal(c->payload_len[5], 0);
-  assert_string_equal(c->payload[6], "end");
-  assert_int_equal(c->binary_msgs, 6);
+  assert_int_equal(c->payload_len[5], 300000);
+  assert_memory_equal(c->payload[5], huge, 300000);
+  assert_int_equal(c->payload_len[6], 0);
+  assert_string_equal(c->payload[7], "end");
+  assert_int_equal(c->binary_msgs, 7);
   assert_int_equal(c->text_msgs, 1);
   run_for(base, 50);
   assert_int_equal(s.pongs, 2); /* wslay still answers pings */
@@ -1224,6 +1229,7 @@ static void frames_mixed(int trickle) {
   event_base_free(base);
   free(frames);
   free(big);
+  free(huge);
 }
 
 static void test_frames_mixed(void **state) {
@@ -1372,6 +1378,45 @@ static void test_masked_and_short_close(void **state) {
   }
 }
 
+/* Issue 15: a big whole frame is gathered into a block of its own as it
+ * arrives (not pulled up from the input buffer at the end, twice its size
+ * at the peak).  Input: the header of a 1 MiB binary frame and 100 KB of
+ * it, then the peer drops the connection: DGW_ERR_CONNECTION_LOST, nothing
+ * delivered, and the half-gathered block is freed (valgrind). */
+static void test_big_frame_cut_short(void **state) {
+  struct event_base *base = event_base_new();
+  struct raw_server s = {0};
+  struct client *c;
+  uint8_t *frames = calloc(1, 120000);
+  size_t n = 0;
+
+  (void)state;
+  n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "ok", 2);
+  frames[n++] = 0x82;
+  frames[n++] = 127;
+  for (int i = 7; i >= 0; i--)
+    frames[n++] = (uint8_t)((uint64_t)(1u << 20) >> (8 * i));
+  n += 100000;
+  s.extra = frames;
+  s.extra_len = n;
+  raw_start(base, &s);
+  c = client_new(base, NULL, 0);
+  c->raw = 1;
+  connect_to(c, "ws", "127.0.0.1", s.port, "");
+  assert_true(run_until(base, &c->opened, 5 * time_scale()));
+  run_for(base, 100);
+  assert_int_equal(c->payloads, 1);
+  bufferevent_free(s.bev);
+  s.bev = NULL;
+  assert_true(run_until(base, &c->done, 5 * time_scale()));
+  assert_int_equal(c->close_err, DGW_ERR_CONNECTION_LOST);
+  assert_int_equal(c->payloads, 1);
+  client_free(c);
+  raw_stop(&s);
+  event_base_free(base);
+  free(frames);
+}
+
 /* Closing or freeing from on_message with more whole frames behind the
  * current one in the same read: they are not delivered, and nothing
  * touches the freed connection. */
@@ -1444,6 +1489,7 @@ int main(void) {
       cmocka_unit_test(test_frames_mixed_trickled),
       cmocka_unit_test(test_frame_errors),
       cmocka_unit_test(test_masked_and_short_close),
+      cmocka_unit_test(test_big_frame_cut_short),
       cmocka_unit_test(test_frames_after_close_or_free),
   };
   ignore_sigpipe();
