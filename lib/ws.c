@@ -392,19 +392,19 @@ static void read_upgrade(struct dgw_ws *ws) {
 
 /* ------------------------------------------------------------ reading */
 
-/* Fails the connection at once on a frame wslay would misjudge: close 1002
- * sent (on a plain socket written out now; over TLS, as for wslay's own
- * failures, only if it leaves before the socket is released), reading
- * stopped, `why` kept as the reason.  Returns WS_FRAME_FAILED for
- * read_cb, which ends the connection with DGW_ERR_PROTOCOL. */
-#define WS_FRAME_FAILED 1
-
 /* A whole binary frame this big that has not all arrived yet is gathered
  * into a block of its own as it comes, rather than left in the input
  * buffer and pulled up at the end: the pullup copies the frame into one
  * new block while the old chains still hold it, twice the frame at the
  * peak (issue 15: two 60 MiB frames took 189 MB). */
 #define WS_GATHER_MIN (256u * 1024u)
+
+/* Fails the connection at once on a frame wslay would misjudge: close 1002
+ * sent (on a plain socket written out now; over TLS, as for wslay's own
+ * failures, only if it leaves before the socket is released), reading
+ * stopped, `why` kept as the reason.  Returns WS_FRAME_FAILED for
+ * read_cb, which ends the connection with DGW_ERR_PROTOCOL. */
+#define WS_FRAME_FAILED 1
 static int fail_frame(struct dgw_ws *ws, const char *why) {
   wslay_event_queue_close(ws->wslay, WSLAY_CODE_PROTOCOL_ERROR, NULL, 0);
   wslay_event_shutdown_read(ws->wslay);
