@@ -333,7 +333,9 @@ DGW_EXTERN void dgw_options_set_log(struct dgw_options *opt, dgw_log_fn fn,
 /**
  * Reconnect backoff: the first retry after a healthy session is at once;
  * each further failure waits min(max_ms, base_ms * 2^n), half of it
- * random.  A session that stays up for `healthy_ms` resets the count.
+ * random.  A fresh start has no healthy session yet: its first failure
+ * already waits base_ms.  A session that stays up for `healthy_ms` resets
+ * the count.
  * Defaults 1000, 60000, 60000.
  */
 DGW_EXTERN int dgw_options_set_reconnect(struct dgw_options *opt,
