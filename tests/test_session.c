@@ -401,6 +401,44 @@ static void test_every_close(void **state) {
   }
 }
 
+/* Issue 15: close 4003 (a payload sent before identifying) leaves the
+ * session alive, so the shard RESUMEs first (it started a new session,
+ * spending an IDENTIFY of the daily budget).  When the gateway did drop
+ * the session it answers the RESUME with op 9 false: then the random 1-5 s
+ * wait and IDENTIFY on the configured URL. */
+static void test_4003_resumes_first(void **state) {
+  struct dgw_session *s = ready_session(7);
+  struct dgw_session_action a;
+  struct dgw_session_retry r;
+  enum dgw_close_action act;
+
+  (void)state;
+  dgw_session_healthy(s);
+  act = dgw_session_on_close(s, DGW_ERR_CLOSED, 4003, 1);
+  assert_int_equal(act, DGW_CLOSE_RESUME);
+  dgw_session_lost(s, DGW_ERR_CLOSED, 1, act, -1, &r);
+  assert_true(r.will_resume);
+  assert_int_equal(r.session_dropped, 0);
+  assert_int_equal(r.delay_ms, 0);
+  dgw_session_on_hello(s, DGW_STATE_HELLO, 41250, &a);
+  assert_int_equal(a.what, DGW_SESSION_RESUME);
+  assert_string_equal(dgw_session_id(s), SID);
+  assert_int_equal(dgw_session_seq(s), 7);
+  /* The gateway had invalidated it. */
+  dgw_session_on_invalid_session(s, 0, &a);
+  assert_int_equal(a.what, DGW_SESSION_LEAVE);
+  assert_int_equal(a.close, DGW_CLOSE_NEW_SESSION);
+  assert_in_range(a.wait_ms, 1000, 5000);
+  dgw_session_lost(s, DGW_OK, 1, a.close, a.wait_ms, &r);
+  assert_true(r.session_dropped);
+  assert_false(r.will_resume);
+  assert_in_range(r.delay_ms, 1000, 5000);
+  assert_string_equal(dgw_session_connect_url(s, CONFIGURED), CONFIGURED);
+  dgw_session_on_hello(s, DGW_STATE_HELLO, 41250, &a);
+  assert_int_equal(a.what, DGW_SESSION_IDENTIFY);
+  dgw_session_free(s);
+}
+
 /* Network errors before the upgrade are "offline"; after it they are not,
  * and other errors never are. */
 static void test_offline(void **state) {
@@ -670,6 +708,7 @@ int main(void) {
       cmocka_unit_test(test_ready_fields),
       cmocka_unit_test(test_bad_payload),
       cmocka_unit_test(test_every_close),
+      cmocka_unit_test(test_4003_resumes_first),
       cmocka_unit_test(test_offline),
       cmocka_unit_test(test_backoff_growth_and_cap),
       cmocka_unit_test(test_forced_wait_is_a_floor),
