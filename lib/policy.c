@@ -30,7 +30,10 @@ static const struct close_entry close_table[] = {
     {4000, DGW_CLOSE_RESUME, "Unknown error"},
     {4001, DGW_CLOSE_RESUME, "Unknown opcode"},
     {4002, DGW_CLOSE_RESUME, "Decode error"},
-    {4003, DGW_CLOSE_NEW_SESSION, "Not authenticated"},
+    /* A payload sent before identifying: the session itself is still
+     * alive, so RESUME first; an invalidated one answers op 9 false and
+     * the shard IDENTIFYs after the 1-5 s wait (issue 15). */
+    {4003, DGW_CLOSE_RESUME, "Not authenticated"},
     {4004, DGW_CLOSE_FATAL, "Authentication failed"},
     {4005, DGW_CLOSE_RESUME, "Already authenticated"},
     /* Gone since gateway v5, may still be seen: the session is invalid. */

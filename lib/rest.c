@@ -274,22 +274,59 @@ int64_t dgw_rest_retry_after_ms(const char *body, size_t len,
   return (double)ms < s * 1000.0 ? ms + 1 : ms;
 }
 
-/* A run of this many bytes of the token is enough to call a text a leak
- * (a server may echo the token cut short or altered at one end). */
+/* A run of this many characters of the token is enough to call a text a
+ * leak (a server may echo the token cut short or altered at one end). */
 #define TOKEN_SLICE 12
 
-/* 1 when `m` holds any TOKEN_SLICE-byte run of `token` (all of a shorter
- * token), or an Authorization value. */
+/* `s` with only its letters (lower-cased) and digits, in a new string
+ * (NULL when out of memory); its length in `*n`.  The filter compares
+ * these, so an echo with its case changed or its '.', '-' or '_' turned
+ * into another separator (or dropped) is still caught. */
+static char *alnum_lower(const char *s, size_t *n) {
+  char *out = malloc(strlen(s) + 1);
+
+  *n = 0;
+  if (out == NULL)
+    return NULL;
+  for (; *s != '\0'; s++) {
+    char c = *s;
+
+    if (c >= 'A' && c <= 'Z')
+      out[(*n)++] = (char)(c - 'A' + 'a');
+    else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+      out[(*n)++] = c;
+  }
+  out[*n] = '\0';
+  return out;
+}
+
+/* 1 when `m` holds any TOKEN_SLICE-character run of `token` (all of a
+ * shorter token), both compared with only their letters, case-folded, and
+ * digits (issue 15: an echo lower-cased, or with '.' turned into '-', was
+ * logged), or an Authorization value; 1 as well when there is no memory
+ * to tell (withheld rather than risked). */
 static int echoes_token(const char *m, const char *token) {
-  size_t mlen = strlen(m), tlen = token != NULL ? strlen(token) : 0;
-  size_t slice = tlen < TOKEN_SLICE ? tlen : TOKEN_SLICE;
+  size_t mlen, tlen, slice;
+  char *nm, *nt;
+  int found = 0;
 
   if (strstr(m, "Bot ") != NULL)
     return 1;
-  for (size_t i = 0; slice > 0 && i + slice <= tlen; i++)
-    if (memmem(m, mlen, token + i, slice) != NULL)
-      return 1;
-  return 0;
+  if (token == NULL || token[0] == '\0')
+    return 0;
+  nm = alnum_lower(m, &mlen);
+  nt = alnum_lower(token, &tlen);
+  if (nm == NULL || nt == NULL) {
+    free(nm);
+    free(nt);
+    return 1;
+  }
+  slice = tlen < TOKEN_SLICE ? tlen : TOKEN_SLICE;
+  for (size_t i = 0; slice > 0 && i + slice <= tlen && !found; i++)
+    found = memmem(nm, mlen, nt + i, slice) != NULL;
+  free(nm);
+  free(nt);
+  return found;
 }
 
 /* Discord's "message" from an error body, printable and short, for the

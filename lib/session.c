@@ -26,6 +26,7 @@ struct dgw_session {
   int64_t seq;
   int identify_next; /* connect to the gateway URL and IDENTIFY */
   uint32_t failures; /* connections in a row not ending healthy */
+  int was_healthy;   /* some connection succeeded (or the healthy mark) */
   int up;            /* this connection reached READY or RESUMED */
   int delivered;     /* ... and delivered an event of its own */
   uint32_t resume_url_failures;
@@ -232,8 +233,10 @@ void dgw_session_on_dispatch(struct dgw_session *s, enum dgw_state state,
   }
   /* Up and streaming: this connection is a success, whatever failed
    * before it, so the next loss reconnects at once (issue 20). */
-  if (s->up && s->delivered)
+  if (s->up && s->delivered) {
     s->failures = 0;
+    s->was_healthy = 1;
+  }
 }
 
 int dgw_session_ready(struct dgw_session *s, const char *session_id,
@@ -305,11 +308,14 @@ void dgw_session_lost(struct dgw_session *s, int err, int opened,
     s->identify_next = 1;
     out->session_dropped = 1;
   }
-  if (s->failures == 0)
+  if (s->failures == 0 && s->was_healthy)
     delay = 0; /* a healthy session that dropped: straight back */
   else
-    delay = dgw_backoff_ms(s->failures - 1, s->cfg.backoff_base_ms,
-                           s->cfg.backoff_max_ms, draw(s));
+    /* Failures since the last success; on a fresh start, which never had
+     * one, the very first failure already waits (issue 15). */
+    delay =
+        dgw_backoff_ms(s->failures - (s->was_healthy ? 1 : 0),
+                       s->cfg.backoff_base_ms, s->cfg.backoff_max_ms, draw(s));
   /* A forced wait (op 9) never shortens the backoff: a gateway that keeps
    * refusing IDENTIFY must not get one every few seconds for ever, or the
    * daily session-start budget (and then the token) is gone. */
@@ -322,6 +328,7 @@ void dgw_session_lost(struct dgw_session *s, int err, int opened,
 
 void dgw_session_healthy(struct dgw_session *s) {
   s->failures = 0;
+  s->was_healthy = 1;
 }
 
 int dgw_session_restore(struct dgw_session *s, const char *session_id,

@@ -206,9 +206,11 @@ enum dgw_close_action dgw_session_on_close(struct dgw_session *s, int err,
  * dgw_session_forget() (the disconnect report may still show it).  The
  * delay is 0 when nothing failed since the last success (a connection that
  * came up and delivered, the healthy mark, the network coming back), else
- * dgw_backoff_ms(failures - 1), and never below `wait_ms`; the failure
- * count grows by one.  A connection that fails before READY or RESUMED, or
- * comes up but is lost before delivering anything, is such a failure.
+ * dgw_backoff_ms(failures - 1) after a success, dgw_backoff_ms(failures) on
+ * a fresh start that never had one (so its very first failure already
+ * waits), and never below `wait_ms`; the failure count grows by one.  A
+ * connection that fails before READY or RESUMED, or comes up but is lost before
+ * delivering anything, is such a failure.
  */
 void dgw_session_lost(struct dgw_session *s, int err, int opened,
                       enum dgw_close_action action, int64_t wait_ms,

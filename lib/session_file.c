@@ -131,12 +131,29 @@ static const char *get_str(struct json_object *o, const char *key) {
   return NULL;
 }
 
+/* Whether entry `i` of `list` names a shard and a session id, and which
+ * shard (`*shard`). */
+static int plausible(struct json_object *list, size_t i, uint32_t *shard) {
+  struct json_object *e = json_object_array_get_idx(list, i);
+  int64_t id = get_int(e, "shard", -1);
+
+  if (id < 0 || id > UINT32_MAX || get_str(e, "session_id") == NULL)
+    return 0;
+  *shard = (uint32_t)id;
+  return 1;
+}
+
 /* Applies the entries of a session file to the shards; returns how many
- * were restored.  `path` is for the log lines only. */
+ * shards were restored.  A shard listed more than once takes its last
+ * well-formed entry (the file is read from the end; earlier entries for a
+ * shard already restored are skipped) and counts once.  `path` is for the
+ * log lines only. */
 static uint32_t apply_sessions(struct dgw_client *c, struct json_object *root,
                                const char *path) {
   struct json_object *list;
+  uint32_t *done; /* shards restored so far */
   uint32_t n = 0;
+  size_t len;
 
   /* Sessions of another shard layout are of no use: identify instead. */
   if (get_int(root, "shard_total", -1) != (int64_t)c->opt.shard_total) {
@@ -145,26 +162,40 @@ static uint32_t apply_sessions(struct dgw_client *c, struct json_object *root,
     return 0;
   }
   json_object_object_get_ex(root, "shards", &list);
-  for (size_t i = 0; i < json_object_array_length(list); i++) {
+  len = json_object_array_length(list);
+  if (len == 0)
+    return 0;
+  done = calloc(len, sizeof(*done));
+  if (done == NULL) {
+    client_log(c, DGW_LOG_WARN, "%s: out of memory; identifying instead", path);
+    return 0;
+  }
+  for (size_t i = len; i-- > 0;) {
     struct json_object *e = json_object_array_get_idx(list, i);
-    int64_t shard = get_int(e, "shard", -1);
-    const char *sid = get_str(e, "session_id");
+    uint32_t shard;
     struct dgw_gateway *gw;
+    int seen = 0;
 
-    if (shard < 0 || shard > UINT32_MAX || sid == NULL)
+    if (!plausible(list, i, &shard))
       continue;
-    gw = dgw_client_gateway(c, (uint32_t)shard);
+    gw = dgw_client_gateway(c, shard);
     if (gw == NULL)
       continue; /* a shard this process does not run */
-    if (gateway_restore_session(gw, sid, get_int(e, "seq", -1),
+    for (uint32_t k = 0; k < n && !seen; k++)
+      seen = done[k] == shard;
+    if (seen)
+      continue; /* a later entry for this shard won */
+    if (gateway_restore_session(gw, get_str(e, "session_id"),
+                                get_int(e, "seq", -1),
                                 get_str(e, "resume_gateway_url")) == DGW_OK)
-      n++;
+      done[n++] = shard;
     else
       client_log(c, DGW_LOG_WARN,
-                 "%s: shard %u's saved session is malformed; it will "
-                 "identify",
+                 "%s: an entry of shard %u's saved session is malformed; "
+                 "skipped",
                  path, (unsigned)shard);
   }
+  free(done);
   return n;
 }
 
@@ -186,17 +217,23 @@ void client_apply_pending_sessions(struct dgw_client *c) {
   client_drop_pending_sessions(c);
 }
 
-/* Entries that look restorable, for the count reported before the shards
- * exist. */
+/* Shards with an entry that looks restorable, each counted once, for the
+ * count reported before the shards exist. */
 static uint32_t count_entries(struct json_object *list) {
+  size_t len = json_object_array_length(list);
   uint32_t n = 0;
 
-  for (size_t i = 0; i < json_object_array_length(list); i++) {
-    struct json_object *e = json_object_array_get_idx(list, i);
-    int64_t shard = get_int(e, "shard", -1);
+  for (size_t i = 0; i < len; i++) {
+    uint32_t shard;
+    uint32_t other;
+    int later = 0;
 
-    if (shard >= 0 && shard <= UINT32_MAX && get_str(e, "session_id") != NULL)
-      n++;
+    if (!plausible(list, i, &shard))
+      continue;
+    for (size_t j = i + 1; j < len && !later; j++)
+      later = plausible(list, j, &other) && other == shard;
+    if (!later)
+      n++; /* the last entry of its shard */
   }
   return n;
 }

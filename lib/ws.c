@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -72,6 +73,12 @@ struct dgw_ws {
    * of a fragmented message. */
   uint64_t wslay_left;
   int fragmented;
+  /* A big whole binary frame gathered as it arrives (read_frames). */
+  struct {
+    uint8_t *buf; /* NULL: none under way */
+    size_t len;
+    size_t have;
+  } big;
 
   int pending_error;      /* a failure found inside an API call, reported from
                              the loop so on_close never runs inside the call */
@@ -110,6 +117,7 @@ static void destroy(struct dgw_ws *ws) {
     event_free(ws->kick);
   if (ws->wslay != NULL)
     wslay_event_context_free(ws->wslay);
+  free(ws->big.buf);
   free(ws);
 }
 
@@ -384,6 +392,40 @@ static void read_upgrade(struct dgw_ws *ws) {
 
 /* ------------------------------------------------------------ reading */
 
+/* A whole binary frame this big that has not all arrived yet is gathered
+ * into a block of its own as it comes, rather than left in the input
+ * buffer and pulled up at the end: the pullup copies the frame into one
+ * new block while the old chains still hold it, twice the frame at the
+ * peak (issue 15: two 60 MiB frames took 189 MB). */
+#define WS_GATHER_MIN (256u * 1024u)
+
+/* Fails the connection at once on a frame wslay would misjudge: close 1002
+ * sent (on a plain socket written out now; over TLS, as for wslay's own
+ * failures, only if it leaves before the socket is released), reading
+ * stopped, `why` kept as the reason.  Returns WS_FRAME_FAILED for
+ * read_cb, which ends the connection with DGW_ERR_PROTOCOL. */
+#define WS_FRAME_FAILED 1
+static int fail_frame(struct dgw_ws *ws, const char *why) {
+  wslay_event_queue_close(ws->wslay, WSLAY_CODE_PROTOCOL_ERROR, NULL, 0);
+  wslay_event_shutdown_read(ws->wslay);
+  if (wslay_event_send(ws->wslay) == 0 && ws->bev != NULL && !ws->url.tls &&
+      bufferevent_getfd(ws->bev) >= 0) {
+    /* The bufferevent's output is frozen to others: send it directly, so
+     * the close leaves before the socket is released. */
+    struct evbuffer *out = bufferevent_get_output(ws->bev);
+    size_t n = evbuffer_get_length(out);
+    const unsigned char *p = evbuffer_pullup(out, (ev_ssize_t)n);
+
+    if (p != NULL && n > 0)
+      (void)!send(bufferevent_getfd(ws->bev), p, n, MSG_NOSIGNAL);
+  }
+  set_reason(ws,
+             "WebSocket protocol error by the peer: %s (we sent close "
+             "1002)",
+             why);
+  return WS_FRAME_FAILED;
+}
+
 /*
  * The input, one frame at a time.  The frames a gateway sends by the
  * thousand, whole unmasked binary messages, are handed to on_message
@@ -410,7 +452,8 @@ static void read_upgrade(struct dgw_ws *ws) {
  * frames, UTF-8 and the close handshake to rewrite here; so it stays.
  *
  * Returns 0, or a wslay error code from wslay_event_recv(), or
- * WSLAY_ERR_NOMEM when the frame cannot be made contiguous.
+ * WSLAY_ERR_NOMEM when the frame cannot be made contiguous, or
+ * WS_FRAME_FAILED (fail_frame()).
  */
 static int read_frames(struct dgw_ws *ws) {
   for (;;) {
@@ -424,6 +467,27 @@ static int read_frames(struct dgw_ws *ws) {
     if (ws->bev == NULL || dgw_guard_dying(&ws->guard) ||
         !wslay_event_get_read_enabled(ws->wslay))
       return 0;
+    if (ws->big.buf != NULL) {
+      uint8_t *buf;
+      size_t want = ws->big.len - ws->big.have;
+      int n;
+
+      in = bufferevent_get_input(ws->bev);
+      if (want > evbuffer_get_length(in))
+        want = evbuffer_get_length(in);
+      if (want > 0 &&
+          (n = evbuffer_remove(in, ws->big.buf + ws->big.have, want)) > 0)
+        ws->big.have += (size_t)n;
+      if (ws->big.have < ws->big.len)
+        return 0; /* the rest is still to come */
+      buf = ws->big.buf;
+      ws->big.buf = NULL;
+      /* As for wslay's messages: nothing after a close started. */
+      if (ws->state == WS_OPEN && ws->cb.on_message != NULL)
+        ws->cb.on_message(ws, 1, buf, ws->big.len, ws->user_data);
+      free(buf);
+      continue;
+    }
     if (ws->wslay_left > 0) {
       int rv = wslay_event_recv(ws->wslay);
 
@@ -439,6 +503,17 @@ static int read_frames(struct dgw_ws *ws) {
     opcode = h[0] & 0x0f;
     payload_len = h[1] & 0x7f;
     header_len = payload_len == 126 ? 4 : payload_len == 127 ? 10 : 2;
+    if (h[1] & 0x80)
+      /* RFC 6455 5.1: a client MUST fail the connection on a masked
+       * frame.  At once, whatever its length: the header would also be 4
+       * bytes longer (the masking key), and handing wslay a frame cut 4
+       * bytes short made the fast path take the key for the next frame
+       * (issue 15). */
+      return fail_frame(ws, "the server sent a masked frame");
+    if (opcode == WSLAY_CONNECTION_CLOSE && payload_len == 1)
+      /* RFC 6455 5.5.1: a close body is empty or starts with a 2-byte
+       * code; wslay would read 1 byte as "no code". */
+      return fail_frame(ws, "a close frame with a 1-byte body");
     if (have < header_len)
       return 0;
     if (header_len == 4)
@@ -463,6 +538,16 @@ static int read_frames(struct dgw_ws *ws) {
       ws->wslay_left = payload_len > UINT64_MAX - header_len
                            ? UINT64_MAX
                            : header_len + payload_len;
+      continue;
+    }
+    if (have - header_len < payload_len && payload_len >= WS_GATHER_MIN) {
+      /* Within the cap (checked above), so it fits a size_t. */
+      ws->big.buf = malloc((size_t)payload_len);
+      if (ws->big.buf == NULL)
+        return WSLAY_ERR_NOMEM;
+      ws->big.len = (size_t)payload_len;
+      ws->big.have = 0;
+      evbuffer_drain(in, header_len);
       continue;
     }
     if (have - header_len < payload_len)
@@ -497,6 +582,8 @@ static void read_cb(struct bufferevent *bev, void *arg) {
     if (rv == WSLAY_ERR_NOMEM) {
       set_reason(ws, "out of memory while reading frames");
       finish(ws, DGW_ERR_NOMEM);
+    } else if (rv == WS_FRAME_FAILED) {
+      finish(ws, DGW_ERR_PROTOCOL); /* the reason is set */
     } else if (rv != 0) {
       /* Frame-level violations (an oversized control frame, a bad length
        * encoding) make wslay give up on the stream. */

@@ -26,7 +26,9 @@ static const struct close_case cases[] = {
     {4000, DGW_CLOSE_RESUME, "Unknown error"},
     {4001, DGW_CLOSE_RESUME, "Unknown opcode"},
     {4002, DGW_CLOSE_RESUME, "Decode error"},
-    {4003, DGW_CLOSE_NEW_SESSION, "Not authenticated"},
+    /* Issue 15: a payload before IDENTIFY leaves the session alive; input
+     * 4003, resume (was a new session, which spent an IDENTIFY). */
+    {4003, DGW_CLOSE_RESUME, "Not authenticated"},
     {4004, DGW_CLOSE_FATAL, "Authentication failed"},
     {4005, DGW_CLOSE_RESUME, "Already authenticated"},
     {4006, DGW_CLOSE_NEW_SESSION, "Session no longer valid"},

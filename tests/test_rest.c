@@ -11,6 +11,7 @@
 
 #include "harness.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <unistd.h>
 
@@ -843,6 +844,61 @@ static void test_token_never_logged(void **state) {
   fx_free(f);
 }
 
+/* `text` holds a 12-character run of the token, compared on letters
+ * (case-folded) and digits only. */
+static int has_folded_token_slice(const char *text) {
+  static const char folded[] = "mtizresttesttoken9"; /* TOKEN, folded */
+  char *t = malloc(strlen(text) + 1);
+  size_t n = 0;
+  int found = 0;
+
+  assert_non_null(t);
+  for (; *text != '\0'; text++)
+    if (isalnum((unsigned char)*text))
+      t[n++] = (char)tolower((unsigned char)*text);
+  t[n] = '\0';
+  for (size_t i = 0; i + 12 <= sizeof(folded) - 1 && !found; i++)
+    found = memmem(t, n, folded + i, 12) != NULL;
+  free(t);
+  return found;
+}
+
+/* Issue 15: the filter was an exact, case-sensitive substring test.
+ * Inputs: error messages echoing the token lower-cased, with '.' turned
+ * into '-', and with every separator changed (and cut short at the end).
+ * Before the fix each was logged ("HTTP 599: bad token mtiz.rest-...").
+ * A message with nothing of the token is still logged. */
+static void test_token_echo_altered(void **state) {
+  static const char lower[] =
+      "{\"message\":\"bad token mtiz.rest-test.token_9\"}";
+  static const char dashed[] =
+      "{\"message\":\"bad token MTIz-rest-test-token_9\"}";
+  static const char mixed[] =
+      "{\"message\":\"bad token mTiZ rest/TEST:token\"}";
+  static const char plain[] = "{\"message\":\"I'm a teapot, friend\"}";
+  struct step steps[] = {
+      {599, lower, NULL, 0, 0, 0, NULL},
+      {599, dashed, NULL, 0, 0, 0, NULL},
+      {599, mixed, NULL, 0, 0, 0, NULL},
+      {418, plain, NULL, 0, 0, 0, NULL},
+  };
+  struct fx *f = fx_new("localhost", 1, steps, 4);
+
+  (void)state;
+  fx_client(f);
+  assert_int_equal(dgw_client_start(f->client), DGW_OK);
+  assert_true(wait_count(f, &f->fatal_calls, 1, 20));
+  assert_int_equal(f->srv.served, 4);
+  /* Understood, and the message withheld: no ": bad token ...". */
+  assert_int_equal(count_lines(f, "HTTP 599; retrying"), 3);
+  assert_int_equal(count_lines(f, "bad token"), 0);
+  if (has_folded_token_slice(f->log))
+    fail_msg("the log holds part of the token:\n%s", f->log);
+  assert_non_null(strstr(f->fatal_why, "HTTP 418"));
+  assert_non_null(strstr(f->fatal_why, "I'm a teapot, friend"));
+  fx_free(f);
+}
+
 /* Sends `req` (`len` bytes; the last `flood` bytes of header lines are
  * repeated until `flood_total` bytes went) to the mock on loopback and
  * returns what it answered until it closed (or 5 s, scaled); *closed
@@ -1210,6 +1266,73 @@ static void test_configured_skips_rest(void **state) {
   fx_free(f);
 }
 
+/* Issue 15: a session file listing a shard more than once counts that
+ * shard once, and its last well-formed entry wins.  Input: 5 entries for
+ * shard 0 (the last one "s0e"), for shard 1 a good entry then a malformed
+ * one (negative seq), and shard 7, which this client does not run.  Before
+ * the fix `restored` was 7 (every entry; 5 for shard 0 alone), both now
+ * and when applied after GET /gateway/bot. */
+static void test_restore_duplicate_entries(void **state) {
+  static char body[512];
+  struct step steps[] = {{200, body, NULL, 0, 0, 0, NULL}};
+  struct fx *f = fx_new("localhost", 1, steps, 1);
+  char path[] = "/tmp/dgw-test-dups-XXXXXX";
+  char why[256] = "";
+  uint32_t restored = 99;
+  int fd = mkstemp(path);
+  FILE *fp;
+
+  (void)state;
+  assert_true(fd >= 0);
+  fp = fdopen(fd, "w");
+  assert_non_null(fp);
+  fputs("{\"version\":1,\"shard_total\":2,\"shards\":["
+        "{\"shard\":0,\"session_id\":\"s0a\",\"seq\":1},"
+        "{\"shard\":0,\"session_id\":\"s0b\",\"seq\":2},"
+        "{\"shard\":1,\"session_id\":\"s1a\",\"seq\":5},"
+        "{\"shard\":0,\"session_id\":\"s0c\",\"seq\":3},"
+        "{\"shard\":0,\"session_id\":\"s0d\",\"seq\":4},"
+        "{\"shard\":7,\"session_id\":\"s7\",\"seq\":4},"
+        "{\"shard\":1,\"session_id\":\"s1b\",\"seq\":-3},"
+        "{\"shard\":0,\"session_id\":\"s0e\",\"seq\":9}]}\n",
+        fp);
+  assert_int_equal(fclose(fp), 0);
+
+  /* Applied at once: explicit shards on a configured URL. */
+  assert_int_equal(dgw_options_set_shards(f->opt, 0, 2, 2), DGW_OK);
+  assert_int_equal(dgw_options_set_gateway_url(f->opt, f->gw_url), DGW_OK);
+  fx_client(f);
+  assert_int_equal(
+      dgw_client_restore_sessions(f->client, path, &restored, why, sizeof(why)),
+      DGW_OK);
+  assert_int_equal(restored, 2);
+  assert_string_equal(dgw_gateway_session_id(dgw_client_gateway(f->client, 0)),
+                      "s0e");
+  assert_int_equal(dgw_gateway_sequence(dgw_client_gateway(f->client, 0)), 9);
+  assert_string_equal(dgw_gateway_session_id(dgw_client_gateway(f->client, 1)),
+                      "s1a");
+  assert_int_equal(count_lines(f, "shard 1's saved session is malformed"), 1);
+  dgw_client_free(f->client);
+
+  /* Kept until GET /gateway/bot answers: the count is of shards too (the
+   * malformed entry of shard 1 is not known to be one yet: it is shard
+   * 1's last, counted once; shard 7 may exist then). */
+  snprintf(body, sizeof(body), "{\"url\":\"%s\",\"shards\":2," LIMIT_1000 "}",
+           f->gw_url);
+  assert_int_equal(dgw_options_set_gateway_url(f->opt, NULL), DGW_OK);
+  assert_int_equal(dgw_options_set_shards_auto(f->opt), DGW_OK);
+  fx_client(f);
+  assert_int_equal(
+      dgw_client_restore_sessions(f->client, path, &restored, why, sizeof(why)),
+      DGW_OK);
+  assert_int_equal(restored, 3);
+  assert_int_equal(dgw_client_start(f->client), DGW_OK);
+  assert_true(wait_log(f, "saved session(s) will resume", 1, 10));
+  assert_int_equal(count_lines(f, "2 saved session(s) will resume"), 1);
+  unlink(path);
+  fx_free(f);
+}
+
 /* The new options and error codes. */
 static void test_options(void **state) {
   struct dgw_options *o = dgw_options_new();
@@ -1269,6 +1392,7 @@ int main(void) {
       cmocka_unit_test(test_rate_limited),
       cmocka_unit_test(test_server_errors),
       cmocka_unit_test(test_token_never_logged),
+      cmocka_unit_test(test_token_echo_altered),
       cmocka_unit_test(test_mock_serves_gateway_bot),
       cmocka_unit_test(test_malformed_answers),
       cmocka_unit_test(test_tls_name_mismatch),
@@ -1276,6 +1400,7 @@ int main(void) {
       cmocka_unit_test(test_oversized_answer),
       cmocka_unit_test(test_stop_and_free_in_flight),
       cmocka_unit_test(test_restore_with_auto_shards),
+      cmocka_unit_test(test_restore_duplicate_entries),
       cmocka_unit_test(test_url_from_rest),
       cmocka_unit_test(test_configured_skips_rest),
       cmocka_unit_test(test_options),

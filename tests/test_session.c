@@ -348,7 +348,7 @@ static const struct {
     {DGW_ERR_CLOSED, 4000, DGW_CLOSE_RESUME},
     {DGW_ERR_CLOSED, 4001, DGW_CLOSE_RESUME},
     {DGW_ERR_CLOSED, 4002, DGW_CLOSE_RESUME},
-    {DGW_ERR_CLOSED, 4003, DGW_CLOSE_NEW_SESSION},
+    {DGW_ERR_CLOSED, 4003, DGW_CLOSE_RESUME}, /* issue 15: resume first */
     {DGW_ERR_CLOSED, 4004, DGW_CLOSE_FATAL},
     {DGW_ERR_CLOSED, 4005, DGW_CLOSE_RESUME},
     {DGW_ERR_CLOSED, 4006, DGW_CLOSE_NEW_SESSION},
@@ -378,6 +378,8 @@ static void test_every_close(void **state) {
     enum dgw_close_action act =
         dgw_session_on_close(s, close_cases[i].err, close_cases[i].code, 1);
 
+    dgw_session_healthy(s); /* it ran a while */
+
     if (act != close_cases[i].action)
       fail_msg("err %d code %u: action %d", close_cases[i].err,
                close_cases[i].code, act);
@@ -397,6 +399,44 @@ static void test_every_close(void **state) {
     }
     dgw_session_free(s);
   }
+}
+
+/* Issue 15: close 4003 (a payload sent before identifying) leaves the
+ * session alive, so the shard RESUMEs first (it started a new session,
+ * spending an IDENTIFY of the daily budget).  When the gateway did drop
+ * the session it answers the RESUME with op 9 false: then the random 1-5 s
+ * wait and IDENTIFY on the configured URL. */
+static void test_4003_resumes_first(void **state) {
+  struct dgw_session *s = ready_session(7);
+  struct dgw_session_action a;
+  struct dgw_session_retry r;
+  enum dgw_close_action act;
+
+  (void)state;
+  dgw_session_healthy(s);
+  act = dgw_session_on_close(s, DGW_ERR_CLOSED, 4003, 1);
+  assert_int_equal(act, DGW_CLOSE_RESUME);
+  dgw_session_lost(s, DGW_ERR_CLOSED, 1, act, -1, &r);
+  assert_true(r.will_resume);
+  assert_int_equal(r.session_dropped, 0);
+  assert_int_equal(r.delay_ms, 0);
+  dgw_session_on_hello(s, DGW_STATE_HELLO, 41250, &a);
+  assert_int_equal(a.what, DGW_SESSION_RESUME);
+  assert_string_equal(dgw_session_id(s), SID);
+  assert_int_equal(dgw_session_seq(s), 7);
+  /* The gateway had invalidated it. */
+  dgw_session_on_invalid_session(s, 0, &a);
+  assert_int_equal(a.what, DGW_SESSION_LEAVE);
+  assert_int_equal(a.close, DGW_CLOSE_NEW_SESSION);
+  assert_in_range(a.wait_ms, 1000, 5000);
+  dgw_session_lost(s, DGW_OK, 1, a.close, a.wait_ms, &r);
+  assert_true(r.session_dropped);
+  assert_false(r.will_resume);
+  assert_in_range(r.delay_ms, 1000, 5000);
+  assert_string_equal(dgw_session_connect_url(s, CONFIGURED), CONFIGURED);
+  dgw_session_on_hello(s, DGW_STATE_HELLO, 41250, &a);
+  assert_int_equal(a.what, DGW_SESSION_IDENTIFY);
+  dgw_session_free(s);
 }
 
 /* Network errors before the upgrade are "offline"; after it they are not,
@@ -429,12 +469,14 @@ static void test_offline(void **state) {
 
 /* ------------------------------------------------------------ backoff */
 
-/* Failures in a row: 0 ms, then base * 2^n with equal jitter, capped; the
- * healthy mark starts again from 0. */
+/* Failures in a row from a fresh start: base * 2^n with equal jitter,
+ * capped, from the very first (issue 15: a fresh start whose first
+ * connection failed was retried at once, 0 ms, as if it had been healthy);
+ * after the healthy mark, 0 ms once, then the backoff again. */
 static void test_backoff_growth_and_cap(void **state) {
   /* With random 0.5: half fixed + a quarter = 3/4 of each step. */
-  static const uint32_t expected[] = {0,     750,   1500,  3000,  6000,
-                                      12000, 24000, 45000, 45000, 45000};
+  static const uint32_t expected[] = {750,   1500,  3000,  6000,  12000,
+                                      24000, 45000, 45000, 45000, 45000};
   struct dgw_session *s = new_session();
   struct dgw_session_retry r;
 
@@ -478,6 +520,7 @@ static void test_forced_wait_is_a_floor(void **state) {
     struct dgw_session *s = new_session();
     struct dgw_session_retry r;
 
+    dgw_session_healthy(s); /* the failures follow a healthy session */
     for (uint32_t f = 0; f < rows[i].failures_before; f++)
       dgw_session_lost(s, DGW_ERR_CONNECT, 0, DGW_CLOSE_RESUME, -1, &r);
     dgw_session_lost(s, DGW_OK, 1, DGW_CLOSE_NEW_SESSION, rows[i].wait_ms, &r);
@@ -605,6 +648,7 @@ static void test_success_resets_backoff(void **state) {
     struct dgw_session_retry r;
     int64_t seq = 10;
 
+    dgw_session_healthy(s); /* the failures follow a healthy session */
     for (uint32_t f = 0; f < success_cases[i].failures_before; f++)
       dgw_session_lost(s, DGW_ERR_CONNECT, 0, DGW_CLOSE_RESUME, -1, &r);
     for (const char *p = success_cases[i].steps; *p != '\0'; p++) {
@@ -664,6 +708,7 @@ int main(void) {
       cmocka_unit_test(test_ready_fields),
       cmocka_unit_test(test_bad_payload),
       cmocka_unit_test(test_every_close),
+      cmocka_unit_test(test_4003_resumes_first),
       cmocka_unit_test(test_offline),
       cmocka_unit_test(test_backoff_growth_and_cap),
       cmocka_unit_test(test_forced_wait_is_a_floor),

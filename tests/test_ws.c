@@ -889,7 +889,8 @@ struct raw_server {
   size_t sent;
   unsigned piece;
   int upgraded;
-  int pongs; /* pong frames the client sent */
+  int pongs;        /* pong frames the client sent */
+  int client_close; /* the code of the client's close frame, 0: none */
 };
 
 static void raw_tick(evutil_socket_t fd, short what, void *arg) {
@@ -922,6 +923,13 @@ static void raw_client_frames(struct raw_server *s, struct evbuffer *in) {
       return;
     if ((h[0] & 0x0f) == 0x0a)
       s->pongs++;
+    if ((h[0] & 0x0f) == 0x08) {
+      uint8_t f[8];
+
+      s->client_close = -1; /* a close frame, no code */
+      if ((h[1] & 0x7f) >= 2 && evbuffer_copyout(in, f, 8) == 8)
+        s->client_close = (f[6] ^ f[2]) << 8 | (f[7] ^ f[3]);
+    }
     evbuffer_drain(in, frame);
   }
 }
@@ -1178,12 +1186,14 @@ static void frames_mixed(int trickle) {
   struct event_base *base = event_base_new();
   struct raw_server s = {0};
   struct client *c;
-  uint8_t *frames = malloc(80000);
+  uint8_t *frames = malloc(400000);
   uint8_t *big = malloc(70000);
+  uint8_t *huge = malloc(300000); /* over WS_GATHER_MIN: gathered */
   char medium[200];
   size_t n = 0;
 
   memset(big, 'y', 70000);
+  memset(huge, 'z', 300000);
   memset(medium, 'x', sizeof(medium));
   n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "one", 3);
   n = put_frame(frames, n, 1, 0, 0x9, 0, 0, "p", 1);
@@ -1193,11 +1203,12 @@ static void frames_mixed(int trickle) {
   n = put_frame(frames, n, 1, 0, 0x1, 0, 0, "three", 5);
   n = put_frame(frames, n, 1, 0, 0x2, 0, 0, medium, sizeof(medium));
   n = put_frame(frames, n, 1, 0, 0x2, 0, 0, big, 70000);
+  n = put_frame(frames, n, 1, 0, 0x2, 0, 0, huge, 300000);
   n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "", 0);
   n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "end", 3);
-  c = run_frames(base, &s, frames, n, trickle, 0, 7);
+  c = run_frames(base, &s, frames, n, trickle, 0, 8);
   assert_int_equal(c->closed, 0);
-  assert_int_equal(c->payloads, 7);
+  assert_int_equal(c->payloads, 8);
   assert_string_equal(c->payload[0], "one");
   assert_string_equal(c->payload[1], "two");
   assert_string_equal(c->payload[2], "three");
@@ -1205,9 +1216,11 @@ static void frames_mixed(int trickle) {
   assert_memory_equal(c->payload[3], medium, sizeof(medium));
   assert_int_equal(c->payload_len[4], 70000);
   assert_memory_equal(c->payload[4], big, 70000);
-  assert_int_equal(c->payload_len[5], 0);
-  assert_string_equal(c->payload[6], "end");
-  assert_int_equal(c->binary_msgs, 6);
+  assert_int_equal(c->payload_len[5], 300000);
+  assert_memory_equal(c->payload[5], huge, 300000);
+  assert_int_equal(c->payload_len[6], 0);
+  assert_string_equal(c->payload[7], "end");
+  assert_int_equal(c->binary_msgs, 7);
   assert_int_equal(c->text_msgs, 1);
   run_for(base, 50);
   assert_int_equal(s.pongs, 2); /* wslay still answers pings */
@@ -1216,6 +1229,7 @@ static void frames_mixed(int trickle) {
   event_base_free(base);
   free(frames);
   free(big);
+  free(huge);
 }
 
 static void test_frames_mixed(void **state) {
@@ -1295,6 +1309,114 @@ static void test_frame_errors(void **state) {
   }
 }
 
+/* Issue 15, RFC 6455 5.1 and 5.5.1: a masked frame from the server, of any
+ * length and kind, and a close frame with a 1-byte body fail the
+ * connection at once: DGW_ERR_PROTOCOL, close 1002 to the server, nothing
+ * after it delivered.  Before the fix a masked frame of 0-4 bytes was cut
+ * 4 bytes short (its masking key not counted), so the fast path read the
+ * key as the next frame: the key 82 02 'h' 'i' below delivered "hi"; and
+ * a 1-byte close body was "peer closed without a code" (DGW_ERR_CLOSED)
+ * with close 1005 echoed. */
+static void test_masked_and_short_close(void **state) {
+  static const struct {
+    const char *name;
+    int opcode;
+    size_t len;
+    int mask;
+    int trickle;
+  } cases[] = {
+      {"masked, 0 bytes, key = a frame", 0x2, 0, 2, 0},
+      {"masked, 0 bytes, key = a frame, trickled", 0x2, 0, 2, 1},
+      {"masked binary, 1 byte", 0x2, 1, 1, 0},
+      {"masked binary, 2 bytes", 0x2, 2, 1, 0},
+      {"masked binary, 4 bytes", 0x2, 4, 1, 1},
+      {"masked binary, 5 bytes", 0x2, 5, 1, 0},
+      {"masked text, 3 bytes", 0x1, 3, 1, 0},
+      {"masked ping, 0 bytes", 0x9, 0, 1, 0},
+      {"masked close, 2 bytes", 0x8, 2, 1, 0},
+      {"masked binary, 300 bytes", 0x2, 300, 1, 0},
+      {"close with a 1-byte body", 0x8, 1, 0, 0},
+      {"close with a 1-byte body, trickled", 0x8, 1, 0, 1},
+  };
+  static const uint8_t key_is_a_frame[] = {0x82, 0x80, 0x82, 0x02, 'h', 'i'};
+  uint8_t frames[1024];
+  char body[300];
+
+  (void)state;
+  memset(body, 0x03, sizeof(body)); /* 03 e8 would be code 1000 */
+  body[0] = 0x03;
+  body[1] = (char)0xe8;
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct event_base *base = event_base_new();
+    struct raw_server s = {0};
+    struct client *c;
+    size_t n = 0;
+
+    print_message("# %s\n", cases[i].name);
+    n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "ok", 2);
+    if (cases[i].mask == 2) {
+      memcpy(frames + n, key_is_a_frame, sizeof(key_is_a_frame));
+      n += sizeof(key_is_a_frame);
+    } else {
+      n = put_frame(frames, n, 1, 0, cases[i].opcode, 0, cases[i].mask, body,
+                    cases[i].len);
+    }
+    n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "never", 5);
+    c = run_frames(base, &s, frames, n, cases[i].trickle, 0, 0);
+    assert_int_equal(c->closed, 1);
+    if (c->close_err != DGW_ERR_PROTOCOL)
+      fail_msg("%s: error %d", cases[i].name, c->close_err);
+    assert_int_equal(c->payloads, 1);
+    assert_string_equal(c->payload[0], "ok");
+    run_for(base, 50);
+    /* Written out before the socket is released (was never sent). */
+    if (s.client_close != 1002)
+      fail_msg("%s: the server got close %d", cases[i].name, s.client_close);
+    client_free(c);
+    raw_stop(&s);
+    event_base_free(base);
+  }
+}
+
+/* Issue 15: a big whole frame is gathered into a block of its own as it
+ * arrives (not pulled up from the input buffer at the end, twice its size
+ * at the peak).  Input: the header of a 1 MiB binary frame and 100 KB of
+ * it, then the peer drops the connection: DGW_ERR_CONNECTION_LOST, nothing
+ * delivered, and the half-gathered block is freed (valgrind). */
+static void test_big_frame_cut_short(void **state) {
+  struct event_base *base = event_base_new();
+  struct raw_server s = {0};
+  struct client *c;
+  uint8_t *frames = calloc(1, 120000);
+  size_t n = 0;
+
+  (void)state;
+  n = put_frame(frames, n, 1, 0, 0x2, 0, 0, "ok", 2);
+  frames[n++] = 0x82;
+  frames[n++] = 127;
+  for (int i = 7; i >= 0; i--)
+    frames[n++] = (uint8_t)((uint64_t)(1u << 20) >> (8 * i));
+  n += 100000;
+  s.extra = frames;
+  s.extra_len = n;
+  raw_start(base, &s);
+  c = client_new(base, NULL, 0);
+  c->raw = 1;
+  connect_to(c, "ws", "127.0.0.1", s.port, "");
+  assert_true(run_until(base, &c->opened, 5 * time_scale()));
+  run_for(base, 100);
+  assert_int_equal(c->payloads, 1);
+  bufferevent_free(s.bev);
+  s.bev = NULL;
+  assert_true(run_until(base, &c->done, 5 * time_scale()));
+  assert_int_equal(c->close_err, DGW_ERR_CONNECTION_LOST);
+  assert_int_equal(c->payloads, 1);
+  client_free(c);
+  raw_stop(&s);
+  event_base_free(base);
+  free(frames);
+}
+
 /* Closing or freeing from on_message with more whole frames behind the
  * current one in the same read: they are not delivered, and nothing
  * touches the freed connection. */
@@ -1366,6 +1488,8 @@ int main(void) {
       cmocka_unit_test(test_frames_mixed),
       cmocka_unit_test(test_frames_mixed_trickled),
       cmocka_unit_test(test_frame_errors),
+      cmocka_unit_test(test_masked_and_short_close),
+      cmocka_unit_test(test_big_frame_cut_short),
       cmocka_unit_test(test_frames_after_close_or_free),
   };
   ignore_sigpipe();

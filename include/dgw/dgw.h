@@ -147,8 +147,8 @@ enum dgw_close_action {
 
 /**
  * The policy for close code `code`, in one table: 4004, 4010, 4011, 4012,
- * 4013 and 4014 are fatal; 4003, 4006, 4007 and 4009 start a new session;
- * every other code (and no code at all, 0) resumes.
+ * 4013 and 4014 are fatal; 4006, 4007 and 4009 start a new session;
+ * every other code (4003 included, and no code at all, 0) resumes.
  */
 DGW_EXTERN enum dgw_close_action dgw_close_code_action(int code);
 
@@ -340,7 +340,9 @@ DGW_EXTERN int dgw_options_set_log(struct dgw_options *opt, dgw_log_fn fn,
 /**
  * Reconnect backoff: the first retry after a healthy session is at once;
  * each further failure waits min(max_ms, base_ms * 2^n), half of it
- * random.  A session that stays up for `healthy_ms` resets the count.
+ * random.  A fresh start has no healthy session yet: its first failure
+ * already waits base_ms.  A session that stays up for `healthy_ms` resets
+ * the count.
  * Defaults 1000, 60000, 60000.
  */
 DGW_EXTERN int dgw_options_set_reconnect(struct dgw_options *opt,
@@ -677,7 +679,9 @@ DGW_EXTERN int dgw_client_save_sessions(struct dgw_client *client,
  * identifying.  Entries for shards this client does not run, malformed
  * ones, or a file saved for another shard count are skipped (those shards
  * identify; a session the gateway no longer knows also falls back to
- * IDENTIFY).  `*restored` (may be NULL) gets the count.  Returns DGW_OK,
+ * IDENTIFY).  A shard listed more than once takes its last well-formed
+ * entry.  `*restored` (may be NULL) gets the number of shards restored,
+ * each counted once.  Returns DGW_OK,
  * DGW_ERR_IO (unreadable), DGW_ERR_JSON (not a session file) or
  * DGW_ERR_STATE (already started), with `why`.
  *
@@ -685,8 +689,9 @@ DGW_EXTERN int dgw_client_save_sessions(struct dgw_client *client,
  * URL), the shard count or the gateway URL is not known yet: the file is
  * read and checked now, and its sessions are applied when the answer
  * arrives, with the same rules (a file for another shard count is then
- * skipped with a warning).  `*restored` is then the number of well-formed
- * entries kept.
+ * skipped with a warning).  `*restored` is then the number of shards with
+ * a well-formed-looking entry (a shard id and a session id) kept, each
+ * counted once.
  */
 DGW_EXTERN int dgw_client_restore_sessions(struct dgw_client *client,
                                            const char *path, uint32_t *restored,
