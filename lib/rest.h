@@ -68,6 +68,19 @@ int dgw_gateway_bot_parse(const char *body, size_t len, int api_tls,
 int64_t dgw_rest_retry_after_ms(const char *body, size_t len,
                                 const char *header);
 
+/* Discord's "message" from an error body (`len` bytes), printable and cut
+ * to 120 characters, into `out` (`size` bytes, NUL-terminated) for the log;
+ * "" when there is none, or when it would repeat any part of `token`, even
+ * with its case changed or its separators altered (see rest_answer.c). */
+void dgw_rest_error_message(const char *body, size_t len, const char *token,
+                            char *out, size_t size);
+
+/* 1 when the text `m` repeats any 12-character run of `token` (all of a
+ * shorter one), compared on letters (case-folded) and digits only, or holds
+ * an Authorization value; 1 as well when there is no memory to tell (the
+ * text is then withheld rather than risked). */
+int dgw_rest_echoes_token(const char *m, const char *token);
+
 struct dgw_resolver;
 
 struct dgw_rest_config {
