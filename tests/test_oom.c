@@ -247,7 +247,7 @@ static int run_payload(void) {
   CHECK(dgw_envelope_peek(zjson, strlen(zjson), &env) == DGW_OK);
   /* json-c 0.16 reports an allocation that failed while parsing as a
    * parse error: DGW_ERR_JSON (the shard treats it as a bad payload:
-   * close 4000 and resume), documented in docs/reliability-lib.md. */
+   * close 4000 and resume), documented in docs/reliability.md. */
   d = dgw_payload_parse(zjson, strlen(zjson), &err);
   CHECK((d != NULL && err == DGW_OK) ||
         (d == NULL && (err == DGW_ERR_NOMEM || err == DGW_ERR_JSON)));
