@@ -1,0 +1,134 @@
+/*
+ * Integration tests of issue 19 against the in-process mock: what counts
+ * as a zombie.  A busy loop must not mistake its own lateness for a dead
+ * connection (a handler that blocks the loop longer than the heartbeat
+ * interval while ACKs keep coming: no zombie), and a connection that
+ * truly stopped ACKing is still dropped within two intervals and resumed.
+ */
+#include "config.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "fixture.h"
+#include "payload.h"
+
+#define BEAT_MS 200
+
+/* Blocks the thread, as a handler doing slow work does. */
+static void stall_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+  while (nanosleep(&ts, &ts) != 0)
+    ;
+}
+
+static int stalls;
+
+/* Each STALL event blocks the loop for 1.5 intervals. */
+static void stall_on_dispatch(struct fx *f, struct dgw_gateway *gw,
+                              const struct dgw_event *ev) {
+  (void)f;
+  (void)gw;
+  if (strcmp(dgw_event_name(ev), "STALL") == 0) {
+    stall_ms(BEAT_MS * 3 / 2);
+    stalls++;
+  }
+}
+
+static int three_stalls(struct fx *f) {
+  (void)f;
+  return stalls >= 3;
+}
+
+static struct dgw_client_stats client_stats(struct fx *f) {
+  struct dgw_client_stats st;
+
+  memset(&st, 0, sizeof(st));
+  st.size = sizeof(st);
+  assert_int_equal(dgw_client_stats(f->client, &st), DGW_OK);
+  return st;
+}
+
+/*
+ * Input: three events arrive together and the handler blocks the loop
+ * 300 ms on each, with a 200 ms heartbeat interval; the mock ACKs every
+ * beat at once.  After the first, the due beat goes out; after the second
+ * that beat is overdue and its ACK unread (or not even asked for yet: our
+ * beat was still in the output buffer).  Expected: no zombie, no
+ * reconnect, the beats keep being ACKed.  Before issue 19: "no heartbeat
+ * ACK before the next beat: zombied connection" after the second event.
+ */
+static void test_busy_handler_is_no_zombie(void **state) {
+  struct dgw_mock_config mc = {0};
+  struct dgw_client_stats st;
+  struct dgw_mock_stats ms;
+  struct fx *f;
+  int i;
+
+  (void)state;
+  stalls = 0;
+  mc.heartbeat_interval_ms = BEAT_MS;
+  f = fx_new(&mc);
+  f->on_dispatch = stall_on_dispatch;
+  fx_start(f);
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
+  run_for(f->base, BEAT_MS); /* a beat or two, ACKed */
+  for (i = 0; i < 3; i++)
+    assert_int_equal(
+        dgw_mock_session_add_dispatch(f->mock, NULL, "STALL", "{}"), DGW_OK);
+  assert_true(fx_wait_for(f, three_stalls, 5));
+  run_for(f->base, 3 * BEAT_MS); /* the credited deadlines run out */
+  st = client_stats(f);
+  assert_int_equal(st.zombies, 0);
+  assert_int_equal(st.reconnects, 0);
+  assert_int_equal(f->disconnects, 0);
+  dgw_mock_get_stats(f->mock, &ms);
+  assert_int_equal(ms.connections, 1);
+  assert_true(ms.acks_sent >= 3);
+  fx_free(f);
+}
+
+/*
+ * Input: the mock stops ACKing (its no-ack fault) on an idle loop with a
+ * 200 ms interval.  Expected: the zombie is declared within two intervals
+ * of the last ACK (plus scheduling slack), counted in the stats, and the
+ * shard RESUMEs its session (no second IDENTIFY) once ACKs come back.
+ */
+static void test_no_ack_is_zombie_within_two_intervals(void **state) {
+  struct dgw_mock_config mc = {0};
+  struct dgw_client_stats st;
+  struct fx *f;
+  uint64_t t0, took;
+
+  (void)state;
+  mc.heartbeat_interval_ms = BEAT_MS;
+  f = fx_new(&mc);
+  fx_start(f);
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
+  run_for(f->base, BEAT_MS);
+  dgw_mock_set_ack(f->mock, 0);
+  t0 = dgw_monotonic_ms();
+  assert_true(fx_wait_for(f, fx_has_disconnect, 3));
+  took = dgw_monotonic_ms() - t0;
+  assert_true(took <= 2 * BEAT_MS + 100);
+  assert_int_equal(f->last_dc.error, DGW_ERR_TIMEOUT);
+  assert_non_null(strstr(f->last_dc.reason, "zombie"));
+  assert_true(f->last_dc.will_resume);
+  dgw_mock_set_ack(f->mock, 1);
+  assert_true(fx_wait_for(f, fx_is_resumed, 5));
+  st = client_stats(f);
+  assert_int_equal(st.zombies, 1);
+  assert_int_equal(f->count[DGW_OP_IDENTIFY], 1);
+  assert_int_equal(f->count[DGW_OP_RESUME], 1);
+  fx_free(f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_busy_handler_is_no_zombie),
+      cmocka_unit_test(test_no_ack_is_zombie_within_two_intervals),
+  };
+  return cmocka_run_group_tests_name("zombie", tests, NULL, NULL);
+}
