@@ -41,10 +41,13 @@ struct dgw_options {
   uint64_t starts_reset_after_ms;
   size_t send_queue;  /* 0: the default capacity */
   int plugins_strict; /* a refused plugin stops dgw_client_start() */
+  /* Connection attempts in flight at most (pacer.h); 0: no limit. */
+  uint32_t max_connecting;
 };
 
 struct dgw_resolver;
 struct dgw_identify_queue;
+struct dgw_pacer;
 
 struct dgw_callbacks {
   dgw_state_fn on_state;
@@ -79,6 +82,7 @@ struct dgw_client {
   SSL_CTX *ssl;
   struct dgw_resolver *resolver;       /* shared by the shards' connections */
   struct dgw_identify_queue *identify; /* who may IDENTIFY when */
+  struct dgw_pacer *pacer; /* connection attempts in flight (pacer.h) */
   struct dgw_gateway **shards;
   /* The member and voice requests waiting for events, one table per shard
    * (same index as shards). */

@@ -636,6 +636,7 @@ void shard_connect_now(struct dgw_gateway *gw) {
   cfg.log_user_data = gw->cfg.log_user_data;
 
   gw->opened = 0;
+  gw->pacing = 0;
   gw->counters.connects++;
   shard_set_state(gw, DGW_STATE_CONNECTING);
   if (!shard_gone(gw))
@@ -663,6 +664,30 @@ void shard_connect_now(struct dgw_gateway *gw) {
             url);
 }
 
+void shard_connect_paced(struct dgw_gateway *gw) {
+  if (gw->ops->connect_request != NULL &&
+      !gw->ops->connect_request(gw->owner, gw)) {
+    gw->pacing = 1;
+    shard_log(gw, DGW_LOG_DEBUG,
+              "shard %u: waiting for a connection slot (pacing)",
+              gw->cfg.shard_id);
+    return;
+  }
+  gw->pacing = 0;
+  shard_connect_now(gw);
+}
+
+int gateway_grant_connect(struct dgw_gateway *gw) {
+  if (!gw->pacing || gw->ws != NULL ||
+      (gw->state != DGW_STATE_BACKOFF && gw->state != DGW_STATE_OFFLINE &&
+       gw->state != DGW_STATE_IDLE))
+    return 0;
+  gw->pacing = 0;
+  evtimer_del(gw->timer);
+  shard_connect_now(gw);
+  return 1;
+}
+
 static void timer_cb(evutil_socket_t fd, short what, void *arg) {
   struct dgw_gateway *gw = arg;
 
@@ -672,7 +697,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg) {
   if (gw->state == DGW_STATE_HELLO)
     shard_leave_and_resume(gw, DGW_ERR_TIMEOUT, "no HELLO from the gateway");
   else if (gw->state == DGW_STATE_BACKOFF || gw->state == DGW_STATE_OFFLINE)
-    shard_connect_now(gw);
+    shard_connect_paced(gw);
   shard_leave(gw);
 }
 
