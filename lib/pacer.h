@@ -16,7 +16,7 @@
 #include <event2/event.h>
 
 /* The longest random gap between two grants from the queue, in ms. */
-#define DGW_PACER_JITTER_MS 4u
+#define DGW_PACER_JITTER_MS 1u
 
 struct dgw_pacer;
 

@@ -125,10 +125,101 @@ static void test_no_ack_is_zombie_within_two_intervals(void **state) {
   fx_free(f);
 }
 
+#define PACED_SHARDS 40
+#define PACED_MAX 4
+
+static int in_flight, peak_in_flight;
+
+static int connecting_state(enum dgw_state s) {
+  return s == DGW_STATE_CONNECTING || s == DGW_STATE_HELLO ||
+         s == DGW_STATE_RESUMING;
+}
+
+/* Counts the shards between "connecting" and the end of their handshake. */
+static void count_in_flight(struct dgw_gateway *gw, enum dgw_state from,
+                            enum dgw_state to, void *ud) {
+  (void)gw;
+  (void)ud;
+  in_flight += connecting_state(to) - connecting_state(from);
+  if (in_flight > peak_in_flight)
+    peak_in_flight = in_flight;
+}
+
+static int all_ready(struct fx *f) {
+  return f->ready >= PACED_SHARDS;
+}
+
+static int all_resumed(struct fx *f) {
+  return f->resumed >= PACED_SHARDS;
+}
+
+/*
+ * Input: 40 shards, at most 4 connection attempts in flight
+ * (dgw_options_set_max_connecting), every connection cut at once by the
+ * mock (a network cut; the sessions survive).  Expected: all 40 come
+ * back and RESUME, never more than 4 between "connecting" and RESUMED at
+ * a time, no IDENTIFY, no zombie.  Without pacing all 40 reconnect at
+ * once (issue 20: a connection that delivered reconnects without delay).
+ */
+static void test_mass_resume_is_paced(void **state) {
+  struct dgw_mock_stats before, after;
+  struct dgw_client_stats st;
+  struct fx *f;
+
+  struct dgw_mock_config mc = {0};
+
+  (void)state;
+  in_flight = peak_in_flight = 0;
+  mc.detached_max = PACED_SHARDS; /* every session stays resumable */
+  f = fx_new(&mc);
+  assert_int_equal(
+      dgw_options_set_shards(f->opt, 0, PACED_SHARDS, PACED_SHARDS), DGW_OK);
+  assert_int_equal(dgw_options_set_max_connecting(f->opt, PACED_MAX), DGW_OK);
+  dgw_callbacks_set_on_state(f->cb, count_in_flight);
+  fx_start(f);
+  assert_true(fx_wait_for(f, all_ready, 20));
+  assert_int_equal(in_flight, 0);
+  assert_true(peak_in_flight <= PACED_MAX + PACED_SHARDS); /* start: HELLO
+                                                      waits for IDENTIFY */
+  peak_in_flight = 0;
+  dgw_mock_get_stats(f->mock, &before);
+  dgw_mock_drop_all(f->mock);
+  assert_true(fx_wait_for(f, all_resumed, 20));
+  dgw_mock_get_stats(f->mock, &after);
+  assert_true(peak_in_flight <= PACED_MAX);
+  assert_true(peak_in_flight >= 2); /* paced, not serialised */
+  assert_int_equal(after.identifies, before.identifies);
+  assert_int_equal(after.resumes_ok - before.resumes_ok, PACED_SHARDS);
+  memset(&st, 0, sizeof(st));
+  st.size = sizeof(st);
+  assert_int_equal(dgw_client_stats(f->client, &st), DGW_OK);
+  assert_int_equal(st.resumes, PACED_SHARDS);
+  assert_int_equal(st.zombies, 0);
+  assert_int_equal(st.shards_ready, PACED_SHARDS);
+  fx_free(f);
+}
+
+/* Input: dgw_options_set_max_connecting() out of range.  Expected:
+ * DGW_ERR_INVALID_ARGUMENT; 0 (no limit) and 1 are fine. */
+static void test_max_connecting_option(void **state) {
+  struct dgw_options *opt = dgw_options_new();
+
+  (void)state;
+  assert_int_equal(dgw_options_set_max_connecting(NULL, 4),
+                   DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dgw_options_set_max_connecting(opt, 65537),
+                   DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dgw_options_set_max_connecting(opt, 0), DGW_OK);
+  assert_int_equal(dgw_options_set_max_connecting(opt, 1), DGW_OK);
+  dgw_options_free(opt);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_busy_handler_is_no_zombie),
       cmocka_unit_test(test_no_ack_is_zombie_within_two_intervals),
+      cmocka_unit_test(test_mass_resume_is_paced),
+      cmocka_unit_test(test_max_connecting_option),
   };
   return cmocka_run_group_tests_name("zombie", tests, NULL, NULL);
 }
