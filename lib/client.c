@@ -20,6 +20,7 @@
 #include "gateway.h"
 #include "identify.h"
 #include "pacer.h"
+#include "policy.h"
 #include "requests.h"
 #include "resolver.h"
 #include "rest.h"
@@ -82,15 +83,15 @@ static void identify_granted(void *shard, void *user_data) {
   gateway_grant_identify(shard);
 }
 
-/* The pacer's grant: a shard waiting for a connection slot connects now;
- * one that no longer waits gives the slot back. */
+/* The pacer's grant: a shard waiting for a connection slot connects from
+ * its own timer a few random ms from now; one that no longer waits gives
+ * the slot back. */
 static void connect_granted(void *shard, void *user_data) {
   struct dgw_client *c = user_data;
+  uint32_t jitter = (uint32_t)(dgw_random01() * (DGW_PACER_JITTER_MS + 1));
 
-  client_enter(c);
-  if (!gateway_grant_connect(shard) && !c->free_pending)
+  if (!gateway_grant_connect(shard, jitter))
     dgw_pacer_release(c->pacer, shard);
-  client_leave(c);
 }
 
 /* An identify queue with the limits in c->opt. */

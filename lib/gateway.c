@@ -677,14 +677,14 @@ void shard_connect_paced(struct dgw_gateway *gw) {
   shard_connect_now(gw);
 }
 
-int gateway_grant_connect(struct dgw_gateway *gw) {
-  if (!gw->pacing || gw->ws != NULL ||
+int gateway_grant_connect(struct dgw_gateway *gw, uint32_t delay_ms) {
+  if (gw->pacing != 1 || gw->ws != NULL ||
       (gw->state != DGW_STATE_BACKOFF && gw->state != DGW_STATE_OFFLINE &&
        gw->state != DGW_STATE_IDLE))
     return 0;
-  gw->pacing = 0;
+  gw->pacing = 2; /* granted: timer_cb connects */
   evtimer_del(gw->timer);
-  shard_connect_now(gw);
+  arm(gw->timer, delay_ms);
   return 1;
 }
 
@@ -696,6 +696,10 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg) {
   shard_enter(gw);
   if (gw->state == DGW_STATE_HELLO)
     shard_leave_and_resume(gw, DGW_ERR_TIMEOUT, "no HELLO from the gateway");
+  else if (gw->pacing == 2 &&
+           (gw->state == DGW_STATE_IDLE || gw->state == DGW_STATE_BACKOFF ||
+            gw->state == DGW_STATE_OFFLINE))
+    shard_connect_now(gw); /* the owner's grant */
   else if (gw->state == DGW_STATE_BACKOFF || gw->state == DGW_STATE_OFFLINE)
     shard_connect_paced(gw);
   shard_leave(gw);

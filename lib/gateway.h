@@ -163,10 +163,11 @@ void gateway_relaunch(struct dgw_gateway *gw);
 void gateway_grant_identify(struct dgw_gateway *gw);
 
 /* The owner's pacing lets this shard start the connection it asked for
- * (connect_request said 0).  Returns 1 when it did, 0 when the shard no
- * longer waits for one (closed, terminated, already connecting meanwhile):
- * the owner's slot is then free. */
-int gateway_grant_connect(struct dgw_gateway *gw);
+ * (connect_request said 0): it does so from its own timer in `delay_ms`.
+ * Runs no callbacks.  Returns 1 when it will, 0 when the shard no longer
+ * waits for one (closed, terminated, already connecting meanwhile): the
+ * owner's slot is then free. */
+int gateway_grant_connect(struct dgw_gateway *gw, uint32_t delay_ms);
 
 /* The owner allows this shard to IDENTIFY now. */
 void gateway_identify_now(struct dgw_gateway *gw);

@@ -48,7 +48,7 @@ struct dgw_gateway {
   int opened;    /* the current connection got past the upgrade */
   int in_lost;   /* lost() is telling the owner */
   int retry_now; /* terminate() asked for an immediate reconnect */
-  int pacing;    /* waiting for the owner's gateway_grant_connect() */
+  int pacing;    /* 1: waiting for gateway_grant_connect(); 2: granted */
   char *self_id; /* the bot's user id, from READY */
   struct shard_counters counters;
 };

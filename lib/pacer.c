@@ -5,9 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
 #include "pacer.h"
-#include "policy.h"
 
 struct dgw_pacer {
   struct event *timer; /* lets the next waiting item go */
@@ -51,35 +49,40 @@ static int hold(struct dgw_pacer *p, void *item) {
 }
 
 static void schedule(struct dgw_pacer *p) {
-  struct timeval tv;
+  struct timeval tv = {0, 0};
 
   if (p->nwaiting == 0 || !has_room(p) || evtimer_pending(p->timer, NULL))
     return;
-  tv = dgw_timeval_ms((uint64_t)(dgw_random01() * (DGW_PACER_JITTER_MS + 1)));
-  evtimer_add(p->timer, &tv);
+  evtimer_add(p->timer, &tv); /* from the loop, never inside a caller */
 }
 
+/* Lets waiting items go while there is room.  The grant callback may
+ * call back into the pacer (release, request) but not free it. */
 static void timer_cb(evutil_socket_t fd, short what, void *arg) {
   struct dgw_pacer *p = arg;
-  void *item = NULL;
 
   (void)fd;
   (void)what;
-  while (p->head < p->tail && item == NULL)
-    item = p->queue[p->head++];
+  while (has_room(p) && p->nwaiting > 0) {
+    void *item = NULL;
+
+    while (p->head < p->tail && item == NULL)
+      item = p->queue[p->head++];
+    if (item == NULL)
+      break;
+    p->nwaiting--;
+    if (!hold(p, item)) {
+      struct timeval tv = {0, 1000};
+
+      p->queue[--p->head] = item; /* no memory: try again in a moment */
+      p->nwaiting++;
+      evtimer_add(p->timer, &tv);
+      return;
+    }
+    p->grant(item, p->user_data);
+  }
   if (p->head == p->tail)
     p->head = p->tail = 0;
-  if (item == NULL)
-    return;
-  p->nwaiting--;
-  if (!hold(p, item)) {
-    p->queue[--p->head] = item; /* no memory: try again on the next turn */
-    p->nwaiting++;
-    schedule(p);
-    return;
-  }
-  schedule(p);
-  p->grant(item, p->user_data); /* last: it may free us */
 }
 
 struct dgw_pacer *dgw_pacer_new(struct event_base *base, uint32_t max,

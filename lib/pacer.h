@@ -2,7 +2,8 @@
  * The connection pacer: at most `max` connection attempts of a client in
  * flight at once (from "connecting" until HELLO asked to IDENTIFY, or
  * RESUMED/READY, or the attempt failed), the rest waiting in FIFO order
- * and let go one by one with a few milliseconds of random spacing.  After
+ * and let go as slots free up (the owner spreads each grant by a few
+ * random milliseconds, DGW_PACER_JITTER_MS).  After
  * a client-wide outage thousands of shards come back at once; paced, they
  * do not starve each other's heartbeats.  An attempt that finds a free
  * slot goes at once: pacing adds nothing to a lone shard's resume.
@@ -15,15 +16,17 @@
 
 #include <event2/event.h>
 
-/* The longest random gap between two grants from the queue, in ms. */
-#define DGW_PACER_JITTER_MS 1u
+/* The longest random delay the owner adds to a grant from the queue, in
+ * ms (none for an item that found a free slot at once). */
+#define DGW_PACER_JITTER_MS 5u
 
 struct dgw_pacer;
 
 /* A waiting item's turn: it now holds a slot.  Called from the pacer's
- * own timer, as the last thing the pacer does in that callback (the
- * callee may free the pacer).  The callee calls dgw_pacer_release() when
- * the item no longer wants the slot. */
+ * own timer, several in a row when several slots are free: the callee
+ * only schedules the item's attempt (it runs no application code) and
+ * must not free the pacer; it may call dgw_pacer_release(), e.g. for an
+ * item that no longer wants the slot. */
 typedef void (*dgw_pacer_grant_fn)(void *item, void *user_data);
 
 /* A pacer on `base` allowing `max` in flight (0: no limit).  NULL without
