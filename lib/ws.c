@@ -523,6 +523,9 @@ void dgw_ws_read_waiting(struct dgw_ws *ws) {
     evutil_socket_t fd = bufferevent_getfd(ws->bev);
     size_t total = 0;
 
+    /* The input's end is frozen to all but libevent's own read; thaw it
+     * as bufferevent_sock.c does around its evbuffer_read(). */
+    evbuffer_unfreeze(in, 0);
     while (fd >= 0 && total < DGW_WS_READ_WAITING_MAX) {
       int n = evbuffer_read(in, fd, 65536);
 
@@ -530,6 +533,7 @@ void dgw_ws_read_waiting(struct dgw_ws *ws) {
         break; /* EAGAIN, end of stream or an error */
       total += (size_t)n;
     }
+    evbuffer_freeze(in, 0);
   }
   read_cb(ws->bev, ws);
   leave(ws);

@@ -9,10 +9,12 @@
 
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "fixture.h"
 #include "payload.h"
+#include "ws.h"
 
 #define BEAT_MS 200
 
@@ -214,12 +216,80 @@ static void test_max_connecting_option(void **state) {
   dgw_options_free(opt);
 }
 
+struct raw {
+  int opened, messages, closed;
+};
+
+static void raw_open(struct dgw_ws *ws, void *ud) {
+  (void)ws;
+  ((struct raw *)ud)->opened = 1;
+}
+
+static void raw_message(struct dgw_ws *ws, int binary, const uint8_t *data,
+                        size_t len, void *ud) {
+  (void)ws;
+  (void)binary;
+  (void)data;
+  (void)len;
+  ((struct raw *)ud)->messages++;
+}
+
+static void raw_close(struct dgw_ws *ws, int err, void *ud) {
+  (void)ws;
+  (void)err;
+  ((struct raw *)ud)->closed = 1;
+}
+
+/*
+ * Input: a message that has reached the client's socket but that the loop
+ * has not read yet (the mock wrote it in this loop turn).  Expected:
+ * dgw_ws_read_waiting() delivers it at once, before the loop turns again.
+ * That is the look a shard takes before it calls a connection a zombie.
+ */
+static void test_read_waiting_delivers_unread(void **state) {
+  static const struct dgw_ws_callbacks cb = {raw_open, raw_message, raw_close};
+  struct dgw_ws_config cfg;
+  struct raw r = {0, 0, 0};
+  struct dgw_ws *ws;
+  struct fx *f;
+  char url[80];
+  int err = 0, turns;
+
+  (void)state;
+  f = fx_new(NULL);
+  memset(&cfg, 0, sizeof(cfg));
+  ws = dgw_ws_new(f->base, &cfg, &cb, &r, &err);
+  assert_non_null(ws);
+  snprintf(url, sizeof(url), "ws://127.0.0.1:%u/?v=10&encoding=json",
+           (unsigned)dgw_mock_port(f->mock));
+  assert_int_equal(dgw_ws_connect(ws, url), DGW_OK);
+  for (turns = 0; turns < 2000 && r.messages < 1; turns++)
+    event_base_loop(f->base, EVLOOP_ONCE); /* open, then HELLO */
+  assert_true(r.opened);
+  assert_int_equal(r.messages, 1);
+  assert_int_equal(dgw_mock_conn_send_json(dgw_mock_last_conn(f->mock),
+                                           "{\"op\":11,\"d\":null}"),
+                   DGW_OK);
+  /* One turn: the mock writes; the client's read event can only fire in a
+   * later turn. */
+  event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+  if (r.messages == 1) {
+    usleep(2000); /* loopback delivery */
+    dgw_ws_read_waiting(ws);
+  }
+  assert_int_equal(r.messages, 2);
+  assert_false(r.closed);
+  dgw_ws_free(ws);
+  fx_free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_busy_handler_is_no_zombie),
       cmocka_unit_test(test_no_ack_is_zombie_within_two_intervals),
       cmocka_unit_test(test_mass_resume_is_paced),
       cmocka_unit_test(test_max_connecting_option),
+      cmocka_unit_test(test_read_waiting_delivers_unread),
   };
   return cmocka_run_group_tests_name("zombie", tests, NULL, NULL);
 }
