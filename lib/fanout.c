@@ -14,8 +14,8 @@
 #include <dgw/dgw.h>
 
 #include "client.h"
-#include "pacer.h"
 #include "gateway.h"
+#include "pacer.h"
 #include "payload.h"
 #include "plugin.h"
 #include "requests.h"
