@@ -174,7 +174,7 @@ static void test_lateness_credit(void **state) {
   assert_true(dgw_kokoro_due_in_ms(b.k) > 0); /* the extended deadline */
   assert_true(dgw_kokoro_due_in_ms(b.k) <= 50);
   dgw_kokoro_ack(b.k); /* the ACK turns up once the loop runs */
-  run_for(base, 70); /* the extended deadline: ACKed, so the next beat */
+  run_for(base, 70);   /* the extended deadline: ACKed, so the next beat */
   assert_int_equal(b.beats, 2);
   assert_int_equal(b.zombies, 0);
   dgw_kokoro_free(b.k);
