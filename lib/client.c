@@ -19,6 +19,8 @@
 #include "client_plugins.h"
 #include "gateway.h"
 #include "identify.h"
+#include "pacer.h"
+#include "policy.h"
 #include "requests.h"
 #include "resolver.h"
 #include "rest.h"
@@ -54,6 +56,7 @@ static void destroy(struct dgw_client *c) {
   dgw_resolver_unref(c->resolver);
   if (c->identify != NULL)
     c->identify->destroy(c->identify);
+  dgw_pacer_free(c->pacer);
   SSL_CTX_free(c->ssl);
   if (c->tokener != NULL)
     json_tokener_free(c->tokener);
@@ -78,6 +81,17 @@ int client_leave(struct dgw_client *c) {
 static void identify_granted(void *shard, void *user_data) {
   (void)user_data;
   gateway_grant_identify(shard);
+}
+
+/* The pacer's grant: a shard waiting for a connection slot connects from
+ * its own timer a few random ms from now; one that no longer waits gives
+ * the slot back. */
+static void connect_granted(void *shard, void *user_data) {
+  struct dgw_client *c = user_data;
+  uint32_t jitter = (uint32_t)(dgw_random01() * (DGW_PACER_JITTER_MS + 1));
+
+  if (!gateway_grant_connect(shard, jitter))
+    dgw_pacer_release(c->pacer, shard);
 }
 
 /* An identify queue with the limits in c->opt. */
@@ -128,8 +142,10 @@ static void shard_config_of(const struct dgw_client *c, uint32_t shard_id,
 /* Frees the shards and their request tables, without callbacks. */
 static void free_shards(struct dgw_client *c) {
   for (uint32_t i = 0; i < c->nshards; i++) {
-    if (c->shards != NULL)
+    if (c->shards != NULL) {
+      dgw_pacer_release(c->pacer, c->shards[i]);
       gateway_free(c->shards[i]);
+    }
     if (c->requests != NULL)
       dgw_requests_free(c->requests[i]);
   }
@@ -238,6 +254,9 @@ struct dgw_client *dgw_client_new(struct event_base *base,
   if (c->resolver == NULL)
     goto fail;
   if ((c->identify = new_identify_queue(c)) == NULL)
+    goto fail;
+  c->pacer = dgw_pacer_new(base, c->opt.max_connecting, connect_granted, c);
+  if (c->pacer == NULL)
     goto fail;
   /* With auto shards the count comes from GET /gateway/bot. */
   if (c->opt.shards_auto)

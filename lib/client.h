@@ -47,11 +47,14 @@ struct dgw_options {
    * it; the evdns_base is borrowed, never freed. */
   SSL_CTX *ssl_ctx;
   struct evdns_base *dns_base;
+  /* Connection attempts in flight at most (pacer.h); 0: no limit. */
+  uint32_t max_connecting;
 };
 
 struct dgw_resolver;
 struct dgw_identify_queue;
 struct evdns_base;
+struct dgw_pacer;
 
 struct dgw_callbacks {
   dgw_state_fn on_state;
@@ -86,6 +89,7 @@ struct dgw_client {
   SSL_CTX *ssl;
   struct dgw_resolver *resolver;       /* shared by the shards' connections */
   struct dgw_identify_queue *identify; /* who may IDENTIFY when */
+  struct dgw_pacer *pacer; /* connection attempts in flight (pacer.h) */
   struct dgw_gateway **shards;
   /* The member and voice requests waiting for events, one table per shard
    * (same index as shards). */

@@ -15,6 +15,7 @@
 
 #include "client.h"
 #include "gateway.h"
+#include "pacer.h"
 #include "payload.h"
 #include "router.h"
 #include "requests.h"
@@ -56,6 +57,12 @@ static void owner_state_changed(void *owner, struct dgw_gateway *gw,
                                 enum dgw_state from, enum dgw_state to) {
   struct dgw_client *c = owner;
 
+  /* A connection attempt holds its pacing slot until it got through
+   * (READY, RESUMED; IDENTIFY waits in the identify queue instead) or
+   * failed. */
+  if (to != DGW_STATE_CONNECTING && to != DGW_STATE_HELLO &&
+      to != DGW_STATE_RESUMING)
+    dgw_pacer_release(c->pacer, gw);
   if (c->cb.on_state != NULL && !c->free_pending)
     c->cb.on_state(gw, from, to, c->user_data);
 }
@@ -133,6 +140,9 @@ static void owner_dispatch(void *owner, struct dgw_gateway *gw,
 }
 
 static void owner_identify_request(void *owner, struct dgw_gateway *gw) {
+  struct dgw_client *c = owner;
+
+  dgw_pacer_release(c->pacer, gw); /* the identify queue paces it now */
   client_request_identify(owner, gw);
 }
 
@@ -159,6 +169,12 @@ static void owner_session_lost(void *owner, struct dgw_gateway *gw) {
     dgw_requests_fail_all(reqs, gw, DGW_ERR_SESSION_LOST);
 }
 
+static int owner_connect_request(void *owner, struct dgw_gateway *gw) {
+  struct dgw_client *c = owner;
+
+  return dgw_pacer_request(c->pacer, gw);
+}
+
 const struct shard_owner_ops client_shard_ops = {
     owner_enter,
     owner_leave,
@@ -172,6 +188,7 @@ const struct shard_owner_ops client_shard_ops = {
     owner_network_back,
     owner_closed,
     owner_session_lost,
+    owner_connect_request,
 };
 
 struct dgw_client *dgw_gateway_client(struct dgw_gateway *gw) {

@@ -637,6 +637,7 @@ void shard_connect_now(struct dgw_gateway *gw) {
   cfg.log_user_data = gw->cfg.log_user_data;
 
   gw->opened = 0;
+  gw->pacing = 0;
   gw->counters.connects++;
   shard_set_state(gw, DGW_STATE_CONNECTING);
   if (!shard_gone(gw))
@@ -664,6 +665,30 @@ void shard_connect_now(struct dgw_gateway *gw) {
             url);
 }
 
+void shard_connect_paced(struct dgw_gateway *gw) {
+  if (gw->ops->connect_request != NULL &&
+      !gw->ops->connect_request(gw->owner, gw)) {
+    gw->pacing = 1;
+    shard_log(gw, DGW_LOG_DEBUG,
+              "shard %u: waiting for a connection slot (pacing)",
+              gw->cfg.shard_id);
+    return;
+  }
+  gw->pacing = 0;
+  shard_connect_now(gw);
+}
+
+int gateway_grant_connect(struct dgw_gateway *gw, uint32_t delay_ms) {
+  if (gw->pacing != 1 || gw->ws != NULL ||
+      (gw->state != DGW_STATE_BACKOFF && gw->state != DGW_STATE_OFFLINE &&
+       gw->state != DGW_STATE_IDLE))
+    return 0;
+  gw->pacing = 2; /* granted: timer_cb connects */
+  evtimer_del(gw->timer);
+  arm(gw->timer, delay_ms);
+  return 1;
+}
+
 static void timer_cb(evutil_socket_t fd, short what, void *arg) {
   struct dgw_gateway *gw = arg;
 
@@ -672,20 +697,41 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg) {
   shard_enter(gw);
   if (gw->state == DGW_STATE_HELLO)
     shard_leave_and_resume(gw, DGW_ERR_TIMEOUT, "no HELLO from the gateway");
+  else if (gw->pacing == 2 &&
+           (gw->state == DGW_STATE_IDLE || gw->state == DGW_STATE_BACKOFF ||
+            gw->state == DGW_STATE_OFFLINE))
+    shard_connect_now(gw); /* the owner's grant */
   else if (gw->state == DGW_STATE_BACKOFF || gw->state == DGW_STATE_OFFLINE)
-    shard_connect_now(gw);
+    shard_connect_paced(gw);
   shard_leave(gw);
 }
 
-/* Kokoro's timer fires outside any other entry point: bracket it. */
+/*
+ * Kokoro's deadline for a beat's ACK passed (already extended by the
+ * loop's own lateness).  A zombie is a connection whose ACK did not
+ * arrive, not one whose ACK we did not get around to reading: first read
+ * and handle what already waits on the socket, then judge.  Kokoro's
+ * timer fires outside any other entry point: bracket it.
+ */
 static void kokoro_zombie(void *arg) {
   struct dgw_gateway *gw = arg;
+  struct dgw_ws *ws = gw->ws;
 
   shard_enter(gw);
-  gw->counters.zombies++;
-  shard_leave_and_resume(gw, DGW_ERR_TIMEOUT,
-                         "no heartbeat ACK before the next beat: zombied "
-                         "connection");
+  if (ws != NULL)
+    dgw_ws_read_waiting(ws); /* may ACK, or end or replace the connection */
+  if (shard_gone(gw) || gw->ws != ws) {
+    /* what we read ended the connection; that path took over */
+  } else if (dgw_kokoro_revive(gw->kokoro)) {
+    shard_log(gw, DGW_LOG_DEBUG,
+              "shard %u: heartbeat ACK found unread at the deadline",
+              gw->cfg.shard_id);
+  } else {
+    gw->counters.zombies++;
+    shard_leave_and_resume(gw, DGW_ERR_TIMEOUT,
+                           "no heartbeat ACK before the next beat: zombied "
+                           "connection");
+  }
   shard_leave(gw);
 }
 

@@ -107,6 +107,12 @@ struct shard_owner_ops {
   /* The events of the shard's session that anyone waits for will never
    * come (new session, fatal close, shard closed): fail such waits. */
   void (*session_lost)(void *owner, struct dgw_gateway *gw);
+  /* The shard is about to start a connection attempt after a wait (its
+   * backoff, or a relaunch).  Return 1 to let it go now; 0 makes it wait
+   * (still BACKOFF or OFFLINE) for gateway_grant_connect().  The owner
+   * counts the attempt in flight until the shard leaves CONNECTING, HELLO
+   * and RESUMING or asks to IDENTIFY.  May be NULL: never wait. */
+  int (*connect_request)(void *owner, struct dgw_gateway *gw);
 };
 
 /* Creates a shard from `cfg` (copied), idle, reporting to `ops` (static,
@@ -156,6 +162,13 @@ void gateway_relaunch(struct dgw_gateway *gw);
 /* The identify queue allows this shard to IDENTIFY: it does so from its
  * own loop callback. */
 void gateway_grant_identify(struct dgw_gateway *gw);
+
+/* The owner's pacing lets this shard start the connection it asked for
+ * (connect_request said 0): it does so from its own timer in `delay_ms`.
+ * Runs no callbacks.  Returns 1 when it will, 0 when the shard no longer
+ * waits for one (closed, terminated, already connecting meanwhile): the
+ * owner's slot is then free. */
+int gateway_grant_connect(struct dgw_gateway *gw, uint32_t delay_ms);
 
 /* The owner allows this shard to IDENTIFY now. */
 void gateway_identify_now(struct dgw_gateway *gw);

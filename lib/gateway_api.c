@@ -30,7 +30,8 @@ void gateway_relaunch(struct dgw_gateway *gw) {
     return;
   evtimer_del(gw->timer);
   dgw_session_healthy(gw->session); /* the network was the problem */
-  shard_connect_now(gw);
+  /* Every parked shard comes back at once: paced. */
+  shard_connect_paced(gw);
 }
 
 void dgw_gateway_set_user_data(struct dgw_gateway *gw, void *user_data) {
@@ -101,7 +102,7 @@ int dgw_gateway_stats(const struct dgw_gateway *gw,
 
 void gateway_start(struct dgw_gateway *gw) {
   if (gw->state == DGW_STATE_IDLE)
-    shard_connect_now(gw);
+    shard_connect_paced(gw); /* a mass start is paced like a mass resume */
 }
 
 const char *dgw_state_name(enum dgw_state state) {

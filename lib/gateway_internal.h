@@ -48,6 +48,7 @@ struct dgw_gateway {
   int opened;    /* the current connection got past the upgrade */
   int in_lost;   /* lost() is telling the owner */
   int retry_now; /* terminate() asked for an immediate reconnect */
+  int pacing;    /* 1: waiting for gateway_grant_connect(); 2: granted */
   char *self_id; /* the bot's user id, from READY */
   struct shard_counters counters;
   void *user_data; /* the application's, per shard */
@@ -69,6 +70,11 @@ void shard_set_state(struct dgw_gateway *gw, enum dgw_state to);
 
 /* Starts a connection now (to the URL the session core picks). */
 void shard_connect_now(struct dgw_gateway *gw);
+
+/* Starts a connection once the owner's pacing allows (at once when it
+ * does now; otherwise the shard waits in its state for
+ * gateway_grant_connect()). */
+void shard_connect_paced(struct dgw_gateway *gw);
 
 /* Leaves the current connection (4000, in the background), keeping the
  * session, and reports the loss. */

@@ -16,6 +16,9 @@ struct dgw_kokoro {
   uint64_t sent_ns;  /* when the last beat left */
   double latency_ms; /* -1 before the first ACK */
   uint64_t beats;
+  uint64_t credit_ns;   /* lateness credited to the current beat's deadline */
+  int suspect;          /* the deadline passed; the owner is looking */
+  uint64_t late_max_ns; /* the largest lateness measured (stats) */
 };
 
 static uint64_t now_ns(void) {
@@ -36,13 +39,38 @@ static void send_beat(struct dgw_kokoro *k) {
   k->cb.beat(k->user_data);
 }
 
-/* A beat is due: the previous one must have been ACKed by now. */
+/* Gives the current beat's deadline the time the loop lost (its timer or
+ * poll came `late_ns` after the deadline), up to one interval in all.
+ * Returns 1 when it did, and the judgment waits for the new deadline. */
+static int credit_lateness(struct dgw_kokoro *k, uint64_t late_ns) {
+  uint64_t cap = (uint64_t)k->interval * 1000000u;
+  uint64_t give;
+
+  if (late_ns > k->late_max_ns)
+    k->late_max_ns = late_ns;
+  if (late_ns < DGW_KOKORO_LATE_SLACK_MS * 1000000u || k->credit_ns >= cap)
+    return 0;
+  give = late_ns < cap - k->credit_ns ? late_ns : cap - k->credit_ns;
+  k->credit_ns += give;
+  arm(k, give);
+  return 1;
+}
+
+/* A beat is due: the previous one must have been ACKed by now.  When it
+ * was not, the loop's own lateness is credited first; then the owner
+ * looks at what already waits on the socket (the zombie callback) and
+ * either revives us or drops the connection. */
 static void due(struct dgw_kokoro *k) {
   if (!k->acked) {
-    dgw_kokoro_stop(k);
-    k->cb.zombie(k->user_data);
+    uint64_t now = now_ns();
+
+    if (credit_lateness(k, now > k->due_ns ? now - k->due_ns : 0))
+      return;
+    k->suspect = 1;
+    k->cb.zombie(k->user_data); /* the last thing we do: it may free us */
     return;
   }
+  k->credit_ns = 0;
   arm(k, (uint64_t)k->interval * 1000000u);
   send_beat(k);
 }
@@ -52,8 +80,13 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg) {
 
   (void)fd;
   (void)what;
-  if (k->running)
+  if (k->running) {
+    uint64_t now = now_ns();
+
+    if (now > k->due_ns && now - k->due_ns > k->late_max_ns)
+      k->late_max_ns = now - k->due_ns;
     due(k);
+  }
 }
 
 struct dgw_kokoro *dgw_kokoro_new(struct event_base *base,
@@ -89,11 +122,14 @@ void dgw_kokoro_start(struct dgw_kokoro *k, uint32_t interval_ms,
   k->interval = interval_ms;
   k->running = 1;
   k->acked = 1;
+  k->suspect = 0;
+  k->credit_ns = 0;
   arm(k, (uint64_t)((double)interval_ms * jitter01 * 1e6));
 }
 
 void dgw_kokoro_stop(struct dgw_kokoro *k) {
   k->running = 0;
+  k->suspect = 0;
   evtimer_del(k->timer);
 }
 
@@ -104,8 +140,26 @@ void dgw_kokoro_beat_now(struct dgw_kokoro *k) {
    * schedule could call a healthy connection a zombie when the request
    * came just before a scheduled beat. */
   evtimer_del(k->timer);
+  k->suspect = 0; /* a request is proof of life too; this beat starts anew */
+  k->credit_ns = 0;
   arm(k, (uint64_t)k->interval * 1000000u);
   send_beat(k);
+}
+
+int dgw_kokoro_revive(struct dgw_kokoro *k) {
+  if (!k->running)
+    return 0;
+  if (!k->suspect)
+    return 1; /* op 1 came meanwhile and started a new beat */
+  k->suspect = 0;
+  if (!k->acked) {
+    dgw_kokoro_stop(k);
+    return 0;
+  }
+  k->credit_ns = 0;
+  arm(k, (uint64_t)k->interval * 1000000u);
+  send_beat(k);
+  return 1;
 }
 
 void dgw_kokoro_ack(struct dgw_kokoro *k) {
@@ -116,7 +170,10 @@ void dgw_kokoro_ack(struct dgw_kokoro *k) {
 }
 
 void dgw_kokoro_poll(struct dgw_kokoro *k) {
-  if (k->running && now_ns() >= k->due_ns) {
+  /* Only a beat goes out from here.  An un-ACKed beat is judged by the
+   * timer, after the loop has turned: its ACK may be waiting unread behind
+   * the burst we are in, and our own beat may not have left yet. */
+  if (k->running && !k->suspect && k->acked && now_ns() >= k->due_ns) {
     evtimer_del(k->timer);
     due(k);
   }
@@ -136,4 +193,8 @@ uint64_t dgw_kokoro_due_in_ms(const struct dgw_kokoro *k) {
 
 uint64_t dgw_kokoro_beats(const struct dgw_kokoro *k) {
   return k->beats;
+}
+
+uint64_t dgw_kokoro_late_max_ms(const struct dgw_kokoro *k) {
+  return k->late_max_ns / 1000000u;
 }

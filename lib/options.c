@@ -29,6 +29,7 @@ static void set_defaults(struct dgw_options *opt) {
   opt->close_timeout_ms = 5000;
   opt->max_payload = 64u * 1024u * 1024u;
   opt->starts_remaining = -1;
+  opt->max_connecting = DGW_DEFAULT_MAX_CONNECTING;
 }
 
 struct dgw_options *dgw_options_new(void) {
@@ -360,6 +361,13 @@ int dgw_options_set_identify_limits(struct dgw_options *opt,
     return DGW_ERR_INVALID_ARGUMENT;
   opt->identify_concurrency = max_concurrency;
   opt->identify_window_ms = window_ms;
+  return DGW_OK;
+}
+
+int dgw_options_set_max_connecting(struct dgw_options *opt, uint32_t max) {
+  if (opt == NULL || max > 65536)
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->max_connecting = max;
   return DGW_OK;
 }
 

@@ -596,6 +596,36 @@ static void read_cb(struct bufferevent *bev, void *arg) {
   leave(ws);
 }
 
+/* Reads what already waits on the socket, without waiting, and hands it
+ * through the normal path (read_cb).  A TLS bufferevent owns its socket:
+ * only the bytes it already decrypted are handled.  End of stream and
+ * errors are left to the bufferevent, which sees them again at once. */
+void dgw_ws_read_waiting(struct dgw_ws *ws) {
+  if (ws == NULL || ws->bev == NULL ||
+      (ws->state != WS_OPEN && ws->state != WS_CLOSING))
+    return;
+  enter(ws);
+  if (bufferevent_openssl_get_ssl(ws->bev) == NULL) {
+    struct evbuffer *in = bufferevent_get_input(ws->bev);
+    evutil_socket_t fd = bufferevent_getfd(ws->bev);
+    size_t total = 0;
+
+    /* The input's end is frozen to all but libevent's own read; thaw it
+     * as bufferevent_sock.c does around its evbuffer_read(). */
+    evbuffer_unfreeze(in, 0);
+    while (fd >= 0 && total < DGW_WS_READ_WAITING_MAX) {
+      int n = evbuffer_read(in, fd, 65536);
+
+      if (n <= 0)
+        break; /* EAGAIN, end of stream or an error */
+      total += (size_t)n;
+    }
+    evbuffer_freeze(in, 0);
+  }
+  read_cb(ws->bev, ws);
+  leave(ws);
+}
+
 static void write_cb(struct bufferevent *bev, void *arg) {
   struct dgw_ws *ws = arg;
 

@@ -123,6 +123,19 @@ const char *dgw_ws_close_reason(const struct dgw_ws *ws);
  * dgw_ws_free. */
 const char *dgw_ws_reason(const struct dgw_ws *ws);
 
+/* At most this much is read from the socket by one dgw_ws_read_waiting(). */
+#define DGW_WS_READ_WAITING_MAX (4u * 1024u * 1024u)
+
+/*
+ * Reads what has already arrived on the socket (without waiting; over TLS
+ * only what the TLS layer already decrypted) and delivers its messages
+ * through on_message now, as the loop would have later; a failure found
+ * on the way is reported through on_close as usual.  For a judgment that
+ * must not count bytes that are merely unread (kokoro's zombie check).
+ * No-op unless open or closing.  Safe inside this object's callbacks.
+ */
+void dgw_ws_read_waiting(struct dgw_ws *ws);
+
 /* 1 once the upgrade has completed and until the connection ends. */
 int dgw_ws_is_open(const struct dgw_ws *ws);
 

@@ -386,6 +386,24 @@ DGW_EXTERN int dgw_options_set_identify_limits(struct dgw_options *opt,
                                                uint32_t max_concurrency,
                                                uint32_t window_ms);
 
+/** Connection attempts a client has in flight at most, by default. */
+#define DGW_DEFAULT_MAX_CONNECTING 16
+
+/**
+ * Connection pacing: at most `max` of the client's shards are between
+ * "connecting" and the end of their handshake (HELLO and, when resuming,
+ * RESUMED; a shard that must IDENTIFY leaves the count when it starts
+ * waiting for the identify queue) at once; the others wait their turn in
+ * order, let go a few milliseconds apart.  After a client-wide outage
+ * thousands of shards reconnect and resume at once; paced, they do not
+ * starve each other's heartbeats.  A shard that finds a free slot is not
+ * delayed at all.  Default DGW_DEFAULT_MAX_CONNECTING (16); 0 means no
+ * limit; DGW_ERR_INVALID_ARGUMENT above 65536.  dgw_gateway_terminate()
+ * is never paced.
+ */
+DGW_EXTERN int dgw_options_set_max_connecting(struct dgw_options *opt,
+                                              uint32_t max);
+
 /**
  * The daily session-start budget (GET /gateway/bot's session_start_limit):
  * never more than `remaining` IDENTIFYs until `reset_after_ms` from the

@@ -168,6 +168,16 @@ struct shard_result {
   double heap_per_shard; /* KiB of malloc'd memory per shard (mallinfo2) */
   uint64_t disconnects;  /* connections lost during the run (want 0) */
   uint64_t heartbeats;   /* heartbeats the mock saw during the idle window */
+  uint64_t zombies;      /* of the connections lost, to a zombie check */
+  /* The forced client-wide outage after the idle window (every connection
+   * cut at once by the mock, which keeps listening). */
+  int outage_done;
+  int outage_all;             /* every shard RESUMED */
+  double outage_seconds;      /* the cut until the last RESUMED */
+  uint64_t outage_resumed;    /* RESUMED received */
+  uint64_t outage_identifies; /* IDENTIFY sent (want 0) */
+  uint64_t outage_zombies;    /* connections lost to a zombie check (want 0) */
+  uint64_t outage_lost;       /* connections lost beyond the cut (want 0) */
 };
 
 /* Runs `shards` idle shards against tools/mock in forked processes (the

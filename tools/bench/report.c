@@ -271,6 +271,19 @@ void bench_report(const struct options *o, const struct machine *mc,
         json_add_double(jx, "idle_window_s", r->idle_seconds);
         json_add_int(jx, "shards_with_acked_heartbeat", (int64_t)r->heartbeats);
         json_add_int(jx, "disconnects", (int64_t)r->disconnects);
+        json_add_int(jx, "zombies", (int64_t)r->zombies);
+        if (r->outage_done) {
+          struct json_object *jo = json_object_new_object();
+
+          json_object_object_add(jo, "all_resumed",
+                                 json_object_new_boolean(r->outage_all));
+          json_add_double(jo, "seconds", r->outage_seconds);
+          json_add_int(jo, "resumed", (int64_t)r->outage_resumed);
+          json_add_int(jo, "identifies", (int64_t)r->outage_identifies);
+          json_add_int(jo, "zombies", (int64_t)r->outage_zombies);
+          json_add_int(jo, "lost_after_cut", (int64_t)r->outage_lost);
+          json_object_object_add(jx, "outage", jo);
+        }
         if (r->disconnects > 0)
           json_object_object_add(jx, "first_disconnect",
                                  json_object_new_string(r->error));
@@ -289,7 +302,17 @@ void bench_report(const struct options *o, const struct machine *mc,
                  r->idle_cpu * 1e6 * o->heartbeat_ms / 1e3 / (double)o->shards,
                  (unsigned long long)r->disconnects);
           if (r->disconnects > 0)
-            printf("    (first connection lost: %s)\n", r->error);
+            printf("    (first connection lost: %s; %llu to zombie checks)\n",
+                   r->error, (unsigned long long)r->zombies);
+          if (r->outage_done)
+            printf("    outage (every connection cut at once): %s, "
+                   "%llu RESUMED in %.2f s, %llu IDENTIFY, %llu lost to "
+                   "zombie checks, %llu lost after the cut\n",
+                   r->outage_all ? "every shard resumed" : "NOT all resumed",
+                   (unsigned long long)r->outage_resumed, r->outage_seconds,
+                   (unsigned long long)r->outage_identifies,
+                   (unsigned long long)r->outage_zombies,
+                   (unsigned long long)r->outage_lost);
         } else
           printf("  %-30s failed: %s\n", label, r->error);
       }

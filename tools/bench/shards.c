@@ -33,6 +33,7 @@ struct fleet {
   uint32_t ready;
   uint32_t guilds; /* startup GUILD_CREATEs received */
   uint64_t disconnects;
+  uint32_t resumed;       /* RESUMED received (the outage) */
   char first_reason[120]; /* why the first connection was lost */
 };
 
@@ -130,6 +131,13 @@ static void on_ready(struct dgw_gateway *gw, void *ud) {
   f->ready++;
 }
 
+static void on_resumed(struct dgw_gateway *gw, void *ud) {
+  struct fleet *f = ud;
+
+  (void)gw;
+  f->resumed++;
+}
+
 static void on_disconnect(struct dgw_gateway *gw,
                           const struct dgw_disconnect *info, void *ud) {
   struct fleet *f = ud;
@@ -159,8 +167,16 @@ static struct dgw_client *fleet_client(struct fleet *f, uint16_t port,
           DGW_OK ||
       (ca_file != NULL && dgw_options_set_ca_file(opt, ca_file) != DGW_OK))
     die("cannot configure the shard client");
+  /* For experiments: DGW_BENCH_MAX_CONNECTING=N paces connection attempts
+   * at N in flight (0: no limit) instead of the library's default. */
+  if (getenv("DGW_BENCH_MAX_CONNECTING") != NULL &&
+      dgw_options_set_max_connecting(
+          opt, (uint32_t)strtoul(getenv("DGW_BENCH_MAX_CONNECTING"), NULL,
+                                 10)) != DGW_OK)
+    die("bad DGW_BENCH_MAX_CONNECTING");
   dgw_callbacks_set_on_ready(cb, on_ready);
   dgw_callbacks_set_on_disconnect(cb, on_disconnect);
+  dgw_callbacks_set_on_resumed(cb, on_resumed);
   dgw_callbacks_set_on_dispatch(cb, on_dispatch);
   client = dgw_client_new(f->base, opt, cb, f, &err);
   dgw_options_free(opt);
@@ -210,17 +226,27 @@ static void mock_progress_line(void *arg, char *out, size_t size) {
   p->last = now;
 }
 
+/* SIGUSR1 from the runner: a client-wide outage, every connection cut at
+ * once (no close frame); the sessions stay resumable. */
+static void mock_cut_all(evutil_socket_t sig, short what, void *arg) {
+  (void)sig;
+  (void)what;
+  dgw_mock_drop_all(arg);
+}
+
 static void mock_main(int port_fd, const char *cert, const char *key,
-                      uint32_t heartbeat_ms) {
+                      uint32_t heartbeat_ms, uint32_t shards) {
   struct event_base *base = event_base_new();
   struct dgw_mock_config cfg;
   struct dgw_mock *mock;
   struct mock_seen progress;
   struct watch watch;
+  struct event *cut = NULL;
   uint16_t port;
   int err = 0;
 
   memset(&cfg, 0, sizeof cfg);
+  cfg.detached_max = (size_t)shards + 64; /* every session survives a cut */
   cfg.host = "127.0.0.1";
   cfg.cert_file = cert;
   cfg.key_file = key;
@@ -246,6 +272,9 @@ static void mock_main(int port_fd, const char *cert, const char *key,
   memset(&progress, 0, sizeof progress);
   progress.mock = mock;
   watch_start(&watch, base, "mock", mock_progress_line, &progress);
+  cut = evsignal_new(base, SIGUSR1, mock_cut_all, mock);
+  if (cut == NULL || evsignal_add(cut, NULL) != 0)
+    _exit(1);
   event_base_dispatch(base); /* until the runner kills us */
   _exit(0);
 }
@@ -257,10 +286,65 @@ struct fleets {
 static void fleet_progress_line(void *arg, char *out, size_t size) {
   const struct fleets *f = arg;
 
-  snprintf(out, size, "; %u READY, %u GUILD_CREATE, %llu lost",
+  snprintf(out, size, "; %u READY, %u GUILD_CREATE, %llu lost, %u RESUMED",
            (unsigned)(f->first->ready + f->rest->ready),
            (unsigned)(f->first->guilds + f->rest->guilds),
-           (unsigned long long)(f->first->disconnects + f->rest->disconnects));
+           (unsigned long long)(f->first->disconnects + f->rest->disconnects),
+           (unsigned)(f->first->resumed + f->rest->resumed));
+}
+
+/* The counters of both clients, summed. */
+static void sum_stats(struct dgw_client *a, struct dgw_client *b,
+                      struct dgw_client_stats *sum) {
+  struct dgw_client_stats st;
+
+  memset(sum, 0, sizeof *sum);
+  for (int i = 0; i < 2; i++) {
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    if ((i == 0 ? a : b) == NULL ||
+        dgw_client_stats(i == 0 ? a : b, &st) != DGW_OK)
+      continue;
+    sum->identifies += st.identifies;
+    sum->resumes += st.resumes;
+    sum->zombies += st.zombies;
+    sum->reconnects += st.reconnects;
+  }
+}
+
+/*
+ * A client-wide outage: the mock cuts every connection at once (SIGUSR1);
+ * every shard must come back and RESUME (none IDENTIFYs), and none may
+ * then lose its connection to a zombie check while the others catch up.
+ * Watched for two heartbeat intervals after the last RESUMED.
+ */
+static void outage(struct shard_result *r, pid_t mock, struct dgw_client *a,
+                   struct dgw_client *b, struct fleet *first,
+                   struct fleet *rest, uint32_t shards, uint32_t heartbeat_ms) {
+  struct dgw_client_stats st0, st1;
+  uint64_t lost0 = first->disconnects + rest->disconnects;
+  uint32_t resumed = 0;
+  int64_t t0, deadline;
+
+  sum_stats(a, b, &st0);
+  first->resumed = rest->resumed = 0;
+  t0 = now_ns();
+  deadline = t0 + 120 * (int64_t)1000000000;
+  if (kill(mock, SIGUSR1) != 0)
+    return;
+  while ((resumed = first->resumed + rest->resumed) < shards &&
+         now_ns() < deadline)
+    event_base_loop(first->base, EVLOOP_ONCE);
+  r->outage_seconds = (double)(now_ns() - t0) / 1e9;
+  loop_for(first->base, 2.0 * heartbeat_ms / 1000.0 + 0.5);
+  sum_stats(a, b, &st1);
+  r->outage_done = 1;
+  r->outage_resumed = first->resumed + rest->resumed;
+  r->outage_all = resumed >= shards;
+  r->outage_identifies = st1.identifies - st0.identifies;
+  r->outage_zombies = st1.zombies - st0.zombies;
+  r->outage_lost = first->disconnects + rest->disconnects - lost0;
+  r->outage_lost = r->outage_lost > shards ? r->outage_lost - shards : 0;
 }
 
 static void runner_main(int out_fd, uint32_t shards, const char *cert,
@@ -270,6 +354,7 @@ static void runner_main(int out_fd, uint32_t shards, const char *cert,
   struct fleet first = {0}, rest = {0};
   struct fleets both = {&first, &rest};
   struct watch watch;
+  struct dgw_client_stats st0;
   struct dgw_client *a, *b = NULL;
   struct rlimit rl;
   int fds[2];
@@ -299,7 +384,7 @@ static void runner_main(int out_fd, uint32_t shards, const char *cert,
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 #endif
     close(fds[0]);
-    mock_main(fds[1], cert, key, heartbeat_ms);
+    mock_main(fds[1], cert, key, heartbeat_ms, shards);
   }
   close(fds[1]);
   if (mock < 0 || read(fds[0], &port, sizeof port) != (ssize_t)sizeof port ||
@@ -370,7 +455,10 @@ static void runner_main(int out_fd, uint32_t shards, const char *cert,
   r.disconnects = first.disconnects + rest.disconnects;
   snprintf(r.error, sizeof r.error, "%s",
            first.disconnects ? first.first_reason : rest.first_reason);
+  sum_stats(a, b, &st0);
+  r.zombies = st0.zombies;
   r.ok = 1;
+  outage(&r, mock, a, b, &first, &rest, shards, heartbeat_ms);
 done:
   watch_stop(&watch);
   dgw_client_free(b);

@@ -212,6 +212,11 @@ struct dgw_mock_config {
   uint32_t rest_shards;
   uint32_t rest_max_concurrency;
 
+  /* Sessions kept resumable without a connection at once (the oldest
+   * beyond are forgotten); 0 means 32.  A bench that cuts thousands of
+   * connections at once and expects them all to RESUME raises it. */
+  size_t detached_max;
+
   /* Log sink for the mock's own diagnostics; NULL is silent. */
   dgw_log_fn log;
   void *log_user_data;

@@ -152,7 +152,8 @@ struct mock_session *mock_session_lookup(const struct dgw_mock *mock,
  * Detaches the connection's session.  A client that closed first with
  * 1000/1001 ends the session (protocol §4.2; an echo of the mock's own
  * close is not the client's choice); otherwise it stays resumable for
- * session_ttl_ms, up to MOCK_DETACHED_SESSIONS_MAX of them.
+ * session_ttl_ms, up to cfg.detached_max (MOCK_DETACHED_SESSIONS_MAX) of
+ * them.
  */
 void mock_session_detach(struct dgw_mock_conn *conn) {
   struct dgw_mock *mock = conn->mock;
@@ -182,7 +183,9 @@ void mock_session_detach(struct dgw_mock_conn *conn) {
       last_detached = s;
     }
   }
-  if (detached > MOCK_DETACHED_SESSIONS_MAX && last_detached != NULL)
+  if (detached > (mock->cfg.detached_max != 0 ? mock->cfg.detached_max
+                                              : MOCK_DETACHED_SESSIONS_MAX) &&
+      last_detached != NULL)
     mock_session_free(mock, last_detached);
 }
 
