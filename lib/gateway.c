@@ -27,6 +27,7 @@
 #include <dgw/dgw.h>
 
 #include "commands.h"
+#include "field.h"
 #include "gateway.h"
 #include "gateway_internal.h"
 #include "inflate.h"
@@ -291,15 +292,13 @@ static void send_resume(struct dgw_gateway *gw) {
 /* --------------------------------------------------------- receiving */
 
 static void on_hello(struct dgw_gateway *gw, const struct dgw_envelope *env) {
-  struct json_object *d = dgw_payload_parse(env->d, env->d_len, NULL);
-  struct json_object *iv = NULL;
   struct dgw_session_action a;
   int64_t interval = 0;
 
-  if (d != NULL && json_object_object_get_ex(d, "heartbeat_interval", &iv) &&
-      json_object_is_type(iv, json_type_int))
-    interval = json_object_get_int64(iv);
-  json_object_put(d);
+  /* Not an integer, missing or out of range: 0, which the core refuses. */
+  if (dgw_field_int64(env->d, env->d_len, "/heartbeat_interval", &interval) !=
+      DGW_OK)
+    interval = 0;
   dgw_session_on_hello(gw->session, gw->state, interval, &a);
   if (a.what == DGW_SESSION_LEAVE) {
     leave(gw, &a);
@@ -316,30 +315,39 @@ static void on_hello(struct dgw_gateway *gw, const struct dgw_envelope *env) {
     gw->ops->identify_request(gw->owner, gw);
 }
 
-/* Takes the session id, resume URL and our user id from READY's d. */
+/* `pointer`'s string in READY's `d` into `buf`, or NULL when it is missing
+ * or not a string.  One too long for `buf` comes back as "" so that the
+ * core refuses it as malformed (and says so) rather than taking it as
+ * missing. */
+static const char *ready_string(const char *d, size_t len, const char *pointer,
+                                char *buf, size_t size) {
+  size_t n;
+  int rv = dgw_field_string(d, len, pointer, buf, size, &n);
+
+  if (rv == DGW_ERR_BUFFER_TOO_SMALL) {
+    buf[0] = '\0';
+    return buf;
+  }
+  return rv == DGW_OK ? buf : NULL;
+}
+
+/* Takes the session id, resume URL and our user id from READY's d, read
+ * in place (no DOM: READY can carry every guild). */
 static void take_ready(struct dgw_gateway *gw, const char *d, size_t len) {
-  struct json_object *obj = dgw_payload_parse(d, len, NULL);
-  struct json_object *v;
-  const char *sid = NULL;
-  const char *url = NULL;
+  char sid_buf[256], url_buf[DGW_URL_MAX], id_buf[64];
+  size_t id_len;
+  const char *sid =
+      ready_string(d, len, "/session_id", sid_buf, sizeof(sid_buf));
+  const char *url =
+      ready_string(d, len, "/resume_gateway_url", url_buf, sizeof(url_buf));
   int bad_id = 0;
   int bad_url = 0;
 
-  if (obj != NULL && json_object_object_get_ex(obj, "user", &v)) {
-    struct json_object *id;
-
-    if (json_object_object_get_ex(v, "id", &id) &&
-        json_object_is_type(id, json_type_string)) {
-      free(gw->self_id);
-      gw->self_id = strdup(json_object_get_string(id));
-    }
+  if (dgw_field_string(d, len, "/user/id", id_buf, sizeof(id_buf), &id_len) ==
+      DGW_OK) {
+    free(gw->self_id);
+    gw->self_id = strdup(id_buf);
   }
-  if (obj != NULL && json_object_object_get_ex(obj, "session_id", &v) &&
-      json_object_is_type(v, json_type_string))
-    sid = json_object_get_string(v);
-  if (obj != NULL && json_object_object_get_ex(obj, "resume_gateway_url", &v) &&
-      json_object_is_type(v, json_type_string))
-    url = json_object_get_string(v);
   dgw_session_ready(gw->session, sid, url, gw->cfg.gateway_url, &bad_id,
                     &bad_url);
   if (bad_id)
@@ -352,7 +360,6 @@ static void take_ready(struct dgw_gateway *gw, const char *d, size_t len) {
               "shard %u: READY's resume_gateway_url is malformed or not "
               "wss://; resuming on the configured URL instead",
               gw->cfg.shard_id);
-  json_object_put(obj);
 }
 
 void gateway_grant_identify(struct dgw_gateway *gw) {
