@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -31,8 +32,10 @@ struct header {
 int dgw_ws_make_key(char key[DGW_WS_KEY_LEN + 1]) {
   unsigned char nonce[16];
 
-  if (RAND_bytes(nonce, (int)sizeof(nonce)) != 1)
+  if (RAND_bytes(nonce, (int)sizeof(nonce)) != 1) {
+    ERR_clear_error(); /* as in dgw_ws_accept_key() */
     return DGW_ERR_NOMEM;
+  }
   EVP_EncodeBlock((unsigned char *)key, nonce, (int)sizeof(nonce));
   return DGW_OK;
 }
@@ -48,8 +51,11 @@ void dgw_ws_accept_key(const char *key, size_t key_len,
       EVP_DigestUpdate(md, ws_guid, sizeof(ws_guid) - 1) != 1 ||
       EVP_DigestFinal_ex(md, digest, &len) != 1 || len != 20) {
     /* Only under memory exhaustion: an accept value that can never match
-     * makes the handshake fail closed. */
+     * makes the handshake fail closed.  OpenSSL queued the error (with
+     * blocks of its own) on this thread: clear it, or it stays there for
+     * the application's next SSL_get_error() to trip over. */
     memset(digest, 0, sizeof(digest));
+    ERR_clear_error();
   }
   EVP_MD_CTX_free(md);
   EVP_EncodeBlock((unsigned char *)accept, digest, 20);

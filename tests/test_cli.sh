@@ -374,6 +374,31 @@ ok $? "a session file that cannot be written: exit 1, said why (got $rc)"
 show "$err"
 stop_mock
 
+# ---------------- each state change logged once at debug (issue 15, 10)
+# The library logs "shard N: A -> B" at debug; dgw's on_state logged it
+# again, so every change came twice.  One run of one shard: each change
+# once, each starting where the one before ended.
+start_mock
+cat > "$tmp/debug.json" <<EOF
+{"intents": 1, "gateway_url": "$url", "log_level": "debug"}
+EOF
+err=$(fresh err)
+DISCORD_TOKEN=t $limit $wrap "$dgw" run "$tmp/debug.json" 2> "$err" &
+runpid=$!
+wait_for 20 grep -q 'shard 0: ready (session' "$err"
+stop_run TERM
+changes=$(fresh changes)
+sed -n 's/.*shard 0: \([a-z_]*\) -> \([a-z_]*\)$/\1 \2/p' "$err" > "$changes"
+# chained FILE: 0 when every change starts where the one before ended.
+chained() {
+  awk 'NR > 1 && $1 != prev { bad = 1 } { prev = $2 } END { exit bad }' "$1"
+}
+[ $rc -eq 0 ] && [ "$(wc -l < "$changes")" -ge 3 ] &&
+  [ -z "$(sort "$changes" | uniq -d)" ] && chained "$changes"
+ok $? "log_level debug: each state change of shard 0 logged once ($(tr '\n' ',' < "$changes"))"
+show "$changes"
+stop_mock
+
 # ------------------------------------- record, then replay the record
 start_mock --script "$tmp/script.jsonl"
 cat > "$tmp/rec.json" <<EOF

@@ -131,9 +131,9 @@ static void on_state(struct dgw_gateway *gw, enum dgw_state from,
                      enum dgw_state to, void *ud) {
   struct run *r = ud;
 
-  if (r->level >= DGW_LOG_DEBUG)
-    cli_say(DGW_LOG_DEBUG, "shard %u: %s -> %s", dgw_gateway_shard_id(gw),
-            dgw_state_name(from), dgw_state_name(to));
+  /* The library logs every change ("shard N: A -> B") at debug itself;
+   * logging it here too printed each one twice. */
+  (void)from;
   if (to == DGW_STATE_CLOSED && r->level >= DGW_LOG_INFO)
     cli_say(DGW_LOG_INFO, "shard %u: closed", dgw_gateway_shard_id(gw));
   if ((to == DGW_STATE_CLOSED || to == DGW_STATE_FATAL) && all_ended(r))
