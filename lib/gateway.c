@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include <event2/event.h>
-#include <json-c/json.h>
 #include <openssl/crypto.h>
 
 #include <dgw/dgw.h>
@@ -452,32 +451,6 @@ static void on_dispatch(struct dgw_gateway *gw,
   gw->ops->dispatch(gw->owner, gw, &ev);
 }
 
-/* The s of `json` when json-c can still read it as a dispatch (an event
- * name over 127 bytes, nesting past our depth limit); -1 otherwise. */
-static int64_t recover_dispatch_seq(const char *json, size_t len) {
-  struct json_tokener *tok = json_tokener_new_ex(4096);
-  struct json_object *root = NULL;
-  struct json_object *op;
-  struct json_object *s;
-  int64_t seq = -1;
-
-  if (tok != NULL && json != NULL && len < (size_t)INT32_MAX) {
-    root = json_tokener_parse_ex(tok, json, (int)len);
-    if (json_tokener_get_error(tok) != json_tokener_success) {
-      json_object_put(root);
-      root = NULL;
-    }
-  }
-  json_tokener_free(tok);
-  if (root != NULL && json_object_object_get_ex(root, "op", &op) &&
-      json_object_get_int(op) == DGW_OP_DISPATCH &&
-      json_object_object_get_ex(root, "s", &s) &&
-      json_object_is_type(s, json_type_int))
-    seq = json_object_get_int64(s);
-  json_object_put(root);
-  return seq;
-}
-
 /*
  * A payload the envelope peek refused, or a message that did not inflate.
  * A dispatch json-c can still read is skipped with a warning but keeps its
@@ -490,7 +463,7 @@ static void bad_payload(struct dgw_gateway *gw, const char *json, size_t len,
   struct dgw_session_action a;
 
   dgw_session_on_bad_payload(gw->session, err, what,
-                             recover_dispatch_seq(json, len), &a);
+                             dgw_payload_recover_seq(json, len), &a);
   if (a.note == DGW_SESSION_NOTE_SKIPPED) {
     shard_log(gw, DGW_LOG_WARN,
               "shard %u: dispatch s=%lld dropped: beyond dgw's limits "

@@ -453,3 +453,27 @@ const char *dgw_op_name(int op) {
   }
   return "UNKNOWN";
 }
+
+int64_t dgw_payload_recover_seq(const char *json, size_t len) {
+  struct json_tokener *tok = json_tokener_new_ex(4096);
+  struct json_object *root = NULL;
+  struct json_object *op;
+  struct json_object *s;
+  int64_t seq = -1;
+
+  if (tok != NULL && json != NULL && len < (size_t)INT32_MAX) {
+    root = json_tokener_parse_ex(tok, json, (int)len);
+    if (json_tokener_get_error(tok) != json_tokener_success) {
+      json_object_put(root);
+      root = NULL;
+    }
+  }
+  json_tokener_free(tok);
+  if (root != NULL && json_object_object_get_ex(root, "op", &op) &&
+      json_object_get_int(op) == DGW_OP_DISPATCH &&
+      json_object_object_get_ex(root, "s", &s) &&
+      json_object_is_type(s, json_type_int))
+    seq = json_object_get_int64(s);
+  json_object_put(root);
+  return seq;
+}

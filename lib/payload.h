@@ -146,4 +146,10 @@ int dgw_payload_encode(int op, struct json_object *d, size_t max_len,
  */
 const char *dgw_op_name(int op);
 
+/* The s of `json` (`len` bytes) when json-c can still read it as a
+ * dispatch although the envelope peek refused it (an event name over
+ * DGW_EVENT_NAME_MAX bytes, nesting past DGW_JSON_MAX_DEPTH); -1 otherwise.
+ * For skipping such an event without losing its place in the sequence. */
+int64_t dgw_payload_recover_seq(const char *json, size_t len);
+
 #endif /* DGW_PAYLOAD_H */

@@ -1250,8 +1250,27 @@ static void test_op_name(void **state) {
     assert_string_equal(dgw_op_name(cases[i].op), cases[i].name);
 }
 
+/* A dispatch the peek refuses but json-c reads keeps its s; anything
+ * else is -1. */
+static void test_recover_seq(void **state) {
+  char name[200];
+  char json[400];
+
+  (void)state;
+  memset(name, 'A', sizeof(name) - 1);
+  name[sizeof(name) - 1] = '\0'; /* over DGW_EVENT_NAME_MAX */
+  snprintf(json, sizeof(json), "{\"op\":0,\"s\":42,\"t\":\"%s\",\"d\":{}}",
+           name);
+  assert_int_equal(dgw_payload_recover_seq(json, strlen(json)), 42);
+  assert_int_equal(dgw_payload_recover_seq("{\"op\":11,\"s\":42}", 17), -1);
+  assert_int_equal(dgw_payload_recover_seq("{\"op\":0,\"s\":\"42\"}", 19), -1);
+  assert_int_equal(dgw_payload_recover_seq("{\"op\":0,\"s\":42", 15), -1);
+  assert_int_equal(dgw_payload_recover_seq(NULL, 0), -1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_recover_seq),
       cmocka_unit_test(test_hello_frame),
       cmocka_unit_test(test_ready_dispatch),
       cmocka_unit_test(test_heartbeat_ack_without_d),
