@@ -9,7 +9,9 @@
  * socket and calls on_close exactly once; the object itself lives until
  * dgw_ws_free().  Every libevent callback into this file is bracketed by
  * enter()/leave() so that dgw_ws_free() from inside an owner's callback is
- * deferred until we are off the stack (hiredis does the same).
+ * deferred until we are off the stack (hiredis does the same).  The input,
+ * frame by frame, is in ws_frames.c; the struct both share, in
+ * ws_internal.h.
  */
 #include "config.h"
 
@@ -18,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -35,60 +36,9 @@
 #include "tls.h"
 #include "url.h"
 #include "ws.h"
+#include "ws_internal.h"
 
-enum ws_state {
-  WS_IDLE,
-  WS_CONNECTING,
-  WS_UPGRADING,
-  WS_OPEN,
-  WS_CLOSING,
-  WS_CLOSED,
-};
-
-struct dgw_ws {
-  struct event_base *base;
-  struct dgw_ws_config cfg;
-  struct dgw_ws_callbacks cb;
-  void *user_data;
-
-  enum ws_state state;
-  struct bufferevent *bev;
-  struct event *timer; /* connect/upgrade timeout, then the close wait */
-  struct event *kick;  /* starts the connection from the loop */
-  wslay_event_context_ptr wslay;
-  /* DNS, each address within its share of the timeout, TLS. */
-  struct dgw_connector *connector;
-
-  struct dgw_url url;
-  char key[DGW_WS_KEY_LEN + 1];
-  char accept[DGW_WS_ACCEPT_LEN + 1];
-
-  int we_closed;       /* the close handshake is ours */
-  uint16_t close_code; /* the peer's */
-  char close_reason[124];
-  char reason[256];
-
-  /* Framing of the input (see read_frames): bytes of the current frame
-   * still to be handed to wslay, and whether wslay holds the first frames
-   * of a fragmented message. */
-  uint64_t wslay_left;
-  int fragmented;
-  /* A big whole binary frame gathered as it arrives (read_frames). */
-  struct {
-    uint8_t *buf; /* NULL: none under way */
-    size_t len;
-    size_t have;
-  } big;
-
-  int pending_error;      /* a failure found inside an API call, reported from
-                             the loop so on_close never runs inside the call */
-  struct dgw_guard guard; /* dgw_ws_free() inside a callback waits */
-};
-
-static void set_reason(struct dgw_ws *ws, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void set_reason(struct dgw_ws *ws, const char *fmt, ...) {
+void ws_set_reason(struct dgw_ws *ws, const char *fmt, ...) {
   va_list ap;
 
   va_start(ap, fmt);
@@ -161,7 +111,7 @@ static void arm_timer(struct dgw_ws *ws, uint32_t ms) {
 
 /* ---------------------------------------------------------------- wslay */
 
-/* wslay reads only the frame read_frames() handed it, never past it, so
+/* wslay reads only the frame ws_read_frames() handed it, never past it, so
  * that its parser is between frames whenever that frame is done. */
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
                        int flags, void *user_data) {
@@ -254,14 +204,14 @@ static void pump(struct dgw_ws *ws) {
   if (ws->state != WS_OPEN && ws->state != WS_CLOSING)
     return;
   if (wslay_event_send(ws->wslay) != 0) {
-    set_reason(ws, "cannot queue output on the connection");
+    ws_set_reason(ws, "cannot queue output on the connection");
     finish(ws, DGW_ERR_NOMEM);
     return;
   }
   if (!output_empty(ws) &&
       evbuffer_get_length(bufferevent_get_output(ws->bev)) > WS_MAX_OUTPUT) {
-    set_reason(ws, "the peer is not reading: over %u bytes of output queued",
-               (unsigned)WS_MAX_OUTPUT);
+    ws_set_reason(ws, "the peer is not reading: over %u bytes of output queued",
+                  (unsigned)WS_MAX_OUTPUT);
     finish(ws, DGW_ERR_IO);
     return;
   }
@@ -273,10 +223,11 @@ static void pump(struct dgw_ws *ws) {
       /* The peer closed first; wslay queued our echo of its code. */
       ws->state = WS_CLOSING;
       if (ws->close_code != 0)
-        set_reason(ws, "peer closed with code %u%s%s", (unsigned)ws->close_code,
-                   ws->close_reason[0] ? ": " : "", ws->close_reason);
+        ws_set_reason(ws, "peer closed with code %u%s%s",
+                      (unsigned)ws->close_code, ws->close_reason[0] ? ": " : "",
+                      ws->close_reason);
       else
-        set_reason(ws, "peer closed without a code");
+        ws_set_reason(ws, "peer closed without a code");
       arm_timer(ws, ws->cfg.close_timeout_ms);
     }
     /* Done once our reply (or our own close) has left. */
@@ -290,12 +241,13 @@ static void pump(struct dgw_ws *ws) {
     uint16_t sent = wslay_event_get_status_code_sent(ws->wslay);
 
     if (sent == WSLAY_CODE_MESSAGE_TOO_BIG) {
-      set_reason(ws, "inbound message larger than %zu bytes",
-                 ws->cfg.max_message);
+      ws_set_reason(ws, "inbound message larger than %zu bytes",
+                    ws->cfg.max_message);
       finish(ws, DGW_ERR_MESSAGE_TOO_LARGE);
     } else {
-      set_reason(ws, "WebSocket protocol error by the peer (we sent close %u)",
-                 (unsigned)sent);
+      ws_set_reason(ws,
+                    "WebSocket protocol error by the peer (we sent close %u)",
+                    (unsigned)sent);
       finish(ws, DGW_ERR_PROTOCOL);
     }
   }
@@ -312,12 +264,12 @@ static void fail_soon(struct dgw_ws *ws, int err) {
  * from the loop (fail_soon), never by calling on_close here. */
 static void flush_from_api(struct dgw_ws *ws) {
   if (wslay_event_send(ws->wslay) != 0) {
-    set_reason(ws, "cannot queue output on the connection");
+    ws_set_reason(ws, "cannot queue output on the connection");
     fail_soon(ws, DGW_ERR_NOMEM);
   } else if (!output_empty(ws) && evbuffer_get_length(bufferevent_get_output(
                                       ws->bev)) > WS_MAX_OUTPUT) {
-    set_reason(ws, "the peer is not reading: over %u bytes of output queued",
-               (unsigned)WS_MAX_OUTPUT);
+    ws_set_reason(ws, "the peer is not reading: over %u bytes of output queued",
+                  (unsigned)WS_MAX_OUTPUT);
     fail_soon(ws, DGW_ERR_IO);
   }
 }
@@ -340,7 +292,7 @@ static void send_upgrade(struct dgw_ws *ws) {
   int n;
 
   if (dgw_ws_make_key(ws->key) != DGW_OK) {
-    set_reason(ws, "no randomness for Sec-WebSocket-Key");
+    ws_set_reason(ws, "no randomness for Sec-WebSocket-Key");
     finish(ws, DGW_ERR_NOMEM);
     return;
   }
@@ -349,7 +301,7 @@ static void send_upgrade(struct dgw_ws *ws) {
                             ws->url.path_query, ws->key);
   if (n < 0 ||
       evbuffer_add(bufferevent_get_output(ws->bev), req, (size_t)n) != 0) {
-    set_reason(ws, "cannot write the upgrade request");
+    ws_set_reason(ws, "cannot write the upgrade request");
     finish(ws, DGW_ERR_NOMEM);
     return;
   }
@@ -374,13 +326,13 @@ static void read_upgrade(struct dgw_ws *ws) {
   if (rv == DGW_ERR_AGAIN)
     return;
   if (rv != DGW_OK) {
-    set_reason(ws, "upgrade refused: %s", why);
+    ws_set_reason(ws, "upgrade refused: %s", why);
     finish(ws, DGW_ERR_HANDSHAKE);
     return;
   }
   evbuffer_drain(in, header_len);
   if (start_wslay(ws) != DGW_OK) {
-    set_reason(ws, "cannot allocate the WebSocket context");
+    ws_set_reason(ws, "cannot allocate the WebSocket context");
     finish(ws, DGW_ERR_NOMEM);
     return;
   }
@@ -388,182 +340,6 @@ static void read_upgrade(struct dgw_ws *ws) {
   ws->state = WS_OPEN;
   if (ws->cb.on_open != NULL)
     ws->cb.on_open(ws, ws->user_data);
-}
-
-/* ------------------------------------------------------------ reading */
-
-/* A whole binary frame this big that has not all arrived yet is gathered
- * into a block of its own as it comes, rather than left in the input
- * buffer and pulled up at the end: the pullup copies the frame into one
- * new block while the old chains still hold it, twice the frame at the
- * peak (issue 15: two 60 MiB frames took 189 MB). */
-#define WS_GATHER_MIN (256u * 1024u)
-
-/* Fails the connection at once on a frame wslay would misjudge: close 1002
- * sent (on a plain socket written out now; over TLS, as for wslay's own
- * failures, only if it leaves before the socket is released), reading
- * stopped, `why` kept as the reason.  Returns WS_FRAME_FAILED for
- * read_cb, which ends the connection with DGW_ERR_PROTOCOL. */
-#define WS_FRAME_FAILED 1
-static int fail_frame(struct dgw_ws *ws, const char *why) {
-  wslay_event_queue_close(ws->wslay, WSLAY_CODE_PROTOCOL_ERROR, NULL, 0);
-  wslay_event_shutdown_read(ws->wslay);
-  if (wslay_event_send(ws->wslay) == 0 && ws->bev != NULL && !ws->url.tls &&
-      bufferevent_getfd(ws->bev) >= 0) {
-    /* The bufferevent's output is frozen to others: send it directly, so
-     * the close leaves before the socket is released. */
-    struct evbuffer *out = bufferevent_get_output(ws->bev);
-    size_t n = evbuffer_get_length(out);
-    const unsigned char *p = evbuffer_pullup(out, (ev_ssize_t)n);
-
-    if (p != NULL && n > 0)
-      (void)!send(bufferevent_getfd(ws->bev), p, n, MSG_NOSIGNAL);
-  }
-  set_reason(ws,
-             "WebSocket protocol error by the peer: %s (we sent close "
-             "1002)",
-             why);
-  return WS_FRAME_FAILED;
-}
-
-/*
- * The input, one frame at a time.  The frames a gateway sends by the
- * thousand, whole unmasked binary messages, are handed to on_message
- * straight from the input buffer: no copy into wslay's buffer, its
- * per-message chunk and its reassembled message, and no allocation.
- * Every other frame (text, whose UTF-8 wslay checks; control frames;
- * fragments; anything malformed, masked, oversized or with RSV bits) is
- * given to wslay byte for byte, so it judges them exactly as before.  The
- * fast path takes only frames wslay would deliver unchanged as a message
- * of their own: wslay must be between messages (no fragmented one
- * pending), and the header must use the shortest length encoding, as
- * wslay demands.
- *
- * What it buys, measured (2026-12-03, dgw-bench, plain ws://, the fast
- * path switched off by a temporary flag in the same build): read_cb
- * inclusive under callgrind, 20,000 events x (no subscriber + raw d),
- * 1,256.0 M instructions through wslay alone against 1,202.5 M with the
- * fast path, about 1,340 fewer per event (4.3%), most of them wslay's
- * copies and its malloc/free per message.  CPU time per million events
- * (best of 3, 150,000 events, runs alternated): no subscriber 5.42-5.60 s
- * without, 5.19-5.25 s with; raw d 5.36-5.57 s without, 5.22-5.29 s with.
- * wslay's own frame layer (wslay_frame_recv) would not save the copy (it
- * reads through its own 4 KiB buffer) and would leave fragments, control
- * frames, UTF-8 and the close handshake to rewrite here; so it stays.
- *
- * Returns 0, or a wslay error code from wslay_event_recv(), or
- * WSLAY_ERR_NOMEM when the frame cannot be made contiguous, or
- * WS_FRAME_FAILED (fail_frame()).
- */
-static int read_frames(struct dgw_ws *ws) {
-  for (;;) {
-    struct evbuffer *in;
-    uint8_t h[10];
-    size_t have, header_len;
-    uint64_t payload_len;
-    const uint8_t *frame;
-    int fin, opcode, fast;
-
-    if (ws->bev == NULL || dgw_guard_dying(&ws->guard) ||
-        !wslay_event_get_read_enabled(ws->wslay))
-      return 0;
-    if (ws->big.buf != NULL) {
-      uint8_t *buf;
-      size_t want = ws->big.len - ws->big.have;
-      int n;
-
-      in = bufferevent_get_input(ws->bev);
-      if (want > evbuffer_get_length(in))
-        want = evbuffer_get_length(in);
-      if (want > 0 &&
-          (n = evbuffer_remove(in, ws->big.buf + ws->big.have, want)) > 0)
-        ws->big.have += (size_t)n;
-      if (ws->big.have < ws->big.len)
-        return 0; /* the rest is still to come */
-      buf = ws->big.buf;
-      ws->big.buf = NULL;
-      /* As for wslay's messages: nothing after a close started. */
-      if (ws->state == WS_OPEN && ws->cb.on_message != NULL)
-        ws->cb.on_message(ws, 1, buf, ws->big.len, ws->user_data);
-      free(buf);
-      continue;
-    }
-    if (ws->wslay_left > 0) {
-      int rv = wslay_event_recv(ws->wslay);
-
-      if (rv != 0 || ws->wslay_left > 0)
-        return rv; /* an error, or the rest of the frame is still to come */
-      continue;
-    }
-    in = bufferevent_get_input(ws->bev);
-    have = evbuffer_get_length(in);
-    if (have < 2 || evbuffer_copyout(in, h, have < 10 ? have : 10) < 2)
-      return 0;
-    fin = h[0] >> 7;
-    opcode = h[0] & 0x0f;
-    payload_len = h[1] & 0x7f;
-    header_len = payload_len == 126 ? 4 : payload_len == 127 ? 10 : 2;
-    if (h[1] & 0x80)
-      /* RFC 6455 5.1: a client MUST fail the connection on a masked
-       * frame.  At once, whatever its length: the header would also be 4
-       * bytes longer (the masking key), and handing wslay a frame cut 4
-       * bytes short made the fast path take the key for the next frame
-       * (issue 15). */
-      return fail_frame(ws, "the server sent a masked frame");
-    if (opcode == WSLAY_CONNECTION_CLOSE && payload_len == 1)
-      /* RFC 6455 5.5.1: a close body is empty or starts with a 2-byte
-       * code; wslay would read 1 byte as "no code". */
-      return fail_frame(ws, "a close frame with a 1-byte body");
-    if (have < header_len)
-      return 0;
-    if (header_len == 4)
-      payload_len = (uint64_t)h[2] << 8 | h[3];
-    else if (header_len == 10)
-      for (int i = 0; i < 8; i++)
-        payload_len = (i ? payload_len << 8 : 0) | h[2 + i];
-    fast =
-        ws->state == WS_OPEN && fin && (h[0] & 0x70) == 0 &&
-        opcode == WSLAY_BINARY_FRAME && (h[1] & 0x80) == 0 && !ws->fragmented &&
-        payload_len <= ws->cfg.max_message &&
-        (header_len == 2 || (header_len == 4 && payload_len >= 126) ||
-         (header_len == 10 && payload_len >= 65536 && payload_len >> 63 == 0));
-    if (!fast) {
-      /* wslay's turn.  Its own checks decide what the frame means; a
-       * bogus length only needs to be large, since wslay stops at the
-       * header. */
-      if (opcode == WSLAY_TEXT_FRAME || opcode == WSLAY_BINARY_FRAME)
-        ws->fragmented = !fin;
-      else if (opcode == WSLAY_CONTINUATION_FRAME && fin)
-        ws->fragmented = 0;
-      ws->wslay_left = payload_len > UINT64_MAX - header_len
-                           ? UINT64_MAX
-                           : header_len + payload_len;
-      continue;
-    }
-    if (have - header_len < payload_len && payload_len >= WS_GATHER_MIN) {
-      /* Within the cap (checked above), so it fits a size_t. */
-      ws->big.buf = malloc((size_t)payload_len);
-      if (ws->big.buf == NULL)
-        return WSLAY_ERR_NOMEM;
-      ws->big.len = (size_t)payload_len;
-      ws->big.have = 0;
-      evbuffer_drain(in, header_len);
-      continue;
-    }
-    if (have - header_len < payload_len)
-      return 0; /* wait for the whole frame */
-    frame = evbuffer_pullup(in, (ev_ssize_t)(header_len + payload_len));
-    if (frame == NULL)
-      return WSLAY_ERR_NOMEM;
-    if (ws->cb.on_message != NULL)
-      ws->cb.on_message(ws, 1, frame + header_len, (size_t)payload_len,
-                        ws->user_data);
-    /* The callback may have closed or dropped the connection; the frame
-     * was consumed either way. */
-    if (ws->bev != NULL)
-      evbuffer_drain(bufferevent_get_input(ws->bev),
-                     header_len + (size_t)payload_len);
-  }
 }
 
 /* ------------------------------------------------------ libevent glue */
@@ -577,17 +353,17 @@ static void read_cb(struct bufferevent *bev, void *arg) {
     read_upgrade(ws);
   if ((ws->state == WS_OPEN || ws->state == WS_CLOSING) &&
       !dgw_guard_dying(&ws->guard)) {
-    int rv = read_frames(ws);
+    int rv = ws_read_frames(ws);
 
     if (rv == WSLAY_ERR_NOMEM) {
-      set_reason(ws, "out of memory while reading frames");
+      ws_set_reason(ws, "out of memory while reading frames");
       finish(ws, DGW_ERR_NOMEM);
     } else if (rv == WS_FRAME_FAILED) {
       finish(ws, DGW_ERR_PROTOCOL); /* the reason is set */
     } else if (rv != 0) {
       /* Frame-level violations (an oversized control frame, a bad length
        * encoding) make wslay give up on the stream. */
-      set_reason(ws, "WebSocket protocol error by the peer (bad frame)");
+      ws_set_reason(ws, "WebSocket protocol error by the peer (bad frame)");
       finish(ws, DGW_ERR_PROTOCOL);
     } else {
       pump(ws);
@@ -652,21 +428,21 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
         char detail[200];
 
         dgw_tls_describe_error(NULL, e, detail, sizeof(detail), "");
-        set_reason(ws, "during the upgrade: %s", detail);
+        ws_set_reason(ws, "during the upgrade: %s", detail);
         finish(ws, DGW_ERR_TLS);
       } else {
-        set_reason(ws, "connection closed before the upgrade response");
+        ws_set_reason(ws, "connection closed before the upgrade response");
         finish(ws, DGW_ERR_HANDSHAKE);
       }
       break;
     }
     case WS_OPEN:
       if (what & BEV_EVENT_ERROR)
-        set_reason(ws, "connection lost: %s",
-                   evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        ws_set_reason(ws, "connection lost: %s",
+                      evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
       else
-        set_reason(ws, "connection lost: peer ended the stream without a "
-                       "close frame");
+        ws_set_reason(ws, "connection lost: peer ended the stream without a "
+                          "close frame");
       finish(ws, DGW_ERR_CONNECTION_LOST);
       break;
     case WS_CLOSING:
@@ -689,8 +465,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg) {
     /* The peer never answered our close (or never read its echo). */
     finish(ws, closing_result(ws));
   } else if (ws->state != WS_CLOSED) {
-    set_reason(ws, "no WebSocket connection to %s within %u ms", ws->url.host,
-               (unsigned)ws->cfg.connect_timeout_ms);
+    ws_set_reason(ws, "no WebSocket connection to %s within %u ms",
+                  ws->url.host, (unsigned)ws->cfg.connect_timeout_ms);
     finish(ws, DGW_ERR_TIMEOUT);
   }
   leave(ws);
@@ -718,10 +494,10 @@ static void connect_failed(int error, const char *why, void *arg) {
   enter(ws);
   ws->connector = NULL;
   if (error == DGW_ERR_TIMEOUT)
-    set_reason(ws, "no WebSocket connection to %s within %u ms", ws->url.host,
-               (unsigned)ws->cfg.connect_timeout_ms);
+    ws_set_reason(ws, "no WebSocket connection to %s within %u ms",
+                  ws->url.host, (unsigned)ws->cfg.connect_timeout_ms);
   else
-    set_reason(ws, "%s", why);
+    ws_set_reason(ws, "%s", why);
   finish(ws, error);
   leave(ws);
 }
@@ -751,7 +527,7 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg) {
     cc.log_user_data = ws->cfg.log_user_data;
     ws->connector = dgw_connector_start(ws->base, &cc, &cb, ws, &err);
     if (ws->connector == NULL) {
-      set_reason(ws, "cannot start connecting to %s", ws->url.host);
+      ws_set_reason(ws, "cannot start connecting to %s", ws->url.host);
       finish(ws, err);
     }
   }
@@ -806,11 +582,11 @@ int dgw_ws_connect(struct dgw_ws *ws, const char *url) {
   if (ws->state != WS_IDLE)
     return DGW_ERR_STATE;
   if (dgw_url_parse(url, &ws->url, why, sizeof(why)) != DGW_OK) {
-    set_reason(ws, "bad URL: %s", why);
+    ws_set_reason(ws, "bad URL: %s", why);
     return DGW_ERR_URL;
   }
   if (ws->url.tls && ws->cfg.ssl_ctx == NULL) {
-    set_reason(ws, "wss:// needs a TLS context");
+    ws_set_reason(ws, "wss:// needs a TLS context");
     return DGW_ERR_TLS;
   }
   ws->state = WS_CONNECTING;
@@ -854,11 +630,11 @@ int dgw_ws_close(struct dgw_ws *ws, uint16_t code, const char *reason) {
   enter(ws);
   if (ws->state != WS_OPEN) {
     /* Nothing to hand-shake yet: just drop the attempt. */
-    set_reason(ws, "closed by the owner before the upgrade");
+    ws_set_reason(ws, "closed by the owner before the upgrade");
     finish(ws, DGW_OK);
   } else if (wslay_event_queue_close(ws->wslay, code, (const uint8_t *)reason,
                                      rlen) != 0) {
-    set_reason(ws, "cannot queue the close frame");
+    ws_set_reason(ws, "cannot queue the close frame");
     finish(ws, DGW_ERR_NOMEM);
   } else {
     ws->state = WS_CLOSING;

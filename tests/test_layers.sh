@@ -14,7 +14,7 @@ layer_of() {
   why | clock | guard | error | intents | url | policy | ratelimit | \
     resolver | tls | handshake) echo 0 ;;            # leaves: no I/O state
   connector) echo 1 ;;                               # DNS, addresses, TLS
-  ws | rest | rest_answer) echo 2 ;;                 # WebSocket, HTTP
+  ws | ws_frames | ws_internal | rest | rest_answer) echo 2 ;; # WebSocket, HTTP
   inflate) echo 3 ;;                                 # transport compression
   payload | field | jsonscan | commands) echo 4 ;;   # peek, fields, encoders
   session | kokoro | sender | identify | requests | pacer) echo 5 ;; # cores

@@ -1,0 +1,84 @@
+/*
+ * The WebSocket connection's insides, shared by ws.c (the connection, the
+ * upgrade, wslay's callbacks, the close handshake, the public calls) and
+ * ws_frames.c (the input, frame by frame).  No other file includes this.
+ */
+#ifndef DGW_WS_INTERNAL_H
+#define DGW_WS_INTERNAL_H
+
+#include <stdint.h>
+
+#include <wslay/wslay.h>
+
+#include "guard.h"
+#include "handshake.h"
+#include "url.h"
+#include "ws.h"
+
+struct bufferevent;
+struct event;
+struct dgw_connector;
+
+enum ws_state {
+  WS_IDLE,
+  WS_CONNECTING,
+  WS_UPGRADING,
+  WS_OPEN,
+  WS_CLOSING,
+  WS_CLOSED,
+};
+
+struct dgw_ws {
+  struct event_base *base;
+  struct dgw_ws_config cfg;
+  struct dgw_ws_callbacks cb;
+  void *user_data;
+
+  enum ws_state state;
+  struct bufferevent *bev;
+  struct event *timer; /* connect/upgrade timeout, then the close wait */
+  struct event *kick;  /* starts the connection from the loop */
+  wslay_event_context_ptr wslay;
+  /* DNS, each address within its share of the timeout, TLS. */
+  struct dgw_connector *connector;
+
+  struct dgw_url url;
+  char key[DGW_WS_KEY_LEN + 1];
+  char accept[DGW_WS_ACCEPT_LEN + 1];
+
+  int we_closed;       /* the close handshake is ours */
+  uint16_t close_code; /* the peer's */
+  char close_reason[124];
+  char reason[256];
+
+  /* Framing of the input (see ws_read_frames): bytes of the current frame
+   * still to be handed to wslay, and whether wslay holds the first frames
+   * of a fragmented message. */
+  uint64_t wslay_left;
+  int fragmented;
+  /* A big whole binary frame gathered as it arrives (ws_read_frames). */
+  struct {
+    uint8_t *buf; /* NULL: none under way */
+    size_t len;
+    size_t have;
+  } big;
+
+  int pending_error;      /* a failure found inside an API call, reported from
+                             the loop so on_close never runs inside the call */
+  struct dgw_guard guard; /* dgw_ws_free() inside a callback waits */
+};
+
+/* Keeps printf-style `fmt` as the connection's reason (dgw_ws_reason()). */
+void ws_set_reason(struct dgw_ws *ws, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ws_read_frames()'s answer when it failed the connection itself (close
+ * 1002 sent, the reason set): the caller ends it with DGW_ERR_PROTOCOL. */
+#define WS_FRAME_FAILED 1
+
+/* Reads the frames waiting in an open or closing connection's input,
+ * delivering messages to on_message.  Returns 0, a wslay error code from
+ * wslay_event_recv(), WSLAY_ERR_NOMEM, or WS_FRAME_FAILED. */
+int ws_read_frames(struct dgw_ws *ws);
+
+#endif
