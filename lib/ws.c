@@ -279,8 +279,14 @@ static int start_wslay(struct dgw_ws *ws) {
       recv_cb, send_cb, genmask_cb, NULL, NULL, NULL, msg_cb,
   };
 
-  if (wslay_event_context_client_init(&ws->wslay, &callbacks, ws) != 0)
+  wslay_event_context_ptr ctx = NULL;
+
+  /* Into a local first: wslay frees the context when its init fails but
+   * leaves the pointer set, and destroy() would free it again (found by
+   * tests/test_oom_client with wslay's allocations failed). */
+  if (wslay_event_context_client_init(&ctx, &callbacks, ws) != 0)
     return DGW_ERR_NOMEM;
+  ws->wslay = ctx;
   wslay_event_config_set_max_recv_msg_length(ws->wslay, ws->cfg.max_message);
   return DGW_OK;
 }
