@@ -65,11 +65,11 @@ static void destroy(struct dgw_client *c) {
 }
 
 void client_enter(struct dgw_client *c) {
-  c->depth++;
+  dgw_guard_enter(&c->guard);
 }
 
 int client_leave(struct dgw_client *c) {
-  if (--c->depth == 0 && c->free_pending) {
+  if (dgw_guard_leave(&c->guard)) {
     destroy(c);
     return 1;
   }
@@ -288,7 +288,7 @@ void client_cancel_rest(struct dgw_client *c) {
 /* The client cannot run: says so, once. */
 static void client_fail(struct dgw_client *c, int error, const char *why) {
   client_log(c, DGW_LOG_ERROR, "not starting: %s", why);
-  if (c->cb.on_client_fatal != NULL && !c->free_pending)
+  if (c->cb.on_client_fatal != NULL && !client_dying(c))
     c->cb.on_client_fatal(c, error, why, c->user_data);
 }
 
@@ -345,7 +345,7 @@ static int take_answer(struct dgw_client *c,
   }
   c->rest_answered = 1;
   client_apply_pending_sessions(c);
-  for (uint32_t i = 0; i < c->nshards && !c->free_pending; i++)
+  for (uint32_t i = 0; i < c->nshards && !client_dying(c); i++)
     gateway_start(c->shards[i]);
   return DGW_OK;
 }
@@ -400,7 +400,7 @@ static int ask_gateway_bot(struct dgw_client *c) {
 int dgw_client_start(struct dgw_client *c) {
   if (c == NULL)
     return DGW_ERR_INVALID_ARGUMENT;
-  if (c->started || c->free_pending)
+  if (c->started || client_dying(c))
     return DGW_ERR_STATE;
   if (c->opt.plugins_strict && plugins_refused(c->plugins) > 0) {
     client_log(c, DGW_LOG_ERROR,
@@ -419,7 +419,7 @@ int dgw_client_start(struct dgw_client *c) {
   }
   c->started = 1;
   client_enter(c);
-  for (uint32_t i = 0; i < c->nshards && !c->free_pending; i++)
+  for (uint32_t i = 0; i < c->nshards && !client_dying(c); i++)
     gateway_start(c->shards[i]);
   client_leave(c);
   return DGW_OK;
@@ -430,7 +430,7 @@ void dgw_client_stop(struct dgw_client *c) {
     return;
   client_enter(c);
   client_cancel_rest(c);
-  for (uint32_t i = 0; i < c->nshards && !c->free_pending; i++)
+  for (uint32_t i = 0; i < c->nshards && !client_dying(c); i++)
     dgw_gateway_close(c->shards[i]);
   client_leave(c);
 }
@@ -438,11 +438,8 @@ void dgw_client_stop(struct dgw_client *c) {
 void dgw_client_free(struct dgw_client *c) {
   if (c == NULL)
     return;
-  if (c->depth > 0) {
-    c->free_pending = 1;
-    return;
-  }
-  destroy(c);
+  if (dgw_guard_free(&c->guard))
+    destroy(c);
 }
 
 uint32_t dgw_client_shard_count(const struct dgw_client *c) {
@@ -478,7 +475,7 @@ int client_shard_offline(struct dgw_client *c, struct dgw_gateway *gw) {
   client_log(c, DGW_LOG_WARN,
              "offline: every shard lost the network; shard %u probes",
              dgw_gateway_shard_id(gw));
-  if (c->cb.on_network != NULL && !c->free_pending)
+  if (c->cb.on_network != NULL && !client_dying(c))
     c->cb.on_network(c, 0, c->user_data);
   return 0;
 }
@@ -490,9 +487,9 @@ void client_shard_online(struct dgw_client *c, struct dgw_gateway *gw) {
   c->probe = NULL;
   client_log(c, DGW_LOG_INFO, "online again (shard %u got through)",
              dgw_gateway_shard_id(gw));
-  if (c->cb.on_network != NULL && !c->free_pending)
+  if (c->cb.on_network != NULL && !client_dying(c))
     c->cb.on_network(c, 1, c->user_data);
-  for (uint32_t i = 0; i < c->nshards && !c->free_pending; i++)
+  for (uint32_t i = 0; i < c->nshards && !client_dying(c); i++)
     if (c->shards[i] != gw)
       gateway_relaunch(c->shards[i]);
 }

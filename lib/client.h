@@ -15,6 +15,8 @@
 
 #include <dgw/dgw.h>
 
+#include "guard.h"
+
 struct dgw_options {
   char *token;
   uint64_t intents;
@@ -103,10 +105,10 @@ struct dgw_client {
    * file, applied once GET /gateway/bot answered. */
   struct json_object *pending_sessions;
   char *pending_sessions_path;
-  int offline;               /* every shard failed at the network level */
-  struct dgw_gateway *probe; /* the shard that keeps trying meanwhile */
-  int depth;        /* library frames on the stack (see client_enter) */
-  int free_pending; /* dgw_client_free() called inside a callback */
+  int offline;                 /* every shard failed at the network level */
+  struct dgw_gateway *probe;   /* the shard that keeps trying meanwhile */
+  struct dgw_guard guard;      /* dgw_client_free() inside a callback waits for
+                                  the outermost frame (see client_enter) */
   struct dgw_plugins *plugins; /* plugins, handlers, routes (plugin.c) */
   struct client_stats stats;
   /* Reused by every dgw_event_json() of the client's shards (made on first
@@ -134,6 +136,12 @@ void options_clear(struct dgw_options *opt);
  * after that. */
 void client_enter(struct dgw_client *c);
 int client_leave(struct dgw_client *c);
+
+/* 1 once dgw_client_free() was called inside a callback: call nothing more
+ * of the application's and unwind. */
+static inline int client_dying(const struct dgw_client *c) {
+  return dgw_guard_dying(&c->guard);
+}
 
 /* Logs through the application's sink when `level` passes its filter. */
 void client_log(struct dgw_client *c, enum dgw_log_level level, const char *fmt,

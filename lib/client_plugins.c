@@ -44,7 +44,7 @@ static void host_log(void *owner, enum dgw_log_level level, const char *line) {
 static int host_freeing(void *owner) {
   const struct dgw_client *c = owner;
 
-  return c->free_pending;
+  return client_dying(c);
 }
 
 static void host_enter(void *owner) {
@@ -84,7 +84,7 @@ int dgw_client_load_plugin(struct dgw_client *c, const char *name_or_path,
     dgw_set_why(why, why_size, "no client, or no plugin name or path given");
     return DGW_ERR_INVALID_ARGUMENT;
   }
-  if (c->started || c->free_pending) {
+  if (c->started || client_dying(c)) {
     dgw_set_why(why, why_size,
                 "%s: the client has started; load plugins before "
                 "dgw_client_start()",
@@ -109,7 +109,7 @@ int dgw_client_on_event(struct dgw_client *c, const char *event_name,
                         dgw_dispatch_fn fn, void *user_data) {
   if (c == NULL)
     return DGW_ERR_INVALID_ARGUMENT;
-  if (c->started || c->free_pending)
+  if (c->started || client_dying(c))
     return DGW_ERR_STATE;
   return plugins_add_handler(c->plugins, event_name, fn, user_data);
 }

@@ -50,7 +50,7 @@ static int owner_leave(void *owner) {
 static int owner_gone(void *owner) {
   const struct dgw_client *c = owner;
 
-  return c->free_pending;
+  return client_dying(c);
 }
 
 static void owner_state_changed(void *owner, struct dgw_gateway *gw,
@@ -63,7 +63,7 @@ static void owner_state_changed(void *owner, struct dgw_gateway *gw,
   if (to != DGW_STATE_CONNECTING && to != DGW_STATE_HELLO &&
       to != DGW_STATE_RESUMING)
     dgw_pacer_release(c->pacer, gw);
-  if (c->cb.on_state != NULL && !c->free_pending)
+  if (c->cb.on_state != NULL && !client_dying(c))
     c->cb.on_state(gw, from, to, c->user_data);
 }
 
@@ -74,14 +74,14 @@ static void owner_lifecycle(void *owner, struct dgw_gateway *gw,
 
   switch (ev) {
   case SHARD_CONNECTING:
-    if (c->cb.on_connecting != NULL && !c->free_pending)
+    if (c->cb.on_connecting != NULL && !client_dying(c))
       c->cb.on_connecting(gw, c->user_data);
     break;
   case SHARD_READY:
   case SHARD_RESUMED:
-    if (ev == SHARD_READY && c->cb.on_ready != NULL && !c->free_pending)
+    if (ev == SHARD_READY && c->cb.on_ready != NULL && !client_dying(c))
       c->cb.on_ready(gw, c->user_data);
-    if (ev == SHARD_RESUMED && c->cb.on_resumed != NULL && !c->free_pending)
+    if (ev == SHARD_RESUMED && c->cb.on_resumed != NULL && !client_dying(c))
       c->cb.on_resumed(gw, c->user_data);
     if (dgw_gateway_state(gw) != DGW_STATE_READY)
       return; /* closed or terminated from on_ready / on_resumed */
@@ -90,16 +90,16 @@ static void owner_lifecycle(void *owner, struct dgw_gateway *gw,
         ev == SHARD_READY ? DGW_LIFECYCLE_READY : DGW_LIFECYCLE_RESUMED, NULL);
     break;
   case SHARD_DISCONNECTED:
-    if (c->cb.on_disconnect != NULL && !c->free_pending)
+    if (c->cb.on_disconnect != NULL && !client_dying(c))
       c->cb.on_disconnect(gw, info, c->user_data);
-    if (!c->free_pending)
+    if (!client_dying(c))
       plugins_lifecycle(c->plugins, gw, DGW_LIFECYCLE_DISCONNECTED, info);
     break;
   case SHARD_FATAL:
-    if (c->cb.on_fatal != NULL && !c->free_pending)
+    if (c->cb.on_fatal != NULL && !client_dying(c))
       c->cb.on_fatal(gw, info->close_code,
                      dgw_close_code_name(info->close_code), c->user_data);
-    if (!c->free_pending)
+    if (!client_dying(c))
       plugins_lifecycle(c->plugins, gw, DGW_LIFECYCLE_FATAL, info);
     break;
   }
@@ -132,9 +132,9 @@ static void owner_dispatch(void *owner, struct dgw_gateway *gw,
   ev.parsed = 0;
   if (reqs != NULL)
     dgw_requests_observe(reqs, gw, &ev, gateway_self_id(gw));
-  if (c->cb.on_dispatch != NULL && !c->free_pending)
+  if (c->cb.on_dispatch != NULL && !client_dying(c))
     c->cb.on_dispatch(gw, &ev, c->user_data);
-  if (route != NULL && !c->free_pending)
+  if (route != NULL && !client_dying(c))
     plugins_dispatch(c->plugins, route, gw, &ev);
   json_object_put(ev.json);
 }

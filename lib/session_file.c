@@ -30,7 +30,7 @@ int dgw_client_stop_for_restart(struct dgw_client *c) {
     return DGW_ERR_INVALID_ARGUMENT;
   client_enter(c);
   client_cancel_rest(c);
-  for (uint32_t i = 0; i < c->nshards && !c->free_pending; i++)
+  for (uint32_t i = 0; i < c->nshards && !client_dying(c); i++)
     gateway_close_keep_session(c->shards[i]);
   client_leave(c);
   return DGW_OK;
