@@ -119,6 +119,12 @@ static int parse_field(const char *p, const char *eol, struct header *h) {
     v++;
   while (ve > v && is_ows(ve[-1]))
     ve--;
+  /* RFC 7230 3.2: a value is visible characters, spaces and tabs; a NUL
+   * or another control byte would cut it short where it is used as a
+   * string (found by tests/fuzz/fuzz_handshake: a key of NUL bytes). */
+  for (const char *q = v; q < ve; q++)
+    if (((unsigned char)*q < 0x20 && *q != '\t') || *q == 0x7f)
+      return 0;
   h->name = p;
   h->name_len = (size_t)(colon - p);
   h->value = v;

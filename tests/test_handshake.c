@@ -254,6 +254,30 @@ static void test_parse_request_refused(void **state) {
     if (rv != DGW_ERR_HANDSHAKE || strstr(why, reqs[i].why) == NULL)
       fail_msg("%s: got %d \"%s\"", reqs[i].name, rv, why);
   }
+  /* A header value with NUL bytes (the fuzzer's find: the key read as ""
+   * was accepted) or another control byte is malformed. */
+  {
+    static const char nul_key[] =
+        "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: \0\0\0\0dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n";
+    static const char ctl_value[] =
+        "GET / HTTP/1.1\r\nUpgrade: web\x01socket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n";
+    struct dgw_handshake_request_info info;
+    size_t hlen;
+    char why[160] = "";
+
+    assert_int_equal(dgw_handshake_parse_request(nul_key, sizeof(nul_key) - 1,
+                                                 &hlen, &info, why,
+                                                 sizeof(why)),
+                     DGW_ERR_HANDSHAKE);
+    assert_int_equal(dgw_handshake_parse_request(ctl_value,
+                                                 sizeof(ctl_value) - 1, &hlen,
+                                                 &info, why, sizeof(why)),
+                     DGW_ERR_HANDSHAKE);
+  }
 }
 
 int main(void) {

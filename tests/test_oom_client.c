@@ -68,10 +68,20 @@ static volatile long live;      /* blocks allocated and not freed */
 static volatile int failed_one; /* the failure happened in this run */
 
 static int in_lib(const void *addr, const char *lib);
+
+/* The allocator runs before AddressSanitizer has mapped its shadow memory
+ * (ASan's own start-up calls malloc): nothing in it may be instrumented,
+ * or the sanitizer build crashes on the first stack frame with a local
+ * array. */
+#if defined(__GNUC__)
+#define OOM_NO_ASAN __attribute__((no_sanitize_address))
+#else
+#define OOM_NO_ASAN
+#endif
 static int spare_wslay = 1; /* DGW_OOM_WSLAY=1: fail wslay's too */
 static int trace;
 
-static int should_fail(const void *caller) {
+OOM_NO_ASAN static int should_fail(const void *caller) {
   if (!armed)
     return 0;
   /* libwslay's own allocations are spared by default: wslay 1.1.1 leaks
@@ -97,7 +107,7 @@ static int should_fail(const void *caller) {
   return 0;
 }
 
-static void *counted_malloc(size_t size, const void *caller) {
+OOM_NO_ASAN static void *counted_malloc(size_t size, const void *caller) {
   void *p;
 
   if (should_fail(caller))
@@ -108,11 +118,11 @@ static void *counted_malloc(size_t size, const void *caller) {
   return p;
 }
 
-void *malloc(size_t size) {
+OOM_NO_ASAN void *malloc(size_t size) {
   return counted_malloc(size, __builtin_return_address(0));
 }
 
-void *calloc(size_t n, size_t size) {
+OOM_NO_ASAN void *calloc(size_t n, size_t size) {
   void *p;
 
   if (should_fail(__builtin_return_address(0)))
@@ -123,7 +133,7 @@ void *calloc(size_t n, size_t size) {
   return p;
 }
 
-void *realloc(void *old, size_t size) {
+OOM_NO_ASAN void *realloc(void *old, size_t size) {
   if (old == NULL)
     return counted_malloc(size, __builtin_return_address(0));
   if (size == 0) {
@@ -135,7 +145,7 @@ void *realloc(void *old, size_t size) {
   return __libc_realloc(old, size);
 }
 
-void free(void *p) {
+OOM_NO_ASAN void free(void *p) {
   if (p != NULL)
     live--;
   __libc_free(p);
@@ -143,14 +153,14 @@ void free(void *p) {
 
 /* json-c 0.16's tokener does not check strdup() for an object key (see
  * tests/test_oom.c): a strdup() called from json-c never fails here. */
-static int in_lib(const void *addr, const char *lib) {
+OOM_NO_ASAN static int in_lib(const void *addr, const char *lib) {
   Dl_info info;
 
   return dladdr(addr, &info) != 0 && info.dli_fname != NULL &&
          strstr(info.dli_fname, lib) != NULL;
 }
 
-char *strdup(const char *s) {
+OOM_NO_ASAN char *strdup(const char *s) {
   size_t n = strlen(s) + 1;
   char *p;
 
