@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <dgw/dgw.h>
 
@@ -29,9 +30,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (bot.shards < 1 || bot.shards > DGW_REST_MAX_SHARDS ||
         bot.max_concurrency < 1 || bot.remaining < 0 ||
         bot.remaining > bot.total ||
-        (strncmp(bot.url, "ws://", 5) != 0 &&
-         strncmp(bot.url, "wss://", 6) != 0) ||
-        ((data[0] & 1) && strncmp(bot.url, "wss://", 6) != 0))
+        /* Schemes are case-insensitive (RFC 3986 3.1): "wS://" is ws://. */
+        (strncasecmp(bot.url, "ws://", 5) != 0 &&
+         strncasecmp(bot.url, "wss://", 6) != 0) ||
+        ((data[0] & 1) && strncasecmp(bot.url, "wss://", 6) != 0))
       fuzz_fail("an accepted /gateway/bot answer out of range");
   }
   ms = dgw_rest_retry_after_ms(body, size - 1, (data[0] & 2) ? "7" : NULL);
