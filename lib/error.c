@@ -27,6 +27,8 @@ const char *dgw_strerror(int error) {
     return "the session ended before the command was sent or answered";
   case DGW_ERR_RATE_LIMITED:
     return "rate limited by Discord; retry later";
+  case DGW_ERR_UNSUPPORTED:
+    return "not supported by this build";
   case DGW_ERR_URL:
     return "malformed or unsupported URL";
   case DGW_ERR_DNS:
@@ -52,7 +54,7 @@ const char *dgw_strerror(int error) {
   case DGW_ERR_IO:
     return "I/O error (socket or file)";
   case DGW_ERR_INFLATE:
-    return "corrupt zlib stream";
+    return "corrupt compressed stream (zlib-stream or zstd-stream)";
   case DGW_ERR_INFLATE_LIMIT:
     return "decompressed payload exceeds the size cap";
   case DGW_ERR_JSON:

@@ -29,7 +29,7 @@
 #include "field.h"
 #include "gateway.h"
 #include "gateway_internal.h"
-#include "inflate.h"
+#include "decomp.h"
 #include "kokoro.h"
 #include "payload.h"
 #include "policy.h"
@@ -88,7 +88,7 @@ static void arm(struct event *ev, uint32_t ms) {
   evtimer_add(ev, &tv);
 }
 
-/* Builds "<base>/?v=10&encoding=json[&compress=zlib-stream]". */
+/* Builds "<base>/?v=10&encoding=json[&compress=zlib-stream|zstd-stream]". */
 static int build_url(struct dgw_gateway *gw, const char *base, char *out,
                      size_t size) {
   const char *q = strchr(base, '?');
@@ -100,8 +100,7 @@ static int build_url(struct dgw_gateway *gw, const char *base, char *out,
    * path.  Either way the query is ours, so drop one that came along. */
   slash = (n > 0 && base[n - 1] == '/') ? "" : "/";
   len = snprintf(out, size, "%.*s%s?v=%d&encoding=json%s", (int)n, base, slash,
-                 DGW_API_VERSION,
-                 gw->cfg.compress ? "&compress=zlib-stream" : "");
+                 DGW_API_VERSION, dgw_compression_query(gw->cfg.compress));
   return len > 0 && (size_t)len < size ? DGW_OK : DGW_ERR_URL;
 }
 
@@ -529,7 +528,7 @@ static void ws_open(struct dgw_ws *ws, void *arg) {
   shard_enter(gw);
   gw->opened = 1;
   gw->ops->network_back(gw->owner, gw); /* the network is there */
-  dgw_inflate_reset(gw->z);
+  dgw_decomp_reset(gw->z);
   dgw_sender_new_connection(gw->sender); /* the budget is per connection */
   shard_set_state(gw, DGW_STATE_HELLO);
   /* HELLO must follow promptly; reuse the connect timeout for it. */
@@ -548,18 +547,19 @@ static void ws_message(struct dgw_ws *ws, int binary, const uint8_t *data,
   if (ws != gw->ws)
     return; /* a retiring connection: its events will be replayed */
   shard_enter(gw);
-  if (binary)
-    rv = dgw_inflate_push(gw->z, data, len, &json, &json_len);
+  if (binary && (rv = dgw_decomp_push(gw->z, data, len, &json, &json_len)) ==
+                    DGW_ERR_AGAIN) /* refuse at its header what must fail */
+    dgw_ws_limit_next_frame(ws, dgw_decomp_room(gw->z));
   if (rv == DGW_OK)
     on_payload(gw, json, json_len);
   else if (rv != DGW_ERR_AGAIN)
     bad_payload(gw, NULL, 0, rv,
                 rv == DGW_ERR_INFLATE_LIMIT
                     ? "a payload inflated past the size cap"
-                    : "corrupt zlib stream");
+                    : dgw_decomp_corrupt_why(gw->z));
   /* on_payload may have freed or replaced everything but the shard. */
   if (binary && rv == DGW_OK && !shard_gone(gw))
-    dgw_inflate_done(gw->z);
+    dgw_decomp_done(gw->z);
   /* A burst of messages must not starve the heartbeat: a beat that fell
    * due while we were busy goes out now.  After the message, so that an
    * ACK in it counts first. */
@@ -753,7 +753,7 @@ struct dgw_gateway *gateway_new(const struct shard_config *cfg,
   sc.random01 = cfg->random01;
   sc.random_user_data = cfg->random_user_data;
   gw->session = dgw_session_new(&sc);
-  gw->z = dgw_inflate_new(cfg->max_payload, &err);
+  gw->z = dgw_decomp_new(cfg->compress, cfg->max_payload, &err);
   gw->kokoro = dgw_kokoro_new(cfg->base, &kcb, gw);
   gw->timer = evtimer_new(cfg->base, timer_cb, gw);
   gw->healthy = evtimer_new(cfg->base, healthy_cb, gw);
@@ -774,7 +774,7 @@ void gateway_free(struct dgw_gateway *gw) {
     return;
   dgw_ws_free(gw->ws);
   dgw_ws_free(gw->retiring);
-  dgw_inflate_free(gw->z);
+  dgw_decomp_free(gw->z);
   dgw_kokoro_free(gw->kokoro);
   if (gw->timer != NULL)
     event_free(gw->timer);

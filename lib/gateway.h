@@ -30,7 +30,7 @@ struct shard_config {
   const char *token;
   uint64_t intents;
   const char *gateway_url;   /* NULL until known: see gateway_set_url() */
-  int compress;              /* ask for zlib-stream */
+  int compress;              /* enum dgw_compression (decomp.h) */
   int large_threshold;       /* 0: not sent */
   const char *presence_json; /* IDENTIFY's presence, or NULL */
   const char *properties_json; /* IDENTIFY's properties, or NULL: dgw's */

@@ -15,7 +15,7 @@
 
 struct dgw_session;
 struct dgw_ws;
-struct dgw_inflate;
+struct dgw_decomp;
 struct dgw_kokoro;
 struct dgw_sender;
 struct event;
@@ -38,7 +38,7 @@ struct dgw_gateway {
 
   struct dgw_ws *ws;       /* the current connection */
   struct dgw_ws *retiring; /* a connection we left, closing quietly */
-  struct dgw_inflate *z;
+  struct dgw_decomp *z;
   struct dgw_kokoro *kokoro;
   struct event *timer;       /* reconnect wait, HELLO wait, op 9 wait */
   struct event *healthy;     /* resets the failure count */

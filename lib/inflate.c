@@ -180,6 +180,10 @@ uint64_t dgw_inflate_bytes_out(const struct dgw_inflate *z) {
   return z == NULL ? 0 : z->bytes_out;
 }
 
+size_t dgw_inflate_held(const struct dgw_inflate *z) {
+  return z == NULL ? 0 : z->in_len;
+}
+
 static int ends_with_suffix(const uint8_t *buf, size_t len) {
   return len >= sizeof flush_suffix &&
          memcmp(buf + len - sizeof flush_suffix, flush_suffix,

@@ -120,4 +120,13 @@ uint64_t dgw_inflate_bytes_in(const struct dgw_inflate *z);
  */
 uint64_t dgw_inflate_bytes_out(const struct dgw_inflate *z);
 
+/*
+ * Compressed bytes `z` holds back while it waits for a payload's suffix
+ * (0 when the last message completed a payload or `z` is failed).  A push
+ * fails with DGW_ERR_INFLATE_LIMIT once these plus its message would pass
+ * the cap, so the next message can be refused before it is read (issue
+ * 15).  Returns 0 for a NULL `z`.
+ */
+size_t dgw_inflate_held(const struct dgw_inflate *z);
+
 #endif /* DGW_INFLATE_H */

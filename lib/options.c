@@ -12,10 +12,11 @@
 
 #include "client.h"
 #include "commands.h"
+#include "decomp.h"
 #include "url.h"
 
 static void set_defaults(struct dgw_options *opt) {
-  opt->compress = 1;
+  opt->compress = DGW_COMPRESSION_ZLIB;
   opt->shard_first = 0;
   opt->shard_count = 1;
   opt->shard_total = 1;
@@ -153,8 +154,14 @@ int dgw_options_set_api_url(struct dgw_options *opt, const char *url) {
 int dgw_options_set_compress(struct dgw_options *opt, int on) {
   if (opt == NULL)
     return DGW_ERR_INVALID_ARGUMENT;
-  opt->compress = on != 0;
+  opt->compress = on != 0 ? DGW_COMPRESSION_ZLIB : DGW_COMPRESSION_NONE;
   return DGW_OK;
+}
+
+int dgw_options_set_compression(struct dgw_options *opt, const char *name) {
+  if (opt == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  return dgw_compression_parse(name, &opt->compress);
 }
 
 int dgw_options_set_ca_file(struct dgw_options *opt, const char *path) {

@@ -179,6 +179,8 @@ static void msg_cb(wslay_event_context_ptr ctx,
     return; /* pings are answered by wslay itself */
   if (ws->state != WS_OPEN || dgw_guard_dying(&ws->guard))
     return; /* after a close started, or after the owner let go */
+  if (arg->opcode == WSLAY_BINARY_FRAME)
+    ws->next_limit = UINT64_MAX; /* the owner may set it again */
   if (ws->cb.on_message != NULL)
     ws->cb.on_message(ws, arg->opcode == WSLAY_BINARY_FRAME, arg->msg,
                       arg->msg_length, ws->user_data);
@@ -366,6 +368,8 @@ static void read_cb(struct bufferevent *bev, void *arg) {
       finish(ws, DGW_ERR_NOMEM);
     } else if (rv == WS_FRAME_FAILED) {
       finish(ws, DGW_ERR_PROTOCOL); /* the reason is set */
+    } else if (rv == WS_FRAME_TOO_BIG) {
+      finish(ws, DGW_ERR_MESSAGE_TOO_LARGE); /* the reason is set */
     } else if (rv != 0) {
       /* Frame-level violations (an oversized control frame, a bad length
        * encoding) make wslay give up on the stream. */
@@ -562,6 +566,7 @@ struct dgw_ws *dgw_ws_new(struct event_base *base,
   ws->user_data = user_data;
   if (ws->cfg.max_message == 0)
     ws->cfg.max_message = DGW_WS_DEFAULT_MAX_MESSAGE;
+  ws->next_limit = UINT64_MAX;
   if (ws->cfg.connect_timeout_ms == 0)
     ws->cfg.connect_timeout_ms = DGW_WS_DEFAULT_CONNECT_TIMEOUT_MS;
   if (ws->cfg.close_timeout_ms == 0)
@@ -672,4 +677,9 @@ const char *dgw_ws_reason(const struct dgw_ws *ws) {
 
 int dgw_ws_is_open(const struct dgw_ws *ws) {
   return ws->state == WS_OPEN;
+}
+
+void dgw_ws_limit_next_frame(struct dgw_ws *ws, size_t max) {
+  if (ws != NULL)
+    ws->next_limit = max;
 }

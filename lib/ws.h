@@ -136,6 +136,19 @@ const char *dgw_ws_reason(const struct dgw_ws *ws);
  */
 void dgw_ws_read_waiting(struct dgw_ws *ws);
 
+/*
+ * Limits the binary data frames (first frames and continuations) that
+ * arrive before the next binary message is delivered to `max` payload
+ * bytes each: a frame over it is refused at its header, before its payload
+ * is read or any buffer is allocated for it, with close 1009 and on_close
+ * DGW_ERR_MESSAGE_TOO_LARGE.  Delivering a binary message lifts the limit,
+ * so an owner calls this from on_message when what it holds leaves less
+ * room than the cap (the shard: a decompressor waiting for the end of a
+ * payload, issue 15).  Text and control frames are not affected.  NULL is
+ * a no-op.
+ */
+void dgw_ws_limit_next_frame(struct dgw_ws *ws, size_t max);
+
 /* 1 once the upgrade has completed and until the connection ends. */
 int dgw_ws_is_open(const struct dgw_ws *ws);
 

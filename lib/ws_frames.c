@@ -26,13 +26,12 @@
  * peak (issue 15: two 60 MiB frames took 189 MB). */
 #define WS_GATHER_MIN (256u * 1024u)
 
-/* Fails the connection at once on a frame wslay would misjudge: close 1002
+/* Ends the connection at once on a frame it must not read: close `code`
  * sent (on a plain socket written out now; over TLS, as for wslay's own
  * failures, only if it leaves before the socket is released), reading
- * stopped, `why` kept as the reason.  Returns WS_FRAME_FAILED for
- * read_cb, which ends the connection with DGW_ERR_PROTOCOL. */
-static int fail_frame(struct dgw_ws *ws, const char *why) {
-  wslay_event_queue_close(ws->wslay, WSLAY_CODE_PROTOCOL_ERROR, NULL, 0);
+ * stopped. */
+static void close_now(struct dgw_ws *ws, uint16_t code) {
+  wslay_event_queue_close(ws->wslay, code, NULL, 0);
   wslay_event_shutdown_read(ws->wslay);
   if (wslay_event_send(ws->wslay) == 0 && ws->bev != NULL && !ws->url.tls &&
       bufferevent_getfd(ws->bev) >= 0) {
@@ -45,6 +44,13 @@ static int fail_frame(struct dgw_ws *ws, const char *why) {
     if (p != NULL && n > 0)
       (void)!send(bufferevent_getfd(ws->bev), p, n, MSG_NOSIGNAL);
   }
+}
+
+/* Fails the connection on a frame wslay would misjudge: close 1002, `why`
+ * kept as the reason.  Returns WS_FRAME_FAILED for read_cb, which ends the
+ * connection with DGW_ERR_PROTOCOL. */
+static int fail_frame(struct dgw_ws *ws, const char *why) {
+  close_now(ws, WSLAY_CODE_PROTOCOL_ERROR);
   ws_set_reason(ws,
                 "WebSocket protocol error by the peer: %s (we sent close "
                 "1002)",
@@ -109,6 +115,7 @@ int ws_read_frames(struct dgw_ws *ws) {
       buf = ws->big.buf;
       ws->big.buf = NULL;
       /* As for wslay's messages: nothing after a close started. */
+      ws->next_limit = UINT64_MAX; /* the owner may set it again */
       if (ws->state == WS_OPEN && ws->cb.on_message != NULL)
         ws->cb.on_message(ws, 1, buf, ws->big.len, ws->user_data);
       free(buf);
@@ -147,6 +154,18 @@ int ws_read_frames(struct dgw_ws *ws) {
     else if (header_len == 10)
       for (int i = 0; i < 8; i++)
         payload_len = (i ? payload_len << 8 : 0) | h[2 + i];
+    if ((opcode == WSLAY_BINARY_FRAME || opcode == WSLAY_CONTINUATION_FRAME) &&
+        payload_len > ws->next_limit) {
+      /* The owner could only refuse it (issue 15: the decompressor holds
+       * most of a payload already): refuse it unread, at its header. */
+      close_now(ws, WSLAY_CODE_MESSAGE_TOO_BIG);
+      ws_set_reason(ws,
+                    "inbound frame of %llu bytes refused at its header: "
+                    "only %llu more bytes fit under the %zu-byte cap",
+                    (unsigned long long)payload_len,
+                    (unsigned long long)ws->next_limit, ws->cfg.max_message);
+      return WS_FRAME_TOO_BIG;
+    }
     fast =
         ws->state == WS_OPEN && fin && (h[0] & 0x70) == 0 &&
         opcode == WSLAY_BINARY_FRAME && (h[1] & 0x80) == 0 && !ws->fragmented &&
@@ -181,6 +200,7 @@ int ws_read_frames(struct dgw_ws *ws) {
     frame = evbuffer_pullup(in, (ev_ssize_t)(header_len + payload_len));
     if (frame == NULL)
       return WSLAY_ERR_NOMEM;
+    ws->next_limit = UINT64_MAX; /* the owner may set it again */
     if (ws->cb.on_message != NULL)
       ws->cb.on_message(ws, 1, frame + header_len, (size_t)payload_len,
                         ws->user_data);

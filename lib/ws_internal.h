@@ -56,6 +56,10 @@ struct dgw_ws {
    * of a fragmented message. */
   uint64_t wslay_left;
   int fragmented;
+  /* The owner's limit on the next binary or continuation frame
+   * (dgw_ws_limit_next_frame); UINT64_MAX: none.  Lifted whenever a
+   * binary message is delivered. */
+  uint64_t next_limit;
   /* A big whole binary frame gathered as it arrives (ws_read_frames). */
   struct {
     uint8_t *buf; /* NULL: none under way */
@@ -75,10 +79,13 @@ void ws_set_reason(struct dgw_ws *ws, const char *fmt, ...)
 /* ws_read_frames()'s answer when it failed the connection itself (close
  * 1002 sent, the reason set): the caller ends it with DGW_ERR_PROTOCOL. */
 #define WS_FRAME_FAILED 1
+/* ws_read_frames()'s answer when it refused a frame over the owner's limit
+ * (close 1009 sent, the reason set): DGW_ERR_MESSAGE_TOO_LARGE. */
+#define WS_FRAME_TOO_BIG 2
 
 /* Reads the frames waiting in an open or closing connection's input,
  * delivering messages to on_message.  Returns 0, a wslay error code from
- * wslay_event_recv(), WSLAY_ERR_NOMEM, or WS_FRAME_FAILED. */
+ * wslay_event_recv(), WSLAY_ERR_NOMEM, WS_FRAME_FAILED or WS_FRAME_TOO_BIG. */
 int ws_read_frames(struct dgw_ws *ws);
 
 #endif

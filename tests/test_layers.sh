@@ -15,7 +15,7 @@ layer_of() {
     resolver | tls | handshake) echo 0 ;;            # leaves: no I/O state
   connector) echo 1 ;;                               # DNS, addresses, TLS
   ws | ws_frames | ws_internal | rest | rest_answer) echo 2 ;; # WebSocket, HTTP
-  inflate) echo 3 ;;                                 # transport compression
+  inflate | decomp | zstd_stream) echo 3 ;;          # transport compression
   payload | field | jsonscan | commands) echo 4 ;;   # peek, fields, encoders
   session | kokoro | sender | identify | requests | pacer) echo 5 ;; # cores
   gateway | gateway_internal | gateway_api) echo 6 ;; # the shard
@@ -71,7 +71,7 @@ else
   ok "the plugin loader and the router include no client header"
 fi
 if grep -l '#include <event2/' lib/session.[ch] lib/policy.[ch] \
-  lib/payload.[ch] lib/inflate.[ch] >/dev/null 2>&1; then
+  lib/payload.[ch] lib/inflate.[ch] lib/decomp.[ch] lib/zstd_stream.[ch] >/dev/null 2>&1; then
   not_ok "the session core, policy, payload and inflate use no libevent"
 else
   ok "the session core, policy, payload and inflate use no libevent"

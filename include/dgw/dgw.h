@@ -52,6 +52,8 @@ enum dgw_error {
                                       command was sent or answered */
   DGW_ERR_RATE_LIMITED = -7,     /**< Discord refused a request for now
                                       (RATE_LIMITED, see retry_after) */
+  DGW_ERR_UNSUPPORTED = -8,      /**< this build lacks the feature asked for
+                                      (e.g. zstd-stream without libzstd) */
 
   /* URL and connection establishment. */
   DGW_ERR_URL = -100,        /**< the URL is malformed or not ws:// wss:// */
@@ -72,7 +74,7 @@ enum dgw_error {
   DGW_ERR_IO = -204, /**< a socket or file read or write failed */
 
   /* Payloads. */
-  DGW_ERR_INFLATE = -300,           /**< the zlib stream is corrupt */
+  DGW_ERR_INFLATE = -300,           /**< the zlib or zstd stream is corrupt */
   DGW_ERR_INFLATE_LIMIT = -301,     /**< a payload inflated past the size cap */
   DGW_ERR_JSON = -302,              /**< a payload is not the JSON expected */
   DGW_ERR_PAYLOAD_TOO_LARGE = -303, /**< an outgoing payload is over 4096
@@ -276,8 +278,23 @@ DGW_EXTERN int dgw_options_set_gateway_url(struct dgw_options *opt,
 DGW_EXTERN int dgw_options_set_api_url(struct dgw_options *opt,
                                        const char *url);
 
-/** zlib-stream transport compression on (1, the default) or off (0). */
+/** zlib-stream transport compression on (1, the default) or off (0).
+ * Same as dgw_options_set_compression() with "zlib-stream" or "none". */
 DGW_EXTERN int dgw_options_set_compress(struct dgw_options *opt, int on);
+
+/**
+ * The transport compression to ask the gateway for: "zlib-stream" (the
+ * default), "zstd-stream" or "none".  zstd-stream needs dgw built with
+ * libzstd (configure says whether it found it): without it this returns
+ * DGW_ERR_UNSUPPORTED and keeps the previous choice.  Any other name (or
+ * NULL) gives DGW_ERR_INVALID_ARGUMENT.  Each connection gets one fresh
+ * decompression stream; the cap of dgw_options_set_max_payload() bounds
+ * a decompressed payload whichever is chosen, and a corrupt stream closes
+ * the connection and resumes the session.  See docs/transport.md for the
+ * measured difference (CPU, bytes on the wire, memory per idle shard).
+ */
+DGW_EXTERN int dgw_options_set_compression(struct dgw_options *opt,
+                                           const char *name);
 
 /**
  * A PEM file of CA certificates to trust instead of the system store (for

@@ -271,6 +271,16 @@ struct dgw_mock_conn *dgw_mock_last_conn(struct dgw_mock *mock);
  */
 int dgw_mock_conn_send_json(struct dgw_mock_conn *conn, const char *json);
 
+/*
+ * Sends `len` bytes at `data` (copied) as one binary message exactly as
+ * given: no compression, no split (fragmented if so configured).  For
+ * tests of the client's decompressors: a corrupt stream, a message that
+ * never completes a payload.  Returns DGW_OK, DGW_ERR_STATE when the
+ * connection is closing, DGW_ERR_INVALID_ARGUMENT or DGW_ERR_NOMEM.
+ */
+int dgw_mock_conn_send_binary(struct dgw_mock_conn *conn, const void *data,
+                              size_t len);
+
 /* Sends a dispatch with the next sequence number of the connection's
  * session, and keeps it in the session history for replay (before IDENTIFY
  * the connection counts on its own and keeps nothing).  Returns DGW_OK or

@@ -113,9 +113,10 @@ struct dgw_mock_conn {
 
   wslay_event_context_ptr ws;
   int version;
-  int compress;
+  int compress; /* 0, 1 zlib-stream, 2 zstd-stream (MOCK_ZSTD) */
   z_stream zs;
   int zs_ready;
+  void *zc; /* zstd-stream: the connection's ZSTD_CCtx */
   unsigned char *zbuf;
   size_t zcap;
   struct mock_fragment *frags;
@@ -217,6 +218,16 @@ int mock_listen(struct dgw_mock *mock, uint16_t port_number);
 
 /* Whether the mock may still send on `conn` (open, no close either way). */
 int mock_conn_can_send(const struct dgw_mock_conn *conn);
+/* 1 when the mock serves compress=zstd-stream (built with libzstd). */
+#ifdef HAVE_ZSTD
+#define MOCK_ZSTD 1
+#else
+#define MOCK_ZSTD 0
+#endif
+
+/* Frees the connection's zstd stream, if any (server.c, conn_free). */
+void mock_zstd_free(struct dgw_mock_conn *conn);
+
 /* Sends one payload (compressed, split, fragmented as configured), then
  * flushes; DGW_OK, DGW_ERR_STATE, DGW_ERR_NOMEM. */
 int mock_conn_send_payload(struct dgw_mock_conn *conn, const char *json,

@@ -228,6 +228,7 @@ static void conn_destroy(struct dgw_mock_conn *conn, enum conn_end how) {
     wslay_event_context_free(conn->ws);
   if (conn->zs_ready)
     deflateEnd(&conn->zs);
+  mock_zstd_free(conn);
   for (frag = conn->frags; frag != NULL; frag = next) {
     next = frag->next;
     free(frag);

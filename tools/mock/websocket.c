@@ -20,6 +20,9 @@
 
 #include <wslay/wslay.h>
 #include <zlib.h>
+#ifdef HAVE_ZSTD
+#include <zstd.h>
+#endif
 
 #include "handshake.h"
 #include "mock_int.h"
@@ -203,6 +206,76 @@ static int conn_deflate(struct dgw_mock_conn *conn, const char *json,
   return DGW_OK;
 }
 
+#ifdef HAVE_ZSTD
+/* Compresses one payload through the connection's zstd stream into
+ * conn->zbuf: one ZSTD_e_flush per payload, never ZSTD_e_end, so the
+ * connection is one long frame (protocol §7.2). */
+static int conn_zstd(struct dgw_mock_conn *conn, const char *json, size_t len,
+                     size_t *out_len) {
+  ZSTD_inBuffer in = {json, len, 0};
+  size_t used = 0;
+
+  for (;;) {
+    ZSTD_outBuffer out;
+    size_t left;
+
+    if (conn->zcap - used < 64) {
+      size_t cap = conn->zcap ? conn->zcap * 2 : 256;
+      unsigned char *p;
+      while (cap - used < len / 2 + 64)
+        cap *= 2;
+      if ((p = realloc(conn->zbuf, cap)) == NULL)
+        return DGW_ERR_NOMEM;
+      conn->zbuf = p;
+      conn->zcap = cap;
+    }
+    out.dst = conn->zbuf;
+    out.size = conn->zcap;
+    out.pos = used;
+    left = ZSTD_compressStream2(conn->zc, &out, &in, ZSTD_e_flush);
+    used = out.pos;
+    if (ZSTD_isError(left))
+      return DGW_ERR_NOMEM;
+    if (left == 0)
+      break;
+  }
+  *out_len = used;
+  return DGW_OK;
+}
+#endif
+
+void mock_zstd_free(struct dgw_mock_conn *conn) {
+#ifdef HAVE_ZSTD
+  ZSTD_freeCCtx(conn->zc);
+#endif
+  conn->zc = NULL;
+}
+
+/* Starts the connection's compression stream for `compress` (1 zlib, 2
+ * zstd): DGW_OK, or DGW_ERR_NOMEM. */
+static int conn_compress_init(struct dgw_mock_conn *conn, int compress) {
+  if (compress == 2) {
+#ifdef HAVE_ZSTD
+    /* Level 1, as for zlib: the mock must not be what limits a bench. */
+    conn->zc = ZSTD_createCCtx();
+    if (conn->zc == NULL || ZSTD_isError(ZSTD_CCtx_setParameter(
+                                conn->zc, ZSTD_c_compressionLevel, 1)))
+      return DGW_ERR_NOMEM;
+#endif
+  } else {
+    memset(&conn->zs, 0, sizeof conn->zs);
+    /* Level 1: the client inflates any level alike, and at the default
+     * level (6) deflating every shard's startup GUILD_CREATEs made the
+     * mock, not the client, what limited a benchmark of thousands of
+     * shards. */
+    if (deflateInit(&conn->zs, Z_BEST_SPEED) != Z_OK)
+      return DGW_ERR_NOMEM;
+    conn->zs_ready = 1;
+  }
+  conn->compress = compress;
+  return DGW_OK;
+}
+
 /* Sends one payload as the connection's compression and split/fragment
  * settings say, and flushes. */
 int mock_conn_send_payload(struct dgw_mock_conn *conn, const char *json,
@@ -214,7 +287,12 @@ int mock_conn_send_payload(struct dgw_mock_conn *conn, const char *json,
   if (conn->compress) {
     size_t zlen = 0, off, split = conn->mock->cfg.split_size;
 
-    rv = conn_deflate(conn, json, len, &zlen);
+#ifdef HAVE_ZSTD
+    if (conn->compress == 2)
+      rv = conn_zstd(conn, json, len, &zlen);
+    else
+#endif
+      rv = conn_deflate(conn, json, len, &zlen);
     if (split == 0)
       split = zlen;
     for (off = 0; rv == DGW_OK && off < zlen; off += split) {
@@ -236,6 +314,20 @@ int mock_conn_send_payload(struct dgw_mock_conn *conn, const char *json,
   }
   conn_flush(conn);
   return DGW_OK;
+}
+
+int dgw_mock_conn_send_binary(struct dgw_mock_conn *conn, const void *data,
+                              size_t len) {
+  int rv;
+
+  if (conn == NULL || (data == NULL && len > 0))
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (!mock_conn_can_send(conn))
+    return DGW_ERR_STATE;
+  rv = conn_queue_message(conn, WSLAY_BINARY_FRAME, data, len);
+  if (rv == DGW_OK)
+    conn_flush(conn);
+  return rv;
 }
 
 int mock_conn_send_op(struct dgw_mock_conn *conn, int op, const char *d_json) {
@@ -453,22 +545,19 @@ static void conn_upgrade(struct dgw_mock_conn *conn,
     close_code = 4002;
     close_reason = strcmp(encoding, "etf") == 0 ? "etf not supported by mock"
                                                 : "Unknown encoding";
-  } else if (has_compress && strcmp(compress, "zlib-stream") != 0) {
+  } else if (has_compress && strcmp(compress, "zlib-stream") != 0 &&
+             (!MOCK_ZSTD || strcmp(compress, "zstd-stream") != 0)) {
     close_code = 4002;
-    close_reason = "Unsupported compress (only zlib-stream)";
+    close_reason = MOCK_ZSTD ? "Unsupported compress (zlib-stream or "
+                               "zstd-stream)"
+                             : "Unsupported compress (only zlib-stream)";
   }
   conn->version = version;
-  if (close_code == 0 && has_compress) {
-    memset(&conn->zs, 0, sizeof conn->zs);
-    /* Level 1: the client inflates any level alike, and at the default
-     * level (6) deflating every shard's startup GUILD_CREATEs made the mock,
-     * not the client, what limited a benchmark of thousands of shards. */
-    if (deflateInit(&conn->zs, Z_BEST_SPEED) != Z_OK) {
-      mock_conn_end(conn, END_DROP);
-      return;
-    }
-    conn->zs_ready = 1;
-    conn->compress = 1;
+  if (close_code == 0 && has_compress &&
+      conn_compress_init(conn, strcmp(compress, "zstd-stream") == 0 ? 2 : 1) !=
+          DGW_OK) {
+    mock_conn_end(conn, END_DROP);
+    return;
   }
 
   mock_conn_open(conn);
