@@ -10,7 +10,12 @@
  * block header and holds no byte of it), so a payload split over several
  * messages is assembled too, and a message cut inside a block waits for
  * the rest.  An ended frame (the server used ZSTD_e_end) also completes a
- * payload; the next message may start a new frame.
+ * payload; the next message may start a new frame.  One case cannot be
+ * told apart: a payload of more than one block (over 128 KiB of JSON) cut
+ * into messages exactly between two of its blocks looks whole at the cut;
+ * its first part then fails as JSON and the shard resumes.  Discord sends
+ * one payload per message (protocol §7.2), so only a splitting proxy
+ * could do this.
  *
  * Memory: the decoder's window is capped at 2^DGW_ZSTD_WINDOW_LOG_MAX
  * bytes (a stream that declares a larger one fails with
