@@ -103,6 +103,16 @@ static void test_minimal_and_defaults(void **state) {
   assert_int_equal(cfg.shard_total, 1);
   assert_string_equal(cfg.gateway_url, "ws://127.0.0.1:7878");
   cli_config_free(&cfg);
+
+  /* compress by name (docs/transport.md): 0 none, 1 zlib, 2 zstd. */
+  load_ok("{\"intents\": 0, \"compress\": \"zstd-stream\"}", &cfg);
+  assert_int_equal(cfg.compress, 2);
+  cli_config_free(&cfg);
+  load_ok("{\"intents\": 0, \"compress\": \"none\"}", &cfg);
+  assert_int_equal(cfg.compress, 0);
+  cli_config_free(&cfg);
+  load_bad("{\"intents\": 1, \"compress\": \"zstd\"}",
+           "\"zstd-stream\", \"none\"");
 }
 
 static void test_every_key(void **state) {

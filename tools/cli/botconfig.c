@@ -446,6 +446,22 @@ static int get_bool(struct ctx *x, struct json_object *v, const char *key,
   return 0;
 }
 
+/* `compress`: a boolean (zlib-stream or none) or a name; 0 none, 1 zlib,
+ * 2 zstd (docs/transport.md). */
+static int get_compress(struct ctx *x, struct json_object *v, const char *key,
+                        int *out) {
+  static const char *const names[] = {"none", "zlib-stream", "zstd-stream"};
+
+  if (!json_object_is_type(v, json_type_string))
+    return get_bool(x, v, key, out);
+  for (int i = 0; i < 3; i++)
+    if (strcmp(json_object_get_string(v), names[i]) == 0)
+      return (*out = i), 0;
+  return fail(x, key,
+              "must be true or false, or one of \"zlib-stream\", "
+              "\"zstd-stream\", \"none\"");
+}
+
 /* An integer in [min, max]. */
 static int get_int(struct ctx *x, struct json_object *v, const char *key,
                    int64_t min, int64_t max, int64_t *out) {
@@ -720,7 +736,7 @@ static int parse_root(struct ctx *x, struct json_object *root,
     } else if (strcmp(key, "session_file") == 0) {
       rv = set_path(x, v, key, &cfg->session_file);
     } else if (strcmp(key, "compress") == 0) {
-      rv = get_bool(x, v, key, &cfg->compress);
+      rv = get_compress(x, v, key, &cfg->compress);
     } else if (strcmp(key, "plugins_strict") == 0) {
       rv = get_bool(x, v, key, &cfg->plugins_strict);
     } else if (strcmp(key, "large_threshold") == 0) {
@@ -850,7 +866,9 @@ int cli_config_apply(const struct cli_config *cfg, struct dgw_options *opt,
     TRY(dgw_options_set_api_url(opt, cfg->api_url), "api_url");
   if (cfg->ca_file != NULL)
     TRY(dgw_options_set_ca_file(opt, cfg->ca_file), "ca_file");
-  TRY(dgw_options_set_compress(opt, cfg->compress), "compress");
+  TRY(cfg->compress == 2 ? dgw_options_set_compression(opt, "zstd-stream")
+                         : dgw_options_set_compress(opt, cfg->compress),
+      "compress");
   if (cfg->large_threshold != 0)
     TRY(dgw_options_set_large_threshold(opt, cfg->large_threshold),
         "large_threshold");

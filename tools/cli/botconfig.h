@@ -24,7 +24,7 @@ struct cli_config {
   char *gateway_url; /* NULL: from GET /gateway/bot */
   char *api_url;     /* NULL: Discord's */
   char *ca_file;
-  int compress;
+  int compress;        /* 0 none, 1 zlib-stream, 2 zstd-stream */
   int large_threshold; /* 0: not sent */
   char *presence_json;
   struct cli_plugin *plugins;
