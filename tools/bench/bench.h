@@ -73,6 +73,20 @@ const char *corpus_kind_name(unsigned k);
 /* Writes `t` as 20 decimal digits at `digits` (see corpus_next()). */
 void corpus_stamp(char *digits, int64_t t);
 
+/* ------------------------------------------------------------ packer */
+
+/* One connection's compression stream on the server side (pack.c):
+ * zlib-stream (`zstd` 0: deflate at `level`, Z_SYNC_FLUSH per payload) or
+ * zstd-stream (`zstd` 1: ZSTD_e_flush per payload at `level`).  Dies when
+ * it cannot start (or zstd without libzstd). */
+struct packer;
+struct packer *packer_new(int zstd, int level);
+void packer_free(struct packer *p);
+/* Compresses `len` bytes of `json` as the next payload into `out` (its
+ * old content dropped).  Returns 0 or -1. */
+int packer_run(struct packer *p, struct sbuf *out, const char *json,
+               size_t len);
+
 /* ------------------------------------------------------------- stream */
 
 /*
@@ -96,6 +110,7 @@ struct stream {
   uint64_t timed_raw_bytes; /* decompressed bytes after READY */
   uint64_t timed_zbytes;    /* compressed message bytes after READY */
   uint64_t large_events;    /* GUILD_CREATEs among them */
+  int zstd;                 /* 1: zstd-stream, 0: zlib-stream */
   uint64_t count_by_kind[16];
 };
 
@@ -108,9 +123,12 @@ struct stream {
 void bench_ready_payload(struct sbuf *out);
 
 /* Builds the stream: `events` dispatches of the seeded mix, `large`
- * GUILD_CREATEs of `large_members` members spread among them. */
+ * GUILD_CREATEs of `large_members` members spread among them, through
+ * zlib-stream at zlib's default level 6 (`zstd` 0) or zstd-stream at
+ * zstd's default level 3 (`zstd` 1).  The same seed gives the same JSON
+ * either way. */
 void stream_build(struct stream *s, uint64_t seed, uint64_t events,
-                  unsigned large, unsigned large_members);
+                  unsigned large, unsigned large_members, int zstd);
 void stream_free(struct stream *s);
 
 /* Appends one unmasked FIN frame of `opcode` carrying `len` bytes. */
@@ -133,6 +151,7 @@ struct server_config {
   double rate;
   uint64_t paced_events;
   uint64_t seed;
+  int zstd; /* PACED: zstd-stream (BLAST: the stream's own) */
 };
 
 /* Listens on 127.0.0.1 (a free port, stored in *port) and forks a child
@@ -212,6 +231,7 @@ struct options {
   int tls;
   int do_limits, do_throughput, do_latency, do_shards;
   int setups[NSETUPS]; /* which handler setups the throughput part runs */
+  int zstd;            /* also measure zstd-stream (--no-zstd: 0) */
   const char *openssl;
 };
 
@@ -234,6 +254,11 @@ struct results {
   struct measure limit_inflate, limit_peek, limit_parse;
   struct measure run[2][NSETUPS]; /* [tls][setup] */
   struct latency lat[2];
+  /* The same JSON through zstd-stream (zstream NULL: not measured). */
+  const struct stream *zstream;
+  struct measure limit_zstd;
+  struct measure runz[2][NSETUPS];
+  struct latency latz[2];
   struct shard_result shards[2];
   int have_tls;
   double build_seconds;

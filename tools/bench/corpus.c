@@ -650,22 +650,13 @@ void bench_ready_payload(struct sbuf *out) {
          "\"flags\":0},\"_trace\":[\"[\\\"gateway-prd\\\"]\"]}}");
 }
 
-/* Deflates `len` bytes of `json` with a sync flush and appends the result
- * to the stream as one frame. */
-static void add_payload(struct stream *s, z_stream *zs, struct sbuf *frames,
-                        struct sbuf *zbuf, const char *json, size_t len,
-                        size_t *cap_msgs) {
-  zbuf->len = 0;
-  zs->next_in = (const Bytef *)json;
-  zs->avail_in = (uInt)len;
-  do {
-    sb_reserve(zbuf, 65536);
-    zs->next_out = (Bytef *)zbuf->p + zbuf->len;
-    zs->avail_out = 65536;
-    if (deflate(zs, Z_SYNC_FLUSH) == Z_STREAM_ERROR)
-      die("deflate failed");
-    zbuf->len = (size_t)((char *)zs->next_out - zbuf->p);
-  } while (zs->avail_out == 0);
+/* Compresses `len` bytes of `json` as the next payload of the stream and
+ * appends the result as one frame. */
+static void add_payload(struct stream *s, struct packer *zs,
+                        struct sbuf *frames, struct sbuf *zbuf,
+                        const char *json, size_t len, size_t *cap_msgs) {
+  if (packer_run(zs, zbuf, json, len) != 0)
+    die("compression failed");
   if (s->nmsg == *cap_msgs) {
     *cap_msgs = *cap_msgs ? *cap_msgs * 2 : 1024;
     s->msg_off = realloc(s->msg_off, *cap_msgs * sizeof *s->msg_off);
@@ -680,22 +671,20 @@ static void add_payload(struct stream *s, z_stream *zs, struct sbuf *frames,
 }
 
 void stream_build(struct stream *s, uint64_t seed, uint64_t events,
-                  unsigned large, unsigned large_members) {
+                  unsigned large, unsigned large_members, int zstd) {
   struct corpus *c = corpus_new(seed);
   struct sbuf frames = {0}, zbuf = {0}, json = {0};
   size_t cap_msgs = 0;
-  z_stream zs;
+  struct packer *zs = packer_new(zstd, zstd ? 3 : Z_DEFAULT_COMPRESSION);
   int64_t seq = 1;
 
   memset(s, 0, sizeof *s);
-  memset(&zs, 0, sizeof zs);
-  if (deflateInit(&zs, Z_DEFAULT_COMPRESSION) != Z_OK)
-    die("deflateInit failed");
-  add_payload(s, &zs, &frames, &zbuf, BENCH_HELLO, strlen(BENCH_HELLO),
+  s->zstd = zstd;
+  add_payload(s, zs, &frames, &zbuf, BENCH_HELLO, strlen(BENCH_HELLO),
               &cap_msgs);
   s->hello_end = frames.len;
   bench_ready_payload(&json);
-  add_payload(s, &zs, &frames, &zbuf, json.p, json.len, &cap_msgs);
+  add_payload(s, zs, &frames, &zbuf, json.p, json.len, &cap_msgs);
   for (uint64_t i = 0; i < events; i++) {
     /* GUILD_CREATEs evenly spaced: the j-th at events * (2j + 1) / 2n. */
     int is_large = s->large_events < large &&
@@ -716,7 +705,7 @@ void stream_build(struct stream *s, uint64_t seed, uint64_t events,
           s->count_by_kind[k]++;
     }
     s->timed_raw_bytes += json.len;
-    add_payload(s, &zs, &frames, &zbuf, json.p, json.len, &cap_msgs);
+    add_payload(s, zs, &frames, &zbuf, json.p, json.len, &cap_msgs);
     s->timed_zbytes += s->msg_len[s->nmsg - 1];
   }
   s->events = events;
@@ -724,9 +713,9 @@ void stream_build(struct stream *s, uint64_t seed, uint64_t events,
   json.len = 0;
   sb_str(&json, "{\"t\":null,\"s\":null,\"op\":7,\"d\":null}");
   s->timed_raw_bytes += json.len;
-  add_payload(s, &zs, &frames, &zbuf, json.p, json.len, &cap_msgs);
+  add_payload(s, zs, &frames, &zbuf, json.p, json.len, &cap_msgs);
   s->timed_zbytes += s->msg_len[s->nmsg - 1];
-  deflateEnd(&zs);
+  packer_free(zs);
   sb_free(&zbuf);
   sb_free(&json);
   corpus_free(c);

@@ -38,7 +38,7 @@
 #include <dgw/dgw.h>
 
 #include "bench.h"
-#include "inflate.h"
+#include "decomp.h"
 #include "payload.h"
 
 static void progress(const char *what);
@@ -57,23 +57,24 @@ enum limit { LIMIT_INFLATE, LIMIT_PEEK, LIMIT_PARSE };
 
 static struct measure limit_run(const struct stream *s, enum limit what) {
   struct measure m = {0};
-  struct dgw_inflate *z = dgw_inflate_new(0, NULL);
+  struct dgw_decomp *z = dgw_decomp_new(
+      s->zstd ? DGW_COMPRESSION_ZSTD : DGW_COMPRESSION_ZLIB, 0, NULL);
   const char *out;
   size_t out_len;
   int64_t t0;
   double c0;
 
   if (z == NULL)
-    die("dgw_inflate_new failed");
+    die("dgw_decomp_new failed");
   for (size_t i = 0; i < 2; i++) /* HELLO and READY, untimed */
-    if (dgw_inflate_push(z, s->frames + s->msg_off[i], s->msg_len[i], &out,
-                         &out_len) != DGW_OK)
+    if (dgw_decomp_push(z, s->frames + s->msg_off[i], s->msg_len[i], &out,
+                        &out_len) != DGW_OK)
       die("the stream does not inflate");
   t0 = now_ns();
   c0 = cpu_seconds();
   for (size_t i = 2; i < s->nmsg; i++) {
-    if (dgw_inflate_push(z, s->frames + s->msg_off[i], s->msg_len[i], &out,
-                         &out_len) != DGW_OK)
+    if (dgw_decomp_push(z, s->frames + s->msg_off[i], s->msg_len[i], &out,
+                        &out_len) != DGW_OK)
       die("the stream does not inflate");
     if (what == LIMIT_PARSE) {
       struct json_object *o = json_tokener_parse(out);
@@ -91,7 +92,7 @@ static struct measure limit_run(const struct stream *s, enum limit what) {
   m.cpu = cpu_seconds() - c0;
   m.wall = (double)(now_ns() - t0) / 1e9;
   m.ok = 1;
-  dgw_inflate_free(z);
+  dgw_decomp_free(z);
   return m;
 }
 
@@ -212,7 +213,7 @@ static void watchdog(evutil_socket_t fd, short what, void *arg) {
 /* Connects a fresh client to the server on `port` and runs it until the
  * stream's op 7 ends the connection. */
 static void client_run(struct run *r, uint16_t port, const char *ca_file,
-                       dgw_dispatch_fn handler) {
+                       int zstd, dgw_dispatch_fn handler) {
   struct dgw_options *opt = dgw_options_new();
   struct dgw_callbacks *cb = dgw_callbacks_new();
   struct timeval tv = {300, 0};
@@ -226,7 +227,8 @@ static void client_run(struct run *r, uint16_t port, const char *ca_file,
   if (r->base == NULL || opt == NULL || cb == NULL ||
       dgw_options_set_token(opt, "bench-token") != DGW_OK ||
       dgw_options_set_gateway_url(opt, url) != DGW_OK ||
-      (ca_file != NULL && dgw_options_set_ca_file(opt, ca_file) != DGW_OK))
+      (ca_file != NULL && dgw_options_set_ca_file(opt, ca_file) != DGW_OK) ||
+      (zstd && dgw_options_set_compression(opt, "zstd-stream") != DGW_OK))
     die("cannot configure the client");
   dgw_callbacks_set_on_ready(cb, run_ready);
   dgw_callbacks_set_on_disconnect(cb, run_disconnect);
@@ -254,7 +256,7 @@ static void client_run(struct run *r, uint16_t port, const char *ca_file,
 /* One client run per selected setup against the server on `port`. */
 static void throughput_round(const struct options *o, const struct stream *s,
                              int tls, uint16_t port, const char *ca,
-                             struct results *res) {
+                             struct measure run[NSETUPS]) {
   static const dgw_dispatch_fn handlers[NSETUPS] = {NULL, run_dispatch,
                                                     run_dispatch};
 
@@ -267,13 +269,13 @@ static void throughput_round(const struct options *o, const struct stream *s,
     r.stream = s;
     r.setup = (enum setup)k;
     r.want_seq = s->last_seq;
-    client_run(&r, port, tls ? ca : NULL, handlers[k]);
+    client_run(&r, port, tls ? ca : NULL, s->zstd, handlers[k]);
     if (r.m.ok && k != SETUP_NONE && r.events != s->events) {
       fprintf(stderr, "dgw-bench: %llu events delivered, %llu sent\n",
               (unsigned long long)r.events, (unsigned long long)s->events);
       r.m.ok = 0;
     }
-    keep_best(&res->run[tls][k], &r.m);
+    keep_best(&run[k], &r.m);
   }
 }
 
@@ -283,23 +285,24 @@ static void throughput_round(const struct options *o, const struct stream *s,
  * limits and the runs alike, and the best of the rounds is kept.
  */
 static void rounds(const struct options *o, const struct stream *s,
-                   const char *cert, const char *key, const char *ca,
-                   struct results *res) {
+                   const struct stream *sz, const char *cert, const char *key,
+                   const char *ca, struct results *res) {
   struct server_config cfg;
-  uint16_t port[2] = {0, 0};
-  pid_t pid[2] = {0, 0};
+  uint16_t port[2][2] = {{0, 0}, {0, 0}}; /* [zstd][tls] */
+  pid_t pid[2][2] = {{0, 0}, {0, 0}};
   char what[64];
 
   memset(&cfg, 0, sizeof cfg);
   cfg.mode = SERVER_BLAST;
-  cfg.stream = s;
   for (int k = 0; k < NSETUPS; k++)
     cfg.connections += o->setups[k] ? o->repeat : 0;
-  for (int t = 0; o->do_throughput && t <= res->have_tls; t++) {
-    cfg.cert_file = t ? cert : NULL;
-    cfg.key_file = t ? key : NULL;
-    pid[t] = server_start(&cfg, &port[t]);
-  }
+  for (int z = 0; o->do_throughput && z <= (sz != NULL); z++)
+    for (int t = 0; t <= res->have_tls; t++) {
+      cfg.stream = z ? sz : s;
+      cfg.cert_file = t ? cert : NULL;
+      cfg.key_file = t ? key : NULL;
+      pid[z][t] = server_start(&cfg, &port[z][t]);
+    }
   for (unsigned rep = 0; rep < o->repeat; rep++) {
     snprintf(what, sizeof what, "round %u of %u", rep + 1, o->repeat);
     progress(what);
@@ -311,12 +314,21 @@ static void rounds(const struct options *o, const struct stream *s,
       keep_best(&res->limit_inflate, &a);
       keep_best(&res->limit_peek, &b);
       keep_best(&res->limit_parse, &c);
+      if (sz != NULL) {
+        struct measure d = limit_run(sz, LIMIT_INFLATE);
+
+        keep_best(&res->limit_zstd, &d);
+      }
     }
-    for (int t = 0; o->do_throughput && t <= res->have_tls; t++)
-      throughput_round(o, s, t, port[t], ca, res);
+    for (int t = 0; o->do_throughput && t <= res->have_tls; t++) {
+      throughput_round(o, s, t, port[0][t], ca, res->run[t]);
+      if (sz != NULL) /* the same stream of JSON, zstd-stream: side by side */
+        throughput_round(o, sz, t, port[1][t], ca, res->runz[t]);
+    }
   }
-  for (int t = 0; o->do_throughput && t <= res->have_tls; t++)
-    child_wait(pid[t], "the bench server");
+  for (int z = 0; o->do_throughput && z <= (sz != NULL); z++)
+    for (int t = 0; t <= res->have_tls; t++)
+      child_wait(pid[z][t], "the bench server");
 }
 
 static int cmp_i64(const void *a, const void *b) {
@@ -325,8 +337,9 @@ static int cmp_i64(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static void latency(const struct options *o, int tls, const char *cert,
-                    const char *key, const char *ca, struct latency *out) {
+static void latency(const struct options *o, int tls, int zstd,
+                    const char *cert, const char *key, const char *ca,
+                    struct latency *out) {
   struct server_config cfg;
   struct run r;
   uint16_t port;
@@ -340,10 +353,11 @@ static void latency(const struct options *o, int tls, const char *cert,
   cfg.rate = o->latency_rate;
   cfg.paced_events = (uint64_t)(o->latency_rate * o->latency_seconds);
   cfg.seed = o->seed + 1;
+  cfg.zstd = zstd;
   pid = server_start(&cfg, &port);
   memset(&r, 0, sizeof r);
   r.want_seq = (int64_t)cfg.paced_events + 1;
-  client_run(&r, port, tls ? ca : NULL, run_latency);
+  client_run(&r, port, tls ? ca : NULL, zstd, run_latency);
   child_wait(pid, "the paced server");
   memset(out, 0, sizeof *out);
   if (r.m.ok && r.nlat > 0) {
@@ -478,7 +492,7 @@ int main(int argc, char **argv) {
   struct options o;
   struct machine mc;
   struct results *res = calloc(1, sizeof *res);
-  struct stream s;
+  struct stream s, sz;
   struct rlimit rl;
   char dir[] = "/tmp/dgw-bench.XXXXXX";
   char cert[600], key[600], ca[600];
@@ -522,21 +536,30 @@ int main(int argc, char **argv) {
 
   progress("building the corpus");
   t0 = now_ns();
-  stream_build(&s, o.seed, o.events, o.large, o.large_members);
+  stream_build(&s, o.seed, o.events, o.large, o.large_members, 0);
   res->build_seconds = (double)(now_ns() - t0) / 1e9;
+  memset(&sz, 0, sizeof sz);
+  if (o.zstd && (o.do_limits || o.do_throughput)) {
+    progress("building the zstd-stream corpus");
+    stream_build(&sz, o.seed, o.events, o.large, o.large_members, 1);
+    res->zstream = &sz;
+  }
 
   if (o.do_limits || o.do_throughput)
-    rounds(&o, &s, cert, key, ca, res);
+    rounds(&o, &s, res->zstream, cert, key, ca, res);
   if (o.do_latency) {
-    for (int t = 0; t <= res->have_tls; t++) {
-      progress(t ? "latency, TLS" : "latency, plain");
-      latency(&o, t, cert, key, ca, &res->lat[t]);
-    }
+    for (int z = 0; z <= o.zstd; z++)
+      for (int t = 0; t <= res->have_tls; t++) {
+        progress(t ? (z ? "latency, TLS, zstd" : "latency, TLS")
+                   : (z ? "latency, plain, zstd" : "latency, plain"));
+        latency(&o, t, z, cert, key, ca, z ? &res->latz[t] : &res->lat[t]);
+      }
   }
   if (res->have_tls)
     remove_dir(dir);
   bench_report(&o, &mc, &s, res);
   stream_free(&s);
+  stream_free(&sz);
   free(res);
   return 0;
 }

@@ -35,6 +35,7 @@ static void usage(FILE *out) {
         "  --setups LIST      handler setups of the throughput part, a subset\n"
         "                     of none,raw,parsed (all; for profiling)\n"
         "  --no-tls           skip the TLS runs\n"
+        "  --no-zstd          skip the zstd-stream runs beside the zlib ones\n"
         "  --json             print JSON instead of the table\n"
         "  --json-file PATH   also write the JSON to PATH\n"
         "  --help             this text\n"
@@ -110,6 +111,7 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
     O_LAT_SECONDS,
     O_ONLY,
     O_NO_TLS,
+    O_NO_ZSTD,
     O_JSON,
     O_JSON_FILE,
     O_SETUPS,
@@ -129,6 +131,7 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
       {"only", required_argument, NULL, O_ONLY},
       {"setups", required_argument, NULL, O_SETUPS},
       {"no-tls", no_argument, NULL, O_NO_TLS},
+      {"no-zstd", no_argument, NULL, O_NO_ZSTD},
       {"json", no_argument, NULL, O_JSON},
       {"json-file", required_argument, NULL, O_JSON_FILE},
       {"help", no_argument, NULL, O_HELP},
@@ -148,6 +151,9 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
   o->latency_rate = 2000;
   o->latency_seconds = 2;
   o->tls = 1;
+#ifdef HAVE_ZSTD
+  o->zstd = 1;
+#endif
   o->do_limits = o->do_throughput = o->do_latency = o->do_shards = 1;
   for (int k = 0; k < NSETUPS; k++)
     o->setups[k] = 1;
@@ -194,6 +200,9 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
       break;
     case O_NO_TLS:
       o->tls = 0;
+      break;
+    case O_NO_ZSTD:
+      o->zstd = 0;
       break;
     case O_JSON:
       o->json = 1;

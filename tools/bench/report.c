@@ -116,6 +116,111 @@ static void print_measure(const char *label, const struct measure *m,
   printf("\n");
 }
 
+/* One zlib row beside its zstd row: events/s and CPU per million events
+ * of each, and zstd's speed-up (events/s) and CPU saving (zlib CPU over
+ * zstd CPU). */
+static void print_pair(const char *label, const struct measure *zl,
+                       const struct measure *zs, const struct stream *s) {
+  if (!zl->ok || !zs->ok) {
+    printf("  %-30s %s\n", label, "failed");
+    return;
+  }
+  printf("  %-30s %10.0f %10.0f %7.2fx %10.3f %10.3f %7.2fx\n", label,
+         per_s((double)s->events, zl->wall), per_s((double)s->events, zs->wall),
+         zl->wall / zs->wall, zl->cpu / (double)s->events * 1e6,
+         zs->cpu / (double)s->events * 1e6, zl->cpu / zs->cpu);
+}
+
+static struct json_object *latency_json(const struct latency *l) {
+  struct json_object *jx = json_object_new_object();
+
+  json_object_object_add(jx, "ok", json_object_new_boolean(l->ok));
+  if (l->ok) {
+    json_add_int(jx, "events", (int64_t)l->events);
+    json_add_double(jx, "p50_us", l->p50_us);
+    json_add_double(jx, "p99_us", l->p99_us);
+    json_add_double(jx, "max_us", l->max_us);
+  }
+  return jx;
+}
+
+/* zstd-stream beside zlib-stream: the same JSON, the same runs. */
+static void report_zstd(const struct options *o, const struct stream *s,
+                        const struct results *res, struct json_object *root) {
+  static const char *const tname[2] = {"plain", "tls"};
+  const struct stream *sz = res->zstream;
+  struct json_object *jz = json_object_new_object();
+  char label[64];
+
+  if (sz != NULL) {
+    struct json_object *jt = json_object_new_object();
+
+    json_add_int(jz, "compressed_bytes", (int64_t)sz->timed_zbytes);
+    json_add_int(jz, "zlib_compressed_bytes", (int64_t)s->timed_zbytes);
+    json_add_int(jz, "level", 3);
+    if (o->do_limits)
+      json_object_object_add(jz, "limit_decompress",
+                             measure_json(&res->limit_zstd, sz, NULL, 0));
+    for (int t = 0; o->do_throughput && t <= res->have_tls; t++) {
+      struct json_object *jtt = json_object_new_object();
+
+      for (int k = 0; k < NSETUPS; k++)
+        if (o->setups[k])
+          json_object_object_add(
+              jtt, bench_setup_key[k],
+              measure_json(&res->runz[t][k], sz, &res->limit_zstd, 0));
+      json_object_object_add(jt, tname[t], jtt);
+    }
+    json_object_object_add(jz, "throughput", jt);
+  }
+  if (o->do_latency && o->zstd) {
+    struct json_object *jl = json_object_new_object();
+
+    for (int t = 0; t <= res->have_tls; t++)
+      json_object_object_add(jl, tname[t], latency_json(&res->latz[t]));
+    json_object_object_add(jz, "latency", jl);
+  }
+  json_object_object_add(root, "zstd", jz);
+  if (o->json)
+    return;
+  printf("\nzstd-stream (level 3) beside zlib-stream (level 6), the same "
+         "JSON\n");
+  if (sz != NULL) {
+    printf("  %-30s %10.1f %10.1f %7.2fx  (MB on the wire, %.1f:1 and "
+           "%.1f:1)\n",
+           "bytes on the wire", (double)s->timed_zbytes / 1e6,
+           (double)sz->timed_zbytes / 1e6,
+           (double)s->timed_zbytes / (double)(sz->timed_zbytes ?: 1),
+           (double)s->timed_raw_bytes / (double)(s->timed_zbytes ?: 1),
+           (double)sz->timed_raw_bytes / (double)(sz->timed_zbytes ?: 1));
+    printf("  %-30s %10s %10s %8s %10s %10s %8s\n", "", "zlib ev/s",
+           "zstd ev/s", "speedup", "zlib CPU", "zstd CPU", "saving");
+    if (o->do_limits)
+      print_pair("decompress only (limit)", &res->limit_inflate,
+                 &res->limit_zstd, s);
+    for (int t = 0; o->do_throughput && t <= res->have_tls; t++)
+      for (int k = 0; k < NSETUPS; k++) {
+        if (!o->setups[k])
+          continue;
+        snprintf(label, sizeof label, "%-5s %s", tname[t], setup_name[k]);
+        print_pair(label, &res->run[t][k], &res->runz[t][k], s);
+      }
+  }
+  for (int t = 0; o->do_latency && o->zstd && t <= res->have_tls; t++) {
+    const struct latency *l = &res->latz[t];
+
+    snprintf(label, sizeof label, "latency %s %.0f ev/s", tname[t],
+             o->latency_rate);
+    if (l->ok)
+      printf("  %-30s %10llu events, p50 %.1f us, p99 %.1f us, max %.1f "
+             "us\n",
+             label, (unsigned long long)l->events, l->p50_us, l->p99_us,
+             l->max_us);
+    else
+      printf("  %-30s failed\n", label);
+  }
+}
+
 void bench_report(const struct options *o, const struct machine *mc,
                   const struct stream *s, const struct results *res) {
   static const char *const tname[2] = {"plain", "tls"};
@@ -319,6 +424,8 @@ void bench_report(const struct options *o, const struct machine *mc,
     }
     json_object_object_add(root, "shards", js);
   }
+  if (o->zstd)
+    report_zstd(o, s, res, root);
   if (o->json)
     printf("%s\n",
            json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));

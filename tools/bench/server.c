@@ -29,8 +29,6 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#define ZLIB_CONST
-#include <zlib.h>
 
 #include <dgw/dgw.h>
 
@@ -45,6 +43,7 @@ struct conn {
   SSL *ssl;
   uint8_t in[DGW_HANDSHAKE_MAX_HEADER];
   size_t in_len;
+  int zstd; /* the compress= the client must ask for */
 };
 
 static ssize_t conn_read(struct conn *c, void *buf, size_t len) {
@@ -182,8 +181,10 @@ static int upgrade(struct conn *c) {
   }
   memmove(c->in, c->in + header_len, c->in_len - header_len);
   c->in_len -= header_len;
-  if (strstr(info.path_query, "compress=zlib-stream") == NULL) {
-    fprintf(stderr, "bench server: client did not ask for zlib-stream\n");
+  if (strstr(info.path_query, c->zstd ? "compress=zstd-stream"
+                                      : "compress=zlib-stream") == NULL) {
+    fprintf(stderr, "bench server: client did not ask for %s\n",
+            c->zstd ? "zstd-stream" : "zlib-stream");
     return -1;
   }
   dgw_ws_accept_key(info.key, strlen(info.key), accept);
@@ -220,20 +221,11 @@ static void drain(struct conn *c) {
     ;
 }
 
-/* Deflates `json` through `zs` and sends it as one binary frame. */
-static int send_compressed(struct conn *c, z_stream *zs, struct sbuf *zbuf,
+/* Compresses `json` through `zs` and sends it as one binary frame. */
+static int send_compressed(struct conn *c, struct packer *zs, struct sbuf *zbuf,
                            struct sbuf *frame, const char *json, size_t len) {
-  zbuf->len = 0;
-  zs->next_in = (const Bytef *)json;
-  zs->avail_in = (uInt)len;
-  do {
-    sb_reserve(zbuf, 65536);
-    zs->next_out = (Bytef *)zbuf->p + zbuf->len;
-    zs->avail_out = 65536;
-    if (deflate(zs, Z_SYNC_FLUSH) == Z_STREAM_ERROR)
-      return -1;
-    zbuf->len = (size_t)((char *)zs->next_out - zbuf->p);
-  } while (zs->avail_out == 0);
+  if (packer_run(zs, zbuf, json, len) != 0)
+    return -1;
   frame->len = 0;
   ws_frame(frame, 2, zbuf->p, zbuf->len);
   return write_all(c, frame->p, frame->len);
@@ -242,22 +234,19 @@ static int send_compressed(struct conn *c, z_stream *zs, struct sbuf *zbuf,
 static int serve_paced(struct conn *c, const struct server_config *cfg) {
   struct corpus *corpus = corpus_new(cfg->seed);
   struct sbuf json = {0}, zbuf = {0}, frame = {0};
-  z_stream zs;
-  int64_t start, interval = (int64_t)(1e9 / cfg->rate);
-  int rv = -1;
-
-  memset(&zs, 0, sizeof zs);
   /* Level 1: the stamp is taken before this payload is compressed, so
    * the cheapest level keeps the server's own share of the latency small
    * (a few microseconds). */
-  if (deflateInit(&zs, 1) != Z_OK)
-    goto out;
-  if (send_compressed(c, &zs, &zbuf, &frame, BENCH_HELLO,
-                      strlen(BENCH_HELLO)) != 0 ||
+  struct packer *zs = packer_new(cfg->zstd, 1);
+  int64_t start, interval = (int64_t)(1e9 / cfg->rate);
+  int rv = -1;
+
+  if (send_compressed(c, zs, &zbuf, &frame, BENCH_HELLO, strlen(BENCH_HELLO)) !=
+          0 ||
       wait_identify(c) != 0)
     goto out;
   bench_ready_payload(&json);
-  if (send_compressed(c, &zs, &zbuf, &frame, json.p, json.len) != 0)
+  if (send_compressed(c, zs, &zbuf, &frame, json.p, json.len) != 0)
     goto out;
   start = now_ns() + 20000000; /* let the client settle after READY */
   for (uint64_t i = 0; i < cfg->paced_events; i++) {
@@ -270,16 +259,16 @@ static int serve_paced(struct conn *c, const struct server_config *cfg) {
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
       ;
     corpus_stamp(json.p + at, now_ns());
-    if (send_compressed(c, &zs, &zbuf, &frame, json.p, json.len) != 0)
+    if (send_compressed(c, zs, &zbuf, &frame, json.p, json.len) != 0)
       goto out;
   }
   json.len = 0;
   sb_str(&json, "{\"t\":null,\"s\":null,\"op\":7,\"d\":null}");
-  if (send_compressed(c, &zs, &zbuf, &frame, json.p, json.len) != 0)
+  if (send_compressed(c, zs, &zbuf, &frame, json.p, json.len) != 0)
     goto out;
   rv = 0;
 out:
-  deflateEnd(&zs);
+  packer_free(zs);
   sb_free(&json);
   sb_free(&zbuf);
   sb_free(&frame);
@@ -323,6 +312,7 @@ static void serve(const struct server_config *cfg, int lfd) {
     if (poll(&pfd, 1, ACCEPT_TIMEOUT_MS) <= 0)
       _exit(2);
     memset(c, 0, sizeof *c);
+    c->zstd = cfg->mode == SERVER_BLAST ? cfg->stream->zstd : cfg->zstd;
     c->fd = accept(lfd, NULL, NULL);
     if (c->fd < 0)
       _exit(2);
