@@ -259,6 +259,7 @@ struct results {
   struct measure limit_zstd;
   struct measure runz[2][NSETUPS];
   struct latency latz[2];
+  struct shard_result shardsz[2];
   struct shard_result shards[2];
   int have_tls;
   double build_seconds;

@@ -532,6 +532,15 @@ int main(int argc, char **argv) {
       shards_run(o.shards, t ? cert : NULL, t ? key : NULL, t ? ca : NULL,
                  o.heartbeat_ms, o.idle_seconds, &res->shards[t]);
     }
+    /* The same fleets on zstd-stream: what an idle shard holds with each
+     * (the zstd window against zlib's 32 KiB). */
+    for (int t = 0; o.zstd && t <= res->have_tls; t++) {
+      progress(t ? "shards, TLS, zstd" : "shards, plain, zstd");
+      setenv("DGW_BENCH_COMPRESSION", "zstd-stream", 1);
+      shards_run(o.shards, t ? cert : NULL, t ? key : NULL, t ? ca : NULL,
+                 o.heartbeat_ms, o.idle_seconds, &res->shardsz[t]);
+      unsetenv("DGW_BENCH_COMPRESSION");
+    }
   }
 
   progress("building the corpus");

@@ -354,10 +354,13 @@ void bench_report(const struct options *o, const struct machine *mc,
              "RSS1 MiB", "peak MiB", "KiB/shard", "trimmed", "heap KiB",
              "idle CPU", "us/beat", "lost");
     }
-    for (int t = 0; t <= res->have_tls; t++) {
-      const struct shard_result *r = &res->shards[t];
+    for (int zt = 0; zt <= (o->zstd ? 3 : 1); zt++) {
+      int t = zt & 1, z = zt >> 1;
+      const struct shard_result *r = z ? &res->shardsz[t] : &res->shards[t];
       struct json_object *jx = json_object_new_object();
 
+      if (t > res->have_tls)
+        continue;
       json_object_object_add(jx, "ok", json_object_new_boolean(r->ok));
       if (r->ok) {
         json_add_double(jx, "up_s", r->up_seconds);
@@ -395,9 +398,10 @@ void bench_report(const struct options *o, const struct machine *mc,
       } else {
         json_object_object_add(jx, "error", json_object_new_string(r->error));
       }
-      json_object_object_add(js, tname[t], jx);
+      snprintf(label, sizeof label, "%s%s", tname[t], z ? "_zstd" : "");
+      json_object_object_add(js, label, jx);
       if (!o->json) {
-        snprintf(label, sizeof label, "%s", tname[t]);
+        snprintf(label, sizeof label, "%s%s", tname[t], z ? " zstd" : "");
         if (r->ok) {
           printf("  %-30s %6.2f %8.1f %8.1f %9.1f %7.1f %8.1f %7.2f%% %7.0f "
                  "%4llu\n",

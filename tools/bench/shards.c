@@ -165,7 +165,11 @@ static struct dgw_client *fleet_client(struct fleet *f, uint16_t port,
       /* Identify concurrency relaxed: every shard its own bucket. */
       dgw_options_set_identify_limits(opt, total < 65536 ? total : 65536, 1) !=
           DGW_OK ||
-      (ca_file != NULL && dgw_options_set_ca_file(opt, ca_file) != DGW_OK))
+      (ca_file != NULL && dgw_options_set_ca_file(opt, ca_file) != DGW_OK) ||
+      /* DGW_BENCH_COMPRESSION: zstd-stream for the zstd fleet (main). */
+      (getenv("DGW_BENCH_COMPRESSION") != NULL &&
+       dgw_options_set_compression(opt, getenv("DGW_BENCH_COMPRESSION")) !=
+           DGW_OK))
     die("cannot configure the shard client");
   /* For experiments: DGW_BENCH_MAX_CONNECTING=N paces connection attempts
    * at N in flight (0: no limit) instead of the library's default. */
