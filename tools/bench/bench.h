@@ -247,6 +247,11 @@ struct latency {
   int ok;
   uint64_t events;
   double p50_us, p99_us, max_us;
+  /* Where a tail comes from: the client's time runnable but not running
+   * during the run (/proc/self/schedstat; -1 unknown) and the times it
+   * was preempted (involuntary context switches). */
+  double run_delay_ms;
+  long preempted;
 };
 
 /* Everything one dgw-bench run measured, for bench_report(). */

@@ -337,6 +337,26 @@ static int cmp_i64(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* Nanoseconds this thread has waited on a run queue (schedstat's second
+ * field), or -1 when the kernel does not say. */
+static int64_t run_delay_ns(void) {
+  FILE *f = fopen("/proc/self/schedstat", "r");
+  long long run = 0, wait = -1;
+
+  if (f != NULL) {
+    if (fscanf(f, "%lld %lld", &run, &wait) != 2)
+      wait = -1;
+    fclose(f);
+  }
+  return wait;
+}
+
+static long preemptions(void) {
+  struct rusage ru;
+
+  return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_nivcsw : 0;
+}
+
 static void latency(const struct options *o, int tls, int zstd,
                     const char *cert, const char *key, const char *ca,
                     struct latency *out) {
@@ -344,6 +364,8 @@ static void latency(const struct options *o, int tls, int zstd,
   struct run r;
   uint16_t port;
   pid_t pid;
+  int64_t wait0;
+  long pre0;
 
   memset(&cfg, 0, sizeof cfg);
   cfg.mode = SERVER_PACED;
@@ -357,9 +379,13 @@ static void latency(const struct options *o, int tls, int zstd,
   pid = server_start(&cfg, &port);
   memset(&r, 0, sizeof r);
   r.want_seq = (int64_t)cfg.paced_events + 1;
+  wait0 = run_delay_ns();
+  pre0 = preemptions();
   client_run(&r, port, tls ? ca : NULL, zstd, run_latency);
   child_wait(pid, "the paced server");
   memset(out, 0, sizeof *out);
+  out->run_delay_ms = wait0 < 0 ? -1 : (double)(run_delay_ns() - wait0) / 1e6;
+  out->preempted = preemptions() - pre0;
   if (r.m.ok && r.nlat > 0) {
     qsort(r.lat, r.nlat, sizeof *r.lat, cmp_i64);
     out->ok = 1;

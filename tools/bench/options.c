@@ -28,7 +28,7 @@ static void usage(FILE *out) {
         "  --shards N         idle shards (1000)\n"
         "  --heartbeat MS     the shards' heartbeat interval (5000)\n"
         "  --idle S           seconds the shards are watched idle (6)\n"
-        "  --latency-rate R   events per second of the latency run (2000)\n"
+        "  --latency-rate R   events per second of the latency run (20000)\n"
         "  --latency-seconds S  length of each latency run (2)\n"
         "  --only LIST        comma-separated subset of\n"
         "                     limits,throughput,latency,shards\n"
@@ -148,7 +148,7 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
   o->shards = 1000;
   o->heartbeat_ms = 5000;
   o->idle_seconds = 6;
-  o->latency_rate = 2000;
+  o->latency_rate = 20000;
   o->latency_seconds = 2;
   o->tls = 1;
 #ifdef HAVE_ZSTD

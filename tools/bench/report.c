@@ -140,6 +140,8 @@ static struct json_object *latency_json(const struct latency *l) {
     json_add_double(jx, "p50_us", l->p50_us);
     json_add_double(jx, "p99_us", l->p99_us);
     json_add_double(jx, "max_us", l->max_us);
+    json_add_double(jx, "client_run_delay_ms", l->run_delay_ms);
+    json_add_int(jx, "client_preempted", l->preempted);
   }
   return jx;
 }
@@ -181,7 +183,7 @@ static void report_zstd(const struct options *o, const struct stream *s,
     json_object_object_add(jz, "latency", jl);
   }
   json_object_object_add(root, "zstd", jz);
-  if (o->json)
+  if (o->json || (sz == NULL && !o->do_latency))
     return;
   printf("\nzstd-stream (level 3) beside zlib-stream (level 6), the same "
          "JSON\n");
@@ -213,9 +215,9 @@ static void report_zstd(const struct options *o, const struct stream *s,
              o->latency_rate);
     if (l->ok)
       printf("  %-30s %10llu events, p50 %.1f us, p99 %.1f us, max %.1f "
-             "us\n",
+             "us; waited %.1f ms, preempted %ld times\n",
              label, (unsigned long long)l->events, l->p50_us, l->p99_us,
-             l->max_us);
+             l->max_us, l->run_delay_ms, l->preempted);
     else
       printf("  %-30s failed\n", label);
   }
@@ -315,27 +317,20 @@ void bench_report(const struct options *o, const struct machine *mc,
 
     json_add_double(jl, "rate", o->latency_rate);
     if (!o->json)
-      printf("\n%-32s %10s %8s %8s %8s\n", "latency (send to handler, raw d)",
-             "events", "p50 us", "p99 us", "max us");
+      printf("\n%-32s %10s %8s %8s %8s %9s %9s\n",
+             "latency (send to handler, raw d)", "events", "p50 us", "p99 us",
+             "max us", "waited ms", "preempted");
     for (int t = 0; t <= res->have_tls; t++) {
       const struct latency *l = &res->lat[t];
-      struct json_object *jx = json_object_new_object();
 
-      json_object_object_add(jx, "ok", json_object_new_boolean(l->ok));
-      if (l->ok) {
-        json_add_int(jx, "events", (int64_t)l->events);
-        json_add_double(jx, "p50_us", l->p50_us);
-        json_add_double(jx, "p99_us", l->p99_us);
-        json_add_double(jx, "max_us", l->max_us);
-      }
-      json_object_object_add(jl, tname[t], jx);
+      json_object_object_add(jl, tname[t], latency_json(l));
       if (!o->json) {
         snprintf(label, sizeof label, "%-5s %.0f ev/s", tname[t],
                  o->latency_rate);
         if (l->ok)
-          printf("  %-30s %10llu %8.1f %8.1f %8.1f\n", label,
-                 (unsigned long long)l->events, l->p50_us, l->p99_us,
-                 l->max_us);
+          printf("  %-30s %10llu %8.1f %8.1f %8.1f %9.1f %9ld\n", label,
+                 (unsigned long long)l->events, l->p50_us, l->p99_us, l->max_us,
+                 l->run_delay_ms, l->preempted);
         else
           printf("  %-30s failed\n", label);
       }
