@@ -29,10 +29,10 @@ struct shard_config {
   uint32_t shard_id, shard_total;
   const char *token;
   uint64_t intents;
-  const char *gateway_url;   /* NULL until known: see gateway_set_url() */
-  int compress;              /* ask for zlib-stream */
-  int large_threshold;       /* 0: not sent */
-  const char *presence_json; /* IDENTIFY's presence, or NULL */
+  const char *gateway_url;     /* NULL until known: see gateway_set_url() */
+  int compress;                /* ask for zlib-stream */
+  int large_threshold;         /* 0: not sent */
+  const char *presence_json;   /* IDENTIFY's presence, or NULL */
   const char *properties_json; /* IDENTIFY's properties, or NULL: dgw's */
   uint32_t backoff_base_ms, backoff_max_ms, healthy_ms;
   uint32_t invalid_min_ms, invalid_max_ms;
@@ -137,6 +137,19 @@ void gateway_start(struct dgw_gateway *gw);
  * as for dgw_sender_command().  DGW_ERR_STATE when closed or fatal. */
 int gateway_command(struct dgw_gateway *gw, const char *json, size_t len,
                     dgw_send_done_fn done, void *user_data);
+
+/* gateway_command() with the application's completion (gateway_send.c):
+ * `fn` (may be NULL) gets the shard, the outcome and `user_data` exactly
+ * once when DGW_OK is returned, never otherwise.  Brackets the call with
+ * the owner's guard, so `fn` may free the owner when the command goes out
+ * at once. */
+int gateway_command_cb(struct dgw_gateway *gw, const char *json, size_t len,
+                       dgw_sent_fn fn, void *user_data);
+
+/* For dgw_client_free(): completes every queued command with `outcome`
+ * (their callbacks run now) and refuses every later command. */
+void gateway_drop_commands(struct dgw_gateway *gw,
+                           enum dgw_send_outcome outcome);
 
 /* The bot's user id from the last READY, or NULL.  Borrowed until the
  * next READY. */
