@@ -20,7 +20,8 @@
 #define HISTORY 1024  /* the mock's replay history per session */
 #define BEAT_MS 500   /* the mocks' heartbeat interval */
 #define IDENT_CONC 2  /* identify buckets per client */
-#define IDENT_WIN 100 /* ms between IDENTIFYs of one bucket */
+#define IDENT_WIN 400 /* ms between IDENTIFYs of one bucket */
+#define STALL_MS 150  /* the slow reader's stall */
 #define START_BUDGET 1000
 #define MAX_NOTES 20
 
