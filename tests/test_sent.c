@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "fixture.h"
@@ -317,6 +318,146 @@ static void test_free_inside_freed_completion(void **state) {
   fx_free(f);
 }
 
+/* ------------------------------------------- growable argument structs */
+
+static int has_members(struct fx *f) {
+  return f->members_done > 0;
+}
+
+static int has_voice(struct fx *f) {
+  return f->voice_done > 0;
+}
+
+/*
+ * Input: each of the five commands through its size-first struct, with a
+ * completion.  Expected: each is accepted, completes WRITTEN once, and
+ * reaches the mock (ops 3, 4, 8, 31, 43); the member request's nonce comes
+ * back in nonce_out and its chunks through on_members, the voice pair
+ * through on_voice.
+ */
+static void test_args_structs(void **state) {
+  static const char *const guilds[] = {"81384788765712384"};
+  struct dgw_activity act = {"soaking", DGW_ACTIVITY_PLAYING, NULL, NULL};
+  struct dgw_presence_args pa = {sizeof pa};
+  struct dgw_voice_state_args va = {sizeof va};
+  struct dgw_member_request_args ma = {sizeof ma};
+  struct dgw_soundboard_args sa = {sizeof sa};
+  struct dgw_channel_info_args ca = {sizeof ca};
+  struct dgw_gateway *gw;
+  char nonce[DGW_NONCE_SIZE] = "x";
+  char why[128] = "";
+  struct fx *f;
+
+  (void)state;
+  f = sent_new(120, 60000);
+  gw = dgw_client_gateway(f->client, 0);
+  pa.presence.status = "idle";
+  pa.presence.activities = &act;
+  pa.presence.activity_count = 1;
+  pa.on_sent = on_sent;
+  pa.sent_user_data = (void *)(intptr_t)0;
+  assert_int_equal(dgw_gateway_update_presence_args(gw, &pa, why, sizeof why),
+                   DGW_OK);
+  va.guild_id = guilds[0];
+  va.channel_id = "41771983423143937";
+  va.on_voice = fx_on_voice;
+  va.voice_user_data = f;
+  va.on_sent = on_sent;
+  va.sent_user_data = (void *)(intptr_t)1;
+  assert_int_equal(
+      dgw_gateway_update_voice_state_args(gw, &va, why, sizeof why), DGW_OK);
+  ma.request.guild_id = guilds[0];
+  ma.request.query = "user1";
+  ma.request.limit = 5;
+  ma.on_members = fx_on_members;
+  ma.members_user_data = f;
+  ma.nonce_out = nonce;
+  ma.on_sent = on_sent;
+  ma.sent_user_data = (void *)(intptr_t)2;
+  assert_int_equal(dgw_gateway_request_members_args(gw, &ma, why, sizeof why),
+                   DGW_OK);
+  assert_int_equal(strlen(nonce), 16);
+  sa.guild_ids = guilds;
+  sa.count = 1;
+  sa.on_sent = on_sent;
+  sa.sent_user_data = (void *)(intptr_t)3;
+  assert_int_equal(
+      dgw_gateway_request_soundboard_sounds_args(gw, &sa, why, sizeof why),
+      DGW_OK);
+  ca.guild_id = guilds[0];
+  ca.fields = DGW_CHANNEL_INFO_ALL;
+  ca.on_sent = on_sent;
+  ca.sent_user_data = (void *)(intptr_t)4;
+  assert_int_equal(
+      dgw_gateway_request_channel_info_args(gw, &ca, why, sizeof why), DGW_OK);
+  assert_each(5, DGW_SEND_WRITTEN);
+  assert_true(fx_wait_for(f, has_members, 5));
+  assert_int_equal(f->members_err, DGW_OK);
+  assert_true(fx_wait_for(f, has_voice, 5));
+  assert_int_equal(f->voice_err, DGW_OK);
+  assert_int_equal(f->count[3], 1);
+  assert_string_equal(f->activity[0], "soaking");
+  assert_int_equal(f->count[4], 1);
+  assert_int_equal(f->count[8], 1);
+  assert_int_equal(f->count[31], 1);
+  assert_int_equal(f->count[43], 1);
+  fx_free(f);
+}
+
+/*
+ * Input: a struct from an older header (size ends before on_sent, while
+ * the memory after holds a completion), one from a newer header (size
+ * past the end, the extra bytes garbage), a size below the first members,
+ * and NULL.  Expected: the first two are accepted and the first gets no
+ * completion (dgw read only `size` bytes); the last two are refused with
+ * DGW_ERR_INVALID_ARGUMENT and a reason, and nothing is sent.
+ */
+static void test_args_sizes(void **state) {
+  struct {
+    struct dgw_channel_info_args a;
+    unsigned char newer[32];
+  } big;
+  struct dgw_channel_info_args ca;
+  struct dgw_gateway *gw;
+  char why[128] = "";
+  struct fx *f;
+
+  (void)state;
+  f = sent_new(120, 60000);
+  gw = dgw_client_gateway(f->client, 0);
+  memset(&ca, 0, sizeof ca);
+  ca.size = offsetof(struct dgw_channel_info_args, on_sent);
+  ca.guild_id = "81384788765712384";
+  ca.fields = DGW_CHANNEL_INFO_STATUS;
+  ca.on_sent = on_sent; /* beyond `size`: must not be read */
+  ca.sent_user_data = (void *)(intptr_t)0;
+  assert_int_equal(
+      dgw_gateway_request_channel_info_args(gw, &ca, why, sizeof why), DGW_OK);
+  memset(&big, 0xa5, sizeof big);
+  big.a.size = sizeof big;
+  big.a.guild_id = "81384788765712384";
+  big.a.fields = DGW_CHANNEL_INFO_STATUS;
+  big.a.on_sent = on_sent;
+  big.a.sent_user_data = (void *)(intptr_t)1;
+  assert_int_equal(
+      dgw_gateway_request_channel_info_args(gw, &big.a, why, sizeof why),
+      DGW_OK);
+  assert_int_equal(lg.n, 1);
+  assert_int_equal(lg.calls[0], 0);
+  assert_int_equal(lg.calls[1], 1);
+  ca.size = sizeof(size_t);
+  assert_int_equal(
+      dgw_gateway_request_channel_info_args(gw, &ca, why, sizeof why),
+      DGW_ERR_INVALID_ARGUMENT);
+  assert_non_null(strstr(why, "size"));
+  assert_int_equal(
+      dgw_gateway_request_channel_info_args(gw, NULL, why, sizeof why),
+      DGW_ERR_INVALID_ARGUMENT);
+  run_for(f->base, 100);
+  assert_int_equal(f->count[43], 2);
+  fx_free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_written_at_once_and_from_the_queue),
@@ -329,6 +470,8 @@ int main(void) {
       cmocka_unit_test(test_completion_frees_client_from_the_timer),
       cmocka_unit_test(test_completion_frees_client_inside_the_call),
       cmocka_unit_test(test_free_inside_freed_completion),
+      cmocka_unit_test(test_args_structs),
+      cmocka_unit_test(test_args_sizes),
   };
 
   ignore_sigpipe();

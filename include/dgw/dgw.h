@@ -1206,6 +1206,96 @@ DGW_EXTERN int dgw_gateway_send_json_cb(struct dgw_gateway *gw,
                                         const char *json, size_t len,
                                         dgw_sent_fn on_sent, void *user_data);
 
+/* ---------------------------------------------- growable command arguments */
+
+/*
+ * The commands again, each with all its arguments in one struct that can
+ * grow without breaking the ABI, as the stats structs do: set `size` to
+ * sizeof the struct as your header declares it (zero the rest first, e.g.
+ * `struct dgw_presence_args a = {sizeof a}`).  dgw reads only `size`
+ * bytes: members a later dgw adds (only ever at the end) read as 0, their
+ * default, for a program built against this header.  A `size` below the
+ * members every version has gives DGW_ERR_INVALID_ARGUMENT.  Otherwise the
+ * same checks, results and queueing as the calls above, plus the
+ * completion `on_sent` (may be NULL; see dgw_sent_fn) with
+ * `sent_user_data`.  The structs are read during the call only.
+ */
+
+/** dgw_gateway_update_presence() (op 3). */
+struct dgw_presence_args {
+  size_t size;                  /**< sizeof(struct dgw_presence_args) */
+  struct dgw_presence presence; /**< as for dgw_gateway_update_presence() */
+  dgw_sent_fn on_sent;          /**< completion, or NULL */
+  void *sent_user_data;
+};
+
+/** dgw_gateway_update_voice_state() (op 4). */
+struct dgw_voice_state_args {
+  size_t size;            /**< sizeof(struct dgw_voice_state_args) */
+  const char *guild_id;   /**< required */
+  const char *channel_id; /**< NULL: leave */
+  int self_mute, self_deaf;
+  dgw_voice_fn on_voice; /**< the state + server pair (joining), or NULL */
+  void *voice_user_data;
+  dgw_sent_fn on_sent; /**< completion, or NULL */
+  void *sent_user_data;
+};
+
+/** dgw_gateway_request_members() (op 8). */
+struct dgw_member_request_args {
+  size_t size; /**< sizeof(struct dgw_member_request_args) */
+  struct dgw_member_request request;
+  dgw_members_fn on_members; /**< every chunk gathered, or NULL */
+  void *members_user_data;
+  /** NULL, or DGW_NONCE_SIZE bytes for the nonce used ("" on failure) */
+  char *nonce_out;
+  dgw_sent_fn on_sent; /**< completion, or NULL */
+  void *sent_user_data;
+};
+
+/** dgw_gateway_request_soundboard_sounds() (op 31). */
+struct dgw_soundboard_args {
+  size_t size; /**< sizeof(struct dgw_soundboard_args) */
+  const char *const *guild_ids;
+  size_t count;
+  dgw_sent_fn on_sent; /**< completion, or NULL */
+  void *sent_user_data;
+};
+
+/** dgw_gateway_request_channel_info() (op 43). */
+struct dgw_channel_info_args {
+  size_t size; /**< sizeof(struct dgw_channel_info_args) */
+  const char *guild_id;
+  unsigned fields;     /**< an OR of enum dgw_channel_info_field */
+  dgw_sent_fn on_sent; /**< completion, or NULL */
+  void *sent_user_data;
+};
+
+/** Update Presence from a struct dgw_presence_args. */
+DGW_EXTERN int
+dgw_gateway_update_presence_args(struct dgw_gateway *gw,
+                                 const struct dgw_presence_args *args,
+                                 char *why, size_t why_size);
+/** Update Voice State from a struct dgw_voice_state_args. */
+DGW_EXTERN int
+dgw_gateway_update_voice_state_args(struct dgw_gateway *gw,
+                                    const struct dgw_voice_state_args *args,
+                                    char *why, size_t why_size);
+/** Request Guild Members from a struct dgw_member_request_args. */
+DGW_EXTERN int
+dgw_gateway_request_members_args(struct dgw_gateway *gw,
+                                 const struct dgw_member_request_args *args,
+                                 char *why, size_t why_size);
+/** Request Soundboard Sounds from a struct dgw_soundboard_args. */
+DGW_EXTERN int dgw_gateway_request_soundboard_sounds_args(
+    struct dgw_gateway *gw, const struct dgw_soundboard_args *args, char *why,
+    size_t why_size);
+/** Request Channel Info from a struct dgw_channel_info_args. */
+DGW_EXTERN int
+dgw_gateway_request_channel_info_args(struct dgw_gateway *gw,
+                                      const struct dgw_channel_info_args *args,
+                                      char *why, size_t why_size);
+
 #ifdef __cplusplus
 }
 #endif
