@@ -438,8 +438,14 @@ void dgw_client_stop(struct dgw_client *c) {
 void dgw_client_free(struct dgw_client *c) {
   if (c == NULL)
     return;
-  if (dgw_guard_free(&c->guard))
-    destroy(c);
+  /* Every queued command completes (dropped) while the client is whole,
+   * inside a frame of ours: a completion that frees the client again
+   * only marks it, and the outermost frame destroys (issue 18). */
+  client_enter(c);
+  for (uint32_t i = 0; i < c->nshards && c->shards != NULL; i++)
+    gateway_drop_commands(c->shards[i], DGW_SEND_FREED);
+  dgw_guard_free(&c->guard); /* inside our frame: marks it */
+  client_leave(c);
 }
 
 uint32_t dgw_client_shard_count(const struct dgw_client *c) {

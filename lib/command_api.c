@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,13 +22,36 @@ static struct dgw_requests *requests_of(struct dgw_gateway *gw) {
   return client_requests(dgw_gateway_client(gw), gw);
 }
 
-/* Queues an encoded payload and frees it.  (Callers encode first, in a
- * statement of its own: argument evaluation order is unspecified.) */
-static int queue(struct dgw_gateway *gw, int rv, char *text, size_t len) {
+/* Queues an encoded payload with its completion (may be NULL) and frees
+ * it.  (Callers encode first, in a statement of its own: argument
+ * evaluation order is unspecified.) */
+static int queue(struct dgw_gateway *gw, int rv, char *text, size_t len,
+                 dgw_sent_fn on_sent, void *sent_user_data) {
   if (rv == DGW_OK)
-    rv = gateway_command(gw, text, len, NULL, NULL);
+    rv = gateway_command_cb(gw, text, len, on_sent, sent_user_data);
   free(text);
   return rv;
+}
+
+/* Reads a caller's size-first argument struct into `full` (zeroed, of
+ * `full_size` bytes): the members past the caller's `size` read as 0, the
+ * defaults.  A struct shorter than `min_size` (the members every version
+ * has) is refused. */
+static int args_in(void *full, size_t full_size, const void *in,
+                   size_t min_size, char *why, size_t why_size) {
+  size_t n;
+
+  memset(full, 0, full_size);
+  if (in == NULL || (n = *(const size_t *)in) < min_size) {
+    if (why != NULL && why_size > 0)
+      snprintf(why, why_size, "%s",
+               in == NULL ? "no arguments"
+                          : "the arguments' size is too small (set size to "
+                            "sizeof the struct)");
+    return DGW_ERR_INVALID_ARGUMENT;
+  }
+  memcpy(full, in, n < full_size ? n : full_size);
+  return DGW_OK;
 }
 
 static int refuse_closed(const struct dgw_gateway *gw) {
@@ -36,25 +61,44 @@ static int refuse_closed(const struct dgw_gateway *gw) {
          st == DGW_STATE_FATAL;
 }
 
-int dgw_gateway_update_presence(struct dgw_gateway *gw,
-                                const struct dgw_presence *presence, char *why,
-                                size_t why_size) {
+static int update_presence(struct dgw_gateway *gw,
+                           const struct dgw_presence *presence,
+                           dgw_sent_fn on_sent, void *sent_user_data, char *why,
+                           size_t why_size) {
   char *text = NULL;
   size_t len = 0;
-
   int rv;
 
   if (gw == NULL)
     return DGW_ERR_INVALID_ARGUMENT;
   rv = dgw_presence_encode(presence, &text, &len, why, why_size);
-  return queue(gw, rv, text, len);
+  return queue(gw, rv, text, len, on_sent, sent_user_data);
 }
 
-int dgw_gateway_update_voice_state(struct dgw_gateway *gw, const char *guild_id,
-                                   const char *channel_id, int self_mute,
-                                   int self_deaf, dgw_voice_fn fn,
-                                   void *user_data, char *why,
-                                   size_t why_size) {
+int dgw_gateway_update_presence(struct dgw_gateway *gw,
+                                const struct dgw_presence *presence, char *why,
+                                size_t why_size) {
+  return update_presence(gw, presence, NULL, NULL, why, why_size);
+}
+
+int dgw_gateway_update_presence_args(struct dgw_gateway *gw,
+                                     const struct dgw_presence_args *args,
+                                     char *why, size_t why_size) {
+  struct dgw_presence_args a;
+  int rv = args_in(&a, sizeof(a), args,
+                   offsetof(struct dgw_presence_args, on_sent), why, why_size);
+
+  if (rv != DGW_OK)
+    return rv;
+  return update_presence(gw, &a.presence, a.on_sent, a.sent_user_data, why,
+                         why_size);
+}
+
+static int update_voice_state(struct dgw_gateway *gw, const char *guild_id,
+                              const char *channel_id, int self_mute,
+                              int self_deaf, dgw_voice_fn fn, void *user_data,
+                              dgw_sent_fn on_sent, void *sent_user_data,
+                              char *why, size_t why_size) {
   char *text = NULL;
   size_t len = 0;
   int rv;
@@ -67,14 +111,38 @@ int dgw_gateway_update_voice_state(struct dgw_gateway *gw, const char *guild_id,
     rv = DGW_ERR_STATE;
   if (rv == DGW_OK && fn != NULL && channel_id != NULL)
     rv = dgw_requests_add_voice(requests_of(gw), gw, guild_id, fn, user_data);
-  return queue(gw, rv, text, len);
+  return queue(gw, rv, text, len, on_sent, sent_user_data);
 }
 
-int dgw_gateway_request_members(struct dgw_gateway *gw,
-                                const struct dgw_member_request *request,
-                                dgw_members_fn fn, void *user_data,
-                                char nonce_out[33], char *why,
-                                size_t why_size) {
+int dgw_gateway_update_voice_state(struct dgw_gateway *gw, const char *guild_id,
+                                   const char *channel_id, int self_mute,
+                                   int self_deaf, dgw_voice_fn fn,
+                                   void *user_data, char *why,
+                                   size_t why_size) {
+  return update_voice_state(gw, guild_id, channel_id, self_mute, self_deaf, fn,
+                            user_data, NULL, NULL, why, why_size);
+}
+
+int dgw_gateway_update_voice_state_args(struct dgw_gateway *gw,
+                                        const struct dgw_voice_state_args *args,
+                                        char *why, size_t why_size) {
+  struct dgw_voice_state_args a;
+  int rv =
+      args_in(&a, sizeof(a), args,
+              offsetof(struct dgw_voice_state_args, on_sent), why, why_size);
+
+  if (rv != DGW_OK)
+    return rv;
+  return update_voice_state(gw, a.guild_id, a.channel_id, a.self_mute,
+                            a.self_deaf, a.on_voice, a.voice_user_data,
+                            a.on_sent, a.sent_user_data, why, why_size);
+}
+
+static int request_members(struct dgw_gateway *gw,
+                           const struct dgw_member_request *request,
+                           dgw_members_fn fn, void *user_data,
+                           char nonce_out[DGW_NONCE_SIZE], dgw_sent_fn on_sent,
+                           void *sent_user_data, char *why, size_t why_size) {
   char nonce[DGW_NONCE_MAX + 1];
   char *text = NULL;
   size_t len = 0;
@@ -91,7 +159,7 @@ int dgw_gateway_request_members(struct dgw_gateway *gw,
     rv = dgw_requests_add_members(requests_of(gw), nonce, request->guild_id, fn,
                                   user_data);
   if (rv == DGW_OK) {
-    rv = gateway_command(gw, text, len, NULL, NULL);
+    rv = gateway_command_cb(gw, text, len, on_sent, sent_user_data);
     if (rv != DGW_OK && fn != NULL) /* not queued: nobody will answer */
       dgw_requests_cancel_members(requests_of(gw), nonce);
   }
@@ -101,10 +169,34 @@ int dgw_gateway_request_members(struct dgw_gateway *gw,
   return rv;
 }
 
-int dgw_gateway_request_soundboard_sounds(struct dgw_gateway *gw,
-                                          const char *const *guild_ids,
-                                          size_t count, char *why,
-                                          size_t why_size) {
+int dgw_gateway_request_members(struct dgw_gateway *gw,
+                                const struct dgw_member_request *request,
+                                dgw_members_fn fn, void *user_data,
+                                char nonce_out[DGW_NONCE_SIZE], char *why,
+                                size_t why_size) {
+  return request_members(gw, request, fn, user_data, nonce_out, NULL, NULL, why,
+                         why_size);
+}
+
+int dgw_gateway_request_members_args(struct dgw_gateway *gw,
+                                     const struct dgw_member_request_args *args,
+                                     char *why, size_t why_size) {
+  struct dgw_member_request_args a;
+  int rv =
+      args_in(&a, sizeof(a), args,
+              offsetof(struct dgw_member_request_args, on_sent), why, why_size);
+
+  if (rv != DGW_OK)
+    return rv;
+  return request_members(gw, &a.request, a.on_members, a.members_user_data,
+                         a.nonce_out, a.on_sent, a.sent_user_data, why,
+                         why_size);
+}
+
+static int request_soundboard(struct dgw_gateway *gw,
+                              const char *const *guild_ids, size_t count,
+                              dgw_sent_fn on_sent, void *sent_user_data,
+                              char *why, size_t why_size) {
   char *text = NULL;
   size_t len = 0;
   int rv;
@@ -113,22 +205,63 @@ int dgw_gateway_request_soundboard_sounds(struct dgw_gateway *gw,
     return DGW_ERR_INVALID_ARGUMENT;
   rv = dgw_soundboard_request_encode(guild_ids, count, &text, &len, why,
                                      why_size);
-  return queue(gw, rv, text, len);
+  return queue(gw, rv, text, len, on_sent, sent_user_data);
 }
 
-int dgw_gateway_request_channel_info(struct dgw_gateway *gw,
-                                     const char *guild_id, unsigned fields,
-                                     char *why, size_t why_size) {
+int dgw_gateway_request_soundboard_sounds(struct dgw_gateway *gw,
+                                          const char *const *guild_ids,
+                                          size_t count, char *why,
+                                          size_t why_size) {
+  return request_soundboard(gw, guild_ids, count, NULL, NULL, why, why_size);
+}
+
+int dgw_gateway_request_soundboard_sounds_args(
+    struct dgw_gateway *gw, const struct dgw_soundboard_args *args, char *why,
+    size_t why_size) {
+  struct dgw_soundboard_args a;
+  int rv =
+      args_in(&a, sizeof(a), args,
+              offsetof(struct dgw_soundboard_args, on_sent), why, why_size);
+
+  if (rv != DGW_OK)
+    return rv;
+  return request_soundboard(gw, a.guild_ids, a.count, a.on_sent,
+                            a.sent_user_data, why, why_size);
+}
+
+static int request_channel_info(struct dgw_gateway *gw, const char *guild_id,
+                                unsigned fields, dgw_sent_fn on_sent,
+                                void *sent_user_data, char *why,
+                                size_t why_size) {
   char *text = NULL;
   size_t len = 0;
-
   int rv;
 
   if (gw == NULL)
     return DGW_ERR_INVALID_ARGUMENT;
   rv = dgw_channel_info_request_encode(guild_id, fields, &text, &len, why,
                                        why_size);
-  return queue(gw, rv, text, len);
+  return queue(gw, rv, text, len, on_sent, sent_user_data);
+}
+
+int dgw_gateway_request_channel_info(struct dgw_gateway *gw,
+                                     const char *guild_id, unsigned fields,
+                                     char *why, size_t why_size) {
+  return request_channel_info(gw, guild_id, fields, NULL, NULL, why, why_size);
+}
+
+int dgw_gateway_request_channel_info_args(
+    struct dgw_gateway *gw, const struct dgw_channel_info_args *args, char *why,
+    size_t why_size) {
+  struct dgw_channel_info_args a;
+  int rv =
+      args_in(&a, sizeof(a), args,
+              offsetof(struct dgw_channel_info_args, on_sent), why, why_size);
+
+  if (rv != DGW_OK)
+    return rv;
+  return request_channel_info(gw, a.guild_id, a.fields, a.on_sent,
+                              a.sent_user_data, why, why_size);
 }
 
 struct dgw_gateway *dgw_client_gateway_for_guild(struct dgw_client *c,

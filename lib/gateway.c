@@ -104,14 +104,6 @@ static int build_url(struct dgw_gateway *gw, const char *base, char *out,
   return len > 0 && (size_t)len < size ? DGW_OK : DGW_ERR_URL;
 }
 
-static int sender_write(void *arg, const char *json, size_t len) {
-  struct dgw_gateway *gw = arg;
-
-  if (gw->ws == NULL)
-    return DGW_ERR_STATE;
-  return dgw_ws_send_text(gw->ws, json, len);
-}
-
 /* Retires the current connection: closes it with `code` in the background
  * (it is freed when the close completes) so a new one can start now. */
 static void retire_ws(struct dgw_gateway *gw, uint16_t code,
@@ -190,7 +182,7 @@ static void lost(struct dgw_gateway *gw, int err, uint16_t code,
   if (action == DGW_CLOSE_FATAL) {
     dgw_session_forget(gw->session);
     shard_set_state(gw, DGW_STATE_FATAL);
-    dgw_sender_fail_all(gw->sender, DGW_ERR_SESSION_LOST);
+    dgw_sender_fail_all(gw->sender, DGW_SEND_SESSION_LOST);
     gw->ops->session_lost(gw->owner, gw);
     if (!shard_gone(gw))
       gw->ops->lifecycle(gw->owner, gw, SHARD_FATAL, &info);
@@ -758,8 +750,7 @@ struct dgw_gateway *gateway_new(const struct shard_config *cfg,
   gw->timer = evtimer_new(cfg->base, timer_cb, gw);
   gw->healthy = evtimer_new(cfg->base, healthy_cb, gw);
   gw->identify_ev = event_new(cfg->base, -1, 0, identify_cb, gw);
-  gw->sender = dgw_sender_new(cfg->base, cfg->send_budget, cfg->send_window_ms,
-                              0, cfg->send_queue, sender_write, gw, &err);
+  gw->sender = gateway_sender_new(gw, &err); /* gateway_send.c */
   if (failed || gw->session == NULL || gw->z == NULL || gw->kokoro == NULL ||
       gw->timer == NULL || gw->healthy == NULL || gw->identify_ev == NULL ||
       gw->sender == NULL) {

@@ -138,6 +138,19 @@ void gateway_start(struct dgw_gateway *gw);
 int gateway_command(struct dgw_gateway *gw, const char *json, size_t len,
                     dgw_send_done_fn done, void *user_data);
 
+/* gateway_command() with the application's completion (gateway_send.c):
+ * `fn` (may be NULL) gets the shard, the outcome and `user_data` exactly
+ * once when DGW_OK is returned, never otherwise.  Brackets the call with
+ * the owner's guard, so `fn` may free the owner when the command goes out
+ * at once. */
+int gateway_command_cb(struct dgw_gateway *gw, const char *json, size_t len,
+                       dgw_sent_fn fn, void *user_data);
+
+/* For dgw_client_free(): completes every queued command with `outcome`
+ * (their callbacks run now) and refuses every later command. */
+void gateway_drop_commands(struct dgw_gateway *gw,
+                           enum dgw_send_outcome outcome);
+
 /* The bot's user id from the last READY, or NULL.  Borrowed until the
  * next READY. */
 const char *gateway_self_id(const struct dgw_gateway *gw);

@@ -173,7 +173,8 @@ static int close_shard(struct dgw_gateway *gw, int keep_session) {
   if (!keep_session)
     dgw_session_forget(gw->session);
   dgw_sender_set_ready(gw->sender, 0);
-  dgw_sender_fail_all(gw->sender, DGW_ERR_SESSION_LOST);
+  dgw_sender_fail_all(gw->sender,
+                      keep_session ? DGW_SEND_RESTART : DGW_SEND_CLOSED);
   gw->ops->session_lost(gw->owner, gw);
   if (gw->ws != NULL && dgw_ws_is_open(gw->ws) &&
       dgw_ws_close(gw->ws, keep_session ? DGW_SESSION_RECONNECT_CODE : 1000,

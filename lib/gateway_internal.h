@@ -81,4 +81,8 @@ void shard_connect_paced(struct dgw_gateway *gw);
 void shard_leave_and_resume(struct dgw_gateway *gw, int err,
                             const char *reason);
 
+/* The shard's sender (gateway_send.c): writes on gw->ws, its drain timer
+ * inside the owner's guard.  NULL with *err on failure. */
+struct dgw_sender *gateway_sender_new(struct dgw_gateway *gw, int *err);
+
 #endif /* DGW_GATEWAY_INTERNAL_H */

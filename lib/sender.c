@@ -18,15 +18,29 @@ struct dgw_sender {
   struct event *drain;
   dgw_sender_write_fn write;
   void *user_data;
+  void (*enter)(void *); /* the owner's free guard (may be NULL) */
+  void (*leave)(void *);
+  int (*gone)(void *);
   int ready;
+  int shut; /* dgw_sender_shutdown(): no more commands */
 };
 
 static void drain(struct dgw_sender *s);
 
+/* The timer calls out from the loop: inside the owner's guard, so a
+ * `done` that frees the owner only marks it (see drain()). */
 static void drain_cb(evutil_socket_t fd, short what, void *arg) {
+  struct dgw_sender *s = arg;
+  void (*leave)(void *) = s->leave;
+  void *owner = s->user_data;
+
   (void)fd;
   (void)what;
-  drain(arg);
+  if (s->enter != NULL)
+    s->enter(owner);
+  drain(s);
+  if (leave != NULL)
+    leave(owner); /* `s` may be gone now */
 }
 
 /* Sends queued commands while the window allows; re-arms the timer for
@@ -51,10 +65,15 @@ static void drain(struct dgw_sender *s) {
     if (rv != DGW_OK)
       return; /* the connection is going; the entry waits for the next */
     dgw_sendq_pop(s->q, &popped);
-    if (popped.done != NULL)
-      popped.done(DGW_OK, popped.user_data);
     free(popped.json);
-    /* `done` may have let the sender go not-ready (or queued more). */
+    if (popped.done != NULL) {
+      popped.done(DGW_OK, popped.user_data);
+      /* `done` may have freed the owner (it goes when the guard is left):
+       * touch nothing more.  It may also have let the sender go
+       * not-ready, or queued more. */
+      if (s->gone != NULL && s->gone(s->user_data))
+        return;
+    }
   }
 }
 
@@ -116,6 +135,13 @@ void dgw_sender_free(struct dgw_sender *s) {
   free(s);
 }
 
+void dgw_sender_set_guard(struct dgw_sender *s, void (*enter)(void *),
+                          void (*leave)(void *), int (*gone)(void *)) {
+  s->enter = enter;
+  s->leave = leave;
+  s->gone = gone;
+}
+
 void dgw_sender_new_connection(struct dgw_sender *s) {
   s->ready = 0;
   evtimer_del(s->drain);
@@ -160,6 +186,8 @@ int dgw_sender_command(struct dgw_sender *s, const char *json, size_t len,
                        dgw_send_done_fn done, void *user_data) {
   int rv;
 
+  if (s->shut)
+    return DGW_ERR_STATE;
   if (s->ready && dgw_sendq_length(s->q) == 0 &&
       dgw_ratelimit_available(s->rl, DGW_SEND_COMMAND, dgw_monotonic_ms()) >
           0) {
@@ -180,6 +208,12 @@ int dgw_sender_command(struct dgw_sender *s, const char *json, size_t len,
 void dgw_sender_fail_all(struct dgw_sender *s, int error) {
   evtimer_del(s->drain);
   dgw_sendq_clear(s->q, error);
+}
+
+void dgw_sender_shutdown(struct dgw_sender *s, int error) {
+  s->shut = 1;
+  s->ready = 0;
+  dgw_sender_fail_all(s, error);
 }
 
 size_t dgw_sender_queued(const struct dgw_sender *s) {

@@ -41,8 +41,20 @@ struct dgw_sender *dgw_sender_new(struct event_base *base, uint32_t budget,
                                   dgw_sender_write_fn write, void *user_data,
                                   int *err);
 
+/*
+ * The owner's free guard, for the drain timer: it calls out (each
+ * command's `done`) from the loop, and `done` may free the owner.  The
+ * timer brackets its work with enter(user_data) and leave(user_data)
+ * (after which the sender may be gone), and stops calling out once
+ * gone(user_data) is 1.  Without a guard the timer calls nothing around
+ * its work.  `user_data` is the one given to dgw_sender_new().
+ */
+void dgw_sender_set_guard(struct dgw_sender *s, void (*enter)(void *),
+                          void (*leave)(void *), int (*gone)(void *));
+
 /* Frees the sender; queued commands are dropped without callbacks (the
- * owner fails them first when it wants them reported).  NULL is a no-op. */
+ * owner fails them first, with dgw_sender_fail_all() or
+ * dgw_sender_shutdown(), when it wants them reported).  NULL is a no-op. */
 void dgw_sender_free(struct dgw_sender *s);
 
 /* A new connection starts: a fresh window, not ready. */
@@ -68,15 +80,24 @@ int dgw_sender_send_now(struct dgw_sender *s, enum dgw_send_class cls,
 /*
  * Sends a command (copied) now when the session is ready, the queue empty
  * and the window allows; otherwise queues it.  `done` (may be NULL) is
- * called once: with DGW_OK when it was written, or with the error of
- * dgw_sender_fail_all().  Returns DGW_OK (sent or queued) or
- * DGW_ERR_QUEUE_FULL / DGW_ERR_NOMEM (nothing queued, `done` not called).
+ * called once: with DGW_OK when it was written (before this returns when
+ * it goes out at once), or with the error of dgw_sender_fail_all() or
+ * dgw_sender_shutdown().  Returns DGW_OK (sent or queued) or
+ * DGW_ERR_QUEUE_FULL / DGW_ERR_NOMEM / DGW_ERR_STATE after
+ * dgw_sender_shutdown() (nothing queued, `done` not called).
  */
 int dgw_sender_command(struct dgw_sender *s, const char *json, size_t len,
                        dgw_send_done_fn done, void *user_data);
 
-/* Fails every queued command back with `error`. */
+/* Fails every queued command back with `error` (any int: the owner's
+ * reason, passed to each `done` as its result). */
 void dgw_sender_fail_all(struct dgw_sender *s, int error);
+
+/* For good: fails every queued command back with `error` and refuses
+ * every later one (dgw_sender_command() returns DGW_ERR_STATE), so a
+ * `done` that queues again cannot leave a command behind.  For an owner
+ * about to free the sender. */
+void dgw_sender_shutdown(struct dgw_sender *s, int error);
 
 /* Commands waiting, and payloads sent in the current window. */
 size_t dgw_sender_queued(const struct dgw_sender *s);

@@ -18,7 +18,7 @@ layer_of() {
   inflate | decomp | zstd_stream) echo 3 ;;          # transport compression
   payload | field | jsonscan | commands) echo 4 ;;   # peek, fields, encoders
   session | kokoro | sender | identify | requests | pacer) echo 5 ;; # cores
-  gateway | gateway_internal | gateway_api) echo 6 ;; # the shard
+  gateway | gateway_internal | gateway_api | gateway_send) echo 6 ;; # the shard
   plugin | router) echo 7 ;;                         # loader and router
   client | client_plugins | fanout | options | command_api | \
     session_file) echo 8 ;;                          # the client

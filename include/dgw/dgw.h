@@ -1105,8 +1105,8 @@ struct ssl_ctx_st; /* OpenSSL's SSL_CTX, from <openssl/ssl.h> */
  * dgw still verifies every connection: each SSL gets SSL_VERIFY_PEER (the
  * context's verify callback is kept) and the host name (SSL_set1_host,
  * SNI), and a gateway handshake whose verify result is not X509_V_OK
- * fails with DGW_ERR_TLS_VERIFY even if a verify callback accepted it.  A context
- * whose verify mode lacks SSL_VERIFY_PEER (SSL_VERIFY_NONE) is refused
+ * fails with DGW_ERR_TLS_VERIFY even if a verify callback accepted it.  A
+ * context whose verify mode lacks SSL_VERIFY_PEER (SSL_VERIFY_NONE) is refused
  * with DGW_ERR_INVALID_ARGUMENT, here (with an ERROR log line when a log
  * is set) and again by dgw_client_new() if the mode was changed since.
  */
@@ -1170,6 +1170,148 @@ DGW_EXTERN void *dgw_gateway_user_data(const struct dgw_gateway *gw);
  * dgw_close_code_action() is the table for close codes.
  */
 DGW_EXTERN int dgw_error_is_fatal(int error);
+
+/* ================================================================ */
+/* Knowing when a command left                                       */
+/* ================================================================ */
+
+/** What became of a command sent with a completion callback: written, or
+ * dropped (with the reason) before it could be. */
+enum dgw_send_outcome {
+  /** Written to the connection: handed to its socket (TLS) buffer, so it
+   * leaves with the next write.  Not a delivery receipt: a connection
+   * that dies at once may still lose it, and Discord's answer (if the
+   * command has one) comes as events. */
+  DGW_SEND_WRITTEN = 0,
+  /** Dropped: a fatal close code ended the session before it went out. */
+  DGW_SEND_SESSION_LOST = 1,
+  /** Dropped: dgw_gateway_close() or dgw_client_stop() ended the shard
+   * first. */
+  DGW_SEND_CLOSED = 2,
+  /** Dropped: dgw_client_stop_for_restart() ended the shard first. */
+  DGW_SEND_RESTART = 3,
+  /** Dropped: dgw_client_free() (the callback runs inside it, while the
+   * client and its shards are still whole). */
+  DGW_SEND_FREED = 4,
+};
+
+/** A lower-case name for `outcome` ("written", "session lost", "shard
+ * closed", "stopped for a restart", "client freed"; "unknown").  Static. */
+DGW_EXTERN const char *dgw_send_outcome_name(enum dgw_send_outcome outcome);
+
+/**
+ * A command's completion: called exactly once for every command accepted
+ * with one (its send call returned DGW_OK), never for a refused one.
+ * Commands wait in the shard's queue while the rate limit or a reconnect
+ * holds them (a resume or a new session keeps them); they never expire,
+ * so the only drops are the outcomes above.  Called from the loop, or
+ * before the send call returns when the command is written at once.  It
+ * may call any dgw function, dgw_client_free() included (the free then
+ * happens when dgw's frame returns; no other callback follows).
+ */
+typedef void (*dgw_sent_fn)(struct dgw_gateway *gw,
+                            enum dgw_send_outcome outcome, void *user_data);
+
+/**
+ * dgw_gateway_send_json() with a completion: `on_sent` (may be NULL: then
+ * exactly dgw_gateway_send_json()) gets `user_data` once the payload was
+ * written or dropped.  Same checks and return values as
+ * dgw_gateway_send_json(), and DGW_ERR_NOMEM; `on_sent` is called only
+ * when DGW_OK is returned.
+ */
+DGW_EXTERN int dgw_gateway_send_json_cb(struct dgw_gateway *gw,
+                                        const char *json, size_t len,
+                                        dgw_sent_fn on_sent, void *user_data);
+
+/* ---------------------------------------------- growable command arguments */
+
+/*
+ * The commands again, each with all its arguments in one struct that can
+ * grow without breaking the ABI, as the stats structs do: set `size` to
+ * sizeof the struct as your header declares it (zero the rest first, e.g.
+ * `struct dgw_presence_args a = {sizeof a}`).  dgw reads only `size`
+ * bytes: members a later dgw adds (only ever at the end) read as 0, their
+ * default, for a program built against this header.  A `size` below the
+ * members every version has gives DGW_ERR_INVALID_ARGUMENT.  Otherwise the
+ * same checks, results and queueing as the calls above, plus the
+ * completion `on_sent` (may be NULL; see dgw_sent_fn) with
+ * `sent_user_data`.  The structs are read during the call only.
+ */
+
+/** dgw_gateway_update_presence() (op 3). */
+struct dgw_presence_args {
+  size_t size;                  /**< sizeof(struct dgw_presence_args) */
+  struct dgw_presence presence; /**< as for dgw_gateway_update_presence() */
+  dgw_sent_fn on_sent;          /**< completion, or NULL */
+  void *sent_user_data;
+};
+
+/** dgw_gateway_update_voice_state() (op 4). */
+struct dgw_voice_state_args {
+  size_t size;            /**< sizeof(struct dgw_voice_state_args) */
+  const char *guild_id;   /**< required */
+  const char *channel_id; /**< NULL: leave */
+  int self_mute, self_deaf;
+  dgw_voice_fn on_voice; /**< the state + server pair (joining), or NULL */
+  void *voice_user_data;
+  dgw_sent_fn on_sent; /**< completion, or NULL */
+  void *sent_user_data;
+};
+
+/** dgw_gateway_request_members() (op 8). */
+struct dgw_member_request_args {
+  size_t size; /**< sizeof(struct dgw_member_request_args) */
+  struct dgw_member_request request;
+  dgw_members_fn on_members; /**< every chunk gathered, or NULL */
+  void *members_user_data;
+  /** NULL, or DGW_NONCE_SIZE bytes for the nonce used ("" on failure) */
+  char *nonce_out;
+  dgw_sent_fn on_sent; /**< completion, or NULL */
+  void *sent_user_data;
+};
+
+/** dgw_gateway_request_soundboard_sounds() (op 31). */
+struct dgw_soundboard_args {
+  size_t size; /**< sizeof(struct dgw_soundboard_args) */
+  const char *const *guild_ids;
+  size_t count;
+  dgw_sent_fn on_sent; /**< completion, or NULL */
+  void *sent_user_data;
+};
+
+/** dgw_gateway_request_channel_info() (op 43). */
+struct dgw_channel_info_args {
+  size_t size; /**< sizeof(struct dgw_channel_info_args) */
+  const char *guild_id;
+  unsigned fields;     /**< an OR of enum dgw_channel_info_field */
+  dgw_sent_fn on_sent; /**< completion, or NULL */
+  void *sent_user_data;
+};
+
+/** Update Presence from a struct dgw_presence_args. */
+DGW_EXTERN int
+dgw_gateway_update_presence_args(struct dgw_gateway *gw,
+                                 const struct dgw_presence_args *args,
+                                 char *why, size_t why_size);
+/** Update Voice State from a struct dgw_voice_state_args. */
+DGW_EXTERN int
+dgw_gateway_update_voice_state_args(struct dgw_gateway *gw,
+                                    const struct dgw_voice_state_args *args,
+                                    char *why, size_t why_size);
+/** Request Guild Members from a struct dgw_member_request_args. */
+DGW_EXTERN int
+dgw_gateway_request_members_args(struct dgw_gateway *gw,
+                                 const struct dgw_member_request_args *args,
+                                 char *why, size_t why_size);
+/** Request Soundboard Sounds from a struct dgw_soundboard_args. */
+DGW_EXTERN int dgw_gateway_request_soundboard_sounds_args(
+    struct dgw_gateway *gw, const struct dgw_soundboard_args *args, char *why,
+    size_t why_size);
+/** Request Channel Info from a struct dgw_channel_info_args. */
+DGW_EXTERN int
+dgw_gateway_request_channel_info_args(struct dgw_gateway *gw,
+                                      const struct dgw_channel_info_args *args,
+                                      char *why, size_t why_size);
 
 #ifdef __cplusplus
 }

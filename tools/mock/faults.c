@@ -65,6 +65,16 @@ void dgw_mock_conn_drop_midframe(struct dgw_mock_conn *conn) {
   mock_conn_end(conn, END_MIDFRAME);
 }
 
+int dgw_mock_conn_send_raw(struct dgw_mock_conn *conn, const void *bytes,
+                           size_t len) {
+  if (conn == NULL || (bytes == NULL && len > 0))
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (!mock_conn_can_send(conn) || conn->bev == NULL)
+    return DGW_ERR_STATE;
+  /* wslay has written whole frames only, so this starts at a boundary. */
+  return bufferevent_write(conn->bev, bytes, len) == 0 ? DGW_OK : DGW_ERR_NOMEM;
+}
+
 void dgw_mock_conn_lose_next(struct dgw_mock_conn *conn, unsigned n) {
   if (conn != NULL)
     conn->lose_next = n;

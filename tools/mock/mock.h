@@ -300,6 +300,13 @@ void dgw_mock_conn_drop(struct dgw_mock_conn *conn);
  * hang waiting for the rest. */
 void dgw_mock_conn_drop_midframe(struct dgw_mock_conn *conn);
 
+/* Writes `len` raw bytes to the connection as they are, between two
+ * frames: a corrupt zlib message or a malformed frame the client must
+ * fail the connection on.  Returns DGW_OK, DGW_ERR_STATE when the
+ * connection is closing, DGW_ERR_INVALID_ARGUMENT, DGW_ERR_NOMEM. */
+int dgw_mock_conn_send_raw(struct dgw_mock_conn *conn, const void *bytes,
+                           size_t len);
+
 /* The last sequence number of this connection's session (0 before
  * READY); lost dispatches (dgw_mock_conn_lose_next()) count too. */
 int64_t dgw_mock_conn_seq(const struct dgw_mock_conn *conn);

@@ -520,7 +520,8 @@ void mock_conn_handle_resume(struct dgw_mock_conn *conn, json_object *root) {
   mock_log(mock, DGW_LOG_DEBUG, "conn %lu: resumed session %s at seq %lld/%lld",
            conn->id, s->id, (long long)seq, (long long)s->seq);
 
-  from = seq > (int64_t)overlap ? seq - (int64_t)overlap : 0;
+  /* The overlap never reaches READY (s 1): Discord does not replay it. */
+  from = seq > (int64_t)overlap + 1 ? seq - (int64_t)overlap : 1;
   for (sent = s->history; sent != NULL && mock_conn_can_send(conn);
        sent = sent->next) {
     if (sent->seq > from)
