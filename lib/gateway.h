@@ -29,10 +29,10 @@ struct shard_config {
   uint32_t shard_id, shard_total;
   const char *token;
   uint64_t intents;
-  const char *gateway_url;   /* NULL until known: see gateway_set_url() */
-  int compress;              /* enum dgw_compression (decomp.h) */
-  int large_threshold;       /* 0: not sent */
-  const char *presence_json; /* IDENTIFY's presence, or NULL */
+  const char *gateway_url;     /* NULL until known: see gateway_set_url() */
+  int compress;                /* enum dgw_compression (decomp.h) */
+  int large_threshold;         /* 0: not sent */
+  const char *presence_json;   /* IDENTIFY's presence, or NULL */
   const char *properties_json; /* IDENTIFY's properties, or NULL: dgw's */
   uint32_t backoff_base_ms, backoff_max_ms, healthy_ms;
   uint32_t invalid_min_ms, invalid_max_ms;
