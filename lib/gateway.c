@@ -499,7 +499,7 @@ static void on_payload(struct dgw_gateway *gw, const char *json, size_t len) {
     dgw_kokoro_beat_now(gw->kokoro);
     break;
   case DGW_OP_HEARTBEAT_ACK:
-    dgw_kokoro_ack(gw->kokoro);
+    shard_ack(gw);
     break;
   case DGW_OP_HELLO:
     on_hello(gw, &env);
@@ -550,6 +550,7 @@ static void ws_message(struct dgw_ws *ws, int binary, const uint8_t *data,
   shard_enter(gw);
   if (binary)
     rv = dgw_inflate_push(gw->z, data, len, &json, &json_len);
+  shard_count_frame(gw, len, rv == DGW_OK ? json_len : 0);
   if (rv == DGW_OK)
     on_payload(gw, json, json_len);
   else if (rv != DGW_ERR_AGAIN)

@@ -142,6 +142,10 @@ int gateway_command(struct dgw_gateway *gw, const char *json, size_t len,
  * next READY. */
 const char *gateway_self_id(const struct dgw_gateway *gw);
 
+/* The shard's counters the owner bumps too (dispatches by name, closes by
+ * code, identify waits, the last event's time); see stats.h. */
+struct stats_shard *gateway_obs(struct dgw_gateway *gw);
+
 /* Closes with 4000 (resumable) and keeps the session in memory, for a
  * restart that saves sessions.  DGW_ERR_STATE when already closed. */
 int gateway_close_keep_session(struct dgw_gateway *gw);
