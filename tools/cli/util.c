@@ -27,6 +27,62 @@ int cli_parse_number(const char *s, unsigned long long max,
   return 0;
 }
 
+int cli_log_json;
+
+/* `s` as the inside of a JSON string (at most `max` bytes of it). */
+static void put_escaped(char *out, size_t size, const char *s, size_t max) {
+  size_t o = 0;
+
+  for (size_t i = 0; s[i] != '\0' && i < max && o + 7 < size; i++) {
+    unsigned char c = (unsigned char)s[i];
+
+    if (c == '"' || c == '\\') {
+      out[o++] = '\\';
+      out[o++] = (char)c;
+    } else if (c < 0x20) {
+      o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
+    } else {
+      out[o++] = (char)c;
+    }
+  }
+  out[o] = '\0';
+}
+
+/* One JSON object: ts, level, msg, and what the message names: "shard N:"
+ * at its start, a close code ("code NNNN"), a URL (ws://, wss://,
+ * http://, https://). */
+static void put_json(const char *stamp, enum dgw_log_level level,
+                     const char *message) {
+  char msg[2048], url[600], extra[700] = "";
+  const char *p;
+  unsigned long n;
+  char *end;
+  size_t len = 0;
+
+  put_escaped(msg, sizeof(msg), message, 1024);
+  if (strncmp(message, "shard ", 6) == 0 &&
+      (n = strtoul(message + 6, &end, 10), end != message + 6) && *end == ':')
+    len +=
+        (size_t)snprintf(extra + len, sizeof(extra) - len, ",\"shard\":%lu", n);
+  if ((p = strstr(message, "code ")) != NULL &&
+      (n = strtoul(p + 5, &end, 10), end == p + 9) && n >= 1000 && n <= 4999)
+    len += (size_t)snprintf(extra + len, sizeof(extra) - len,
+                            ",\"close_code\":%lu", n);
+  if ((p = strstr(message, "ws://")) != NULL ||
+      (p = strstr(message, "wss://")) != NULL ||
+      (p = strstr(message, "http://")) != NULL ||
+      (p = strstr(message, "https://")) != NULL) {
+    size_t ulen = strcspn(p, " ,;)\"'");
+
+    if (ulen > 0 && p[ulen - 1] == ':')
+      ulen--; /* "cannot reach URL: cause" */
+    put_escaped(url, sizeof(url), p, ulen < 512 ? ulen : 512);
+    snprintf(extra + len, sizeof(extra) - len, ",\"url\":\"%s\"", url);
+  }
+  fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\"%s,\"msg\":\"%s\"}\n", stamp,
+          dgw_log_level_name(level), extra, msg);
+}
+
 static void put_line(enum dgw_log_level level, const char *message) {
   char stamp[32];
   struct timespec ts;
@@ -35,6 +91,13 @@ static void put_line(enum dgw_log_level level, const char *message) {
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
   strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (cli_log_json) {
+    char full[48];
+
+    snprintf(full, sizeof(full), "%s.%03ldZ", stamp, ts.tv_nsec / 1000000L);
+    put_json(full, level, message);
+    return;
+  }
   /* One fprintf per line, so lines from one process never interleave. */
   fprintf(stderr, "%s.%03ldZ dgw: %s: %s\n", stamp, ts.tv_nsec / 1000000L,
           dgw_log_level_name(level), message);
