@@ -149,5 +149,24 @@ ok $? "the messages in order: READY=1 ... STATUS=1/1 shards ready ... STOPPING=1
 show "$notes" | grep -v WATCHDOG
 stop_mock
 
+# ------------------------------------------- the unit and the man pages
+need systemd-analyze "apt-get install systemd"
+need groff "apt-get install groff-base"
+top=${srcdir:-.}
+sed "s#^ExecStart=/usr/bin/dgw#ExecStart=$dgw#" \
+  "$top/contrib/systemd/dgw@.service" > "$tmp/dgw@test.service"
+grep -q '^Type=notify$' "$tmp/dgw@test.service" &&
+  grep -q '^LoadCredential=token:' "$tmp/dgw@test.service" &&
+  grep -q '^StateDirectory=dgw/%i$' "$tmp/dgw@test.service" &&
+  systemd-analyze verify --man=no "$tmp/dgw@test.service" > "$tmp/verify" 2>&1 &&
+  [ ! -s "$tmp/verify" ]
+ok $? "contrib/systemd/dgw@.service: Type=notify, LoadCredential, StateDirectory; systemd-analyze verify is silent"
+show "$tmp/verify"
+for page in "$top/doc/dgw.1" "$top/doc/dgw-config.5"; do
+  groff -man -Tutf8 -ww -z "$page" > "$tmp/groff" 2>&1 && [ ! -s "$tmp/groff" ]
+  ok $? "$(basename "$page") renders without a groff warning"
+  show "$tmp/groff"
+done
+
 echo "1..$n"
 exit $failed
