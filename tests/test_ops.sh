@@ -21,6 +21,39 @@ $quick "$dgw" help run > "$tmp/help" 2>&1
   grep -q 'give_up_after_s' "$tmp/help"
 ok $? "dgw help run shows the run help"
 
+# ---------------------------------------- mistakes in the new keys
+# expect_config_error NAME CONFIG_TEXT MESSAGE [ENV...]: exit 3, the message.
+expect_config_error() {
+  name=$1 text=$2 msg=$3
+  shift 3
+  printf '%s\n' "$text" > "$tmp/bad.json"
+  chmod 600 "$tmp/bad.json"
+  $quick env "$@" "$dgw" run "$tmp/bad.json" > /dev/null 2> "$tmp/err"
+  rc=$?
+  [ $rc -eq 3 ] && grep -qF -- "$msg" "$tmp/err"
+  ok $? "config error: $name (exit 3, got $rc)"
+  [ $rc -eq 3 ] || show "$tmp/err"
+}
+expect_config_error "log_format" '{"intents":1,"log_format":"xml"}' \
+  'log_format: must be "text" or "json"' DISCORD_TOKEN=t
+expect_config_error "metrics without listen" '{"intents":1,"metrics":{}}' \
+  'metrics: must be {"listen"' DISCORD_TOKEN=t
+expect_config_error "metrics unknown key" \
+  '{"intents":1,"metrics":{"listen":"127.0.0.1:1","port":2}}' \
+  'metrics: unknown key "port"' DISCORD_TOKEN=t
+expect_config_error "give_up_after_s negative" \
+  '{"intents":1,"give_up_after_s":-1}' 'give_up_after_s: must be a whole' \
+  DISCORD_TOKEN=t
+printf 'tok\n' > "$tmp/open.token" && chmod 644 "$tmp/open.token"
+expect_config_error "token_file readable by others" \
+  "{\"intents\":1,\"token_file\":\"$tmp/open.token\"}" \
+  'can be read by others'
+expect_config_error "token_file with token_env" \
+  '{"intents":1,"token_file":"x","token_env":"T"}' \
+  'give one of "token", "token_env" and "token_file"'
+expect_config_error "token_file missing" \
+  '{"intents":1,"token_file":"nope"}' 'token_file: cannot read'
+
 # ------------------------------ a refused port: say why, then give up
 port=$(free_port)
 cat > "$tmp/refused.json" <<EOC
