@@ -12,6 +12,7 @@
 
 #include <dgw/dgw.h>
 
+#include "clock.h"
 #include "gateway.h"
 #include "gateway_internal.h"
 #include "kokoro.h"
@@ -105,7 +106,7 @@ int dgw_gateway_stats(const struct dgw_gateway *gw,
   full.zombies = gw->counters.zombies;
   full.latency_ms = dgw_gateway_latency(gw);
   full.commands_queued = dgw_sender_queued(gw->sender);
-  stats_fill_shard(&full, &gw->counters.obs, stats_wall_ms());
+  stats_fill_shard(&full, &gw->counters.obs, dgw_monotonic_ns());
   memcpy(out, &full, size);
   return DGW_OK;
 }

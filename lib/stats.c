@@ -8,7 +8,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include <dgw/dgw.h>
 
@@ -164,15 +163,8 @@ double dgw_stats_handler_bound_us(unsigned bucket) {
                                             : -1.0;
 }
 
-uint64_t stats_wall_ms(void) {
-  struct timeval tv;
-
-  gettimeofday(&tv, NULL);
-  return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
-}
-
 void stats_fill_shard(struct dgw_shard_stats *out, const struct stats_shard *s,
-                      uint64_t now_ms) {
+                      uint64_t now_ns) {
   out->frames_in = s->frames_in;
   out->bytes_wire = s->bytes_wire;
   out->bytes_inflated = s->bytes_inflated;
@@ -183,11 +175,12 @@ void stats_fill_shard(struct dgw_shard_stats *out, const struct stats_shard *s,
   memcpy(out->closes_by_code, s->closes_by_code, sizeof(s->closes_by_code));
   out->rate_limit_waits = s->rate_limit_waits;
   out->identify_waits = s->identify_waits;
-  if (s->last_event_ms == 0)
+  if (s->last_event_ns == 0)
     out->ms_since_event = -1;
+  else if (now_ns > s->last_event_ns)
+    out->ms_since_event = (int64_t)((now_ns - s->last_event_ns) / 1000000u);
   else
-    out->ms_since_event =
-        now_ms > s->last_event_ms ? (int64_t)(now_ms - s->last_event_ms) : 0;
+    out->ms_since_event = 0;
   memcpy(out->latency_hist, s->latency_hist, sizeof(s->latency_hist));
   out->latency_sum_ms = s->latency_sum_ms;
   out->latency_count = s->latency_count;

@@ -22,7 +22,7 @@ struct stats_shard {
   uint64_t closes_by_code[DGW_STATS_CLOSE_CODES];
   uint64_t rate_limit_waits;
   uint64_t identify_waits;
-  uint64_t last_event_ms; /* wall clock (libevent's cached time); 0: none */
+  uint64_t last_event_ns; /* dgw_monotonic_ns() of the last event; 0: none */
   uint64_t latency_hist[DGW_STATS_LATENCY_BUCKETS];
   double latency_sum_ms;
   uint64_t latency_count;
@@ -44,13 +44,10 @@ unsigned stats_bucket(const double *bounds, unsigned n, double value);
 extern const double stats_latency_bounds_ms[DGW_STATS_LATENCY_BUCKETS];
 extern const double stats_handler_bounds_us[DGW_STATS_HANDLER_BUCKETS];
 
-/* Milliseconds on the wall clock (what last_event_ms holds). */
-uint64_t stats_wall_ms(void);
-
 /* Copies the counters of `s` into the public snapshot `out` (whose other
- * members the shard fills), at `now_ms` on the wall clock. */
+ * members the shard fills), at `now_ns` on dgw_monotonic_ns()'s clock. */
 void stats_fill_shard(struct dgw_shard_stats *out, const struct stats_shard *s,
-                      uint64_t now_ms);
+                      uint64_t now_ns);
 
 /* One heartbeat ACK measured `ms` after its beat. */
 void stats_latency(struct stats_shard *s, double ms);
