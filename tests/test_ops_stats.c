@@ -45,6 +45,10 @@ static int has_latency(struct fx *f) {
   return sh.latency_count >= 2;
 }
 
+static int closed_4000(struct fx *f) {
+  return fx_stats(f).closes_by_code[close_slot_of(4000)] >= 1;
+}
+
 /* The slot tables: "other" first, known names found, spare slots NULL,
  * out of range refused; close codes and bucket bounds likewise. */
 static void test_slot_tables(void **state) {
@@ -71,10 +75,10 @@ static void test_ops_counters(void **state) {
   struct dgw_client_stats s;
   struct dgw_shard_stats sh;
   struct fx *f;
-  uint64_t hist = 0, lat = 0;
+  uint64_t hist = 0, lat = 0, before, closes;
 
   (void)state;
-  mc.heartbeat_interval_ms = 100;
+  mc.heartbeat_interval_ms = 200;
   f = fx_new(&mc);
   for (int i = 0; i < 3; i++)
     dgw_mock_add_dispatch(f->mock, "MESSAGE_CREATE", "{\"content\":\"hi\"}");
@@ -83,7 +87,7 @@ static void test_ops_counters(void **state) {
   fx_client_new(f);
   assert_int_equal(dgw_client_start(f->client), DGW_OK);
   assert_true(wait_dispatches(f, 6, 5));
-  assert_true(fx_wait_for(f, has_latency, 5));
+  assert_true(fx_wait_for(f, has_latency, 10));
   s = fx_stats(f);
   assert_int_equal(s.dispatches_by_name[slot_of("MESSAGE_CREATE")], 3);
   assert_int_equal(s.dispatches_by_name[slot_of("READY")], 1);
@@ -97,7 +101,8 @@ static void test_ops_counters(void **state) {
   assert_int_equal(hist, 3);
   assert_true(s.ms_since_event >= 0 && s.ms_since_event < 5000);
   assert_true(s.latency_ms_max >= 0);
-  assert_int_equal(s.closes, 0);
+  before = s.closes_by_code[close_slot_of(4000)];
+  closes = s.closes; /* a slow run (valgrind) may have had a zombie */
 
   sh.size = sizeof(sh);
   assert_int_equal(dgw_gateway_stats(dgw_client_gateway(f->client, 0), &sh),
@@ -109,10 +114,10 @@ static void test_ops_counters(void **state) {
   assert_true(sh.latency_sum_ms >= 0);
 
   dgw_mock_close_all(f->mock, 4000, "test");
-  assert_true(fx_wait_count(f, &f->resumed, 1, 5));
+  assert_true(fx_wait_for(f, closed_4000, 10));
   s = fx_stats(f);
-  assert_int_equal(s.closes, 1);
-  assert_int_equal(s.closes_by_code[close_slot_of(4000)], 1);
+  assert_true(s.closes >= closes + 1);
+  assert_int_equal(s.closes_by_code[close_slot_of(4000)], before + 1);
   assert_true(s.session_starts_left == -1 || s.session_starts_left >= 0);
   fx_free(f);
 }
