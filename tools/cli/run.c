@@ -451,6 +451,8 @@ out:
   dgw_options_free(opt);
   dgw_callbacks_free(cb);
   dgw_client_free(r.client);
+  run_ops_free(r.ops); /* after the client (its shards point to our notes),
+                        before the base (our timers are on it) */
   if (r.sigint != NULL)
     event_free(r.sigint);
   if (r.sigterm != NULL)
@@ -459,7 +461,6 @@ out:
     event_free(r.grace);
   if (r.base != NULL)
     event_base_free(r.base);
-  run_ops_free(r.ops); /* after the client: the shards point to its notes */
   unlock_session_file(&r);
   cli_config_free(&r.cfg);
   return r.status;
