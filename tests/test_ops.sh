@@ -128,6 +128,22 @@ rc=$?
 ok $? "a plugin's host->stop ends dgw run with exit 0 (got $rc)"
 show "$err" | tail -n 4
 
+# A refused token in JSON logs: the close code is a field of its own.
+cat > "$tmp/wrong.json" <<EOC
+{"intents": 1, "gateway_url": "$url", "log_level": "warn", "log_format": "json"}
+EOC
+err=$(fresh wrong.err)
+DISCORD_TOKEN=wrong-token $quick $wrap "$dgw" run "$tmp/wrong.json" 2> "$err"
+rc=$?
+cat > "$tmp/code.py" <<'EOP'
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1]).read().splitlines()]
+assert any(o.get("close_code") == 4004 and o.get("shard") == 0 for o in objs), objs
+EOP
+[ $rc -eq 4 ] && $py "$tmp/code.py" "$err" > "$tmp/code.out" 2>&1
+ok $? "json logs: a refused token's line carries close_code 4004 and shard 0 (exit 4, got $rc)"
+show "$tmp/code.out" "$err"
+
 # --------------------------------- token_file + systemd's notify socket
 mkdir "$tmp/creds" && printf 'right-token\n' > "$tmp/creds/token" &&
   chmod 600 "$tmp/creds/token"
