@@ -29,20 +29,61 @@ int cli_parse_number(const char *s, unsigned long long max,
 
 int cli_log_json;
 
-/* `s` as the inside of a JSON string (at most `max` bytes of it). */
-static void put_escaped(char *out, size_t size, const char *s, size_t max) {
-  size_t o = 0;
+/* The length of the valid UTF-8 sequence at `s` (at most `left` bytes),
+ * or 0 when it is not one (RFC 3629: no overlongs, no surrogates). */
+static size_t utf8_len(const unsigned char *s, size_t left) {
+  unsigned char c = s[0];
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xBF;
 
-  for (size_t i = 0; s[i] != '\0' && i < max && o + 7 < size; i++) {
+  if (c >= 0xC2 && c <= 0xDF)
+    n = 2;
+  else if (c >= 0xE0 && c <= 0xEF)
+    n = 3;
+  else if (c >= 0xF0 && c <= 0xF4)
+    n = 4;
+  else
+    return 0;
+  if (c == 0xE0)
+    lo = 0xA0;
+  else if (c == 0xED)
+    hi = 0x9F;
+  else if (c == 0xF0)
+    lo = 0x90;
+  else if (c == 0xF4)
+    hi = 0x8F;
+  if (n > left || s[1] < lo || s[1] > hi)
+    return 0;
+  for (size_t i = 2; i < n; i++)
+    if (s[i] < 0x80 || s[i] > 0xBF)
+      return 0;
+  return n;
+}
+
+/* `s` as the inside of a JSON string (at most `max` bytes of it): quotes,
+ * backslashes and control bytes escaped, bytes that are not UTF-8 (a
+ * peer's close reason may hold anything) replaced by '?'. */
+static void put_escaped(char *out, size_t size, const char *s, size_t max) {
+  size_t o = 0, len = strnlen(s, max);
+
+  for (size_t i = 0; i < len && o + 7 < size; i++) {
     unsigned char c = (unsigned char)s[i];
+    size_t n;
 
     if (c == '"' || c == '\\') {
       out[o++] = '\\';
       out[o++] = (char)c;
-    } else if (c < 0x20) {
+    } else if (c < 0x20 || c == 0x7f) {
       o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
-    } else {
+    } else if (c < 0x80) {
       out[o++] = (char)c;
+    } else if ((n = utf8_len((const unsigned char *)s + i, len - i)) > 0 &&
+               o + n + 7 < size) {
+      memcpy(out + o, s + i, n);
+      o += n;
+      i += n - 1;
+    } else {
+      out[o++] = '?';
     }
   }
   out[o] = '\0';
