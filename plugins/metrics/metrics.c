@@ -52,6 +52,8 @@ struct metrics {
   double started;
   struct shard_seen *seen;
   size_t nseen, cap;
+  struct dgw_shard_stats *snap; /* this scrape's shard snapshots */
+  size_t nsnap, snap_cap;
 };
 
 static double now_s(void) {
@@ -97,90 +99,108 @@ static void le(char *out, size_t size, double bound) {
     snprintf(out, size, "%g", bound);
 }
 
-#define FOR_SHARDS(m, i, gw, sh)                                               \
-  for (uint32_t i = 0; i < (m)->host->shard_count((m)->host); i++)             \
-    if (((gw) = (m)->host->gateway_at((m)->host, i)) != NULL &&                \
-        shard_stats((m), (gw), &(sh)) == 0)
+/* Every shard's snapshot of this scrape, taken once (snap_take). */
+#define FOR_SHARDS(m, i, sh)                                                   \
+  for (size_t i = 0; i < (m)->nsnap && ((sh) = &(m)->snap[i]) != NULL; i++)
 
-static int shard_stats(struct metrics *m, struct dgw_gateway *gw,
-                       struct dgw_shard_stats *sh) {
-  memset(sh, 0, sizeof(*sh));
-  sh->size = sizeof(*sh);
-  return m->host->gateway_stats(gw, sh) == DGW_OK ? 0 : -1;
-}
-
-/* One counter per shard: `field` is a member of struct dgw_shard_stats. */
+/* One counter per shard: `expr` reads s_, a struct dgw_shard_stats *. */
 #define PER_SHARD(m, b, name, type, text, fmt, expr)                           \
   do {                                                                         \
-    struct dgw_gateway *gw_;                                                   \
-    struct dgw_shard_stats s_;                                                 \
+    const struct dgw_shard_stats *s_;                                          \
     help((b), (name), (type), (text));                                         \
-    FOR_SHARDS((m), i_, gw_, s_)                                               \
+    FOR_SHARDS((m), i_, s_)                                                    \
     evbuffer_add_printf((b), "%s{shard=\"%" PRIu32 "\"} " fmt "\n", (name),    \
-                        s_.shard_id, (expr));                                  \
+                        s_->shard_id, (expr));                                 \
   } while (0)
+
+/* Takes every shard's snapshot once for this scrape; -1 without memory. */
+static int snap_take(struct metrics *m) {
+  const struct dgw_plugin_host *h = m->host;
+  uint32_t n = h->shard_count(h);
+
+  m->nsnap = 0;
+  if (n > m->snap_cap) {
+    struct dgw_shard_stats *s = realloc(m->snap, n * sizeof(*s));
+
+    if (s == NULL)
+      return -1;
+    m->snap = s;
+    m->snap_cap = n;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    struct dgw_gateway *gw = h->gateway_at(h, i);
+    struct dgw_shard_stats *sh = &m->snap[m->nsnap];
+
+    memset(sh, 0, sizeof(*sh));
+    sh->size = sizeof(*sh);
+    if (gw != NULL && h->gateway_stats(gw, sh) == DGW_OK)
+      m->nsnap++;
+  }
+  return 0;
+}
 
 static void shard_metrics(struct metrics *m, struct evbuffer *b) {
   const struct dgw_plugin_host *h = m->host;
-  struct dgw_gateway *gw;
-  struct dgw_shard_stats sh;
+  const struct dgw_shard_stats *sh;
 
   help(b, "dgw_shard_up", "gauge", "1 while the shard is READY");
-  FOR_SHARDS(m, i, gw, sh)
+  FOR_SHARDS(m, i, sh)
   evbuffer_add_printf(b, "dgw_shard_up{shard=\"%" PRIu32 "\"} %d\n",
-                      sh.shard_id, sh.state == DGW_STATE_READY);
+                      sh->shard_id, sh->state == DGW_STATE_READY);
   help(b, "dgw_shard_state", "gauge", "the shard's state (1 for the current)");
-  FOR_SHARDS(m, i, gw, sh)
+  FOR_SHARDS(m, i, sh)
   evbuffer_add_printf(b,
                       "dgw_shard_state{shard=\"%" PRIu32 "\",state=\"%s\"} 1\n",
-                      sh.shard_id, h->state_name(sh.state));
+                      sh->shard_id, h->state_name(sh->state));
   PER_SHARD(m, b, "dgw_frames_received_total", "counter",
-            "WebSocket messages received", "%" PRIu64, s_.frames_in);
+            "WebSocket messages received", "%" PRIu64, s_->frames_in);
   PER_SHARD(m, b, "dgw_wire_bytes_received_total", "counter",
             "payload bytes received as sent (compressed)", "%" PRIu64,
-            s_.bytes_wire);
+            s_->bytes_wire);
   PER_SHARD(m, b, "dgw_inflated_bytes_received_total", "counter",
-            "payload bytes received after zlib", "%" PRIu64, s_.bytes_inflated);
+            "payload bytes received after zlib", "%" PRIu64,
+            s_->bytes_inflated);
   PER_SHARD(m, b, "dgw_reconnects_total", "counter",
-            "connection attempts after the first", "%" PRIu64, s_.reconnects);
+            "connection attempts after the first", "%" PRIu64, s_->reconnects);
   PER_SHARD(m, b, "dgw_resumes_total", "counter", "sessions resumed",
-            "%" PRIu64, s_.resumes);
+            "%" PRIu64, s_->resumes);
   PER_SHARD(m, b, "dgw_identifies_total", "counter", "IDENTIFY sent",
-            "%" PRIu64, s_.identifies);
+            "%" PRIu64, s_->identifies);
   PER_SHARD(m, b, "dgw_zombies_total", "counter",
             "connections left for a missing heartbeat ACK", "%" PRIu64,
-            s_.zombies);
+            s_->zombies);
   PER_SHARD(m, b, "dgw_send_queue_depth", "gauge",
             "commands waiting behind the send rate limit", "%" PRIu64,
-            s_.commands_queued);
+            s_->commands_queued);
   PER_SHARD(m, b, "dgw_rate_limit_waits_total", "counter",
             "commands queued behind the send rate limit", "%" PRIu64,
-            s_.rate_limit_waits);
+            s_->rate_limit_waits);
   PER_SHARD(m, b, "dgw_identify_waits_total", "counter",
             "IDENTIFYs that waited in the identify queue", "%" PRIu64,
-            s_.identify_waits);
+            s_->identify_waits);
   PER_SHARD(m, b, "dgw_seconds_since_last_event", "gauge",
             "seconds since the shard's last dispatch (-1 before one)", "%g",
-            s_.ms_since_event < 0 ? -1.0 : (double)s_.ms_since_event / 1000.0);
+            s_->ms_since_event < 0 ? -1.0
+                                   : (double)s_->ms_since_event / 1000.0);
   PER_SHARD(m, b, "dgw_heartbeat_latency_last_seconds", "gauge",
             "the last heartbeat round trip (-1 before one)", "%g",
-            s_.latency_ms < 0 ? -1.0 : s_.latency_ms / 1000.0);
+            s_->latency_ms < 0 ? -1.0 : s_->latency_ms / 1000.0);
 
   help(b, "dgw_dispatches_total", "counter",
        "events delivered, by event name (a fixed set; other for the rest)");
-  FOR_SHARDS(m, i, gw, sh)
+  FOR_SHARDS(m, i, sh)
   for (unsigned k = 0; k < DGW_STATS_EVENT_NAMES; k++)
-    if (sh.dispatches_by_name[k] > 0 && h->stats_event_name(k) != NULL)
+    if (sh->dispatches_by_name[k] > 0 && h->stats_event_name(k) != NULL)
       evbuffer_add_printf(b,
                           "dgw_dispatches_total{shard=\"%" PRIu32
                           "\",event=\"%s\"} %" PRIu64 "\n",
-                          sh.shard_id, h->stats_event_name(k),
-                          sh.dispatches_by_name[k]);
+                          sh->shard_id, h->stats_event_name(k),
+                          sh->dispatches_by_name[k]);
   help(b, "dgw_closes_total", "counter",
        "connections lost, by close code (other: none or unknown)");
-  FOR_SHARDS(m, i, gw, sh)
+  FOR_SHARDS(m, i, sh)
   for (unsigned k = 0; k < DGW_STATS_CLOSE_CODES; k++)
-    if (sh.closes_by_code[k] > 0) {
+    if (sh->closes_by_code[k] > 0) {
       char code[16];
 
       if (k == 0)
@@ -190,32 +210,32 @@ static void shard_metrics(struct metrics *m, struct evbuffer *b) {
       evbuffer_add_printf(b,
                           "dgw_closes_total{shard=\"%" PRIu32
                           "\",code=\"%s\"} %" PRIu64 "\n",
-                          sh.shard_id, code, sh.closes_by_code[k]);
+                          sh->shard_id, code, sh->closes_by_code[k]);
     }
   help(b, "dgw_heartbeat_latency_seconds", "histogram",
        "heartbeat round trips");
-  FOR_SHARDS(m, i, gw, sh) {
+  FOR_SHARDS(m, i, sh) {
     uint64_t cum = 0;
 
     for (unsigned k = 0; k < DGW_STATS_LATENCY_BUCKETS; k++) {
       double bound = h->stats_latency_bound_ms(k);
       char l[32];
 
-      cum += sh.latency_hist[k];
+      cum += sh->latency_hist[k];
       le(l, sizeof(l), isinf(bound) ? bound : bound / 1000.0);
       evbuffer_add_printf(
           b,
           "dgw_heartbeat_latency_seconds_bucket{shard=\"%" PRIu32
           "\",le=\"%s\"} %" PRIu64 "\n",
-          sh.shard_id, l, cum);
+          sh->shard_id, l, cum);
     }
     evbuffer_add_printf(
         b, "dgw_heartbeat_latency_seconds_sum{shard=\"%" PRIu32 "\"} %g\n",
-        sh.shard_id, sh.latency_sum_ms / 1000.0);
+        sh->shard_id, sh->latency_sum_ms / 1000.0);
     evbuffer_add_printf(b,
                         "dgw_heartbeat_latency_seconds_count{shard=\"%" PRIu32
                         "\"} %" PRIu64 "\n",
-                        sh.shard_id, sh.latency_count);
+                        sh->shard_id, sh->latency_count);
   }
 }
 
@@ -285,7 +305,8 @@ static void on_metrics(struct evhttp_request *req, void *arg) {
     return;
   }
   cs->size = sizeof(*cs);
-  if (m->host->client_stats(m->host->client, cs) == DGW_OK) {
+  if (m->host->client_stats(m->host->client, cs) == DGW_OK &&
+      snap_take(m) == 0) {
     client_metrics(m, b, cs);
     shard_metrics(m, b);
   }
@@ -458,6 +479,7 @@ static void metrics_fini(void *state) {
   if (m == NULL)
     return;
   evhttp_free(m->http);
+  free(m->snap);
   free(m->seen);
   free(m);
 }
