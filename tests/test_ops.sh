@@ -41,6 +41,9 @@ expect_config_error "metrics without listen" '{"intents":1,"metrics":{}}' \
 expect_config_error "metrics unknown key" \
   '{"intents":1,"metrics":{"listen":"127.0.0.1:1","port":2}}' \
   'metrics: unknown key "port"' DISCORD_TOKEN=t
+expect_config_error "metrics resume_budget_s not a number" \
+  '{"intents":1,"metrics":{"listen":"127.0.0.1:1","resume_budget_s":"x"}}' \
+  '"resume_budget_s" must be a number' DISCORD_TOKEN=t
 expect_config_error "give_up_after_s negative" \
   '{"intents":1,"give_up_after_s":-1}' 'give_up_after_s: must be a whole' \
   DISCORD_TOKEN=t

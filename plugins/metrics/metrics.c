@@ -439,8 +439,16 @@ static int metrics_init(const struct dgw_plugin_host *host,
   m->started = now_s();
   if (cfg != NULL && json_object_object_get_ex(cfg, "listen", &v))
     listen = json_object_get_string(v);
-  if (cfg != NULL && json_object_object_get_ex(cfg, "resume_budget_s", &v))
+  if (cfg != NULL && json_object_object_get_ex(cfg, "resume_budget_s", &v)) {
+    if ((!json_object_is_type(v, json_type_int) &&
+         !json_object_is_type(v, json_type_double)) ||
+        json_object_get_double(v) < 0) {
+      host->log(host, DGW_LOG_ERROR,
+                "\"resume_budget_s\" must be a number of seconds >= 0");
+      goto fail;
+    }
     m->budget_s = json_object_get_double(v);
+  }
   if (listen == NULL || split_listen(listen, addr, sizeof(addr), &port) != 0) {
     host->log(host, DGW_LOG_ERROR,
               "\"listen\" must be \"host:port\", e.g. \"%s\"; got \"%s\"",
