@@ -538,6 +538,7 @@ int dgw_client_stats(const struct dgw_client *c, struct dgw_client_stats *out) {
   full.dropped = c->stats.dropped;
   full.parsed = c->stats.parsed;
   full.shards = c->nshards;
+  client_stats_more(c, &full);
   for (uint32_t i = 0; i < c->nshards; i++) {
     struct dgw_shard_stats s;
 
@@ -551,6 +552,7 @@ int dgw_client_stats(const struct dgw_client *c, struct dgw_client_stats *out) {
     full.identifies += s.identifies;
     full.zombies += s.zombies;
     full.commands_queued += s.commands_queued;
+    client_stats_add(&full, &s);
   }
   memcpy(out, &full, size);
   return DGW_OK;

@@ -75,6 +75,10 @@ struct client_stats {
   uint64_t dispatches; /* DISPATCH payloads taken (replays excluded) */
   uint64_t dropped;    /* of those, wanted by nobody: dropped unparsed */
   uint64_t parsed;     /* `d` parsed for handlers (dgw_event_json) */
+  /* Events given to handlers, and the time they took, by name slot. */
+  uint64_t handled[DGW_STATS_EVENT_NAMES];
+  double handler_us_sum[DGW_STATS_EVENT_NAMES];
+  uint64_t handler_hist[DGW_STATS_EVENT_NAMES][DGW_STATS_HANDLER_BUCKETS];
 };
 
 struct dgw_plugins;
@@ -180,6 +184,15 @@ void client_cancel_rest(struct dgw_client *c);
 /* session_file.c: applies the sessions that dgw_client_restore_sessions()
  * kept while the shards did not exist yet, and forgets them. */
 void client_apply_pending_sessions(struct dgw_client *c);
+
+/* client_stats.c: fills the client-wide operations members of `full`
+ * (handler times, session starts left) and resets the ones
+ * client_stats_add() folds the shards into. */
+void client_stats_more(const struct dgw_client *c,
+                       struct dgw_client_stats *full);
+/* client_stats.c: adds shard snapshot `s` to `full`. */
+void client_stats_add(struct dgw_client_stats *full,
+                      const struct dgw_shard_stats *s);
 
 /* session_file.c: forgets them unapplied. */
 void client_drop_pending_sessions(struct dgw_client *c);

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -14,11 +15,13 @@
 #include <dgw/dgw.h>
 
 #include "client.h"
+#include "clock.h"
 #include "gateway.h"
 #include "pacer.h"
 #include "payload.h"
 #include "router.h"
 #include "requests.h"
+#include "stats.h"
 
 /* dgw_event_json() of a `d` larger than this lets go of the client's
  * tokener afterwards, so one huge string does not stay allocated. */
@@ -90,12 +93,14 @@ static void owner_lifecycle(void *owner, struct dgw_gateway *gw,
         ev == SHARD_READY ? DGW_LIFECYCLE_READY : DGW_LIFECYCLE_RESUMED, NULL);
     break;
   case SHARD_DISCONNECTED:
+    gateway_obs(gw)->closes_by_code[stats_close_slot(info->close_code)]++;
     if (c->cb.on_disconnect != NULL && !client_dying(c))
       c->cb.on_disconnect(gw, info, c->user_data);
     if (!client_dying(c))
       plugins_lifecycle(c->plugins, gw, DGW_LIFECYCLE_DISCONNECTED, info);
     break;
   case SHARD_FATAL:
+    gateway_obs(gw)->closes_by_code[stats_close_slot(info->close_code)]++;
     if (c->cb.on_fatal != NULL && !client_dying(c))
       c->cb.on_fatal(gw, info->close_code,
                      dgw_close_code_name(info->close_code), c->user_data);
@@ -113,9 +118,15 @@ static void owner_dispatch(void *owner, struct dgw_gateway *gw,
   struct dgw_client *c = owner;
   struct dgw_requests *reqs = client_requests(c, gw);
   const struct plugin_route *route;
+  struct stats_shard *obs = gateway_obs(gw);
+  unsigned slot = stats_name_slot(sd->name);
   struct dgw_event ev;
+  uint64_t t0 = dgw_monotonic_ns(); /* a vDSO read, no syscall */
+  double us;
 
   c->stats.dispatches++;
+  obs->by_name[slot]++;
+  obs->last_event_ns = t0;
   route = plugins_route(c->plugins, sd->name);
   if (c->cb.on_dispatch == NULL && route == NULL &&
       (reqs == NULL || dgw_requests_pending(reqs) == 0)) {
@@ -137,13 +148,31 @@ static void owner_dispatch(void *owner, struct dgw_gateway *gw,
   if (route != NULL && !client_dying(c))
     plugins_dispatch(c->plugins, route, gw, &ev);
   json_object_put(ev.json);
+  /* The time the handlers took, by event name (the client outlives a
+   * dgw_client_free() from a handler until its outermost frame). */
+  us = (double)(dgw_monotonic_ns() - t0) / 1000.0;
+  c->stats.handled[slot]++;
+  c->stats.handler_us_sum[slot] += us;
+  c->stats.handler_hist[slot][stats_bucket(stats_handler_bounds_us,
+                                           DGW_STATS_HANDLER_BUCKETS, us)]++;
+}
+
+/* The identifies of `gw` so far (a rare path: the snapshot is fine). */
+static uint64_t identifies_of(const struct dgw_gateway *gw) {
+  struct dgw_shard_stats s;
+
+  s.size = offsetof(struct dgw_shard_stats, identifies) + sizeof(s.identifies);
+  return dgw_gateway_stats(gw, &s) == DGW_OK ? s.identifies : 0;
 }
 
 static void owner_identify_request(void *owner, struct dgw_gateway *gw) {
   struct dgw_client *c = owner;
+  uint64_t before = identifies_of(gw);
 
   dgw_pacer_release(c->pacer, gw); /* the identify queue paces it now */
   client_request_identify(owner, gw);
+  if (!client_dying(c) && identifies_of(gw) == before)
+    gateway_obs(gw)->identify_waits++; /* not granted at once: it waits */
 }
 
 static void owner_identify_cancel(void *owner, struct dgw_gateway *gw) {

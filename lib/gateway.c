@@ -490,7 +490,7 @@ static void on_payload(struct dgw_gateway *gw, const char *json, size_t len) {
     dgw_kokoro_beat_now(gw->kokoro);
     break;
   case DGW_OP_HEARTBEAT_ACK:
-    dgw_kokoro_ack(gw->kokoro);
+    shard_ack(gw);
     break;
   case DGW_OP_HELLO:
     on_hello(gw, &env);
@@ -542,6 +542,7 @@ static void ws_message(struct dgw_ws *ws, int binary, const uint8_t *data,
   if (binary && (rv = dgw_decomp_push(gw->z, data, len, &json, &json_len)) ==
                     DGW_ERR_AGAIN) /* refuse at its header what must fail */
     dgw_ws_limit_next_frame(ws, dgw_decomp_room(gw->z));
+  shard_count_frame(gw, len, rv == DGW_OK ? json_len : 0);
   if (rv == DGW_OK)
     on_payload(gw, json, json_len);
   else if (rv != DGW_ERR_AGAIN)

@@ -155,6 +155,10 @@ void gateway_drop_commands(struct dgw_gateway *gw,
  * next READY. */
 const char *gateway_self_id(const struct dgw_gateway *gw);
 
+/* The shard's counters the owner bumps too (dispatches by name, closes by
+ * code, identify waits, the last event's time); see stats.h. */
+struct stats_shard *gateway_obs(struct dgw_gateway *gw);
+
 /* Closes with 4000 (resumable) and keeps the session in memory, for a
  * restart that saves sessions.  DGW_ERR_STATE when already closed. */
 int gateway_close_keep_session(struct dgw_gateway *gw);

@@ -12,6 +12,7 @@
 
 #include <dgw/dgw.h>
 
+#include "clock.h"
 #include "gateway.h"
 #include "gateway_internal.h"
 #include "kokoro.h"
@@ -63,12 +64,21 @@ const char *gateway_self_id(const struct dgw_gateway *gw) {
 
 int gateway_command(struct dgw_gateway *gw, const char *json, size_t len,
                     dgw_send_done_fn done, void *user_data) {
+  int rv;
+
   if (json == NULL || len == 0)
     return DGW_ERR_INVALID_ARGUMENT;
   if (gw->state == DGW_STATE_CLOSED || gw->state == DGW_STATE_CLOSING ||
       gw->state == DGW_STATE_FATAL)
     return DGW_ERR_STATE;
-  return dgw_sender_command(gw->sender, json, len, done, user_data);
+  rv = dgw_sender_command(gw->sender, json, len, done, user_data);
+  if (rv == DGW_OK && dgw_sender_queued(gw->sender) > 0)
+    gw->counters.obs.rate_limit_waits++; /* it waits behind the limit */
+  return rv;
+}
+
+struct stats_shard *gateway_obs(struct dgw_gateway *gw) {
+  return &gw->counters.obs;
 }
 
 size_t dgw_gateway_queued(const struct dgw_gateway *gw) {
@@ -96,6 +106,7 @@ int dgw_gateway_stats(const struct dgw_gateway *gw,
   full.zombies = gw->counters.zombies;
   full.latency_ms = dgw_gateway_latency(gw);
   full.commands_queued = dgw_sender_queued(gw->sender);
+  stats_fill_shard(&full, &gw->counters.obs, dgw_monotonic_ns());
   memcpy(out, &full, size);
   return DGW_OK;
 }

@@ -12,6 +12,8 @@
 #include <dgw/dgw.h>
 
 #include "gateway.h"
+#include "kokoro.h"
+#include "stats.h"
 
 struct dgw_session;
 struct dgw_ws;
@@ -27,6 +29,7 @@ struct shard_counters {
   uint64_t resumes;
   uint64_t zombies;
   uint64_t dispatches;
+  struct stats_shard obs; /* the rest, shared with the owner (stats.h) */
 };
 
 struct dgw_gateway {
@@ -53,6 +56,22 @@ struct dgw_gateway {
   struct shard_counters counters;
   void *user_data; /* the application's, per shard */
 };
+
+/* One WebSocket message of `wire` bytes in, `inflated` after zlib (0 when
+ * it did not inflate to a payload yet). */
+static inline void shard_count_frame(struct dgw_gateway *gw, size_t wire,
+                                     size_t inflated) {
+  gw->counters.obs.frames_in++;
+  gw->counters.obs.bytes_wire += wire;
+  gw->counters.obs.bytes_inflated += inflated;
+}
+
+/* A heartbeat ACK: the heart timer learns it, the histogram counts the
+ * latency it measured (when it was one we asked for). */
+static inline void shard_ack(struct dgw_gateway *gw) {
+  if (dgw_kokoro_ack(gw->kokoro))
+    stats_latency(&gw->counters.obs, dgw_kokoro_latency_ms(gw->kokoro));
+}
 
 /* Logs through the config's sink when `level` passes its filter. */
 void shard_log(struct dgw_gateway *gw, enum dgw_log_level level,

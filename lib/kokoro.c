@@ -162,11 +162,12 @@ int dgw_kokoro_revive(struct dgw_kokoro *k) {
   return 1;
 }
 
-void dgw_kokoro_ack(struct dgw_kokoro *k) {
+int dgw_kokoro_ack(struct dgw_kokoro *k) {
   if (!k->running || k->acked)
-    return; /* an ACK we did not ask for says nothing about latency */
+    return 0; /* an ACK we did not ask for says nothing about latency */
   k->acked = 1;
   k->latency_ms = (double)(now_ns() - k->sent_ns) / 1e6;
+  return 1;
 }
 
 void dgw_kokoro_poll(struct dgw_kokoro *k) {

@@ -48,8 +48,9 @@ void dgw_kokoro_stop(struct dgw_kokoro *k);
  * whole interval later. */
 void dgw_kokoro_beat_now(struct dgw_kokoro *k);
 
-/* A HEARTBEAT_ACK arrived. */
-void dgw_kokoro_ack(struct dgw_kokoro *k);
+/* A HEARTBEAT_ACK arrived.  Returns 1 when it measured a latency (the ACK
+ * of the beat in flight), 0 when it was ignored. */
+int dgw_kokoro_ack(struct dgw_kokoro *k);
 
 /* Below this lateness of its own timer the loop counts as on time and no
  * credit is given. */

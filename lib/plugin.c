@@ -317,6 +317,13 @@ static void host_init(struct plugin *p) {
   h->field_bool = dgw_field_bool;
   h->field_null = dgw_field_null;
   h->field_count = dgw_field_count;
+  h->client_stats = dgw_client_stats;
+  h->gateway_stats = dgw_gateway_stats;
+  h->client_is_offline = dgw_client_is_offline;
+  h->stats_event_name = dgw_stats_event_name;
+  h->stats_close_code = dgw_stats_close_code;
+  h->stats_latency_bound_ms = dgw_stats_latency_bound_ms;
+  h->stats_handler_bound_us = dgw_stats_handler_bound_us;
 }
 
 /* ------------------------------------------------------------ loading */

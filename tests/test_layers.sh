@@ -11,7 +11,7 @@ cd "$srcdir" || exit 1
 # without the extension, so x.c and x.h share one.
 layer_of() {
   case "$1" in
-  why | clock | guard | error | intents | url | policy | ratelimit | \
+  why | clock | guard | error | intents | url | policy | ratelimit | stats | \
     resolver | tls | handshake) echo 0 ;;            # leaves: no I/O state
   connector) echo 1 ;;                               # DNS, addresses, TLS
   ws | ws_frames | ws_internal | rest | rest_answer) echo 2 ;; # WebSocket, HTTP
@@ -20,7 +20,7 @@ layer_of() {
   session | kokoro | sender | identify | requests | pacer) echo 5 ;; # cores
   gateway | gateway_internal | gateway_api | gateway_send) echo 6 ;; # the shard
   plugin | router) echo 7 ;;                         # loader and router
-  client | client_plugins | fanout | options | command_api | \
+  client | client_plugins | client_stats | fanout | options | command_api | \
     session_file) echo 8 ;;                          # the client
   *) echo "" ;;
   esac

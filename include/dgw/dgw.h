@@ -980,6 +980,31 @@ dgw_client_gateway_for_guild(struct dgw_client *client, const char *guild_id);
 DGW_EXTERN size_t dgw_gateway_queued(const struct dgw_gateway *gw);
 
 /**
+ * The fixed slots of the statistics' arrays.  They never change meaning:
+ * new event names and close codes only fill spare slots, so the arrays
+ * keep their size.  Slot 0 is "other" (a name or code not in the table;
+ * for closes also a connection lost without a close frame).  The table
+ * bounds the set of labels a hostile stream can produce.
+ */
+#define DGW_STATS_EVENT_NAMES 96
+#define DGW_STATS_CLOSE_CODES 24
+#define DGW_STATS_LATENCY_BUCKETS 10
+#define DGW_STATS_HANDLER_BUCKETS 10
+
+/** The event name of slot `slot` ("other" for 0), or NULL for a spare or
+ * out-of-range slot.  Static storage. */
+DGW_EXTERN const char *dgw_stats_event_name(unsigned slot);
+/** The close code of slot `slot`: 0 for slot 0 ("other"), -1 for a spare
+ * or out-of-range slot. */
+DGW_EXTERN int dgw_stats_close_code(unsigned slot);
+/** The upper bound of latency bucket `bucket` in milliseconds (the last is
+ * INFINITY), or -1 out of range. */
+DGW_EXTERN double dgw_stats_latency_bound_ms(unsigned bucket);
+/** The upper bound of handler time bucket `bucket` in microseconds (the
+ * last is INFINITY), or -1 out of range. */
+DGW_EXTERN double dgw_stats_handler_bound_us(unsigned bucket);
+
+/**
  * A snapshot of a client's counters, for tests, the stats plugin and
  * metrics.  The struct carries its own size so it can grow: set `size` to
  * sizeof(struct dgw_client_stats) as your header declares it, and the
@@ -1008,6 +1033,32 @@ struct dgw_client_stats {
                                  came before the next beat */
   uint64_t commands_queued; /**< commands waiting in the shards' send
                                  queues now */
+  /* --- Appended for operations (issue 14); summed over the shards unless
+   * said otherwise.  The arrays are indexed by the slots described at
+   * DGW_STATS_EVENT_NAMES and friends. */
+  uint64_t frames_in;      /**< WebSocket messages received */
+  uint64_t bytes_wire;     /**< their payload bytes as received */
+  uint64_t bytes_inflated; /**< the payloads' bytes after zlib (equal to
+                                bytes_wire without compression) */
+  uint64_t dispatches_by_name[DGW_STATS_EVENT_NAMES]; /**< by event name */
+  uint64_t closes;                                    /**< connections lost */
+  uint64_t closes_by_code[DGW_STATS_CLOSE_CODES];     /**< by close code */
+  uint64_t rate_limit_waits;   /**< commands queued behind the send limit */
+  uint64_t identify_waits;     /**< IDENTIFYs that waited in the identify
+                                    queue */
+  int64_t session_starts_left; /**< session starts left as last learnt
+                                    from GET /gateway/bot; -1 unknown */
+  int64_t ms_since_event;      /**< since the last dispatch of any shard;
+                                    -1 before the first */
+  double latency_ms_max;       /**< the largest shard heartbeat latency;
+                                    DGW_LATENCY_UNKNOWN without any */
+  uint64_t handled_by_name[DGW_STATS_EVENT_NAMES]; /**< events given to a
+                                    handler (on_dispatch, plugin, request) */
+  uint64_t handler_hist[DGW_STATS_EVENT_NAMES]
+                       [DGW_STATS_HANDLER_BUCKETS]; /**< time in those
+                                    handlers, per event, by bucket
+                                    (dgw_stats_handler_bound_us) */
+  double handler_us_sum[DGW_STATS_EVENT_NAMES]; /**< its sum, microseconds */
 };
 
 /**
@@ -1039,6 +1090,21 @@ struct dgw_shard_stats {
   double latency_ms;        /**< as dgw_gateway_latency():
                                  DGW_LATENCY_UNKNOWN before the first ACK */
   uint64_t commands_queued; /**< as dgw_gateway_queued() */
+  /* --- Appended for operations (issue 14). */
+  uint64_t frames_in;      /**< WebSocket messages received */
+  uint64_t bytes_wire;     /**< their payload bytes as received */
+  uint64_t bytes_inflated; /**< after zlib (= bytes_wire without it) */
+  uint64_t dispatches_by_name[DGW_STATS_EVENT_NAMES]; /**< by event name */
+  uint64_t closes;                                    /**< connections lost */
+  uint64_t closes_by_code[DGW_STATS_CLOSE_CODES];     /**< by close code */
+  uint64_t rate_limit_waits; /**< commands queued behind the send limit */
+  uint64_t identify_waits;   /**< IDENTIFYs that waited in the queue */
+  int64_t ms_since_event;    /**< since the last dispatch; -1 before one */
+  uint64_t latency_hist[DGW_STATS_LATENCY_BUCKETS]; /**< heartbeat ACK
+                                latencies by bucket (non-cumulative;
+                                dgw_stats_latency_bound_ms) */
+  double latency_sum_ms;                            /**< their sum */
+  uint64_t latency_count;                           /**< their number */
 };
 
 /**

@@ -290,6 +290,20 @@ struct dgw_plugin_host {
   int (*field_null)(const char *json, size_t len, const char *pointer);
   int (*field_count)(const char *json, size_t len, const char *pointer,
                      size_t *out);
+
+  /* --- Statistics (added after the field getters: check them with
+   * DGW_PLUGIN_HOST_HAS).  As dgw_client_stats(), dgw_gateway_stats(),
+   * dgw_client_is_offline() and the dgw_stats_* slot tables in
+   * <dgw/dgw.h>; `client` is host->client.  The caller sets out->size. */
+  int (*client_stats)(const struct dgw_client *client,
+                      struct dgw_client_stats *out);
+  int (*gateway_stats)(const struct dgw_gateway *gw,
+                       struct dgw_shard_stats *out);
+  int (*client_is_offline)(const struct dgw_client *client);
+  const char *(*stats_event_name)(unsigned slot);
+  int (*stats_close_code)(unsigned slot);
+  double (*stats_latency_bound_ms)(unsigned bucket);
+  double (*stats_handler_bound_us)(unsigned bucket);
 };
 
 /** Nonzero when the host table `host` has member `member` (a plugin built

@@ -675,7 +675,11 @@ static int find_token(struct ctx *x, struct json_object *root,
   struct json_object *v;
   const char *env = DEFAULT_TOKEN_ENV;
   const char *token = NULL;
+  int rv =
+      config_ops_token(x->path, x->dir, root, &cfg->token, x->why, x->why_size);
 
+  if (rv <= 0)
+    return rv; /* "token_file": read, or refused */
   if (json_object_object_get_ex(root, "token", &v)) {
     struct stat st;
 
@@ -762,6 +766,9 @@ static int parse_root(struct ctx *x, struct json_object *root,
         else
           cfg->log_level = (enum dgw_log_level)level;
       }
+    } else if ((rv = config_ops_key(x->path, key, v, &cfg->ops, x->why,
+                                    x->why_size)) <= 0) {
+      /* an operations key (config_ops.c), parsed or refused */
     } else {
       rv = fail(x, NULL,
                 "unknown key \"%s\" (see docs/cli.md for the keys; a typo "
@@ -906,5 +913,6 @@ void cli_config_free(struct cli_config *cfg) {
     free(cfg->plugins[i].config_json);
   }
   free(cfg->plugins);
+  config_ops_free(&cfg->ops);
   memset(cfg, 0, sizeof(*cfg));
 }

@@ -36,6 +36,10 @@ int cli_parse_number(const char *s, unsigned long long max,
  * dgw_log_level). */
 void cli_log(enum dgw_log_level level, const char *message, void *user_data);
 
+/* 1: cli_log and cli_say write one JSON object a line ("log_format":
+ * "json" of dgw run) instead of text. */
+extern int cli_log_json;
+
 /* A line of the program's own on stderr, with the same prefix as cli_log. */
 void cli_say(enum dgw_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

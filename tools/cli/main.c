@@ -36,9 +36,10 @@ static void usage(FILE *out) {
   for (size_t i = 0; i < NCOMMANDS; i++)
     fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
   fputs("\n"
-        "`dgw COMMAND --help` tells more.  Exit status: 0 done (or stopped\n"
-        "by SIGINT/SIGTERM), 1 runtime failure, 2 usage error, 3 bad\n"
-        "configuration, 4 Discord refused the bot (token, intents).\n",
+        "`dgw COMMAND --help` or `dgw help COMMAND` tells more, `man dgw`\n"
+        "all.  Exit status: 0 done (or stopped by SIGINT/SIGTERM), 1 runtime\n"
+        "failure, 2 usage error, 3 bad configuration, 4 Discord refused the\n"
+        "bot (token, intents).\n",
         out);
 }
 
@@ -47,6 +48,17 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   if (argc < 2) {
     usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  if (strcmp(argv[1], "help") == 0 && argc >= 3) {
+    /* `dgw help COMMAND` is `dgw COMMAND --help`. */
+    static char help[] = "--help";
+    char *args[] = {argv[2], help, NULL};
+
+    for (size_t i = 0; i < NCOMMANDS; i++)
+      if (strcmp(argv[2], commands[i].name) == 0)
+        return commands[i].fn(2, args);
+    fprintf(stderr, "dgw: no command '%s'; try 'dgw --help'\n", argv[2]);
     return CLI_EXIT_USAGE;
   }
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

@@ -25,6 +25,7 @@
 
 #include "botconfig.h"
 #include "cli.h"
+#include "run_ops.h"
 
 /* How long a graceful stop may take before the connections are dropped. */
 #define STOP_GRACE_MS 10000
@@ -35,11 +36,13 @@ struct run {
   struct cli_config cfg;
   enum dgw_log_level level;
   struct event *sigint, *sigterm, *grace;
-  int stopping;     /* a signal asked us to stop */
-  int refused;      /* Discord refused the bot for good */
-  int config_error; /* the REST API refused the request (not the token) */
-  int save_failed;  /* the sessions could not be saved */
-  int lock_fd;      /* <session_file>.lock, held while we run; -1: none */
+  int stopping;        /* a signal asked us to stop */
+  int refused;         /* Discord refused the bot for good */
+  int config_error;    /* the REST API refused the request (not the token) */
+  int save_failed;     /* the sessions could not be saved */
+  int gave_up;         /* offline for give_up_after_s */
+  struct run_ops *ops; /* warn lines, give up, systemd (run_ops.c) */
+  int lock_fd;         /* <session_file>.lock, held while we run; -1: none */
   char *lock_path;
   int status;
 };
@@ -176,6 +179,36 @@ static void on_client_fatal(struct dgw_client *client, int error,
   event_base_loopexit(r->base, NULL);
 }
 
+static void on_disconnect(struct dgw_gateway *gw,
+                          const struct dgw_disconnect *info, void *ud) {
+  struct run *r = ud;
+
+  run_ops_disconnect(r->ops, gw, info);
+}
+
+static void on_ready(struct dgw_gateway *gw, void *ud) {
+  struct run *r = ud;
+
+  run_ops_ready(r->ops, gw);
+}
+
+static void on_network(struct dgw_client *client, int online, void *ud) {
+  struct run *r = ud;
+
+  (void)client;
+  run_ops_network(r->ops, online);
+}
+
+/* Offline for give_up_after_s: stop, and exit 1 for the supervisor. */
+static void give_up(void *arg) {
+  struct run *r = arg;
+
+  r->gave_up = 1;
+  run_ops_stopping(r->ops);
+  dgw_client_stop(r->client);
+  event_base_loopexit(r->base, NULL);
+}
+
 static void on_grace_over(evutil_socket_t fd, short what, void *arg) {
   struct run *r = arg;
 
@@ -197,6 +230,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
     return;
   }
   r->stopping = 1;
+  run_ops_stopping(r->ops);
   cli_say(DGW_LOG_INFO, "%s: stopping%s", sig == SIGINT ? "SIGINT" : "SIGTERM",
           r->cfg.session_file != NULL ? " (sessions kept for the next start)"
                                       : "");
@@ -257,6 +291,10 @@ static struct dgw_callbacks *make_callbacks(void) {
   dgw_callbacks_set_on_connecting(cb, on_connecting);
   dgw_callbacks_set_on_fatal(cb, on_fatal);
   dgw_callbacks_set_on_client_fatal(cb, on_client_fatal);
+  dgw_callbacks_set_on_disconnect(cb, on_disconnect);
+  dgw_callbacks_set_on_ready(cb, on_ready);
+  dgw_callbacks_set_on_resumed(cb, on_ready);
+  dgw_callbacks_set_on_network(cb, on_network);
   return cb;
 }
 
@@ -292,6 +330,12 @@ static int load_plugins(struct run *r, const char *record_to,
       return -1;
     }
   }
+  /* "metrics": {"listen": ...}: the metrics plugin (a busy port is
+   * refused by it, naming the address). */
+  if (r->cfg.ops.metrics_json != NULL &&
+      dgw_client_load_plugin(r->client, "metrics", r->cfg.ops.metrics_json, why,
+                             sizeof(why)) != DGW_OK)
+    return -1;
   /* A refusal is logged by the library ("plugin refused: ..."). */
   for (size_t i = 0; i < r->cfg.nplugins; i++)
     if (dgw_client_load_plugin(r->client, r->cfg.plugins[i].name_or_path,
@@ -325,6 +369,7 @@ static int run_config(const char *config_path, const char *record_to,
     return CLI_EXIT_CONFIG;
   }
   r.level = r.cfg.log_level;
+  cli_log_json = r.cfg.ops.log_json;
   opt = dgw_options_new();
   cb = make_callbacks();
   if (opt == NULL || cb == NULL) {
@@ -363,6 +408,13 @@ static int run_config(const char *config_path, const char *record_to,
     r.status = err == DGW_ERR_TLS ? CLI_EXIT_CONFIG : CLI_EXIT_RUNTIME;
     goto out;
   }
+  r.ops =
+      run_ops_new(r.base, r.client, r.cfg.gateway_url,
+                  r.cfg.ops.give_up_after_s, r.cfg.ops.reminder_s, give_up, &r);
+  if (r.ops == NULL) {
+    cli_say(DGW_LOG_ERROR, "out of memory");
+    goto out;
+  }
   if (load_plugins(&r, record_to, record_events) != 0) {
     r.status = CLI_EXIT_CONFIG;
     goto out;
@@ -376,8 +428,9 @@ static int run_config(const char *config_path, const char *record_to,
     cli_say(DGW_LOG_ERROR, "the event loop failed");
     goto out;
   }
+  run_ops_stopping(r.ops);
   save_sessions(&r);
-  if (r.save_failed)
+  if (r.save_failed || r.gave_up)
     r.status = CLI_EXIT_RUNTIME;
   else if (r.stopping)
     r.status = CLI_EXIT_OK;
@@ -385,6 +438,12 @@ static int run_config(const char *config_path, const char *record_to,
     r.status = CLI_EXIT_REFUSED;
   else if (r.config_error)
     r.status = CLI_EXIT_CONFIG;
+  else if (all_ended(&r)) {
+    /* Every shard closed and none was refused: something asked the client
+     * to stop (a plugin's host->stop), as a signal would. */
+    cli_say(DGW_LOG_INFO, "the client was stopped (by a plugin)");
+    r.status = CLI_EXIT_OK;
+  }
   cli_say(r.status == CLI_EXIT_OK ? DGW_LOG_INFO : DGW_LOG_ERROR,
           "stopped (exit status %d)", r.status);
 
@@ -392,6 +451,8 @@ out:
   dgw_options_free(opt);
   dgw_callbacks_free(cb);
   dgw_client_free(r.client);
+  run_ops_free(r.ops); /* after the client (its shards point to our notes),
+                        before the base (our timers are on it) */
   if (r.sigint != NULL)
     event_free(r.sigint);
   if (r.sigterm != NULL)
@@ -427,7 +488,19 @@ static void run_usage(FILE *out) {
         "at once.  While it runs, the bot holds SESSION_FILE.lock: a\n"
         "second dgw run on the same session file refuses to start.\n"
         "\n"
-        "Exit status: 0 stopped by a signal, 1 runtime failure, 2 usage\n"
+        "For operators (docs/operations.md, dgw(1)):\n"
+        "  \"metrics\": {\"listen\": \"127.0.0.1:9464\"}  Prometheus /metrics\n"
+        "                                  and /healthz on that address\n"
+        "  \"log_format\": \"json\"        one JSON object a log line\n"
+        "  \"give_up_after_s\": N        exit 1 after N s offline (0: never)\n"
+        "  \"offline_reminder_s\": N     warn again every N s offline (300)\n"
+        "  \"token_file\": \"NAME\"        the token from a file, relative to\n"
+        "                               $CREDENTIALS_DIRECTORY (systemd)\n"
+        "Under systemd (Type=notify) it sends READY=1 once every shard was\n"
+        "ready, STATUS=, WATCHDOG=1 and STOPPING=1.\n"
+        "\n"
+        "Exit status: 0 stopped by a signal (or by a plugin), 1 runtime\n"
+        "failure (or give_up_after_s offline), 2 usage\n"
         "error, 3 bad config (or unset token variable, refused plugin,\n"
         "session file in use by another dgw run),\n"
         "4 Discord refused the bot (token, intents, shards).\n",
