@@ -212,6 +212,19 @@ struct dgw_mock_config {
   uint32_t rest_shards;
   uint32_t rest_max_concurrency;
 
+  /* The built-in guild (id 1200000000000000001, two text channels, roles,
+   * the bot and one user "alice" as members, a presence): listed
+   * unavailable in READY and sent as GUILD_CREATE right after it, on the
+   * shard the guild belongs to.  Off by default (the test suite's scripts
+   * bring their own guilds); `dgw mock` turns it on without --script.
+   *
+   * Plain HTTP requests on the port (no Upgrade: websocket) are Discord's
+   * REST (routes under /api/v10, /api/v9 and /api; see docs/mock.md) and
+   * the control API under /_mock/ that test suites drive: inject a
+   * message, an interaction or any event, list what the bot sent, close
+   * or cut connections, withhold ACKs, reset. */
+  int builtin_guild;
+
   /* Sessions kept resumable without a connection at once (the oldest
    * beyond are forgotten); 0 means 32.  A bench that cuts thousands of
    * connections at once and expects them all to RESUME raises it. */
@@ -394,7 +407,7 @@ struct dgw_mock_stats {
    * cfg.rate_window_ms (the payload that tripped a 4008 included), so a
    * test can check that a client never went over the budget. */
   uint64_t max_in_window;
-  uint64_t rest_requests; /* GET /gateway/bot requests answered */
+  uint64_t rest_requests; /* REST requests answered (control API excluded) */
 };
 
 /* Copies the counters into *out. */

@@ -1,0 +1,360 @@
+#include "config.h"
+
+/*
+ * The one source of truth for the JSON shapes the mock sends (READY's
+ * user and application, the built-in guild, members, messages), with
+ * every field Discord's documentation gives, so the models of real bot
+ * libraries (discord.py, discord.js) build from them.  Nullable fields are
+ * present as null, as Discord sends them.
+ */
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "mock_int.h"
+
+#define ADD(o, k, v) bad |= mock_json_add((o), (k), (v))
+#define STR(s) json_object_new_string(s)
+#define INT(n) json_object_new_int64(n)
+#define BOOL(b) json_object_new_boolean(b)
+#define ADDNULL(o, k) bad |= (json_object_object_add((o), (k), NULL) != 0)
+#define ARR() json_object_new_array()
+
+static json_object *done(json_object *o, int bad) {
+  if (bad) {
+    json_object_put(o);
+    return NULL;
+  }
+  return o;
+}
+
+void mock_shape_now(char out[40]) {
+  struct timeval tv;
+  struct tm tm;
+  char date[32];
+
+  gettimeofday(&tv, NULL);
+  gmtime_r(&tv.tv_sec, &tm);
+  strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out, 40, "%.19s.%06u+00:00", date, (unsigned)(tv.tv_usec % 1000000));
+}
+
+json_object *mock_shape_user(const char *id, const char *username, int bot) {
+  json_object *u = json_object_new_object();
+  int bad = u == NULL;
+
+  if (bad)
+    return NULL;
+  ADD(u, "id", STR(id));
+  ADD(u, "username", STR(username));
+  ADD(u, "discriminator", STR("0"));
+  ADD(u, "global_name", STR(username));
+  ADDNULL(u, "avatar");
+  ADDNULL(u, "avatar_decoration_data");
+  ADDNULL(u, "banner");
+  ADDNULL(u, "accent_color");
+  ADD(u, "bot", BOOL(bot));
+  ADD(u, "system", BOOL(0));
+  ADD(u, "public_flags", INT(0));
+  ADD(u, "flags", INT(0));
+  return done(u, bad);
+}
+
+json_object *mock_shape_bot_user(void) {
+  json_object *u = mock_shape_user(MOCK_USER_ID, "dgw-mock", 1);
+  int bad = u == NULL;
+
+  if (bad)
+    return NULL;
+  ADD(u, "verified", BOOL(1));
+  ADD(u, "mfa_enabled", BOOL(0));
+  ADDNULL(u, "email");
+  ADD(u, "locale", STR("en-US"));
+  return done(u, bad);
+}
+
+json_object *mock_shape_member(json_object *user, const char *joined_at) {
+  json_object *m = json_object_new_object();
+  int bad = m == NULL;
+
+  if (bad) {
+    json_object_put(user);
+    return NULL;
+  }
+  if (user != NULL)
+    ADD(m, "user", user);
+  ADDNULL(m, "nick");
+  ADDNULL(m, "avatar");
+  ADD(m, "roles", ARR());
+  ADD(m, "joined_at", STR(joined_at));
+  ADDNULL(m, "premium_since");
+  ADD(m, "deaf", BOOL(0));
+  ADD(m, "mute", BOOL(0));
+  ADD(m, "flags", INT(0));
+  ADD(m, "pending", BOOL(0));
+  ADDNULL(m, "communication_disabled_until");
+  return done(m, bad);
+}
+
+json_object *mock_shape_application(int partial) {
+  json_object *a = json_object_new_object();
+  int bad = a == NULL;
+
+  if (bad)
+    return NULL;
+  ADD(a, "id", STR(MOCK_USER_ID));
+  ADD(a, "flags", INT(0));
+  if (partial)
+    return done(a, bad);
+  ADD(a, "name", STR("dgw-mock"));
+  ADDNULL(a, "icon");
+  ADD(a, "description", STR("the dgw mock's application"));
+  ADD(a, "rpc_origins", ARR());
+  ADD(a, "bot_public", BOOL(1));
+  ADD(a, "bot_require_code_grant", BOOL(0));
+  ADD(a, "bot", mock_shape_bot_user());
+  ADDNULL(a, "terms_of_service_url");
+  ADDNULL(a, "privacy_policy_url");
+  ADD(a, "owner", mock_shape_user(MOCK_USER2_ID, "alice", 0));
+  ADD(a, "verify_key",
+      STR("0000000000000000000000000000000000000000000000000"
+          "000000000000000"));
+  ADDNULL(a, "team");
+  ADDNULL(a, "guild_id");
+  ADDNULL(a, "cover_image");
+  ADD(a, "tags", ARR());
+  ADDNULL(a, "install_params");
+  ADDNULL(a, "custom_install_url");
+  ADD(a, "approximate_guild_count", INT(1));
+  ADD(a, "redirect_uris", ARR());
+  ADDNULL(a, "interactions_endpoint_url");
+  ADD(a, "summary", STR(""));
+  ADD(a, "hook", BOOL(1));
+  ADD(a, "is_monetized", BOOL(0));
+  return done(a, bad);
+}
+
+/* The built-in guild's channels: id, name, position, topic. */
+static const struct {
+  const char *id, *name, *topic;
+} channels[] = {
+    {MOCK_CHANNEL_ID, "general", "where everyone talks"},
+    {MOCK_CHANNEL2_ID, "bot-commands", "where the bot is tried"},
+};
+
+const char *mock_shape_channel_guild(const char *channel_id) {
+  for (size_t i = 0; i < sizeof channels / sizeof channels[0]; i++)
+    if (strcmp(channel_id, channels[i].id) == 0)
+      return MOCK_GUILD_ID;
+  return NULL;
+}
+
+static json_object *channel_at(size_t i) {
+  json_object *c = json_object_new_object(), *ow, *o;
+  int bad = c == NULL;
+
+  if (bad)
+    return NULL;
+  ADD(c, "id", STR(channels[i].id));
+  ADD(c, "type", INT(0)); /* GUILD_TEXT */
+  ADD(c, "guild_id", STR(MOCK_GUILD_ID));
+  ADD(c, "position", INT((int64_t)i));
+  /* @everyone may read and send everywhere (VIEW_CHANNEL|SEND_MESSAGES). */
+  if ((ow = ARR()) != NULL && (o = json_object_new_object()) != NULL) {
+    ADD(o, "id", STR(MOCK_GUILD_ID));
+    ADD(o, "type", INT(0));
+    ADD(o, "allow", STR("3072"));
+    ADD(o, "deny", STR("0"));
+    bad |= mock_json_append(ow, o);
+  } else {
+    bad = 1;
+  }
+  ADD(c, "permission_overwrites", ow);
+  ADD(c, "name", STR(channels[i].name));
+  ADD(c, "topic", STR(channels[i].topic));
+  ADD(c, "nsfw", BOOL(0));
+  ADDNULL(c, "last_message_id");
+  ADD(c, "rate_limit_per_user", INT(0));
+  ADDNULL(c, "parent_id");
+  ADDNULL(c, "last_pin_timestamp");
+  ADD(c, "default_auto_archive_duration", INT(1440));
+  ADD(c, "flags", INT(0));
+  return done(c, bad);
+}
+
+json_object *mock_shape_channel(const char *channel_id) {
+  for (size_t i = 0; i < sizeof channels / sizeof channels[0]; i++)
+    if (strcmp(channel_id, channels[i].id) == 0)
+      return channel_at(i);
+  return NULL;
+}
+
+static json_object *role(const char *id, const char *name, int64_t position,
+                         const char *permissions, int64_t color) {
+  json_object *r = json_object_new_object();
+  int bad = r == NULL;
+
+  if (bad)
+    return NULL;
+  ADD(r, "id", STR(id));
+  ADD(r, "name", STR(name));
+  ADD(r, "color", INT(color));
+  ADD(r, "hoist", BOOL(0));
+  ADDNULL(r, "icon");
+  ADDNULL(r, "unicode_emoji");
+  ADD(r, "position", INT(position));
+  ADD(r, "permissions", STR(permissions));
+  ADD(r, "managed", BOOL(0));
+  ADD(r, "mentionable", BOOL(0));
+  ADD(r, "flags", INT(0));
+  return done(r, bad);
+}
+
+static json_object *presence(const char *user_id) {
+  json_object *p = json_object_new_object(), *u, *cs;
+  int bad = p == NULL;
+
+  if (bad)
+    return NULL;
+  if ((u = json_object_new_object()) != NULL)
+    ADD(u, "id", STR(user_id));
+  ADD(p, "user", u);
+  ADD(p, "guild_id", STR(MOCK_GUILD_ID));
+  ADD(p, "status", STR("online"));
+  ADD(p, "activities", ARR());
+  if ((cs = json_object_new_object()) != NULL)
+    ADD(cs, "desktop", STR("online"));
+  ADD(p, "client_status", cs);
+  return done(p, bad);
+}
+
+json_object *mock_shape_guild_create(void) {
+  json_object *g = json_object_new_object(), *a;
+  char now[40];
+  int bad = g == NULL;
+
+  if (bad)
+    return NULL;
+  mock_shape_now(now);
+  ADD(g, "id", STR(MOCK_GUILD_ID));
+  ADD(g, "name", STR("dgw mock guild"));
+  ADDNULL(g, "icon");
+  ADDNULL(g, "icon_hash");
+  ADDNULL(g, "splash");
+  ADDNULL(g, "discovery_splash");
+  ADD(g, "owner_id", STR(MOCK_USER2_ID));
+  ADDNULL(g, "region");
+  ADDNULL(g, "afk_channel_id");
+  ADD(g, "afk_timeout", INT(300));
+  ADD(g, "widget_enabled", BOOL(0));
+  ADDNULL(g, "widget_channel_id");
+  ADD(g, "verification_level", INT(0));
+  ADD(g, "default_message_notifications", INT(0));
+  ADD(g, "explicit_content_filter", INT(0));
+  if ((a = ARR()) != NULL) {
+    /* @everyone: VIEW_CHANNEL, SEND_MESSAGES, READ_MESSAGE_HISTORY,
+     * ADD_REACTIONS, USE_APPLICATION_COMMANDS... */
+    bad |= mock_json_append(
+        a, role(MOCK_GUILD_ID, "@everyone", 0, "2248473465835073", 0));
+    bad |= mock_json_append(a, role(MOCK_ROLE_ID, "mods", 1, "8", 3447003));
+  }
+  ADD(g, "roles", a);
+  ADD(g, "emojis", ARR());
+  ADD(g, "features", ARR());
+  ADD(g, "mfa_level", INT(0));
+  ADDNULL(g, "application_id");
+  ADD(g, "system_channel_id", STR(MOCK_CHANNEL_ID));
+  ADD(g, "system_channel_flags", INT(0));
+  ADDNULL(g, "rules_channel_id");
+  ADDNULL(g, "max_presences");
+  ADD(g, "max_members", INT(500000));
+  ADDNULL(g, "vanity_url_code");
+  ADDNULL(g, "description");
+  ADDNULL(g, "banner");
+  ADD(g, "premium_tier", INT(0));
+  ADD(g, "premium_subscription_count", INT(0));
+  ADD(g, "preferred_locale", STR("en-US"));
+  ADDNULL(g, "public_updates_channel_id");
+  ADD(g, "max_video_channel_users", INT(25));
+  ADD(g, "max_stage_video_channel_users", INT(50));
+  ADD(g, "nsfw_level", INT(0));
+  ADD(g, "stickers", ARR());
+  ADD(g, "premium_progress_bar_enabled", BOOL(0));
+  ADDNULL(g, "safety_alerts_channel_id");
+  ADDNULL(g, "incidents_data");
+  /* The GUILD_CREATE-only fields. */
+  ADD(g, "joined_at", STR(now));
+  ADD(g, "large", BOOL(0));
+  ADD(g, "unavailable", BOOL(0));
+  ADD(g, "member_count", INT(2));
+  ADD(g, "voice_states", ARR());
+  if ((a = ARR()) != NULL) {
+    json_object *m;
+
+    bad |= mock_json_append(a, mock_shape_member(mock_shape_bot_user(), now));
+    m = mock_shape_member(mock_shape_user(MOCK_USER2_ID, "alice", 0), now);
+    if (m != NULL) {
+      json_object *roles = ARR();
+      if (roles != NULL)
+        bad |= mock_json_append(roles, STR(MOCK_ROLE_ID));
+      ADD(m, "roles", roles);
+    }
+    bad |= mock_json_append(a, m);
+  }
+  ADD(g, "members", a);
+  if ((a = ARR()) != NULL)
+    for (size_t i = 0; i < sizeof channels / sizeof channels[0]; i++)
+      bad |= mock_json_append(a, channel_at(i));
+  ADD(g, "channels", a);
+  ADD(g, "threads", ARR());
+  if ((a = ARR()) != NULL)
+    bad |= mock_json_append(a, presence(MOCK_USER2_ID));
+  ADD(g, "presences", a);
+  ADD(g, "stage_instances", ARR());
+  ADD(g, "guild_scheduled_events", ARR());
+  ADD(g, "soundboard_sounds", ARR());
+  return done(g, bad);
+}
+
+json_object *mock_shape_message(const char *id, const char *channel_id,
+                                const char *guild_id, json_object *author,
+                                const char *content) {
+  json_object *m = json_object_new_object();
+  char now[40];
+  int bad = m == NULL;
+
+  if (bad) {
+    json_object_put(author);
+    return NULL;
+  }
+  mock_shape_now(now);
+  ADD(m, "id", STR(id));
+  ADD(m, "channel_id", STR(channel_id));
+  if (guild_id != NULL) {
+    ADD(m, "guild_id", STR(guild_id));
+    ADD(m, "member", mock_shape_member(NULL, now));
+  }
+  ADD(m, "author", author);
+  ADD(m, "content", STR(content));
+  ADD(m, "timestamp", STR(now));
+  ADDNULL(m, "edited_timestamp");
+  ADD(m, "tts", BOOL(0));
+  ADD(m, "mention_everyone", BOOL(0));
+  ADD(m, "mentions", ARR());
+  ADD(m, "mention_roles", ARR());
+  ADD(m, "mention_channels", ARR());
+  ADD(m, "attachments", ARR());
+  ADD(m, "embeds", ARR());
+  ADD(m, "reactions", ARR());
+  ADD(m, "pinned", BOOL(0));
+  ADD(m, "type", INT(0));
+  ADD(m, "flags", INT(0));
+  ADD(m, "components", ARR());
+  ADD(m, "sticker_items", ARR());
+  ADDNULL(m, "position");
+  return done(m, bad);
+}
