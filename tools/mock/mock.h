@@ -414,6 +414,20 @@ struct dgw_mock_stats {
 void dgw_mock_get_stats(const struct dgw_mock *mock,
                         struct dgw_mock_stats *out);
 
+/*
+ * The d of a MESSAGE_CREATE by user `author_id` named `username` with
+ * every field Discord documents (author with avatar, discriminator and
+ * global_name, member when `guild_id` is not NULL, attachments, embeds,
+ * mentions, mention_roles, mention_everyone, pinned, tts, type, timestamp
+ * of now, edited_timestamp, flags...): the one shape the mock's REST and
+ * control API send too, for scripts and tools that add dispatches.
+ * Returns a heap string (free()), or NULL for a NULL argument (guild_id
+ * excepted) or when out of memory.
+ */
+char *dgw_mock_message_json(const char *id, const char *channel_id,
+                            const char *guild_id, const char *author_id,
+                            const char *username, const char *content);
+
 /* The resume_gateway_url READY announces from now on (copied, at most 255
  * bytes), e.g. a ws:// URL on a wss:// mock to test that a client refuses
  * the downgrade; NULL restores the mock's own address. */

@@ -333,13 +333,14 @@ json_object *mock_shape_message(const char *id, const char *channel_id,
   }
   mock_shape_now(now);
   ADD(m, "id", STR(id));
-  ADD(m, "channel_id", STR(channel_id));
-  if (guild_id != NULL) {
-    ADD(m, "guild_id", STR(guild_id));
-    ADD(m, "member", mock_shape_member(NULL, now));
-  }
-  ADD(m, "author", author);
+  ADD(m, "type", INT(0));
   ADD(m, "content", STR(content));
+  ADD(m, "channel_id", STR(channel_id));
+  if (guild_id != NULL)
+    ADD(m, "guild_id", STR(guild_id));
+  ADD(m, "author", author);
+  if (guild_id != NULL)
+    ADD(m, "member", mock_shape_member(NULL, now));
   ADD(m, "timestamp", STR(now));
   ADDNULL(m, "edited_timestamp");
   ADD(m, "tts", BOOL(0));
@@ -351,10 +352,27 @@ json_object *mock_shape_message(const char *id, const char *channel_id,
   ADD(m, "embeds", ARR());
   ADD(m, "reactions", ARR());
   ADD(m, "pinned", BOOL(0));
-  ADD(m, "type", INT(0));
   ADD(m, "flags", INT(0));
   ADD(m, "components", ARR());
   ADD(m, "sticker_items", ARR());
   ADDNULL(m, "position");
   return done(m, bad);
+}
+
+char *dgw_mock_message_json(const char *id, const char *channel_id,
+                            const char *guild_id, const char *author_id,
+                            const char *username, const char *content) {
+  json_object *m;
+  char *out;
+
+  if (id == NULL || channel_id == NULL || author_id == NULL ||
+      username == NULL || content == NULL)
+    return NULL;
+  m = mock_shape_message(id, channel_id, guild_id,
+                         mock_shape_user(author_id, username, 0), content);
+  if (m == NULL)
+    return NULL;
+  out = mock_strdup(mock_json_plain(m));
+  json_object_put(m);
+  return out;
 }
