@@ -184,6 +184,10 @@ ctl GET nope
 grep -q '404' "$tmp/ctl.out"
 ok $? "an unknown control path: 404"
 
+kill "$runpid" 2> /dev/null
+wait "$runpid" 2> /dev/null
+runpid=
+stop_mock
 echo "1..$n"
 if [ $failed -ne 0 ]; then
   show "$tmp/run.err" "$tmp/mock.err"

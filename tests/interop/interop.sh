@@ -8,6 +8,7 @@ scale=${DGW_TEST_TIME_SCALE:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dgw-interop.XXXXXX") || exit 1
 limit="timeout -k 5 $((90 * scale))"
+wrap=${DGW_TEST_WRAPPER:-} # e.g. valgrind, around the mock
 token=interop-token
 mockpid=
 botpid=
@@ -60,15 +61,27 @@ command -v curl > /dev/null 2>&1 ||
 
 start_mock() { # start_mock [DGW MOCK OPTIONS]: sets mockpid, ws, http
   : > "$tmp/mock.out" # before the background shell opens it: no race
-  $limit "$dgw" mock --token "$token" "$@" > "$tmp/mock.out" \
+  $limit $wrap "$dgw" mock --token "$token" "$@" > "$tmp/mock.out" \
     2> "$tmp/mock.err" &
   mockpid=$!
-  wait_for 10 grep -q '^dgw mock listening on ws://' "$tmp/mock.out" || {
+  wait_for 20 grep -q '^dgw mock listening on ws://' "$tmp/mock.out" || {
     show "$tmp/mock.err"
     bail "dgw mock did not start"
   }
   ws=$(sed -n 's/^dgw mock listening on //p' "$tmp/mock.out" | head -n 1)
   http=http${ws#ws}
+}
+
+# stop_mock: SIGTERM, then the mock must end with status 0 (a clean stop;
+# under DGW_TEST_WRAPPER=valgrind, no memory error or leak).
+stop_mock() {
+  kill -TERM "$mockpid" 2> /dev/null
+  wait_for 30 eval '! kill -0 "$mockpid" 2> /dev/null'
+  wait "$mockpid"
+  rc=$?
+  mockpid=
+  [ $rc -eq 0 ]
+  ok $? "dgw mock stops cleanly on SIGTERM (exit 0, got $rc)"
 }
 
 # bot_says PATTERN: the bot printed a line matching the grep -E PATTERN.
