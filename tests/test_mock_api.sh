@@ -158,6 +158,16 @@ req POST "/api/v10/interactions/$iid/$itok/callback" '{"type":4,"data":{"content
 [ "$code" = 400 ] && body_has '"code":40060'
 ok $? "a second callback: 400 40060 (got $code)"
 
+req PATCH "/api/v10/webhooks/1000000000000000001/$itok/messages/@original" '{"content":"pong 2"}' ""
+[ "$code" = 200 ] && body_has '"content":"pong 2"' && wait_for 10 eval "grep '\"t\":\"MESSAGE_UPDATE\"' '$events' | grep -qF '\"content\":\"pong 2\"'"
+ok $? "PATCH /webhooks/{app}/{token}/messages/@original edits the answer: 200 and MESSAGE_UPDATE (got $code)"
+req POST "/api/v10/webhooks/1000000000000000001/$itok" '{"content":"and more"}' ""
+[ "$code" = 200 ] && wait_for 10 logged '"content":"and more"'
+ok $? "POST /webhooks/{app}/{token}: a follow-up, dispatched (got $code)"
+req POST "/api/v10/webhooks/1000000000000000001/not-a-token" '{"content":"x"}' ""
+[ "$code" = 404 ] && body_has '"code":10015'
+ok $? "a webhook token the mock did not give: 404 10015 (got $code)"
+
 # ------------------------------------------------------- control API
 ctl POST events '{"t": "CUSTOM_THING", "d": {"x": 1}, "guild_id": "1200000000000000001"}'
 grep -q '"sessions":1' "$tmp/ctl.out" && wait_for 10 logged '"t":"CUSTOM_THING"'

@@ -18,7 +18,8 @@ const client = new Client({
 
 client.once(Events.ClientReady, async (c) => {
   const synced = await c.application.commands.set(
-      [{ name: 'ping', description: 'Answers pong' }]);
+      [{ name: 'ping', description: 'Answers pong' },
+       { name: 'slow', description: 'Thinks, then answers' }]);
   say({ event: 'synced', commands: synced.map((x) => x.name) });
   say({ event: 'ready', user: c.user.username, user_id: c.user.id,
         guilds: c.guilds.cache.map((g) => g.id),
@@ -41,6 +42,11 @@ client.on(Events.InteractionCreate, async (interaction) => {
         guild: interaction.guildId, user: interaction.user.username });
   if (interaction.commandName === 'ping') {
     await interaction.reply('pong from discord.js');
+  } else if (interaction.commandName === 'slow') {
+    await interaction.deferReply();
+    await interaction.editReply('edited from discord.js');
+    await interaction.followUp('follow-up from discord.js');
+    say({ event: 'slow_done' });
   }
 });
 

@@ -52,6 +52,14 @@ async def ping(interaction: discord.Interaction):
     await interaction.response.send_message("pong from discord.py")
 
 
+@bot.tree.command(name="slow", description="Thinks, then answers")
+async def slow(interaction: discord.Interaction):
+    await interaction.response.defer(thinking=True)
+    await interaction.edit_original_response(content="edited from discord.py")
+    await interaction.followup.send("follow-up from discord.py")
+    say(event="slow_done")
+
+
 @bot.event
 async def on_ready():
     say(event="ready", user=bot.user.name, user_id=str(bot.user.id),

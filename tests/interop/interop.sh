@@ -124,7 +124,15 @@ interop_checks() {
   wait_for 15 bot_says "\"content\": ?\"pong from $lib\".*\"mine\": ?true"
   ok $? "$lib: it answered through the interaction callback (the answer comes back as MESSAGE_CREATE)"
 
+  ctl POST interactions '{"name": "slow"}'
+  wait_for 15 bot_says '"event": ?"slow_done"'
+  ok $? "$lib: a deferred answer, edited and followed up, goes through"
+  wait_for 15 bot_says "\"content\": ?\"follow-up from $lib\".*\"mine\": ?true"
+  ok $? "$lib: its follow-up (POST /webhooks/{app}/{token}) comes back as MESSAGE_CREATE"
+
   ctl GET sent
+  grep -Eq '"method":"PATCH","path":"/api/v10/webhooks/1000000000000000001/[^/]*/messages/(@|%40)original","query":"[^"]*","body":\{"content":"edited from '"$lib"'"' "$tmp/ctl.out"
+  ok $? "control API: /_mock/sent shows its edit of the original answer"
   grep -q '"path":"/api/v10/channels/1200000000000000011/messages","query":"","body":{"content":"hello human"' "$tmp/ctl.out" &&
     grep -Eq '/callback","query":"[^"]*","body":\{"type":4,"data":\{[^}]*"content":"pong from '"$lib"'"[^}]*\}\},"status":204' "$tmp/ctl.out"
   ok $? "control API: /_mock/sent lists its REST calls (the reply, the callback: 204)"

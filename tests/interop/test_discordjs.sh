@@ -15,7 +15,7 @@ command -v "$node" > /dev/null 2>&1 ||
 NODE_PATH=$modules "$node" -e 'process.exit(require("discord.js").version.startsWith("14.") ? 0 : 1)' 2> "$tmp/js.err" ||
   bail "discord.js 14 is not in $modules: run 'make interop-deps' (npm install --prefix tests/interop/node discord.js@14) ($(tail -n 1 "$tmp/js.err"))"
 
-echo "1..13"
+echo "1..16"
 start_mock
 MOCK_URL=$http MOCK_TOKEN=$token NODE_PATH=$modules $limit "$node" \
   "$here/discordjs_bot.js" > "$tmp/bot.out" 2> "$tmp/bot.err" &

@@ -13,7 +13,7 @@ python=${DGW_INTEROP_PYTHON:-/usr/bin/python3}
 "$python" -c 'import discord, sys; sys.exit(0 if discord.version_info.major == 2 else 1)' 2> "$tmp/py.err" ||
   bail "discord.py 2.x is not importable by $python: apt-get install python3-discord ($(tail -n 1 "$tmp/py.err"))"
 
-echo "1..13"
+echo "1..16"
 start_mock
 MOCK_URL=$http MOCK_TOKEN=$token $limit "$python" "$here/discordpy_bot.py" \
   > "$tmp/bot.out" 2> "$tmp/bot.err" &

@@ -355,6 +355,9 @@ int mock_world_put_interaction(struct dgw_mock *mock, json_object *inter);
 /* The interaction `id` with token `token` (borrowed), or NULL. */
 json_object *mock_world_interaction(struct dgw_mock *mock, const char *id,
                                     const char *token);
+/* The interaction whose token is `token` (borrowed), or NULL. */
+json_object *mock_world_interaction_by_token(struct dgw_mock *mock,
+                                             const char *token);
 /* Records what the bot sent: a gateway payload (not heartbeats) or a REST
  * call with its status (the body as text when JSON, else as a string). */
 void mock_world_record_gateway(struct dgw_mock_conn *conn, int op,

@@ -39,6 +39,10 @@ struct rest_call {
   const char *bucket;
 };
 
+static int seg_is(const struct rest_call *c, size_t i, const char *s) {
+  return i < c->nseg && strcmp(c->seg[i], s) == 0;
+}
+
 /* Records and answers; `body` (taken over) NULL means no body. */
 static void reply(struct rest_call *c, int status, json_object *body) {
   mock_world_record_rest(c->mock, c->req, status);
@@ -582,9 +586,101 @@ out:
 
 /* -------------------------------------------------------- interactions */
 
+/* A message of the bot answering interaction `inter` (id `iid`): created
+ * from `data` in its channel with `type` (20: the reply, 0: a follow-up),
+ * interaction metadata and webhook_id, and dispatched. Borrowed, or NULL. */
+static json_object *interaction_message(struct rest_call *c, json_object *inter,
+                                        const char *iid, json_object *data,
+                                        int type) {
+  json_object *extra = json_object_new_object(), *meta, *v, *m;
+  json_object *name = NULL, *user = NULL, *member;
+
+  if (extra == NULL)
+    return NULL;
+  if (json_object_object_get_ex(inter, "data", &v))
+    json_object_object_get_ex(v, "name", &name);
+  if (json_object_object_get_ex(inter, "member", &member))
+    json_object_object_get_ex(member, "user", &user);
+  else
+    json_object_object_get_ex(inter, "user", &user);
+  json_object_object_add(extra, "type", json_object_new_int(type));
+  json_object_object_add(extra, "application_id",
+                         json_object_new_string(MOCK_USER_ID));
+  json_object_object_add(extra, "webhook_id",
+                         json_object_new_string(MOCK_USER_ID));
+  if ((meta = json_object_new_object()) != NULL) {
+    json_object_object_add(meta, "id", json_object_new_string(iid));
+    json_object_object_add(meta, "type", json_object_new_int(2));
+    json_object_object_add(meta, "name", json_object_get(name));
+    json_object_object_add(meta, "user", json_object_get(user));
+    json_object_object_add(extra, "interaction", meta);
+  }
+  json_object_object_get_ex(inter, "channel_id", &v);
+  m = mock_message_create(c->mock, json_object_get_string(v),
+                          mock_shape_user(MOCK_USER_ID, "dgw-mock", 1), data,
+                          extra);
+  json_object_put(extra);
+  return m;
+}
+
+/* /webhooks/{app}/{token}[/messages/{mid|@original}]: follow-ups and edits
+ * of the answer to an interaction the mock sent (by its token). */
+static void route_webhook(struct rest_call *c) {
+  const char *method = c->req->method, *mid;
+  json_object *inter = mock_world_interaction_by_token(c->mock, c->seg[2]);
+  json_object *body, *v, *m;
+  char iid[24];
+
+  if (inter == NULL || !seg_is(c, 1, MOCK_USER_ID)) {
+    reply_error(c, 404, 10015, "Unknown Webhook");
+    return;
+  }
+  json_object_object_get_ex(inter, "id", &v);
+  snprintf(iid, sizeof iid, "%s", json_object_get_string(v));
+  if (c->nseg == 3) { /* POST: a follow-up message */
+    if (strcmp(method, "POST") != 0) {
+      reply_error(c, 405, 0, "405: Method Not Allowed");
+      return;
+    }
+    if ((body = body_object(c)) == NULL)
+      return;
+    if (check_message_body(c, body, 1) == 0) {
+      m = interaction_message(c, inter, iid, body, 0);
+      if (m != NULL)
+        reply(c, 200, json_object_get(m));
+      else
+        reply_error(c, 500, 0, "500: Internal Server Error");
+    }
+    json_object_put(body);
+    return;
+  }
+  mid = c->seg[4];
+  if (strcmp(mid, "@original") == 0) {
+    if (!json_object_object_get_ex(inter, "_response_id", &v)) {
+      reply_error(c, 404, 10008, "Unknown Message");
+      return;
+    }
+    mid = json_object_get_string(v);
+  }
+  if ((m = mock_world_message(c->mock, mid)) == NULL) {
+    reply_error(c, 404, 10008, "Unknown Message");
+    return;
+  }
+  json_object_object_get_ex(m, "channel_id", &v);
+  {
+    char cid[24];
+
+    snprintf(cid, sizeof cid, "%s", json_object_get_string(v));
+    if (strcmp(method, "PATCH") == 0) {
+      json_object_object_add(m, "flags", json_object_new_int(0)); /* loaded */
+    }
+    route_message(c, cid, mid);
+  }
+}
+
 /* POST /interactions/{id}/{token}/callback */
 static void route_callback(struct rest_call *c) {
-  json_object *inter, *body, *type, *data = NULL, *v, *extra, *meta, *m = NULL;
+  json_object *inter, *body, *type, *data = NULL, *v, *m = NULL;
   char with[8];
   int64_t t;
 
@@ -620,30 +716,13 @@ static void route_callback(struct rest_call *c) {
     return;
   }
   json_object_object_add(inter, "_answered", json_object_new_int64(t));
-  if (t == 4 && (extra = json_object_new_object()) != NULL) {
-    json_object *name = NULL, *user = NULL, *member;
+  if (t == 4 || t == 5) { /* 5: the "thinking..." message (LOADING) */
+    json_object *loading = NULL;
 
-    if (json_object_object_get_ex(inter, "data", &v))
-      json_object_object_get_ex(v, "name", &name);
-    if (json_object_object_get_ex(inter, "member", &member))
-      json_object_object_get_ex(member, "user", &user);
-    json_object_object_add(extra, "type", json_object_new_int(20));
-    json_object_object_add(extra, "application_id",
-                           json_object_new_string(MOCK_USER_ID));
-    json_object_object_add(extra, "webhook_id",
-                           json_object_new_string(MOCK_USER_ID));
-    if ((meta = json_object_new_object()) != NULL) {
-      json_object_object_add(meta, "id", json_object_new_string(c->seg[1]));
-      json_object_object_add(meta, "type", json_object_new_int(2));
-      json_object_object_add(meta, "name", json_object_get(name));
-      json_object_object_add(meta, "user", json_object_get(user));
-      json_object_object_add(extra, "interaction", meta);
-    }
-    json_object_object_get_ex(inter, "channel_id", &v);
-    m = mock_message_create(c->mock, json_object_get_string(v),
-                            mock_shape_user(MOCK_USER_ID, "dgw-mock", 1), data,
-                            extra);
-    json_object_put(extra);
+    if (t == 5 && (loading = json_object_new_object()) != NULL)
+      json_object_object_add(loading, "flags", json_object_new_int(128));
+    m = interaction_message(c, inter, c->seg[1], t == 4 ? data : loading, 20);
+    json_object_put(loading);
     if (m != NULL && json_object_object_get_ex(m, "id", &v))
       json_object_object_add(inter, "_response_id", json_object_get(v));
   }
@@ -731,12 +810,14 @@ static void split_route(struct rest_call *c, const char *path) {
   c->segbuf[n] = '\0';
   c->nseg = 0;
   for (p = strtok_r(c->segbuf, "/", &save); p != NULL && c->nseg < MAX_SEGS;
-       p = strtok_r(NULL, "/", &save))
+       p = strtok_r(NULL, "/", &save)) {
+    /* discord.js encodes the '@' of @me and @original. */
+    if (strcmp(p, "%40me") == 0 || strcmp(p, "%40original") == 0) {
+      p += 2;
+      *p = '@';
+    }
     c->seg[c->nseg++] = p;
-}
-
-static int seg_is(const struct rest_call *c, size_t i, const char *s) {
-  return i < c->nseg && strcmp(c->seg[i], s) == 0;
+  }
 }
 
 static void route(struct rest_call *c) {
@@ -795,6 +876,9 @@ static void route(struct rest_call *c) {
   } else if (c->nseg == 4 && seg_is(c, 0, "interactions") &&
              seg_is(c, 3, "callback")) {
     route_callback(c);
+  } else if (seg_is(c, 0, "webhooks") &&
+             (c->nseg == 3 || (c->nseg == 5 && seg_is(c, 3, "messages")))) {
+    route_webhook(c);
   } else if (c->nseg == 2 && seg_is(c, 0, "guilds") && get) {
     if (seg_is(c, 1, MOCK_GUILD_ID))
       reply(c, 200, mock_shape_guild_create());

@@ -198,6 +198,23 @@ json_object *mock_world_interaction(struct dgw_mock *mock, const char *id,
   return inter;
 }
 
+json_object *mock_world_interaction_by_token(struct dgw_mock *mock,
+                                             const char *token) {
+  struct mock_world *w = world(mock);
+
+  if (w == NULL)
+    return NULL;
+  json_object_object_foreach(w->interactions, id, inter) {
+    json_object *tok;
+
+    (void)id;
+    if (json_object_object_get_ex(inter, "token", &tok) &&
+        strcmp(json_object_get_string(tok), token) == 0)
+      return inter;
+  }
+  return NULL;
+}
+
 /* Appends `entry` (taken over) to record list `name`, dropping the oldest
  * beyond RECORD_MAX. */
 static void record(struct dgw_mock *mock, const char *name,
