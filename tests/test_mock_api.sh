@@ -198,6 +198,35 @@ kill "$runpid" 2> /dev/null
 wait "$runpid" 2> /dev/null
 runpid=
 stop_mock
+
+# ------------------------- two shards: a guild's events go to its shard
+# Guild 1200000000000000001 is on shard (id >> 22) % 2 = 1.
+start_mock --shards 2
+events=$tmp/events2.jsonl
+: > "$events"
+cat > "$tmp/bot2.json" <<JSON
+{"token_env": "MOCK_TEST_TOKEN", "intents": 34305, "shards": "auto",
+ "api_url": "$http/api/v10",
+ "plugins": [{"name": "log", "config": {"path": "$events"}}],
+ "log_level": "info"}
+JSON
+MOCK_TEST_TOKEN=$token $limit "$dgw" run "$tmp/bot2.json" 2> "$tmp/run2.err" &
+runpid=$!
+wait_for 30 logged '"t":"GUILD_CREATE"'
+two_ready() { [ "$(grep -c '"t":"READY"' "$events")" -ge 2 ]; }
+wait_for 30 two_ready
+grep -q '^{"shard":1,"seq":2,"t":"GUILD_CREATE"' "$events" &&
+  ! grep -q '^{"shard":0,[^}]*"t":"GUILD_CREATE"' "$events"
+ok $? "two shards: only shard 1 (the guild's) lists it and gets its GUILD_CREATE"
+ctl POST messages '{"content": "to the right shard"}'
+wait_for 10 logged '"content":"to the right shard"'
+grep -F '"content":"to the right shard"' "$events" | grep -q '^{"shard":1,' &&
+  [ "$(grep -cF '"content":"to the right shard"' "$events")" -eq 1 ]
+ok $? "two shards: an injected message reaches the guild's shard only, once"
+kill "$runpid" 2> /dev/null
+wait "$runpid" 2> /dev/null
+runpid=
+stop_mock
 echo "1..$n"
 if [ $failed -ne 0 ]; then
   show "$tmp/run.err" "$tmp/mock.err"
