@@ -5,7 +5,8 @@
 # every process started is killed on every exit path.
 dgw=${DGW:-$PWD/tools/dgw}
 scale=${DGW_TEST_TIME_SCALE:-1}
-here=$(cd "$(dirname "$0")" && pwd)
+# The tests that source this live in tests/; the bots in tests/interop/.
+here=$(cd "$(dirname "$0")" && pwd)/interop
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dgw-interop.XXXXXX") || exit 1
 limit="timeout -k 5 $((90 * scale))"
 wrap=${DGW_TEST_WRAPPER:-} # e.g. valgrind, around the mock

@@ -5,7 +5,7 @@
 # message reaches on_message, its channel.send reply is created and comes
 # back as MESSAGE_CREATE, an injected slash command is answered through
 # the interaction callback.  A missing python3-discord fails the test.
-. "$(dirname "$0")/interop.sh"
+. "$(dirname "$0")/interop/interop.sh"
 
 python=${DGW_INTEROP_PYTHON:-/usr/bin/python3}
 [ -x "$python" ] ||
