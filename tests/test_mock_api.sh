@@ -227,6 +227,42 @@ kill "$runpid" 2> /dev/null
 wait "$runpid" 2> /dev/null
 runpid=
 stop_mock
+# ------------------ a thin script completed with Discord's fields, or not
+cat > "$tmp/thin.jsonl" <<'JSONL'
+{"t": "GUILD_CREATE", "d": {"id": "900000000000000001", "name": "thin", "channels": [{"id": "900000000000000002", "name": "c"}]}}
+{"t": "MESSAGE_CREATE", "d": {"id": "900000000000000003", "channel_id": "900000000000000002", "guild_id": "900000000000000001", "content": "thin", "author": {"id": "900000000000000004", "username": "t"}}}
+JSONL
+for mode in complete raw; do
+  if [ $mode = raw ]; then start_mock --script "$tmp/thin.jsonl" --raw-script
+  else start_mock --script "$tmp/thin.jsonl"; fi
+  events=$tmp/events-$mode.jsonl
+  : > "$events"
+  cat > "$tmp/bot3.json" <<JSON
+{"token_env": "MOCK_TEST_TOKEN", "intents": 34305, "gateway_url": "$ws",
+ "plugins": [{"name": "log", "config": {"path": "$events"}}],
+ "log_level": "info"}
+JSON
+  MOCK_TEST_TOKEN=$token $limit "$dgw" run "$tmp/bot3.json" 2> "$tmp/run3.err" &
+  runpid=$!
+  wait_for 20 logged '"content":"thin"'
+  ok $? "--script ($mode): the scripted events arrive"
+  msg=$(grep -F '"content":"thin"' "$events")
+  guild=$(grep -F '"t":"GUILD_CREATE"' "$events")
+  if [ $mode = complete ]; then
+    case $msg in *'"attachments":[]'*'"avatar":null'*|*'"avatar":null'*'"attachments":[]'*) r=0 ;; *) r=1 ;; esac
+    case $guild in *'"position":0'*'"permission_overwrites":[]'*) ;; *) r=1 ;; esac
+    case $msg$guild in *'"content":"thin"'*'"name":"thin"'*) ;; *) r=1 ;; esac
+    ok $r "--script: a thin MESSAGE_CREATE and GUILD_CREATE get Discord's fields, their own kept"
+  else
+    case $msg$guild in *attachments*|*position*) r=1 ;; *) r=0 ;; esac
+    ok $r "--raw-script: the scripted events are sent as they are"
+  fi
+  kill "$runpid" 2> /dev/null
+  wait "$runpid" 2> /dev/null
+  runpid=
+  stop_mock
+done
+
 echo "1..$n"
 if [ $failed -ne 0 ]; then
   show "$tmp/run.err" "$tmp/mock.err"

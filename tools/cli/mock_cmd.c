@@ -25,6 +25,7 @@ struct options {
   struct dgw_mock_config cfg;
   const char *script;
   int guild; /* -1: default (on without --script), 0 off, 1 on */
+  int raw_script;
   int verbose;
 };
 
@@ -90,6 +91,10 @@ static void usage(FILE *out) {
       "                            (default 1)\n"
       "  --max-concurrency N       its session_start_limit.max_concurrency\n"
       "                            (default 1)\n"
+      "  --raw-script              send scripted events as they are (by\n"
+      "                            default a MESSAGE_CREATE, MESSAGE_UPDATE\n"
+      "                            or GUILD_CREATE gets the fields Discord\n"
+      "                            always sends that its d lacks)\n"
       "  --guild, --no-guild       serve (or not) the built-in guild: in\n"
       "                            READY and as GUILD_CREATE after it\n"
       "                            (default: on without --script)\n"
@@ -153,6 +158,7 @@ static int parse_options(int argc, char **argv, struct options *opt) {
     OPT_NO_RATE_LIMIT,
     OPT_SHARDS,
     OPT_MAX_CONCURRENCY,
+    OPT_RAW_SCRIPT,
     OPT_GUILD,
     OPT_NO_GUILD,
     OPT_VERBOSE,
@@ -185,6 +191,7 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       {"no-rate-limit", no_argument, NULL, OPT_NO_RATE_LIMIT},
       {"shards", required_argument, NULL, OPT_SHARDS},
       {"max-concurrency", required_argument, NULL, OPT_MAX_CONCURRENCY},
+      {"raw-script", no_argument, NULL, OPT_RAW_SCRIPT},
       {"guild", no_argument, NULL, OPT_GUILD},
       {"no-guild", no_argument, NULL, OPT_NO_GUILD},
       {"verbose", no_argument, NULL, OPT_VERBOSE},
@@ -308,6 +315,9 @@ static int parse_options(int argc, char **argv, struct options *opt) {
         goto bad_number;
       opt->cfg.rest_max_concurrency = (uint32_t)n;
       break;
+    case OPT_RAW_SCRIPT:
+      opt->raw_script = 1;
+      break;
     case OPT_GUILD:
     case OPT_NO_GUILD:
       opt->guild = c == OPT_GUILD;
@@ -353,6 +363,7 @@ int cmd_mock(int argc, char **argv) {
   if (rv != 0)
     return rv;
   opt.cfg.builtin_guild = opt.guild >= 0 ? opt.guild : opt.script == NULL;
+  opt.cfg.complete_payloads = !opt.raw_script;
   opt.cfg.log = log_stderr;
   opt.cfg.log_user_data = &opt.verbose;
 

@@ -224,6 +224,14 @@ struct dgw_mock_config {
    * message, an interaction or any event, list what the bot sent, close
    * or cut connections, withhold ACKs, reset. */
   int builtin_guild;
+  /* Scripted (and replayed) MESSAGE_CREATE, MESSAGE_UPDATE with an
+   * author, and GUILD_CREATE dispatches get the fields Discord always
+   * sends that their d lacks, with the same shapes as the mock's own (what
+   * d has wins; channels get type, position, permission_overwrites...), so
+   * that a thin script builds in discord.py or discord.js too.  Off by
+   * default (tests compare their d byte for byte); `dgw mock` turns it on
+   * unless --raw-script. */
+  int complete_payloads;
 
   /* Sessions kept resumable without a connection at once (the oldest
    * beyond are forgotten); 0 means 32.  A bench that cuts thousands of

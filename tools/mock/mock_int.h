@@ -305,6 +305,11 @@ json_object *mock_shape_guild_create(void);
 json_object *mock_shape_message(const char *id, const char *channel_id,
                                 const char *guild_id, json_object *author,
                                 const char *content);
+/* With cfg.complete_payloads, a scripted MESSAGE_CREATE, MESSAGE_UPDATE
+ * (with an author) or GUILD_CREATE gets, in place, the fields Discord
+ * always sends that its `d` lacks (what it has wins).  Returns 1 when `d`
+ * was completed, 0 when the event is not one of those, -1 out of memory. */
+int mock_shape_complete(const char *t, json_object *d);
 /* An ISO 8601 timestamp of now, as Discord writes them. */
 void mock_shape_now(char out[40]);
 /* The guild of a channel of the built-in guild, or NULL. */

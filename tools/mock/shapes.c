@@ -376,3 +376,97 @@ char *dgw_mock_message_json(const char *id, const char *channel_id,
   json_object_put(m);
   return out;
 }
+
+/* Adds to `d` each key of `defaults` it lacks (taking references). */
+static void fill_missing(json_object *d, json_object *defaults) {
+  json_object_object_foreach(defaults, key, val) {
+    if (!json_object_object_get_ex(d, key, NULL))
+      json_object_object_add(d, key, json_object_get(val));
+  }
+}
+
+/* A user object completed with the user fields Discord always sends. */
+static void complete_user(json_object *u) {
+  json_object *id, *name, *defaults;
+
+  if (!json_object_is_type(u, json_type_object))
+    return;
+  if (!json_object_object_get_ex(u, "id", &id) ||
+      !json_object_object_get_ex(u, "username", &name))
+    return; /* a partial user (presences): left as it is */
+  defaults = mock_shape_user(json_object_get_string(id),
+                             json_object_get_string(name), 0);
+  if (defaults != NULL) {
+    json_object_object_del(defaults, "global_name"); /* null when unset */
+    json_object_object_add(defaults, "global_name", NULL);
+    fill_missing(u, defaults);
+  }
+  json_object_put(defaults);
+}
+
+static const char *str_of(json_object *o, const char *key, const char *def) {
+  json_object *v;
+
+  if (json_object_object_get_ex(o, key, &v) &&
+      json_object_is_type(v, json_type_string))
+    return json_object_get_string(v);
+  return def;
+}
+
+int mock_shape_complete(const char *t, json_object *d) {
+  json_object *defaults = NULL, *v;
+  char now[40];
+
+  if (!json_object_is_type(d, json_type_object))
+    return 0;
+  mock_shape_now(now);
+  if (strcmp(t, "MESSAGE_CREATE") == 0 || strcmp(t, "MESSAGE_UPDATE") == 0) {
+    const char *guild = str_of(d, "guild_id", NULL);
+
+    if (json_object_object_get_ex(d, "author", &v))
+      complete_user(v);
+    else if (strcmp(t, "MESSAGE_UPDATE") == 0)
+      return 0; /* a partial update: only what changed */
+    defaults = mock_shape_message(
+        str_of(d, "id", "0"), str_of(d, "channel_id", "0"), guild,
+        mock_shape_user(MOCK_USER2_ID, "alice", 0), "");
+  } else if (strcmp(t, "GUILD_CREATE") == 0) {
+    json_object *chans;
+
+    defaults = mock_shape_guild_create();
+    if (defaults != NULL) { /* the built-in guild's own lists: not these */
+      static const char *const lists[] = {"channels", "members", "presences",
+                                          "roles"};
+      for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        json_object_object_add(defaults, lists[i], ARR());
+      json_object_object_add(defaults, "member_count", INT(0));
+      json_object_object_add(defaults, "owner_id", STR(MOCK_USER_ID));
+      json_object_object_add(defaults, "system_channel_id", NULL);
+      json_object_object_add(defaults, "name", STR("guild"));
+    }
+    if (json_object_object_get_ex(d, "channels", &chans) &&
+        json_object_is_type(chans, json_type_array))
+      for (size_t i = 0; i < json_object_array_length(chans); i++) {
+        json_object *c = json_object_array_get_idx(chans, i);
+        if (!json_object_is_type(c, json_type_object))
+          continue;
+        if (!json_object_object_get_ex(c, "type", NULL))
+          json_object_object_add(c, "type", INT(0));
+        if (!json_object_object_get_ex(c, "position", NULL))
+          json_object_object_add(c, "position", INT((int64_t)i));
+        if (!json_object_object_get_ex(c, "permission_overwrites", NULL))
+          json_object_object_add(c, "permission_overwrites", ARR());
+        if (!json_object_object_get_ex(c, "name", NULL))
+          json_object_object_add(c, "name", STR("channel"));
+        if (!json_object_object_get_ex(c, "nsfw", NULL))
+          json_object_object_add(c, "nsfw", BOOL(0));
+      }
+  } else {
+    return 0;
+  }
+  if (defaults == NULL)
+    return -1;
+  fill_missing(d, defaults);
+  json_object_put(defaults);
+  return 1;
+}
