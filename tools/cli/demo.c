@@ -82,12 +82,20 @@ static int add_event(struct dgw_mock *mock, int i, uint32_t *rng) {
       if (w + 1 < n)
         strcat(text, " ");
     }
-    snprintf(d, sizeof(d),
-             "{\"id\":\"%llu\",\"channel_id\":\"81384788765712385\","
-             "\"guild_id\":\"81384788765712384\",\"content\":\"%s\","
-             "\"author\":{\"id\":\"8035111022467891%u\",\"username\":\"%s\"}}",
-             1300000000000000000ULL + (unsigned long long)i, text, u, users[u]);
-    return dgw_mock_add_dispatch(mock, "MESSAGE_CREATE", d);
+    char id[24], author[24], *msg;
+    int rv;
+
+    snprintf(id, sizeof id, "%llu",
+             1300000000000000000ULL + (unsigned long long)i);
+    snprintf(author, sizeof author, "8035111022467891%u", u);
+    /* The mock's own message shape (every field Discord gives). */
+    msg = dgw_mock_message_json(id, "81384788765712385", "81384788765712384",
+                                author, users[u], text);
+    if (msg == NULL)
+      return DGW_ERR_NOMEM;
+    rv = dgw_mock_add_dispatch(mock, "MESSAGE_CREATE", msg);
+    free(msg);
+    return rv;
   }
   if (r < 75) {
     snprintf(d, sizeof(d),
@@ -142,13 +150,16 @@ static void on_disconnect(struct dgw_gateway *gw,
   /* The world goes on while the shard is away: the gateway keeps these
    * and replays them after RESUME. */
   for (int i = 0; i < MISSED; i++) {
-    char body[192];
+    char id[24], text[64], *body;
 
-    snprintf(body, sizeof(body),
-             "{\"id\":\"%llu\",\"content\":\"said while you were away (%d)\","
-             "\"channel_id\":\"81384788765712385\"}",
-             1390000000000000000ULL + (unsigned long long)i, i + 1);
-    dgw_mock_session_add_dispatch(d->mock, NULL, "MESSAGE_CREATE", body);
+    snprintf(id, sizeof id, "%llu",
+             1390000000000000000ULL + (unsigned long long)i);
+    snprintf(text, sizeof text, "said while you were away (%d)", i + 1);
+    body = dgw_mock_message_json(id, "81384788765712385", "81384788765712384",
+                                 "80351110224678910", users[0], text);
+    if (body != NULL)
+      dgw_mock_session_add_dispatch(d->mock, NULL, "MESSAGE_CREATE", body);
+    free(body);
   }
 }
 

@@ -24,6 +24,8 @@
 struct options {
   struct dgw_mock_config cfg;
   const char *script;
+  int guild; /* -1: default (on without --script), 0 off, 1 on */
+  int raw_script;
   int verbose;
 };
 
@@ -89,13 +91,21 @@ static void usage(FILE *out) {
       "                            (default 1)\n"
       "  --max-concurrency N       its session_start_limit.max_concurrency\n"
       "                            (default 1)\n"
+      "  --raw-script              send scripted events as they are (by\n"
+      "                            default a MESSAGE_CREATE, MESSAGE_UPDATE\n"
+      "                            or GUILD_CREATE gets the fields Discord\n"
+      "                            always sends that its d lacks)\n"
+      "  --guild, --no-guild       serve (or not) the built-in guild: in\n"
+      "                            READY and as GUILD_CREATE after it\n"
+      "                            (default: on without --script)\n"
       "  --verbose                 log every connection and payload\n"
       "  --help                    show this help and exit\n"
       "\n"
       "Clients connect to ws[s]://HOST:PORT/?v=10&encoding=json and may add\n"
-      "&compress=zlib-stream.  GET /api/v10/gateway/bot on the same port\n"
-      "answers with the mock's URL, for clients with \"auto\" shards\n"
-      "(api_url http[s]://HOST:PORT/api/v10).  Once listening, one line\n"
+      "&compress=zlib-stream.  Plain HTTP on the same port is Discord's REST\n"
+      "(http[s]://HOST:PORT/api/v10: users/@me, gateway/bot, messages,\n"
+      "commands, interaction callbacks...) and a control API under /_mock/\n"
+      "for test suites (docs/mock.md).  Once listening, one line\n"
       "\"dgw mock listening on ws[s]://HOST:PORT\" is printed on stdout;\n"
       "logs go to stderr.  SIGINT or SIGTERM stops the server.\n"
       "\n"
@@ -148,6 +158,9 @@ static int parse_options(int argc, char **argv, struct options *opt) {
     OPT_NO_RATE_LIMIT,
     OPT_SHARDS,
     OPT_MAX_CONCURRENCY,
+    OPT_RAW_SCRIPT,
+    OPT_GUILD,
+    OPT_NO_GUILD,
     OPT_VERBOSE,
     OPT_HELP
   };
@@ -178,6 +191,9 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       {"no-rate-limit", no_argument, NULL, OPT_NO_RATE_LIMIT},
       {"shards", required_argument, NULL, OPT_SHARDS},
       {"max-concurrency", required_argument, NULL, OPT_MAX_CONCURRENCY},
+      {"raw-script", no_argument, NULL, OPT_RAW_SCRIPT},
+      {"guild", no_argument, NULL, OPT_GUILD},
+      {"no-guild", no_argument, NULL, OPT_NO_GUILD},
       {"verbose", no_argument, NULL, OPT_VERBOSE},
       {"help", no_argument, NULL, OPT_HELP},
       {NULL, 0, NULL, 0}};
@@ -299,6 +315,13 @@ static int parse_options(int argc, char **argv, struct options *opt) {
         goto bad_number;
       opt->cfg.rest_max_concurrency = (uint32_t)n;
       break;
+    case OPT_RAW_SCRIPT:
+      opt->raw_script = 1;
+      break;
+    case OPT_GUILD:
+    case OPT_NO_GUILD:
+      opt->guild = c == OPT_GUILD;
+      break;
     case OPT_VERBOSE:
       opt->verbose = 1;
       break;
@@ -335,9 +358,12 @@ int cmd_mock(int argc, char **argv) {
   int rv, err = 0, status = CLI_EXIT_RUNTIME;
 
   memset(&opt, 0, sizeof opt);
+  opt.guild = -1;
   rv = parse_options(argc, argv, &opt);
   if (rv != 0)
     return rv;
+  opt.cfg.builtin_guild = opt.guild >= 0 ? opt.guild : opt.script == NULL;
+  opt.cfg.complete_payloads = !opt.raw_script;
   opt.cfg.log = log_stderr;
   opt.cfg.log_user_data = &opt.verbose;
 

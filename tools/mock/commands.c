@@ -26,7 +26,7 @@
 #define MOCK_MAX_USER_IDS 100 /* user_ids per op 8 */
 #define MOCK_QUERY_MAX 100    /* members a prefix query returns */
 #define MOCK_NONCE_MAX 32     /* bytes of a nonce Discord echoes */
-#define MOCK_CHANNEL_ID "3000000000000000001"
+#define MOCK_INFO_CHANNEL_ID "3000000000000000001"
 #define MOCK_CHANNEL_STATUS "mock status"
 #define MOCK_VOICE_START_TIME 1764201600
 #define MOCK_SOUND_ID_BASE UINT64_C(4000000000000000000)
@@ -623,7 +623,8 @@ static int cmd_channel_info(struct mock_session *s, json_object *d) {
   bad |= mock_json_add(out, "guild_id", json_new_snowflake(guild));
   if ((channels = json_object_new_array()) != NULL) {
     if ((ch = json_object_new_object()) != NULL) {
-      bad |= mock_json_add(ch, "id", json_object_new_string(MOCK_CHANNEL_ID));
+      bad |=
+          mock_json_add(ch, "id", json_object_new_string(MOCK_INFO_CHANNEL_ID));
       if (want_status)
         bad |= mock_json_add(ch, "status",
                              json_object_new_string(MOCK_CHANNEL_STATUS));

@@ -82,10 +82,15 @@ void mock_conn_script_continue(struct dgw_mock_conn *conn) {
 
 /* A new script entry, or NULL (with *rv set).  `d` is `d_json` parsed
  * (NULL for null). */
-static struct mock_dispatch *dispatch_new(const char *t, const char *d_json,
+static struct mock_dispatch *dispatch_new(const struct dgw_mock *mock,
+                                          const char *t, const char *d_json,
                                           json_object *d, int *rv) {
   struct mock_dispatch *disp = calloc(1, sizeof *disp);
   json_object *id;
+
+  /* cfg.complete_payloads: the fields Discord always sends (shapes.c). */
+  if (mock->cfg.complete_payloads && d != NULL && mock_shape_complete(t, d) > 0)
+    d_json = mock_json_plain(d);
 
   if (disp == NULL || (disp->t = mock_strdup(t)) == NULL ||
       (disp->d_json = mock_strdup(d_json)) == NULL) {
@@ -139,7 +144,7 @@ int dgw_mock_add_dispatch(struct dgw_mock *mock, const char *t,
   d = mock_json_parse_exact(d_json, strlen(d_json), &ok);
   if (!ok)
     return DGW_ERR_JSON;
-  disp = dispatch_new(t, d_json, d, &rv);
+  disp = dispatch_new(mock, t, d_json, d, &rv);
   json_object_put(d);
   if (disp == NULL)
     return rv;
@@ -225,7 +230,7 @@ int dgw_mock_load_script(struct dgw_mock *mock, const char *path) {
     } else {
       if (!json_object_object_get_ex(root, "d", &d))
         d = NULL;
-      disp = dispatch_new(json_object_get_string(t),
+      disp = dispatch_new(mock, json_object_get_string(t),
                           d != NULL ? mock_json_plain(d) : "null", d, &rv);
       if (disp != NULL) {
         if (last != NULL)

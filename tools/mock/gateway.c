@@ -184,6 +184,7 @@ void mock_conn_handle_payload(struct dgw_mock_conn *conn, const uint8_t *msg,
            conn->id, op, len);
   if (mock->cfg.hooks.on_payload != NULL)
     mock->cfg.hooks.on_payload(mock, conn, op, text, len, mock->cfg.user_data);
+  mock_world_record_gateway(conn, op, text, len);
   if (!mock_conn_can_send(conn))
     goto out;
   if (!mock->cfg.no_rate_limit && in_window > budget) {

@@ -212,6 +212,27 @@ struct dgw_mock_config {
   uint32_t rest_shards;
   uint32_t rest_max_concurrency;
 
+  /* The built-in guild (id 1200000000000000001, two text channels, roles,
+   * the bot and one user "alice" as members, a presence): listed
+   * unavailable in READY and sent as GUILD_CREATE right after it, on the
+   * shard the guild belongs to.  Off by default (the test suite's scripts
+   * bring their own guilds); `dgw mock` turns it on without --script.
+   *
+   * Plain HTTP requests on the port (no Upgrade: websocket) are Discord's
+   * REST (routes under /api/v10, /api/v9 and /api; see docs/mock.md) and
+   * the control API under /_mock/ that test suites drive: inject a
+   * message, an interaction or any event, list what the bot sent, close
+   * or cut connections, withhold ACKs, reset. */
+  int builtin_guild;
+  /* Scripted (and replayed) MESSAGE_CREATE, MESSAGE_UPDATE with an
+   * author, and GUILD_CREATE dispatches get the fields Discord always
+   * sends that their d lacks, with the same shapes as the mock's own (what
+   * d has wins; channels get type, position, permission_overwrites...), so
+   * that a thin script builds in discord.py or discord.js too.  Off by
+   * default (tests compare their d byte for byte); `dgw mock` turns it on
+   * unless --raw-script. */
+  int complete_payloads;
+
   /* Sessions kept resumable without a connection at once (the oldest
    * beyond are forgotten); 0 means 32.  A bench that cuts thousands of
    * connections at once and expects them all to RESUME raises it. */
@@ -411,12 +432,26 @@ struct dgw_mock_stats {
    * cfg.rate_window_ms (the payload that tripped a 4008 included), so a
    * test can check that a client never went over the budget. */
   uint64_t max_in_window;
-  uint64_t rest_requests; /* GET /gateway/bot requests answered */
+  uint64_t rest_requests; /* REST requests answered (control API excluded) */
 };
 
 /* Copies the counters into *out. */
 void dgw_mock_get_stats(const struct dgw_mock *mock,
                         struct dgw_mock_stats *out);
+
+/*
+ * The d of a MESSAGE_CREATE by user `author_id` named `username` with
+ * every field Discord documents (author with avatar, discriminator and
+ * global_name, member when `guild_id` is not NULL, attachments, embeds,
+ * mentions, mention_roles, mention_everyone, pinned, tts, type, timestamp
+ * of now, edited_timestamp, flags...): the one shape the mock's REST and
+ * control API send too, for scripts and tools that add dispatches.
+ * Returns a heap string (free()), or NULL for a NULL argument (guild_id
+ * excepted) or when out of memory.
+ */
+char *dgw_mock_message_json(const char *id, const char *channel_id,
+                            const char *guild_id, const char *author_id,
+                            const char *username, const char *content);
 
 /* The resume_gateway_url READY announces from now on (copied, at most 255
  * bytes), e.g. a ws:// URL on a wss:// mock to test that a client refuses

@@ -6,7 +6,12 @@
  *                and their lifetime, lingering sockets
  *   websocket.c  the HTTP upgrade, wslay, compression and fragmenting of
  *                what the mock sends, the close handshake
- *   rest.c       GET /gateway/bot
+ *   http.c       plain HTTP/1.1 requests on the gateway port (REST, control)
+ *   rest.c       Discord's REST routes the libraries need
+ *   shapes.c     the one source of the JSON shapes (user, guild, message...)
+ *   world.c      what REST and the control API keep: messages, commands,
+ *                interactions, what the bot sent; dispatch to a guild's shard
+ *   ctl.c        the control API under /_mock/
  *   gateway.c    HELLO, the send rate limit, each client payload by opcode
  *   session.c    sessions, their dispatches and history, READY, IDENTIFY,
  *                RESUME and its replay
@@ -44,6 +49,7 @@
 #define MOCK_TRACE "[\"dgw-mock\"]"
 
 struct mock_linger;
+struct mock_world;
 struct mock_sent;
 struct mock_member_rate;
 
@@ -172,6 +178,8 @@ struct dgw_mock {
   int ack;            /* answer heartbeats */
   int reconnect_sent; /* cfg.reconnect_before_hello done */
   struct dgw_mock_stats stats;
+  struct mock_world *world;     /* REST and control state (world.c) */
+  struct event *relisten_timer; /* ctl.c: the end of a cut's outage */
   int freeing;
 };
 
@@ -248,9 +256,145 @@ void mock_conn_reject_http(struct dgw_mock_conn *conn, const char *reason);
 
 /* ---------------------------------------------------------- rest.c */
 
-/* Serves `buf` (`len` bytes of request) when it is GET .../gateway/bot:
- * returns 1 when it was (answered, or incomplete), 0 otherwise. */
+/* Serves the request waiting on `conn` when it is plain HTTP (no Upgrade:
+ * websocket): REST or the control API.  Returns 1 when it was (answered,
+ * or incomplete: nothing consumed), 0 when it is a WebSocket upgrade (or
+ * not even a complete header block yet, for the upgrade path to judge). */
 int mock_rest_serve(struct dgw_mock_conn *conn, const char *buf, size_t len);
+
+/* ---------------------------------------------------------- http.c */
+
+/* One plain HTTP request, parsed. Strings are NUL-terminated copies. */
+struct mock_http_req {
+  char method[8];
+  char path[512];   /* without the query, percent-decoding not applied */
+  char query[512];  /* after '?', or "" */
+  char auth[512];   /* Authorization header, or "" */
+  char ctype[128];  /* Content-Type header, or "" */
+  const char *body; /* valid during the serving call */
+  size_t body_len;
+};
+
+/* Parses the request at the start of `buf` (`len` bytes).  Returns 1 with
+ * *req and *total (header + body bytes) set, 0 when more bytes are needed,
+ * -1 when malformed, -2 when it is a WebSocket upgrade, -3 when the body
+ * is too large. */
+int mock_http_parse(const char *buf, size_t len, struct mock_http_req *req,
+                    size_t *total);
+/* Writes a response with `status`, JSON `body` (NULL: no body, e.g. 204),
+ * the X-RateLimit-* headers of `bucket` (NULL: none), Connection: close,
+ * and ends the connection cleanly once written. */
+void mock_http_reply(struct dgw_mock_conn *conn, int status, const char *body,
+                     const char *bucket);
+/* The value of query parameter `name` in `query` copied into `out`; 0 when
+ * absent. */
+int mock_http_query(const char *query, const char *name, char *out,
+                    size_t out_size);
+
+/* ---------------------------------------------------------- shapes.c */
+
+#define MOCK_GUILD_ID "1200000000000000001"
+#define MOCK_CHANNEL_ID "1200000000000000011"
+#define MOCK_CHANNEL2_ID "1200000000000000012"
+#define MOCK_ROLE_ID "1200000000000000021"
+#define MOCK_USER2_ID "1300000000000000001"
+
+/* Each builder returns a new object (the caller puts it) or NULL when out
+ * of memory.  Ids are decimal snowflake strings. */
+/* The bot's user: id MOCK_USER_ID, "dgw-mock", bot: true, avatar... */
+json_object *mock_shape_bot_user(void);
+/* A user with the given id and username (global_name = username). */
+json_object *mock_shape_user(const char *id, const char *username, int bot);
+/* A guild member object (`user` taken over, may be NULL: left out). */
+json_object *mock_shape_member(json_object *user, const char *joined_at);
+/* The application of /oauth2/applications/@me (and READY's partial). */
+json_object *mock_shape_application(int partial);
+/* The built-in guild's GUILD_CREATE d (every field Discord documents). */
+json_object *mock_shape_guild_create(void);
+/* A message: `author` taken over; guild_id NULL for a DM; `member` added
+ * (without user) when in a guild. */
+json_object *mock_shape_message(const char *id, const char *channel_id,
+                                const char *guild_id, json_object *author,
+                                const char *content);
+/* With cfg.complete_payloads, a scripted MESSAGE_CREATE, MESSAGE_UPDATE
+ * (with an author) or GUILD_CREATE gets, in place, the fields Discord
+ * always sends that its `d` lacks (what it has wins).  Returns 1 when `d`
+ * was completed, 0 when the event is not one of those, -1 out of memory. */
+int mock_shape_complete(const char *t, json_object *d);
+/* An ISO 8601 timestamp of now, as Discord writes them. */
+void mock_shape_now(char out[40]);
+/* The guild of a channel of the built-in guild, or NULL. */
+const char *mock_shape_channel_guild(const char *channel_id);
+/* The channel object of the built-in guild with id `channel_id`, or NULL. */
+json_object *mock_shape_channel(const char *channel_id);
+
+/* ---------------------------------------------------------- world.c */
+
+/* A fresh snowflake (now, and a counter) in `out`. */
+void mock_world_snowflake(struct dgw_mock *mock, char out[24]);
+/* Whether guild `guild_id` (NULL: a DM, shard 0) is on session `s`'s
+ * shard: (guild_id >> 22) % shard_count, Discord's formula. */
+int mock_world_on_shard(const struct mock_session *s, const char *guild_id);
+/* Sends dispatch `t` with `d_json` to every live session of the shard of
+ * `guild_id` (NULL: shard 0).  Returns the number of sessions reached. */
+int mock_world_dispatch(struct dgw_mock *mock, const char *guild_id,
+                        const char *t, const char *d_json);
+/* The guild of channel `channel_id`: the built-in guild's, one learned
+ * from the control API, or one a scripted GUILD_CREATE lists; NULL when
+ * unknown (a DM channel, for the mock).  Valid until the next call. */
+const char *mock_world_channel_guild(struct dgw_mock *mock,
+                                     const char *channel_id);
+/* Remembers that `channel_id` is in `guild_id`. */
+void mock_world_learn_channel(struct dgw_mock *mock, const char *channel_id,
+                              const char *guild_id);
+/* Creates a message in `channel_id` from the fields of `body` (content,
+ * embeds, tts, nonce, components, message_reference, flags; NULL: none)
+ * with `author` (taken over) and `extra` fields merged (may be NULL, not
+ * taken), keeps it, dispatches MESSAGE_CREATE to its guild's shard
+ * (unless ephemeral) and returns it (borrowed), or NULL when out of
+ * memory. */
+json_object *mock_message_create(struct dgw_mock *mock, const char *channel_id,
+                                 json_object *author, json_object *body,
+                                 json_object *extra);
+/* Keeps a message (taken over) by its id, replacing an older one. */
+int mock_world_put_message(struct dgw_mock *mock, json_object *msg);
+/* The kept message `id` (borrowed), or NULL. */
+json_object *mock_world_message(struct dgw_mock *mock, const char *id);
+/* Forgets message `id`; 0 when it was kept, -1 otherwise. */
+int mock_world_delete_message(struct dgw_mock *mock, const char *id);
+/* The application commands (borrowed array), created on first use. */
+json_object *mock_world_commands(struct dgw_mock *mock);
+/* Replaces the commands with `arr` (taken over). */
+void mock_world_set_commands(struct dgw_mock *mock, json_object *arr);
+/* Remembers an interaction the mock sent (taken over, its d). */
+int mock_world_put_interaction(struct dgw_mock *mock, json_object *inter);
+/* The interaction `id` with token `token` (borrowed), or NULL. */
+json_object *mock_world_interaction(struct dgw_mock *mock, const char *id,
+                                    const char *token);
+/* The interaction whose token is `token` (borrowed), or NULL. */
+json_object *mock_world_interaction_by_token(struct dgw_mock *mock,
+                                             const char *token);
+/* Records what the bot sent: a gateway payload (not heartbeats) or a REST
+ * call with its status (the body as text when JSON, else as a string). */
+void mock_world_record_gateway(struct dgw_mock_conn *conn, int op,
+                               const char *json, size_t len);
+void mock_world_record_rest(struct dgw_mock *mock,
+                            const struct mock_http_req *req, int status);
+/* {"gateway": [...], "rest": [...]} of what was recorded (borrowed). */
+json_object *mock_world_sent(struct dgw_mock *mock);
+/* Forgets messages, commands, interactions and the record. */
+void mock_world_reset(struct dgw_mock *mock);
+/* Frees the world (dgw_mock_free()). */
+void mock_world_free(struct dgw_mock *mock);
+
+/* ---------------------------------------------------------- ctl.c */
+
+/* Serves a request under /_mock/ (path without the prefix). */
+void mock_ctl_serve(struct dgw_mock_conn *conn, const struct mock_http_req *req,
+                    const char *path);
+/* The built-in guild's GUILD_CREATE after READY, when cfg.builtin_guild
+ * and the guild is on the session's shard. */
+void mock_conn_send_builtin_guild(struct dgw_mock_conn *conn);
 
 /* -------------------------------------------------------- gateway.c */
 

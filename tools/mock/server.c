@@ -514,6 +514,9 @@ void dgw_mock_free(struct dgw_mock *mock) {
   while (mock->sessions != NULL)
     mock_session_free(mock, mock->sessions);
   mock_script_free(mock);
+  mock_world_free(mock);
+  if (mock->relisten_timer != NULL)
+    event_free(mock->relisten_timer);
   if (mock->ssl_ctx != NULL)
     SSL_CTX_free(mock->ssl_ctx);
   free(mock->host);

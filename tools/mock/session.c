@@ -315,15 +315,24 @@ static int conn_send_ready(struct dgw_mock_conn *conn) {
   if (d == NULL)
     return DGW_ERR_NOMEM;
   bad |= mock_json_add(d, "v", json_object_new_int(conn->version));
-  if ((user = json_object_new_object()) != NULL) {
-    bad |= mock_json_add(user, "id", json_object_new_string(MOCK_USER_ID));
-    bad |= mock_json_add(user, "username", json_object_new_string("dgw-mock"));
-    bad |= mock_json_add(user, "discriminator", json_object_new_string("0"));
-    bad |= mock_json_add(user, "bot", json_object_new_boolean(1));
-  }
+  user = mock_shape_bot_user();
   bad |= mock_json_add(d, "user", user);
+  bad |= mock_json_add(d, "user_settings", json_object_new_object());
+  bad |= mock_json_add(d, "private_channels", json_object_new_array());
+  bad |= mock_json_add(d, "relationships", json_object_new_array());
+  bad |= mock_json_add(d, "presences", json_object_new_array());
+  bad |= mock_json_add(d, "guild_join_requests", json_object_new_array());
+  bad |= mock_json_add(d, "geo_ordered_rtc_regions", json_object_new_array());
   /* Every scripted GUILD_CREATE is one unavailable guild in READY. */
   if ((guilds = json_object_new_array()) != NULL) {
+    if (mock->cfg.builtin_guild && mock_world_on_shard(s, MOCK_GUILD_ID)) {
+      json_object *g = json_object_new_object();
+      if (g != NULL) {
+        bad |= mock_json_add(g, "id", json_object_new_string(MOCK_GUILD_ID));
+        bad |= mock_json_add(g, "unavailable", json_object_new_boolean(1));
+      }
+      bad |= mock_json_append(guilds, g);
+    }
     for (disp = mock->script; disp != NULL; disp = disp->next) {
       json_object *g;
       if (disp->guild_id == NULL || (g = json_object_new_object()) == NULL)
@@ -347,10 +356,7 @@ static int conn_send_ready(struct dgw_mock_conn *conn) {
     }
     bad |= mock_json_add(d, "shard", shard);
   }
-  if ((app = json_object_new_object()) != NULL) {
-    bad |= mock_json_add(app, "id", json_object_new_string(MOCK_USER_ID));
-    bad |= mock_json_add(app, "flags", json_object_new_int(0));
-  }
+  app = mock_shape_application(1);
   bad |= mock_json_add(d, "application", app);
   bad |= mock_json_add(d, "session_type", json_object_new_string("normal"));
   if ((trace = json_object_new_array()) != NULL)
@@ -434,6 +440,7 @@ void mock_conn_handle_identify(struct dgw_mock_conn *conn, json_object *root) {
            s->id);
   if (conn_send_ready(conn) != DGW_OK)
     return;
+  mock_conn_send_builtin_guild(conn);
   mock_conn_script_continue(conn);
 }
 
