@@ -32,7 +32,8 @@ struct options {
 static void usage(FILE *out) {
   fputs(
       "usage: dgw mock [OPTION]...\n"
-      "Serve a mock Discord gateway (API v10, JSON, optional zlib-stream).\n"
+      "Serve a mock Discord gateway (API v10, JSON, optional zlib-stream or\n"
+      "zstd-stream).\n"
       "\n"
       "  --host H                  address to listen on (default 127.0.0.1)\n"
       "  --port P                  port to listen on; 0 picks a free one\n"
@@ -102,7 +103,7 @@ static void usage(FILE *out) {
       "  --help                    show this help and exit\n"
       "\n"
       "Clients connect to ws[s]://HOST:PORT/?v=10&encoding=json and may add\n"
-      "&compress=zlib-stream.  Plain HTTP on the same port is Discord's REST\n"
+      "&compress=zlib-stream (or zstd-stream).  Plain HTTP on the same port is Discord's REST\n"
       "(http[s]://HOST:PORT/api/v10: users/@me, gateway/bot, messages,\n"
       "commands, interaction callbacks...) and a control API under /_mock/\n"
       "for test suites (docs/mock.md).  Once listening, one line\n"
