@@ -22,6 +22,9 @@ struct grants {
   int n;
   int want;
   int done;
+  /* Set: each grant is "written" at once (sent() inside the grant), as
+   * when no stall separates the two; the shard pointer is the id. */
+  struct dgw_identify_queue *send_at_once;
 };
 
 static void on_grant(void *shard, void *ud) {
@@ -29,8 +32,30 @@ static void on_grant(void *shard, void *ud) {
 
   g->order[g->n] = (int)(intptr_t)shard;
   g->at[g->n] = now_ms();
+  if (g->send_at_once != NULL)
+    g->send_at_once->sent(g->send_at_once, shard, (uint32_t)(intptr_t)shard);
   if (++g->n >= g->want)
     g->done = 1;
+}
+
+/* A local queue whose grants are sent at once. */
+static struct dgw_identify_queue *new_sending(struct event_base *base,
+                                              struct dgw_identify_limits *lim,
+                                              struct grants *g) {
+  struct dgw_identify_queue *q =
+      dgw_identify_local_new(base, lim, on_grant, g, NULL, NULL);
+
+  assert_non_null(q);
+  g->send_at_once = q;
+  return q;
+}
+
+/* Blocks the thread (a stalled loop) for `ms`. */
+static void stall(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+  while (nanosleep(&ts, &ts) != 0)
+    ;
 }
 
 /* One bucket: grants in request order, one per window. */
@@ -38,8 +63,7 @@ static void test_one_bucket_in_order(void **state) {
   struct event_base *base = event_base_new();
   struct dgw_identify_limits lim = {1, 50, -1, 0, 0};
   struct grants g = {.want = 4};
-  struct dgw_identify_queue *q =
-      dgw_identify_local_new(base, &lim, on_grant, &g, NULL, NULL);
+  struct dgw_identify_queue *q = new_sending(base, &lim, &g);
 
   (void)state;
   for (int i = 0; i < 4; i++)
@@ -60,8 +84,7 @@ static void test_buckets(void **state) {
   struct event_base *base = event_base_new();
   struct dgw_identify_limits lim = {4, 80, -1, 0, 0};
   struct grants g = {.want = 8};
-  struct dgw_identify_queue *q =
-      dgw_identify_local_new(base, &lim, on_grant, &g, NULL, NULL);
+  struct dgw_identify_queue *q = new_sending(base, &lim, &g);
 
   (void)state;
   for (int i = 0; i < 8; i++)
@@ -81,8 +104,7 @@ static void test_cancel(void **state) {
   struct event_base *base = event_base_new();
   struct dgw_identify_limits lim = {1, 30, -1, 0, 0};
   struct grants g = {.want = 2};
-  struct dgw_identify_queue *q =
-      dgw_identify_local_new(base, &lim, on_grant, &g, NULL, NULL);
+  struct dgw_identify_queue *q = new_sending(base, &lim, &g);
 
   (void)state;
   q->request(q, (void *)1, 0);
@@ -118,11 +140,126 @@ static void test_budget_waits(void **state) {
 
   (void)state;
   q = dgw_identify_local_new(base, &lim, on_grant, &g, budget_log, NULL);
+  g.send_at_once = q;
   q->request(q, (void *)1, 0);
   assert_int_equal(g.n, 0);
   assert_int_equal(budget_logged, 1);
   assert_true(run_until(base, &g.done, 5));
   assert_true(g.at[0] - t0 >= 140);
+  q->destroy(q);
+  event_base_free(base);
+}
+
+/* The issue the chaos soak found: the loop stalls 150 ms between a grant
+ * and its write (window 100 ms).  Input: shards 1 and 2 in one bucket, 2
+ * asking during the stall.  Without sent() moving the window, 2 was
+ * granted at once (the window had passed since 1's grant) and the two
+ * IDENTIFYs went out ~0 ms apart; now 2 waits a full window from 1's
+ * write, and nothing is granted while 1's write is pending. */
+static void test_window_from_send(void **state) {
+  struct event_base *base = event_base_new();
+  struct dgw_identify_limits lim = {1, 100, -1, 0, 0};
+  struct grants g = {.want = 2};
+  struct dgw_identify_queue *q =
+      dgw_identify_local_new(base, &lim, on_grant, &g, NULL, NULL);
+  double sent_at;
+
+  (void)state;
+  q->request(q, (void *)1, 0);
+  assert_int_equal(g.n, 1); /* granted; the shard has not written yet */
+  stall(150);
+  q->request(q, (void *)2, 0);
+  assert_int_equal(g.n, 1); /* 1's write is pending: the bucket waits */
+  run_for(base, 30);
+  assert_int_equal(g.n, 1);
+  q->sent(q, (void *)1, 0);
+  sent_at = now_ms();
+  assert_true(run_until(base, &g.done, 5));
+  assert_int_equal(g.order[1], 2);
+  if (g.at[1] - sent_at < 95)
+    fail_msg("the bucket's second grant came %.1f ms after the first "
+             "IDENTIFY was written (window 100 ms)",
+             g.at[1] - sent_at);
+  q->destroy(q);
+  event_base_free(base);
+}
+
+/* A grant whose IDENTIFY is never written (the connection died: the
+ * shard cancels) does not block the bucket: input shard 1 granted then
+ * cancelled, shard 2 waiting; 2 goes one window after 1's grant, not
+ * sooner (the old spacing) and not never. */
+static void test_cancel_pending(void **state) {
+  struct event_base *base = event_base_new();
+  struct dgw_identify_limits lim = {1, 80, -1, 0, 0};
+  struct grants g = {.want = 2};
+  struct dgw_identify_queue *q =
+      dgw_identify_local_new(base, &lim, on_grant, &g, NULL, NULL);
+
+  (void)state;
+  q->request(q, (void *)1, 0);
+  q->request(q, (void *)2, 0);
+  assert_int_equal(g.n, 1);
+  q->cancel(q, (void *)1);
+  assert_true(run_until(base, &g.done, 5));
+  assert_int_equal(g.order[1], 2);
+  assert_true(g.at[1] - g.at[0] >= 75);
+  assert_true(g.at[1] - g.at[0] < 900); /* not the give-up path */
+  q->destroy(q);
+  event_base_free(base);
+}
+
+/* A grant that hears neither sent() nor cancel() is given up after
+ * DGW_IDENTIFY_PENDING_MAX windows (at least 1 s), with a warning, and
+ * the bucket goes on a window later: input window 50 ms, shard 1 granted
+ * and forgotten, shard 2 waiting. */
+static int pending_logged;
+
+static void pending_log(enum dgw_log_level l, const char *msg, void *ud) {
+  (void)l;
+  (void)ud;
+  if (strstr(msg, "neither sent nor cancelled") != NULL)
+    pending_logged++;
+}
+
+static void test_pending_given_up(void **state) {
+  struct event_base *base = event_base_new();
+  struct dgw_identify_limits lim = {1, 50, -1, 0, 0};
+  struct grants g = {.want = 2};
+  struct dgw_identify_queue *q =
+      dgw_identify_local_new(base, &lim, on_grant, &g, pending_log, NULL);
+
+  (void)state;
+  q->request(q, (void *)1, 0);
+  q->request(q, (void *)2, 0);
+  run_for(base, 500);
+  assert_int_equal(g.n, 1); /* still waiting for 1's write */
+  assert_true(run_until(base, &g.done, 5));
+  assert_int_equal(pending_logged, 1);
+  assert_true(g.at[1] - g.at[0] >= 1000 + 45);
+  q->destroy(q);
+  event_base_free(base);
+}
+
+/* A write the queue does not track (its grant was given up, or came from
+ * a queue this one replaced) still starts the bucket's window: input
+ * sent() for shard 9 of bucket 1, then a request in bucket 1 (waits a
+ * window) and one in bucket 0 (at once). */
+static void test_untracked_sent(void **state) {
+  struct event_base *base = event_base_new();
+  struct dgw_identify_limits lim = {2, 80, -1, 0, 0};
+  struct grants g = {.want = 2};
+  struct dgw_identify_queue *q = new_sending(base, &lim, &g);
+  double t0 = now_ms();
+
+  (void)state;
+  q->sent(q, (void *)9, 9);
+  q->request(q, (void *)3, 3);
+  q->request(q, (void *)4, 4);
+  assert_int_equal(g.n, 1);
+  assert_int_equal(g.order[0], 4);
+  assert_true(run_until(base, &g.done, 5));
+  assert_int_equal(g.order[1], 3);
+  assert_true(g.at[1] - t0 >= 75);
   q->destroy(q);
   event_base_free(base);
 }
@@ -232,6 +369,10 @@ int main(void) {
       cmocka_unit_test(test_buckets),
       cmocka_unit_test(test_cancel),
       cmocka_unit_test(test_budget_waits),
+      cmocka_unit_test(test_window_from_send),
+      cmocka_unit_test(test_cancel_pending),
+      cmocka_unit_test(test_pending_given_up),
+      cmocka_unit_test(test_untracked_sent),
       cmocka_unit_test(test_client_concurrency_1),
       cmocka_unit_test(test_client_concurrency_4),
   };
