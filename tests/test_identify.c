@@ -374,8 +374,11 @@ static int child_out = -1;
 static void child_payload(struct dgw_mock *m, struct dgw_mock_conn *conn,
                           int op, const char *json, size_t len, void *ud) {
   struct json_object *root, *d, *sh;
-  struct arrival a = {-1, now_ms()};
+  struct arrival a;
 
+  memset(&a, 0, sizeof(a)); /* the padding goes down the pipe too */
+  a.shard = -1;
+  a.at = now_ms();
   (void)m;
   (void)conn;
   (void)len;
@@ -492,7 +495,7 @@ static void test_client_stalled_loop(void **state) {
   assert_non_null(c);
   assert_int_equal(dgw_client_start(c), DGW_OK);
   end = deadline_ms(20);
-  while (n < 2 && now_ms() < end) {
+  while ((n < 2 || s.ready < 2) && now_ms() < end) {
     ssize_t r;
 
     run_for(base, 20);
@@ -509,6 +512,7 @@ static void test_client_stalled_loop(void **state) {
   dgw_callbacks_free(cb);
   event_base_free(base);
   assert_int_equal(stalled, 1);
+  assert_int_equal(s.ready, 2);
   assert_int_equal(n, 2);
   assert_int_equal(got[0].shard, 0);
   assert_int_equal(got[1].shard, 1);
