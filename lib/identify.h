@@ -27,7 +27,7 @@
 typedef void (*dgw_identify_grant_fn)(void *shard, void *user_data);
 
 struct dgw_identify_queue {
-  /* `shard` (an opaque pointer; its id decides the bucket) wants to
+  /* `shard` (an opaque non-NULL pointer; its id decides the bucket) wants to
    * IDENTIFY: the queue calls grant(shard) once, now or later. */
   void (*request)(struct dgw_identify_queue *q, void *shard, uint32_t shard_id);
   /* `shard` stopped waiting (its connection went away): forget it. */
