@@ -94,7 +94,7 @@ static void test_buckets(void **state) {
 
   (void)state;
   for (int i = 0; i < 8; i++)
-    q->request(q, (void *)(intptr_t)i, (uint32_t)i);
+    q->request(q, (void *)(intptr_t)(i + 8), (uint32_t)i); /* non-NULL */
   assert_int_equal(g.n, 4);
   assert_true(run_until(base, &g.done, 5));
   for (int i = 4; i < 8; i++) {
