@@ -523,6 +523,11 @@ void client_cancel_identify(struct dgw_client *c, struct dgw_gateway *gw) {
     c->identify->cancel(c->identify, gw);
 }
 
+void client_identify_sent(struct dgw_client *c, struct dgw_gateway *gw) {
+  if (c->identify != NULL && c->identify->sent != NULL)
+    c->identify->sent(c->identify, gw, dgw_gateway_shard_id(gw));
+}
+
 int dgw_client_stats(const struct dgw_client *c, struct dgw_client_stats *out) {
   struct dgw_client_stats full;
   size_t size;

@@ -171,6 +171,10 @@ void client_shard_closed(struct dgw_client *c, struct dgw_gateway *gw);
 /* The shard no longer waits to IDENTIFY (its connection went away). */
 void client_cancel_identify(struct dgw_client *c, struct dgw_gateway *gw);
 
+/* The shard has just written its granted IDENTIFY: tells the identify
+ * queue (when it has sent()), whose bucket window starts now. */
+void client_identify_sent(struct dgw_client *c, struct dgw_gateway *gw);
+
 /* 1 when the client asks (or will ask, at start) GET /gateway/bot and has
  * no answer yet: with auto shards, or without a configured gateway URL.
  * The shard count, the gateway URL and the identify limits are not final

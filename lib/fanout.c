@@ -179,6 +179,10 @@ static void owner_identify_cancel(void *owner, struct dgw_gateway *gw) {
   client_cancel_identify(owner, gw);
 }
 
+static void owner_identify_sent(void *owner, struct dgw_gateway *gw) {
+  client_identify_sent(owner, gw);
+}
+
 static int owner_network_lost(void *owner, struct dgw_gateway *gw) {
   return client_shard_offline(owner, gw);
 }
@@ -218,6 +222,7 @@ const struct shard_owner_ops client_shard_ops = {
     owner_closed,
     owner_session_lost,
     owner_connect_request,
+    owner_identify_sent,
 };
 
 struct dgw_client *dgw_gateway_client(struct dgw_gateway *gw) {

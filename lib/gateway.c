@@ -259,6 +259,7 @@ void gateway_identify_now(struct dgw_gateway *gw) {
     shard_leave_and_resume(gw, rv, "IDENTIFY could not be sent");
     return;
   }
+  gw->ops->identify_sent(gw->owner, gw); /* the window starts at the write */
   gw->counters.identifies++;
   dgw_session_identified(gw->session);
   shard_set_state(gw, DGW_STATE_IDENTIFYING);

@@ -113,6 +113,9 @@ struct shard_owner_ops {
    * counts the attempt in flight until the shard leaves CONNECTING, HELLO
    * and RESUMING or asks to IDENTIFY.  May be NULL: never wait. */
   int (*connect_request)(void *owner, struct dgw_gateway *gw);
+  /* The granted IDENTIFY has just been written: the identify window of
+   * the shard's bucket starts now. */
+  void (*identify_sent)(void *owner, struct dgw_gateway *gw);
 };
 
 /* Creates a shard from `cfg` (copied), idle, reporting to `ops` (static,

@@ -1,5 +1,8 @@
 /* The in-process identify queue: buckets of max_concurrency, one
- * IDENTIFY per bucket per window, within the daily session-start budget. */
+ * IDENTIFY per bucket per window, within the daily session-start budget.
+ * A bucket's window runs from the moment its IDENTIFY was written (the
+ * shard's sent()), and the bucket grants nothing while a grant waits for
+ * that write. */
 #include "config.h"
 
 #include <stdio.h>
@@ -15,8 +18,10 @@ struct waiter {
 
 struct bucket {
   struct waiter *head, *tail;
-  uint64_t last_grant_ms;
-  int granted_once;
+  void *pending;             /* granted, IDENTIFY not yet written */
+  uint64_t pending_since_ms; /* when `pending` was granted */
+  uint64_t start_ms;         /* the window's start: the last send */
+  int started;               /* start_ms is set */
 };
 
 struct local_queue {
@@ -41,6 +46,29 @@ static void local_log(struct local_queue *q, const char *msg) {
     q->log(DGW_LOG_WARN, msg, q->log_user_data);
 }
 
+/* How long a grant may wait for its sent() or cancel(). */
+static uint64_t pending_max_ms(const struct local_queue *q) {
+  uint64_t m = (uint64_t)q->lim.window_ms * DGW_IDENTIFY_PENDING_MAX;
+
+  return m < 1000 ? 1000 : m;
+}
+
+/* `b`'s grant heard neither sent() nor cancel() in time: taken as sent
+ * now (the write may still come; nothing later than now is known). */
+static void give_up_pending(struct local_queue *q, struct bucket *b,
+                            uint64_t now) {
+  char line[160];
+
+  snprintf(line, sizeof(line),
+           "identify: a granted IDENTIFY was neither sent nor cancelled "
+           "within %llu ms; its bucket goes on",
+           (unsigned long long)pending_max_ms(q));
+  local_log(q, line);
+  b->pending = NULL;
+  b->start_ms = now;
+  b->started = 1;
+}
+
 /* Grants every bucket whose window has passed, within the budget; then
  * sets the timer for the next moment something can happen. */
 static void run(struct local_queue *q) {
@@ -55,16 +83,22 @@ static void run(struct local_queue *q) {
     struct bucket *b = &q->buckets[i];
     struct waiter *w;
 
-    if (b->head == NULL || q->lim.remaining == 0)
+    if (b->pending != NULL && now - b->pending_since_ms >= pending_max_ms(q))
+      give_up_pending(q, b, now);
+    if (b->head == NULL || q->lim.remaining == 0 || b->pending != NULL)
       continue;
-    if (b->granted_once && now - b->last_grant_ms < q->lim.window_ms)
+    if (b->started && now - b->start_ms < q->lim.window_ms)
       continue;
     w = b->head;
     b->head = w->next;
     if (b->head == NULL)
       b->tail = NULL;
-    b->last_grant_ms = now;
-    b->granted_once = 1;
+    /* The window starts at the grant until sent() moves it to the write;
+     * set before grant(), which may call sent() at once. */
+    b->pending = w->shard;
+    b->pending_since_ms = now;
+    b->start_ms = now;
+    b->started = 1;
     if (q->lim.remaining > 0)
       q->lim.remaining--;
     q->granted++;
@@ -90,7 +124,10 @@ static void schedule(struct local_queue *q) {
 
     if (b->head == NULL)
       continue;
-    at = b->granted_once ? b->last_grant_ms + q->lim.window_ms : now;
+    if (b->pending != NULL)
+      at = b->pending_since_ms + pending_max_ms(q);
+    else
+      at = b->started ? b->start_ms + q->lim.window_ms : now;
     if (q->lim.remaining == 0) {
       at = q->budget_resets_at_ms;
       if (!q->budget_logged) {
@@ -135,9 +172,33 @@ static void local_request(struct dgw_identify_queue *iface, void *shard,
   run(q);
 }
 
+static void local_sent(struct dgw_identify_queue *iface, void *shard,
+                       uint32_t shard_id) {
+  struct local_queue *q = (struct local_queue *)iface;
+  struct bucket *b = &q->buckets[shard_id % q->lim.max_concurrency];
+  uint64_t now = dgw_monotonic_ms();
+
+  if (b->pending == shard)
+    b->pending = NULL;
+  /* Any write moves the window later, even one the queue no longer
+   * tracks (given up, or granted by a queue this one replaced). */
+  if (!b->started || now > b->start_ms)
+    b->start_ms = now;
+  b->started = 1;
+  schedule(q);
+}
+
 static void local_cancel(struct dgw_identify_queue *iface, void *shard) {
   struct local_queue *q = (struct local_queue *)iface;
 
+  /* A grant whose IDENTIFY was never written: the window runs from the
+   * grant, and the next waiter goes when it has passed. */
+  for (uint32_t i = 0; i < q->lim.max_concurrency; i++)
+    if (q->buckets[i].pending == shard) {
+      q->buckets[i].pending = NULL;
+      schedule(q);
+      return;
+    }
   for (uint32_t i = 0; i < q->lim.max_concurrency; i++) {
     struct bucket *b = &q->buckets[i];
     struct waiter *prev = NULL;
@@ -188,6 +249,7 @@ dgw_identify_local_new(struct event_base *base,
   q->iface.request = local_request;
   q->iface.cancel = local_cancel;
   q->iface.destroy = local_destroy;
+  q->iface.sent = local_sent;
   q->base = base;
   q->lim = *limits;
   if (q->lim.max_concurrency == 0)

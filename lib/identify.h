@@ -5,7 +5,10 @@
  * shard_id % max_concurrency (one per bucket per window), and a daily
  * budget of session starts (`session_start_limit`): exceeding it resets the
  * bot's token.  Shards ask; the queue grants, in order, when the bucket's
- * window and the budget allow.
+ * window and the budget allow.  Discord counts IDENTIFYs as they arrive,
+ * so a bucket's window starts when the granted IDENTIFY is written (see
+ * `sent`), not when it is granted: a loop stalled between the two would
+ * otherwise let two IDENTIFYs of a bucket land closer than the window.
  *
  * The queue is an interface (a table of functions) so that a deployment
  * spreading shards over several machines can plug in a coordinated one;
@@ -24,13 +27,19 @@
 typedef void (*dgw_identify_grant_fn)(void *shard, void *user_data);
 
 struct dgw_identify_queue {
-  /* `shard` (an opaque pointer; its id decides the bucket) wants to
+  /* `shard` (an opaque non-NULL pointer; its id decides the bucket) wants to
    * IDENTIFY: the queue calls grant(shard) once, now or later. */
   void (*request)(struct dgw_identify_queue *q, void *shard, uint32_t shard_id);
   /* `shard` stopped waiting (its connection went away): forget it. */
   void (*cancel)(struct dgw_identify_queue *q, void *shard);
   /* Frees the queue; pending requests are dropped without grants. */
   void (*destroy)(struct dgw_identify_queue *q);
+  /* `shard` (id `shard_id`) has just written its granted IDENTIFY: the
+   * bucket's window starts now.  The shard calls it right after the
+   * write; a shard that loses its connection between the grant and the
+   * write calls cancel() instead.  May be NULL (a queue that spaces its
+   * grants only); last, so that tables written before it stay valid. */
+  void (*sent)(struct dgw_identify_queue *q, void *shard, uint32_t shard_id);
 };
 
 struct dgw_identify_limits {
@@ -47,7 +56,17 @@ struct dgw_identify_limits {
  * The in-process queue on `base`.  `grant` is called from the loop (or
  * inside request() when the bucket is free).  `log` may be NULL; it says
  * when the queue waits for the daily budget.  NULL without memory.
+ *
+ * After a grant the bucket waits for the shard's sent() (the window then
+ * runs from that moment; a sent() later than the window start, from a
+ * shard the queue no longer tracks, still moves it later) or cancel()
+ * (the window runs from the grant: nothing more was written).  A grant
+ * that hears neither within DGW_IDENTIFY_PENDING_MAX windows (at least
+ * 1 s) is given up, with a warning, as if sent then: the bucket never
+ * stays blocked for good.
  */
+#define DGW_IDENTIFY_PENDING_MAX 2
+
 struct dgw_identify_queue *
 dgw_identify_local_new(struct event_base *base,
                        const struct dgw_identify_limits *limits,
