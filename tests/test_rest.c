@@ -269,6 +269,7 @@ struct server {
   char accept[MAX_SEEN][64];
   char uri[MAX_SEEN][256];
   int method[MAX_SEEN];
+  struct event_base *break_base; /* non-NULL: loopbreak on each request */
 };
 
 static void copy_header(struct evhttp_request *req, const char *name, char *out,
@@ -294,6 +295,8 @@ static void serve(struct evhttp_request *req, void *arg) {
     copy_header(req, "Accept", s->accept[i], sizeof(s->accept[i]));
     snprintf(s->uri[i], sizeof(s->uri[i]), "%s", evhttp_request_get_uri(req));
   }
+  if (s->break_base != NULL)
+    event_base_loopbreak(s->break_base);
   if (st->status == 0)
     return; /* hold it: the client's timeout has to end it */
   body = evbuffer_new();
@@ -402,6 +405,9 @@ struct fx {
   int fatal_error;
   char fatal_why[300];
   int free_in_fatal;
+  int break_in_fatal; /* on_client_fatal breaks the loop */
+  int break_in_state; /* on_state breaks the loop */
+  int states;         /* on_state calls */
   int ready;
   int resumed;
   /* IDENTIFYs the mock read, in order. */
@@ -477,6 +483,20 @@ static void on_client_fatal(struct dgw_client *c, int error, const char *why,
     dgw_client_free(c);
     f->client = NULL;
   }
+  if (f->break_in_fatal)
+    event_base_loopbreak(f->base);
+}
+
+static void on_state(struct dgw_gateway *gw, enum dgw_state from,
+                     enum dgw_state to, void *ud) {
+  struct fx *f = ud;
+
+  (void)gw;
+  (void)from;
+  (void)to;
+  f->states++;
+  if (f->break_in_state)
+    event_base_loopbreak(f->base);
 }
 
 static void on_ready(struct dgw_gateway *gw, void *ud) {
@@ -553,6 +573,7 @@ static struct fx *fx_new(const char *cert, int mock_tls,
   dgw_callbacks_set_on_client_fatal(f->cb, on_client_fatal);
   dgw_callbacks_set_on_ready(f->cb, on_ready);
   dgw_callbacks_set_on_resumed(f->cb, on_resumed);
+  dgw_callbacks_set_on_state(f->cb, on_state);
   return f;
 }
 
@@ -563,10 +584,13 @@ static void fx_client(struct fx *f) {
   assert_non_null(f->client);
 }
 
-static void fx_free(struct fx *f) {
+/* Frees everything; with `loop_pass` the loop runs a little after the
+ * client's free, without it the base is freed as the loop left it. */
+static void fx_dispose(struct fx *f, int loop_pass) {
   dgw_client_free(f->client);
   f->client = NULL;
-  run_for(f->base, 30); /* deferred frees */
+  if (loop_pass)
+    run_for(f->base, 30);
   /* Whatever happened, the token was never logged. */
   assert_null(strstr(f->log, TOKEN));
   server_stop(&f->srv);
@@ -575,6 +599,10 @@ static void fx_free(struct fx *f) {
   dgw_callbacks_free(f->cb);
   event_base_free(f->base);
   free(f);
+}
+
+static void fx_free(struct fx *f) {
+  fx_dispose(f, 1);
 }
 
 /* Runs the loop until `*counter` reaches `want` or `seconds` (scaled)
@@ -1381,6 +1409,51 @@ static void test_options(void **state) {
   event_base_free(base);
 }
 
+/* An application that breaks its loop inside a callback, then frees the
+ * client and the base with no further pass (examples/bot.c's pattern with
+ * event_base_loopbreak() instead of event_base_loopexit()): nothing may
+ * be left for a loop pass to free.  Inputs, each over TLS: a 401, the
+ * break in on_client_fatal; the same with dgw_client_free() inside it; a
+ * 200 with the break in the first shard's on_state (called inside the
+ * answer's callback, the gateway's wss:// connect just started); a request
+ * the server holds, the break from the server's handler.  The error this
+ * catches is valgrind's (make check-valgrind): without the synchronous
+ * release, the finished evhttp connection of lib/rest.c
+ * (evhttp_connection_base_bufferevent_new in open_connection), with its
+ * bufferevent and SSL, is definitely lost in the first three. */
+static void test_loopbreak_then_free(void **state) {
+  (void)state;
+  for (int how = 0; how < 4; how++) {
+    struct step refuse[] = {
+        {401, "{\"message\": \"401: Unauthorized\", \"code\": 0}", NULL, 0,
+         0, 0, NULL}};
+    struct step answer[] = {{200, NULL, NULL, 0, 0, 0, NULL}};
+    struct step hang[] = {{0, NULL, NULL, 0, 0, 0, NULL}};
+    struct fx *f = fx_new("localhost", 1,
+                          how < 2    ? refuse
+                          : how == 2 ? answer
+                                     : hang,
+                          1);
+
+    answer[0].body = f->good;
+    f->break_in_fatal = how < 2;
+    f->free_in_fatal = how == 1;
+    f->break_in_state = how == 2;
+    if (how == 3)
+      f->srv.break_base = f->base;
+    fx_client(f);
+    assert_int_equal(dgw_client_start(f->client), DGW_OK);
+    if (how < 2)
+      assert_true(wait_count(f, &f->fatal_calls, 1, 5));
+    else if (how == 2)
+      assert_true(wait_count(f, &f->states, 1, 5));
+    else
+      assert_true(wait_count(f, &f->srv.served, 1, 5));
+    assert_int_equal(f->srv.served, 1);
+    fx_dispose(f, 0); /* no pass: the loop was broken */
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_table),
@@ -1399,6 +1472,7 @@ int main(void) {
       cmocka_unit_test(test_timeout),
       cmocka_unit_test(test_oversized_answer),
       cmocka_unit_test(test_stop_and_free_in_flight),
+      cmocka_unit_test(test_loopbreak_then_free),
       cmocka_unit_test(test_restore_with_auto_shards),
       cmocka_unit_test(test_restore_duplicate_entries),
       cmocka_unit_test(test_url_from_rest),
