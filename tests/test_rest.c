@@ -1425,8 +1425,8 @@ static void test_loopbreak_then_free(void **state) {
   (void)state;
   for (int how = 0; how < 4; how++) {
     struct step refuse[] = {
-        {401, "{\"message\": \"401: Unauthorized\", \"code\": 0}", NULL, 0,
-         0, 0, NULL}};
+        {401, "{\"message\": \"401: Unauthorized\", \"code\": 0}", NULL, 0, 0,
+         0, NULL}};
     struct step answer[] = {{200, NULL, NULL, 0, 0, 0, NULL}};
     struct step hang[] = {{0, NULL, NULL, 0, 0, 0, NULL}};
     struct fx *f = fx_new("localhost", 1,
