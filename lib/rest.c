@@ -140,29 +140,26 @@ static void arm(struct dgw_rest *r, uint32_t ms) {
   arm_ns(r, (uint64_t)ms * 1000000u);
 }
 
-static void free_connection_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  evhttp_connection_free(arg);
-}
-
-/* Lets go of the connection whose request callback is running: libevent
- * 2.1 goes on using it after the callback returns, so it is freed from a
- * fresh loop callback. */
-static void release_connection_later(struct dgw_rest *r) {
-  struct timeval now = {0, 0};
-
+/* Lets go of the connection whose request callback is running, at once.
+ * libevent 2.1 is done with it by then: the request callback is the last
+ * thing each of its paths does with the connection (evhttp_connection_done
+ * unlinks the request before the callback and afterwards frees only the
+ * request, since we never ask for EVHTTP_CON_AUTOFREE;
+ * evhttp_connection_fail_ and the connect failure's cleanup call it last),
+ * and the bufferevent it frees is refcounted and finalized by libevent,
+ * from the loop or at event_base_free().  Freeing it from a later loop
+ * callback instead leaked it whenever the loop never ran again (an owner
+ * that breaks its loop in the callback this answer leads to, then frees
+ * everything). */
+static void release_connection(struct dgw_rest *r) {
   if (r->evcon == NULL)
     return;
-  if (event_base_once(r->base, -1, EV_TIMEOUT, free_connection_cb, r->evcon,
-                      &now) != 0)
-    rest_log(r, DGW_LOG_WARN,
-             "REST: cannot defer a free; leaking a connection");
+  evhttp_connection_free(r->evcon);
   r->evcon = NULL;
 }
 
-/* Ends whatever the current attempt still holds.  Never called inside the
- * request callback of r->evcon (that one is released first). */
+/* Ends whatever the current attempt still holds, synchronously (see
+ * release_connection()). */
 static void drop_attempt(struct dgw_rest *r) {
   dgw_lookup_cancel(r->lookup);
   r->lookup = NULL;
@@ -530,7 +527,7 @@ static void request_done(struct evhttp_request *req, void *arg) {
     char why[400];
     int err = describe_failure(r, bev, sock_err, why, sizeof(why));
 
-    release_connection_later(r);
+    release_connection(r);
     if (err == DGW_ERR_CONNECT && r->next_addr != NULL) {
       rest_log(r, DGW_LOG_DEBUG, "GET %s%s: %s; trying the next address",
                r->api_url, REST_ROUTE, why);
@@ -539,7 +536,7 @@ static void request_done(struct evhttp_request *req, void *arg) {
       attempt_failed(r, "%s", why);
     }
   } else {
-    release_connection_later(r);
+    release_connection(r);
     take_status(r, req, code);
   }
   leave(r);

@@ -605,9 +605,11 @@ DGW_EXTERN void dgw_client_stop(struct dgw_client *client);
 /**
  * Drops every connection at once and frees the client and its shards.
  * Safe from inside any dgw callback (the free happens when the callback
- * returns; no further callbacks run).  NULL is a no-op.  Run the loop one
- * more pass before event_base_free() (see "Living in the application's
- * event loop" below).
+ * returns; no further callbacks run).  NULL is a no-op.  Everything is
+ * released by the time it returns (or its callback does), even when the
+ * loop was broken and never runs again, except a DNS lookup in flight:
+ * run the loop one more pass before event_base_free() (see "Living in
+ * the application's event loop" below).
  */
 DGW_EXTERN void dgw_client_free(struct dgw_client *client);
 
@@ -1146,15 +1148,18 @@ DGW_EXTERN int dgw_options_set_send_limit(struct dgw_options *opt,
  *   dgw_client_stop_for_restart()) returns DGW_ERR_STATE.  To run again,
  *   free it and make a new client (dgw_client_save_sessions() /
  *   dgw_client_restore_sessions() carry the sessions over).
- * - dgw_client_free() removes every event of the client's, except at most
- *   a few zero-delay callbacks that free what libevent itself was still
- *   using (a DNS lookup cancelled mid-flight, a finished HTTP connection):
- *   they hold no socket and no timer, and run on the next pass of the
- *   loop.  Before event_base_free() (or evdns_base_free() of a borrowed
- *   evdns_base), run the loop once more, e.g.
- *   event_base_loop(base, EVLOOP_NONBLOCK), or simply let
+ * - dgw_client_free() removes every event of the client's and frees what
+ *   it holds at once, whatever state the loop is in (running, returned,
+ *   or broken with event_base_loopbreak() inside a dgw callback), GET
+ *   /gateway/bot's HTTP connection and a half-made gateway connection
+ *   (TCP, TLS) included.  The one exception is a DNS lookup in flight at
+ *   the free: libevent's evdns reports its cancellation from the loop, so
+ *   it leaves one zero-delay callback (no socket, no timer) that frees
+ *   about 1.2 KiB on the next pass.  Before event_base_free() (or
+ *   evdns_base_free() of a borrowed evdns_base), run the loop once more,
+ *   e.g. event_base_loop(base, EVLOOP_NONBLOCK), or simply let
  *   event_base_dispatch() return; freeing the base without that pass
- *   leaks those few bytes, nothing worse.
+ *   leaks those bytes when a lookup was in flight, nothing worse.
  */
 
 struct evdns_base; /* libevent's, from <event2/dns.h> */
