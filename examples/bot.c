@@ -41,7 +41,7 @@ static void on_client_fatal(struct dgw_client *client, int error,
                             const char *why, void *ud) {
   (void)client;
   fprintf(stderr, "bot: cannot run: %s (%s)\n", why, dgw_strerror(error));
-  event_base_loopexit(ud, NULL); /* after this round: the REST request ends */
+  event_base_loopexit(ud, NULL); /* the loop ends after this round */
 }
 
 /* A shard stopped for good (4004 a refused token, 4014 intents...). */
