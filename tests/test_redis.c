@@ -9,6 +9,11 @@
 
 #include "harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "redis.h"
 #include "redis_server.h"
 
@@ -633,6 +638,56 @@ static void test_free_inside_up_and_down(void **state) {
   redis_server_free(srv);
 }
 
+/* TCP: a server also listening on a free loopback port; redis://127.0.0.1:
+ * PORT/2 comes up on database 2.  A closed port is "Connection refused". */
+static void test_tcp(void **state) {
+  struct sockaddr_in sa = {0};
+  socklen_t len = sizeof(sa);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  char port[16], url[128], out[64];
+  const char *extra[] = {"--port", port, "--bind", "127.0.0.1", NULL};
+  struct redis_server *srv;
+  struct event_base *base = event_base_new();
+  struct conn c = {0};
+  struct logs logs = {0};
+  struct dgw_redis *r;
+
+  (void)state;
+  /* A free port: bound by the kernel's choice, then released. */
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+  close(fd);
+  snprintf(port, sizeof(port), "%d", ntohs(sa.sin_port));
+  srv = redis_server_start(extra);
+  assert_non_null(srv);
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%s/2", port);
+  r = redis_new(base, url, &conn_cb, &c, test_log, NULL, NULL, 0);
+  assert_true(loop_until(base, is_up, &c, 5));
+  assert_string_equal(redis_describe(r), url);
+  assert_int_equal(redis_command(r, on_reply, &c, "SET tcpkey 1"), 0);
+  while (c.replies + c.errors < 1)
+    loop_once(base);
+  assert_int_equal(c.errors, 0);
+  {
+    const char *sel[] = {"GET", "tcpkey"};
+
+    assert_int_equal(redis_server_cmd(srv, out, sizeof(out), 2, sel), 0);
+    assert_string_equal(out, "$-1"); /* not in db 0 */
+  }
+  redis_free(r);
+  redis_server_kill(srv);
+  r = redis_new(base, url, &conn_cb, &c, keep_log, &logs, NULL, 0);
+  run_for(base, 200);
+  assert_true(logs.n >= 1);
+  assert_non_null(strstr(logs.lines[0], url));
+  assert_non_null(strstr(logs.lines[0], "Connection refused"));
+  redis_free(r);
+  event_base_free(base);
+  redis_server_free(srv);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_url_good),
@@ -647,6 +702,7 @@ int main(void) {
       cmocka_unit_test(test_connect_timeout),
       cmocka_unit_test(test_free_inside_callback),
       cmocka_unit_test(test_free_inside_up_and_down),
+      cmocka_unit_test(test_tcp),
   };
   ignore_sigpipe();
   return cmocka_run_group_tests_name("redis", tests, NULL, NULL);

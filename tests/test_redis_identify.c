@@ -370,6 +370,44 @@ static void test_cancel(void **state) {
   redis_server_free(srv);
 }
 
+/* A grant already on its way when its shard cancels is given back: the
+ * TRY is held by a stopped server, the shard cancels, the server resumes
+ * and grants; the queue never calls grant for it, deletes the bucket key
+ * and returns the budget unit, so the next shard goes at once. */
+static void test_cancel_in_flight_gives_back(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  struct event_base *base = event_base_new();
+  struct dgw_identify_limits lim = {1, 1000, 50, 3600000, 100};
+  struct grants g = {0};
+  struct proc a;
+  const char *get_bucket[] = {"GET", "dgw:{giveback}:identify:bucket:0"};
+  const char *get_budget[] = {"GET", "dgw:{giveback}:identify:budget"};
+  char out[64];
+
+  (void)state;
+  assert_non_null(srv);
+  proc_start(&a, base, srv, "giveback", &lim, &g);
+  request(&a, 0);
+  wait_grants(base, &g, 1, 10);
+  run_for(base, 1050); /* the window ends */
+  assert_int_equal(redis_server_cmd(srv, out, sizeof(out), 2, get_budget), 0);
+  assert_string_equal(out, "49");
+  assert_int_equal(redis_server_pause(srv), 0);
+  request(&a, 1);
+  run_for(base, 50); /* its TRY is out, unanswered */
+  a.q->cancel(a.q, (void *)(intptr_t)1);
+  assert_int_equal(redis_server_resume(srv), 0);
+  run_for(base, 200); /* well within the 1 s window it was granted */
+  assert_int_equal(g.n, 1);
+  assert_int_equal(redis_server_cmd(srv, out, sizeof(out), 2, get_bucket), 0);
+  assert_string_equal(out, "$-1");
+  assert_int_equal(redis_server_cmd(srv, out, sizeof(out), 2, get_budget), 0);
+  assert_string_equal(out, "49");
+  proc_stop(&a);
+  event_base_free(base);
+  redis_server_free(srv);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_one_bucket_across_queues),
@@ -379,6 +417,7 @@ int main(void) {
       cmocka_unit_test(test_dead_waiters),
       cmocka_unit_test(test_redis_restart_mid_wait),
       cmocka_unit_test(test_cancel),
+      cmocka_unit_test(test_cancel_in_flight_gives_back),
   };
   ignore_sigpipe();
   return cmocka_run_group_tests_name("redis_identify", tests, NULL, NULL);
