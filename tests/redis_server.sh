@@ -67,8 +67,7 @@ redis_start() {
 
 redis_kill() {
   [ -n "$REDIS_PID" ] || return 0
-  kill -CONT "$REDIS_PID" 2>/dev/null
-  kill -KILL "$REDIS_PID" 2>/dev/null
+  kill -KILL "$REDIS_PID" 2>/dev/null # no CONT: a stopped one dies stopped
   wait "$REDIS_PID" 2>/dev/null
   REDIS_PID=
 }
