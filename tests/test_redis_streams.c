@@ -218,6 +218,38 @@ static void test_redis_restart(void **state) {
   redis_server_free(srv);
 }
 
+/* What this partial plugin does past max_buffer_bytes while Redis is
+ * gone (it cannot hold the shard back yet): drops, says so once, and
+ * stores what it held once Redis is back.  4096 bytes hold a few
+ * entries of ~450 bytes, not 30. */
+static void test_buffer_bound_drops(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  struct fx *f;
+  struct dgw_mock_conn *conn;
+  long long n;
+
+  (void)state;
+  assert_non_null(srv);
+  f = start(srv, ",\"events\":[\"MESSAGE_CREATE\"],\"max_buffer_bytes\":4096");
+  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 2));
+  assert_int_equal(redis_server_kill(srv), 0);
+  run_for(f->base, 50);
+  conn = dgw_mock_last_conn(f->mock);
+  for (int i = 0; i < 30; i++)
+    assert_int_equal(
+        dgw_mock_conn_send_dispatch(conn, "MESSAGE_CREATE", "{\"x\":1}"),
+        DGW_OK);
+  run_for(f->base, 200);
+  assert_int_equal(fx_count_lines(f, "dropping events"), 1);
+  assert_int_equal(redis_server_restart(srv), 0);
+  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 1));
+  run_for(f->base, 200);
+  n = xlen(srv, "dgw:{t}:events");
+  assert_true(n >= 1 && n < 30);
+  fx_free(f);
+  redis_server_free(srv);
+}
+
 /* Config errors refuse the plugin with a line naming the fault. */
 static void test_bad_config(void **state) {
   static const struct {
@@ -254,6 +286,7 @@ int main(void) {
       cmocka_unit_test(test_entries),
       cmocka_unit_test(test_per_event_layout),
       cmocka_unit_test(test_redis_restart),
+      cmocka_unit_test(test_buffer_bound_drops),
       cmocka_unit_test(test_bad_config),
   };
   ignore_sigpipe();
