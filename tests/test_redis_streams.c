@@ -149,6 +149,74 @@ static void test_entries(void **state) {
   redis_server_free(srv);
 }
 
+/* The Python worker (plugins/redis-streams/worker.py, Debian's
+ * python3-redis) reads the stream in a consumer group: every event once,
+ * a duplicate XADD of (session, s) (what a resend after a lost reply
+ * makes) skipped, and all acknowledged (a second run finds nothing). */
+static void test_python_worker(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  const char *python = getenv("DGW_TEST_PYTHON");
+  struct fx *f;
+  redisContext *c;
+  redisReply *r;
+  char cmd[2048], line[1024];
+  const char *session;
+  FILE *p;
+  int n = 0, st;
+
+  (void)state;
+  assert_non_null(srv);
+  if (python == NULL)
+    python = "/usr/bin/python3";
+  snprintf(cmd, sizeof(cmd), "%s -c 'import redis' 2>/dev/null", python);
+  if (system(cmd) != 0)
+    fail_msg("%s cannot import redis: apt-get install python3-redis (or set "
+             "DGW_TEST_PYTHON)",
+             python);
+  f = start(srv, ",\"events\":[\"MESSAGE_CREATE\",\"TYPING_START\"]");
+  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 3));
+  session = dgw_mock_conn_session_id(dgw_mock_last_conn(f->mock));
+  c = sync_connect(srv);
+  r = redisCommand(c,
+                   "XADD dgw:{t}:events * t TYPING_START s 4 shard 0 "
+                   "session %s d {\"t\":1}",
+                   session);
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  freeReplyObject(r);
+  redisFree(c);
+  snprintf(cmd, sizeof(cmd),
+           "timeout -k 5 %d %s %s --url %s --name t --group g --count 3 "
+           "--timeout 5",
+           (int)(30 * time_scale()), python, WORKER_PY, redis_server_url(srv));
+  p = popen(cmd, "r");
+  assert_non_null(p);
+  while (fgets(line, sizeof(line), p) != NULL) {
+    static const char *const want[] = {"\"t\": \"MESSAGE_CREATE\", \"s\": 3",
+                                       "\"t\": \"TYPING_START\", \"s\": 4",
+                                       "\"t\": \"MESSAGE_CREATE\", \"s\": 5"};
+
+    if (n >= 3 || strstr(line, want[n]) == NULL ||
+        strstr(line, session) == NULL)
+      fail_msg("worker line %d: %s", n, line);
+    n++;
+  }
+  st = pclose(p);
+  assert_int_equal(n, 3);
+  assert_int_equal(st, 0);
+  /* All acknowledged: the group has nothing pending, a new run gets
+   * nothing. */
+  snprintf(cmd, sizeof(cmd),
+           "timeout -k 5 %d %s %s --url %s --name t --group g --count 1 "
+           "--timeout 0.3",
+           (int)(30 * time_scale()), python, WORKER_PY, redis_server_url(srv));
+  p = popen(cmd, "r");
+  assert_non_null(p);
+  assert_null(fgets(line, sizeof(line), p));
+  assert_int_not_equal(pclose(p), 0); /* exit 1: nothing within the wait */
+  fx_free(f);
+  redis_server_free(srv);
+}
+
 /* layout per-event: one stream per event name; maxlen 1 trims (MAXLEN ~
  * keeps at least the newest entry; approximate trimming may keep more). */
 static void test_per_event_layout(void **state) {
@@ -284,6 +352,7 @@ static void test_bad_config(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_entries),
+      cmocka_unit_test(test_python_worker),
       cmocka_unit_test(test_per_event_layout),
       cmocka_unit_test(test_redis_restart),
       cmocka_unit_test(test_buffer_bound_drops),
