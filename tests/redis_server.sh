@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC2034
 # Sourced by shell tests that need a private redis-server: the shell twin
 # of tests/redis_server.[ch].  A fresh mktemp -d directory, a unix socket
 # in it, no TCP, no persistence; every wait has a deadline (scaled by
