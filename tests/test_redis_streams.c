@@ -217,6 +217,60 @@ static void test_python_worker(void **state) {
   redis_server_free(srv);
 }
 
+/* The C worker (plugins/redis-streams/worker.c, hiredis): the same as the
+ * Python one, with its own line format. */
+static void test_c_worker(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  struct fx *f;
+  redisContext *c;
+  redisReply *r;
+  char cmd[2048], line[1024], want[256];
+  const char *session;
+  FILE *p;
+  int n = 0;
+  static const char *const want_t[] = {"MESSAGE_CREATE", "TYPING_START",
+                                       "MESSAGE_CREATE"};
+
+  (void)state;
+  assert_non_null(srv);
+  f = start(srv, ",\"events\":[\"MESSAGE_CREATE\",\"TYPING_START\"]");
+  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 3));
+  session = dgw_mock_conn_session_id(dgw_mock_last_conn(f->mock));
+  c = sync_connect(srv);
+  r = redisCommand(c,
+                   "XADD dgw:{t}:events * t TYPING_START s 4 shard 0 "
+                   "session %s d {\"t\":1}",
+                   session);
+  freeReplyObject(r);
+  redisFree(c);
+  snprintf(cmd, sizeof(cmd),
+           "timeout -k 5 %d %s --socket %s --name t --group g --count 3 "
+           "--timeout 5",
+           (int)(30 * time_scale()), WORKER_C, redis_server_socket(srv));
+  p = popen(cmd, "r");
+  assert_non_null(p);
+  while (fgets(line, sizeof(line), p) != NULL) {
+    if (n >= 3)
+      fail_msg("extra worker line: %s", line);
+    snprintf(want, sizeof(want), "t=%s s=%d shard=0 session=%s d=%s\n",
+             want_t[n], n + 3, session, seen_d[n + 3]);
+    assert_string_equal(line, want);
+    n++;
+  }
+  assert_int_equal(pclose(p), 0);
+  assert_int_equal(n, 3);
+  snprintf(cmd, sizeof(cmd),
+           "timeout -k 5 %d %s --socket %s --name t --group g --count 1 "
+           "--timeout 0.3",
+           (int)(30 * time_scale()), WORKER_C, redis_server_socket(srv));
+  p = popen(cmd, "r");
+  assert_non_null(p);
+  assert_null(fgets(line, sizeof(line), p));
+  assert_int_not_equal(pclose(p), 0);
+  fx_free(f);
+  redis_server_free(srv);
+}
+
 /* layout per-event: one stream per event name; maxlen 1 trims (MAXLEN ~
  * keeps at least the newest entry; approximate trimming may keep more). */
 static void test_per_event_layout(void **state) {
@@ -353,6 +407,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_entries),
       cmocka_unit_test(test_python_worker),
+      cmocka_unit_test(test_c_worker),
       cmocka_unit_test(test_per_event_layout),
       cmocka_unit_test(test_redis_restart),
       cmocka_unit_test(test_buffer_bound_drops),
