@@ -16,6 +16,7 @@
 #include <dgw/dgw.h>
 
 #include "client.h"
+#include "client_shards.h"
 #include "client_plugins.h"
 #include "gateway.h"
 #include "identify.h"
@@ -51,6 +52,7 @@ static void destroy(struct dgw_client *c) {
   dgw_rest_free(c->rest);
   c->rest = NULL;
   client_drop_pending_sessions(c);
+  client_shards_free(c);
   free_shards(c);
   /* Lookups still in flight keep the resolver until they report back. */
   dgw_resolver_unref(c->resolver);
@@ -137,6 +139,8 @@ static void shard_config_of(const struct dgw_client *c, uint32_t shard_id,
   sc->base = c->base;
   sc->ssl = c->ssl;
   sc->resolver = c->resolver;
+  sc->may_send = client_shards_may_send; /* a managed client's fence */
+  sc->may_send_data = (void *)(uintptr_t)c;
 }
 
 /* Frees the shards and their request tables, without callbacks. */
@@ -179,6 +183,26 @@ static int create_shards(struct dgw_client *c) {
     }
   }
   return DGW_OK;
+}
+
+int client_replace_shard(struct dgw_client *c, uint32_t i) {
+  struct dgw_gateway *old = c->shards[i];
+  struct dgw_gateway *gw;
+  struct shard_config sc;
+
+  shard_config_of(c, c->opt.shard_first + i, &sc);
+  if ((gw = gateway_new(&sc, &client_shard_ops, c)) == NULL)
+    return DGW_ERR_NOMEM;
+  client_enter(c);
+  dgw_pacer_release(c->pacer, old);
+  client_cancel_identify(c, old);
+  if (c->probe == old)
+    c->probe = NULL;
+  /* Waits for this session's events fail now (the application hears it). */
+  dgw_requests_fail_all(c->requests[i], old, DGW_ERR_SESSION_LOST);
+  c->shards[i] = gw;
+  gateway_free(old);
+  return client_leave(c) ? DGW_ERR_STATE : DGW_OK;
 }
 
 struct dgw_requests *client_requests(struct dgw_client *c,
@@ -345,7 +369,8 @@ static int take_answer(struct dgw_client *c,
   }
   c->rest_answered = 1;
   client_apply_pending_sessions(c);
-  for (uint32_t i = 0; i < c->nshards && !client_dying(c); i++)
+  for (uint32_t i = 0;
+       i < c->nshards && !client_shards_managed(c) && !client_dying(c); i++)
     gateway_start(c->shards[i]);
   return DGW_OK;
 }
@@ -419,8 +444,9 @@ int dgw_client_start(struct dgw_client *c) {
   }
   c->started = 1;
   client_enter(c);
-  for (uint32_t i = 0; i < c->nshards && !client_dying(c); i++)
-    gateway_start(c->shards[i]);
+  for (uint32_t i = 0;
+       i < c->nshards && !client_shards_managed(c) && !client_dying(c); i++)
+    gateway_start(c->shards[i]); /* managed: the owner takes them */
   client_leave(c);
   return DGW_OK;
 }

@@ -82,6 +82,7 @@ struct dgw_requests;
 struct dgw_rest;
 struct json_object;
 struct shard_owner_ops;
+struct client_shards;
 
 struct dgw_client {
   struct event_base *base;
@@ -114,6 +115,9 @@ struct dgw_client {
   /* Reused by every dgw_event_json() of the client's shards (made on first
    * use; see dgw_payload_parse_with()). */
   struct json_tokener *tokener;
+  /* Shards taken and released by an owner (client_shards.h); NULL: the
+   * client starts them all itself. */
+  struct client_shards *managed;
 };
 
 /* fanout.c: the table every shard of a client reports to, with the client
@@ -124,6 +128,13 @@ extern const struct shard_owner_ops client_shard_ops;
  * its shards. */
 struct dgw_requests *client_requests(struct dgw_client *c,
                                      struct dgw_gateway *gw);
+
+/* Replaces shard index `i` by a fresh idle one: the old one is freed with
+ * no frame written and no callback but its requests' failure (waits for
+ * its events fail with DGW_ERR_SESSION_LOST).  Not from inside a shard
+ * callback.  DGW_OK; DGW_ERR_NOMEM (the old shard stays); DGW_ERR_STATE
+ * when the application freed the client meanwhile (touch nothing). */
+int client_replace_shard(struct dgw_client *c, uint32_t i);
 
 /* Deep copy of `src` into `dst` (zeroed first).  DGW_OK or NOMEM. */
 int options_copy(struct dgw_options *dst, const struct dgw_options *src);

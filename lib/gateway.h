@@ -29,10 +29,10 @@ struct shard_config {
   uint32_t shard_id, shard_total;
   const char *token;
   uint64_t intents;
-  const char *gateway_url;   /* NULL until known: see gateway_set_url() */
-  int compress;              /* ask for zlib-stream */
-  int large_threshold;       /* 0: not sent */
-  const char *presence_json; /* IDENTIFY's presence, or NULL */
+  const char *gateway_url;     /* NULL until known: see gateway_set_url() */
+  int compress;                /* ask for zlib-stream */
+  int large_threshold;         /* 0: not sent */
+  const char *presence_json;   /* IDENTIFY's presence, or NULL */
   const char *properties_json; /* IDENTIFY's properties, or NULL: dgw's */
   uint32_t backoff_base_ms, backoff_max_ms, healthy_ms;
   uint32_t invalid_min_ms, invalid_max_ms;
@@ -50,6 +50,12 @@ struct shard_config {
   /* Jitter for the backoff and op 9's wait; NULL: dgw_random01(). */
   double (*random01)(void *user_data);
   void *random_user_data;
+  /* The owner's fencing: asked before every payload the shard writes
+   * (IDENTIFY, RESUME, heartbeats, commands); 0 vetoes it and the write
+   * fails with DGW_ERR_STATE as if the connection were gone.  NULL: every
+   * write goes out. */
+  int (*may_send)(void *data, const struct dgw_gateway *gw);
+  void *may_send_data;
 };
 
 /* What the shard tells its owner through shard_owner_ops.lifecycle. */

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,23 @@
 #include "sender.h"
 #include "session.h"
 #include "ws.h"
+
+/* Builds "<base>/?v=10&encoding=json[&compress=zlib-stream]". */
+int shard_build_url(struct dgw_gateway *gw, const char *base, char *out,
+                    size_t size) {
+  const char *q = strchr(base, '?');
+  size_t n = q != NULL ? (size_t)(q - base) : strlen(base);
+  const char *slash;
+  int len;
+
+  /* A resume URL from READY arrives bare; a configured one may end in a
+   * path.  Either way the query is ours, so drop one that came along. */
+  slash = (n > 0 && base[n - 1] == '/') ? "" : "/";
+  len = snprintf(out, size, "%.*s%s?v=%d&encoding=json%s", (int)n, base, slash,
+                 DGW_API_VERSION,
+                 gw->cfg.compress ? "&compress=zlib-stream" : "");
+  return len > 0 && (size_t)len < size ? DGW_OK : DGW_ERR_URL;
+}
 
 void gateway_park(struct dgw_gateway *gw) {
   if (gw->state == DGW_STATE_OFFLINE)
