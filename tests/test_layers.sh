@@ -17,7 +17,7 @@ layer_of() {
   ws | ws_frames | ws_internal | rest | rest_answer) echo 2 ;; # WebSocket, HTTP
   inflate) echo 3 ;;                                 # transport compression
   payload | field | jsonscan | commands) echo 4 ;;   # peek, fields, encoders
-  session | kokoro | sender | identify | requests | pacer) echo 5 ;; # cores
+  session | kokoro | sender | identify | requests | pacer | lease) echo 5 ;; # cores
   gateway | gateway_internal | gateway_api) echo 6 ;; # the shard
   plugin | router) echo 7 ;;                         # loader and router
   client | client_plugins | fanout | options | command_api | \
