@@ -185,23 +185,37 @@ static int create_shards(struct dgw_client *c) {
   return DGW_OK;
 }
 
-int client_replace_shard(struct dgw_client *c, uint32_t i) {
+struct dgw_gateway *client_swap_shard(struct dgw_client *c, uint32_t i) {
   struct dgw_gateway *old = c->shards[i];
   struct dgw_gateway *gw;
   struct shard_config sc;
 
   shard_config_of(c, c->opt.shard_first + i, &sc);
   if ((gw = gateway_new(&sc, &client_shard_ops, c)) == NULL)
-    return DGW_ERR_NOMEM;
-  client_enter(c);
-  dgw_pacer_release(c->pacer, old);
-  client_cancel_identify(c, old);
+    return NULL;
+  c->shards[i] = gw;
   if (c->probe == old)
     c->probe = NULL;
+  return old;
+}
+
+void client_retire_shard(struct dgw_client *c, uint32_t i,
+                         struct dgw_gateway *old) {
+  dgw_pacer_release(c->pacer, old);
+  client_cancel_identify(c, old);
   /* Waits for this session's events fail now (the application hears it). */
-  dgw_requests_fail_all(c->requests[i], old, DGW_ERR_SESSION_LOST);
-  c->shards[i] = gw;
+  if (!client_dying(c))
+    dgw_requests_fail_all(c->requests[i], old, DGW_ERR_SESSION_LOST);
   gateway_free(old);
+}
+
+int client_replace_shard(struct dgw_client *c, uint32_t i) {
+  struct dgw_gateway *old = client_swap_shard(c, i);
+
+  if (old == NULL)
+    return DGW_ERR_NOMEM;
+  client_enter(c);
+  client_retire_shard(c, i, old);
   return client_leave(c) ? DGW_ERR_STATE : DGW_OK;
 }
 

@@ -136,6 +136,14 @@ struct dgw_requests *client_requests(struct dgw_client *c,
  * when the application freed the client meanwhile (touch nothing). */
 int client_replace_shard(struct dgw_client *c, uint32_t i);
 
+/* The two halves of client_replace_shard(): a fresh idle shard takes index
+ * `i` at once (no callback; NULL without memory, nothing changed) and the
+ * old one is returned, still allocated; client_retire_shard() frees it
+ * later, from outside its callbacks, inside a client_enter() frame. */
+struct dgw_gateway *client_swap_shard(struct dgw_client *c, uint32_t i);
+void client_retire_shard(struct dgw_client *c, uint32_t i,
+                         struct dgw_gateway *old);
+
 /* Deep copy of `src` into `dst` (zeroed first).  DGW_OK or NOMEM. */
 int options_copy(struct dgw_options *dst, const struct dgw_options *src);
 /* Frees what options_copy allocated, wiping the token. */

@@ -30,7 +30,8 @@ struct slot {
   int releasing; /* a release waits for CLOSED or its report */
   client_released_fn done;
   void *done_data;
-  struct event *report; /* the release's report, from the loop */
+  struct event *report;    /* the release's report, from the loop */
+  struct dgw_gateway *old; /* the closed shard, swapped out on CLOSED */
 };
 
 struct client_shards {
@@ -66,9 +67,12 @@ void client_shards_free(struct dgw_client *c) {
 
   if (m == NULL)
     return;
-  for (uint32_t i = 0; i < m->nslots; i++)
+  for (uint32_t i = 0; i < m->nslots; i++) {
     if (m->slots[i].report != NULL)
       event_free(m->slots[i].report);
+    if (m->slots[i].old != NULL)
+      client_retire_shard(c, i, m->slots[i].old);
+  }
   free(m->slots);
   free(m);
   c->managed = NULL;
@@ -173,13 +177,14 @@ static void arm_report(struct slot *s) {
 static void report_cb(evutil_socket_t fd, short what, void *arg) {
   struct slot *s = arg;
   struct dgw_client *c = s->c;
-  struct dgw_gateway *gw = c->shards[s->index];
+  struct dgw_gateway *gw = s->old != NULL ? s->old : c->shards[s->index];
   struct client_shard_session ss;
   client_released_fn done = s->done;
   void *done_data = s->done_data;
   char *id = NULL;
   char *url = NULL;
   uint32_t shard_id = dgw_gateway_shard_id(gw);
+  int gone;
 
   (void)fd;
   (void)what;
@@ -195,18 +200,22 @@ static void report_cb(evutil_socket_t fd, short what, void *arg) {
   s->done = NULL;
   client_log(c, DGW_LOG_INFO, "shard %u: released (session %s, seq %lld)",
              (unsigned)shard_id, id != NULL ? id : "none", (long long)ss.seq);
-  /* A fresh idle shard, ready to be taken again; the closed one goes. */
-  if (client_replace_shard(c, s->index) == DGW_ERR_STATE) {
-    free(id);
-    free(url);
-    return; /* freed by the application */
-  }
   client_enter(c);
+  if (s->old != NULL) {
+    client_retire_shard(c, s->index, s->old); /* swapped out on CLOSED */
+    s->old = NULL;
+  } else if (dgw_gateway_state(gw) != DGW_STATE_IDLE && !client_dying(c)) {
+    struct dgw_gateway *old = client_swap_shard(c, s->index);
+
+    if (old != NULL)
+      client_retire_shard(c, s->index, old);
+  }
   if (done != NULL && !client_dying(c))
     done(c, shard_id, &ss, done_data);
   free(id);
   free(url);
-  client_leave(c);
+  gone = client_leave(c);
+  (void)gone;
 }
 
 int client_shard_release(struct dgw_client *c, uint32_t shard_id,
@@ -246,6 +255,11 @@ void client_shards_state(struct dgw_client *c, struct dgw_gateway *gw,
   if (m == NULL || to != DGW_STATE_CLOSED || i >= m->nslots ||
       c->shards[i] != gw || !m->slots[i].releasing)
     return;
+  /* A fresh idle shard takes its place at once, so that whoever looks at
+   * the client's shards from here on (dgw run waits for all CLOSED) sees
+   * one that can be taken; the closed one is kept for the report. */
+  if (m->slots[i].old == NULL)
+    m->slots[i].old = client_swap_shard(c, i);
   arm_report(&m->slots[i]);
 }
 
@@ -260,6 +274,13 @@ int client_shard_drop(struct dgw_client *c, uint32_t shard_id) {
   s->releasing = 0;
   s->taken = 0;
   s->done = NULL;
+  if (s->old != NULL) {
+    client_enter(c);
+    client_retire_shard(c, s->index, s->old);
+    s->old = NULL;
+    if (client_leave(c))
+      return DGW_ERR_STATE;
+  }
   if (dgw_gateway_state(c->shards[s->index]) == DGW_STATE_IDLE)
     return DGW_OK;
   client_log(c, DGW_LOG_WARN, "shard %u: dropped at once (lease lost)",
