@@ -15,9 +15,11 @@ layer_of() {
     resolver | tls | handshake) echo 0 ;;            # leaves: no I/O state
   connector) echo 1 ;;                               # DNS, addresses, TLS
   ws | ws_frames | ws_internal | rest | rest_answer) echo 2 ;; # WebSocket, HTTP
+  redis | redis_url) echo 2 ;;                       # Redis (hiredis)
   inflate) echo 3 ;;                                 # transport compression
   payload | field | jsonscan | commands) echo 4 ;;   # peek, fields, encoders
   session | kokoro | sender | identify | requests | pacer | lease) echo 5 ;; # cores
+  identify_redis) echo 5 ;;                          # the shared queue
   gateway | gateway_internal | gateway_api) echo 6 ;; # the shard
   plugin | router) echo 7 ;;                         # loader and router
   client | client_plugins | fanout | options | command_api | \
