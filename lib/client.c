@@ -17,6 +17,7 @@
 
 #include "client.h"
 #include "client_shards.h"
+#include "cluster.h"
 #include "client_plugins.h"
 #include "gateway.h"
 #include "identify.h"
@@ -52,6 +53,7 @@ static void destroy(struct dgw_client *c) {
   dgw_rest_free(c->rest);
   c->rest = NULL;
   client_drop_pending_sessions(c);
+  client_cluster_free(c); /* writes nothing: its leases expire */
   client_shards_free(c);
   free_shards(c);
   /* Lookups still in flight keep the resolver until they report back. */
@@ -449,6 +451,12 @@ int dgw_client_start(struct dgw_client *c) {
   }
   if (plugins_build_routes(c->plugins) != DGW_OK)
     return DGW_ERR_NOMEM;
+  {
+    int err = client_cluster_start(c); /* managed from now on, if set */
+
+    if (err != DGW_OK)
+      return err;
+  }
   if (client_rest_pending(c)) {
     int err = ask_gateway_bot(c);
 
@@ -470,7 +478,9 @@ void dgw_client_stop(struct dgw_client *c) {
     return;
   client_enter(c);
   client_cancel_rest(c);
-  for (uint32_t i = 0; i < c->nshards && !client_dying(c); i++)
+  /* A cluster member hands its shards over, then closes them all. */
+  for (uint32_t i = 0;
+       i < c->nshards && !client_cluster_stop(c) && !client_dying(c); i++)
     dgw_gateway_close(c->shards[i]);
   client_leave(c);
 }

@@ -51,6 +51,10 @@ struct dgw_options {
   struct evdns_base *dns_base;
   /* Connection attempts in flight at most (pacer.h); 0: no limit. */
   uint32_t max_connecting;
+  /* dgw_options_set_cluster(): Redis URL (NULL: no cluster), name, lease. */
+  char *cluster_redis;
+  char *cluster_name;
+  uint32_t cluster_lease_ms;
 };
 
 struct dgw_resolver;
@@ -83,6 +87,7 @@ struct dgw_rest;
 struct json_object;
 struct shard_owner_ops;
 struct client_shards;
+struct dgw_cluster;
 
 struct dgw_client {
   struct event_base *base;
@@ -118,6 +123,7 @@ struct dgw_client {
   /* Shards taken and released by an owner (client_shards.h); NULL: the
    * client starts them all itself. */
   struct client_shards *managed;
+  struct dgw_cluster *cluster; /* dgw_options_set_cluster(), once started */
 };
 
 /* fanout.c: the table every shard of a client reports to, with the client

@@ -27,6 +27,8 @@ const char *dgw_strerror(int error) {
     return "the session ended before the command was sent or answered";
   case DGW_ERR_RATE_LIMITED:
     return "rate limited by Discord; retry later";
+  case DGW_ERR_UNSUPPORTED:
+    return "not supported by this build";
   case DGW_ERR_URL:
     return "malformed or unsupported URL";
   case DGW_ERR_DNS:

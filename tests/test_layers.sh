@@ -23,7 +23,7 @@ layer_of() {
   gateway | gateway_internal | gateway_api) echo 6 ;; # the shard
   plugin | router) echo 7 ;;                         # loader and router
   client | client_plugins | fanout | options | command_api | \
-    session_file | client_shards) echo 8 ;;                          # the client
+    session_file | client_shards | cluster | cluster_options) echo 8 ;;                          # the client
   *) echo "" ;;
   esac
 }

@@ -1,0 +1,349 @@
+/*
+ * Integration tests: a cluster of members (clients with
+ * dgw_options_set_cluster) on a private redis-server (tests/redis_server.h)
+ * against one in-process mock serving 16 shards.  The members share the
+ * test's event loop; a "crash" frees a member without a word to Redis
+ * (dgw_client_free: no handover, its connections dropped), so its leases
+ * must expire.  Every wait has a deadline; the server dies with the test.
+ *
+ * Checked throughout: each shard's events reach some member in order;
+ * a repeat counts only where a crash allows it, a gap never.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "client_shards.h"
+#include "fixture.h"
+#include "payload.h"
+#include "redis_server.h"
+
+#define SHARDS 16
+#define MAX_MEMBERS 4
+#define LEASE_MS 2000
+#define EVENTS 3000 /* per session, 10 ms apart: streaming all test long */
+
+struct member {
+  struct dgw_client *c;
+  struct dgw_options *opt;
+  struct dgw_callbacks *cb;
+  int n;
+};
+
+struct world {
+  struct event_base *base;
+  struct dgw_mock *mock;
+  struct redis_server *redis;
+  struct member m[MAX_MEMBERS];
+  int identifies, resumes;
+  int identify_of[SHARDS];
+  int64_t last[SHARDS]; /* the last seq any member saw, per shard */
+  int repeats[SHARDS], gaps[SHARDS];
+  int verbose;
+};
+
+static struct world w;
+
+static void member_log(enum dgw_log_level level, const char *msg, void *ud) {
+  struct member *m = ud;
+
+  (void)level;
+  if (w.verbose)
+    fprintf(stderr, "[m%d] %s\n", m->n, msg);
+}
+
+static void on_dispatch(struct dgw_gateway *gw, const struct dgw_event *ev,
+                        void *ud) {
+  uint32_t s = dgw_event_shard(ev);
+  int64_t seq = dgw_event_seq(ev);
+
+  (void)gw;
+  (void)ud;
+  if (s >= SHARDS || seq == 0)
+    return; /* RESUMED has no s */
+  if (seq <= w.last[s])
+    w.repeats[s]++;
+  else if (w.last[s] != 0 && seq != w.last[s] + 1)
+    w.gaps[s]++;
+  if (seq > w.last[s])
+    w.last[s] = seq;
+}
+
+static void mock_payload(struct dgw_mock *m, struct dgw_mock_conn *conn, int op,
+                         const char *json, size_t len, void *ud) {
+  const char *p;
+
+  (void)m;
+  (void)conn;
+  (void)len;
+  (void)ud;
+  if (op == DGW_OP_RESUME)
+    w.resumes++;
+  if (op != DGW_OP_IDENTIFY)
+    return;
+  w.identifies++;
+  if ((p = strstr(json, "\"shard\":[")) != NULL) {
+    int s = atoi(p + 9);
+
+    if (s >= 0 && s < SHARDS)
+      w.identify_of[s]++;
+  }
+}
+
+static void member_start(int i) {
+  struct member *m = &w.m[i];
+  char url[128];
+  int err = 0;
+
+  m->n = i;
+  m->opt = dgw_options_new();
+  m->cb = dgw_callbacks_new();
+  assert_int_equal(dgw_options_set_token(m->opt, "t0ken.SECRET"), DGW_OK);
+  assert_int_equal(dgw_options_set_intents(m->opt, 513), DGW_OK);
+  snprintf(url, sizeof(url), "ws://127.0.0.1:%u",
+           (unsigned)dgw_mock_port(w.mock));
+  assert_int_equal(dgw_options_set_gateway_url(m->opt, url), DGW_OK);
+  assert_int_equal(dgw_options_set_shards(m->opt, 0, SHARDS, SHARDS), DGW_OK);
+  dgw_options_set_log(m->opt, member_log, m, DGW_LOG_DEBUG);
+  dgw_options_set_identify_limits(m->opt, 4, 50);
+  assert_int_equal(dgw_options_set_reconnect(m->opt, 20, 200, 60000), DGW_OK);
+  assert_int_equal(dgw_options_set_cluster(m->opt, redis_server_url(w.redis),
+                                           "testbot", LEASE_MS),
+                   DGW_OK);
+  dgw_callbacks_set_on_dispatch(m->cb, on_dispatch);
+  m->c = dgw_client_new(w.base, m->opt, m->cb, m, &err);
+  if (m->c == NULL)
+    fail_msg("client: %s", dgw_strerror(err));
+  assert_int_equal(dgw_client_start(m->c), DGW_OK);
+}
+
+/* A crash: no handover, no membership removal, connections dropped. */
+static void member_crash(int i) {
+  dgw_client_free(w.m[i].c);
+  w.m[i].c = NULL;
+}
+
+static void member_free(int i) {
+  dgw_client_free(w.m[i].c);
+  dgw_options_free(w.m[i].opt);
+  dgw_callbacks_free(w.m[i].cb);
+  memset(&w.m[i], 0, sizeof(w.m[i]));
+}
+
+/* Shards READY in member i (and held by it). */
+static int ready_in(int i) {
+  int n = 0;
+
+  if (w.m[i].c == NULL)
+    return 0;
+  for (uint32_t s = 0; s < SHARDS; s++)
+    if (client_shard_taken(w.m[i].c, s) &&
+        dgw_gateway_state(dgw_client_gateway(w.m[i].c, s)) == DGW_STATE_READY)
+      n++;
+  return n;
+}
+
+/* Every shard READY in exactly one member, and no member running one it
+ * does not hold. */
+static int all_ready(void *arg) {
+  int total = 0;
+
+  (void)arg;
+  for (uint32_t s = 0; s < SHARDS; s++) {
+    int in = 0;
+
+    for (int i = 0; i < MAX_MEMBERS; i++)
+      if (w.m[i].c != NULL &&
+          dgw_gateway_state(dgw_client_gateway(w.m[i].c, s)) == DGW_STATE_READY)
+        in++;
+    if (in != 1)
+      return 0;
+    total++;
+  }
+  return total == SHARDS;
+}
+
+/* all_ready, and the split fair among the live members. */
+static int balanced(void *arg) {
+  int live = 0;
+
+  if (!all_ready(arg))
+    return 0;
+  for (int i = 0; i < MAX_MEMBERS; i++)
+    live += w.m[i].c != NULL;
+  for (int i = 0; i < MAX_MEMBERS; i++)
+    if (w.m[i].c != NULL && (ready_in(i) < SHARDS / live ||
+                             ready_in(i) > (SHARDS + live - 1) / live))
+      return 0;
+  return 1;
+}
+
+static int m1_closed(void *arg) {
+  (void)arg;
+  for (uint32_t s = 0; s < SHARDS; s++)
+    if (dgw_gateway_state(dgw_client_gateway(w.m[1].c, s)) != DGW_STATE_CLOSED)
+      return 0;
+  return 1;
+}
+
+static int never(void *arg) {
+  (void)arg;
+  return 0;
+}
+
+/* Runs the loop for `seconds`, failing at once if a shard is ever READY in
+ * two members (the invariant: one holder per session). */
+static void run_checked(double seconds) {
+  double end = deadline_ms(seconds);
+
+  while (now_ms() < end) {
+    loop_until(w.base, never, NULL, 0.05);
+    for (uint32_t s = 0; s < SHARDS; s++) {
+      int in = 0;
+
+      for (int i = 0; i < MAX_MEMBERS; i++)
+        if (w.m[i].c != NULL && client_shard_taken(w.m[i].c, s) &&
+            dgw_gateway_state(dgw_client_gateway(w.m[i].c, s)) ==
+                DGW_STATE_READY)
+          in++;
+      if (in > 1)
+        fail_msg("shard %u READY in %d members at once", s, in);
+    }
+  }
+}
+
+static int setup(void **state) {
+  struct dgw_mock_config mc = {0};
+  int err = 0;
+
+  (void)state;
+  memset(&w, 0, sizeof(w));
+  w.verbose = getenv("DGW_TEST_VERBOSE") != NULL;
+  w.redis = redis_server_start(NULL);
+  if (w.redis == NULL)
+    fail_msg("redis-server could not be started (see above)");
+  w.base = event_base_new();
+  mc.heartbeat_interval_ms = 1000;
+  mc.dispatch_interval_ms = 10;
+  mc.detached_max = 64;
+  mc.history_max = 100000;
+  mc.hooks.on_payload = mock_payload;
+  mc.log = test_log;
+  w.mock = dgw_mock_new(w.base, &mc, &err);
+  if (w.mock == NULL)
+    fail_msg("mock: %s", dgw_strerror(err));
+  for (int i = 0; i < EVENTS; i++)
+    assert_int_equal(
+        dgw_mock_add_dispatch(w.mock, "MESSAGE_CREATE", "{\"n\":1}"), DGW_OK);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  for (int i = 0; i < MAX_MEMBERS; i++)
+    member_free(i);
+  dgw_mock_free(w.mock);
+  event_base_free(w.base);
+  redis_server_free(w.redis);
+  return 0;
+}
+
+/* Three members: every shard READY exactly once (one IDENTIFY each, no
+ * RESUME), split 6/5/5; then one crashes (freed with no handover): its
+ * shards are RESUMEd by the survivors within lease + 5 s with the stored
+ * session, no IDENTIFY, and no event of any shard is missing. */
+static void test_split_then_crash(void **state) {
+  int before;
+  int identifies;
+  double t0;
+
+  (void)state;
+  for (int i = 0; i < 3; i++)
+    member_start(i);
+  assert_true(loop_until(w.base, balanced, NULL, 20));
+  assert_int_equal(w.identifies, SHARDS);
+  for (uint32_t s = 0; s < SHARDS; s++)
+    assert_int_equal(w.identify_of[s], 1);
+  assert_int_equal(w.resumes, 0);
+  run_checked(1.5); /* events flow; seqs get flushed */
+  assert_true(all_ready(NULL));
+
+  before = ready_in(0);
+  assert_true(before >= 5);
+  identifies = w.identifies;
+  member_crash(0);
+  t0 = now_ms();
+  assert_true(loop_until(w.base, balanced, NULL, (LEASE_MS + 5000) / 1000.0));
+  fprintf(stderr, "# failover of %d shards: %.0f ms (lease %d ms)\n", before,
+          now_ms() - t0, LEASE_MS);
+  assert_int_equal(w.identifies, identifies); /* RESUMEs, not IDENTIFYs */
+  assert_int_equal(w.resumes, before);
+  run_checked(1);
+  for (uint32_t s = 0; s < SHARDS; s++)
+    assert_int_equal(w.gaps[s], 0);
+}
+
+/* A clean handover: a 4th member joins (the others hand shards over to
+ * reach 4 each), then one member stops (dgw_client_stop: handover): no
+ * IDENTIFY beyond the first 16, and no event lost or repeated. */
+static void test_join_and_stop_hand_over(void **state) {
+  int repeats = 0;
+
+  (void)state;
+  for (int i = 0; i < 3; i++)
+    member_start(i);
+  assert_true(loop_until(w.base, balanced, NULL, 20));
+  run_checked(1);
+  member_start(3);
+  assert_true(loop_until(w.base, balanced, NULL, 15));
+  assert_int_equal(ready_in(3), 4);
+  run_checked(1);
+  dgw_client_stop(w.m[1].c);
+  /* Its shards all close once handed over (dgw run waits for that). */
+  assert_true(loop_until(w.base, m1_closed, NULL, 5));
+  member_free(1);
+  assert_true(loop_until(w.base, balanced, NULL, 10));
+  run_checked(1);
+  assert_int_equal(w.identifies, SHARDS);
+  for (uint32_t s = 0; s < SHARDS; s++) {
+    assert_int_equal(w.gaps[s], 0);
+    repeats += w.repeats[s];
+  }
+  assert_int_equal(repeats, 0);
+}
+
+/* Redis killed and restarted (empty: no persistence) within the lease: no
+ * shard stops, no IDENTIFY, no RESUME; the holders put their leases back
+ * and nobody claims a shard held by another meanwhile. */
+static void test_redis_restart_within_lease(void **state) {
+  int resumes;
+
+  (void)state;
+  for (int i = 0; i < 2; i++)
+    member_start(i);
+  assert_true(loop_until(w.base, balanced, NULL, 20));
+  run_checked(1);
+  resumes = w.resumes;
+  assert_int_equal(redis_server_kill(w.redis), 0);
+  run_checked(0.4);
+  assert_int_equal(redis_server_restart(w.redis), 0);
+  run_checked((LEASE_MS * 2) / 1000.0);
+  assert_true(all_ready(NULL));
+  assert_int_equal(w.identifies, SHARDS);
+  assert_int_equal(w.resumes, resumes);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_split_then_crash, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_join_and_stop_hand_over, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_redis_restart_within_lease, setup,
+                                      teardown),
+  };
+
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
