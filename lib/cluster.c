@@ -62,7 +62,7 @@ static struct redis_script save_lua = REDIS_SCRIPT(
     "return 0 end\n"
     "if ARGV[3] == '' then redis.call('DEL', KEYS[2]) else\n"
     "redis.call('HSET', KEYS[2], 'sid', ARGV[3], 'seq', ARGV[4], 'url', "
-    "ARGV[5], 'token', ARGV[2], 'member', ARGV[1]) end\n"
+    "ARGV[5], 'token', ARGV[2], 'member', ARGV[1], 'state', ARGV[7]) end\n"
     "if ARGV[6] == '1' then redis.call('DEL', KEYS[1]) end\n"
     "return 1\n");
 
@@ -196,7 +196,8 @@ static int save(struct dgw_cluster *cl, uint32_t i, const char *sid,
                 int64_t seq, const char *url, int release) {
   struct cshard *s = &cl->sh[i];
   char lease_key[200], sess_key[200], token[24], seqs[24];
-  const char *argv[8];
+  const char *argv[9];
+  struct dgw_gateway *gw = dgw_client_gateway(cl->c, cl->first + i);
   struct op *o = op_new(cl, i);
 
   if (o == NULL)
@@ -214,7 +215,10 @@ static int save(struct dgw_cluster *cl, uint32_t i, const char *sid,
   argv[5] = seqs;
   argv[6] = url != NULL ? url : "";
   argv[7] = release ? "1" : "0";
-  if (redis_eval(cl->r, &save_lua, 2, 8, argv, NULL, save_done, o) != 0) {
+  argv[8] = release      ? "handed-over"
+            : gw != NULL ? dgw_state_name(dgw_gateway_state(gw))
+                         : "?";
+  if (redis_eval(cl->r, &save_lua, 2, 9, argv, NULL, save_done, o) != 0) {
     free(o);
     return -1;
   }

@@ -746,6 +746,9 @@ static int parse_root(struct ctx *x, struct json_object *root,
         else
           cfg->log_level = (enum dgw_log_level)level;
       }
+    } else if ((rv = config_cluster_key(x->path, key, v, &cfg->cluster, x->why,
+                                        x->why_size)) <= 0) {
+      /* "cluster" (config_cluster.c), parsed or refused */
     } else {
       rv = fail(x, NULL,
                 "unknown key \"%s\" (see docs/cli.md for the keys; a typo "
@@ -859,6 +862,8 @@ int cli_config_apply(const struct cli_config *cfg, struct dgw_options *opt,
   TRY(dgw_options_set_plugins_strict(opt, cfg->plugins_strict),
       "plugins_strict");
 #undef TRY
+  if (rv == DGW_OK && config_cluster_apply(&cfg->cluster, opt, why, why_size))
+    return -1;
   if (rv != DGW_OK) {
     snprintf(why, why_size, "%s: %s", what,
              rv == DGW_ERR_URL ? "not a ws:// or wss:// URL (or an http(s) "
@@ -888,5 +893,6 @@ void cli_config_free(struct cli_config *cfg) {
     free(cfg->plugins[i].config_json);
   }
   free(cfg->plugins);
+  config_cluster_free(&cfg->cluster);
   memset(cfg, 0, sizeof(*cfg));
 }

@@ -11,6 +11,8 @@
 
 #include <dgw/dgw.h>
 
+#include "config_cluster.h"
+
 struct cli_plugin {
   char *name_or_path; /* a path is made absolute against the config's dir */
   char *config_json;  /* "{}" when none */
@@ -32,6 +34,7 @@ struct cli_config {
   int plugins_strict;
   enum dgw_log_level log_level;
   char *session_file;
+  struct cli_cluster cluster; /* config_cluster.c */
 };
 
 /*
