@@ -11,9 +11,13 @@
  */
 #include "config.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "client_shards.h"
@@ -43,6 +47,17 @@ struct world {
   int64_t last[SHARDS]; /* the last seq any member saw, per shard */
   int repeats[SHARDS], gaps[SHARDS];
   int verbose;
+  /* The forked member's connections (its IDENTIFY's properties say os
+   * "childos"): `old` ones existed when it was stopped. */
+  struct {
+    struct dgw_mock_conn *conn;
+    int old;
+  } child[64];
+  int nchild;
+  int after_wake; /* payloads on its old connections after SIGCONT */
+  int window;     /* just after SIGCONT: new connections are the child's */
+  int window_ops; /* IDENTIFYs and RESUMEs seen in the window */
+  pid_t child_pid;
 };
 
 static struct world w;
@@ -72,14 +87,55 @@ static void on_dispatch(struct dgw_gateway *gw, const struct dgw_event *ev,
     w.last[s] = seq;
 }
 
+static int child_conn(struct dgw_mock_conn *conn) {
+  for (int k = 0; k < w.nchild; k++)
+    if (w.child[k].conn == conn)
+      return k;
+  return -1;
+}
+
+/* A connection opened in the window right after SIGCONT: the test's own
+ * members are steady then (all shards READY, nothing to reconnect), so it
+ * is the woken member's, reconnecting a shard it lost. */
+static void mock_open(struct dgw_mock *m, struct dgw_mock_conn *conn,
+                      const char *path_query, void *ud) {
+  (void)m;
+  (void)path_query;
+  (void)ud;
+  if (w.window && child_conn(conn) < 0 && w.nchild < 64) {
+    w.child[w.nchild].conn = conn;
+    w.child[w.nchild++].old = 1;
+  }
+}
+
+static void mock_close(struct dgw_mock *m, struct dgw_mock_conn *conn, int code,
+                       void *ud) {
+  int k = child_conn(conn);
+
+  (void)m;
+  (void)code;
+  (void)ud;
+  if (k >= 0)
+    w.child[k] = w.child[--w.nchild];
+}
+
 static void mock_payload(struct dgw_mock *m, struct dgw_mock_conn *conn, int op,
                          const char *json, size_t len, void *ud) {
   const char *p;
+  int k = child_conn(conn);
 
   (void)m;
-  (void)conn;
   (void)len;
   (void)ud;
+  if (k >= 0 && w.child[k].old)
+    w.after_wake++;
+  if (w.window && (op == DGW_OP_IDENTIFY || op == DGW_OP_RESUME))
+    w.window_ops++;
+  if (k < 0 && op == DGW_OP_IDENTIFY && strstr(json, "childos") != NULL &&
+      w.nchild < 64) {
+    w.child[w.nchild].conn = conn;
+    w.child[w.nchild++].old = 0;
+  }
   if (op == DGW_OP_RESUME)
     w.resumes++;
   if (op != DGW_OP_IDENTIFY)
@@ -93,7 +149,9 @@ static void mock_payload(struct dgw_mock *m, struct dgw_mock_conn *conn, int op,
   }
 }
 
-static void member_start(int i) {
+/* Makes member i on `base`, IDENTIFYing with properties.os `os` (NULL:
+ * dgw's); the test's loop unless forked. */
+static void member_make(int i, struct event_base *base, const char *os) {
   struct member *m = &w.m[i];
   char url[128];
   int err = 0;
@@ -102,6 +160,9 @@ static void member_start(int i) {
   m->opt = dgw_options_new();
   m->cb = dgw_callbacks_new();
   assert_int_equal(dgw_options_set_token(m->opt, "t0ken.SECRET"), DGW_OK);
+  if (os != NULL)
+    assert_int_equal(
+        dgw_options_set_identify_properties(m->opt, os, "dgw", "dgw"), DGW_OK);
   assert_int_equal(dgw_options_set_intents(m->opt, 513), DGW_OK);
   snprintf(url, sizeof(url), "ws://127.0.0.1:%u",
            (unsigned)dgw_mock_port(w.mock));
@@ -114,10 +175,38 @@ static void member_start(int i) {
                                            "testbot", LEASE_MS),
                    DGW_OK);
   dgw_callbacks_set_on_dispatch(m->cb, on_dispatch);
-  m->c = dgw_client_new(w.base, m->opt, m->cb, m, &err);
+  m->c = dgw_client_new(base, m->opt, m->cb, m, &err);
   if (m->c == NULL)
     fail_msg("client: %s", dgw_strerror(err));
   assert_int_equal(dgw_client_start(m->c), DGW_OK);
+}
+
+static void member_start(int i) {
+  member_make(i, w.base, NULL);
+}
+
+/* A member in a child process of its own (so that it can be stopped with
+ * SIGSTOP), on a loop of its own, until killed (60 s at most).  The child
+ * never returns into cmocka and leaves by _exit (the parent's atexit
+ * handlers, the redis-server's among them, are not its own). */
+static void member_fork(void) {
+  pid_t pid = fork();
+
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    struct event_base *base;
+    struct timeval tv = {60, 0};
+
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    base = event_base_new();
+    if (base == NULL)
+      _exit(1);
+    member_make(MAX_MEMBERS - 1, base, "childos");
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+    _exit(0);
+  }
+  w.child_pid = pid;
 }
 
 /* A crash: no handover, no membership removal, connections dropped. */
@@ -231,6 +320,8 @@ static int setup(void **state) {
   mc.detached_max = 64;
   mc.history_max = 100000;
   mc.hooks.on_payload = mock_payload;
+  mc.hooks.on_close = mock_close;
+  mc.hooks.on_open = mock_open;
   mc.log = test_log;
   w.mock = dgw_mock_new(w.base, &mc, &err);
   if (w.mock == NULL)
@@ -243,6 +334,10 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
+  if (w.child_pid > 0) {
+    kill(w.child_pid, SIGKILL);
+    waitpid(w.child_pid, NULL, 0);
+  }
   for (int i = 0; i < MAX_MEMBERS; i++)
     member_free(i);
   dgw_mock_free(w.mock);
@@ -336,6 +431,83 @@ static void test_redis_restart_within_lease(void **state) {
   assert_int_equal(w.resumes, resumes);
 }
 
+/* No shard of the test's members in trouble: each taken one READY or on
+ * its way (handover) and none FATAL. */
+static int all_ready_here_or_moving(void) {
+  for (int i = 0; i < MAX_MEMBERS - 1; i++)
+    for (uint32_t s = 0; w.m[i].c != NULL && s < SHARDS; s++)
+      if (dgw_gateway_state(dgw_client_gateway(w.m[i].c, s)) == DGW_STATE_FATAL)
+        return 0;
+  return 1;
+}
+
+/* Shards READY in the test's own members. */
+static int ready_here(void) {
+  int n = 0;
+
+  for (int i = 0; i < MAX_MEMBERS - 1; i++)
+    n += ready_in(i);
+  return n;
+}
+
+static int here_all(void *arg) {
+  (void)arg;
+  return ready_here() == SHARDS;
+}
+
+static int split_with_child(void *arg) {
+  (void)arg;
+  return w.identifies == SHARDS && ready_here() >= SHARDS - 6 &&
+         ready_here() <= SHARDS - 5;
+}
+
+static int child_back(void *arg) {
+  (void)arg;
+  return ready_here() <= SHARDS - 5 && all_ready_here_or_moving();
+}
+
+/* A member (a process of its own) is stopped (SIGSTOP) past its lease: the
+ * others RESUME its shards (no IDENTIFY); continued (SIGCONT), it writes
+ * nothing at all on the connections it had (no RESUME, IDENTIFY or
+ * heartbeat: its fence sees the lease gone before anything goes out) and
+ * rejoins, getting shards back by handover.  Without the fence its
+ * heartbeat timers, overdue on waking, would beat on the old sessions. */
+static void test_sigstop_past_lease(void **state) {
+  int identifies, resumes;
+
+  (void)state;
+  member_fork();
+  for (int i = 0; i < 2; i++)
+    member_start(i);
+  assert_true(loop_until(w.base, split_with_child, NULL, 20));
+  run_checked(1);
+  identifies = w.identifies;
+  assert_true(w.nchild >= 5);
+  assert_int_equal(kill(w.child_pid, SIGSTOP), 0);
+  assert_true(loop_until(w.base, here_all, NULL, (LEASE_MS + 5000) / 1000.0));
+  assert_int_equal(w.identifies, identifies);
+  run_checked(1);
+  for (int k = 0; k < w.nchild; k++)
+    w.child[k].old = 1;
+  fprintf(stderr, "# %d connections of the stopped member still open\n",
+          w.nchild);
+  resumes = w.resumes;
+  w.window = 1;
+  assert_int_equal(kill(w.child_pid, SIGCONT), 0);
+  run_checked(0.4);
+  w.window = 0;
+  fprintf(stderr, "# %d connection(s) of the woken member watched\n", w.nchild);
+  assert_int_equal(w.window_ops, 0);
+  run_checked(2);
+  assert_int_equal(w.after_wake, 0);
+  /* It rejoined: the others handed some shards over to it (RESUMEd). */
+  assert_true(loop_until(w.base, child_back, NULL, 15));
+  run_checked(1);
+  assert_true(w.resumes >= resumes + 4);
+  assert_int_equal(w.after_wake, 0);
+  assert_int_equal(w.identifies, identifies);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_split_then_crash, setup, teardown),
@@ -343,7 +515,9 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_redis_restart_within_lease, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_sigstop_past_lease, setup, teardown),
   };
 
+  ignore_sigpipe(); /* a killed redis-server or peer: EPIPE, not death */
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
