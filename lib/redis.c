@@ -60,6 +60,7 @@ struct dgw_redis {
   uint64_t failures; /* connect attempts failed since the last up */
   uint64_t last_warn_ms;
   enum dgw_log_level fail_level;
+  char last_error[400];
   struct req *head, *tail;
   struct dgw_guard guard;
   uint64_t rng;
@@ -119,6 +120,7 @@ static void failed(struct dgw_redis *r, const char *cause) {
 
   r->fail_level = DGW_LOG_WARN;
   r->failures++;
+  snprintf(r->last_error, sizeof(r->last_error), "%s", cause);
   if (r->failures == 1 || now - r->last_warn_ms >= WARN_EVERY_MS) {
     rlog(r, level, "redis: cannot use %s (attempt %llu): %s; retrying", r->desc,
          (unsigned long long)r->failures, cause);
@@ -177,6 +179,7 @@ static void lose(struct dgw_redis *r, const char *cause, int free_ac) {
   if (dgw_guard_dying(&r->guard))
     return;
   if (was_up) {
+    snprintf(r->last_error, sizeof(r->last_error), "%s", cause);
     rlog(r, DGW_LOG_WARN, "redis: lost the connection to %s: %s", r->desc,
          cause);
     r->last_warn_ms = dgw_monotonic_ms();
@@ -427,6 +430,14 @@ void redis_set_timeouts(struct dgw_redis *r, uint32_t connect_ms,
 
 int redis_is_up(const struct dgw_redis *r) {
   return r != NULL && r->state == ST_UP && !dgw_guard_dying(&r->guard);
+}
+
+uint64_t redis_failures(const struct dgw_redis *r) {
+  return r->failures;
+}
+
+const char *redis_last_error(const struct dgw_redis *r) {
+  return r->last_error;
 }
 
 const char *redis_describe(const struct dgw_redis *r) {

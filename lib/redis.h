@@ -89,6 +89,11 @@ void redis_set_timeouts(struct dgw_redis *r, uint32_t connect_ms,
 /* 1 when connected, authenticated and SELECTed; 0 otherwise. */
 int redis_is_up(const struct dgw_redis *r);
 
+/* Connect attempts failed since the handle was last up (0 while up), and
+ * the last failure's cause ("" when none): for status output and tests. */
+uint64_t redis_failures(const struct dgw_redis *r);
+const char *redis_last_error(const struct dgw_redis *r);
+
 /* The URL without the password (redis_addr_describe's form). */
 const char *redis_describe(const struct dgw_redis *r);
 
@@ -141,10 +146,10 @@ int redis_eval(struct dgw_redis *r, struct redis_script *s, int nkeys, int argc,
                const char **argv, const size_t *argvlen, redis_reply_fn fn,
                void *user_data);
 
-/* Closes the connection and frees the handle (once the outermost of its
- * callbacks returns, when called inside one); every pending command's
+/* Closes the connection and frees the handle; every pending command's
  * callback is called, err "the Redis handle was freed", before this
- * returns; on_down is not called.  NULL is fine. */
+ * returns, or, when called inside one of the handle's callbacks, once
+ * that callback returns.  on_down is not called.  NULL is fine. */
 void redis_free(struct dgw_redis *r);
 
 #endif /* DGW_REDIS_H */
