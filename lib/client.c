@@ -53,6 +53,10 @@ static void destroy(struct dgw_client *c) {
   dgw_rest_free(c->rest);
   c->rest = NULL;
   client_drop_pending_sessions(c);
+  /* A shared identify queue runs on the cluster's Redis: it goes first. */
+  if (c->identify != NULL)
+    c->identify->destroy(c->identify);
+  c->identify = NULL;
   client_cluster_free(c); /* writes nothing: its leases expire */
   client_shards_free(c);
   free_shards(c);
@@ -107,6 +111,8 @@ static struct dgw_identify_queue *new_identify_queue(struct dgw_client *c) {
   lim.remaining = c->opt.starts_remaining;
   lim.total = c->opt.starts_total;
   lim.reset_after_ms = c->opt.starts_reset_after_ms;
+  if (c->cluster != NULL) /* one queue for every member, in Redis */
+    return client_cluster_identify(c, &lim, identify_granted, c);
   return dgw_identify_local_new(c->base, &lim, identify_granted, c, c->opt.log,
                                 c->opt.log_user_data);
 }
@@ -453,9 +459,15 @@ int dgw_client_start(struct dgw_client *c) {
     return DGW_ERR_NOMEM;
   {
     int err = client_cluster_start(c); /* managed from now on, if set */
+    struct dgw_identify_queue *q;
 
     if (err != DGW_OK)
       return err;
+    /* Nobody asked to IDENTIFY yet: the shared queue replaces ours. */
+    if (c->cluster != NULL && (q = new_identify_queue(c)) != NULL) {
+      c->identify->destroy(c->identify);
+      c->identify = q;
+    }
   }
   if (client_rest_pending(c)) {
     int err = ask_gateway_bot(c);

@@ -24,6 +24,7 @@
 #include "client_shards.h"
 #include "clock.h"
 #include "cluster.h"
+#include "identify_redis.h"
 #include "lease.h"
 #include "policy.h"
 #include "redis.h"
@@ -724,4 +725,13 @@ void cluster_free(struct dgw_cluster *cl) {
   free(cl->release);
   free(cl->name);
   free(cl);
+}
+
+struct dgw_identify_queue *
+cluster_identify_new(struct dgw_cluster *cl,
+                     const struct dgw_identify_limits *limits,
+                     dgw_identify_grant_fn grant, void *user_data) {
+  return dgw_identify_redis_new(cl->base, cl->r, cl->name, limits, grant,
+                                user_data, cl->c->opt.log,
+                                cl->c->opt.log_user_data);
 }

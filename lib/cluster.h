@@ -22,6 +22,8 @@
 
 #include <dgw/dgw.h>
 
+#include "identify.h"
+
 struct dgw_client;
 struct dgw_cluster;
 
@@ -48,6 +50,14 @@ void cluster_free(struct dgw_cluster *cl);
  * its deadline not passed, read against the clock now. */
 int cluster_fence(void *cluster, uint32_t shard_id);
 
+/* The identify queue shared by every member (identify_redis.h) on the
+ * cluster's Redis connection, for the client to use instead of its local
+ * one; destroy it before cluster_free().  NULL without memory. */
+struct dgw_identify_queue *
+cluster_identify_new(struct dgw_cluster *cl,
+                     const struct dgw_identify_limits *limits,
+                     dgw_identify_grant_fn grant, void *user_data);
+
 /* cluster_options.c (built without hiredis too): checks a cluster name,
  * 1..64 characters of [A-Za-z0-9_.-].  0 when well-formed; -1 with a
  * sentence in `why`. */
@@ -56,8 +66,13 @@ int cluster_name_check(const char *name, char *why, size_t why_len);
 /* cluster_options.c: the client's hooks, no-ops without a cluster (or
  * without hiredis).  Start: makes the cluster (DGW_OK, or an error logged
  * with its cause); stop: leaves it (1 when the cluster closes the shards
- * itself once handed over); free: frees it. */
+ * itself once handed over); identify: the shared identify queue, or NULL
+ * without a cluster (the client keeps its local one); free: frees it. */
 int client_cluster_start(struct dgw_client *c);
+struct dgw_identify_queue *
+client_cluster_identify(struct dgw_client *c,
+                        const struct dgw_identify_limits *limits,
+                        dgw_identify_grant_fn grant, void *user_data);
 int client_cluster_stop(struct dgw_client *c);
 void client_cluster_free(struct dgw_client *c);
 

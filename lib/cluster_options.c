@@ -115,6 +115,22 @@ int client_cluster_start(struct dgw_client *c) {
 #endif
 }
 
+struct dgw_identify_queue *
+client_cluster_identify(struct dgw_client *c,
+                        const struct dgw_identify_limits *limits,
+                        dgw_identify_grant_fn grant, void *user_data) {
+#ifdef HAVE_HIREDIS
+  if (c->cluster != NULL)
+    return cluster_identify_new(c->cluster, limits, grant, user_data);
+#else
+  (void)limits;
+  (void)grant;
+  (void)user_data;
+#endif
+  (void)c;
+  return NULL;
+}
+
 int client_cluster_stop(struct dgw_client *c) {
 #ifdef HAVE_HIREDIS
   if (c->cluster == NULL)

@@ -28,7 +28,8 @@
 #define SHARDS 16
 #define MAX_MEMBERS 4
 #define LEASE_MS 2000
-#define EVENTS 3000 /* per session, 10 ms apart: streaming all test long */
+#define WINDOW_MS 500 /* the identify window, per bucket of 4 */
+#define EVENTS 3000   /* per session, 10 ms apart: streaming all test long */
 
 struct member {
   struct dgw_client *c;
@@ -44,6 +45,8 @@ struct world {
   struct member m[MAX_MEMBERS];
   int identifies, resumes;
   int identify_of[SHARDS];
+  double last_of_bucket[4];
+  int bucket_too_soon;  /* IDENTIFYs of one bucket less than a window apart */
   int64_t last[SHARDS]; /* the last seq any member saw, per shard */
   int repeats[SHARDS], gaps[SHARDS];
   int verbose;
@@ -144,8 +147,16 @@ static void mock_payload(struct dgw_mock *m, struct dgw_mock_conn *conn, int op,
   if ((p = strstr(json, "\"shard\":[")) != NULL) {
     int s = atoi(p + 9);
 
-    if (s >= 0 && s < SHARDS)
+    if (s >= 0 && s < SHARDS) {
+      double now = now_ms();
+
       w.identify_of[s]++;
+      /* 20 ms of slack: the grant's key expires in Redis's clock. */
+      if (w.last_of_bucket[s % 4] != 0 &&
+          now - w.last_of_bucket[s % 4] < WINDOW_MS - 20)
+        w.bucket_too_soon++;
+      w.last_of_bucket[s % 4] = now;
+    }
   }
 }
 
@@ -169,7 +180,7 @@ static void member_make(int i, struct event_base *base, const char *os) {
   assert_int_equal(dgw_options_set_gateway_url(m->opt, url), DGW_OK);
   assert_int_equal(dgw_options_set_shards(m->opt, 0, SHARDS, SHARDS), DGW_OK);
   dgw_options_set_log(m->opt, member_log, m, DGW_LOG_DEBUG);
-  dgw_options_set_identify_limits(m->opt, 4, 50);
+  dgw_options_set_identify_limits(m->opt, 4, WINDOW_MS);
   assert_int_equal(dgw_options_set_reconnect(m->opt, 20, 200, 60000), DGW_OK);
   assert_int_equal(dgw_options_set_cluster(m->opt, redis_server_url(w.redis),
                                            "testbot", LEASE_MS),
@@ -362,6 +373,8 @@ static void test_split_then_crash(void **state) {
   assert_int_equal(w.identifies, SHARDS);
   for (uint32_t s = 0; s < SHARDS; s++)
     assert_int_equal(w.identify_of[s], 1);
+  /* The shared identify queue: one per bucket per window across members. */
+  assert_int_equal(w.bucket_too_soon, 0);
   assert_int_equal(w.resumes, 0);
   run_checked(1.5); /* events flow; seqs get flushed */
   assert_true(all_ready(NULL));
