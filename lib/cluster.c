@@ -387,7 +387,11 @@ static void renew_done(struct dgw_redis *r, redisReply *reply, const char *err,
                "shard %" PRIu32 ": lease taken by another member; dropped",
                cl->first + o->i);
         client_shard_drop(cl->c, cl->first + o->i);
-        s->releasing = 0;
+        if (s->releasing) { /* a handover it abandons: nothing to write */
+          s->releasing = 0;
+          cl->pending--;
+          leave_step(cl);
+        }
       }
     }
   }
