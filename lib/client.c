@@ -16,9 +16,9 @@
 #include <dgw/dgw.h>
 
 #include "client.h"
+#include "client_plugins.h"
 #include "client_shards.h"
 #include "cluster.h"
-#include "client_plugins.h"
 #include "gateway.h"
 #include "identify.h"
 #include "pacer.h"
@@ -491,9 +491,9 @@ void dgw_client_stop(struct dgw_client *c) {
   client_enter(c);
   client_cancel_rest(c);
   /* A cluster member hands its shards over, then closes them all. */
-  for (uint32_t i = 0;
-       i < c->nshards && !client_cluster_stop(c) && !client_dying(c); i++)
-    dgw_gateway_close(c->shards[i]);
+  if (!client_cluster_stop(c))
+    for (uint32_t i = 0; i < c->nshards && !client_dying(c); i++)
+      dgw_gateway_close(c->shards[i]);
   client_leave(c);
 }
 

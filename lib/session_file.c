@@ -32,9 +32,9 @@ int dgw_client_stop_for_restart(struct dgw_client *c) {
   client_enter(c);
   client_cancel_rest(c);
   /* A cluster member's sessions live in Redis: it hands them over. */
-  for (uint32_t i = 0;
-       i < c->nshards && !client_cluster_stop(c) && !client_dying(c); i++)
-    gateway_close_keep_session(c->shards[i]);
+  if (!client_cluster_stop(c))
+    for (uint32_t i = 0; i < c->nshards && !client_dying(c); i++)
+      gateway_close_keep_session(c->shards[i]);
   client_leave(c);
   return DGW_OK;
 }
