@@ -10,11 +10,15 @@
  * call for an orphan only frees it.  So each callback runs exactly once. */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/dns.h>
+#include <event2/util.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <openssl/evp.h>
@@ -22,6 +26,7 @@
 #include "clock.h"
 #include "guard.h"
 #include "redis.h"
+#include "resolver.h"
 #include "why.h"
 
 enum state { ST_DOWN, ST_CONNECTING, ST_HANDSHAKE, ST_UP };
@@ -43,8 +48,19 @@ struct req {
   int user_done;    /* its callback ran */
 };
 
+/* A host name lookup in flight (evdns: hiredis would block the loop in
+ * getaddrinfo()).  Abandoned (r NULL) when the attempt ends first; its
+ * callback always comes and frees it. */
+struct lookup {
+  struct dgw_redis *r;
+  struct dgw_resolver *res; /* the lookup's own reference */
+  struct evdns_getaddrinfo_request *req;
+};
+
 struct dgw_redis {
   struct event_base *base;
+  struct dgw_resolver *resolver; /* made on the first host name */
+  struct lookup *lookup;         /* the one in flight, or NULL */
   struct redis_addr addr;
   char desc[512];
   struct redis_callbacks cb;
@@ -161,6 +177,14 @@ static void lose(struct dgw_redis *r, const char *cause, int free_ac) {
   r->ac = NULL;
   r->state = ST_DOWN;
   evtimer_del(r->watch);
+  if (r->lookup != NULL) {
+    struct lookup *l = r->lookup;
+
+    r->lookup = NULL;
+    l->r = NULL; /* its callback (with EVUTIL_EAI_CANCEL) frees it */
+    if (l->req != NULL)
+      evdns_getaddrinfo_cancel(l->req);
+  }
   for (q = list; q != NULL; q = q->next)
     q->orphan = 1;
   if (ac != NULL) {
@@ -313,15 +337,17 @@ static void on_disconnect(const redisAsyncContext *cac, int status) {
   leave(r);
 }
 
-static void start_connect(struct dgw_redis *r) {
+/* Connects to `host` (a numeric address, or the socket path). */
+static void connect_to(struct dgw_redis *r, const char *host) {
   redisAsyncContext *ac;
-  struct timeval tv;
 
   if (r->addr.is_unix)
     ac = redisAsyncConnectUnix(r->addr.path);
   else
-    ac = redisAsyncConnect(r->addr.host, r->addr.port);
+    ac = redisAsyncConnect(host, r->addr.port);
   if (ac == NULL) {
+    r->state = ST_DOWN;
+    evtimer_del(r->watch);
     failed(r, "out of memory");
     return;
   }
@@ -330,11 +356,15 @@ static void start_connect(struct dgw_redis *r) {
 
     snprintf(cause, sizeof(cause), "%s", ac->errstr);
     redisAsyncFree(ac);
+    r->state = ST_DOWN;
+    evtimer_del(r->watch);
     failed(r, cause);
     return;
   }
   if (redisLibeventAttach(ac, r->base) != REDIS_OK) {
     redisAsyncFree(ac);
+    r->state = ST_DOWN;
+    evtimer_del(r->watch);
     failed(r, "cannot attach to the event loop");
     return;
   }
@@ -343,8 +373,98 @@ static void start_connect(struct dgw_redis *r) {
   redisAsyncSetDisconnectCallback(ac, on_disconnect);
   r->ac = ac;
   r->state = ST_CONNECTING;
-  tv = dgw_timeval_ms(r->connect_ms);
+}
+
+static void lookup_cb(int result, struct evutil_addrinfo *res, void *arg) {
+  struct lookup *l = arg;
+  struct dgw_redis *r = l->r;
+  char ip[INET6_ADDRSTRLEN] = "";
+
+  dgw_resolver_unref_in_callback(l->res);
+  free(l);
+  if (r == NULL) { /* abandoned */
+    if (res != NULL)
+      evutil_freeaddrinfo(res);
+    return;
+  }
+  r->lookup = NULL;
+  if (result == 0 && res != NULL) {
+    if (res->ai_family == AF_INET)
+      evutil_inet_ntop(AF_INET,
+                       &((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr,
+                       ip, sizeof(ip));
+    else if (res->ai_family == AF_INET6)
+      evutil_inet_ntop(
+          AF_INET6, &((struct sockaddr_in6 *)(void *)res->ai_addr)->sin6_addr,
+          ip, sizeof(ip));
+  }
+  if (res != NULL)
+    evutil_freeaddrinfo(res);
+  dgw_guard_enter(&r->guard);
+  if (ip[0] == '\0') {
+    char cause[400];
+
+    snprintf(cause, sizeof(cause), "cannot resolve %s: %s", r->addr.host,
+             result != 0 ? evutil_gai_strerror(result) : "no address");
+    r->state = ST_DOWN;
+    evtimer_del(r->watch);
+    failed(r, cause);
+  } else {
+    connect_to(r, ip);
+  }
+  leave(r);
+}
+
+/* Resolves the host name on the loop (evdns), then connects. */
+static void start_lookup(struct dgw_redis *r) {
+  struct evutil_addrinfo hints;
+  struct evdns_getaddrinfo_request *req;
+  struct lookup *l;
+
+  if (r->resolver == NULL)
+    r->resolver = dgw_resolver_new(r->base, NULL, 1);
+  l = calloc(1, sizeof(*l));
+  if (r->resolver == NULL || l == NULL) {
+    free(l);
+    r->state = ST_DOWN;
+    evtimer_del(r->watch);
+    failed(r, "out of memory");
+    return;
+  }
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  l->r = r;
+  l->res = r->resolver;
+  dgw_resolver_ref(l->res);
+  r->lookup = l;
+  /* The callback may run inside this call (/etc/hosts): it frees `l` and
+   * clears r->lookup. */
+  req = evdns_getaddrinfo(dgw_resolver_evdns(r->resolver), r->addr.host, NULL,
+                          &hints, lookup_cb, l);
+  if (r->lookup != NULL)
+    r->lookup->req = req;
+}
+
+static int numeric_host(const char *host) {
+  unsigned char buf[sizeof(struct in6_addr)];
+
+  return inet_pton(AF_INET, host, buf) == 1 ||
+         inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* One connect attempt; the watch bounds it all (lookup, connect, AUTH,
+ * SELECT, PING). */
+static void start_connect(struct dgw_redis *r) {
+  struct timeval tv = dgw_timeval_ms(r->connect_ms);
+
+  r->state = ST_CONNECTING;
   evtimer_add(r->watch, &tv);
+  if (!r->addr.is_unix && !numeric_host(r->addr.host))
+    start_lookup(r);
+  else
+    connect_to(r, r->addr.host);
 }
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg) {
@@ -363,7 +483,7 @@ static void watch_cb(evutil_socket_t fd, short what, void *arg) {
 
   (void)fd;
   (void)what;
-  if (r->ac == NULL)
+  if (r->ac == NULL && r->lookup == NULL)
     return;
   dgw_guard_enter(&r->guard);
   if (r->state == ST_UP)
@@ -613,6 +733,7 @@ static void finish_free(struct dgw_redis *r) {
   r->guard.depth = 1;
   r->guard.free_pending = 1;
   lose(r, "the Redis handle was freed", 1);
+  dgw_resolver_unref(r->resolver);
   event_free(r->retry);
   event_free(r->watch);
   free(r);

@@ -250,7 +250,8 @@ pid_t redis_server_pid(const struct redis_server *s) {
 int redis_server_kill(struct redis_server *s) {
   if (s->pid <= 0)
     return -1;
-  kill(s->pid, SIGCONT);
+  /* No SIGCONT first: a stopped server must die without running again
+   * (it would answer what waits on its sockets). */
   kill(s->pid, SIGKILL);
   return reap(s, 5000);
 }

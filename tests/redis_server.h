@@ -29,8 +29,8 @@ const char *redis_server_url(const struct redis_server *s);
 const char *redis_server_socket(const struct redis_server *s);
 pid_t redis_server_pid(const struct redis_server *s);
 
-/* SIGKILL and reap (a crash: no clean shutdown).  0, or -1 when it was not
- * running. */
+/* SIGKILL and reap (a crash: no clean shutdown; a paused server dies
+ * without running again).  0, or -1 when it was not running. */
 int redis_server_kill(struct redis_server *s);
 
 /* SIGTERM and reap within a deadline (SIGKILL past it). */

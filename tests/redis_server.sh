@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC2034
 # Sourced by shell tests that need a private redis-server: the shell twin
 # of tests/redis_server.[ch].  A fresh mktemp -d directory, a unix socket
 # in it, no TCP, no persistence; every wait has a deadline (scaled by
@@ -67,8 +68,7 @@ redis_start() {
 
 redis_kill() {
   [ -n "$REDIS_PID" ] || return 0
-  kill -CONT "$REDIS_PID" 2>/dev/null
-  kill -KILL "$REDIS_PID" 2>/dev/null
+  kill -KILL "$REDIS_PID" 2>/dev/null # no CONT: a stopped one dies stopped
   wait "$REDIS_PID" 2>/dev/null
   REDIS_PID=
 }

@@ -677,6 +677,13 @@ static void test_tcp(void **state) {
     assert_string_equal(out, "$-1"); /* not in db 0 */
   }
   redis_free(r);
+  /* A host name is resolved on the loop (evdns reads /etc/hosts). */
+  snprintf(url, sizeof(url), "redis://localhost:%s/2", port);
+  c.ups = 0;
+  r = redis_new(base, url, &conn_cb, &c, test_log, NULL, NULL, 0);
+  assert_true(loop_until(base, is_up, &c, 5));
+  redis_free(r);
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%s/2", port);
   redis_server_kill(srv);
   r = redis_new(base, url, &conn_cb, &c, keep_log, &logs, NULL, 0);
   run_for(base, 200);
@@ -686,6 +693,41 @@ static void test_tcp(void **state) {
   redis_free(r);
   event_base_free(base);
   redis_server_free(srv);
+}
+
+/* A name that does not resolve: the attempt fails with a warn line naming
+ * the URL (the cause is "cannot resolve ..." or, when no DNS server
+ * answers, the connect timeout), and the loop is never blocked meanwhile
+ * (hiredis's own getaddrinfo() would hold it for the resolver's timeout). */
+static void test_unresolvable_host(void **state) {
+  struct event_base *base = event_base_new();
+  struct conn c = {0};
+  struct logs logs = {0};
+  struct dgw_redis *r;
+  const char *url = "redis://no-such-host.invalid:6379";
+  double t0, longest = 0;
+
+  (void)state;
+  r = redis_new(base, url, &conn_cb, &c, keep_log, &logs, NULL, 0);
+  redis_set_timeouts(r, 300, 0, 0);
+  t0 = now_ms();
+  while (now_ms() - t0 < 1000) {
+    double t = now_ms();
+
+    loop_once(base); /* back within 20 ms unless something blocks */
+    if (now_ms() - t > longest)
+      longest = now_ms() - t;
+  }
+  assert_int_equal(c.ups, 0);
+  assert_true(logs.n >= 1);
+  assert_non_null(strstr(logs.lines[0], url));
+  assert_true(strstr(logs.lines[0], "cannot resolve no-such-host.invalid") !=
+                  NULL ||
+              strstr(logs.lines[0], "not connected within 300 ms") != NULL);
+  if (longest > 250 * time_scale())
+    fail_msg("the loop was blocked for %.0f ms", longest);
+  redis_free(r);
+  event_base_free(base);
 }
 
 int main(void) {
@@ -703,6 +745,7 @@ int main(void) {
       cmocka_unit_test(test_free_inside_callback),
       cmocka_unit_test(test_free_inside_up_and_down),
       cmocka_unit_test(test_tcp),
+      cmocka_unit_test(test_unresolvable_host),
   };
   ignore_sigpipe();
   return cmocka_run_group_tests_name("redis", tests, NULL, NULL);

@@ -1,0 +1,469 @@
+/*
+ * redis-streams: XADDs each wanted DISPATCH event to a Redis stream, on
+ * the client's own loop (hiredis's libevent adapter, no threads):
+ *
+ *   XADD dgw:{NAME}:events MAXLEN ~ 1000000 * t MESSAGE_CREATE s 42
+ *        shard 0 session SESSION_ID d <the raw bytes of d>
+ *
+ * `d` is the exact bytes the gateway sent (never parsed or re-encoded).
+ * Config (docs/redis.md, "The redis-streams plugin"):
+ *
+ *   {"redis": "redis://HOST:PORT/DB" or "unix:///path",  required
+ *    "name": "mybot",                the keys' hash tag; default "dgw"
+ *    "layout": "single",             or "per-event": ...:events:{T}
+ *    "events": ["MESSAGE_CREATE"],   default: every event
+ *    "maxlen": 1000000,              approximate trimming; 0: none
+ *    "max_pending": 1000,            XADDs in flight at most
+ *    "max_buffer_bytes": 67108864}   held while Redis is slow or down
+ *
+ * Delivery without the cluster is at-least-once: an XADD whose connection
+ * dropped before its reply is sent again, so a consumer deduplicates on
+ * (session, s).  What this partial plugin lacks (issue 13): the host has
+ * no way yet to make a shard read slower, or to close it keeping its
+ * session, so past max_buffer_bytes events are dropped (counted and
+ * logged), not held back; no exactly-once with the cluster; no command
+ * streams.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include <dgw/plugin.h>
+
+#include "redis.h"
+#include "why.h"
+
+#define DEFAULT_MAXLEN 1000000
+#define DEFAULT_MAX_PENDING 1000
+#define DEFAULT_MAX_BUFFER (64u * 1024 * 1024)
+
+/* One event to store: the XADD's arguments in one allocation. */
+struct entry {
+  struct entry *next;
+  struct streams *st;
+  int in_flight;
+  size_t bytes;
+  int argc;
+  const char *argv[16];
+  size_t len[16];
+  /* the bytes follow */
+};
+
+struct streams {
+  const struct dgw_plugin_host *host;
+  struct dgw_redis *redis;
+  char name[128];
+  int per_event;
+  long long maxlen;
+  uint32_t max_pending;
+  size_t max_buffer;
+  /* Entries not yet acknowledged, oldest first: those in flight are a
+   * prefix; `cursor` is the first one not sent. */
+  struct entry *head, *tail, *cursor;
+  uint32_t in_flight;
+  size_t buffered;
+  /* The session id of each shard, from its READY. */
+  char (*sessions)[80];
+  uint32_t nsessions;
+  int want_ready; /* READY itself is wanted, not only read */
+  int closing;
+  uint64_t stored, dropped, resent;
+  int drop_logged;
+};
+
+/* The plugin's own copy of lib/redis_url.c needs this one helper. */
+void dgw_set_why(char *why, size_t why_size, const char *fmt, ...) {
+  va_list ap;
+
+  if (why == NULL || why_size == 0)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(why, why_size, fmt, ap);
+  va_end(ap);
+}
+
+static void flush(struct streams *st);
+
+static void xadd_reply(struct dgw_redis *r, redisReply *reply, const char *err,
+                       void *ud) {
+  struct entry *e = ud;
+  struct streams *st = e->st;
+
+  (void)r;
+  e->in_flight = 0;
+  st->in_flight--;
+  if (st->closing)
+    return; /* fini frees the list */
+  if (reply == NULL) {
+    /* The connection went; every XADD in flight fails now, in order, and
+     * all are sent again once it is back (at-least-once). */
+    st->resent++;
+    if (st->in_flight == 0)
+      st->cursor = st->head;
+    return;
+  }
+  /* Replies come in order: `e` is the head. */
+  if (err != NULL) {
+    st->host->log(st->host, DGW_LOG_ERROR, "XADD refused: %s; event dropped",
+                  err);
+    st->dropped++;
+  } else {
+    st->stored++;
+  }
+  st->head = e->next;
+  if (st->head == NULL)
+    st->tail = NULL;
+  if (st->cursor == e)
+    st->cursor = e->next;
+  st->buffered -= e->bytes;
+  free(e);
+  flush(st);
+}
+
+/* Sends waiting entries while Redis is up and the pipeline has room. */
+static void flush(struct streams *st) {
+  while (st->cursor != NULL && st->in_flight < st->max_pending &&
+         redis_is_up(st->redis)) {
+    struct entry *e = st->cursor;
+
+    if (redis_command_argv(st->redis, xadd_reply, e, e->argc, e->argv, e->len) <
+        0)
+      return;
+    e->in_flight = 1;
+    st->in_flight++;
+    st->cursor = e->next;
+  }
+}
+
+static void on_up(struct dgw_redis *r, void *ud) {
+  struct streams *st = ud;
+
+  (void)r;
+  if (st->drop_logged || st->head != NULL)
+    st->host->log(st->host, DGW_LOG_INFO,
+                  "Redis is up: sending %zu buffered bytes", st->buffered);
+  st->drop_logged = 0;
+  flush(st);
+}
+
+static void on_down(struct dgw_redis *r, const char *cause, void *ud) {
+  struct streams *st = ud;
+
+  (void)r;
+  st->host->log(st->host, DGW_LOG_WARN,
+                "Redis down (%s): holding events, up to %zu bytes", cause,
+                st->max_buffer);
+}
+
+static void remember_session(struct streams *st, uint32_t shard,
+                             const struct dgw_event *ev) {
+  const struct dgw_plugin_host *h = st->host;
+  size_t len, n_out;
+  const char *d = h->event_data(ev, &len);
+
+  if (shard >= st->nsessions) {
+    uint32_t n = shard + 1;
+    char(*grown)[80] = realloc(st->sessions, n * sizeof(*st->sessions));
+
+    if (grown == NULL)
+      return;
+    memset(grown + st->nsessions, 0,
+           (n - st->nsessions) * sizeof(*st->sessions));
+    st->sessions = grown;
+    st->nsessions = n;
+  }
+  if (!DGW_PLUGIN_HOST_HAS(h, field_string) ||
+      h->field_string(d, len, "/session_id", st->sessions[shard],
+                      sizeof(st->sessions[shard]), &n_out) != DGW_OK)
+    st->sessions[shard][0] = '\0';
+}
+
+static void on_dispatch(void *state, struct dgw_gateway *gw,
+                        const struct dgw_event *ev) {
+  struct streams *st = state;
+  const struct dgw_plugin_host *h = st->host;
+  const char *t = h->event_name(ev);
+  uint32_t shard = h->event_shard(ev);
+  size_t dlen, tlen = strlen(t), klen, need;
+  const char *d = h->event_data(ev, &dlen);
+  char key[400], seq[24], shard_s[16], maxlen[24];
+  const char *session;
+  struct entry *e;
+  char *p;
+  int n = 0;
+
+  (void)gw;
+  if (strcmp(t, "READY") == 0) {
+    remember_session(st, shard, ev);
+    if (!st->want_ready)
+      return;
+  }
+  session = shard < st->nsessions ? st->sessions[shard] : "";
+  if (st->per_event)
+    snprintf(key, sizeof(key), "dgw:{%s}:events:%s", st->name, t);
+  else
+    snprintf(key, sizeof(key), "dgw:{%s}:events", st->name);
+  snprintf(seq, sizeof(seq), "%lld", (long long)h->event_seq(ev));
+  snprintf(shard_s, sizeof(shard_s), "%u", (unsigned)shard);
+  snprintf(maxlen, sizeof(maxlen), "%lld", st->maxlen);
+  klen = strlen(key);
+  need = sizeof(*e) + klen + strlen(maxlen) + tlen + strlen(seq) +
+         strlen(shard_s) + strlen(session) + dlen + 64;
+  if (st->buffered + need > st->max_buffer) {
+    st->dropped++;
+    if (!st->drop_logged) {
+      h->log(h, DGW_LOG_ERROR,
+             "%zu bytes held for Redis (max_buffer_bytes): dropping events "
+             "until it catches up (the host cannot slow a shard down yet)",
+             st->buffered);
+      st->drop_logged = 1;
+    }
+    return;
+  }
+  e = malloc(need);
+  if (e == NULL) {
+    st->dropped++;
+    return;
+  }
+  memset(e, 0, sizeof(*e));
+  e->st = st;
+  e->bytes = need;
+  p = (char *)(e + 1);
+#define ARG(s, l)                                                              \
+  do {                                                                         \
+    memcpy(p, (s), (l));                                                       \
+    e->argv[n] = p;                                                            \
+    e->len[n++] = (l);                                                         \
+    p += (l);                                                                  \
+  } while (0)
+#define LIT(s) ARG((s), strlen(s))
+  LIT("XADD");
+  LIT(key);
+  if (st->maxlen > 0) {
+    LIT("MAXLEN");
+    LIT("~");
+    LIT(maxlen);
+  }
+  LIT("*");
+  LIT("t");
+  ARG(t, tlen);
+  LIT("s");
+  LIT(seq);
+  LIT("shard");
+  LIT(shard_s);
+  LIT("session");
+  LIT(session);
+  LIT("d");
+  ARG(d, dlen);
+#undef LIT
+#undef ARG
+  e->argc = n;
+  if (st->tail != NULL)
+    st->tail->next = e;
+  else
+    st->head = e;
+  st->tail = e;
+  if (st->cursor == NULL)
+    st->cursor = e;
+  st->buffered += need;
+  flush(st);
+}
+
+/* Reads an integer config item in [lo, hi]; 0 (absent is fine) or -1. */
+static int get_int(const struct dgw_plugin_host *h, struct json_object *cfg,
+                   const char *k, long long lo, long long hi, long long *out) {
+  struct json_object *v;
+
+  if (!json_object_object_get_ex(cfg, k, &v))
+    return 0;
+  if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < lo ||
+      json_object_get_int64(v) > hi) {
+    h->log(h, DGW_LOG_ERROR,
+           "config: \"%s\" must be an integer from %lld to "
+           "%lld",
+           k, lo, hi);
+    return -1;
+  }
+  *out = json_object_get_int64(v);
+  return 0;
+}
+
+static int configure(struct streams *st, const char *config_json,
+                     const char **url) {
+  const struct dgw_plugin_host *h = st->host;
+  static const char *const known[] = {
+      "redis",  "name",        "layout",           "events",
+      "maxlen", "max_pending", "max_buffer_bytes", NULL};
+  struct json_object *cfg = json_tokener_parse(config_json), *v;
+  long long pending = DEFAULT_MAX_PENDING, buffer = DEFAULT_MAX_BUFFER;
+  int subscribed = 0, rv = -1;
+
+  if (!json_object_is_type(cfg, json_type_object)) {
+    h->log(h, DGW_LOG_ERROR, "config must be a JSON object");
+    goto out;
+  }
+  json_object_object_foreach(cfg, k, val) {
+    int ok = 0;
+
+    (void)val;
+    for (int i = 0; known[i] != NULL; i++)
+      ok |= strcmp(k, known[i]) == 0;
+    if (!ok) {
+      h->log(h, DGW_LOG_ERROR, "config: unknown key \"%s\"", k);
+      goto out;
+    }
+  }
+  if (!json_object_object_get_ex(cfg, "redis", &v) ||
+      !json_object_is_type(v, json_type_string)) {
+    h->log(h, DGW_LOG_ERROR, "config: \"redis\" (a Redis URL) is required");
+    goto out;
+  }
+  *url = json_object_get_string(v);
+  snprintf(st->name, sizeof(st->name), "dgw");
+  if (json_object_object_get_ex(cfg, "name", &v)) {
+    const char *name = json_object_get_string(v);
+
+    if (!json_object_is_type(v, json_type_string) || name[0] == '\0' ||
+        strlen(name) >= sizeof(st->name) || strpbrk(name, "{}") != NULL) {
+      h->log(h, DGW_LOG_ERROR,
+             "config: \"name\" must be a non-empty string without braces");
+      goto out;
+    }
+    snprintf(st->name, sizeof(st->name), "%s", name);
+  }
+  if (json_object_object_get_ex(cfg, "layout", &v)) {
+    const char *l = json_object_get_string(v);
+
+    if (strcmp(l, "single") == 0)
+      st->per_event = 0;
+    else if (strcmp(l, "per-event") == 0)
+      st->per_event = 1;
+    else {
+      h->log(h, DGW_LOG_ERROR,
+             "config: \"layout\" must be \"single\" or \"per-event\"");
+      goto out;
+    }
+  }
+  st->maxlen = DEFAULT_MAXLEN;
+  if (get_int(h, cfg, "maxlen", 0, INT64_MAX, &st->maxlen) < 0 ||
+      get_int(h, cfg, "max_pending", 1, 1000000, &pending) < 0 ||
+      get_int(h, cfg, "max_buffer_bytes", 4096, INT64_MAX, &buffer) < 0)
+    goto out;
+  st->max_pending = (uint32_t)pending;
+  st->max_buffer = (size_t)buffer;
+  if (json_object_object_get_ex(cfg, "events", &v)) {
+    if (!json_object_is_type(v, json_type_array)) {
+      h->log(h, DGW_LOG_ERROR, "config: \"events\" must be an array");
+      goto out;
+    }
+    for (size_t i = 0; i < json_object_array_length(v); i++) {
+      struct json_object *e = json_object_array_get_idx(v, i);
+
+      if (!json_object_is_type(e, json_type_string) ||
+          h->subscribe(h, json_object_get_string(e)) != DGW_OK) {
+        h->log(h, DGW_LOG_ERROR, "config: events[%zu] is not an event name", i);
+        goto out;
+      }
+      if (strcmp(json_object_get_string(e), "READY") == 0 ||
+          strcmp(json_object_get_string(e), "*") == 0)
+        st->want_ready = 1;
+      subscribed = 1;
+    }
+  }
+  if (!subscribed) {
+    if (h->subscribe(h, "*") != DGW_OK)
+      goto out;
+    st->want_ready = 1;
+  }
+  /* READY carries the session id every entry names. */
+  if (!st->want_ready && h->subscribe(h, "READY") != DGW_OK)
+    goto out;
+  rv = 0;
+out:
+  if (rv == 0)
+    *url = strdup(*url);
+  json_object_put(cfg);
+  return rv;
+}
+
+static void redis_log(enum dgw_log_level level, const char *msg, void *ud) {
+  struct streams *st = ud;
+
+  st->host->log(st->host, level, "%s", msg);
+}
+
+static int streams_init(const struct dgw_plugin_host *host,
+                        const char *config_json, void **state) {
+  struct streams *st = calloc(1, sizeof(*st));
+  static const struct redis_callbacks cb = {on_up, on_down};
+  const char *url = NULL;
+  char why[300];
+
+  if (st == NULL)
+    return -1;
+  st->host = host;
+  if (configure(st, config_json, &url) != 0) {
+    free(st);
+    return -1;
+  }
+  st->redis =
+      redis_new(host->base, url, &cb, st, redis_log, st, why, sizeof(why));
+  if (st->redis == NULL) {
+    host->log(host, DGW_LOG_ERROR, "config: \"redis\": %s", why);
+    free((char *)url);
+    free(st);
+    return -1;
+  }
+  host->log(host, DGW_LOG_INFO, "storing events in %s, %s",
+            redis_describe(st->redis),
+            st->per_event ? "one stream per event" : "one stream");
+  free((char *)url);
+  *state = st;
+  return 0;
+}
+
+static void streams_fini(void *state) {
+  struct streams *st = state;
+  uint64_t lost = 0;
+
+  st->closing = 1;
+  redis_free(st->redis);
+  while (st->head != NULL) {
+    struct entry *e = st->head;
+
+    st->head = e->next;
+    free(e);
+    lost++;
+  }
+  st->host->log(st->host,
+                lost > 0 || st->dropped > 0 ? DGW_LOG_WARN : DGW_LOG_INFO,
+                "%llu events stored, %llu dropped, %llu not yet stored at "
+                "exit, %llu XADDs sent again",
+                (unsigned long long)st->stored, (unsigned long long)st->dropped,
+                (unsigned long long)lost, (unsigned long long)st->resent);
+  free(st->sessions);
+  free(st);
+}
+
+static const struct dgw_plugin descriptor = {
+    .abi = DGW_PLUGIN_ABI,
+    .size = sizeof(struct dgw_plugin),
+    .name = "redis-streams",
+    .version = "0.1.0",
+    .description = "XADDs events (raw d) to Redis streams, at-least-once",
+    .events = NULL, /* from the config, in init */
+    .init = streams_init,
+    .on_dispatch = on_dispatch,
+    .on_lifecycle = NULL,
+    .fini = streams_fini,
+};
+
+const struct dgw_plugin *dgw_plugin_describe(void) {
+  return &descriptor;
+}

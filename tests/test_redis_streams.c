@@ -1,0 +1,418 @@
+/*
+ * The redis-streams plugin (plugins/redis-streams/) in a client against
+ * the mock gateway, storing into a private redis-server: the entry format
+ * (t, s, shard, session, d as the exact bytes the client received), the
+ * per-event layout and MAXLEN trimming, at-least-once across a Redis
+ * restart, and config errors.  Read back with hiredis's blocking API.
+ */
+#include "config.h"
+
+#include "fixture.h"
+
+#include <hiredis/hiredis.h>
+
+#include "redis_server.h"
+
+#define STREAMS_PLUGIN                                                         \
+  SHIPPED_PLUGIN_DIR "/redis-streams/.libs/redis-streams.so"
+
+/* What the application saw: each event's raw d, by seq. */
+static char seen_d[64][256];
+
+static void keep_d(struct fx *f, struct dgw_gateway *gw,
+                   const struct dgw_event *ev) {
+  size_t len;
+  const char *d = dgw_event_data(ev, &len);
+  int64_t s = dgw_event_seq(ev);
+
+  (void)f;
+  (void)gw;
+  if (s >= 0 && s < 64)
+    snprintf(seen_d[s], sizeof(seen_d[s]), "%.*s", (int)len, d);
+}
+
+static redisContext *sync_connect(const struct redis_server *srv) {
+  redisContext *c = redisConnectUnix(redis_server_socket(srv));
+
+  assert_non_null(c);
+  assert_int_equal(c->err, 0);
+  return c;
+}
+
+static long long xlen(const struct redis_server *srv, const char *key) {
+  redisContext *c = sync_connect(srv);
+  redisReply *r = redisCommand(c, "XLEN %s", key);
+  long long n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+
+  freeReplyObject(r);
+  redisFree(c);
+  return n;
+}
+
+/* Runs the loop until `key` holds at least n entries or 5 s (scaled). */
+static int wait_xlen(struct fx *f, const struct redis_server *srv,
+                     const char *key, long long n) {
+  double end = deadline_ms(5);
+
+  while (now_ms() < end) {
+    long long have = xlen(srv, key);
+
+    if (have >= n)
+      return 1;
+    if (getenv("DGW_TEST_VERBOSE") != NULL)
+      fprintf(stderr, "# %s: %lld entries\n", key, have);
+    run_for(f->base, 20);
+  }
+  return 0;
+}
+
+/* The value of `field` in a stream entry's field array, or NULL. */
+static const redisReply *field(const redisReply *fields, const char *name) {
+  for (size_t i = 0; i + 1 < fields->elements; i += 2)
+    if (strcmp(fields->element[i]->str, name) == 0)
+      return fields->element[i + 1];
+  return NULL;
+}
+
+static struct fx *start(const struct redis_server *srv, const char *extra) {
+  struct fx *f = fx_new(NULL);
+  char config[1024], why[512];
+  int rv;
+
+  f->on_dispatch = keep_d;
+  assert_int_equal(dgw_mock_add_dispatch(f->mock, "GUILD_CREATE", "{\"g\":1}"),
+                   DGW_OK);
+  assert_int_equal(
+      dgw_mock_add_dispatch(f->mock, "MESSAGE_CREATE",
+                            "{\"content\":\"h\\u00e9 \\\"q\\\"\",\"n\":1.50}"),
+      DGW_OK);
+  assert_int_equal(dgw_mock_add_dispatch(f->mock, "TYPING_START", "{\"t\":1}"),
+                   DGW_OK);
+  assert_int_equal(
+      dgw_mock_add_dispatch(f->mock, "MESSAGE_CREATE", "{\"m\":2}"), DGW_OK);
+  assert_int_equal(
+      dgw_mock_add_dispatch(f->mock, "PRESENCE_UPDATE", "{\"p\":1}"), DGW_OK);
+  fx_client_new(f);
+  snprintf(config, sizeof(config), "{\"redis\":\"%s\",\"name\":\"t\"%s}",
+           redis_server_url(srv), extra);
+  rv = dgw_client_load_plugin(f->client, STREAMS_PLUGIN, config, why,
+                              sizeof(why));
+  if (rv != DGW_OK)
+    fail_msg("loading redis-streams: %s (%s)", dgw_strerror(rv), why);
+  fx_start(f);
+  return f;
+}
+
+/* One stream of the two wanted events: three entries in seq order, each
+ * with t, s, shard, the session id the mock gave and d byte for byte as
+ * the client received it. */
+static void test_entries(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  struct fx *f;
+  redisContext *c;
+  redisReply *r;
+  static const char *const want_t[] = {"MESSAGE_CREATE", "TYPING_START",
+                                       "MESSAGE_CREATE"};
+  static const char *const want_s[] = {"3", "4", "5"};
+  const char *session;
+
+  (void)state;
+  assert_non_null(srv);
+  f = start(srv, ",\"events\":[\"MESSAGE_CREATE\",\"TYPING_START\"]");
+  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 3));
+  run_for(f->base, 50);
+  assert_int_equal(xlen(srv, "dgw:{t}:events"), 3);
+  session = dgw_mock_conn_session_id(dgw_mock_last_conn(f->mock));
+  assert_non_null(session);
+  c = sync_connect(srv);
+  r = redisCommand(c, "XRANGE dgw:{t}:events - +");
+  assert_non_null(r);
+  assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+  assert_int_equal(r->elements, 3);
+  for (size_t i = 0; i < 3; i++) {
+    const redisReply *fields = r->element[i]->element[1];
+    int s = atoi(want_s[i]);
+
+    assert_string_equal(field(fields, "t")->str, want_t[i]);
+    assert_string_equal(field(fields, "s")->str, want_s[i]);
+    assert_string_equal(field(fields, "shard")->str, "0");
+    assert_string_equal(field(fields, "session")->str, session);
+    assert_int_equal(field(fields, "d")->len, strlen(seen_d[s]));
+    assert_memory_equal(field(fields, "d")->str, seen_d[s], strlen(seen_d[s]));
+  }
+  /* The odd bytes of the first message were kept as they came. */
+  assert_non_null(
+      strstr(field(r->element[0]->element[1], "d")->str, "\\u00e9 \\\"q\\\""));
+  freeReplyObject(r);
+  redisFree(c);
+  fx_free(f);
+  redis_server_free(srv);
+}
+
+/* The Python worker (plugins/redis-streams/worker.py, Debian's
+ * python3-redis) reads the stream in a consumer group: every event once,
+ * a duplicate XADD of (session, s) (what a resend after a lost reply
+ * makes) skipped, and all acknowledged (a second run finds nothing). */
+static void test_python_worker(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  const char *python = getenv("DGW_TEST_PYTHON");
+  struct fx *f;
+  redisContext *c;
+  redisReply *r;
+  char cmd[2048], line[1024];
+  const char *session;
+  FILE *p;
+  int n = 0, st;
+
+  (void)state;
+  assert_non_null(srv);
+  if (python == NULL)
+    python = "/usr/bin/python3";
+  snprintf(cmd, sizeof(cmd), "%s -c 'import redis' 2>/dev/null", python);
+  if (system(cmd) != 0)
+    fail_msg("%s cannot import redis: apt-get install python3-redis (or set "
+             "DGW_TEST_PYTHON)",
+             python);
+  f = start(srv, ",\"events\":[\"MESSAGE_CREATE\",\"TYPING_START\"]");
+  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 3));
+  session = dgw_mock_conn_session_id(dgw_mock_last_conn(f->mock));
+  c = sync_connect(srv);
+  r = redisCommand(c,
+                   "XADD dgw:{t}:events * t TYPING_START s 4 shard 0 "
+                   "session %s d {\"t\":1}",
+                   session);
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  freeReplyObject(r);
+  redisFree(c);
+  snprintf(cmd, sizeof(cmd),
+           "timeout -k 5 %d %s %s --url %s --name t --group g --count 3 "
+           "--timeout 5",
+           (int)(30 * time_scale()), python, WORKER_PY, redis_server_url(srv));
+  p = popen(cmd, "r");
+  assert_non_null(p);
+  while (fgets(line, sizeof(line), p) != NULL) {
+    static const char *const want[] = {"\"t\": \"MESSAGE_CREATE\", \"s\": 3",
+                                       "\"t\": \"TYPING_START\", \"s\": 4",
+                                       "\"t\": \"MESSAGE_CREATE\", \"s\": 5"};
+
+    if (n >= 3 || strstr(line, want[n]) == NULL ||
+        strstr(line, session) == NULL)
+      fail_msg("worker line %d: %s", n, line);
+    n++;
+  }
+  st = pclose(p);
+  assert_int_equal(n, 3);
+  assert_int_equal(st, 0);
+  /* All acknowledged: the group has nothing pending, a new run gets
+   * nothing. */
+  snprintf(cmd, sizeof(cmd),
+           "timeout -k 5 %d %s %s --url %s --name t --group g --count 1 "
+           "--timeout 0.3",
+           (int)(30 * time_scale()), python, WORKER_PY, redis_server_url(srv));
+  p = popen(cmd, "r");
+  assert_non_null(p);
+  assert_null(fgets(line, sizeof(line), p));
+  assert_int_not_equal(pclose(p), 0); /* exit 1: nothing within the wait */
+  fx_free(f);
+  redis_server_free(srv);
+}
+
+/* The C worker (plugins/redis-streams/worker.c, hiredis): the same as the
+ * Python one, with its own line format. */
+static void test_c_worker(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  struct fx *f;
+  redisContext *c;
+  redisReply *r;
+  char cmd[2048], line[1024], want[256];
+  const char *session;
+  FILE *p;
+  int n = 0;
+  static const char *const want_t[] = {"MESSAGE_CREATE", "TYPING_START",
+                                       "MESSAGE_CREATE"};
+
+  (void)state;
+  assert_non_null(srv);
+  f = start(srv, ",\"events\":[\"MESSAGE_CREATE\",\"TYPING_START\"]");
+  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 3));
+  session = dgw_mock_conn_session_id(dgw_mock_last_conn(f->mock));
+  c = sync_connect(srv);
+  r = redisCommand(c,
+                   "XADD dgw:{t}:events * t TYPING_START s 4 shard 0 "
+                   "session %s d {\"t\":1}",
+                   session);
+  freeReplyObject(r);
+  redisFree(c);
+  snprintf(cmd, sizeof(cmd),
+           "timeout -k 5 %d %s --socket %s --name t --group g --count 3 "
+           "--timeout 5",
+           (int)(30 * time_scale()), WORKER_C, redis_server_socket(srv));
+  p = popen(cmd, "r");
+  assert_non_null(p);
+  while (fgets(line, sizeof(line), p) != NULL) {
+    if (n >= 3)
+      fail_msg("extra worker line: %s", line);
+    snprintf(want, sizeof(want), "t=%s s=%d shard=0 session=%s d=%s\n",
+             want_t[n], n + 3, session, seen_d[n + 3]);
+    assert_string_equal(line, want);
+    n++;
+  }
+  assert_int_equal(pclose(p), 0);
+  assert_int_equal(n, 3);
+  snprintf(cmd, sizeof(cmd),
+           "timeout -k 5 %d %s --socket %s --name t --group g --count 1 "
+           "--timeout 0.3",
+           (int)(30 * time_scale()), WORKER_C, redis_server_socket(srv));
+  p = popen(cmd, "r");
+  assert_non_null(p);
+  assert_null(fgets(line, sizeof(line), p));
+  assert_int_not_equal(pclose(p), 0);
+  fx_free(f);
+  redis_server_free(srv);
+}
+
+/* layout per-event: one stream per event name; maxlen 1 trims (MAXLEN ~
+ * keeps at least the newest entry; approximate trimming may keep more). */
+static void test_per_event_layout(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  struct fx *f;
+
+  (void)state;
+  assert_non_null(srv);
+  f = start(srv, ",\"layout\":\"per-event\",\"maxlen\":1000");
+  assert_true(wait_xlen(f, srv, "dgw:{t}:events:PRESENCE_UPDATE", 1));
+  assert_int_equal(xlen(srv, "dgw:{t}:events:READY"), 1);
+  assert_int_equal(xlen(srv, "dgw:{t}:events:GUILD_CREATE"), 1);
+  assert_int_equal(xlen(srv, "dgw:{t}:events:MESSAGE_CREATE"), 2);
+  assert_int_equal(xlen(srv, "dgw:{t}:events:TYPING_START"), 1);
+  assert_int_equal(xlen(srv, "dgw:{t}:events"), 0);
+  fx_free(f);
+  redis_server_free(srv);
+}
+
+/* Redis stopped, then killed mid-stream: the XADDs in flight when the
+ * connection died and the events that come while it is down are stored
+ * once it is back (the restarted Redis is empty: it holds exactly those,
+ * in order). */
+static void test_redis_restart(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  struct fx *f;
+  redisContext *c;
+  redisReply *r;
+  struct dgw_mock_conn *conn;
+
+  (void)state;
+  assert_non_null(srv);
+  f = start(srv, ",\"events\":[\"MESSAGE_CREATE\"]");
+  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 2));
+  /* A stopped server: the XADDs of s 7-9 go out and get no reply... */
+  assert_int_equal(redis_server_pause(srv), 0);
+  conn = dgw_mock_last_conn(f->mock);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(
+        dgw_mock_conn_send_dispatch(conn, "MESSAGE_CREATE", "{\"late\":1}"),
+        DGW_OK);
+  run_for(f->base, 100);
+  /* ... then it dies: they failed in flight and must be sent again; s 10
+   * and 11 come while it is gone. */
+  assert_int_equal(redis_server_kill(srv), 0);
+  run_for(f->base, 50);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(
+        dgw_mock_conn_send_dispatch(conn, "MESSAGE_CREATE", "{\"late\":2}"),
+        DGW_OK);
+  run_for(f->base, 200);
+  assert_true(fx_find_line(f, 0, "Redis down") >= 0);
+  assert_int_equal(redis_server_restart(srv), 0);
+  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 5));
+  c = sync_connect(srv);
+  r = redisCommand(c, "XRANGE dgw:{t}:events - +");
+  assert_int_equal(r->elements, 5);
+  for (size_t i = 0; i < 5; i++) {
+    char want[8];
+
+    snprintf(want, sizeof(want), "%zu", 7 + i);
+    assert_string_equal(field(r->element[i]->element[1], "s")->str, want);
+  }
+  freeReplyObject(r);
+  redisFree(c);
+  fx_free(f);
+  redis_server_free(srv);
+}
+
+/* What this partial plugin does past max_buffer_bytes while Redis is
+ * gone (it cannot hold the shard back yet): drops, says so once, and
+ * stores what it held once Redis is back.  4096 bytes hold a few
+ * entries of ~450 bytes, not 30. */
+static void test_buffer_bound_drops(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  struct fx *f;
+  struct dgw_mock_conn *conn;
+  long long n;
+
+  (void)state;
+  assert_non_null(srv);
+  f = start(srv, ",\"events\":[\"MESSAGE_CREATE\"],\"max_buffer_bytes\":4096");
+  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 2));
+  assert_int_equal(redis_server_kill(srv), 0);
+  run_for(f->base, 50);
+  conn = dgw_mock_last_conn(f->mock);
+  for (int i = 0; i < 30; i++)
+    assert_int_equal(
+        dgw_mock_conn_send_dispatch(conn, "MESSAGE_CREATE", "{\"x\":1}"),
+        DGW_OK);
+  run_for(f->base, 200);
+  assert_int_equal(fx_count_lines(f, "dropping events"), 1);
+  assert_int_equal(redis_server_restart(srv), 0);
+  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 1));
+  run_for(f->base, 200);
+  n = xlen(srv, "dgw:{t}:events");
+  assert_true(n >= 1 && n < 30);
+  fx_free(f);
+  redis_server_free(srv);
+}
+
+/* Config errors refuse the plugin with a line naming the fault. */
+static void test_bad_config(void **state) {
+  static const struct {
+    const char *config, *says;
+  } bad[] = {
+      {"{}", "\"redis\" (a Redis URL) is required"},
+      {"{\"redis\":\"http://x\"}", "must start with redis:// or unix://"},
+      {"{\"redis\":\"unix:///x\",\"colour\":1}", "unknown key \"colour\""},
+      {"{\"redis\":\"unix:///x\",\"layout\":\"many\"}", "\"layout\" must be"},
+      {"{\"redis\":\"unix:///x\",\"maxlen\":-1}", "\"maxlen\" must be"},
+      {"{\"redis\":\"unix:///x\",\"name\":\"a{b}\"}", "\"name\" must be"},
+      {"[1]", "must be a JSON object"},
+  };
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    struct fx *f = fx_new(NULL);
+    char why[512];
+
+    fx_client_new(f);
+    assert_int_not_equal(dgw_client_load_plugin(f->client, STREAMS_PLUGIN,
+                                                bad[i].config, why,
+                                                sizeof(why)),
+                         DGW_OK);
+    if (fx_find_line(f, 0, bad[i].says) < 0)
+      fail_msg("config %s: no log line saying \"%s\"", bad[i].config,
+               bad[i].says);
+    fx_free(f);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_entries),
+      cmocka_unit_test(test_python_worker),
+      cmocka_unit_test(test_c_worker),
+      cmocka_unit_test(test_per_event_layout),
+      cmocka_unit_test(test_redis_restart),
+      cmocka_unit_test(test_buffer_bound_drops),
+      cmocka_unit_test(test_bad_config),
+  };
+  ignore_sigpipe();
+  return cmocka_run_group_tests_name("redis_streams", tests, NULL, NULL);
+}
