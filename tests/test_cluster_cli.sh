@@ -14,7 +14,7 @@ scale=${DGW_TEST_TIME_SCALE:-1}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dgw-cluster.XXXXXX") || exit 1
 limit="timeout --foreground -k 5 $((120 * scale))"
 quick="timeout --foreground -k 5 $((30 * scale))"
-lease=2000
+lease=${DGW_CLUSTER_LEASE_MS:-2000} # a measurement may set 15000 (the default)
 pids=
 # Every pid in $pids is a timeout(1) running a dgw: the dgw is killed by
 # its own pid first (a SIGKILLed timeout would leave it running), then the
