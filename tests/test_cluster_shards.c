@@ -207,11 +207,38 @@ static void test_release_idle_and_bad_shard(void **state) {
   fx_free(f);
 }
 
+/* dgw_options_set_cluster(): a malformed Redis URL is DGW_ERR_URL, a bad
+ * name or lease DGW_ERR_INVALID_ARGUMENT, NULL turns it off; built
+ * without hiredis every call is DGW_ERR_UNSUPPORTED. */
+static void test_cluster_option(void **state) {
+  struct dgw_options *opt = dgw_options_new();
+
+  (void)state;
+#ifdef HAVE_HIREDIS
+  assert_int_equal(dgw_options_set_cluster(opt, "http://x", "bot", 0),
+                   DGW_ERR_URL);
+  assert_int_equal(dgw_options_set_cluster(opt, "unix:///x", "a b", 0),
+                   DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dgw_options_set_cluster(opt, "unix:///x", "bot", 5),
+                   DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(
+      dgw_options_set_cluster(opt, "redis://:pw@h:1/2", "b-1.x", 0), DGW_OK);
+  assert_int_equal(dgw_options_set_cluster(opt, NULL, NULL, 0), DGW_OK);
+#else
+  assert_int_equal(dgw_options_set_cluster(opt, "unix:///x", "bot", 0),
+                   DGW_ERR_UNSUPPORTED);
+#endif
+  assert_int_equal(dgw_options_set_cluster(NULL, "unix:///x", "bot", 0),
+                   DGW_ERR_INVALID_ARGUMENT);
+  dgw_options_free(opt);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_take_release_take_resumes),
       cmocka_unit_test(test_fence_and_drop),
       cmocka_unit_test(test_release_idle_and_bad_shard),
+      cmocka_unit_test(test_cluster_option),
   };
 
   ignore_sigpipe(); /* a killed redis-server or peer: EPIPE, not death */

@@ -31,6 +31,7 @@ static int fail(const char *path, const char *key, char *why, size_t why_size,
   return -1;
 }
 
+#ifdef HAVE_HIREDIS
 /* The name rule of lib/cluster_options.c, checked here for the message. */
 static int bad_name(const char *name) {
   size_t n = strlen(name);
@@ -44,11 +45,10 @@ static int bad_name(const char *name) {
       return 1;
   return 0;
 }
+#endif
 
 int config_cluster_key(const char *path, const char *key, struct json_object *v,
                        struct cli_cluster *cc, char *why, size_t why_size) {
-  char msg[300];
-
   if (strcmp(key, "cluster") != 0)
     return 1;
 #ifndef HAVE_HIREDIS
@@ -58,6 +58,8 @@ int config_cluster_key(const char *path, const char *key, struct json_object *v,
               "this dgw was built without hiredis (configure "
               "--with-hiredis): no cluster");
 #else
+  char msg[300];
+
   if (!json_object_is_type(v, json_type_object))
     return fail(path, "cluster", why, why_size,
                 "must be an object {\"redis\": URL, \"name\": NAME, "
