@@ -17,6 +17,8 @@
 
 #include "client.h"
 #include "client_plugins.h"
+#include "client_shards.h"
+#include "cluster.h"
 #include "gateway.h"
 #include "identify.h"
 #include "pacer.h"
@@ -51,6 +53,12 @@ static void destroy(struct dgw_client *c) {
   dgw_rest_free(c->rest);
   c->rest = NULL;
   client_drop_pending_sessions(c);
+  /* A shared identify queue runs on the cluster's Redis: it goes first. */
+  if (c->identify != NULL)
+    c->identify->destroy(c->identify);
+  c->identify = NULL;
+  client_cluster_free(c); /* writes nothing: its leases expire */
+  client_shards_free(c);
   free_shards(c);
   /* Lookups still in flight keep the resolver until they report back. */
   dgw_resolver_unref(c->resolver);
@@ -103,6 +111,8 @@ static struct dgw_identify_queue *new_identify_queue(struct dgw_client *c) {
   lim.remaining = c->opt.starts_remaining;
   lim.total = c->opt.starts_total;
   lim.reset_after_ms = c->opt.starts_reset_after_ms;
+  if (c->cluster != NULL) /* one queue for every member, in Redis */
+    return client_cluster_identify(c, &lim, identify_granted, c);
   return dgw_identify_local_new(c->base, &lim, identify_granted, c, c->opt.log,
                                 c->opt.log_user_data);
 }
@@ -137,6 +147,8 @@ static void shard_config_of(const struct dgw_client *c, uint32_t shard_id,
   sc->base = c->base;
   sc->ssl = c->ssl;
   sc->resolver = c->resolver;
+  sc->may_send = client_shards_may_send; /* a managed client's fence */
+  sc->may_send_data = (void *)(uintptr_t)c;
 }
 
 /* Frees the shards and their request tables, without callbacks. */
@@ -179,6 +191,40 @@ static int create_shards(struct dgw_client *c) {
     }
   }
   return DGW_OK;
+}
+
+struct dgw_gateway *client_swap_shard(struct dgw_client *c, uint32_t i) {
+  struct dgw_gateway *old = c->shards[i];
+  struct dgw_gateway *gw;
+  struct shard_config sc;
+
+  shard_config_of(c, c->opt.shard_first + i, &sc);
+  if ((gw = gateway_new(&sc, &client_shard_ops, c)) == NULL)
+    return NULL;
+  c->shards[i] = gw;
+  if (c->probe == old)
+    c->probe = NULL;
+  return old;
+}
+
+void client_retire_shard(struct dgw_client *c, uint32_t i,
+                         struct dgw_gateway *old) {
+  dgw_pacer_release(c->pacer, old);
+  client_cancel_identify(c, old);
+  /* Waits for this session's events fail now (the application hears it). */
+  if (!client_dying(c))
+    dgw_requests_fail_all(c->requests[i], old, DGW_ERR_SESSION_LOST);
+  gateway_free(old);
+}
+
+int client_replace_shard(struct dgw_client *c, uint32_t i) {
+  struct dgw_gateway *old = client_swap_shard(c, i);
+
+  if (old == NULL)
+    return DGW_ERR_NOMEM;
+  client_enter(c);
+  client_retire_shard(c, i, old);
+  return client_leave(c) ? DGW_ERR_STATE : DGW_OK;
 }
 
 struct dgw_requests *client_requests(struct dgw_client *c,
@@ -345,7 +391,8 @@ static int take_answer(struct dgw_client *c,
   }
   c->rest_answered = 1;
   client_apply_pending_sessions(c);
-  for (uint32_t i = 0; i < c->nshards && !client_dying(c); i++)
+  for (uint32_t i = 0;
+       i < c->nshards && !client_shards_managed(c) && !client_dying(c); i++)
     gateway_start(c->shards[i]);
   return DGW_OK;
 }
@@ -410,6 +457,18 @@ int dgw_client_start(struct dgw_client *c) {
   }
   if (plugins_build_routes(c->plugins) != DGW_OK)
     return DGW_ERR_NOMEM;
+  {
+    int err = client_cluster_start(c); /* managed from now on, if set */
+    struct dgw_identify_queue *q;
+
+    if (err != DGW_OK)
+      return err;
+    /* Nobody asked to IDENTIFY yet: the shared queue replaces ours. */
+    if (c->cluster != NULL && (q = new_identify_queue(c)) != NULL) {
+      c->identify->destroy(c->identify);
+      c->identify = q;
+    }
+  }
   if (client_rest_pending(c)) {
     int err = ask_gateway_bot(c);
 
@@ -419,8 +478,9 @@ int dgw_client_start(struct dgw_client *c) {
   }
   c->started = 1;
   client_enter(c);
-  for (uint32_t i = 0; i < c->nshards && !client_dying(c); i++)
-    gateway_start(c->shards[i]);
+  for (uint32_t i = 0;
+       i < c->nshards && !client_shards_managed(c) && !client_dying(c); i++)
+    gateway_start(c->shards[i]); /* managed: the owner takes them */
   client_leave(c);
   return DGW_OK;
 }
@@ -430,8 +490,10 @@ void dgw_client_stop(struct dgw_client *c) {
     return;
   client_enter(c);
   client_cancel_rest(c);
-  for (uint32_t i = 0; i < c->nshards && !client_dying(c); i++)
-    dgw_gateway_close(c->shards[i]);
+  /* A cluster member hands its shards over, then closes them all. */
+  if (!client_cluster_stop(c))
+    for (uint32_t i = 0; i < c->nshards && !client_dying(c); i++)
+      dgw_gateway_close(c->shards[i]);
   client_leave(c);
 }
 

@@ -51,6 +51,10 @@ struct dgw_options {
   struct evdns_base *dns_base;
   /* Connection attempts in flight at most (pacer.h); 0: no limit. */
   uint32_t max_connecting;
+  /* dgw_options_set_cluster(): Redis URL (NULL: no cluster), name, lease. */
+  char *cluster_redis;
+  char *cluster_name;
+  uint32_t cluster_lease_ms;
 };
 
 struct dgw_resolver;
@@ -86,6 +90,8 @@ struct dgw_requests;
 struct dgw_rest;
 struct json_object;
 struct shard_owner_ops;
+struct client_shards;
+struct dgw_cluster;
 
 struct dgw_client {
   struct event_base *base;
@@ -118,6 +124,10 @@ struct dgw_client {
   /* Reused by every dgw_event_json() of the client's shards (made on first
    * use; see dgw_payload_parse_with()). */
   struct json_tokener *tokener;
+  /* Shards taken and released by an owner (client_shards.h); NULL: the
+   * client starts them all itself. */
+  struct client_shards *managed;
+  struct dgw_cluster *cluster; /* dgw_options_set_cluster(), once started */
 };
 
 /* fanout.c: the table every shard of a client reports to, with the client
@@ -128,6 +138,21 @@ extern const struct shard_owner_ops client_shard_ops;
  * its shards. */
 struct dgw_requests *client_requests(struct dgw_client *c,
                                      struct dgw_gateway *gw);
+
+/* Replaces shard index `i` by a fresh idle one: the old one is freed with
+ * no frame written and no callback but its requests' failure (waits for
+ * its events fail with DGW_ERR_SESSION_LOST).  Not from inside a shard
+ * callback.  DGW_OK; DGW_ERR_NOMEM (the old shard stays); DGW_ERR_STATE
+ * when the application freed the client meanwhile (touch nothing). */
+int client_replace_shard(struct dgw_client *c, uint32_t i);
+
+/* The two halves of client_replace_shard(): a fresh idle shard takes index
+ * `i` at once (no callback; NULL without memory, nothing changed) and the
+ * old one is returned, still allocated; client_retire_shard() frees it
+ * later, from outside its callbacks, inside a client_enter() frame. */
+struct dgw_gateway *client_swap_shard(struct dgw_client *c, uint32_t i);
+void client_retire_shard(struct dgw_client *c, uint32_t i,
+                         struct dgw_gateway *old);
 
 /* Deep copy of `src` into `dst` (zeroed first).  DGW_OK or NOMEM. */
 int options_copy(struct dgw_options *dst, const struct dgw_options *src);

@@ -15,6 +15,7 @@
 #include <dgw/dgw.h>
 
 #include "client.h"
+#include "client_shards.h"
 #include "clock.h"
 #include "gateway.h"
 #include "pacer.h"
@@ -66,6 +67,7 @@ static void owner_state_changed(void *owner, struct dgw_gateway *gw,
   if (to != DGW_STATE_CONNECTING && to != DGW_STATE_HELLO &&
       to != DGW_STATE_RESUMING)
     dgw_pacer_release(c->pacer, gw);
+  client_shards_state(c, gw, to); /* a release completes on CLOSED */
   if (c->cb.on_state != NULL && !client_dying(c))
     c->cb.on_state(gw, from, to, c->user_data);
 }

@@ -88,22 +88,6 @@ static void arm(struct event *ev, uint32_t ms) {
   evtimer_add(ev, &tv);
 }
 
-/* Builds "<base>/?v=10&encoding=json[&compress=zlib-stream|zstd-stream]". */
-static int build_url(struct dgw_gateway *gw, const char *base, char *out,
-                     size_t size) {
-  const char *q = strchr(base, '?');
-  size_t n = q != NULL ? (size_t)(q - base) : strlen(base);
-  const char *slash;
-  int len;
-
-  /* A resume URL from READY arrives bare; a configured one may end in a
-   * path.  Either way the query is ours, so drop one that came along. */
-  slash = (n > 0 && base[n - 1] == '/') ? "" : "/";
-  len = snprintf(out, size, "%.*s%s?v=%d&encoding=json%s", (int)n, base, slash,
-                 DGW_API_VERSION, dgw_compression_query(gw->cfg.compress));
-  return len > 0 && (size_t)len < size ? DGW_OK : DGW_ERR_URL;
-}
-
 /* Retires the current connection: closes it with `code` in the background
  * (it is freed when the close completes) so a new one can start now. */
 static void retire_ws(struct dgw_gateway *gw, uint16_t code,
@@ -618,7 +602,7 @@ void shard_connect_now(struct dgw_gateway *gw) {
     gw->ops->lifecycle(gw->owner, gw, SHARD_CONNECTING, NULL);
   if (shard_gone(gw) || gw->state != DGW_STATE_CONNECTING)
     return;
-  if (base != NULL && build_url(gw, base, url, sizeof(url)) == DGW_OK)
+  if (base != NULL && shard_build_url(gw, base, url, sizeof(url)) == DGW_OK)
     gw->ws = dgw_ws_new(gw->cfg.base, &cfg, &ws_callbacks, gw, &err);
   else
     err = DGW_ERR_URL;

@@ -50,6 +50,12 @@ struct shard_config {
   /* Jitter for the backoff and op 9's wait; NULL: dgw_random01(). */
   double (*random01)(void *user_data);
   void *random_user_data;
+  /* The owner's fencing: asked before every payload the shard writes
+   * (IDENTIFY, RESUME, heartbeats, commands); 0 vetoes it and the write
+   * fails with DGW_ERR_STATE as if the connection were gone.  NULL: every
+   * write goes out. */
+  int (*may_send)(void *data, const struct dgw_gateway *gw);
+  void *may_send_data;
 };
 
 /* What the shard tells its owner through shard_owner_ops.lifecycle. */

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 #include <dgw/dgw.h>
 
 #include "clock.h"
+#include "decomp.h"
 #include "gateway.h"
 #include "gateway_internal.h"
 #include "kokoro.h"
@@ -20,6 +22,22 @@
 #include "sender.h"
 #include "session.h"
 #include "ws.h"
+
+/* Builds "<base>/?v=10&encoding=json[&compress=zlib-stream|zstd-stream]". */
+int shard_build_url(struct dgw_gateway *gw, const char *base, char *out,
+                    size_t size) {
+  const char *q = strchr(base, '?');
+  size_t n = q != NULL ? (size_t)(q - base) : strlen(base);
+  const char *slash;
+  int len;
+
+  /* A resume URL from READY arrives bare; a configured one may end in a
+   * path.  Either way the query is ours, so drop one that came along. */
+  slash = (n > 0 && base[n - 1] == '/') ? "" : "/";
+  len = snprintf(out, size, "%.*s%s?v=%d&encoding=json%s", (int)n, base, slash,
+                 DGW_API_VERSION, dgw_compression_query(gw->cfg.compress));
+  return len > 0 && (size_t)len < size ? DGW_OK : DGW_ERR_URL;
+}
 
 void gateway_park(struct dgw_gateway *gw) {
   if (gw->state == DGW_STATE_OFFLINE)

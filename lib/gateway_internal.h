@@ -7,6 +7,7 @@
 #ifndef DGW_GATEWAY_INTERNAL_H
 #define DGW_GATEWAY_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <dgw/dgw.h>
@@ -86,6 +87,12 @@ int shard_gone(struct dgw_gateway *gw);
 
 /* Moves to `to` and tells the owner (which may close or free us). */
 void shard_set_state(struct dgw_gateway *gw, enum dgw_state to);
+
+/* Builds "<base>/?v=10&encoding=json[&compress=zlib-stream|zstd-stream]"
+ * into `out`.
+ * DGW_OK, or DGW_ERR_URL when it does not fit. */
+int shard_build_url(struct dgw_gateway *gw, const char *base, char *out,
+                    size_t size);
 
 /* Starts a connection now (to the URL the session core picks). */
 void shard_connect_now(struct dgw_gateway *gw);

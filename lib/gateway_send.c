@@ -20,8 +20,9 @@
 static int sender_write(void *arg, const char *json, size_t len) {
   struct dgw_gateway *gw = arg;
 
-  if (gw->ws == NULL)
-    return DGW_ERR_STATE;
+  if (gw->ws == NULL || (gw->cfg.may_send != NULL &&
+                         !gw->cfg.may_send(gw->cfg.may_send_data, gw)))
+    return DGW_ERR_STATE; /* gone, or the owner's fencing said no */
   return dgw_ws_send_text(gw->ws, json, len);
 }
 

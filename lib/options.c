@@ -56,6 +56,8 @@ void options_clear(struct dgw_options *opt) {
   free(opt->ca_file);
   free(opt->presence_json);
   free(opt->properties_json);
+  wipe_free(opt->cluster_redis); /* may hold a password */
+  free(opt->cluster_name);
   SSL_CTX_free(opt->ssl_ctx); /* our reference only */
   memset(opt, 0, sizeof(*opt));
 }
@@ -89,7 +91,11 @@ int options_copy(struct dgw_options *dst, const struct dgw_options *src) {
   dst->ca_file = NULL;
   dst->presence_json = NULL;
   dst->properties_json = NULL;
-  if (dup_field(&dst->token, src->token) != DGW_OK ||
+  dst->cluster_redis = NULL;
+  dst->cluster_name = NULL;
+  if (dup_field(&dst->cluster_redis, src->cluster_redis) != DGW_OK ||
+      dup_field(&dst->cluster_name, src->cluster_name) != DGW_OK ||
+      dup_field(&dst->token, src->token) != DGW_OK ||
       dup_field(&dst->gateway_url, src->gateway_url) != DGW_OK ||
       dup_field(&dst->api_url, src->api_url) != DGW_OK ||
       dup_field(&dst->ca_file, src->ca_file) != DGW_OK ||

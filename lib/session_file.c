@@ -20,6 +20,7 @@
 #include <dgw/dgw.h>
 
 #include "client.h"
+#include "cluster.h"
 #include "gateway.h"
 #include "why.h"
 
@@ -30,8 +31,10 @@ int dgw_client_stop_for_restart(struct dgw_client *c) {
     return DGW_ERR_INVALID_ARGUMENT;
   client_enter(c);
   client_cancel_rest(c);
-  for (uint32_t i = 0; i < c->nshards && !client_dying(c); i++)
-    gateway_close_keep_session(c->shards[i]);
+  /* A cluster member's sessions live in Redis: it hands them over. */
+  if (!client_cluster_stop(c))
+    for (uint32_t i = 0; i < c->nshards && !client_dying(c); i++)
+      gateway_close_keep_session(c->shards[i]);
   client_leave(c);
   return DGW_OK;
 }

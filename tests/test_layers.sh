@@ -18,12 +18,12 @@ layer_of() {
   redis | redis_url) echo 2 ;;                       # Redis (hiredis)
   inflate | decomp | zstd_stream) echo 3 ;;          # transport compression
   payload | field | jsonscan | commands) echo 4 ;;   # peek, fields, encoders
-  session | kokoro | sender | identify | requests | pacer) echo 5 ;; # cores
+  session | kokoro | sender | identify | requests | pacer | lease) echo 5 ;; # cores
   identify_redis) echo 5 ;;                          # the shared queue
   gateway | gateway_internal | gateway_api | gateway_send) echo 6 ;; # the shard
   plugin | router) echo 7 ;;                         # loader and router
   client | client_plugins | client_stats | fanout | options | command_api | \
-    session_file) echo 8 ;;                          # the client
+    session_file | client_shards | cluster | cluster_options) echo 8 ;; # client
   *) echo "" ;;
   esac
 }

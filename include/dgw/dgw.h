@@ -52,8 +52,8 @@ enum dgw_error {
                                       command was sent or answered */
   DGW_ERR_RATE_LIMITED = -7,     /**< Discord refused a request for now
                                       (RATE_LIMITED, see retry_after) */
-  DGW_ERR_UNSUPPORTED = -8,      /**< this build lacks the feature asked for
-                                      (e.g. zstd-stream without libzstd) */
+  DGW_ERR_UNSUPPORTED = -8,      /**< not built in: zstd-stream without
+                                      libzstd, the cluster without hiredis */
 
   /* URL and connection establishment. */
   DGW_ERR_URL = -100,        /**< the URL is malformed or not ws:// wss:// */
@@ -420,6 +420,23 @@ DGW_EXTERN int dgw_options_set_identify_limits(struct dgw_options *opt,
  */
 DGW_EXTERN int dgw_options_set_max_connecting(struct dgw_options *opt,
                                               uint32_t max);
+
+/**
+ * Runs this client as one member of a cluster of dgw processes sharing
+ * the bot's shards through Redis (docs/cluster.md): `redis_url`
+ * "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" or "unix:///PATH[?db=N]",
+ * `name` the cluster (1..64 of [A-Za-z0-9_.-], the same on every member),
+ * `lease_ms` how long a member that stops renewing keeps its shards (0:
+ * 15000; 300..600000).  The client then runs only the shards whose lease
+ * it holds, about total/members of them, resuming their sessions from
+ * Redis, and dgw_client_stop() hands them over to the other members.
+ * `redis_url` NULL turns the cluster off.  Returns DGW_OK;
+ * DGW_ERR_URL for a malformed Redis URL; DGW_ERR_INVALID_ARGUMENT for a bad
+ * name or lease; DGW_ERR_UNSUPPORTED when dgw was built without hiredis.
+ */
+DGW_EXTERN int dgw_options_set_cluster(struct dgw_options *opt,
+                                       const char *redis_url, const char *name,
+                                       uint32_t lease_ms);
 
 /**
  * The daily session-start budget (GET /gateway/bot's session_start_limit):

@@ -769,6 +769,9 @@ static int parse_root(struct ctx *x, struct json_object *root,
     } else if ((rv = config_ops_key(x->path, key, v, &cfg->ops, x->why,
                                     x->why_size)) <= 0) {
       /* an operations key (config_ops.c), parsed or refused */
+    } else if ((rv = config_cluster_key(x->path, key, v, &cfg->cluster, x->why,
+                                        x->why_size)) <= 0) {
+      /* "cluster" (config_cluster.c), parsed or refused */
     } else {
       rv = fail(x, NULL,
                 "unknown key \"%s\" (see docs/cli.md for the keys; a typo "
@@ -884,6 +887,8 @@ int cli_config_apply(const struct cli_config *cfg, struct dgw_options *opt,
   TRY(dgw_options_set_plugins_strict(opt, cfg->plugins_strict),
       "plugins_strict");
 #undef TRY
+  if (rv == DGW_OK && config_cluster_apply(&cfg->cluster, opt, why, why_size))
+    return -1;
   if (rv != DGW_OK) {
     snprintf(why, why_size, "%s: %s", what,
              rv == DGW_ERR_URL ? "not a ws:// or wss:// URL (or an http(s) "
@@ -914,5 +919,6 @@ void cli_config_free(struct cli_config *cfg) {
   }
   free(cfg->plugins);
   config_ops_free(&cfg->ops);
+  config_cluster_free(&cfg->cluster);
   memset(cfg, 0, sizeof(*cfg));
 }

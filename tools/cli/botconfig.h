@@ -12,6 +12,7 @@
 #include <dgw/dgw.h>
 
 #include "config_ops.h"
+#include "config_cluster.h"
 
 struct cli_plugin {
   char *name_or_path; /* a path is made absolute against the config's dir */
@@ -34,7 +35,8 @@ struct cli_config {
   int plugins_strict;
   enum dgw_log_level log_level;
   char *session_file;
-  struct cli_ops ops; /* config_ops.c */
+  struct cli_ops ops;         /* config_ops.c */
+  struct cli_cluster cluster; /* config_cluster.c */
 };
 
 /*

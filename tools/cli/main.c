@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "config_cluster.h"
 
 static const struct {
   const char *name;
@@ -22,6 +23,8 @@ static const struct {
      "see dgw work against a mock gateway in this process (no token, no "
      "network)"},
     {"mock", cmd_mock, "serve a mock Discord gateway, or replay a recording"},
+    {"cluster", cmd_cluster,
+     "show a cluster's members and who holds which shard (cluster status)"},
     {"check-plugin", cmd_check_plugin,
      "load a plugin and report what it is, or why it is refused"},
 };
