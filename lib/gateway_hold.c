@@ -66,8 +66,13 @@ int gateway_release(struct dgw_gateway *gw) {
   }
   gw->hold_stopped_heart = 0;
   if ((gw->state == DGW_STATE_BACKOFF || gw->state == DGW_STATE_OFFLINE) &&
-      gw->ws == NULL && gw->pacing == 0 && !evtimer_pending(gw->timer, NULL))
-    shard_connect_paced(gw); /* the wait ended while held */
+      gw->ws == NULL && gw->pacing == 0 && !evtimer_pending(gw->timer, NULL)) {
+    /* The wait ended while held: reconnect from the loop (timer_cb, in
+     * the owner's guard), not inside the caller's callback. */
+    struct timeval now = {0, 0};
+
+    evtimer_add(gw->timer, &now);
+  }
   return DGW_OK;
 }
 
