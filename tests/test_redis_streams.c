@@ -560,7 +560,9 @@ static void test_outage_longer_than_heartbeat(void **state) {
   assert_true(fx_count_lines(f, "pausing the shards") >= 1);
   assert_true(f->resumed >= 1); /* the pause outlasted the heartbeat */
   assert_true(peak_held(f) > 0 && peak_held(f) <= 65536);
-  if (rss0 > 0 && rss1 > 0)
+  /* Not under valgrind (DGW_TEST_TIME_SCALE > 1): its own bookkeeping is
+   * most of the RSS there (23 MB of "growth" in one run). */
+  if (rss0 > 0 && rss1 > 0 && time_scale() <= 1.0)
     assert_true(rss1 - rss0 < 16 * 1024);
   fx_free(f);
   redis_server_free(srv);
