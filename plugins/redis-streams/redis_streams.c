@@ -14,7 +14,7 @@
  *    "events": ["MESSAGE_CREATE"],   default: every event
  *    "maxlen": 1000000,              approximate trimming; 0: none
  *    "max_pending": 1000,            XADDs in flight at most
- *    "max_buffer_bytes": 67108864}   held while Redis is slow or down
+ *    "max_buffer_bytes": 67108864}   bytes held at most: shards pause
  *
  * Delivery without the cluster is at-least-once: an XADD whose connection
  * dropped before its reply is sent again, so a consumer deduplicates on
