@@ -145,11 +145,47 @@ static void test_long_hold(void **state) {
   fx_free(f);
 }
 
+/* The plugin host's members (tests/plugins/holder.c): at s 3 the plugin
+ * releases (not paused: a no-op), pauses twice (the second a no-op),
+ * names a pointer that is no shard of the client (refused), and releases
+ * twice from a timer 150 ms later.  Input: MESSAGE_CREATE s 2..6.  The
+ * application sees s 2 and 3, nothing while paused, then 4-6 in order. */
+static void test_plugin_hold(void **state) {
+  struct fx *f = fx_new(NULL);
+  char why[256], want[64];
+
+  (void)state;
+  fx_client_new(f);
+  if (dgw_client_load_plugin(f->client, TEST_PLUGIN_DIR "/holder.so",
+                             "{\"at\":3,\"ms\":150}", why,
+                             sizeof(why)) != DGW_OK)
+    fail_msg("loading holder: %s", why);
+  fx_start(f);
+  assert_true(fx_wait_for(f, fx_is_ready, 5));
+  send_n(f, 5);
+  assert_true(fx_wait_count(f, &f->nseen, 3, 5));
+  run_for(f->base, 80);
+  assert_int_equal(f->nseen, 3); /* paused after s 3 */
+  assert_true(fx_find_line(f, 0, "release before pause 0") >= 0);
+  assert_true(fx_find_line(f, 0, "pause1 0") >= 0);
+  assert_true(fx_find_line(f, 0, "pause2 0") >= 0);
+  assert_true(fx_find_line(f, 0, "paused 1") >= 0);
+  snprintf(want, sizeof(want), "pause foreign %d", DGW_ERR_INVALID_ARGUMENT);
+  assert_true(fx_find_line(f, 0, want) >= 0);
+  assert_true(fx_wait_count(f, &f->nseen, 6, 5));
+  assert_seqs(f, 6);
+  assert_true(fx_find_line(f, 0, "release1 0") >= 0);
+  assert_true(fx_find_line(f, 0, "paused after release 0") >= 0);
+  assert_true(fx_find_line(f, 0, "release2 0") >= 0);
+  fx_free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_short_hold),
       cmocka_unit_test(test_holds_count),
       cmocka_unit_test(test_long_hold),
+      cmocka_unit_test(test_plugin_hold),
   };
   ignore_sigpipe();
   return cmocka_run_group_tests_name("gateway_hold", tests, NULL, NULL);
