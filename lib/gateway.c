@@ -622,6 +622,8 @@ void shard_connect_now(struct dgw_gateway *gw) {
     gw->ws = dgw_ws_new(gw->cfg.base, &cfg, &ws_callbacks, gw, &err);
   else
     err = DGW_ERR_URL;
+  if (gw->ws != NULL && shard_held(gw))
+    dgw_ws_pause(gw->ws, 1); /* a grant given before the hold: held too */
   if (gw->ws != NULL)
     err = dgw_ws_connect(gw->ws, url);
   if (err != DGW_OK) {
