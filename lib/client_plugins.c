@@ -13,6 +13,7 @@
 
 #include "client.h"
 #include "client_plugins.h"
+#include "gateway.h"
 #include "plugin.h"
 #include "router.h"
 #include "why.h"
@@ -55,6 +56,28 @@ static int host_leave(void *owner) {
   return client_leave(owner);
 }
 
+/* A shard of this client, or NULL. */
+static int host_owns(const struct dgw_client *c, const struct dgw_gateway *gw) {
+  for (uint32_t i = 0; i < c->nshards; i++)
+    if (c->shards[i] == gw)
+      return 1;
+  return 0;
+}
+
+static int host_hold(void *owner, struct dgw_gateway *gw, int on) {
+  struct dgw_client *c = owner;
+
+  if (!host_owns(c, gw))
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (client_dying(c))
+    return DGW_ERR_STATE;
+  return on ? gateway_hold(gw) : gateway_release(gw);
+}
+
+static int host_held(void *owner, const struct dgw_gateway *gw) {
+  return host_owns(owner, gw) && gateway_holds(gw) > 0;
+}
+
 struct dgw_plugins *client_plugins_new(struct dgw_client *c) {
   struct plugins_host host = {
       .client = c,
@@ -68,6 +91,8 @@ struct dgw_plugins *client_plugins_new(struct dgw_client *c) {
       .freeing = host_freeing,
       .enter = host_enter,
       .leave = host_leave,
+      .hold = host_hold,
+      .held = host_held,
   };
 
   return plugins_new(&host);

@@ -606,6 +606,8 @@ void shard_connect_now(struct dgw_gateway *gw) {
     gw->ws = dgw_ws_new(gw->cfg.base, &cfg, &ws_callbacks, gw, &err);
   else
     err = DGW_ERR_URL;
+  if (gw->ws != NULL && shard_held(gw))
+    dgw_ws_pause(gw->ws, 1); /* a grant given before the hold: held too */
   if (gw->ws != NULL)
     err = dgw_ws_connect(gw->ws, url);
   if (err != DGW_OK) {
@@ -655,6 +657,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg) {
   shard_enter(gw);
   if (gw->state == DGW_STATE_HELLO)
     shard_leave_and_resume(gw, DGW_ERR_TIMEOUT, "no HELLO from the gateway");
+  else if (shard_held(gw) && gw->pacing != 2)
+    shard_hold_timer(gw); /* gateway_hold.c */
   else if (gw->pacing == 2 &&
            (gw->state == DGW_STATE_IDLE || gw->state == DGW_STATE_BACKOFF ||
             gw->state == DGW_STATE_OFFLINE))
@@ -676,10 +680,12 @@ static void kokoro_zombie(void *arg) {
   struct dgw_ws *ws = gw->ws;
 
   shard_enter(gw);
-  if (ws != NULL)
+  if (shard_hold_zombie(gw)) /* held: gateway_hold.c */
+    ws = NULL;
+  else if (ws != NULL)
     dgw_ws_read_waiting(ws); /* may ACK, or end or replace the connection */
   if (shard_gone(gw) || gw->ws != ws) {
-    /* what we read ended the connection; that path took over */
+    /* what we read ended the connection (or held: not judged) */
   } else if (dgw_kokoro_revive(gw->kokoro)) {
     shard_log(gw, DGW_LOG_DEBUG,
               "shard %u: heartbeat ACK found unread at the deadline",

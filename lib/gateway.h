@@ -199,4 +199,22 @@ int gateway_grant_connect(struct dgw_gateway *gw, uint32_t delay_ms);
 /* The owner allows this shard to IDENTIFY now. */
 void gateway_identify_now(struct dgw_gateway *gw);
 
+/*
+ * Holds the shard's reading back (gateway_hold.c), for a consumer that
+ * cannot keep up (a plugin whose broker is slow or gone).  Holds count:
+ * the shard reads again when every gateway_hold() had its
+ * gateway_release().  While held no dispatch is delivered (not even one
+ * already read), the socket is not read, and missed heartbeat ACKs are no
+ * zombie; a hold longer than one heartbeat interval closes the connection
+ * keeping the session (close 4000, as for op 7), and the shard does not
+ * reconnect until released; then it RESUMEs and the gateway replays.
+ * Safe inside the shard's callbacks (the dispatch that holds it was
+ * delivered).  Returns DGW_OK, or DGW_ERR_STATE for release without hold.
+ */
+int gateway_hold(struct dgw_gateway *gw);
+int gateway_release(struct dgw_gateway *gw);
+
+/* The number of holds on the shard (0: it reads). */
+uint32_t gateway_holds(const struct dgw_gateway *gw);
+
 #endif /* DGW_GATEWAY_H */

@@ -45,8 +45,9 @@ void gateway_park(struct dgw_gateway *gw) {
 }
 
 void gateway_relaunch(struct dgw_gateway *gw) {
-  if (gw->state != DGW_STATE_OFFLINE && gw->state != DGW_STATE_BACKOFF)
-    return;
+  if ((gw->state != DGW_STATE_OFFLINE && gw->state != DGW_STATE_BACKOFF) ||
+      shard_held(gw))
+    return; /* held: gateway_release() reconnects */
   evtimer_del(gw->timer);
   dgw_session_healthy(gw->session); /* the network was the problem */
   /* Every parked shard comes back at once: paced. */

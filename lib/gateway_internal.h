@@ -55,6 +55,11 @@ struct dgw_gateway {
   int pacing;    /* 1: waiting for gateway_grant_connect(); 2: granted */
   char *self_id; /* the bot's user id, from READY */
   struct shard_counters counters;
+  /* Held back from above (gateway_hold.c): the number of holders, since
+   * when, and whether the heart was stopped or the limit armed for it. */
+  uint32_t holds;
+  uint64_t held_since_ns;
+  int hold_stopped_heart, hold_limit_armed;
   void *user_data; /* the application's, per shard */
 };
 
@@ -110,5 +115,21 @@ void shard_leave_and_resume(struct dgw_gateway *gw, int err,
 /* The shard's sender (gateway_send.c): writes on gw->ws, its drain timer
  * inside the owner's guard.  NULL with *err on failure. */
 struct dgw_sender *gateway_sender_new(struct dgw_gateway *gw, int *err);
+
+/* Holding back (gateway_hold.c).  1 while some holder holds the shard. */
+static inline int shard_held(const struct dgw_gateway *gw) {
+  return gw->holds > 0;
+}
+
+/* Kokoro's zombie callback while held: the ACK cannot be read, so this is
+ * no zombie; the heart stops and the hold's limit (one heartbeat interval
+ * from the start of the hold) is armed on gw->timer.  Returns 1 when it
+ * handled the call (the shard is held), 0 to judge as usual. */
+int shard_hold_zombie(struct dgw_gateway *gw);
+
+/* gw->timer fired while held: past the limit a connected shard leaves
+ * keeping its session (close 4000); a waiting one does not reconnect
+ * until released. */
+void shard_hold_timer(struct dgw_gateway *gw);
 
 #endif /* DGW_GATEWAY_INTERNAL_H */

@@ -199,3 +199,7 @@ uint64_t dgw_kokoro_beats(const struct dgw_kokoro *k) {
 uint64_t dgw_kokoro_late_max_ms(const struct dgw_kokoro *k) {
   return k->late_max_ns / 1000000u;
 }
+
+uint32_t dgw_kokoro_interval_ms(const struct dgw_kokoro *k) {
+  return k->interval;
+}

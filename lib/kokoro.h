@@ -78,6 +78,9 @@ uint64_t dgw_kokoro_due_in_ms(const struct dgw_kokoro *k);
  * due it ran), in ms, since creation: the time the loop lost. */
 uint64_t dgw_kokoro_late_max_ms(const struct dgw_kokoro *k);
 
+/* The interval given to dgw_kokoro_start(), in ms; 0 before. */
+uint32_t dgw_kokoro_interval_ms(const struct dgw_kokoro *k);
+
 /* Beats sent since creation (for tests and stats). */
 uint64_t dgw_kokoro_beats(const struct dgw_kokoro *k);
 

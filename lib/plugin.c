@@ -58,6 +58,8 @@ struct plugin {
   struct dgw_plugin_timer *timers;
   int in_init;
   int unloading; /* in fini: host calls that would act are refused */
+  struct dgw_gateway **holds; /* the shards this plugin paused */
+  size_t nholds, holds_cap;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -270,6 +272,62 @@ static struct dgw_gateway *host_gateway_at(const struct dgw_plugin_host *host,
   return o->shard_at(o->owner, index);
 }
 
+/* Pauses (`on`) or releases `gw` for this plugin, once each way. */
+static int host_hold(const struct dgw_plugin_host *host, struct dgw_gateway *gw,
+                     int on) {
+  struct plugin *p;
+  const struct plugins_host *o;
+  size_t i;
+  int rv;
+
+  if (host == NULL || gw == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  p = plugin_of(host);
+  o = p->owner;
+  if (p->unloading || o->hold == NULL)
+    return DGW_ERR_STATE;
+  for (i = 0; i < p->nholds && p->holds[i] != gw; i++)
+    ;
+  if ((i < p->nholds) == (on != 0))
+    return DGW_OK; /* already so */
+  if (on && p->nholds == p->holds_cap) {
+    size_t cap = p->holds_cap ? p->holds_cap * 2 : 4;
+    struct dgw_gateway **grown = realloc(p->holds, cap * sizeof(*grown));
+
+    if (grown == NULL)
+      return DGW_ERR_NOMEM;
+    p->holds = grown;
+    p->holds_cap = cap;
+  }
+  if ((rv = o->hold(o->owner, gw, on)) != DGW_OK)
+    return rv;
+  if (on)
+    p->holds[p->nholds++] = gw;
+  else
+    p->holds[i] = p->holds[--p->nholds];
+  return DGW_OK;
+}
+
+static int host_gateway_pause(const struct dgw_plugin_host *host,
+                              struct dgw_gateway *gw) {
+  return host_hold(host, gw, 1);
+}
+
+static int host_gateway_release(const struct dgw_plugin_host *host,
+                                struct dgw_gateway *gw) {
+  return host_hold(host, gw, 0);
+}
+
+static int host_gateway_paused(const struct dgw_plugin_host *host,
+                               const struct dgw_gateway *gw) {
+  const struct plugins_host *o;
+
+  if (host == NULL || gw == NULL)
+    return 0;
+  o = plugin_of(host)->owner;
+  return o->held != NULL && o->held(o->owner, gw);
+}
+
 static void host_init(struct plugin *p) {
   struct dgw_plugin_host *h = &p->host;
 
@@ -324,6 +382,9 @@ static void host_init(struct plugin *p) {
   h->stats_close_code = dgw_stats_close_code;
   h->stats_latency_bound_ms = dgw_stats_latency_bound_ms;
   h->stats_handler_bound_us = dgw_stats_handler_bound_us;
+  h->gateway_pause = host_gateway_pause;
+  h->gateway_release = host_gateway_release;
+  h->gateway_paused = host_gateway_paused;
 }
 
 /* ------------------------------------------------------------ loading */
@@ -401,6 +462,7 @@ static void plugin_destroy(struct plugin *p) {
   for (size_t i = 0; i < p->nevents; i++)
     free(p->events[i]);
   free(p->events);
+  free(p->holds); /* the holds end with the client */
   free(p->path);
   free(p->config);
   free(p);

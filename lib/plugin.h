@@ -53,6 +53,12 @@ struct plugins_host {
    * freed on the way out. */
   void (*enter)(void *owner);
   int (*leave)(void *owner);
+  /* Holds shard `gw` back (`on`) or releases one hold of it (holds add
+   * up; see gateway_hold()); DGW_ERR_INVALID_ARGUMENT when `gw` is not
+   * the owner's.  held() says whether any hold is on.  May be NULL: the
+   * host members refuse with DGW_ERR_STATE. */
+  int (*hold)(void *owner, struct dgw_gateway *gw, int on);
+  int (*held)(void *owner, const struct dgw_gateway *gw);
 };
 
 /* One loaded, initialized plugin. */

@@ -346,6 +346,8 @@ static void read_upgrade(struct dgw_ws *ws) {
   }
   event_del(ws->timer);
   ws->state = WS_OPEN;
+  if (ws->paused) /* held back before the upgrade completed */
+    bufferevent_disable(ws->bev, EV_READ);
   if (ws->cb.on_open != NULL)
     ws->cb.on_open(ws, ws->user_data);
 }
@@ -387,7 +389,7 @@ static void read_cb(struct bufferevent *bev, void *arg) {
  * only the bytes it already decrypted are handled.  End of stream and
  * errors are left to the bufferevent, which sees them again at once. */
 void dgw_ws_read_waiting(struct dgw_ws *ws) {
-  if (ws == NULL || ws->bev == NULL ||
+  if (ws == NULL || ws->bev == NULL || ws->paused ||
       (ws->state != WS_OPEN && ws->state != WS_CLOSING))
     return;
   enter(ws);
@@ -410,6 +412,22 @@ void dgw_ws_read_waiting(struct dgw_ws *ws) {
   }
   read_cb(ws->bev, ws);
   leave(ws);
+}
+
+void dgw_ws_pause(struct dgw_ws *ws, int paused) {
+  if (ws == NULL || ws->paused == (paused != 0))
+    return;
+  ws->paused = paused != 0;
+  if (ws->bev == NULL || ws->state != WS_OPEN)
+    return;
+  if (ws->paused) {
+    bufferevent_disable(ws->bev, EV_READ);
+  } else {
+    bufferevent_enable(ws->bev, EV_READ);
+    /* What was read before the pause waits in the input buffer. */
+    bufferevent_trigger(ws->bev, EV_READ,
+                        BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+  }
 }
 
 static void write_cb(struct bufferevent *bev, void *arg) {

@@ -149,6 +149,16 @@ void dgw_ws_read_waiting(struct dgw_ws *ws);
  */
 void dgw_ws_limit_next_frame(struct dgw_ws *ws, size_t max);
 
+/*
+ * Holds reading back (`paused` nonzero) or lets it go again.  While
+ * paused no further message is delivered, not even one already in the
+ * input buffer (frames are read one at a time), and the socket is not
+ * read: the kernel's buffers and then TCP flow control hold the rest.
+ * Releasing delivers what waits from the loop, not inside this call.
+ * Idempotent; safe inside this object's callbacks; NULL is a no-op.
+ */
+void dgw_ws_pause(struct dgw_ws *ws, int paused);
+
 /* 1 once the upgrade has completed and until the connection ends. */
 int dgw_ws_is_open(const struct dgw_ws *ws);
 

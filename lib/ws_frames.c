@@ -96,7 +96,7 @@ int ws_read_frames(struct dgw_ws *ws) {
     const uint8_t *frame;
     int fin, opcode, fast;
 
-    if (ws->bev == NULL || dgw_guard_dying(&ws->guard) ||
+    if (ws->bev == NULL || dgw_guard_dying(&ws->guard) || ws->paused ||
         !wslay_event_get_read_enabled(ws->wslay))
       return 0;
     if (ws->big.buf != NULL) {

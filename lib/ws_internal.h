@@ -67,6 +67,7 @@ struct dgw_ws {
     size_t have;
   } big;
 
+  int paused; /* dgw_ws_pause(): no frame is read while set */
   int pending_error;      /* a failure found inside an API call, reported from
                              the loop so on_close never runs inside the call */
   struct dgw_guard guard; /* dgw_ws_free() inside a callback waits */

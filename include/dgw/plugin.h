@@ -304,6 +304,40 @@ struct dgw_plugin_host {
   int (*stats_close_code)(unsigned slot);
   double (*stats_latency_bound_ms)(unsigned bucket);
   double (*stats_handler_bound_us)(unsigned bucket);
+
+  /* --- Holding a shard back (added after the statistics: check them with
+   * DGW_PLUGIN_HOST_HAS).  For a plugin that cannot keep up, e.g. one
+   * writing every event to a broker that is slow or gone: rather than
+   * drop or buffer without bound, it holds the shard back.
+   *
+   * gateway_pause(): from the next dispatch on, shard `gw` of this client
+   * delivers nothing (not even what it has already read) and reads no
+   * more from its socket; the kernel's buffers and TCP flow control hold
+   * the rest, as with a slow handler.  Missed heartbeat ACKs during a
+   * pause are not a zombie.  A pause longer than about one heartbeat
+   * interval (the connection can no longer stay healthy) closes the
+   * connection keeping the session (close 4000, like op 7, reported to
+   * on_lifecycle as DISCONNECTED with will_resume), and the shard does not
+   * reconnect while paused; once released it RESUMEs and Discord replays
+   * every event after the last one delivered: nothing is lost.
+   * gateway_release(): lets it read again; what waited is delivered in
+   * order, from the loop (not inside the call).
+   *
+   * Idempotent per plugin: a second pause by the same plugin, or a release
+   * of a shard it did not pause, does nothing and returns DGW_OK.  Holds
+   * of several plugins add up: the shard reads when none holds it.  Call
+   * from the loop's thread, in init() (not useful), on_dispatch, a timer
+   * or a libevent callback of your own.  Refused with DGW_ERR_STATE during
+   * fini(); when the client is freed every hold simply ends with it (no
+   * release needed).  DGW_ERR_INVALID_ARGUMENT when `gw` is not a shard of
+   * this client; DGW_ERR_NOMEM. */
+  int (*gateway_pause)(const struct dgw_plugin_host *host,
+                       struct dgw_gateway *gw);
+  int (*gateway_release)(const struct dgw_plugin_host *host,
+                         struct dgw_gateway *gw);
+  /** 1 while `gw` is paused (by any plugin), else 0. */
+  int (*gateway_paused)(const struct dgw_plugin_host *host,
+                        const struct dgw_gateway *gw);
 };
 
 /** Nonzero when the host table `host` has member `member` (a plugin built

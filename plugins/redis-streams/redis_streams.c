@@ -14,15 +14,18 @@
  *    "events": ["MESSAGE_CREATE"],   default: every event
  *    "maxlen": 1000000,              approximate trimming; 0: none
  *    "max_pending": 1000,            XADDs in flight at most
- *    "max_buffer_bytes": 67108864}   held while Redis is slow or down
+ *    "max_buffer_bytes": 67108864}   bytes held at most: shards pause
  *
  * Delivery without the cluster is at-least-once: an XADD whose connection
  * dropped before its reply is sent again, so a consumer deduplicates on
- * (session, s).  What this partial plugin lacks (issue 13): the host has
- * no way yet to make a shard read slower, or to close it keeping its
- * session, so past max_buffer_bytes events are dropped (counted and
- * logged), not held back; no exactly-once with the cluster; no command
- * streams.
+ * (session, s).  Nothing is dropped for want of room: when the bytes held
+ * for Redis (in flight or waiting) reach 3/4 of max_buffer_bytes, every
+ * shard is paused (host->gateway_pause: it reads no more; the kernel's
+ * buffers hold the rest; a pause longer than a heartbeat interval closes
+ * the connection keeping the session, and Discord replays on RESUME), and
+ * released when they are back under 1/4.  Each pause is logged and
+ * counted.  What is still missing (issue 13): exactly-once with the
+ * cluster; command streams.
  */
 #include "config.h"
 
@@ -75,7 +78,65 @@ struct streams {
   int closing;
   uint64_t stored, dropped, resent;
   int drop_logged;
+  /* Backpressure: the shards are paused while `paused`; how often, since
+   * when (ms of the loop's clock), and the most bytes ever held. */
+  int paused;
+  uint64_t pauses;
+  size_t peak_buffered;
 };
+
+/* Pause at 3/4 of the bound, release under 1/4: a single event larger
+ * than a quarter of max_buffer_bytes can take it past the bound. */
+static size_t pause_at(const struct streams *st) {
+  return st->max_buffer / 4 * 3;
+}
+
+static size_t release_at(const struct streams *st) {
+  return st->max_buffer / 4;
+}
+
+/* Pauses (`on`) or releases every shard of the client. */
+static void hold_all(struct streams *st, int on) {
+  const struct dgw_plugin_host *h = st->host;
+  uint32_t n = h->shard_count(h);
+
+  for (uint32_t i = 0; i < n; i++) {
+    struct dgw_gateway *gw = h->gateway_at(h, i);
+    int rv = on ? h->gateway_pause(h, gw) : h->gateway_release(h, gw);
+
+    if (rv != DGW_OK)
+      h->log(h, DGW_LOG_ERROR, "cannot %s shard %u: %s",
+             on ? "pause" : "release", (unsigned)h->gateway_shard_id(gw),
+             h->strerror(rv));
+  }
+}
+
+/* After the bytes held changed: pause or release the shards. */
+static void backpressure(struct streams *st) {
+  const struct dgw_plugin_host *h = st->host;
+
+  if (st->buffered > st->peak_buffered)
+    st->peak_buffered = st->buffered;
+  if (!DGW_PLUGIN_HOST_HAS(h, gateway_pause))
+    return;
+  if (!st->paused && st->buffered >= pause_at(st)) {
+    st->paused = 1;
+    st->pauses++;
+    h->log(h, DGW_LOG_WARN,
+           "%zu bytes held for Redis (%s): pausing the shards until it "
+           "drains (pause %llu)",
+           st->buffered, redis_is_up(st->redis) ? "slow" : "down",
+           (unsigned long long)st->pauses);
+    hold_all(st, 1);
+  } else if (st->paused && st->buffered <= release_at(st)) {
+    st->paused = 0;
+    h->log(h, DGW_LOG_INFO,
+           "Redis drained to %zu bytes: releasing the shards (peak %zu bytes "
+           "held)",
+           st->buffered, st->peak_buffered);
+    hold_all(st, 0);
+  }
+}
 
 /* The plugin's own copy of lib/redis_url.c needs this one helper. */
 void dgw_set_why(char *why, size_t why_size, const char *fmt, ...) {
@@ -124,6 +185,7 @@ static void xadd_reply(struct dgw_redis *r, redisReply *reply, const char *err,
   st->buffered -= e->bytes;
   free(e);
   flush(st);
+  backpressure(st);
 }
 
 /* Sends waiting entries while Redis is up and the pipeline has room. */
@@ -215,12 +277,14 @@ static void on_dispatch(void *state, struct dgw_gateway *gw,
   klen = strlen(key);
   need = sizeof(*e) + klen + strlen(maxlen) + tlen + strlen(seq) +
          strlen(shard_s) + strlen(session) + dlen + 64;
-  if (st->buffered + need > st->max_buffer) {
+  if (!DGW_PLUGIN_HOST_HAS(h, gateway_pause) &&
+      st->buffered + need > st->max_buffer) {
+    /* An older host cannot hold a shard back: the old bound. */
     st->dropped++;
     if (!st->drop_logged) {
       h->log(h, DGW_LOG_ERROR,
              "%zu bytes held for Redis (max_buffer_bytes): dropping events "
-             "until it catches up (the host cannot slow a shard down yet)",
+             "until it catches up (this host cannot pause a shard)",
              st->buffered);
       st->drop_logged = 1;
     }
@@ -229,6 +293,8 @@ static void on_dispatch(void *state, struct dgw_gateway *gw,
   e = malloc(need);
   if (e == NULL) {
     st->dropped++;
+    h->log(h, DGW_LOG_ERROR, "out of memory: event s %lld of shard %u lost",
+           (long long)h->event_seq(ev), (unsigned)shard);
     return;
   }
   memset(e, 0, sizeof(*e));
@@ -273,6 +339,7 @@ static void on_dispatch(void *state, struct dgw_gateway *gw,
     st->cursor = e;
   st->buffered += need;
   flush(st);
+  backpressure(st);
 }
 
 /* Reads an integer config item in [lo, hi]; 0 (absent is fine) or -1. */
@@ -444,9 +511,11 @@ static void streams_fini(void *state) {
   st->host->log(st->host,
                 lost > 0 || st->dropped > 0 ? DGW_LOG_WARN : DGW_LOG_INFO,
                 "%llu events stored, %llu dropped, %llu not yet stored at "
-                "exit, %llu XADDs sent again",
+                "exit, %llu XADDs sent again, %llu pauses, peak %zu bytes "
+                "held",
                 (unsigned long long)st->stored, (unsigned long long)st->dropped,
-                (unsigned long long)lost, (unsigned long long)st->resent);
+                (unsigned long long)lost, (unsigned long long)st->resent,
+                (unsigned long long)st->pauses, st->peak_buffered);
   free(st->sessions);
   free(st);
 }
@@ -455,8 +524,9 @@ static const struct dgw_plugin descriptor = {
     .abi = DGW_PLUGIN_ABI,
     .size = sizeof(struct dgw_plugin),
     .name = "redis-streams",
-    .version = "0.1.0",
-    .description = "XADDs events (raw d) to Redis streams, at-least-once",
+    .version = "0.2.0",
+    .description =
+        "XADDs events (raw d) to Redis streams, at-least-once, no loss",
     .events = NULL, /* from the config, in init */
     .init = streams_init,
     .on_dispatch = on_dispatch,
