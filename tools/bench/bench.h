@@ -232,6 +232,7 @@ struct options {
   int do_limits, do_throughput, do_latency, do_shards;
   int setups[NSETUPS]; /* which handler setups the throughput part runs */
   int zstd;            /* also measure zstd-stream (--no-zstd: 0) */
+  int cluster;         /* the firehose with the cluster on (--no-cluster) */
   const char *openssl;
 };
 
@@ -268,6 +269,12 @@ struct results {
   struct shard_result shards[2];
   int have_tls;
   double build_seconds;
+  /* The raw-d firehose, plain zlib, with the cluster on (one shard held
+   * on a lease in a private redis-server), beside run[0][SETUP_RAW] of the
+   * same rounds.  cluster_note: why it was not measured ("" when it was
+   * or was not asked for). */
+  struct measure cluster_on;
+  char cluster_note[160];
 };
 
 /* The machine the bench ran on, for the report. */
