@@ -48,6 +48,8 @@
  * expiry inside one), short enough that a member's first claim (after
  * lease/3) comes quickly. */
 #define CLUSTER_LEASE_MS 3000
+/* The failover's lease: the tests' (failover is bounded by it). */
+#define CLUSTER_FAILOVER_LEASE_MS 2000
 
 static void progress(const char *what);
 
@@ -629,7 +631,7 @@ int main(int argc, char **argv) {
     res->zstream = &sz;
   }
 
-  if (o.do_throughput && o.cluster && o.setups[SETUP_RAW]) {
+  if (o.cluster && (o.do_shards || (o.do_throughput && o.setups[SETUP_RAW]))) {
 #ifdef HAVE_HIREDIS
     progress("starting a private redis-server for the cluster runs");
     rs = redis_server_start(NULL); /* killed at exit on every path */
@@ -645,6 +647,10 @@ int main(int argc, char **argv) {
   }
   if (o.do_limits || o.do_throughput)
     rounds(&o, &s, res->zstream, cert, key, ca, cluster_url, res);
+  if (o.do_shards && cluster_url != NULL) {
+    progress("cluster failover (kill -9 of one of two members)");
+    failover_run(cluster_url, CLUSTER_FAILOVER_LEASE_MS, &res->failover);
+  }
 #ifdef HAVE_HIREDIS
   redis_server_free(rs);
 #endif

@@ -264,6 +264,34 @@ static void report_cluster(const struct options *o, const struct stream *s,
   json_object_object_add(root, "cluster", jc);
 }
 
+/* kill -9 of one of two members to every shard of it RESUMEd. */
+static void report_failover(const struct options *o,
+                            const struct failover_result *f,
+                            struct json_object *root) {
+  struct json_object *jf;
+
+  if (f->lease_ms == 0)
+    return;
+  jf = json_object_new_object();
+  json_add_int(jf, "lease_ms", f->lease_ms);
+  json_add_int(jf, "shards_moved", f->moved);
+  json_add_int(jf, "resumes", f->resumes);
+  json_add_int(jf, "identifies", f->identifies);
+  if (f->ok)
+    json_add_double(jf, "seconds", f->seconds);
+  else
+    json_object_object_add(jf, "error", json_object_new_string(f->error));
+  json_object_object_add(root, "failover", jf);
+  if (o->json)
+    return;
+  if (f->ok)
+    printf("\ncluster failover: kill -9 of 1 of 2 members, %d shards resumed "
+           "in %.2f s (lease %u ms), %d IDENTIFY (aim 0)\n",
+           f->moved, f->seconds, (unsigned)f->lease_ms, f->identifies);
+  else
+    printf("\ncluster failover: failed: %s\n", f->error);
+}
+
 void bench_report(const struct options *o, const struct machine *mc,
                   const struct stream *s, const struct results *res) {
   static const char *const tname[2] = {"plain", "tls"};
@@ -379,6 +407,7 @@ void bench_report(const struct options *o, const struct machine *mc,
     }
     json_object_object_add(root, "latency", jl);
   }
+  report_failover(o, &res->failover, root);
   if (o->do_shards) {
     struct json_object *js = json_object_new_object();
 
