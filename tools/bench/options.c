@@ -36,7 +36,7 @@ static void usage(FILE *out) {
         "                     of none,raw,parsed (all; for profiling)\n"
         "  --no-tls           skip the TLS runs\n"
         "  --no-zstd          skip the zstd-stream runs beside the zlib ones\n"
-        "  --no-cluster       skip the firehose with the cluster on (Redis)\n"
+        "  --no-cluster       skip the cluster runs (firehose on/off, failover)\n"
         "  --json             print JSON instead of the table\n"
         "  --json-file PATH   also write the JSON to PATH\n"
         "  --help             this text\n"
