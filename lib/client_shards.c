@@ -28,6 +28,7 @@ struct slot {
   uint32_t index;
   int taken;     /* taken and not released or dropped */
   int releasing; /* a release waits for CLOSED or its report */
+  int fenced;    /* an event was withheld since the last take (logged) */
   client_released_fn done;
   void *done_data;
   struct event *report;    /* the release's report, from the loop */
@@ -84,6 +85,24 @@ int client_shards_may_send(void *data, const struct dgw_gateway *gw) {
   if (c->managed == NULL || c->managed->fence == NULL)
     return 1;
   return c->managed->fence(c->managed->fence_data, dgw_gateway_shard_id(gw));
+}
+
+int client_shards_may_deliver(struct dgw_client *c,
+                              const struct dgw_gateway *gw) {
+  struct client_shards *m = c->managed;
+  uint32_t id = dgw_gateway_shard_id(gw);
+  uint32_t i = id - c->opt.shard_first;
+
+  if (m == NULL || m->fence == NULL || m->fence(m->fence_data, id))
+    return 1;
+  if (i < m->nslots && !m->slots[i].fenced) {
+    m->slots[i].fenced = 1;
+    client_log(c, DGW_LOG_WARN,
+               "shard %u: lease lost; events read after it are not "
+               "delivered",
+               (unsigned)id);
+  }
+  return 0;
 }
 
 static void report_cb(evutil_socket_t fd, short what, void *arg);
@@ -159,6 +178,7 @@ int client_shard_take(struct dgw_client *c, uint32_t shard_id,
                (unsigned)shard_id);
   }
   s->taken = 1;
+  s->fenced = 0;
   client_enter(c);
   gateway_start(gw);
   if (client_leave(c))

@@ -77,6 +77,15 @@ int client_shard_taken(const struct dgw_client *c, uint32_t shard_id);
 /* client.c: the fence of shard configs (gateway.h's may_send). */
 int client_shards_may_send(void *data, const struct dgw_gateway *gw);
 
+/* fanout.c, before an event of shard `gw` reaches anyone: 1 to deliver
+ * it; 0 when the fence says no (the lease is gone: a process woken from a
+ * pause reads before any timer of its owner runs), and the event is
+ * withheld (its owner drops the shard; the next holder's RESUME replays
+ * it).  1 for a client that is not managed.  Cheap: the owner compares a
+ * deadline with the monotonic clock, no I/O. */
+int client_shards_may_deliver(struct dgw_client *c,
+                              const struct dgw_gateway *gw);
+
 /* client.c / fanout.c: shard `gw` moved to `to` (a release completes on
  * CLOSED). */
 void client_shards_state(struct dgw_client *c, struct dgw_gateway *gw,

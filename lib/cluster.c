@@ -157,7 +157,13 @@ int cluster_fence(void *data, uint32_t shard_id) {
 
   if (cl->sh == NULL || i >= cl->total)
     return 0;
-  return dgw_lease_may_send(&cl->sh[i].lease, dgw_monotonic_ms());
+  if (dgw_lease_may_send(&cl->sh[i].lease, dgw_monotonic_ms()))
+    return 1;
+  /* Past the deadline (a woken process reads or writes before its tick
+   * ran): the tick drops the shard at the next turn of the loop. */
+  if (cl->sh[i].lease.held && cl->tick != NULL)
+    event_active(cl->tick, EV_TIMEOUT, 1);
+  return 0;
 }
 
 /* ---------------------------------------------------- sessions, saves */

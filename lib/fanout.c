@@ -126,6 +126,9 @@ static void owner_dispatch(void *owner, struct dgw_gateway *gw,
   uint64_t t0 = dgw_monotonic_ns(); /* a vDSO read, no syscall */
   double us;
 
+  /* A cluster-held shard whose lease is gone delivers nothing more. */
+  if (c->managed != NULL && !client_shards_may_deliver(c, gw))
+    return;
   c->stats.dispatches++;
   obs->by_name[slot]++;
   obs->last_event_ns = t0;

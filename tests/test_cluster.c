@@ -61,6 +61,16 @@ struct world {
   int after_wake;  /* payloads on its old connections after SIGCONT */
   int disconnects; /* connections of the test's members lost (kicked) */
   pid_t child_pid;
+  /* The pause test: shard 0's connection at the mock, the session it
+   * had, and what happened after its member's loop slept past the lease. */
+  struct dgw_mock_conn *conn0;
+  char sid0[128];
+  double pause_ms;  /* > 0: the next "burst" event of shard 0 sleeps */
+  int paused;       /* the sleep is over: the lease deadline has passed */
+  int late;         /* events of the old connection delivered after it */
+  int sent_late;    /* payloads on the old connection after it */
+  int conn0_closed; /* the old connection ended (the drop) */
+  int resumed0;     /* shard 0's session RESUMEd (the window ends) */
 };
 
 static struct world w;
@@ -80,6 +90,19 @@ static void on_dispatch(struct dgw_gateway *gw, const struct dgw_event *ev,
 
   (void)gw;
   (void)ud;
+  if (s == 0 && w.paused && !w.resumed0)
+    w.late++;
+  if (s == 0 && w.pause_ms > 0 && !w.paused) {
+    size_t len = 0;
+    const char *d = dgw_event_data(ev, &len);
+
+    if (len > 0 && memmem(d, len, "burst", 5) != NULL) {
+      /* A SIGSTOP as the loop sees it: nothing runs for longer than the
+       * lease, then the rest of what was read is processed first. */
+      usleep((useconds_t)(w.pause_ms * 1000));
+      w.paused = 1;
+    }
+  }
   if (s >= SHARDS || seq == 0)
     return; /* RESUMED has no s */
   if (seq <= w.last[s])
@@ -104,6 +127,10 @@ static void mock_close(struct dgw_mock *m, struct dgw_mock_conn *conn, int code,
   (void)m;
   (void)code;
   (void)ud;
+  if (conn == w.conn0) {
+    w.conn0_closed = 1;
+    w.conn0 = NULL;
+  }
   if (k >= 0)
     w.child[k] = w.child[--w.nchild];
 }
@@ -130,6 +157,12 @@ static void mock_payload(struct dgw_mock *m, struct dgw_mock_conn *conn, int op,
   (void)ud;
   if (k >= 0 && w.child[k].old)
     w.after_wake++;
+  if (conn == w.conn0 && w.paused)
+    w.sent_late++;
+  if (op == DGW_OP_RESUME && w.sid0[0] != '\0' && strstr(json, w.sid0) != NULL)
+    w.resumed0 = 1;
+  if (op == DGW_OP_IDENTIFY && strstr(json, "\"shard\":[0,") != NULL)
+    w.conn0 = conn;
   if (k < 0 && op == DGW_OP_IDENTIFY && strstr(json, "childos") != NULL &&
       w.nchild < 64) {
     w.child[w.nchild].conn = conn;
@@ -534,6 +567,59 @@ static void test_sigstop_past_lease(void **state) {
   assert_int_equal(w.identifies, identifies);
 }
 
+static int conn0_closed(void *arg) {
+  (void)arg;
+  return w.conn0_closed;
+}
+
+static int shard0_back(void *arg) {
+  (void)arg;
+  return w.resumed0 && ready_in(0) == SHARDS;
+}
+
+/* Fencing on delivery: a member whose loop is stopped past its lease (a
+ * SIGSTOP, a VM freeze) wakes with events already read from the socket;
+ * they are processed before any timer of the cluster runs.  Input: one
+ * member holding all shards; the mock sends shard 0 a burst of 50 events
+ * at once, and the handler of the first one sleeps lease + 300 ms.
+ * Without the fence on the dispatch path, the other 49 reach the handler
+ * although the lease is gone (another member could already hold it);
+ * with it, none does, the shard is dropped (its connection cut, nothing
+ * written on it), and it comes back by RESUME with no event lost. */
+static void test_pause_past_lease_fences_delivery(void **state) {
+  struct dgw_gateway *gw;
+  int identifies;
+
+  (void)state;
+  member_start(0);
+  assert_true(loop_until(w.base, all_ready, NULL, 20));
+  run_checked(1); /* a seq flushed */
+  assert_non_null(w.conn0);
+  gw = dgw_client_gateway(w.m[0].c, 0);
+  assert_non_null(dgw_gateway_session_id(gw));
+  snprintf(w.sid0, sizeof(w.sid0), "%s", dgw_gateway_session_id(gw));
+  identifies = w.identifies;
+  w.pause_ms = LEASE_MS + 300 * time_scale();
+  for (int k = 0; k < 50; k++)
+    assert_int_equal(
+        dgw_mock_conn_send_dispatch(w.conn0, "MESSAGE_CREATE", "{\"burst\":1}"),
+        DGW_OK);
+  assert_true(loop_until(w.base, conn0_closed, NULL, 5));
+  assert_true(w.paused);
+  fprintf(stderr,
+          "# after the pause: %d event(s) delivered, %d payload(s) "
+          "sent on the old connection\n",
+          w.late, w.sent_late);
+  assert_int_equal(w.late, 0);
+  assert_int_equal(w.sent_late, 0);
+  /* Re-claimed and RESUMEd (the burst replayed): nothing lost. */
+  assert_true(
+      loop_until(w.base, shard0_back, NULL, (LEASE_MS + 5000) / 1000.0));
+  run_checked(1);
+  assert_int_equal(w.gaps[0], 0);
+  assert_int_equal(w.identifies, identifies);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_split_then_crash, setup, teardown),
@@ -542,6 +628,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_redis_restart_within_lease, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_sigstop_past_lease, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pause_past_lease_fences_delivery,
+                                      setup, teardown),
   };
 
   ignore_sigpipe(); /* a killed redis-server or peer: EPIPE, not death */

@@ -2,7 +2,8 @@
 # `dgw run` processes as a cluster on a private redis-server, against one
 # `dgw mock` serving 16 shards: config errors naming the key, `dgw cluster
 # status` (exit 1 without Redis), 3 processes splitting the shards with one
-# IDENTIFY each, kill -9 of one (its shards RESUMEd by the others within
+# IDENTIFY each and the IDENTIFYs of one bucket a window apart across them
+# (the mock's record of IDENTIFYs with their times), kill -9 of one (its shards RESUMEd by the others within
 # lease + 5 s, no IDENTIFY), SIGTERM of one (handover: RESUMEs, no
 # IDENTIFY).  Prints TAP.  Runs from the top build directory.
 #
@@ -55,6 +56,10 @@ wait_for() {
 
 if ! command -v redis-server > /dev/null; then
   echo "not ok 1 - redis-server is not installed (apt-get install redis-server)"
+  exit 1
+fi
+if ! command -v curl > /dev/null; then
+  echo "not ok 1 - curl is not installed (apt-get install curl)"
   exit 1
 fi
 
@@ -138,6 +143,26 @@ split=$(awk '$1 ~ /^[0-9]+$/ && $2 != "-" {print $2}' "$tmp/status" | sort | uni
 ok $? "split 5/5/6 (got $split)"
 [ "$(resumes)" -eq 0 ]
 ok $? "no RESUME yet (got $(resumes))"
+
+# The shared identify queue across the 3 processes: IDENTIFYs of one bucket
+# (shard % max_concurrency 4) at least a window (5 s) apart, by the mock's
+# clock.  GET /_mock/sent lists every IDENTIFY in arrival order with its
+# shard and arrival time (ms); 50 ms of slack (the grant's window runs in
+# Redis's clock, the IDENTIFY then travels).  With a queue per process the
+# three would IDENTIFY one bucket within milliseconds of each other.
+http=$(echo "$url" | sed 's|^ws://|http://|')
+$quick curl -s "$http/_mock/sent" > "$tmp/sent.json"
+grep -o '"shard":[0-9]*,"op":2,"at_ms":[0-9]*' "$tmp/sent.json" |
+  sed 's/"shard":\([0-9]*\),"op":2,"at_ms":\([0-9]*\)/\1 \2/' > "$tmp/ids"
+[ "$(wc -l < "$tmp/ids")" -eq 16 ]
+ok $? "the mock recorded 16 IDENTIFYs with shard and time (got $(wc -l < "$tmp/ids"))"
+gaps=$(awk -v slack=$((50 * scale)) '{ b = $1 % 4
+  if (b in last) { g = $2 - last[b]; if (min == "" || g < min) min = g
+    if (g < 5000 - slack) c++ }
+  last[b] = $2 } END { print c + 0, min + 0 }' "$tmp/ids")
+echo "# IDENTIFYs of one bucket: closest two $(echo "$gaps" | cut -d' ' -f2) ms apart"
+[ "$(echo "$gaps" | cut -d' ' -f1)" -eq 0 ]
+ok $? "IDENTIFYs of one bucket at least a window apart across processes ($(echo "$gaps" | cut -d' ' -f1) too soon)"
 
 # kill -9: the others resume its shards within lease + 5 s.
 before_id=$(identifies)

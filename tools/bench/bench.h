@@ -206,6 +206,25 @@ void shards_run(uint32_t shards, const char *cert_file, const char *key_file,
                 const char *ca_file, uint32_t heartbeat_ms, double idle_seconds,
                 struct shard_result *out);
 
+/* --------------------------------------------------------- failover */
+
+/* The cluster's failover (failover.c): two members split 8 shards of a
+ * mock; one is killed with SIGKILL; the time from the kill to the last
+ * RESUME of its shards by the other, and the IDENTIFYs spent meanwhile. */
+struct failover_result {
+  int ok;
+  char error[160];
+  uint32_t lease_ms;
+  int moved;      /* shards of the killed member (its connections) */
+  int resumes;    /* RESUMEs after the kill */
+  int identifies; /* IDENTIFYs after the kill (aim 0) */
+  double seconds; /* kill to the last RESUME */
+};
+
+/* Runs it on Redis at `redis_url` with leases of `lease_ms`. */
+void failover_run(const char *redis_url, uint32_t lease_ms,
+                  struct failover_result *out);
+
 /* ---------------------------------------------------- options, report */
 
 /* The handler setups of the throughput part. */
@@ -232,6 +251,7 @@ struct options {
   int do_limits, do_throughput, do_latency, do_shards;
   int setups[NSETUPS]; /* which handler setups the throughput part runs */
   int zstd;            /* also measure zstd-stream (--no-zstd: 0) */
+  int cluster;         /* the firehose with the cluster on (--no-cluster) */
   const char *openssl;
 };
 
@@ -268,6 +288,13 @@ struct results {
   struct shard_result shards[2];
   int have_tls;
   double build_seconds;
+  /* The raw-d firehose, plain zlib, with the cluster on (one shard held
+   * on a lease in a private redis-server), beside run[0][SETUP_RAW] of the
+   * same rounds.  cluster_note: why it was not measured ("" when it was
+   * or was not asked for). */
+  struct measure cluster_on;
+  char cluster_note[160];
+  struct failover_result failover; /* lease_ms 0: not run */
 };
 
 /* The machine the bench ran on, for the report. */

@@ -40,6 +40,16 @@
 #include "bench.h"
 #include "decomp.h"
 #include "payload.h"
+#ifdef HAVE_HIREDIS
+#include "redis_server.h"
+#endif
+
+/* The cluster's lease in the cluster-on runs: long against a run (no
+ * expiry inside one), short enough that a member's first claim (after
+ * lease/3) comes quickly. */
+#define CLUSTER_LEASE_MS 3000
+/* The failover's lease: the tests' (failover is bounded by it). */
+#define CLUSTER_FAILOVER_LEASE_MS 2000
 
 static void progress(const char *what);
 
@@ -114,6 +124,7 @@ struct run {
   int64_t *lat;
   uint64_t nlat, cap_lat;
   int64_t want_seq;
+  const char *cluster_url; /* non-NULL: the shard is held on a lease */
 };
 
 static void run_ready(struct dgw_gateway *gw, void *ud) {
@@ -230,6 +241,18 @@ static void client_run(struct run *r, uint16_t port, const char *ca_file,
       (ca_file != NULL && dgw_options_set_ca_file(opt, ca_file) != DGW_OK) ||
       (zstd && dgw_options_set_compression(opt, "zstd-stream") != DGW_OK))
     die("cannot configure the client");
+  if (r->cluster_url != NULL) {
+    static unsigned runs;
+    char name[32];
+
+    /* A cluster of its own per run: no lease of an earlier run's member
+     * (freed without a word, as at a crash) to wait for. */
+    snprintf(name, sizeof name, "bench%u", ++runs);
+    if (dgw_options_set_shards(opt, 0, 1, 1) != DGW_OK ||
+        dgw_options_set_cluster(opt, r->cluster_url, name, CLUSTER_LEASE_MS) !=
+            DGW_OK)
+      die("cannot configure the cluster");
+  }
   dgw_callbacks_set_on_ready(cb, run_ready);
   dgw_callbacks_set_on_disconnect(cb, run_disconnect);
   dgw_callbacks_set_on_fatal(cb, run_fatal);
@@ -256,7 +279,9 @@ static void client_run(struct run *r, uint16_t port, const char *ca_file,
 /* One client run per selected setup against the server on `port`. */
 static void throughput_round(const struct options *o, const struct stream *s,
                              int tls, uint16_t port, const char *ca,
-                             struct measure run[NSETUPS]) {
+                             struct measure run[NSETUPS],
+                             const char *cluster_url,
+                             struct measure *cluster_on) {
   static const dgw_dispatch_fn handlers[NSETUPS] = {NULL, run_dispatch,
                                                     run_dispatch};
 
@@ -276,6 +301,20 @@ static void throughput_round(const struct options *o, const struct stream *s,
       r.m.ok = 0;
     }
     keep_best(&run[k], &r.m);
+    if (k == SETUP_RAW && cluster_url != NULL) {
+      /* The same firehose with the shard held on a lease, right after the
+       * run without: the fence's clock read per event, the tick's Redis
+       * writes (the seq once a second) against nothing. */
+      memset(&r, 0, sizeof r);
+      r.stream = s;
+      r.setup = SETUP_RAW;
+      r.want_seq = s->last_seq;
+      r.cluster_url = cluster_url;
+      client_run(&r, port, tls ? ca : NULL, s->zstd, run_dispatch);
+      if (r.m.ok && r.events != s->events)
+        r.m.ok = 0;
+      keep_best(cluster_on, &r.m);
+    }
   }
 }
 
@@ -286,7 +325,8 @@ static void throughput_round(const struct options *o, const struct stream *s,
  */
 static void rounds(const struct options *o, const struct stream *s,
                    const struct stream *sz, const char *cert, const char *key,
-                   const char *ca, struct results *res) {
+                   const char *ca, const char *cluster_url,
+                   struct results *res) {
   struct server_config cfg;
   uint16_t port[2][2] = {{0, 0}, {0, 0}}; /* [zstd][tls] */
   pid_t pid[2][2] = {{0, 0}, {0, 0}};
@@ -301,7 +341,13 @@ static void rounds(const struct options *o, const struct stream *s,
       cfg.stream = z ? sz : s;
       cfg.cert_file = t ? cert : NULL;
       cfg.key_file = t ? key : NULL;
-      pid[z][t] = server_start(&cfg, &port[z][t]);
+      if (z == 0 && t == 0 && cluster_url != NULL) {
+        cfg.connections += o->repeat; /* the cluster-on runs */
+        pid[z][t] = server_start(&cfg, &port[z][t]);
+        cfg.connections -= o->repeat;
+      } else {
+        pid[z][t] = server_start(&cfg, &port[z][t]);
+      }
     }
   for (unsigned rep = 0; rep < o->repeat; rep++) {
     snprintf(what, sizeof what, "round %u of %u", rep + 1, o->repeat);
@@ -321,9 +367,10 @@ static void rounds(const struct options *o, const struct stream *s,
       }
     }
     for (int t = 0; o->do_throughput && t <= res->have_tls; t++) {
-      throughput_round(o, s, t, port[0][t], ca, res->run[t]);
+      throughput_round(o, s, t, port[0][t], ca, res->run[t],
+                       t == 0 ? cluster_url : NULL, &res->cluster_on);
       if (sz != NULL) /* the same stream of JSON, zstd-stream: side by side */
-        throughput_round(o, sz, t, port[1][t], ca, res->runz[t]);
+        throughput_round(o, sz, t, port[1][t], ca, res->runz[t], NULL, NULL);
     }
   }
   for (int z = 0; o->do_throughput && z <= (sz != NULL); z++)
@@ -522,7 +569,11 @@ int main(int argc, char **argv) {
   struct rlimit rl;
   char dir[] = "/tmp/dgw-bench.XXXXXX";
   char cert[600], key[600], ca[600];
+  const char *cluster_url = NULL;
   int64_t t0;
+#ifdef HAVE_HIREDIS
+  struct redis_server *rs = NULL;
+#endif
 
   if (res == NULL)
     die("out of memory");
@@ -580,8 +631,29 @@ int main(int argc, char **argv) {
     res->zstream = &sz;
   }
 
+  if (o.cluster && (o.do_shards || (o.do_throughput && o.setups[SETUP_RAW]))) {
+#ifdef HAVE_HIREDIS
+    progress("starting a private redis-server for the cluster runs");
+    rs = redis_server_start(NULL); /* killed at exit on every path */
+    if (rs == NULL)
+      snprintf(res->cluster_note, sizeof res->cluster_note,
+               "redis-server could not be started (see above)");
+    else
+      cluster_url = redis_server_url(rs);
+#else
+    snprintf(res->cluster_note, sizeof res->cluster_note,
+             "built without hiredis (no cluster)");
+#endif
+  }
   if (o.do_limits || o.do_throughput)
-    rounds(&o, &s, res->zstream, cert, key, ca, res);
+    rounds(&o, &s, res->zstream, cert, key, ca, cluster_url, res);
+  if (o.do_shards && cluster_url != NULL) {
+    progress("cluster failover (kill -9 of one of two members)");
+    failover_run(cluster_url, CLUSTER_FAILOVER_LEASE_MS, &res->failover);
+  }
+#ifdef HAVE_HIREDIS
+  redis_server_free(rs);
+#endif
   if (o.do_latency) {
     for (int z = 0; z <= o.zstd; z++)
       for (int t = 0; t <= res->have_tls; t++) {

@@ -36,6 +36,7 @@ static void usage(FILE *out) {
         "                     of none,raw,parsed (all; for profiling)\n"
         "  --no-tls           skip the TLS runs\n"
         "  --no-zstd          skip the zstd-stream runs beside the zlib ones\n"
+        "  --no-cluster       skip the cluster runs (firehose on/off, failover)\n"
         "  --json             print JSON instead of the table\n"
         "  --json-file PATH   also write the JSON to PATH\n"
         "  --help             this text\n"
@@ -112,6 +113,7 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
     O_ONLY,
     O_NO_TLS,
     O_NO_ZSTD,
+    O_NO_CLUSTER,
     O_JSON,
     O_JSON_FILE,
     O_SETUPS,
@@ -132,6 +134,7 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
       {"setups", required_argument, NULL, O_SETUPS},
       {"no-tls", no_argument, NULL, O_NO_TLS},
       {"no-zstd", no_argument, NULL, O_NO_ZSTD},
+      {"no-cluster", no_argument, NULL, O_NO_CLUSTER},
       {"json", no_argument, NULL, O_JSON},
       {"json-file", required_argument, NULL, O_JSON_FILE},
       {"help", no_argument, NULL, O_HELP},
@@ -153,6 +156,7 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
   o->tls = 1;
 #ifdef HAVE_ZSTD
   o->zstd = 1;
+  o->cluster = 1;
 #endif
   o->do_limits = o->do_throughput = o->do_latency = o->do_shards = 1;
   for (int k = 0; k < NSETUPS; k++)
@@ -200,6 +204,9 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
       break;
     case O_NO_TLS:
       o->tls = 0;
+      break;
+    case O_NO_CLUSTER:
+      o->cluster = 0;
       break;
     case O_NO_ZSTD:
       o->zstd = 0;

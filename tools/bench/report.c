@@ -223,6 +223,75 @@ static void report_zstd(const struct options *o, const struct stream *s,
   }
 }
 
+/* The raw-d firehose with the cluster on beside the same rounds' run
+ * without (plain, zlib): the ratio of events per second, aim >= 0.95. */
+static void report_cluster(const struct options *o, const struct stream *s,
+                           const struct results *res,
+                           struct json_object *root) {
+  const struct measure *off = &res->run[0][SETUP_RAW];
+  const struct measure *on = &res->cluster_on;
+  struct json_object *jc;
+
+  if (!o->cluster || !o->setups[SETUP_RAW])
+    return;
+  jc = json_object_new_object();
+  if (res->cluster_note[0] != '\0' || !on->ok || !off->ok) {
+    const char *why =
+        res->cluster_note[0] != '\0' ? res->cluster_note : "a run failed";
+
+    json_object_object_add(jc, "error", json_object_new_string(why));
+    if (!o->json)
+      printf("\ncluster on vs off (plain raw d): not measured: %s\n", why);
+  } else {
+    double ratio = off->wall / on->wall;
+    double cpu_ratio = off->cpu / on->cpu;
+
+    json_object_object_add(jc, "off", measure_json(off, s, NULL, 0));
+    json_object_object_add(jc, "on", measure_json(on, s, NULL, 0));
+    json_add_double(jc, "ratio", ratio);
+    json_add_double(jc, "cpu_ratio", cpu_ratio);
+    json_add_double(jc, "aim", 0.95);
+    if (!o->json) {
+      printf("\n%-32s %10s %8s %11s\n", "cluster (plain, raw d, 1 shard)",
+             "events/s", "MB/s", "CPU s/M ev");
+      print_measure("cluster off", off, s, NULL, 0);
+      print_measure("cluster on (lease in Redis)", on, s, NULL, 0);
+      printf("  %-30s %9.3fx (events/s), %.3fx (CPU); aim >= 0.95x: %s\n",
+             "on / off", ratio, cpu_ratio,
+             ratio >= 0.95 || cpu_ratio >= 0.95 ? "met" : "NOT met");
+    }
+  }
+  json_object_object_add(root, "cluster", jc);
+}
+
+/* kill -9 of one of two members to every shard of it RESUMEd. */
+static void report_failover(const struct options *o,
+                            const struct failover_result *f,
+                            struct json_object *root) {
+  struct json_object *jf;
+
+  if (f->lease_ms == 0)
+    return;
+  jf = json_object_new_object();
+  json_add_int(jf, "lease_ms", f->lease_ms);
+  json_add_int(jf, "shards_moved", f->moved);
+  json_add_int(jf, "resumes", f->resumes);
+  json_add_int(jf, "identifies", f->identifies);
+  if (f->ok)
+    json_add_double(jf, "seconds", f->seconds);
+  else
+    json_object_object_add(jf, "error", json_object_new_string(f->error));
+  json_object_object_add(root, "failover", jf);
+  if (o->json)
+    return;
+  if (f->ok)
+    printf("\ncluster failover: kill -9 of 1 of 2 members, %d shards resumed "
+           "in %.2f s (lease %u ms), %d IDENTIFY (aim 0)\n",
+           f->moved, f->seconds, (unsigned)f->lease_ms, f->identifies);
+  else
+    printf("\ncluster failover: failed: %s\n", f->error);
+}
+
 void bench_report(const struct options *o, const struct machine *mc,
                   const struct stream *s, const struct results *res) {
   static const char *const tname[2] = {"plain", "tls"};
@@ -311,6 +380,7 @@ void bench_report(const struct options *o, const struct machine *mc,
       json_object_object_add(jt, tname[t], jtt);
     }
     json_object_object_add(root, "throughput", jt);
+    report_cluster(o, s, res, root);
   }
   if (o->do_latency) {
     struct json_object *jl = json_object_new_object();
@@ -337,6 +407,7 @@ void bench_report(const struct options *o, const struct machine *mc,
     }
     json_object_object_add(root, "latency", jl);
   }
+  report_failover(o, &res->failover, root);
   if (o->do_shards) {
     struct json_object *js = json_object_new_object();
 

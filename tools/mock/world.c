@@ -18,6 +18,7 @@
 
 #include <json-c/json.h>
 
+#include "clock.h"
 #include "mock_int.h"
 
 #define DISCORD_EPOCH_MS UINT64_C(1420070400000)
@@ -236,18 +237,28 @@ static void record(struct dgw_mock *mock, const char *name,
 void mock_world_record_gateway(struct dgw_mock_conn *conn, int op,
                                const char *json, size_t len) {
   struct mock_session *s = conn->session;
-  json_object *e, *payload;
+  json_object *e, *payload, *d, *sh;
   int ok;
+  int64_t shard = s != NULL ? s->shard_id : 0;
 
   if (op == 1) /* heartbeats: counted in the stats, not recorded */
     return;
   if ((e = json_object_new_object()) == NULL)
     return;
-  json_object_object_add(e, "conn", json_object_new_int64((int64_t)conn->id));
-  json_object_object_add(e, "shard",
-                         json_object_new_int64(s != NULL ? s->shard_id : 0));
-  json_object_object_add(e, "op", json_object_new_int(op));
   payload = mock_json_parse_exact(json, len, &ok);
+  /* An IDENTIFY is recorded before its session exists: its own d.shard. */
+  if (op == 2 && ok && json_object_object_get_ex(payload, "d", &d) &&
+      json_object_object_get_ex(d, "shard", &sh) &&
+      json_object_is_type(sh, json_type_array) &&
+      json_object_array_length(sh) >= 1)
+    shard = json_object_get_int64(json_object_array_get_idx(sh, 0));
+  json_object_object_add(e, "conn", json_object_new_int64((int64_t)conn->id));
+  json_object_object_add(e, "shard", json_object_new_int64(shard));
+  json_object_object_add(e, "op", json_object_new_int(op));
+  /* When it arrived (the mock's monotonic clock, ms): tests compare the
+   * times of IDENTIFYs of one bucket. */
+  json_object_object_add(e, "at_ms",
+                         json_object_new_int64((int64_t)dgw_monotonic_ms()));
   json_object_object_add(
       e, "payload", ok ? payload : json_object_new_string_len(json, (int)len));
   record(conn->mock, "gateway", e);
