@@ -8,7 +8,10 @@ scale=${DGW_TEST_TIME_SCALE:-1}
 # The tests that source this live in tests/; the bots in tests/interop/.
 here=$(cd "$(dirname "$0")" && pwd)/interop
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dgw-interop.XXXXXX") || exit 1
-limit="timeout -k 5 $((90 * scale))"
+# --foreground: a SIGTERM we send to timeout(1) reaches the program once,
+# not again through the process group (a repeat could land in the middle
+# of its teardown, e.g. LeakSanitizer's exit check, which then hung).
+limit="timeout --foreground -k 5 $((90 * scale))"
 wrap=${DGW_TEST_WRAPPER:-} # e.g. valgrind, around the mock
 token=interop-token
 mockpid=

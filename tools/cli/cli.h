@@ -47,4 +47,9 @@ void cli_say(enum dgw_log_level level, const char *fmt, ...)
 /* The level named `name` ("error", "warn", "info", "debug"); -1 if none. */
 int cli_log_level(const char *name);
 
+/* SIGINT and SIGTERM ignored, before the evsignal events are added: once
+ * they are freed (libevent restores what it found), a repeated stop signal
+ * during the teardown is ignored instead of killing the process. */
+void cli_ignore_stop_signals(void);
+
 #endif /* DGW_CLI_H */

@@ -103,8 +103,9 @@ static void usage(FILE *out) {
       "  --help                    show this help and exit\n"
       "\n"
       "Clients connect to ws[s]://HOST:PORT/?v=10&encoding=json and may add\n"
-      "&compress=zlib-stream (or zstd-stream).  Plain HTTP on the same port is Discord's REST\n"
-      "(http[s]://HOST:PORT/api/v10: users/@me, gateway/bot, messages,\n"
+      "&compress=zlib-stream (or zstd-stream).  Plain HTTP on the same port\n"
+      "is Discord's REST (http[s]://HOST:PORT/api/v10: users/@me,\n"
+      "gateway/bot, messages,\n"
       "commands, interaction callbacks...) and a control API under /_mock/\n"
       "for test suites (docs/mock.md).  Once listening, one line\n"
       "\"dgw mock listening on ws[s]://HOST:PORT\" is printed on stdout;\n"
@@ -390,6 +391,7 @@ int cmd_mock(int argc, char **argv) {
             rv == DGW_ERR_JSON ? "bad JSON line" : "cannot read it");
     goto out;
   }
+  cli_ignore_stop_signals(); /* what libevent restores at the free */
   sigint = evsignal_new(base, SIGINT, on_signal, base);
   sigterm = evsignal_new(base, SIGTERM, on_signal, base);
   if (sigint == NULL || sigterm == NULL || evsignal_add(sigint, NULL) != 0 ||

@@ -388,6 +388,7 @@ static int run_config(const char *config_path, const char *record_to,
   }
   /* At once, so that a signal during the start (plugins loading, sessions
    * read) is a graceful stop once the loop runs, not a kill. */
+  cli_ignore_stop_signals(); /* what libevent restores at the free */
   r.sigint = evsignal_new(r.base, SIGINT, on_signal, &r);
   r.sigterm = evsignal_new(r.base, SIGTERM, on_signal, &r);
   r.grace = evtimer_new(r.base, on_grace_over, &r);

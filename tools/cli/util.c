@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,4 +172,14 @@ int cli_log_level(const char *name) {
     if (strcmp(name, dgw_log_level_name(levels[i])) == 0)
       return (int)levels[i];
   return -1;
+}
+
+/* Sets SIGINT and SIGTERM to SIG_IGN.  Called before our evsignal events
+ * are added: libevent saves the action it finds and restores it when the
+ * events are freed, so the teardown after the loop ignores a repeated stop
+ * signal (timeout(1) sends one to the child and one to its process group)
+ * instead of dying by the default action (exit 143). */
+void cli_ignore_stop_signals(void) {
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
 }
