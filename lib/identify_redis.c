@@ -139,7 +139,17 @@ static void key(const struct redis_queue *q, char *out, size_t len,
 
 /* The budget to seed Redis with when its counter is missing: what this
  * process knows (remaining minus its own grants) before the reset, the
- * full total after it. */
+ * full total after it.  "After" starts a little early (a quarter of the
+ * reset delay, at most 2 s): the counter a process seeded expires at that
+ * process's reset, and another that read GET /gateway/bot a moment later
+ * must not re-seed it with its stale pre-reset view (seen: 1 left instead
+ * of total - 1). */
+static uint64_t budget_skew_ms(const struct redis_queue *q) {
+  uint64_t quarter = q->lim.reset_after_ms / 4;
+
+  return quarter < 2000 ? quarter : 2000;
+}
+
 static void budget_seed(const struct redis_queue *q, char *seed, size_t slen,
                         char *ttl, size_t tlen) {
   uint64_t now = dgw_monotonic_ms();
@@ -151,7 +161,7 @@ static void budget_seed(const struct redis_queue *q, char *seed, size_t slen,
     snprintf(ttl, tlen, "1");
     return;
   }
-  if (now < q->budget_resets_at_ms) {
+  if (now + budget_skew_ms(q) < q->budget_resets_at_ms) {
     left = q->lim.remaining - (int64_t)q->granted;
     ms = q->budget_resets_at_ms - now;
   } else {
