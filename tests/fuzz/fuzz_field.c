@@ -15,7 +15,10 @@
  * independent RFC 8259 check below must accept the text too), decodes an
  * unpaired surrogate to U+FFFD, cuts keys at "\u0000", and clamps
  * integers beyond 64 bits; dgw refuses or reports those
- * (docs/fields.md).
+ * (docs/fields.md).  json-c 0.16 also decodes some valid surrogate pairs
+ * to U+FFFD ("\ud836\ude20", U+1DA20, comes out as EF BF BD while
+ * "\ud83d\ude00" is right), so a text holding a pair is only checked for
+ * not crashing; tests/test_field.c checks how pairs decode.
  *
  * Build (from a configured tree):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -Iinclude -Ilib \
@@ -187,6 +190,20 @@ static int rfc_text(const char *text, size_t len) {
     return 0;
   rfc_ws(&r);
   return r.p == r.end;
+}
+
+/* Whether the text holds an escaped surrogate pair, "\uD8xx\uDCxx" to
+ * "\uDBxx\uDFxx" (json-c cannot be trusted to decode one). */
+static int has_surrogate_pair(const char *text, size_t len) {
+  for (size_t i = 0; i + 12 <= len; i++)
+    if (text[i] == '\\' && text[i + 1] == 'u' &&
+        (text[i + 2] == 'd' || text[i + 2] == 'D') &&
+        strchr("89abAB", text[i + 3]) != NULL && text[i + 3] != '\0' &&
+        text[i + 6] == '\\' && text[i + 7] == 'u' &&
+        (text[i + 8] == 'd' || text[i + 8] == 'D') &&
+        strchr("cdefCDEF", text[i + 9]) != NULL && text[i + 9] != '\0')
+      return 1;
+  return 0;
 }
 
 /* json-c in strict mode, with the depth dgw accepts; NULL when refused.
@@ -476,8 +493,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   call_all(buf, len, pointer);
   root = reference_parse(buf, len, &accepted);
-  /* json-c cuts keys at \u0000: no key can be compared then. */
-  if (accepted && memmem(buf, len, "\\u0000", 6) == NULL) {
+  /* json-c cuts keys at \u0000: no key can be compared then; and it
+   * misreads some surrogate pairs (see the top). */
+  if (accepted && memmem(buf, len, "\\u0000", 6) == NULL &&
+      !has_surrogate_pair(buf, len)) {
     char walk_pointer[MAX_POINTER] = "";
     int budget = MAX_NODES;
 
