@@ -252,6 +252,7 @@ struct options {
   int setups[NSETUPS]; /* which handler setups the throughput part runs */
   int zstd;            /* also measure zstd-stream (--no-zstd: 0) */
   int cluster;         /* the firehose with the cluster on (--no-cluster) */
+  int streams;         /* through the redis-streams plugin (--no-streams) */
   const char *openssl;
 };
 
@@ -260,6 +261,14 @@ struct measure {
   int ok;
   double wall; /* seconds */
   double cpu;  /* seconds of this process */
+};
+
+/* One firehose run through the redis-streams plugin (streams.c). */
+struct streams_measure {
+  struct measure m; /* READY to the last seq stored in the stream */
+  double redis_cpu; /* redis-server's CPU seconds over the same span */
+  long rss_peak_kb; /* this process's RSS, sampled every 10 ms */
+  char error[200];
 };
 
 /* The send-to-handler latency of one paced run. */
@@ -295,7 +304,27 @@ struct results {
   struct measure cluster_on;
   char cluster_note[160];
   struct failover_result failover; /* lease_ms 0: not run */
+  /* The raw-d firehose through the redis-streams plugin into the private
+   * redis-server (plain, zlib), beside run[0][SETUP_RAW]; the latency
+   * from the server's send to a worker's XREAD.  streams_note: why not
+   * measured ("" when it was or was not asked for). */
+  struct streams_measure streams;
+  struct latency streams_lat;
+  char streams_note[160];
 };
+
+/* The firehose `s` served on `port` through the plugin at `plugin` into
+ * the redis-server at `redis_url` (a unix:// URL; pid `redis_pid`);
+ * the best of several calls is the caller's business.  Fills *out. */
+void streams_throughput(const struct stream *s, uint16_t port,
+                        const char *plugin, const char *redis_url,
+                        pid_t redis_pid, struct streams_measure *out);
+
+/* `rate` stamped events a second for `seconds` through the plugin, read
+ * by a forked worker with XREAD BLOCK: send to worker, p50/p99/max. */
+void streams_latency(double rate, double seconds, uint64_t seed,
+                     const char *plugin, const char *redis_url,
+                     struct latency *out);
 
 /* The machine the bench ran on, for the report. */
 struct machine {

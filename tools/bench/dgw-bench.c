@@ -106,6 +106,17 @@ static struct measure limit_run(const struct stream *s, enum limit what) {
   return m;
 }
 
+/* The redis-streams runs, when asked for and possible (streams.c). */
+static struct {
+  const char *plugin; /* the built plugin, from DGW_BENCH_STREAMS_PLUGIN */
+  const char *redis_url;
+  pid_t redis_pid;
+} streams_ctx;
+
+static int streams_on(void) {
+  return streams_ctx.plugin != NULL && streams_ctx.redis_url != NULL;
+}
+
 /* ------------------------------------------------------ the client runs */
 
 struct run {
@@ -281,7 +292,8 @@ static void throughput_round(const struct options *o, const struct stream *s,
                              int tls, uint16_t port, const char *ca,
                              struct measure run[NSETUPS],
                              const char *cluster_url,
-                             struct measure *cluster_on) {
+                             struct measure *cluster_on,
+                             struct streams_measure *streams_best) {
   static const dgw_dispatch_fn handlers[NSETUPS] = {NULL, run_dispatch,
                                                     run_dispatch};
 
@@ -315,6 +327,19 @@ static void throughput_round(const struct options *o, const struct stream *s,
         r.m.ok = 0;
       keep_best(cluster_on, &r.m);
     }
+    if (k == SETUP_RAW && !tls && !s->zstd && streams_on()) {
+      /* The same firehose through the redis-streams plugin, no handler:
+       * READY to the last seq stored in the stream. */
+      struct streams_measure sm;
+
+      streams_throughput(s, port, streams_ctx.plugin, streams_ctx.redis_url,
+                         streams_ctx.redis_pid, &sm);
+      if (sm.m.ok && (!streams_best->m.ok || sm.m.wall < streams_best->m.wall))
+        *streams_best = sm;
+      else if (!streams_best->m.ok && streams_best->error[0] == '\0')
+        snprintf(streams_best->error, sizeof streams_best->error, "%s",
+                 sm.error);
+    }
   }
 }
 
@@ -341,10 +366,13 @@ static void rounds(const struct options *o, const struct stream *s,
       cfg.stream = z ? sz : s;
       cfg.cert_file = t ? cert : NULL;
       cfg.key_file = t ? key : NULL;
-      if (z == 0 && t == 0 && cluster_url != NULL) {
-        cfg.connections += o->repeat; /* the cluster-on runs */
+      if (z == 0 && t == 0 && (cluster_url != NULL || streams_on())) {
+        unsigned more = (cluster_url != NULL ? o->repeat : 0) +
+                        (streams_on() && o->setups[SETUP_RAW] ? o->repeat : 0);
+
+        cfg.connections += more; /* the cluster-on and streams runs */
         pid[z][t] = server_start(&cfg, &port[z][t]);
-        cfg.connections -= o->repeat;
+        cfg.connections -= more;
       } else {
         pid[z][t] = server_start(&cfg, &port[z][t]);
       }
@@ -368,9 +396,11 @@ static void rounds(const struct options *o, const struct stream *s,
     }
     for (int t = 0; o->do_throughput && t <= res->have_tls; t++) {
       throughput_round(o, s, t, port[0][t], ca, res->run[t],
-                       t == 0 ? cluster_url : NULL, &res->cluster_on);
+                       t == 0 ? cluster_url : NULL, &res->cluster_on,
+                       &res->streams);
       if (sz != NULL) /* the same stream of JSON, zstd-stream: side by side */
-        throughput_round(o, sz, t, port[1][t], ca, res->runz[t], NULL, NULL);
+        throughput_round(o, sz, t, port[1][t], ca, res->runz[t], NULL, NULL,
+                         NULL);
     }
   }
   for (int z = 0; o->do_throughput && z <= (sz != NULL); z++)
@@ -570,6 +600,7 @@ int main(int argc, char **argv) {
   char dir[] = "/tmp/dgw-bench.XXXXXX";
   char cert[600], key[600], ca[600];
   const char *cluster_url = NULL;
+  int want_cluster, want_streams;
   int64_t t0;
 #ifdef HAVE_HIREDIS
   struct redis_server *rs = NULL;
@@ -631,18 +662,40 @@ int main(int argc, char **argv) {
     res->zstream = &sz;
   }
 
-  if (o.cluster && (o.do_shards || (o.do_throughput && o.setups[SETUP_RAW]))) {
+  want_cluster =
+      o.cluster && (o.do_shards || (o.do_throughput && o.setups[SETUP_RAW]));
+  want_streams =
+      o.streams && ((o.do_throughput && o.setups[SETUP_RAW]) || o.do_latency);
+  if (want_cluster || want_streams) {
 #ifdef HAVE_HIREDIS
-    progress("starting a private redis-server for the cluster runs");
+    progress("starting a private redis-server for the cluster and streams");
     rs = redis_server_start(NULL); /* killed at exit on every path */
-    if (rs == NULL)
+    if (rs == NULL) {
       snprintf(res->cluster_note, sizeof res->cluster_note,
                "redis-server could not be started (see above)");
-    else
-      cluster_url = redis_server_url(rs);
+      snprintf(res->streams_note, sizeof res->streams_note,
+               "redis-server could not be started (see above)");
+    } else {
+      if (want_cluster)
+        cluster_url = redis_server_url(rs);
+      if (want_streams) {
+        streams_ctx.redis_url = redis_server_url(rs);
+        streams_ctx.redis_pid = redis_server_pid(rs);
+        streams_ctx.plugin = getenv("DGW_BENCH_STREAMS_PLUGIN");
+        if (streams_ctx.plugin == NULL ||
+            access(streams_ctx.plugin, R_OK) != 0) {
+          snprintf(res->streams_note, sizeof res->streams_note,
+                   "no plugin at DGW_BENCH_STREAMS_PLUGIN (make bench sets "
+                   "it)");
+          streams_ctx.plugin = NULL;
+        }
+      }
+    }
 #else
     snprintf(res->cluster_note, sizeof res->cluster_note,
              "built without hiredis (no cluster)");
+    snprintf(res->streams_note, sizeof res->streams_note,
+             "built without hiredis (no redis-streams)");
 #endif
   }
   if (o.do_limits || o.do_throughput)
@@ -651,9 +704,6 @@ int main(int argc, char **argv) {
     progress("cluster failover (kill -9 of one of two members)");
     failover_run(cluster_url, CLUSTER_FAILOVER_LEASE_MS, &res->failover);
   }
-#ifdef HAVE_HIREDIS
-  redis_server_free(rs);
-#endif
   if (o.do_latency) {
     for (int z = 0; z <= o.zstd; z++)
       for (int t = 0; t <= res->have_tls; t++) {
@@ -661,7 +711,16 @@ int main(int argc, char **argv) {
                    : (z ? "latency, plain, zstd" : "latency, plain"));
         latency(&o, t, z, cert, key, ca, z ? &res->latz[t] : &res->lat[t]);
       }
+    if (streams_on()) {
+      progress("latency, plain, through redis-streams to a worker");
+      streams_latency(o.latency_rate, o.latency_seconds, o.seed + 1,
+                      streams_ctx.plugin, streams_ctx.redis_url,
+                      &res->streams_lat);
+    }
   }
+#ifdef HAVE_HIREDIS
+  redis_server_free(rs);
+#endif
   if (res->have_tls)
     remove_dir(dir);
   bench_report(&o, &mc, &s, res);

@@ -15,37 +15,39 @@
 const char *const bench_setup_key[NSETUPS] = {"none", "raw", "parsed"};
 
 static void usage(FILE *out) {
-  fputs("usage: dgw-bench [OPTION]...\n"
-        "Measure dgw's throughput against its limits, latency, and idle "
-        "shards.\n"
-        "\n"
-        "  --events N         dispatches in the throughput stream (150000)\n"
-        "  --seed N           corpus seed (1)\n"
-        "  --repeat N         rounds of limits and runs, best kept (5)\n"
-        "  --large N          GUILD_CREATEs in the stream (4)\n"
-        "  --large-members N  members of the first of them (2500; each next\n"
-        "                     has 997 more)\n"
-        "  --shards N         idle shards (1000)\n"
-        "  --heartbeat MS     the shards' heartbeat interval (5000)\n"
-        "  --idle S           seconds the shards are watched idle (6)\n"
-        "  --latency-rate R   events per second of the latency run (20000)\n"
-        "  --latency-seconds S  length of each latency run (2)\n"
-        "  --only LIST        comma-separated subset of\n"
-        "                     limits,throughput,latency,shards\n"
-        "  --setups LIST      handler setups of the throughput part, a subset\n"
-        "                     of none,raw,parsed (all; for profiling)\n"
-        "  --no-tls           skip the TLS runs\n"
-        "  --no-zstd          skip the zstd-stream runs beside the zlib ones\n"
-        "  --no-cluster       skip the cluster runs (firehose on/off, failover)\n"
-        "  --json             print JSON instead of the table\n"
-        "  --json-file PATH   also write the JSON to PATH\n"
-        "  --help             this text\n"
-        "\n"
-        "The openssl command (OPENSSL in the environment, else openssl) makes\n"
-        "the TLS certificates in a temporary directory.  With DGW_BENCH_TRACE\n"
-        "set, the shards part prints each second how late the event loops of\n"
-        "the shards' and the mock's processes ran, and their CPU.\n",
-        out);
+  fputs(
+      "usage: dgw-bench [OPTION]...\n"
+      "Measure dgw's throughput against its limits, latency, and idle "
+      "shards.\n"
+      "\n"
+      "  --events N         dispatches in the throughput stream (150000)\n"
+      "  --seed N           corpus seed (1)\n"
+      "  --repeat N         rounds of limits and runs, best kept (5)\n"
+      "  --large N          GUILD_CREATEs in the stream (4)\n"
+      "  --large-members N  members of the first of them (2500; each next\n"
+      "                     has 997 more)\n"
+      "  --shards N         idle shards (1000)\n"
+      "  --heartbeat MS     the shards' heartbeat interval (5000)\n"
+      "  --idle S           seconds the shards are watched idle (6)\n"
+      "  --latency-rate R   events per second of the latency run (20000)\n"
+      "  --latency-seconds S  length of each latency run (2)\n"
+      "  --only LIST        comma-separated subset of\n"
+      "                     limits,throughput,latency,shards\n"
+      "  --setups LIST      handler setups of the throughput part, a subset\n"
+      "                     of none,raw,parsed (all; for profiling)\n"
+      "  --no-tls           skip the TLS runs\n"
+      "  --no-zstd          skip the zstd-stream runs beside the zlib ones\n"
+      "  --no-cluster       skip the cluster runs (firehose on/off, failover)\n"
+      "  --no-streams       skip the redis-streams runs (firehose, latency)\n"
+      "  --json             print JSON instead of the table\n"
+      "  --json-file PATH   also write the JSON to PATH\n"
+      "  --help             this text\n"
+      "\n"
+      "The openssl command (OPENSSL in the environment, else openssl) makes\n"
+      "the TLS certificates in a temporary directory.  With DGW_BENCH_TRACE\n"
+      "set, the shards part prints each second how late the event loops of\n"
+      "the shards' and the mock's processes ran, and their CPU.\n",
+      out);
 }
 
 static uint64_t parse_num(const char *s, const char *what) {
@@ -114,6 +116,7 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
     O_NO_TLS,
     O_NO_ZSTD,
     O_NO_CLUSTER,
+    O_NO_STREAMS,
     O_JSON,
     O_JSON_FILE,
     O_SETUPS,
@@ -135,6 +138,7 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
       {"no-tls", no_argument, NULL, O_NO_TLS},
       {"no-zstd", no_argument, NULL, O_NO_ZSTD},
       {"no-cluster", no_argument, NULL, O_NO_CLUSTER},
+      {"no-streams", no_argument, NULL, O_NO_STREAMS},
       {"json", no_argument, NULL, O_JSON},
       {"json-file", required_argument, NULL, O_JSON_FILE},
       {"help", no_argument, NULL, O_HELP},
@@ -156,8 +160,9 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
   o->tls = 1;
 #ifdef HAVE_ZSTD
   o->zstd = 1;
-  o->cluster = 1;
 #endif
+  o->cluster = 1; /* without hiredis the report says why it was not run */
+  o->streams = 1;
   o->do_limits = o->do_throughput = o->do_latency = o->do_shards = 1;
   for (int k = 0; k < NSETUPS; k++)
     o->setups[k] = 1;
@@ -207,6 +212,9 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
       break;
     case O_NO_CLUSTER:
       o->cluster = 0;
+      break;
+    case O_NO_STREAMS:
+      o->streams = 0;
       break;
     case O_NO_ZSTD:
       o->zstd = 0;

@@ -264,6 +264,70 @@ static void report_cluster(const struct options *o, const struct stream *s,
   json_object_object_add(root, "cluster", jc);
 }
 
+/* The raw-d firehose through the redis-streams plugin beside the same
+ * rounds' run without (plain, zlib), and the latency to a worker: aim
+ * >= 0.5x of the raw path into Redis (issue 13). */
+static void report_streams(const struct options *o, const struct stream *s,
+                           const struct results *res,
+                           struct json_object *root) {
+  const struct measure *raw = &res->run[0][SETUP_RAW];
+  const struct streams_measure *sm = &res->streams;
+  const struct latency *l = &res->streams_lat;
+  int thr = o->do_throughput && o->setups[SETUP_RAW];
+  struct json_object *js;
+
+  if (!o->streams || (!thr && !o->do_latency))
+    return;
+  js = json_object_new_object();
+  if (res->streams_note[0] != '\0') {
+    json_object_object_add(js, "error",
+                           json_object_new_string(res->streams_note));
+    json_object_object_add(root, "streams", js);
+    if (!o->json)
+      printf("\nredis-streams: not measured: %s\n", res->streams_note);
+    return;
+  }
+  if (thr && sm->m.ok && raw->ok) {
+    double ratio = raw->wall / sm->m.wall;
+
+    json_object_object_add(js, "raw", measure_json(raw, s, NULL, 0));
+    json_object_object_add(js, "plugin", measure_json(&sm->m, s, NULL, 0));
+    json_add_double(js, "redis_cpu_s", sm->redis_cpu);
+    json_add_int(js, "rss_peak_kb", sm->rss_peak_kb);
+    json_add_double(js, "ratio", ratio);
+    json_add_double(js, "aim", 0.5);
+    if (!o->json) {
+      printf("\n%-32s %10s %8s %11s\n", "redis-streams (plain, 1 shard)",
+             "events/s", "MB/s", "CPU s/M ev");
+      print_measure("raw d, no plugin", raw, s, NULL, 0);
+      print_measure("into Redis (stored)", &sm->m, s, NULL, 0);
+      printf("  %-30s %9.3fx (events/s); aim >= 0.5x: %s; redis-server "
+             "CPU %.2f s, dgw %.2f s; dgw RSS peak %.1f MiB\n",
+             "plugin / raw", ratio, ratio >= 0.5 ? "met" : "NOT met",
+             sm->redis_cpu, sm->m.cpu, (double)sm->rss_peak_kb / 1024.0);
+    }
+  } else if (thr) {
+    const char *why = sm->error[0] != '\0' ? sm->error : "a run failed";
+
+    json_object_object_add(js, "error", json_object_new_string(why));
+    if (!o->json)
+      printf("\nredis-streams firehose: failed: %s\n", why);
+  }
+  if (o->do_latency) {
+    json_object_object_add(js, "latency", latency_json(l));
+    if (!o->json) {
+      if (l->ok)
+        printf("  %-30s %10llu events at %.0f ev/s, p50 %.1f us, p99 %.1f "
+               "us, max %.1f us\n",
+               "latency send to worker", (unsigned long long)l->events,
+               o->latency_rate, l->p50_us, l->p99_us, l->max_us);
+      else
+        printf("  %-30s failed\n", "latency send to worker");
+    }
+  }
+  json_object_object_add(root, "streams", js);
+}
+
 /* kill -9 of one of two members to every shard of it RESUMEd. */
 static void report_failover(const struct options *o,
                             const struct failover_result *f,
@@ -408,6 +472,7 @@ void bench_report(const struct options *o, const struct machine *mc,
     json_object_object_add(root, "latency", jl);
   }
   report_failover(o, &res->failover, root);
+  report_streams(o, s, res, root);
   if (o->do_shards) {
     struct json_object *js = json_object_new_object();
 
