@@ -227,8 +227,11 @@ void failover_run(const char *redis_url, uint32_t lease_ms,
 
 /* ---------------------------------------------------- options, report */
 
-/* The handler setups of the throughput part. */
-enum setup { SETUP_NONE, SETUP_RAW, SETUP_PARSED, NSETUPS };
+/* The handler setups of the throughput part: no subscriber, a handler
+ * touching the raw `d`, one parsing it with json-c (dgw_event_json()),
+ * and one reading channel_id, author/id and content of each
+ * MESSAGE_CREATE with the field getters (<dgw/field.h>, no DOM). */
+enum setup { SETUP_NONE, SETUP_RAW, SETUP_PARSED, SETUP_FIELDS, NSETUPS };
 
 /* Each setup's name in --setups and in the JSON report. */
 extern const char *const bench_setup_key[NSETUPS];

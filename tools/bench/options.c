@@ -12,7 +12,8 @@
 
 #include "bench.h"
 
-const char *const bench_setup_key[NSETUPS] = {"none", "raw", "parsed"};
+const char *const bench_setup_key[NSETUPS] = {"none", "raw", "parsed",
+                                              "fields"};
 
 static void usage(FILE *out) {
   fputs(
@@ -34,7 +35,7 @@ static void usage(FILE *out) {
       "  --only LIST        comma-separated subset of\n"
       "                     limits,throughput,latency,shards\n"
       "  --setups LIST      handler setups of the throughput part, a subset\n"
-      "                     of none,raw,parsed (all; for profiling)\n"
+      "                     of none,raw,parsed,fields (all)\n"
       "  --no-tls           skip the TLS runs\n"
       "  --no-zstd          skip the zstd-stream runs beside the zlib ones\n"
       "  --no-cluster       skip the cluster runs (firehose on/off, failover)\n"

@@ -220,7 +220,7 @@ void streams_throughput(const struct stream *s, uint16_t port,
                            sizeof why);
   dgw_callbacks_free(cb);
   if (r.client == NULL) {
-    snprintf(out->error, sizeof out->error, "the plugin: %s", why);
+    snprintf(out->error, sizeof out->error, "the plugin: %.180s", why);
     redisFree(r.rc);
     event_base_free(r.base);
     return;
