@@ -306,7 +306,11 @@ static void test_op9_not_resumable(void **state) {
   assert_false(f->last_dc.will_resume);
   assert_true(f->last_dc.retry_in_ms >= 30 && f->last_dc.retry_in_ms <= 60);
   assert_true(fx_wait_for(f, two_ready, 5));
-  assert_true(now_ms() - t0 >= 30);
+  /* The wait happened (a new session at once would take a few ms).  Not
+   * ">= 30": libevent arms the timer from its cached loop time, which can
+   * be older than this clock's t0, so the timer may end a little before
+   * 30 ms of now_ms() (seen once on a loaded machine). */
+  assert_true(now_ms() - t0 >= 20);
   assert_int_equal(f->count[DGW_OP_IDENTIFY], 2);
   assert_int_equal(f->count[DGW_OP_RESUME], 0);
   assert_string_not_equal(dgw_gateway_session_id(gw), first);
