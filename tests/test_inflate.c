@@ -643,6 +643,58 @@ static void test_corrupt_header(void **state) {
 }
 
 /*
+ * dgw reads the zlib header itself (lib/inflate.c inflates raw): every
+ * window size a server may announce (windowBits 9..15, CINFO 1..7) works
+ * for two payloads; headers inflate() would refuse are DGW_ERR_INFLATE:
+ * CINFO 8 (a 64 KiB window), CM 7, a wrong FCHECK (0x78 0x9D), and each
+ * header also when its two bytes come in separate messages.
+ */
+static void test_header_fields(void **state) {
+  static const uint8_t bad[][2] = {{0x88, 0x1c}, {0x77, 0x09}, {0x78, 0x9d}};
+  size_t json_len;
+  char *json = make_json(3000, 31, &json_len);
+
+  (void)state;
+  for (int bits = 9; bits <= 15; bits++) {
+    struct deflater d;
+    struct dgw_inflate *z = inflate_new(0);
+    const char *out;
+    size_t out_len, zlen;
+    uint8_t *zbuf;
+
+    memset(&d, 0, sizeof d);
+    assert_int_equal(
+        deflateInit2(&d.zs, 6, Z_DEFLATED, bits, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    for (int k = 0; k < 2; k++) {
+      zbuf = deflater_payload(&d, json, json_len, &zlen);
+      if (k == 0)
+        assert_int_equal(zbuf[0] >> 4, bits - 8); /* CINFO */
+      assert_int_equal(dgw_inflate_push(z, zbuf, zlen, &out, &out_len), DGW_OK);
+      assert_payload(out, out_len, json, json_len);
+      free(zbuf);
+    }
+    deflater_end(&d);
+    dgw_inflate_free(z);
+  }
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    for (int split = 0; split < 2; split++) {
+      struct dgw_inflate *z = inflate_new(0);
+      uint8_t msg[6] = {bad[i][0], bad[i][1], 0x00, 0x00, 0xff, 0xff};
+
+      assert_true((bad[i][0] * 256 + bad[i][1]) % 31 == 0 || bad[i][1] == 0x9d);
+      if (split) {
+        push_again(z, msg, 1);
+        push_error(z, msg + 1, sizeof msg - 1, DGW_ERR_INFLATE);
+      } else {
+        push_error(z, msg, sizeof msg, DGW_ERR_INFLATE);
+      }
+      dgw_inflate_free(z);
+    }
+  }
+  free(json);
+}
+
+/*
  * A stored (level 0) payload after a good one, with the length check word
  * (NLEN) of its stored block flipped in the middle of the stream: expects
  * DGW_ERR_INFLATE ("invalid stored block lengths").
@@ -1182,6 +1234,7 @@ int main(void) {
       cmocka_unit_test(test_nul_termination),
       cmocka_unit_test(test_corrupt_block_type_is_sticky),
       cmocka_unit_test(test_corrupt_header),
+      cmocka_unit_test(test_header_fields),
       cmocka_unit_test(test_corrupt_stored_lengths),
       cmocka_unit_test(test_garbage_with_suffix),
       cmocka_unit_test(test_preset_dictionary),
