@@ -125,9 +125,10 @@ static int activity_seen(const struct fx *f, const char *name) {
 
 /* A client of one shard with the plugin reading its command stream,
  * READY.  `script` adds the mock's dispatches (may be NULL). */
-static struct fx *start(const struct redis_server *srv,
-                        void (*script)(struct fx *)) {
-  struct fx *f = fx_new(NULL);
+static struct fx *start_with(const struct redis_server *srv,
+                             void (*script)(struct fx *),
+                             struct dgw_mock_config *mc) {
+  struct fx *f = fx_new(mc);
   char config[1024], why[512];
   int rv;
 
@@ -145,6 +146,11 @@ static struct fx *start(const struct redis_server *srv,
   fx_start(f);
   assert_true(fx_wait_for(f, fx_is_ready, 5));
   return f;
+}
+
+static struct fx *start(const struct redis_server *srv,
+                        void (*script)(struct fx *)) {
+  return start_with(srv, script, NULL);
 }
 
 #define PRESENCE(name)                                                         \
@@ -291,6 +297,83 @@ static void test_resume_after_acked(void **state) {
   redis_server_free(srv);
 }
 
+/* A send budget of 10 per 500 ms (5 of them reserved for heartbeats and
+ * IDENTIFY/RESUME: 5 commands per window). */
+static void small_budget(struct fx *f) {
+  assert_int_equal(dgw_options_set_send_limit(f->opt, 10, 500, 256), DGW_OK);
+}
+
+/* Input: 12 presence commands at once with 5 command slots per 500 ms.
+ * They go through the shard's limiter, not around it: all 12 reach the
+ * mock and are answered ok, the mock (its window a little shorter, as it
+ * stamps arrival) never saw more than 10 payloads in a window and never
+ * closed 4008, and the last one left at least two windows after the
+ * first. */
+static void test_rate_limit_respected(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  struct dgw_mock_config mc;
+  struct dgw_mock_stats ms;
+  struct fx *f;
+  char key[64], v[16];
+  double t0;
+
+  (void)state;
+  assert_non_null(srv);
+  memset(&mc, 0, sizeof(mc));
+  mc.rate_budget = 10;
+  mc.rate_window_ms = 450;
+  f = start_with(srv, small_budget, &mc);
+  t0 = now_ms();
+  for (int i = 0; i < 12; i++) {
+    snprintf(key, sizeof(key), "r%d", i);
+    xadd(srv, NULL, 0, "id", key, "op", "presence", "d", PRESENCE("rl"), NULL);
+  }
+  for (int i = 0; i < 12; i++) {
+    snprintf(key, sizeof(key), "dgw:{t}:replies:r%d", i);
+    assert_true(wait_reply(f, srv, key));
+    assert_true(reply_field(srv, key, "status", v, sizeof(v)));
+    assert_string_equal(v, "ok");
+  }
+  assert_int_equal(activity_seen(f, "rl"), 12);
+  assert_true(now_ms() - t0 >= 2 * 450);
+  dgw_mock_get_stats(f->mock, &ms);
+  assert_int_equal(ms.rate_limit_closes, 0);
+  assert_true(ms.max_in_window <= 10);
+  print_message("# 12 commands in %.0f ms, at most %llu payloads in a window\n",
+                now_ms() - t0, (unsigned long long)ms.max_in_window);
+  fx_free(f);
+  redis_server_free(srv);
+}
+
+/* Config errors of the command streams refuse the plugin with a line
+ * naming the fault. */
+static void test_bad_config(void **state) {
+  static const struct {
+    const char *config, *says;
+  } bad[] = {
+      {"{\"redis\":\"unix:///x\",\"commands\":1}",
+       "\"commands\" must be true or false"},
+      {"{\"redis\":\"unix:///x\",\"reply_ttl_ms\":5}",
+       "\"reply_ttl_ms\" must be"},
+  };
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    struct fx *f = fx_new(NULL);
+    char why[512];
+
+    fx_client_new(f);
+    assert_int_not_equal(dgw_client_load_plugin(f->client, STREAMS_PLUGIN,
+                                                bad[i].config, why,
+                                                sizeof(why)),
+                         DGW_OK);
+    if (fx_find_line(f, 0, bad[i].says) < 0)
+      fail_msg("config %s: no log line saying \"%s\"", bad[i].config,
+               bad[i].says);
+    fx_free(f);
+  }
+}
+
 #define NMSG 8 /* messages of the scripted run; every other one a !ping */
 
 static void ping_script(struct fx *f) {
@@ -413,6 +496,8 @@ int main(void) {
       cmocka_unit_test(test_request_members),
       cmocka_unit_test(test_resume_after_acked),
       cmocka_unit_test(test_workers_answer_pings),
+      cmocka_unit_test(test_rate_limit_respected),
+      cmocka_unit_test(test_bad_config),
   };
   ignore_sigpipe();
   if (getenv("DGW_TEST_FILTER") != NULL) /* one test, e.g. under valgrind */
