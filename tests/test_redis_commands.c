@@ -28,24 +28,22 @@ static redisContext *sync_connect(const struct redis_server *srv) {
   return c;
 }
 
-/* XADDs a command (fields as name, value pairs, NULL-terminated) and
- * returns its entry id in `id_out`. */
-static void xadd(const struct redis_server *srv, char *id_out, size_t n, ...) {
+/* XADDs a command to stream `key` (fields as name, value pairs,
+ * NULL-terminated) and returns its entry id in `id_out`. */
+static void vxadd(const struct redis_server *srv, const char *key, char *id_out,
+                  size_t n, va_list ap) {
   redisContext *c = sync_connect(srv);
   const char *argv[32];
   size_t len[32];
   int argc = 0;
   const char *s;
   redisReply *r;
-  va_list ap;
 
   argv[argc++] = "XADD";
-  argv[argc++] = CMDS;
+  argv[argc++] = key;
   argv[argc++] = "*";
-  va_start(ap, n);
   while ((s = va_arg(ap, const char *)) != NULL && argc < 32)
     argv[argc++] = s;
-  va_end(ap);
   for (int i = 0; i < argc; i++)
     len[i] = strlen(argv[i]);
   r = redisCommandArgv(c, argc, argv, len);
@@ -55,6 +53,24 @@ static void xadd(const struct redis_server *srv, char *id_out, size_t n, ...) {
     snprintf(id_out, n, "%s", r->str);
   freeReplyObject(r);
   redisFree(c);
+}
+
+/* vxadd() to shard 0's stream. */
+static void xadd(const struct redis_server *srv, char *id_out, size_t n, ...) {
+  va_list ap;
+
+  va_start(ap, n);
+  vxadd(srv, CMDS, id_out, n, ap);
+  va_end(ap);
+}
+
+/* vxadd() to `key`, without the entry id. */
+static void xadd_to(const struct redis_server *srv, const char *key, ...) {
+  va_list ap;
+
+  va_start(ap, key);
+  vxadd(srv, key, NULL, 0, ap);
+  va_end(ap);
 }
 
 /* The value of `name` in the first entry of stream `key`, copied into
@@ -374,6 +390,61 @@ static void test_bad_config(void **state) {
   }
 }
 
+static void two_shards(struct fx *f) {
+  assert_int_equal(dgw_options_set_shards(f->opt, 0, 2, 2), DGW_OK);
+}
+
+/* Runs the loop until both shards are READY or 5 s (scaled). */
+static int both_ready(struct fx *f) {
+  return f->ready >= 2;
+}
+
+/* Two shards, two processes one after the other (a takeover): process A
+ * reads both streams and sends each command on its own shard (the reply
+ * names it); A stops; commands XADDed while nobody runs the shards wait
+ * in Redis; process B, on a fresh gateway, sends exactly those: nothing
+ * A sent is sent again, nothing is skipped. */
+static void test_two_shards_takeover(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  struct fx *a, *b;
+  char v[32];
+
+  (void)state;
+  assert_non_null(srv);
+  a = start(srv, two_shards);
+  assert_true(fx_wait_for(a, both_ready, 5));
+  xadd_to(srv, "dgw:{t}:commands:0", "id", "s0-a", "op", "presence", "shard",
+          "0", "d", PRESENCE("s0-a"), NULL);
+  xadd_to(srv, "dgw:{t}:commands:1", "id", "s1-a", "op", "presence", "shard",
+          "1", "d", PRESENCE("s1-a"), NULL);
+  assert_true(wait_reply(a, srv, "dgw:{t}:replies:s0-a"));
+  assert_true(wait_reply(a, srv, "dgw:{t}:replies:s1-a"));
+  assert_true(reply_field(srv, "dgw:{t}:replies:s0-a", "shard", v, sizeof(v)));
+  assert_string_equal(v, "0");
+  assert_true(reply_field(srv, "dgw:{t}:replies:s1-a", "shard", v, sizeof(v)));
+  assert_string_equal(v, "1");
+  assert_int_equal(activity_seen(a, "s0-a"), 1);
+  assert_int_equal(activity_seen(a, "s1-a"), 1);
+  run_for(a->base, 100); /* the acknowledgements are written */
+  fx_free(a);
+  xadd_to(srv, "dgw:{t}:commands:0", "id", "s0-b", "op", "presence", "d",
+          PRESENCE("s0-b"), NULL);
+  xadd_to(srv, "dgw:{t}:commands:1", "id", "s1-b", "op", "presence", "d",
+          PRESENCE("s1-b"), NULL);
+  b = start(srv, two_shards);
+  assert_true(fx_wait_for(b, both_ready, 5));
+  assert_true(wait_reply(b, srv, "dgw:{t}:replies:s0-b"));
+  assert_true(wait_reply(b, srv, "dgw:{t}:replies:s1-b"));
+  run_for(b->base, 300);
+  assert_int_equal(activity_seen(b, "s0-b"), 1);
+  assert_int_equal(activity_seen(b, "s1-b"), 1);
+  assert_int_equal(activity_seen(b, "s0-a"), 0);
+  assert_int_equal(activity_seen(b, "s1-a"), 0);
+  assert_int_equal(b->count[3], 2);
+  fx_free(b);
+  redis_server_free(srv);
+}
+
 #define NMSG 8 /* messages of the scripted run; every other one a !ping */
 
 static void ping_script(struct fx *f) {
@@ -497,6 +568,7 @@ int main(void) {
       cmocka_unit_test(test_resume_after_acked),
       cmocka_unit_test(test_workers_answer_pings),
       cmocka_unit_test(test_rate_limit_respected),
+      cmocka_unit_test(test_two_shards_takeover),
       cmocka_unit_test(test_bad_config),
   };
   ignore_sigpipe();

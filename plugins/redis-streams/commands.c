@@ -36,8 +36,6 @@
 #define TICK_MS 100         /* how often shard states are looked at */
 #define RETRY_MS 200        /* a failed reply script is sent again after */
 #define MAX_ID 100          /* bytes of a command's id */
-#define MAX_ACTIVITIES 16
-#define MAX_IDS 100
 #define MAX_ARGS 24
 
 struct cshard;
@@ -62,6 +60,7 @@ struct crun {
   char op[24];
   int reply_by_entry;
   int sent_done, written, members_done;
+  int detached; /* its shard was replaced: it no longer holds the shard */
   int starting; /* inside the send call: run_entry finishes it */
 };
 
@@ -78,11 +77,11 @@ struct cshard {
   struct dgw_gateway *gw;
   uint32_t shard_id;
   char key[200], acked_key[220];
-  int here;    /* READY here and its acknowledged id loaded */
-  int loading; /* the GET of the acknowledged id is in flight */
-  int in_read; /* part of the XREAD in flight */
-  unsigned gen;
-  char read_id[48]; /* the last entry read */
+  int here;               /* READY here and its acknowledged id loaded */
+  int loading;            /* the GET of the acknowledged id is in flight */
+  int in_read;            /* part of the XREAD in flight */
+  unsigned gen, read_gen; /* read_gen: gen when the XREAD was sent */
+  char read_id[48];       /* the last entry read */
   struct centry *head, *tail;
   struct crun *running;
   int pumping;
@@ -93,9 +92,8 @@ struct commands {
   struct dgw_redis *reader, *writer;
   char name[128];
   char ttl[24];
-  struct cshard *shards;
+  struct cshard **shards; /* by index in the client, each allocated once */
   uint32_t nshards;
-  unsigned *read_gen;
   int reading;
   struct cout *out_head, *out_tail;
   int out_busy;
@@ -316,7 +314,8 @@ static void on_sent(struct dgw_gateway *gw, enum dgw_send_outcome outcome,
                    outcome == DGW_SEND_RESTART ? "restart"
                    : outcome == DGW_SEND_FREED ? "client freed"
                                                : "shard closed");
-      shard_leave(sh);
+      if (!run->detached)
+        shard_leave(sh);
     }
   }
   if (run->starting)
@@ -354,223 +353,6 @@ static void on_members(struct dgw_gateway *gw, int error,
                c->host->strerror(error), (const char *)NULL);
   }
   run_release(run);
-}
-
-/* ------------------------------------------------------------ parsing */
-
-static int bad(char *why, size_t n, const char *field, const char *what) {
-  snprintf(why, n, "d.%s must be %s", field, what);
-  return -1;
-}
-
-static struct json_object *member(struct json_object *d, const char *k) {
-  struct json_object *v = NULL;
-
-  json_object_object_get_ex(d, k, &v);
-  return v;
-}
-
-static int opt_string(struct json_object *d, const char *k, const char **out,
-                      char *why, size_t n) {
-  struct json_object *v = member(d, k);
-
-  *out = NULL;
-  if (v == NULL || json_object_is_type(v, json_type_null))
-    return 0;
-  if (!json_object_is_type(v, json_type_string))
-    return bad(why, n, k, "a string");
-  *out = json_object_get_string(v);
-  return 0;
-}
-
-static int opt_bool(struct json_object *d, const char *k, int *out, char *why,
-                    size_t n) {
-  struct json_object *v = member(d, k);
-
-  *out = 0;
-  if (v == NULL)
-    return 0;
-  if (!json_object_is_type(v, json_type_boolean))
-    return bad(why, n, k, "true or false");
-  *out = json_object_get_boolean(v);
-  return 0;
-}
-
-/* An array of at most `max` strings into `out`; 0 or -1. */
-static int string_array(struct json_object *d, const char *k, const char **out,
-                        size_t max, size_t *count, char *why, size_t n) {
-  struct json_object *v = member(d, k);
-
-  *count = 0;
-  if (v == NULL)
-    return 0;
-  if (!json_object_is_type(v, json_type_array) ||
-      json_object_array_length(v) > max)
-    return bad(why, n, k, "an array of at most 100 strings");
-  for (size_t i = 0; i < json_object_array_length(v); i++) {
-    struct json_object *s = json_object_array_get_idx(v, i);
-
-    if (!json_object_is_type(s, json_type_string))
-      return bad(why, n, k, "an array of strings (snowflakes as strings)");
-    out[(*count)++] = json_object_get_string(s);
-  }
-  return 0;
-}
-
-/* ------------------------------------------------------------ running */
-
-/* Sends the command of `e` on its shard.  Returns DGW_OK (the completion
- * follows) or an error with `code` and `why` set. */
-static int start(struct cshard *sh, struct crun *run, const struct centry *e,
-                 struct json_object *d, const char **code, char *why,
-                 size_t n) {
-  const struct dgw_plugin_host *h = sh->c->host;
-  const char *ids[MAX_IDS];
-  size_t count;
-  int rv;
-
-  *code = "invalid_argument";
-  if (strcmp(e->op, "raw") == 0) {
-    rv = h->gateway_send_json_cb(sh->gw, e->d, e->d_len, on_sent, run);
-    if (rv != DGW_OK)
-      snprintf(why, n, "the payload was refused: %s", h->strerror(rv));
-  } else if (strcmp(e->op, "presence") == 0) {
-    struct dgw_presence_args a;
-    struct dgw_activity acts[MAX_ACTIVITIES];
-    struct json_object *v = member(d, "since"), *list = member(d, "activities");
-
-    memset(&a, 0, sizeof(a));
-    a.size = sizeof(a);
-    memset(acts, 0, sizeof(acts));
-    if (opt_string(d, "status", &a.presence.status, why, n) < 0 ||
-        opt_bool(d, "afk", &a.presence.afk, why, n) < 0)
-      return DGW_ERR_INVALID_ARGUMENT;
-    if (v != NULL && !json_object_is_type(v, json_type_null)) {
-      if (!json_object_is_type(v, json_type_int) ||
-          json_object_get_int64(v) < 0)
-        return bad(why, n, "since", "null or ms since the epoch"),
-               DGW_ERR_INVALID_ARGUMENT;
-      a.presence.since_ms = (uint64_t)json_object_get_int64(v);
-    }
-    if (list != NULL) {
-      if (!json_object_is_type(list, json_type_array) ||
-          json_object_array_length(list) > MAX_ACTIVITIES)
-        return bad(why, n, "activities", "an array of at most 16 objects"),
-               DGW_ERR_INVALID_ARGUMENT;
-      for (size_t i = 0; i < json_object_array_length(list); i++) {
-        struct json_object *o = json_object_array_get_idx(list, i), *t;
-
-        if (!json_object_is_type(o, json_type_object))
-          return bad(why, n, "activities", "an array of objects"),
-                 DGW_ERR_INVALID_ARGUMENT;
-        t = member(o, "type");
-        if (opt_string(o, "name", &acts[i].name, why, n) < 0 ||
-            opt_string(o, "state", &acts[i].state, why, n) < 0 ||
-            opt_string(o, "url", &acts[i].url, why, n) < 0)
-          return DGW_ERR_INVALID_ARGUMENT;
-        if (t != NULL && !json_object_is_type(t, json_type_int))
-          return bad(why, n, "activities[].type", "an integer"),
-                 DGW_ERR_INVALID_ARGUMENT;
-        acts[i].type = t != NULL ? (int)json_object_get_int(t) : 0;
-      }
-      a.presence.activities = acts;
-      a.presence.activity_count = json_object_array_length(list);
-    }
-    a.on_sent = on_sent;
-    a.sent_user_data = run;
-    rv = h->update_presence_args(sh->gw, &a, why, n);
-  } else if (strcmp(e->op, "voice_state") == 0) {
-    struct dgw_voice_state_args a;
-
-    memset(&a, 0, sizeof(a));
-    a.size = sizeof(a);
-    if (opt_string(d, "guild_id", &a.guild_id, why, n) < 0 ||
-        opt_string(d, "channel_id", &a.channel_id, why, n) < 0 ||
-        opt_bool(d, "self_mute", &a.self_mute, why, n) < 0 ||
-        opt_bool(d, "self_deaf", &a.self_deaf, why, n) < 0)
-      return DGW_ERR_INVALID_ARGUMENT;
-    a.on_sent = on_sent;
-    a.sent_user_data = run;
-    rv = h->update_voice_state_args(sh->gw, &a, why, n);
-  } else if (strcmp(e->op, "request_members") == 0) {
-    struct dgw_member_request_args a;
-    struct json_object *v = member(d, "limit");
-
-    memset(&a, 0, sizeof(a));
-    a.size = sizeof(a);
-    if (opt_string(d, "guild_id", &a.request.guild_id, why, n) < 0 ||
-        opt_string(d, "query", &a.request.query, why, n) < 0 ||
-        opt_string(d, "nonce", &a.request.nonce, why, n) < 0 ||
-        opt_bool(d, "presences", &a.request.presences, why, n) < 0 ||
-        string_array(d, "user_ids", ids, MAX_IDS, &count, why, n) < 0)
-      return DGW_ERR_INVALID_ARGUMENT;
-    if (v != NULL) {
-      if (!json_object_is_type(v, json_type_int) ||
-          json_object_get_int64(v) < 0 || json_object_get_int64(v) > 100)
-        return bad(why, n, "limit", "an integer from 0 to 100"),
-               DGW_ERR_INVALID_ARGUMENT;
-      a.request.limit = (uint32_t)json_object_get_int64(v);
-    }
-    if (count > 0) {
-      a.request.user_ids = ids;
-      a.request.user_id_count = count;
-    }
-    a.on_members = on_members;
-    a.members_user_data = run;
-    a.on_sent = on_sent;
-    a.sent_user_data = run;
-    run->members_done = 0;
-    rv = h->request_members_args(sh->gw, &a, why, n);
-    if (rv != DGW_OK)
-      run->members_done = 1;
-  } else if (strcmp(e->op, "soundboard") == 0) {
-    struct dgw_soundboard_args a;
-
-    memset(&a, 0, sizeof(a));
-    a.size = sizeof(a);
-    if (string_array(d, "guild_ids", ids, MAX_IDS, &count, why, n) < 0)
-      return DGW_ERR_INVALID_ARGUMENT;
-    a.guild_ids = ids;
-    a.count = count;
-    a.on_sent = on_sent;
-    a.sent_user_data = run;
-    rv = h->request_soundboard_sounds_args(sh->gw, &a, why, n);
-  } else if (strcmp(e->op, "channel_info") == 0) {
-    struct dgw_channel_info_args a;
-    const char *fields[8];
-
-    memset(&a, 0, sizeof(a));
-    a.size = sizeof(a);
-    if (opt_string(d, "guild_id", &a.guild_id, why, n) < 0 ||
-        string_array(d, "fields", fields, 8, &count, why, n) < 0)
-      return DGW_ERR_INVALID_ARGUMENT;
-    for (size_t i = 0; i < count; i++) {
-      if (strcmp(fields[i], "status") == 0)
-        a.fields |= DGW_CHANNEL_INFO_STATUS;
-      else if (strcmp(fields[i], "voice_start_time") == 0)
-        a.fields |= DGW_CHANNEL_INFO_VOICE_START_TIME;
-      else
-        return bad(why, n, "fields", "\"status\" and/or \"voice_start_time\""),
-               DGW_ERR_INVALID_ARGUMENT;
-    }
-    a.on_sent = on_sent;
-    a.sent_user_data = run;
-    rv = h->request_channel_info_args(sh->gw, &a, why, n);
-  } else {
-    *code = "unknown_op";
-    snprintf(why, n,
-             "op \"%s\" is not presence, voice_state, request_members, "
-             "soundboard, channel_info or raw",
-             e->op);
-    return DGW_ERR_INVALID_ARGUMENT;
-  }
-  if (rv == DGW_ERR_PAYLOAD_TOO_LARGE)
-    *code = "too_large";
-  else if (rv == DGW_ERR_QUEUE_FULL)
-    *code = "queue_full";
-  else if (rv == DGW_ERR_STATE)
-    *code = "not_ready";
-  return rv;
 }
 
 static int valid_id(const char *id) {
@@ -674,7 +456,12 @@ static int run_entry(struct cshard *sh, const struct centry *e) {
     run->next = c->runs;
     c->runs = run;
     run->starting = 1;
-    rv = start(sh, run, e, d, &code, why, sizeof(why));
+    if (strcmp(e->op, "request_members") == 0)
+      run->members_done = 0; /* its answer follows the completion */
+    rv = command_send(c->host, sh->gw, e->op, e->d, e->d_len, d, on_sent,
+                      on_members, run, &code, why, sizeof(why));
+    if (rv != DGW_OK)
+      run->members_done = 1;
     run->starting = 0;
     json_object_put(d);
     if (rv == DGW_OK) {
@@ -781,7 +568,7 @@ static void on_read(struct dgw_redis *r, redisReply *reply, const char *err,
   (void)r;
   c->reading = 0;
   for (uint32_t i = 0; i < c->nshards; i++)
-    c->shards[i].in_read = 0;
+    c->shards[i]->in_read = 0;
   if (c->closing)
     return;
   if (err != NULL && reply != NULL)
@@ -793,17 +580,17 @@ static void on_read(struct dgw_redis *r, redisReply *reply, const char *err,
       if (st->type != REDIS_REPLY_ARRAY || st->elements < 2)
         continue;
       for (uint32_t i = 0; i < c->nshards; i++) {
-        struct cshard *sh = &c->shards[i];
+        struct cshard *sh = c->shards[i];
 
         if (strcmp(sh->key, st->element[0]->str) != 0 ||
-            c->read_gen[i] != sh->gen || !sh->here)
+            sh->read_gen != sh->gen || !sh->here)
           continue;
         for (size_t k = 0; k < st->element[1]->elements; k++)
           take_entry(sh, st->element[1]->element[k]);
       }
     }
     for (uint32_t i = 0; i < c->nshards; i++)
-      pump(&c->shards[i]);
+      pump(c->shards[i]);
   }
   if (err != NULL && reply != NULL)
     return; /* the next tick tries again */
@@ -818,7 +605,7 @@ static void read_more(struct commands *c) {
   if (c->reading || c->closing || !redis_is_up(c->reader))
     return;
   for (uint32_t i = 0; i < c->nshards; i++) {
-    struct cshard *sh = &c->shards[i];
+    struct cshard *sh = c->shards[i];
 
     if (sh->here && sh->head == NULL && sh->running == NULL)
       n++;
@@ -836,12 +623,12 @@ static void read_more(struct commands *c) {
   argv[argc++] = "STREAMS";
   for (int pass = 0; pass < 2; pass++)
     for (uint32_t i = 0; i < c->nshards; i++) {
-      struct cshard *sh = &c->shards[i];
+      struct cshard *sh = c->shards[i];
 
       if (sh->here && sh->head == NULL && sh->running == NULL) {
         argv[argc++] = pass == 0 ? sh->key : sh->read_id;
         sh->in_read = 1;
-        c->read_gen[i] = sh->gen;
+        sh->read_gen = sh->gen;
       }
     }
   if (redis_command_argv(c->reader, on_read, c, argc, argv, NULL) == 0)
@@ -877,34 +664,46 @@ static void on_acked(struct dgw_redis *r, redisReply *reply, const char *err,
 static void tick(void *arg) {
   struct commands *c = arg;
   const struct dgw_plugin_host *h = c->host;
+  uint32_t n = h->shard_count(h);
 
-  if (c->shards == NULL) {
-    uint32_t n = h->shard_count(h);
+  if (n > c->nshards) { /* the first tick, or automatic sharding began */
+    struct cshard **grown = realloc(c->shards, n * sizeof(*grown));
 
-    c->shards = calloc(n > 0 ? n : 1, sizeof(*c->shards));
-    c->read_gen = calloc(n > 0 ? n : 1, sizeof(*c->read_gen));
-    if (c->shards == NULL || c->read_gen == NULL) {
-      free(c->shards);
-      free(c->read_gen);
-      c->shards = NULL;
-      c->read_gen = NULL;
+    if (grown == NULL)
       return;
-    }
-    c->nshards = n;
-    for (uint32_t i = 0; i < n; i++) {
-      struct cshard *sh = &c->shards[i];
+    c->shards = grown;
+    for (; c->nshards < n; c->nshards++) {
+      struct cshard *sh = calloc(1, sizeof(*sh));
+      uint32_t id;
 
+      if (sh == NULL)
+        return;
+      id = h->gateway_shard_id(h->gateway_at(h, c->nshards));
       sh->c = c;
-      sh->gw = h->gateway_at(h, i);
-      sh->shard_id = h->gateway_shard_id(sh->gw);
+      sh->shard_id = id;
       snprintf(sh->key, sizeof(sh->key), "dgw:{%s}:commands:%u", c->name,
-               (unsigned)sh->shard_id);
+               (unsigned)id);
       snprintf(sh->acked_key, sizeof(sh->acked_key), "%s:acked", sh->key);
+      c->shards[c->nshards] = sh;
     }
   }
-  for (uint32_t i = 0; i < c->nshards; i++) {
-    struct cshard *sh = &c->shards[i];
-    int ready = h->gateway_state(sh->gw) == DGW_STATE_READY;
+  for (uint32_t i = 0; i < c->nshards && i < n; i++) {
+    struct cshard *sh = c->shards[i];
+    struct dgw_gateway *gw = h->gateway_at(h, i);
+    int ready;
+
+    if (gw != sh->gw) {
+      /* The client replaced the shard (a cluster take or release): what
+       * was read for the old one is read again from the acknowledged id;
+       * a command still in the old one's queue no longer holds the way. */
+      if (sh->running != NULL) {
+        sh->running->detached = 1;
+        sh->running = NULL;
+      }
+      shard_leave(sh);
+      sh->gw = gw;
+    }
+    ready = gw != NULL && h->gateway_state(gw) == DGW_STATE_READY;
 
     if (ready && !sh->here && !sh->loading && sh->running == NULL &&
         redis_is_up(c->writer) &&
@@ -985,7 +784,7 @@ void commands_free(struct commands *c) {
   c->host->timer_remove(c->host, c->tick);
   c->host->timer_remove(c->host, c->retry);
   for (uint32_t i = 0; i < c->nshards; i++)
-    shard_leave(&c->shards[i]);
+    shard_leave(c->shards[i]);
   while (c->out_head != NULL) {
     struct cout *o = c->out_head;
 
@@ -1004,7 +803,8 @@ void commands_free(struct commands *c) {
                "reply, %llu replies not written at exit",
                (unsigned long long)c->read, (unsigned long long)c->done_ok,
                (unsigned long long)c->done_err, (unsigned long long)unsent);
+  for (uint32_t i = 0; i < c->nshards; i++)
+    free(c->shards[i]);
   free(c->shards);
-  free(c->read_gen);
   free(c);
 }

@@ -8,6 +8,7 @@
 #ifndef DGW_REDIS_STREAMS_COMMANDS_H
 #define DGW_REDIS_STREAMS_COMMANDS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <dgw/plugin.h>
@@ -16,6 +17,7 @@
 #define COMMANDS_MAX_D 4096
 
 struct commands;
+struct json_object;
 
 /*
  * Starts reading the command streams of bot `name` in Redis at `url` (two
@@ -33,5 +35,22 @@ struct commands *commands_new(const struct dgw_plugin_host *host,
  * not yet acknowledged stays in its stream for the next process that runs
  * the shard.  NULL is fine. */
 void commands_free(struct commands *c);
+
+/*
+ * Sends one command on shard `gw`: `op` ("presence", "voice_state",
+ * "request_members", "soundboard", "channel_info" or "raw") with its
+ * arguments from the JSON object `d` (for "raw" the payload `raw` of
+ * `raw_len` bytes is sent as it is), through the shard's checked call
+ * with completion `on_sent` (and, for request_members, `on_members`),
+ * both with `ud`.  Returns DGW_OK (the completion follows, possibly
+ * before this returns) or the refusal, with `code` (the reply's error:
+ * "invalid_argument", "unknown_op", "too_large", "queue_full",
+ * "not_ready") and a sentence naming the field in `why`.
+ */
+int command_send(const struct dgw_plugin_host *h, struct dgw_gateway *gw,
+                 const char *op, const char *raw, size_t raw_len,
+                 struct json_object *d, dgw_sent_fn on_sent,
+                 dgw_members_fn on_members, void *ud, const char **code,
+                 char *why, size_t why_size);
 
 #endif /* DGW_REDIS_STREAMS_COMMANDS_H */
