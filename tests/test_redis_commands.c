@@ -390,6 +390,127 @@ static void test_bad_config(void **state) {
   }
 }
 
+/* A send budget of 10 per 10 s: a few commands (the budget less the
+ * reserve and what IDENTIFY used), then the queue waits. */
+static void slow_budget(struct fx *f) {
+  assert_int_equal(dgw_options_set_send_limit(f->opt, 10, 10000, 256), DGW_OK);
+}
+
+/* Input: 7 presence commands with a few command slots per 10 s; once the
+ * slots are used, the next command waits in the shard's queue, and the
+ * gateway ends the session (4004, fatal).  The waiting one gets error
+ * session_lost and is acknowledged; the one after it was never taken
+ * from Redis (the shard is no longer READY here): no reply, not
+ * acknowledged, left for whichever process runs the shard next. */
+static void test_session_lost(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  struct fx *f;
+  struct dgw_gateway *gw;
+  char key[64], v[64], entry[7][48];
+  double end;
+  int k = 0;
+
+  (void)state;
+  assert_non_null(srv);
+  f = start(srv, slow_budget);
+  gw = dgw_client_gateway(f->client, 0);
+  for (int i = 0; i < 7; i++) {
+    snprintf(key, sizeof(key), "q%d", i);
+    xadd(srv, entry[i], sizeof(entry[i]), "id", key, "op", "presence", "d",
+         PRESENCE("q"), NULL);
+  }
+  end = deadline_ms(10);
+  while (now_ms() < end && dgw_gateway_queued(gw) == 0)
+    run_for(f->base, 20);
+  assert_int_equal(dgw_gateway_queued(gw), 1);
+  run_for(f->base, 100); /* the replies of those written */
+  while (k < 7) {
+    snprintf(key, sizeof(key), "dgw:{t}:replies:q%d", k);
+    if (!reply_field(srv, key, "status", v, sizeof(v)))
+      break;
+    assert_string_equal(v, "ok");
+    k++;
+  }
+  assert_true(k >= 1 && k <= 5);
+  assert_int_equal(activity_seen(f, "q"), k);
+  assert_int_equal(
+      dgw_mock_conn_close(dgw_mock_last_conn(f->mock), 4004, "bad token"),
+      DGW_OK);
+  snprintf(key, sizeof(key), "dgw:{t}:replies:q%d", k);
+  assert_true(wait_reply(f, srv, key));
+  assert_true(reply_field(srv, key, "error", v, sizeof(v)));
+  assert_string_equal(v, "session_lost");
+  run_for(f->base, 300);
+  snprintf(key, sizeof(key), "dgw:{t}:replies:q%d", k + 1);
+  assert_false(reply_field(srv, key, "status", v, sizeof(v)));
+  get_string(srv, CMDS ":acked", v, sizeof(v));
+  assert_string_equal(v, entry[k]);
+  assert_int_equal(activity_seen(f, "q"), k);
+  print_message("# %d commands written, the next one session_lost\n", k);
+  fx_free(f);
+  redis_server_free(srv);
+}
+
+/* Input: the connection drops; a command XADDed right then.  It is sent
+ * once the shard RESUMEd (no error: commands wait for the shard), and
+ * answered ok. */
+static void test_waits_for_resume(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  struct fx *f;
+  char v[16];
+
+  (void)state;
+  assert_non_null(srv);
+  f = start(srv, NULL);
+  dgw_mock_conn_drop(dgw_mock_last_conn(f->mock));
+  xadd(srv, NULL, 0, "id", "after-drop", "op", "presence", "d",
+       PRESENCE("after-drop"), NULL);
+  assert_true(fx_wait_for(f, fx_is_resumed, 5));
+  assert_true(wait_reply(f, srv, "dgw:{t}:replies:after-drop"));
+  assert_true(
+      reply_field(srv, "dgw:{t}:replies:after-drop", "status", v, sizeof(v)));
+  assert_string_equal(v, "ok");
+  assert_int_equal(activity_seen(f, "after-drop"), 1);
+  fx_free(f);
+  redis_server_free(srv);
+}
+
+/* The GUILD_MEMBERS intent, for all-members requests. */
+static void members_intent(struct fx *f) {
+  assert_int_equal(dgw_options_set_intents(f->opt, 513 | (1 << 1)), DGW_OK);
+}
+
+/* Input: two all-members requests for one guild in a row.  The first is
+ * answered with every member (5, one chunk); the mock answers the second
+ * RATE_LIMITED, and its reply is error rate_limited with Discord's
+ * retry_after in result. */
+static void test_members_rate_limited(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  struct dgw_mock_config mc;
+  struct fx *f;
+  char v[4096];
+  static const char all[] =
+      "{\"guild_id\":\"81384788765712384\",\"query\":\"\",\"limit\":0}";
+
+  (void)state;
+  assert_non_null(srv);
+  memset(&mc, 0, sizeof(mc));
+  mc.members_per_guild = 5;
+  f = start_with(srv, members_intent, &mc);
+  xadd(srv, NULL, 0, "id", "all1", "op", "request_members", "d", all, NULL);
+  xadd(srv, NULL, 0, "id", "all2", "op", "request_members", "d", all, NULL);
+  assert_true(wait_reply(f, srv, "dgw:{t}:replies:all1"));
+  assert_true(wait_reply(f, srv, "dgw:{t}:replies:all2"));
+  assert_true(reply_field(srv, "dgw:{t}:replies:all1", "result", v, sizeof(v)));
+  assert_non_null(strstr(v, "\"username\":\"user4\""));
+  assert_true(reply_field(srv, "dgw:{t}:replies:all2", "error", v, sizeof(v)));
+  assert_string_equal(v, "rate_limited");
+  assert_true(reply_field(srv, "dgw:{t}:replies:all2", "result", v, sizeof(v)));
+  assert_non_null(strstr(v, "retry_after"));
+  fx_free(f);
+  redis_server_free(srv);
+}
+
 static void two_shards(struct fx *f) {
   assert_int_equal(dgw_options_set_shards(f->opt, 0, 2, 2), DGW_OK);
 }
@@ -569,6 +690,9 @@ int main(void) {
       cmocka_unit_test(test_workers_answer_pings),
       cmocka_unit_test(test_rate_limit_respected),
       cmocka_unit_test(test_two_shards_takeover),
+      cmocka_unit_test(test_session_lost),
+      cmocka_unit_test(test_waits_for_resume),
+      cmocka_unit_test(test_members_rate_limited),
       cmocka_unit_test(test_bad_config),
   };
   ignore_sigpipe();

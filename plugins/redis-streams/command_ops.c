@@ -221,7 +221,5 @@ int command_send(const struct dgw_plugin_host *h, struct dgw_gateway *gw,
     *code = "too_large";
   else if (rv == DGW_ERR_QUEUE_FULL)
     *code = "queue_full";
-  else if (rv == DGW_ERR_STATE)
-    *code = "not_ready";
   return rv;
 }

@@ -473,6 +473,17 @@ static int run_entry(struct cshard *sh, const struct centry *e) {
       return 1;
     }
     c->runs = run->next;
+    if (rv == DGW_ERR_STATE) {
+      /* The shard stopped (closed, fatal): not this command's fault.  It
+       * stays in the stream for the next process that runs the shard. */
+      c->host->log(c->host, DGW_LOG_INFO,
+                   "commands: shard %u is not running: entry %s left in the "
+                   "stream",
+                   (unsigned)sh->shard_id, e->entry);
+      free(run);
+      shard_leave(sh);
+      return 0;
+    }
   }
   reply_error(run, code, why);
   free(run);
@@ -488,6 +499,13 @@ static void pump(struct cshard *sh) {
          !sh->c->closing) {
     struct centry *e = sh->head;
     unsigned gen = sh->gen;
+
+    if (sh->c->host->gateway_state(sh->gw) != DGW_STATE_READY) {
+      /* Not READY (reconnecting, closed): what was read is read again
+       * from the acknowledged id once it is. */
+      shard_leave(sh);
+      break;
+    }
 
     sh->head = e->next;
     if (sh->head == NULL)

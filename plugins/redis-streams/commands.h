@@ -44,8 +44,9 @@ void commands_free(struct commands *c);
  * with completion `on_sent` (and, for request_members, `on_members`),
  * both with `ud`.  Returns DGW_OK (the completion follows, possibly
  * before this returns) or the refusal, with `code` (the reply's error:
- * "invalid_argument", "unknown_op", "too_large", "queue_full",
- * "not_ready") and a sentence naming the field in `why`.
+ * "invalid_argument", "unknown_op", "too_large", "queue_full") and a
+ * sentence naming the field in `why`.  DGW_ERR_STATE (the shard is not
+ * running) is not the command's fault: the caller leaves it unanswered.
  */
 int command_send(const struct dgw_plugin_host *h, struct dgw_gateway *gw,
                  const char *op, const char *raw, size_t raw_len,
