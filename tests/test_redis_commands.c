@@ -511,6 +511,28 @@ static void test_members_rate_limited(void **state) {
   redis_server_free(srv);
 }
 
+/* Input: shard 0's commands key is a string, not a stream.  The plugin
+ * says so once, naming Redis's error, not on every retry (one each
+ * 100 ms). */
+static void test_commands_key_not_a_stream(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  redisContext *c;
+  redisReply *r;
+  struct fx *f;
+
+  (void)state;
+  assert_non_null(srv);
+  c = sync_connect(srv);
+  r = redisCommand(c, "SET %s oops", CMDS);
+  freeReplyObject(r);
+  redisFree(c);
+  f = start(srv, NULL);
+  run_for(f->base, 600);
+  assert_int_equal(fx_count_lines(f, "XREAD refused: WRONGTYPE"), 1);
+  fx_free(f);
+  redis_server_free(srv);
+}
+
 static void two_shards(struct fx *f) {
   assert_int_equal(dgw_options_set_shards(f->opt, 0, 2, 2), DGW_OK);
 }
@@ -693,6 +715,7 @@ int main(void) {
       cmocka_unit_test(test_session_lost),
       cmocka_unit_test(test_waits_for_resume),
       cmocka_unit_test(test_members_rate_limited),
+      cmocka_unit_test(test_commands_key_not_a_stream),
       cmocka_unit_test(test_bad_config),
   };
   ignore_sigpipe();

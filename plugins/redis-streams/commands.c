@@ -95,6 +95,7 @@ struct commands {
   struct cshard **shards; /* by index in the client, each allocated once */
   uint32_t nshards;
   int reading;
+  int read_refused; /* the last XREAD got an error reply (logged) */
   struct cout *out_head, *out_tail;
   int out_busy;
   struct crun *runs;
@@ -589,8 +590,12 @@ static void on_read(struct dgw_redis *r, redisReply *reply, const char *err,
     c->shards[i]->in_read = 0;
   if (c->closing)
     return;
-  if (err != NULL && reply != NULL)
-    c->host->log(c->host, DGW_LOG_ERROR, "commands: XREAD refused: %s", err);
+  if (err != NULL && reply != NULL && !c->read_refused) /* once a streak */
+    c->host->log(c->host, DGW_LOG_ERROR,
+                 "commands: XREAD refused: %s (is a commands key not a "
+                 "stream?); trying again every %d ms",
+                 err, TICK_MS);
+  c->read_refused = err != NULL && reply != NULL;
   if (reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
     for (size_t s = 0; s < reply->elements; s++) {
       const redisReply *st = reply->element[s];
