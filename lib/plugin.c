@@ -385,6 +385,13 @@ static void host_init(struct plugin *p) {
   h->gateway_pause = host_gateway_pause;
   h->gateway_release = host_gateway_release;
   h->gateway_paused = host_gateway_paused;
+  h->gateway_send_json_cb = dgw_gateway_send_json_cb;
+  h->update_presence_args = dgw_gateway_update_presence_args;
+  h->update_voice_state_args = dgw_gateway_update_voice_state_args;
+  h->request_members_args = dgw_gateway_request_members_args;
+  h->request_soundboard_sounds_args =
+      dgw_gateway_request_soundboard_sounds_args;
+  h->request_channel_info_args = dgw_gateway_request_channel_info_args;
 }
 
 /* ------------------------------------------------------------ loading */

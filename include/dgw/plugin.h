@@ -338,6 +338,32 @@ struct dgw_plugin_host {
   /** 1 while `gw` is paused (by any plugin), else 0. */
   int (*gateway_paused)(const struct dgw_plugin_host *host,
                         const struct dgw_gateway *gw);
+
+  /* --- Commands with a completion (added after holding a shard back:
+   * check them with DGW_PLUGIN_HOST_HAS).  As dgw_gateway_send_json_cb()
+   * and the dgw_gateway_*_args() calls in <dgw/dgw.h>: checked, sent or
+   * queued under the shard's send rate limit, and `on_sent` called
+   * exactly once for every command accepted (DGW_OK), with the outcome
+   * (written, or dropped and why).  For a plugin that must know when a
+   * command left, e.g. to acknowledge it to a broker (redis-streams'
+   * command streams, docs/streams.md). */
+  int (*gateway_send_json_cb)(struct dgw_gateway *gw, const char *json,
+                              size_t len, dgw_sent_fn on_sent, void *user_data);
+  int (*update_presence_args)(struct dgw_gateway *gw,
+                              const struct dgw_presence_args *args, char *why,
+                              size_t why_size);
+  int (*update_voice_state_args)(struct dgw_gateway *gw,
+                                 const struct dgw_voice_state_args *args,
+                                 char *why, size_t why_size);
+  int (*request_members_args)(struct dgw_gateway *gw,
+                              const struct dgw_member_request_args *args,
+                              char *why, size_t why_size);
+  int (*request_soundboard_sounds_args)(struct dgw_gateway *gw,
+                                        const struct dgw_soundboard_args *args,
+                                        char *why, size_t why_size);
+  int (*request_channel_info_args)(struct dgw_gateway *gw,
+                                   const struct dgw_channel_info_args *args,
+                                   char *why, size_t why_size);
 };
 
 /** Nonzero when the host table `host` has member `member` (a plugin built

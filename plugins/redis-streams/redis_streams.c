@@ -39,6 +39,7 @@
 
 #include <dgw/plugin.h>
 
+#include "commands.h"
 #include "redis.h"
 #include "why.h"
 
@@ -83,6 +84,10 @@ struct streams {
   int paused;
   uint64_t pauses;
   size_t peak_buffered;
+  /* Command streams (commands.c; docs/streams.md), when configured. */
+  int want_commands;
+  long long reply_ttl_ms;
+  struct commands *commands;
 };
 
 /* Pause at 3/4 of the bound, release under 1/4: a single event larger
@@ -365,8 +370,9 @@ static int configure(struct streams *st, const char *config_json,
                      const char **url) {
   const struct dgw_plugin_host *h = st->host;
   static const char *const known[] = {
-      "redis",  "name",        "layout",           "events",
-      "maxlen", "max_pending", "max_buffer_bytes", NULL};
+      "redis",        "name",        "layout",           "events",
+      "maxlen",       "max_pending", "max_buffer_bytes", "commands",
+      "reply_ttl_ms", NULL};
   struct json_object *cfg = json_tokener_parse(config_json), *v;
   long long pending = DEFAULT_MAX_PENDING, buffer = DEFAULT_MAX_BUFFER;
   int subscribed = 0, rv = -1;
@@ -422,6 +428,16 @@ static int configure(struct streams *st, const char *config_json,
       get_int(h, cfg, "max_pending", 1, 1000000, &pending) < 0 ||
       get_int(h, cfg, "max_buffer_bytes", 4096, INT64_MAX, &buffer) < 0)
     goto out;
+  st->reply_ttl_ms = 600000;
+  if (get_int(h, cfg, "reply_ttl_ms", 1000, INT64_MAX, &st->reply_ttl_ms) < 0)
+    goto out;
+  if (json_object_object_get_ex(cfg, "commands", &v)) {
+    if (!json_object_is_type(v, json_type_boolean)) {
+      h->log(h, DGW_LOG_ERROR, "config: \"commands\" must be true or false");
+      goto out;
+    }
+    st->want_commands = json_object_get_boolean(v);
+  }
   st->max_pending = (uint32_t)pending;
   st->max_buffer = (size_t)buffer;
   if (json_object_object_get_ex(cfg, "events", &v)) {
@@ -487,6 +503,15 @@ static int streams_init(const struct dgw_plugin_host *host,
     free(st);
     return -1;
   }
+  if (st->want_commands && (st->commands = commands_new(
+                                host, url, st->name, (uint64_t)st->reply_ttl_ms,
+                                why, sizeof(why))) == NULL) {
+    host->log(host, DGW_LOG_ERROR, "config: \"commands\": %s", why);
+    redis_free(st->redis);
+    free((char *)url);
+    free(st);
+    return -1;
+  }
   host->log(host, DGW_LOG_INFO, "storing events in %s, %s",
             redis_describe(st->redis),
             st->per_event ? "one stream per event" : "one stream");
@@ -500,6 +525,7 @@ static void streams_fini(void *state) {
   uint64_t lost = 0;
 
   st->closing = 1;
+  commands_free(st->commands);
   redis_free(st->redis);
   while (st->head != NULL) {
     struct entry *e = st->head;

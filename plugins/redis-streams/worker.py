@@ -1,17 +1,26 @@
 #!/usr/bin/python3
 """A worker for the redis-streams plugin: reads events from the stream in a
 consumer group, deduplicates on (session, s) (delivery is at-least-once),
-and acknowledges them.  Run several with the same group to share the work.
+acknowledges them, and answers a "!ping" message with a presence update
+sent back through the command stream of the message's shard (docs/streams.md).
+Run several with the same group to share the work.
 
     worker.py --url unix:///run/redis.sock --name mybot --group bots \
-              [--consumer NAME] [--count N] [--timeout SECONDS]
+              [--consumer NAME] [--count N] [--timeout SECONDS] \
+              [--shards N] [--pong TEXT] [--no-answer]
 
 Prints one JSON line per new event: {"t":..., "s":..., "shard":...,
 "session":..., "d":<the raw d>} and exits after --count events (or on
---timeout seconds without one).  Needs Debian's python3-redis.
+--timeout seconds without one).  For each "!ping" it XADDs
 
-Commands back to the gateway (issue 13, item 3) do not exist yet: this
-worker only consumes.
+    dgw:{NAME}:commands:SHARD  id ping-CONSUMER-MSGID  op presence
+                               d {"status":"online","activities":
+                                  [{"name":"PONG-MSGID","type":0}], ...}
+
+where SHARD = (guild_id >> 22) % --shards (0 for a direct message), and
+says so on stderr ("command ID to shard N").  The outcome arrives in
+dgw:{NAME}:replies:ID (status ok, or status error with error and why).
+Needs Debian's python3-redis.
 """
 import argparse
 import json
@@ -23,6 +32,28 @@ except ImportError:
     sys.exit("worker.py needs the redis module: apt-get install python3-redis")
 
 
+def shard_of(d, shards):
+    """The shard that owns the message's guild: (guild_id >> 22) % shards."""
+    gid = d.get("guild_id")
+    return (int(gid) >> 22) % shards if gid else 0
+
+
+def answer_ping(r, a, d):
+    """XADDs a presence update for a "!ping" message to its shard's
+    command stream; returns the command's id."""
+    cid = "ping-%s-%s" % (a.consumer, d.get("id", "0"))
+    shard = shard_of(d, a.shards)
+    presence = {"status": "online", "since": None, "afk": False,
+                "activities": [{"name": "%s-%s" % (a.pong, d.get("id", "0")),
+                                "type": 0}]}
+    r.xadd("dgw:{%s}:commands:%d" % (a.name, shard),
+           {"id": cid, "op": "presence", "shard": str(shard),
+            "d": json.dumps(presence, separators=(",", ":"))})
+    print("command %s to shard %d" % (cid, shard), file=sys.stderr,
+          flush=True)
+    return cid
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
@@ -31,6 +62,9 @@ def main():
     ap.add_argument("--consumer", default="worker-1")
     ap.add_argument("--count", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=10.0)
+    ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--pong", default="pong")
+    ap.add_argument("--no-answer", action="store_true")
     a = ap.parse_args()
 
     r = redis.Redis.from_url(a.url)
@@ -53,13 +87,20 @@ def main():
                 if key not in seen:
                     seen.add(key)
                     done += 1
+                    d = json.loads(f[b"d"])
                     print(json.dumps({
                         "t": f[b"t"].decode(),
                         "s": int(f[b"s"]),
                         "shard": int(f[b"shard"]),
                         "session": f[b"session"].decode(),
-                        "d": json.loads(f[b"d"]),
+                        "d": d,
                     }), flush=True)
+                    if (not a.no_answer and f[b"t"] == b"MESSAGE_CREATE"
+                            and isinstance(d, dict)
+                            and d.get("content") == "!ping"):
+                        answer_ping(r, a, d)
+                # Acknowledged after its command is in Redis: a worker that
+                # dies before gets the message again (at-least-once).
                 r.xack(stream, a.group, entry_id)
     return 0
 
