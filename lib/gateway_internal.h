@@ -49,11 +49,14 @@ struct dgw_gateway {
   struct event *identify_ev; /* the identify queue's grant */
   struct dgw_sender *sender; /* rate limit and command queue */
 
-  int opened;    /* the current connection got past the upgrade */
-  int in_lost;   /* lost() is telling the owner */
-  int retry_now; /* terminate() asked for an immediate reconnect */
-  int pacing;    /* 1: waiting for gateway_grant_connect(); 2: granted */
-  char *self_id; /* the bot's user id, from READY */
+  int opened;       /* the current connection got past the upgrade */
+  int in_lost;      /* lost() is telling the owner */
+  int retry_now;    /* terminate() asked for an immediate reconnect */
+  int pacing;       /* 1: waiting for gateway_grant_connect(); 2: granted */
+  int lazy;         /* enum shard_lazy (gateway_lazy.c) */
+  int lazy_granted; /* lazy: the grant came before HELLO */
+  struct event *lazy_ev; /* lazy: connect now (made on first use) */
+  char *self_id;         /* the bot's user id, from READY */
   struct shard_counters counters;
   /* Held back from above (gateway_hold.c): the number of holders, since
    * when, and whether the heart was stopped or the limit armed for it. */
@@ -115,6 +118,32 @@ void shard_leave_and_resume(struct dgw_gateway *gw, int err,
 /* The shard's sender (gateway_send.c): writes on gw->ws, its drain timer
  * inside the owner's guard.  NULL with *err on failure. */
 struct dgw_sender *gateway_sender_new(struct dgw_gateway *gw, int *err);
+
+/* Lazy connect (gateway_lazy.c). */
+enum shard_lazy {
+  SHARD_LAZY_NONE,    /* not waiting in the identify line without a socket */
+  SHARD_LAZY_WAITING, /* in line (early()), no connection yet */
+  SHARD_LAZY_WOKEN,   /* its turn is near: connecting or at HELLO */
+};
+
+/* Before a connection attempt: a shard with no session to resume, lazy
+ * connect on and an identify queue that can say when its turn is near
+ * joins the line and waits without a socket (returns 1); 0: connect now. */
+int shard_lazy_wait(struct dgw_gateway *gw);
+
+/* The identify grant came (from identify_ev): 1 when the shard is lazy and
+ * not at HELLO yet (it keeps the grant, connects if it was still waiting,
+ * and IDENTIFYs at HELLO); 0: IDENTIFY now as ever. */
+int shard_lazy_grant(struct dgw_gateway *gw);
+
+/* HELLO on a connection that must IDENTIFY: 1 when the shard is already
+ * in line (it IDENTIFYs now when granted, else at the grant); 0: ask the
+ * queue now. */
+int shard_lazy_hello(struct dgw_gateway *gw);
+
+/* The connection went away, the IDENTIFY was written, or the shard
+ * closed: out of the line (the owner's identify_cancel does the queue). */
+void shard_lazy_reset(struct dgw_gateway *gw);
 
 /* Holding back (gateway_hold.c).  1 while some holder holds the shard. */
 static inline int shard_held(const struct dgw_gateway *gw) {
