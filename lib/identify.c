@@ -2,7 +2,8 @@
  * IDENTIFY per bucket per window, within the daily session-start budget.
  * A bucket's window runs from the moment its IDENTIFY was written (the
  * shard's sent()), and the bucket grants nothing while a grant waits for
- * that write. */
+ * that write.  Early waiters (lazy connect) stand in line like the others
+ * and are woken (near()) once their expected grant is within their lead. */
 #include "config.h"
 
 #include <stdio.h>

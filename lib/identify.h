@@ -23,7 +23,8 @@
 
 #include <dgw/dgw.h>
 
-/* Called when `shard` may IDENTIFY now. */
+/* Called when `shard` may IDENTIFY now (also the type of early()'s
+ * near(): `shard`'s turn is near). */
 typedef void (*dgw_identify_grant_fn)(void *shard, void *user_data);
 
 struct dgw_identify_queue {

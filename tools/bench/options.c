@@ -15,37 +15,42 @@
 const char *const bench_setup_key[NSETUPS] = {"none", "raw", "parsed"};
 
 static void usage(FILE *out) {
-  fputs("usage: dgw-bench [OPTION]...\n"
-        "Measure dgw's throughput against its limits, latency, and idle "
-        "shards.\n"
-        "\n"
-        "  --events N         dispatches in the throughput stream (150000)\n"
-        "  --seed N           corpus seed (1)\n"
-        "  --repeat N         rounds of limits and runs, best kept (5)\n"
-        "  --large N          GUILD_CREATEs in the stream (4)\n"
-        "  --large-members N  members of the first of them (2500; each next\n"
-        "                     has 997 more)\n"
-        "  --shards N         idle shards (1000)\n"
-        "  --heartbeat MS     the shards' heartbeat interval (5000)\n"
-        "  --idle S           seconds the shards are watched idle (6)\n"
-        "  --latency-rate R   events per second of the latency run (20000)\n"
-        "  --latency-seconds S  length of each latency run (2)\n"
-        "  --only LIST        comma-separated subset of\n"
-        "                     limits,throughput,latency,shards\n"
-        "  --setups LIST      handler setups of the throughput part, a subset\n"
-        "                     of none,raw,parsed (all; for profiling)\n"
-        "  --no-tls           skip the TLS runs\n"
-        "  --no-zstd          skip the zstd-stream runs beside the zlib ones\n"
-        "  --no-cluster       skip the cluster runs (firehose on/off, failover)\n"
-        "  --json             print JSON instead of the table\n"
-        "  --json-file PATH   also write the JSON to PATH\n"
-        "  --help             this text\n"
-        "\n"
-        "The openssl command (OPENSSL in the environment, else openssl) makes\n"
-        "the TLS certificates in a temporary directory.  With DGW_BENCH_TRACE\n"
-        "set, the shards part prints each second how late the event loops of\n"
-        "the shards' and the mock's processes ran, and their CPU.\n",
-        out);
+  fputs(
+      "usage: dgw-bench [OPTION]...\n"
+      "Measure dgw's throughput against its limits, latency, and idle "
+      "shards.\n"
+      "\n"
+      "  --events N         dispatches in the throughput stream (150000)\n"
+      "  --seed N           corpus seed (1)\n"
+      "  --repeat N         rounds of limits and runs, best kept (5)\n"
+      "  --large N          GUILD_CREATEs in the stream (4)\n"
+      "  --large-members N  members of the first of them (2500; each next\n"
+      "                     has 997 more)\n"
+      "  --shards N         idle shards (1000)\n"
+      "  --heartbeat MS     the shards' heartbeat interval (5000)\n"
+      "  --idle S           seconds the shards are watched idle (6)\n"
+      "  --latency-rate R   events per second of the latency run (20000)\n"
+      "  --latency-seconds S  length of each latency run (2)\n"
+      "  --only LIST        comma-separated subset of\n"
+      "                     limits,throughput,latency,shards,lazy\n"
+      "  --lazy-shards N    shards of the lazy part, one identify bucket "
+      "(2500)\n"
+      "  --lazy-window MS   their identify window (10)\n"
+      "  --lazy-lead MS     the lazy connect lead (5)\n"
+      "  --setups LIST      handler setups of the throughput part, a subset\n"
+      "                     of none,raw,parsed (all; for profiling)\n"
+      "  --no-tls           skip the TLS runs\n"
+      "  --no-zstd          skip the zstd-stream runs beside the zlib ones\n"
+      "  --no-cluster       skip the cluster runs (firehose on/off, failover)\n"
+      "  --json             print JSON instead of the table\n"
+      "  --json-file PATH   also write the JSON to PATH\n"
+      "  --help             this text\n"
+      "\n"
+      "The openssl command (OPENSSL in the environment, else openssl) makes\n"
+      "the TLS certificates in a temporary directory.  With DGW_BENCH_TRACE\n"
+      "set, the shards part prints each second how late the event loops of\n"
+      "the shards' and the mock's processes ran, and their CPU.\n",
+      out);
 }
 
 static uint64_t parse_num(const char *s, const char *what) {
@@ -64,6 +69,7 @@ static void parse_only(struct options *o, const char *list) {
   char *save = NULL;
 
   o->do_limits = o->do_throughput = o->do_latency = o->do_shards = 0;
+  o->do_lazy = 0;
   snprintf(buf, sizeof buf, "%s", list);
   for (char *t = strtok_r(buf, ",", &save); t != NULL;
        t = strtok_r(NULL, ",", &save)) {
@@ -75,6 +81,8 @@ static void parse_only(struct options *o, const char *list) {
       o->do_latency = 1;
     else if (strcmp(t, "shards") == 0)
       o->do_shards = 1;
+    else if (strcmp(t, "lazy") == 0)
+      o->do_lazy = 1;
     else
       die("unknown part for --only: %s", t);
   }
@@ -118,6 +126,9 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
     O_JSON_FILE,
     O_SETUPS,
     O_HELP,
+    O_LAZY_SHARDS,
+    O_LAZY_WINDOW,
+    O_LAZY_LEAD,
   };
   static const struct option longopts[] = {
       {"events", required_argument, NULL, O_EVENTS},
@@ -138,6 +149,9 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
       {"json", no_argument, NULL, O_JSON},
       {"json-file", required_argument, NULL, O_JSON_FILE},
       {"help", no_argument, NULL, O_HELP},
+      {"lazy-shards", required_argument, NULL, O_LAZY_SHARDS},
+      {"lazy-window", required_argument, NULL, O_LAZY_WINDOW},
+      {"lazy-lead", required_argument, NULL, O_LAZY_LEAD},
       {NULL, 0, NULL, 0},
   };
   int c;
@@ -159,6 +173,10 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
   o->cluster = 1;
 #endif
   o->do_limits = o->do_throughput = o->do_latency = o->do_shards = 1;
+  o->do_lazy = 1;
+  o->lazy_shards = 2500;
+  o->lazy_window_ms = 10;
+  o->lazy_lead_ms = 5;
   for (int k = 0; k < NSETUPS; k++)
     o->setups[k] = 1;
   o->openssl = getenv("OPENSSL") != NULL && getenv("OPENSSL")[0] != '\0'
@@ -216,6 +234,19 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
       break;
     case O_JSON_FILE:
       o->json_file = optarg;
+      break;
+    case O_LAZY_SHARDS:
+      o->lazy_shards = (uint32_t)parse_num(optarg, "--lazy-shards");
+      if (o->lazy_shards < 2)
+        die("--lazy-shards: at least 2");
+      break;
+    case O_LAZY_WINDOW:
+      o->lazy_window_ms = (uint32_t)parse_num(optarg, "--lazy-window");
+      if (o->lazy_window_ms == 0)
+        die("--lazy-window: at least 1");
+      break;
+    case O_LAZY_LEAD:
+      o->lazy_lead_ms = (uint32_t)parse_num(optarg, "--lazy-lead");
       break;
     case O_HELP:
       usage(stdout);
