@@ -182,16 +182,7 @@ static void owner_identify_request(void *owner, struct dgw_gateway *gw) {
 
 static int owner_identify_early(void *owner, struct dgw_gateway *gw,
                                 uint32_t lead_ms) {
-  if (!client_identify_early(owner, gw, lead_ms))
-    return 0;
-  gateway_obs(gw)->identify_waits++; /* in line, not granted at once */
-  return 1;
-}
-
-static void owner_connect_done(void *owner, struct dgw_gateway *gw) {
-  struct dgw_client *c = owner;
-
-  dgw_pacer_release(c->pacer, gw); /* the identify queue paces it now */
+  return client_identify_early(owner, gw, lead_ms);
 }
 
 static void owner_identify_cancel(void *owner, struct dgw_gateway *gw) {
@@ -243,7 +234,6 @@ const struct shard_owner_ops client_shard_ops = {
     owner_connect_request,
     owner_identify_sent,
     owner_identify_early,
-    owner_connect_done,
 };
 
 struct dgw_client *dgw_gateway_client(struct dgw_gateway *gw) {

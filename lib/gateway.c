@@ -288,7 +288,7 @@ static void on_hello(struct dgw_gateway *gw, const struct dgw_envelope *env) {
   dgw_kokoro_start(gw->kokoro, (uint32_t)interval, random01(gw));
   if (a.what == DGW_SESSION_RESUME)
     send_resume(gw);
-  else if (!shard_lazy_hello(gw)) /* gateway_lazy.c: in line already? */
+  else /* a lazy shard keeps its place in line (gateway_lazy.c) */
     gw->ops->identify_request(gw->owner, gw);
 }
 
@@ -349,8 +349,7 @@ static void identify_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
   shard_enter(gw);
-  if (!shard_lazy_grant(gw)) /* lazy, before HELLO: kept for it */
-    gateway_identify_now(gw);
+  gateway_identify_now(gw);
   shard_leave(gw);
 }
 

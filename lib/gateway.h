@@ -127,14 +127,10 @@ struct shard_owner_ops {
   void (*identify_sent)(void *owner, struct dgw_gateway *gw);
   /* Lazy connect: the shard has no connection and no session; put it in
    * the identify line now and call gateway_lazy_near() when its turn is
-   * within `lead_ms`.  The grant still comes by gateway_grant_identify(),
-   * possibly before HELLO.  Returns 0 when the queue cannot say (the
+   * within `lead_ms`.  At HELLO it asks with identify_request() as any
+   * shard, keeping its place.  Returns 0 when the queue cannot say (the
    * shard connects now and asks at HELLO).  May be NULL: the same. */
   int (*identify_early)(void *owner, struct dgw_gateway *gw, uint32_t lead_ms);
-  /* A lazy shard reached HELLO and waits in the identify line it joined
-   * before connecting: its connection attempt is through (its pacing
-   * slot is free).  May be NULL. */
-  void (*connect_done)(void *owner, struct dgw_gateway *gw);
 };
 
 /* Creates a shard from `cfg` (copied), idle, reporting to `ops` (static,

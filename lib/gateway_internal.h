@@ -49,12 +49,11 @@ struct dgw_gateway {
   struct event *identify_ev; /* the identify queue's grant */
   struct dgw_sender *sender; /* rate limit and command queue */
 
-  int opened;       /* the current connection got past the upgrade */
-  int in_lost;      /* lost() is telling the owner */
-  int retry_now;    /* terminate() asked for an immediate reconnect */
-  int pacing;       /* 1: waiting for gateway_grant_connect(); 2: granted */
-  int lazy;         /* enum shard_lazy (gateway_lazy.c) */
-  int lazy_granted; /* lazy: the grant came before HELLO */
+  int opened;    /* the current connection got past the upgrade */
+  int in_lost;   /* lost() is telling the owner */
+  int retry_now; /* terminate() asked for an immediate reconnect */
+  int pacing;    /* 1: waiting for gateway_grant_connect(); 2: granted */
+  int lazy;      /* enum shard_lazy (gateway_lazy.c) */
   struct event *lazy_ev; /* lazy: connect now (made on first use) */
   char *self_id;         /* the bot's user id, from READY */
   struct shard_counters counters;
@@ -131,18 +130,8 @@ enum shard_lazy {
  * joins the line and waits without a socket (returns 1); 0: connect now. */
 int shard_lazy_wait(struct dgw_gateway *gw);
 
-/* The identify grant came (from identify_ev): 1 when the shard is lazy and
- * not at HELLO yet (it keeps the grant, connects if it was still waiting,
- * and IDENTIFYs at HELLO); 0: IDENTIFY now as ever. */
-int shard_lazy_grant(struct dgw_gateway *gw);
-
-/* HELLO on a connection that must IDENTIFY: 1 when the shard is already
- * in line (it IDENTIFYs now when granted, else at the grant); 0: ask the
- * queue now. */
-int shard_lazy_hello(struct dgw_gateway *gw);
-
 /* The connection went away, the IDENTIFY was written, or the shard
- * closed: out of the line (the owner's identify_cancel does the queue). */
+ * closed: no longer lazy (the owner's identify_cancel leaves the line). */
 void shard_lazy_reset(struct dgw_gateway *gw);
 
 /* Holding back (gateway_hold.c).  1 while some holder holds the shard. */

@@ -3,11 +3,13 @@
  * not open its connection until its identify turn is near.  It joins the
  * identify queue first (the queue's optional early()), waits without a
  * socket, and connects when the queue says its grant is expected within
- * the lead (dgw_options_set_lazy_connect()).  A grant that comes before
- * HELLO is kept and used at HELLO; a connection lost before it is used
- * cancels it as ever (lost() in gateway.c).  A shard with a session
- * RESUMEs and connects at once; a queue without early() (the shared Redis
- * one) keeps the old way: connect, then ask at HELLO.
+ * the lead (dgw_options_set_lazy_connect()).  At HELLO it asks the queue
+ * as any shard does and keeps its place in line; the queue grants it
+ * nothing before that, so IDENTIFY still goes out only on a grant, at
+ * HELLO or later.  A connection lost on the way leaves the line (lost()
+ * cancels, gateway.c).  A shard with a session RESUMEs and connects at
+ * once; a queue without early() (the shared Redis one) keeps the old
+ * way: connect, then ask at HELLO.
  */
 #include "config.h"
 
@@ -19,23 +21,23 @@
 #include "gateway_internal.h"
 #include "session.h"
 
-/* Its turn is near (or came): connect from the loop, through the pacer
- * like any attempt (with many buckets many wake at once); a shard that
- * got a connection meanwhile (terminate, or it woke inside early()) or
- * was closed does nothing more. */
+/* Its turn is near: connect from the loop, through the pacer like any
+ * attempt (with many buckets many wake at once).  A shard that got a
+ * connection meanwhile (terminate, or it woke inside early()) or was
+ * closed does nothing more. */
 static void wake_cb(evutil_socket_t fd, short what, void *arg) {
   struct dgw_gateway *gw = arg;
 
   (void)fd;
   (void)what;
   shard_enter(gw);
-  if (gw->lazy == SHARD_LAZY_WOKEN && gw->ws == NULL &&
+  if (gw->lazy == SHARD_LAZY_WOKEN && gw->ws == NULL && gw->pacing == 0 &&
       (gw->state == DGW_STATE_IDLE || gw->state == DGW_STATE_BACKOFF ||
        gw->state == DGW_STATE_OFFLINE)) {
-    shard_log(gw, DGW_LOG_DEBUG, "shard %u: identify turn near: connecting%s",
-              gw->cfg.shard_id, gw->lazy_granted ? " (already granted)" : "");
+    shard_log(gw, DGW_LOG_DEBUG, "shard %u: identify turn near: connecting",
+              gw->cfg.shard_id);
     evtimer_del(gw->timer);
-    shard_connect_paced(gw); /* many buckets may wake many at once */
+    shard_connect_paced(gw);
   }
   shard_leave(gw);
 }
@@ -52,13 +54,12 @@ int shard_lazy_wait(struct dgw_gateway *gw) {
       (gw->lazy_ev = event_new(gw->cfg.base, -1, 0, wake_cb, gw)) == NULL)
     return 0;
   gw->lazy = SHARD_LAZY_WAITING;
-  gw->lazy_granted = 0;
   if (!gw->ops->identify_early(gw->owner, gw, gw->cfg.lazy_lead_ms)) {
     gw->lazy = SHARD_LAZY_NONE; /* the queue cannot say: connect now */
     return 0;
   }
   if (gw->lazy != SHARD_LAZY_WAITING)
-    return 0; /* its turn is near already: connect now, as before */
+    return 0; /* its turn is now: connect at once, as before */
   shard_log(gw, DGW_LOG_DEBUG,
             "shard %u: waiting for its identify turn before connecting",
             gw->cfg.shard_id);
@@ -72,29 +73,6 @@ void gateway_lazy_near(struct dgw_gateway *gw) {
   event_active(gw->lazy_ev, EV_TIMEOUT, 0);
 }
 
-int shard_lazy_grant(struct dgw_gateway *gw) {
-  if (gw->lazy == SHARD_LAZY_NONE ||
-      (gw->state == DGW_STATE_HELLO && gw->ws != NULL))
-    return 0; /* IDENTIFY now (or nothing: the connection went away) */
-  gw->lazy_granted = 1;  /* used at HELLO */
-  gateway_lazy_near(gw); /* a turn sooner than expected */
-  return 1;
-}
-
-int shard_lazy_hello(struct dgw_gateway *gw) {
-  if (gw->lazy == SHARD_LAZY_NONE)
-    return 0; /* not in line: ask now */
-  gw->lazy = SHARD_LAZY_WOKEN;
-  if (gw->ops->connect_done != NULL) /* in line: the pacing slot is free */
-    gw->ops->connect_done(gw->owner, gw);
-  /* Granted already: IDENTIFY from identify_ev, as a grant given at HELLO
-   * would be (never inside the read that brought HELLO). */
-  if (gw->lazy_granted)
-    gateway_grant_identify(gw);
-  return 1; /* else the grant comes through identify_ev */
-}
-
 void shard_lazy_reset(struct dgw_gateway *gw) {
   gw->lazy = SHARD_LAZY_NONE;
-  gw->lazy_granted = 0;
 }

@@ -15,11 +15,13 @@
 struct waiter {
   struct waiter *next;
   void *shard;
-  /* early(): not connected yet; near() not called yet while asleep. */
+  /* early(): near() not called yet while asleep; not ready (granted
+   * nothing) until the shard's request() says it is connected. */
   dgw_identify_grant_fn near;
   void *near_data;
   uint32_t lead_ms;
   int asleep;
+  int ready;
 };
 
 struct bucket {
@@ -132,6 +134,8 @@ static void run(struct local_queue *q) {
       continue;
     if (b->started && now - b->start_ms < q->lim.window_ms)
       continue;
+    if (!b->head->ready)
+      continue; /* an early shard still connecting: woken below */
     w = b->head;
     b->head = w->next;
     if (b->head == NULL)
@@ -145,10 +149,6 @@ static void run(struct local_queue *q) {
     if (q->lim.remaining > 0)
       q->lim.remaining--;
     q->granted++;
-    if (w->asleep) { /* its turn came sooner than expected */
-      w->asleep = 0;
-      w->near(w->shard, w->near_data);
-    }
     q->grant(w->shard, q->user_data);
     free(w);
   }
@@ -176,6 +176,8 @@ static void schedule(struct local_queue *q) {
     wake_at = wake_near(q, b, now, 0);
     if (wake_at < next)
       next = wake_at;
+    if (b->pending == NULL && !b->head->ready)
+      continue; /* its request() or cancel() reschedules */
     if (b->pending != NULL)
       at = b->pending_since_ms + pending_max_ms(q);
     else
@@ -214,6 +216,7 @@ static struct waiter *enqueue(struct local_queue *q, void *shard,
   if (w == NULL)
     return NULL;
   w->shard = shard;
+  w->ready = 1;
   if (b->tail != NULL)
     b->tail->next = w;
   else
@@ -225,7 +228,17 @@ static struct waiter *enqueue(struct local_queue *q, void *shard,
 static void local_request(struct dgw_identify_queue *iface, void *shard,
                           uint32_t shard_id) {
   struct local_queue *q = (struct local_queue *)iface;
+  struct bucket *b = &q->buckets[shard_id % q->lim.max_concurrency];
 
+  /* An early shard, connected now, keeps its place in line (it is near
+   * the head: it was woken, or connected on its own). */
+  for (struct waiter *w = b->head; w != NULL; w = w->next)
+    if (w->shard == shard) {
+      w->ready = 1;
+      w->asleep = 0;
+      run(q);
+      return;
+    }
   if (enqueue(q, shard, shard_id) == NULL) {
     q->grant(shard, q->user_data); /* better early than never */
     return;
@@ -245,6 +258,7 @@ static int local_early(struct dgw_identify_queue *iface, void *shard,
   w->near_data = near_data;
   w->lead_ms = lead_ms;
   w->asleep = 1;
+  w->ready = 0;
   run(q);
   return 0;
 }

@@ -24,11 +24,28 @@
 struct calls {
   double near_at[8], grant_at[8];
   int nears, grants;
-  int near_before_grant; /* every grant found its near() already called */
+  int requested[8];
+  int grant_unasked;     /* a grant before the shard's request() */
   int max_woken_waiting; /* woken, not yet granted, at once */
   int done;
   struct dgw_identify_queue *q;
+  struct event *connect[8]; /* the shard "connects": request() */
 };
+
+struct shard_ev {
+  struct calls *c;
+  int i;
+};
+
+/* The shard is connected (HELLO): it asks, keeping its place. */
+static void q_connected(evutil_socket_t fd, short what, void *arg) {
+  struct shard_ev *s = arg;
+
+  (void)fd;
+  (void)what;
+  s->c->requested[s->i] = 1;
+  s->c->q->request(s->c->q, (void *)(intptr_t)(s->i + 1), 0);
+}
 
 static void q_near(void *shard, void *ud) {
   struct calls *c = ud;
@@ -38,6 +55,7 @@ static void q_near(void *shard, void *ud) {
   c->nears++;
   if (c->nears - c->grants > c->max_woken_waiting)
     c->max_woken_waiting = c->nears - c->grants;
+  event_active(c->connect[i], EV_TIMEOUT, 0); /* never inside the queue */
 }
 
 static void q_grant(void *shard, void *ud) {
@@ -45,8 +63,8 @@ static void q_grant(void *shard, void *ud) {
   int i = (int)(intptr_t)shard - 1;
 
   c->grant_at[i] = now_ms();
-  if (c->near_at[i] == 0)
-    c->near_before_grant = 0;
+  if (!c->requested[i])
+    c->grant_unasked = 1;
   c->grants++;
   /* Written at once: the bucket's window starts now. */
   c->q->sent(c->q, shard, (uint32_t)i);
@@ -54,34 +72,52 @@ static void q_grant(void *shard, void *ud) {
     c->done = 1;
 }
 
-/* Input: 4 early shards in one bucket, window 200 ms, lead 60 ms.  The
- * first is woken and granted at once; each next one is woken no sooner
- * than (window - lead) after the previous write, and before its grant:
- * never more than one woken shard waits for its grant.  Without early()
- * (NULL member) lazy connect could not work at all. */
+static struct shard_ev shard_evs[8];
+
+static void calls_init(struct calls *c, struct event_base *base) {
+  memset(c, 0, sizeof(*c));
+  for (int i = 0; i < 8; i++) {
+    shard_evs[i].c = c;
+    shard_evs[i].i = i;
+    c->connect[i] = event_new(base, -1, 0, q_connected, &shard_evs[i]);
+  }
+}
+
+static void calls_free(struct calls *c) {
+  for (int i = 0; i < 8; i++)
+    event_free(c->connect[i]);
+}
+
+/* Input: 4 early shards in one bucket, window 200 ms, lead 60 ms; each
+ * asks (request()) once woken.  The first is woken at once; each next one
+ * no sooner than (window - lead) after the previous write; none is
+ * granted before it asked; never more than one woken shard waits for its
+ * grant.  Without early() (NULL member) lazy connect cannot work. */
 static void test_queue_wakes_near_the_turn(void **state) {
   struct event_base *base = event_base_new();
   struct dgw_identify_limits lim = {1, 200, -1, 0, 0};
-  struct calls c = {.near_before_grant = 1};
+  struct calls c;
 
   (void)state;
+  calls_init(&c, base);
   c.q = dgw_identify_local_new(base, &lim, q_grant, &c, NULL, NULL);
   assert_non_null(c.q);
   assert_non_null(c.q->early);
   for (int i = 0; i < 4; i++)
     assert_int_equal(
         c.q->early(c.q, (void *)(intptr_t)(i + 1), 0, 60, q_near, &c), 0);
-  assert_int_equal(c.nears, 1); /* the first, at once */
-  assert_int_equal(c.grants, 1);
+  assert_int_equal(c.nears, 1);  /* the first, at once */
+  assert_int_equal(c.grants, 0); /* not before it asks */
   assert_true(run_until(base, &c.done, 10));
   assert_int_equal(c.nears, 4);
-  assert_true(c.near_before_grant);
+  assert_false(c.grant_unasked);
   assert_int_equal(c.max_woken_waiting, 1);
   for (int i = 1; i < 4; i++) {
     assert_true(c.near_at[i] - c.grant_at[i - 1] >= 200 - 60 - 1);
     assert_true(c.grant_at[i] - c.grant_at[i - 1] >= 199);
   }
   c.q->destroy(c.q);
+  calls_free(&c);
   event_base_free(base);
 }
 
@@ -90,9 +126,10 @@ static void test_queue_wakes_near_the_turn(void **state) {
 static void test_queue_cancel_early(void **state) {
   struct event_base *base = event_base_new();
   struct dgw_identify_limits lim = {1, 50, -1, 0, 0};
-  struct calls c = {.near_before_grant = 1};
+  struct calls c;
 
   (void)state;
+  calls_init(&c, base);
   c.q = dgw_identify_local_new(base, &lim, q_grant, &c, NULL, NULL);
   assert_int_equal(c.q->early(c.q, (void *)1, 0, 10, NULL, NULL), -1);
   assert_int_equal(c.q->early(c.q, (void *)1, 0, 10, q_near, &c), 0);
@@ -107,8 +144,49 @@ static void test_queue_cancel_early(void **state) {
   assert_int_equal(c.nears, 4);
   assert_int_equal(c.near_at[1], 0); /* shard 2: never woken */
   assert_int_equal(c.grant_at[1], 0);
-  assert_true(c.near_before_grant);
+  assert_false(c.grant_unasked);
   c.q->destroy(c.q);
+  calls_free(&c);
+  event_base_free(base);
+}
+
+static void silent_near(void *shard, void *ud) {
+  (void)shard;
+  (*(int *)ud)++;
+}
+
+/* An early shard that was woken but has not asked yet (still connecting)
+ * is granted nothing, and the shard behind it waits too: input, early
+ * shard 1 (never asks during 3 windows of 30 ms) then shard 2 asking at
+ * once.  Then shard 1 asks: it goes first, 2 a window later. */
+static void test_queue_waits_for_the_early_head(void **state) {
+  struct event_base *base = event_base_new();
+  struct dgw_identify_limits lim = {1, 30, -1, 0, 0};
+  struct calls c;
+  int woken = 0;
+
+  (void)state;
+  calls_init(&c, base);
+  c.q = dgw_identify_local_new(base, &lim, q_grant, &c, NULL, NULL);
+  assert_int_equal(c.q->early(c.q, (void *)1, 0, 10, silent_near, &woken), 0);
+  assert_int_equal(woken, 1);
+  c.requested[1] = 1;
+  c.q->request(c.q, (void *)2, 0);
+  run_for(base, 100);
+  assert_int_equal(c.grants, 0);
+  c.requested[0] = 1;
+  c.q->request(c.q, (void *)1, 0);
+  assert_int_equal(c.grants, 1);
+  assert_true(c.grant_at[0] > 0);
+  c.done = 0;
+  for (int i = 0; i < 100 && c.grants < 2; i++)
+    run_for(base, 10 * (int)time_scale());
+  assert_int_equal(c.grants, 2);
+  assert_true(c.grant_at[1] - c.grant_at[0] >= 29);
+  assert_int_equal(woken, 1); /* near() once */
+  assert_false(c.grant_unasked);
+  c.q->destroy(c.q);
+  calls_free(&c);
   event_base_free(base);
 }
 
@@ -388,6 +466,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_queue_wakes_near_the_turn),
       cmocka_unit_test(test_queue_cancel_early),
+      cmocka_unit_test(test_queue_waits_for_the_early_head),
       cmocka_unit_test(test_client_lazy),
       cmocka_unit_test(test_client_eager),
       cmocka_unit_test(test_resume_connects_at_once),

@@ -200,6 +200,10 @@ struct shard_result {
   /* The most shards at once that held a connection before their IDENTIFY
    * or RESUME went out (connecting, or at HELLO waiting for their turn). */
   uint32_t peak_waiting;
+  /* VmRSS when half the shards were READY, and how many held a connection
+   * before their turn then. */
+  long rss_half_kb;
+  uint32_t waiting_half;
 };
 
 /* How a fleet identifies: NULL for the idle-shard runs (every shard its

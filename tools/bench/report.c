@@ -278,9 +278,9 @@ static void report_lazy(const struct options *o, const struct results *res,
   if (!o->json) {
     snprintf(label, sizeof label, "lazy connect (%u shards, %s)",
              (unsigned)o->lazy_shards, res->have_tls ? "tls" : "plain");
-    printf("\n%-32s %6s %8s %9s %7s %8s %9s %7s %4s\n", label, "up s",
-           "peak MiB", "KiB/shard", "trimmed", "idle CPU", "us/shard",
-           "waiting", "lost");
+    printf("\n%-32s %6s %8s %8s %9s %7s %8s %9s %7s %4s\n", label, "up s",
+           "half MiB", "peak MiB", "KiB/shard", "trimmed", "idle CPU",
+           "us/shard", "waiting", "lost");
   }
   for (int on = 1; on >= 0; on--) {
     const struct shard_result *r = &res->lazy[on];
@@ -299,6 +299,8 @@ static void report_lazy(const struct options *o, const struct results *res,
       json_add_double(jx, "idle_cpu_s_per_s", r->idle_cpu);
       json_add_double(jx, "idle_cpu_us_per_shard_per_s", per_shard);
       json_add_int(jx, "peak_waiting", r->peak_waiting);
+      json_add_int(jx, "rss_half_ready_kb", r->rss_half_kb);
+      json_add_int(jx, "waiting_half_ready", r->waiting_half);
       json_add_int(jx, "disconnects", (int64_t)r->disconnects);
     } else {
       json_object_object_add(jx, "error", json_object_new_string(r->error));
@@ -312,8 +314,9 @@ static void report_lazy(const struct options *o, const struct results *res,
       snprintf(label + strlen(label), sizeof label - strlen(label), " %u ms",
                (unsigned)o->lazy_lead_ms);
     if (r->ok)
-      printf("  %-30s %6.2f %8.1f %9.1f %7.1f %7.2f%% %9.2f %7u %4llu\n", label,
-             r->up_seconds, (double)r->rss_peak_kb / 1024, r->rss_per_shard,
+      printf("  %-30s %6.2f %8.1f %8.1f %9.1f %7.1f %7.2f%% %9.2f %7u %4llu\n",
+             label, r->up_seconds, (double)r->rss_half_kb / 1024,
+             (double)r->rss_peak_kb / 1024, r->rss_per_shard,
              r->rss_trimmed_per_shard, r->idle_cpu * 100, per_shard,
              (unsigned)r->peak_waiting, (unsigned long long)r->disconnects);
     else
