@@ -326,11 +326,11 @@ static int all_up_3(void *arg) {
 }
 
 /* Input: 6 shards, max_concurrency 1, window 150 ms, lazy connect with a
- * 60 ms lead.  The mock never holds more than 2 connections that have not
- * identified (the one whose turn is near, and at most one whose IDENTIFY
- * it has not read yet); every shard reaches READY, one IDENTIFY each, a
- * window apart.  Without lazy connect all 6 connect at once and 5 wait
- * with a socket (see test_client_eager). */
+ * 60 ms lead (both times DGW_TEST_TIME_SCALE).  The mock never holds more than
+ * 2 connections that have not identified (the one whose turn is near, and at
+ * most one whose IDENTIFY it has not read yet); every shard reaches READY, one
+ * IDENTIFY each, a window apart.  Without lazy connect all 6 connect at once
+ * and 5 wait with a socket (see test_client_eager). */
 static void test_client_lazy(void **state) {
   struct run r;
   struct dgw_client *c;
@@ -340,10 +340,14 @@ static void test_client_lazy(void **state) {
   (void)state;
   run_setup(&r);
   dgw_options_set_shards(r.opt, 0, 6, 6);
-  dgw_options_set_identify_limits(r.opt, 1, 150);
-  assert_int_equal(dgw_options_set_lazy_connect(r.opt, 1, 60), DGW_OK);
+  /* Scaled under valgrind: a slower connection only means fewer
+   * sockets held early, but the bound below should not lean on timing. */
+  dgw_options_set_identify_limits(r.opt, 1, (uint32_t)(150 * time_scale()));
+  assert_int_equal(
+      dgw_options_set_lazy_connect(r.opt, 1, (uint32_t)(60 * time_scale())),
+      DGW_OK);
   c = start(&r);
-  assert_true(loop_until(r.base, all_up, &r.w, 20));
+  assert_true(loop_until(r.base, all_up, &r.w, 30));
   print_message("lazy: at most %d connection(s) waiting without IDENTIFY\n",
                 r.w.max_waiting);
   assert_int_equal(r.w.ready, 6);
