@@ -141,6 +141,7 @@ static void shard_config_of(const struct dgw_client *c, uint32_t shard_id,
   sc->send_budget = c->opt.send_budget;
   sc->send_window_ms = c->opt.send_window_ms;
   sc->send_queue = c->opt.send_queue;
+  sc->lazy_lead_ms = c->opt.lazy_lead_ms;
   sc->log = c->opt.log;
   sc->log_user_data = c->opt.log_user_data;
   sc->log_level = c->opt.log_level;
@@ -578,6 +579,22 @@ void client_shard_closed(struct dgw_client *c, struct dgw_gateway *gw) {
 
 int dgw_client_is_offline(const struct dgw_client *c) {
   return c != NULL && c->offline;
+}
+
+/* The identify queue's word that a lazy shard's turn is near: it
+ * connects from its own loop callback, never inside the queue. */
+static void identify_near(void *shard, void *user_data) {
+  (void)user_data;
+  gateway_lazy_near(shard);
+}
+
+int client_identify_early(struct dgw_client *c, struct dgw_gateway *gw,
+                          uint32_t lead_ms) {
+  struct dgw_identify_queue *q = c->identify;
+
+  return q != NULL && q->early != NULL &&
+         q->early(q, gw, dgw_gateway_shard_id(gw), lead_ms, identify_near, c) ==
+             0;
 }
 
 void client_cancel_identify(struct dgw_client *c, struct dgw_gateway *gw) {

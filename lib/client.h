@@ -51,6 +51,8 @@ struct dgw_options {
   struct evdns_base *dns_base;
   /* Connection attempts in flight at most (pacer.h); 0: no limit. */
   uint32_t max_connecting;
+  /* Lazy connect's lead (gateway_lazy.c); 0: off. */
+  uint32_t lazy_lead_ms;
   /* dgw_options_set_cluster(): Redis URL (NULL: no cluster), name, lease. */
   char *cluster_redis;
   char *cluster_name;
@@ -192,6 +194,12 @@ void client_shard_online(struct dgw_client *c, struct dgw_gateway *gw);
 
 /* A shard was closed: if it was the offline probe, another takes over. */
 void client_shard_closed(struct dgw_client *c, struct dgw_gateway *gw);
+
+/* Lazy connect: the shard, without a connection or a session, joins the
+ * identify line now and is woken (gateway_lazy_near()) `lead_ms` before
+ * its expected turn.  0 when the queue cannot say (no early()). */
+int client_identify_early(struct dgw_client *c, struct dgw_gateway *gw,
+                          uint32_t lead_ms);
 
 /* The shard no longer waits to IDENTIFY (its connection went away). */
 void client_cancel_identify(struct dgw_client *c, struct dgw_gateway *gw);

@@ -180,6 +180,11 @@ static void owner_identify_request(void *owner, struct dgw_gateway *gw) {
     gateway_obs(gw)->identify_waits++; /* not granted at once: it waits */
 }
 
+static int owner_identify_early(void *owner, struct dgw_gateway *gw,
+                                uint32_t lead_ms) {
+  return client_identify_early(owner, gw, lead_ms);
+}
+
 static void owner_identify_cancel(void *owner, struct dgw_gateway *gw) {
   client_cancel_identify(owner, gw);
 }
@@ -228,6 +233,7 @@ const struct shard_owner_ops client_shard_ops = {
     owner_session_lost,
     owner_connect_request,
     owner_identify_sent,
+    owner_identify_early,
 };
 
 struct dgw_client *dgw_gateway_client(struct dgw_gateway *gw) {

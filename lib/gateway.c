@@ -122,6 +122,7 @@ static void lost(struct dgw_gateway *gw, int err, uint16_t code,
   evtimer_del(gw->healthy);
   dgw_kokoro_stop(gw->kokoro);
   gw->ops->identify_cancel(gw->owner, gw); /* no longer waiting to IDENTIFY */
+  shard_lazy_reset(gw);
   dgw_sender_set_ready(gw->sender, 0); /* commands wait for the next READY */
   dgw_session_lost(gw->session, err, gw->opened, action, wait_ms, &r);
   /* Chunks and voice events of a dropped session will never come. */
@@ -244,6 +245,7 @@ void gateway_identify_now(struct dgw_gateway *gw) {
     return;
   }
   gw->ops->identify_sent(gw->owner, gw); /* the window starts at the write */
+  shard_lazy_reset(gw);
   gw->counters.identifies++;
   dgw_session_identified(gw->session);
   shard_set_state(gw, DGW_STATE_IDENTIFYING);
@@ -286,7 +288,7 @@ static void on_hello(struct dgw_gateway *gw, const struct dgw_envelope *env) {
   dgw_kokoro_start(gw->kokoro, (uint32_t)interval, random01(gw));
   if (a.what == DGW_SESSION_RESUME)
     send_resume(gw);
-  else
+  else /* a lazy shard keeps its place in line (gateway_lazy.c) */
     gw->ops->identify_request(gw->owner, gw);
 }
 
@@ -626,6 +628,8 @@ void shard_connect_now(struct dgw_gateway *gw) {
 }
 
 void shard_connect_paced(struct dgw_gateway *gw) {
+  if (shard_lazy_wait(gw))
+    return; /* no socket until its identify turn is near */
   if (gw->ops->connect_request != NULL &&
       !gw->ops->connect_request(gw->owner, gw)) {
     gw->pacing = 1;
@@ -765,6 +769,8 @@ void gateway_free(struct dgw_gateway *gw) {
     event_free(gw->healthy);
   if (gw->identify_ev != NULL)
     event_free(gw->identify_ev);
+  if (gw->lazy_ev != NULL)
+    event_free(gw->lazy_ev);
   dgw_sender_free(gw->sender);
   dgw_session_free(gw->session);
   if (gw->cfg.token != NULL) {

@@ -40,7 +40,10 @@ struct shard_config {
   size_t max_payload;
   uint32_t send_budget, send_window_ms; /* 0: Discord's 120 per 60 s */
   size_t send_queue;                    /* 0: the default capacity */
-  dgw_log_fn log;                       /* may be NULL */
+  /* Lazy connect: without a session, connect this long before the
+   * identify turn (gateway_lazy.c); 0: connect at once, ask at HELLO. */
+  uint32_t lazy_lead_ms;
+  dgw_log_fn log; /* may be NULL */
   void *log_user_data;
   enum dgw_log_level log_level;
   /* Shared and borrowed: they outlive the shard. */
@@ -122,6 +125,12 @@ struct shard_owner_ops {
   /* The granted IDENTIFY has just been written: the identify window of
    * the shard's bucket starts now. */
   void (*identify_sent)(void *owner, struct dgw_gateway *gw);
+  /* Lazy connect: the shard has no connection and no session; put it in
+   * the identify line now and call gateway_lazy_near() when its turn is
+   * within `lead_ms`.  At HELLO it asks with identify_request() as any
+   * shard, keeping its place.  Returns 0 when the queue cannot say (the
+   * shard connects now and asks at HELLO).  May be NULL: the same. */
+  int (*identify_early)(void *owner, struct dgw_gateway *gw, uint32_t lead_ms);
 };
 
 /* Creates a shard from `cfg` (copied), idle, reporting to `ops` (static,
@@ -195,6 +204,11 @@ void gateway_grant_identify(struct dgw_gateway *gw);
  * waits for one (closed, terminated, already connecting meanwhile): the
  * owner's slot is then free. */
 int gateway_grant_connect(struct dgw_gateway *gw, uint32_t delay_ms);
+
+/* Lazy connect: the identify turn of a shard waiting in line without a
+ * connection is near: it connects from its own loop callback.  Runs no
+ * callbacks; a shard that no longer waits ignores it. */
+void gateway_lazy_near(struct dgw_gateway *gw);
 
 /* The owner allows this shard to IDENTIFY now. */
 void gateway_identify_now(struct dgw_gateway *gw);

@@ -198,6 +198,7 @@ static int close_shard(struct dgw_gateway *gw, int keep_session) {
   evtimer_del(gw->healthy);
   dgw_kokoro_stop(gw->kokoro);
   gw->ops->identify_cancel(gw->owner, gw);
+  shard_lazy_reset(gw);
   gw->ops->closed(gw->owner, gw);
   /* Code 1000 ends the session on Discord's side too. */
   if (!keep_session)

@@ -53,7 +53,9 @@ struct dgw_gateway {
   int in_lost;   /* lost() is telling the owner */
   int retry_now; /* terminate() asked for an immediate reconnect */
   int pacing;    /* 1: waiting for gateway_grant_connect(); 2: granted */
-  char *self_id; /* the bot's user id, from READY */
+  int lazy;      /* enum shard_lazy (gateway_lazy.c) */
+  struct event *lazy_ev; /* lazy: connect now (made on first use) */
+  char *self_id;         /* the bot's user id, from READY */
   struct shard_counters counters;
   /* Held back from above (gateway_hold.c): the number of holders, since
    * when, and whether the heart was stopped or the limit armed for it. */
@@ -115,6 +117,22 @@ void shard_leave_and_resume(struct dgw_gateway *gw, int err,
 /* The shard's sender (gateway_send.c): writes on gw->ws, its drain timer
  * inside the owner's guard.  NULL with *err on failure. */
 struct dgw_sender *gateway_sender_new(struct dgw_gateway *gw, int *err);
+
+/* Lazy connect (gateway_lazy.c). */
+enum shard_lazy {
+  SHARD_LAZY_NONE,    /* not waiting in the identify line without a socket */
+  SHARD_LAZY_WAITING, /* in line (early()), no connection yet */
+  SHARD_LAZY_WOKEN,   /* its turn is near: connecting or at HELLO */
+};
+
+/* Before a connection attempt: a shard with no session to resume, lazy
+ * connect on and an identify queue that can say when its turn is near
+ * joins the line and waits without a socket (returns 1); 0: connect now. */
+int shard_lazy_wait(struct dgw_gateway *gw);
+
+/* The connection went away, the IDENTIFY was written, or the shard
+ * closed: no longer lazy (the owner's identify_cancel leaves the line). */
+void shard_lazy_reset(struct dgw_gateway *gw);
 
 /* Holding back (gateway_hold.c).  1 while some holder holds the shard. */
 static inline int shard_held(const struct dgw_gateway *gw) {

@@ -2,7 +2,8 @@
  * IDENTIFY per bucket per window, within the daily session-start budget.
  * A bucket's window runs from the moment its IDENTIFY was written (the
  * shard's sent()), and the bucket grants nothing while a grant waits for
- * that write. */
+ * that write.  Early waiters (lazy connect) stand in line like the others
+ * and are woken (near()) once their expected grant is within their lead. */
 #include "config.h"
 
 #include <stdio.h>
@@ -14,6 +15,13 @@
 struct waiter {
   struct waiter *next;
   void *shard;
+  /* early(): near() not called yet while asleep; not ready (granted
+   * nothing) until the shard's request() says it is connected. */
+  dgw_identify_grant_fn near;
+  void *near_data;
+  uint32_t lead_ms;
+  int asleep;
+  int ready;
 };
 
 struct bucket {
@@ -40,6 +48,43 @@ struct local_queue {
 };
 
 static void schedule(struct local_queue *q);
+
+/* When bucket `b` could grant next, at the earliest: a grant still
+ * waiting for its write starts a window no sooner than now. */
+static uint64_t bucket_next_ms(const struct local_queue *q,
+                               const struct bucket *b, uint64_t now) {
+  uint64_t at = now;
+
+  if (b->pending != NULL)
+    at = now + q->lim.window_ms;
+  else if (b->started && b->start_ms + q->lim.window_ms > now)
+    at = b->start_ms + q->lim.window_ms;
+  if (q->lim.remaining == 0 && q->budget_resets_at_ms > at)
+    at = q->budget_resets_at_ms;
+  return at;
+}
+
+/* Early waiters of `b` whose grant is expected within their lead: with
+ * `wake`, calls their near() (they connect now); returns when the next
+ * sleeping one's lead starts (UINT64_MAX: none sleeps).  The k-th waiter
+ * of a bucket is expected k windows after the bucket's next grant. */
+static uint64_t wake_near(struct local_queue *q, struct bucket *b, uint64_t now,
+                          int wake) {
+  uint64_t at = bucket_next_ms(q, b, now);
+
+  for (struct waiter *w = b->head; w != NULL;
+       w = w->next, at += q->lim.window_ms) {
+    if (!w->asleep)
+      continue;
+    if (at > now + w->lead_ms)
+      return at - w->lead_ms;
+    if (!wake)
+      return now;
+    w->asleep = 0;
+    w->near(w->shard, w->near_data);
+  }
+  return UINT64_MAX;
+}
 
 static void local_log(struct local_queue *q, const char *msg) {
   if (q->log != NULL)
@@ -89,6 +134,8 @@ static void run(struct local_queue *q) {
       continue;
     if (b->started && now - b->start_ms < q->lim.window_ms)
       continue;
+    if (!b->head->ready)
+      continue; /* an early shard still connecting: woken below */
     w = b->head;
     b->head = w->next;
     if (b->head == NULL)
@@ -105,6 +152,8 @@ static void run(struct local_queue *q) {
     q->grant(w->shard, q->user_data);
     free(w);
   }
+  for (uint32_t i = 0; i < q->lim.max_concurrency; i++)
+    (void)wake_near(q, &q->buckets[i], now, 1);
   schedule(q);
 }
 
@@ -120,10 +169,15 @@ static void schedule(struct local_queue *q) {
 
   for (uint32_t i = 0; i < q->lim.max_concurrency; i++) {
     struct bucket *b = &q->buckets[i];
-    uint64_t at;
+    uint64_t at, wake_at;
 
     if (b->head == NULL)
       continue;
+    wake_at = wake_near(q, b, now, 0);
+    if (wake_at < next)
+      next = wake_at;
+    if (b->pending == NULL && !b->head->ready)
+      continue; /* its request() or cancel() reschedules */
     if (b->pending != NULL)
       at = b->pending_since_ms + pending_max_ms(q);
     else
@@ -153,23 +207,60 @@ static void schedule(struct local_queue *q) {
   }
 }
 
-static void local_request(struct dgw_identify_queue *iface, void *shard,
-                          uint32_t shard_id) {
-  struct local_queue *q = (struct local_queue *)iface;
+/* Appends `shard` to its bucket's line; NULL without memory. */
+static struct waiter *enqueue(struct local_queue *q, void *shard,
+                              uint32_t shard_id) {
   struct bucket *b = &q->buckets[shard_id % q->lim.max_concurrency];
   struct waiter *w = calloc(1, sizeof(*w));
 
-  if (w == NULL) {
-    q->grant(shard, q->user_data); /* better early than never */
-    return;
-  }
+  if (w == NULL)
+    return NULL;
   w->shard = shard;
+  w->ready = 1;
   if (b->tail != NULL)
     b->tail->next = w;
   else
     b->head = w;
   b->tail = w;
+  return w;
+}
+
+static void local_request(struct dgw_identify_queue *iface, void *shard,
+                          uint32_t shard_id) {
+  struct local_queue *q = (struct local_queue *)iface;
+  struct bucket *b = &q->buckets[shard_id % q->lim.max_concurrency];
+
+  /* An early shard, connected now, keeps its place in line (it is near
+   * the head: it was woken, or connected on its own). */
+  for (struct waiter *w = b->head; w != NULL; w = w->next)
+    if (w->shard == shard) {
+      w->ready = 1;
+      w->asleep = 0;
+      run(q);
+      return;
+    }
+  if (enqueue(q, shard, shard_id) == NULL) {
+    q->grant(shard, q->user_data); /* better early than never */
+    return;
+  }
   run(q);
+}
+
+static int local_early(struct dgw_identify_queue *iface, void *shard,
+                       uint32_t shard_id, uint32_t lead_ms,
+                       dgw_identify_grant_fn near, void *near_data) {
+  struct local_queue *q = (struct local_queue *)iface;
+  struct waiter *w;
+
+  if (near == NULL || (w = enqueue(q, shard, shard_id)) == NULL)
+    return -1; /* the shard connects now and asks as before */
+  w->near = near;
+  w->near_data = near_data;
+  w->lead_ms = lead_ms;
+  w->asleep = 1;
+  w->ready = 0;
+  run(q);
+  return 0;
 }
 
 static void local_sent(struct dgw_identify_queue *iface, void *shard,
@@ -250,6 +341,7 @@ dgw_identify_local_new(struct event_base *base,
   q->iface.cancel = local_cancel;
   q->iface.destroy = local_destroy;
   q->iface.sent = local_sent;
+  q->iface.early = local_early;
   q->base = base;
   q->lim = *limits;
   if (q->lim.max_concurrency == 0)

@@ -23,7 +23,8 @@
 
 #include <dgw/dgw.h>
 
-/* Called when `shard` may IDENTIFY now. */
+/* Called when `shard` may IDENTIFY now (also the type of early()'s
+ * near(): `shard`'s turn is near). */
 typedef void (*dgw_identify_grant_fn)(void *shard, void *user_data);
 
 struct dgw_identify_queue {
@@ -40,6 +41,20 @@ struct dgw_identify_queue {
    * write calls cancel() instead.  May be NULL (a queue that spaces its
    * grants only); last, so that tables written before it stay valid. */
   void (*sent)(struct dgw_identify_queue *q, void *shard, uint32_t shard_id);
+  /* Lazy connect.  `shard` wants to IDENTIFY but has no connection yet:
+   * it joins the line now, and the queue calls near(shard, near_data)
+   * once, when its grant is expected within `lead_ms` (at once when it is
+   * that close already), so that it connects in time.  Once connected
+   * (HELLO) the shard calls request() as any other and keeps its place in
+   * line; nothing is granted to it before that, and its bucket waits for
+   * it (or for its cancel(), which forgets an early shard too).  near()
+   * is called from the queue's timer, or inside early() or request(); it
+   * must only schedule the connection, never call into the queue.  Returns 0
+   * when queued; nonzero when the queue cannot say (the shard connects at once
+   * and calls request() at HELLO, as without early()).  May be NULL: the same
+   * as nonzero. */
+  int (*early)(struct dgw_identify_queue *q, void *shard, uint32_t shard_id,
+               uint32_t lead_ms, dgw_identify_grant_fn near, void *near_data);
 };
 
 struct dgw_identify_limits {

@@ -31,6 +31,7 @@ static void set_defaults(struct dgw_options *opt) {
   opt->max_payload = 64u * 1024u * 1024u;
   opt->starts_remaining = -1;
   opt->max_connecting = DGW_DEFAULT_MAX_CONNECTING;
+  opt->lazy_lead_ms = DGW_DEFAULT_LAZY_LEAD_MS;
 }
 
 struct dgw_options *dgw_options_new(void) {
@@ -381,6 +382,15 @@ int dgw_options_set_max_connecting(struct dgw_options *opt, uint32_t max) {
   if (opt == NULL || max > 65536)
     return DGW_ERR_INVALID_ARGUMENT;
   opt->max_connecting = max;
+  return DGW_OK;
+}
+
+int dgw_options_set_lazy_connect(struct dgw_options *opt, int on,
+                                 uint32_t lead_ms) {
+  if (opt == NULL || lead_ms > DGW_LAZY_LEAD_MAX_MS)
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->lazy_lead_ms =
+      !on ? 0 : (lead_ms != 0 ? lead_ms : DGW_DEFAULT_LAZY_LEAD_MS);
   return DGW_OK;
 }
 

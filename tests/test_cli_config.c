@@ -134,6 +134,7 @@ static void test_every_key(void **state) {
       " \"ca_file\": \"ca.pem\",\n"
       " \"compress\": false,\n"
       " \"large_threshold\": 250,\n"
+      " \"lazy_connect\": 1500,\n"
       " \"presence\": {\"status\": \"idle\", \"afk\": false},\n"
       " \"plugins\": [\"stats\", {\"path\": \"p/my.so\", \"config\": "
       "{\"a\": 1}}, {\"name\": \"log\"}],\n"
@@ -155,6 +156,8 @@ static void test_every_key(void **state) {
   assert_string_equal(cfg.ca_file, want);
   assert_int_equal(cfg.compress, 0);
   assert_int_equal(cfg.large_threshold, 250);
+  assert_int_equal(cfg.lazy_connect, 1);
+  assert_int_equal(cfg.lazy_lead_ms, 1500);
   assert_non_null(strstr(cfg.presence_json, "\"idle\""));
   assert_int_equal(cfg.nplugins, 3);
   assert_string_equal(cfg.plugins[0].name_or_path, "stats");
@@ -238,6 +241,10 @@ static void test_mistakes_are_named(void **state) {
            "compress: must be true or false");
   load_bad("{\"intents\": 1, \"large_threshold\": 10}",
            "large_threshold: must be between 50 and 250");
+  load_bad("{\"intents\": 1, \"lazy_connect\": \"yes\"}",
+           "lazy_connect: must be true, false or the lead in ms");
+  load_bad("{\"intents\": 1, \"lazy_connect\": 0}",
+           "lazy_connect: must be between 1 and 600000");
   load_bad("{\"intents\": 1, \"presence\": \"online\"}",
            "presence: must be a presence object");
   load_bad("{\"intents\": 1, \"gateway_url\": \"\"}",

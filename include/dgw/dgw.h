@@ -421,6 +421,28 @@ DGW_EXTERN int dgw_options_set_identify_limits(struct dgw_options *opt,
 DGW_EXTERN int dgw_options_set_max_connecting(struct dgw_options *opt,
                                               uint32_t max);
 
+/** Lazy connect's default lead, and the longest allowed, in ms. */
+#define DGW_DEFAULT_LAZY_LEAD_MS 2000
+#define DGW_LAZY_LEAD_MAX_MS 600000
+
+/**
+ * Lazy connect: a shard with no session to resume joins the identify
+ * queue before it connects and opens its connection only `lead_ms` before
+ * its expected identify turn (enough for TCP, TLS and HELLO), so a process
+ * of thousands of shards at max_concurrency 1 holds sockets only for the
+ * shards that run and the next one or two, not for every shard waiting in
+ * the queue.  A shard with a session (RESUME) connects at once.  A grant
+ * that comes before HELLO is used at HELLO; IDENTIFY still never goes out
+ * without one.  An identify queue that cannot say when a turn comes (a
+ * cluster's shared queue in Redis) connects at once and asks at HELLO.
+ * `on` 0 turns it off (every shard connects at once, then waits for its
+ * turn); `lead_ms` 0 means DGW_DEFAULT_LAZY_LEAD_MS.  Default: on, with
+ * DGW_DEFAULT_LAZY_LEAD_MS.  DGW_ERR_INVALID_ARGUMENT for a NULL `opt` or
+ * `lead_ms` above DGW_LAZY_LEAD_MAX_MS.
+ */
+DGW_EXTERN int dgw_options_set_lazy_connect(struct dgw_options *opt, int on,
+                                            uint32_t lead_ms);
+
 /**
  * Runs this client as one member of a cluster of dgw processes sharing
  * the bot's shards through Redis (docs/cluster.md): `redis_url`

@@ -197,6 +197,22 @@ struct shard_result {
   uint64_t outage_identifies; /* IDENTIFY sent (want 0) */
   uint64_t outage_zombies;    /* connections lost to a zombie check (want 0) */
   uint64_t outage_lost;       /* connections lost beyond the cut (want 0) */
+  /* The most shards at once that held a connection before their IDENTIFY
+   * or RESUME went out (connecting, or at HELLO waiting for their turn). */
+  uint32_t peak_waiting;
+  /* VmRSS when half the shards were READY, and how many held a connection
+   * before their turn then. */
+  long rss_half_kb;
+  uint32_t waiting_half;
+};
+
+/* How a fleet identifies: NULL for the idle-shard runs (every shard its
+ * own bucket, the library's default connect); the lazy part runs one
+ * bucket (max_concurrency 1) with a short window, lazy connect on or off. */
+struct shard_plan {
+  uint32_t concurrency, window_ms;
+  int lazy;         /* dgw_options_set_lazy_connect()'s `on` */
+  uint32_t lead_ms; /* its lead */
 };
 
 /* Runs `shards` idle shards against tools/mock in forked processes (the
@@ -204,7 +220,7 @@ struct shard_result {
  * `cert_file` is set (the CA in `ca_file`).  Fills *out. */
 void shards_run(uint32_t shards, const char *cert_file, const char *key_file,
                 const char *ca_file, uint32_t heartbeat_ms, double idle_seconds,
-                struct shard_result *out);
+                const struct shard_plan *plan, struct shard_result *out);
 
 /* --------------------------------------------------------- failover */
 
@@ -251,7 +267,10 @@ struct options {
   int json;
   const char *json_file;
   int tls;
-  int do_limits, do_throughput, do_latency, do_shards;
+  int do_limits, do_throughput, do_latency, do_shards, do_lazy;
+  /* The lazy part: shards of one bucket, the identify window and the
+   * lazy connect lead. */
+  uint32_t lazy_shards, lazy_window_ms, lazy_lead_ms;
   int setups[NSETUPS]; /* which handler setups the throughput part runs */
   int zstd;            /* also measure zstd-stream (--no-zstd: 0) */
   int cluster;         /* the firehose with the cluster on (--no-cluster) */
@@ -298,6 +317,7 @@ struct results {
   struct latency latz[2];
   struct shard_result shardsz[2];
   struct shard_result shards[2];
+  struct shard_result lazy[2]; /* [lazy connect on]; TLS unless --no-tls */
   int have_tls;
   double build_seconds;
   /* The raw-d firehose, plain zlib, with the cluster on (one shard held

@@ -660,7 +660,7 @@ int main(int argc, char **argv) {
     for (int t = 0; t <= res->have_tls; t++) {
       progress(t ? "shards, TLS" : "shards, plain");
       shards_run(o.shards, t ? cert : NULL, t ? key : NULL, t ? ca : NULL,
-                 o.heartbeat_ms, o.idle_seconds, &res->shards[t]);
+                 o.heartbeat_ms, o.idle_seconds, NULL, &res->shards[t]);
     }
     /* The same fleets on zstd-stream: what an idle shard holds with each
      * (the zstd window against zlib's 32 KiB). */
@@ -668,8 +668,21 @@ int main(int argc, char **argv) {
       progress(t ? "shards, TLS, zstd" : "shards, plain, zstd");
       setenv("DGW_BENCH_COMPRESSION", "zstd-stream", 1);
       shards_run(o.shards, t ? cert : NULL, t ? key : NULL, t ? ca : NULL,
-                 o.heartbeat_ms, o.idle_seconds, &res->shardsz[t]);
+                 o.heartbeat_ms, o.idle_seconds, NULL, &res->shardsz[t]);
       unsetenv("DGW_BENCH_COMPRESSION");
+    }
+  }
+
+  /* Lazy connect: one identify bucket, a short window; TLS (what an idle
+   * connection costs most), lazy connect on, then off. */
+  if (o.do_lazy) {
+    for (int on = 1; on >= 0; on--) {
+      struct shard_plan plan = {1, o.lazy_window_ms, on, o.lazy_lead_ms};
+      int t = res->have_tls;
+
+      progress(on ? "lazy connect on" : "lazy connect off");
+      shards_run(o.lazy_shards, t ? cert : NULL, t ? key : NULL, t ? ca : NULL,
+                 o.heartbeat_ms, o.idle_seconds, &plan, &res->lazy[on]);
     }
   }
 

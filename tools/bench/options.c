@@ -33,7 +33,11 @@ static void usage(FILE *out) {
       "  --latency-rate R   events per second of the latency run (20000)\n"
       "  --latency-seconds S  length of each latency run (2)\n"
       "  --only LIST        comma-separated subset of\n"
-      "                     limits,throughput,latency,shards\n"
+      "                     limits,throughput,latency,shards,lazy\n"
+      "  --lazy-shards N    shards of the lazy part, one identify bucket "
+      "(2500)\n"
+      "  --lazy-window MS   their identify window (10)\n"
+      "  --lazy-lead MS     the lazy connect lead (5)\n"
       "  --setups LIST      handler setups of the throughput part, a subset\n"
       "                     of none,raw,parsed,fields (all)\n"
       "  --no-tls           skip the TLS runs\n"
@@ -67,6 +71,7 @@ static void parse_only(struct options *o, const char *list) {
   char *save = NULL;
 
   o->do_limits = o->do_throughput = o->do_latency = o->do_shards = 0;
+  o->do_lazy = 0;
   snprintf(buf, sizeof buf, "%s", list);
   for (char *t = strtok_r(buf, ",", &save); t != NULL;
        t = strtok_r(NULL, ",", &save)) {
@@ -78,6 +83,8 @@ static void parse_only(struct options *o, const char *list) {
       o->do_latency = 1;
     else if (strcmp(t, "shards") == 0)
       o->do_shards = 1;
+    else if (strcmp(t, "lazy") == 0)
+      o->do_lazy = 1;
     else
       die("unknown part for --only: %s", t);
   }
@@ -122,6 +129,9 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
     O_JSON_FILE,
     O_SETUPS,
     O_HELP,
+    O_LAZY_SHARDS,
+    O_LAZY_WINDOW,
+    O_LAZY_LEAD,
   };
   static const struct option longopts[] = {
       {"events", required_argument, NULL, O_EVENTS},
@@ -143,6 +153,9 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
       {"json", no_argument, NULL, O_JSON},
       {"json-file", required_argument, NULL, O_JSON_FILE},
       {"help", no_argument, NULL, O_HELP},
+      {"lazy-shards", required_argument, NULL, O_LAZY_SHARDS},
+      {"lazy-window", required_argument, NULL, O_LAZY_WINDOW},
+      {"lazy-lead", required_argument, NULL, O_LAZY_LEAD},
       {NULL, 0, NULL, 0},
   };
   int c;
@@ -165,6 +178,10 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
   o->cluster = 1; /* without hiredis the report says why it was not run */
   o->streams = 1;
   o->do_limits = o->do_throughput = o->do_latency = o->do_shards = 1;
+  o->do_lazy = 1;
+  o->lazy_shards = 2500;
+  o->lazy_window_ms = 10;
+  o->lazy_lead_ms = 5;
   for (int k = 0; k < NSETUPS; k++)
     o->setups[k] = 1;
   o->openssl = getenv("OPENSSL") != NULL && getenv("OPENSSL")[0] != '\0'
@@ -225,6 +242,19 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
       break;
     case O_JSON_FILE:
       o->json_file = optarg;
+      break;
+    case O_LAZY_SHARDS:
+      o->lazy_shards = (uint32_t)parse_num(optarg, "--lazy-shards");
+      if (o->lazy_shards < 2)
+        die("--lazy-shards: at least 2");
+      break;
+    case O_LAZY_WINDOW:
+      o->lazy_window_ms = (uint32_t)parse_num(optarg, "--lazy-window");
+      if (o->lazy_window_ms == 0)
+        die("--lazy-window: at least 1");
+      break;
+    case O_LAZY_LEAD:
+      o->lazy_lead_ms = (uint32_t)parse_num(optarg, "--lazy-lead");
       break;
     case O_HELP:
       usage(stdout);

@@ -358,6 +358,66 @@ static void report_streams(const struct options *o, const struct stream *s,
 }
 
 /* kill -9 of one of two members to every shard of it RESUMEd. */
+/* The lazy part: one identify bucket, lazy connect on and off. */
+static void report_lazy(const struct options *o, const struct results *res,
+                        struct json_object *root) {
+  struct json_object *js = json_object_new_object();
+  char label[96];
+
+  json_add_int(js, "shards", o->lazy_shards);
+  json_add_int(js, "window_ms", o->lazy_window_ms);
+  json_add_int(js, "lead_ms", o->lazy_lead_ms);
+  json_object_object_add(js, "tls", json_object_new_boolean(res->have_tls));
+  if (!o->json) {
+    snprintf(label, sizeof label, "lazy connect (%u shards, %s)",
+             (unsigned)o->lazy_shards, res->have_tls ? "tls" : "plain");
+    printf("\n%-32s %6s %8s %8s %9s %7s %8s %9s %7s %4s\n", label, "up s",
+           "half MiB", "peak MiB", "KiB/shard", "trimmed", "idle CPU",
+           "us/shard", "waiting", "lost");
+  }
+  for (int on = 1; on >= 0; on--) {
+    const struct shard_result *r = &res->lazy[on];
+    struct json_object *jx = json_object_new_object();
+    double per_shard = r->idle_cpu * 1e6 / (double)o->lazy_shards;
+
+    json_object_object_add(jx, "ok", json_object_new_boolean(r->ok));
+    if (r->ok) {
+      json_add_double(jx, "up_s", r->up_seconds);
+      json_add_int(jx, "rss_first_kb", r->rss_first_kb);
+      json_add_int(jx, "rss_all_kb", r->rss_all_kb);
+      json_add_int(jx, "rss_peak_kb", r->rss_peak_kb);
+      json_add_double(jx, "rss_kb_per_shard", r->rss_per_shard);
+      json_add_double(jx, "rss_trimmed_kb_per_shard", r->rss_trimmed_per_shard);
+      json_add_double(jx, "heap_kb_per_shard", r->heap_per_shard);
+      json_add_double(jx, "idle_cpu_s_per_s", r->idle_cpu);
+      json_add_double(jx, "idle_cpu_us_per_shard_per_s", per_shard);
+      json_add_int(jx, "peak_waiting", r->peak_waiting);
+      json_add_int(jx, "rss_half_ready_kb", r->rss_half_kb);
+      json_add_int(jx, "waiting_half_ready", r->waiting_half);
+      json_add_int(jx, "disconnects", (int64_t)r->disconnects);
+    } else {
+      json_object_object_add(jx, "error", json_object_new_string(r->error));
+    }
+    json_object_object_add(js, on ? "on" : "off", jx);
+    if (o->json)
+      continue;
+    snprintf(label, sizeof label, "%s, window %u ms%s", on ? "on" : "off",
+             (unsigned)o->lazy_window_ms, on ? ", lead" : "");
+    if (on)
+      snprintf(label + strlen(label), sizeof label - strlen(label), " %u ms",
+               (unsigned)o->lazy_lead_ms);
+    if (r->ok)
+      printf("  %-30s %6.2f %8.1f %8.1f %9.1f %7.1f %7.2f%% %9.2f %7u %4llu\n",
+             label, r->up_seconds, (double)r->rss_half_kb / 1024,
+             (double)r->rss_peak_kb / 1024, r->rss_per_shard,
+             r->rss_trimmed_per_shard, r->idle_cpu * 100, per_shard,
+             (unsigned)r->peak_waiting, (unsigned long long)r->disconnects);
+    else
+      printf("  %-30s failed: %s\n", label, r->error);
+  }
+  json_object_object_add(root, "lazy", js);
+}
+
 static void report_failover(const struct options *o,
                             const struct failover_result *f,
                             struct json_object *root) {
@@ -591,6 +651,8 @@ void bench_report(const struct options *o, const struct machine *mc,
     }
     json_object_object_add(root, "shards", js);
   }
+  if (o->do_lazy)
+    report_lazy(o, res, root);
   if (o->zstd)
     report_zstd(o, s, res, root);
   if (o->json)

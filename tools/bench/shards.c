@@ -34,6 +34,8 @@ struct fleet {
   uint32_t guilds; /* startup GUILD_CREATEs received */
   uint64_t disconnects;
   uint32_t resumed;       /* RESUMED received (the outage) */
+  uint32_t waiting;       /* shards connecting or at HELLO now */
+  uint32_t peak_waiting;  /* the most of them at once */
   char first_reason[120]; /* why the first connection was lost */
 };
 
@@ -138,6 +140,23 @@ static void on_resumed(struct dgw_gateway *gw, void *ud) {
   f->resumed++;
 }
 
+static int before_turn(enum dgw_state s) {
+  return s == DGW_STATE_CONNECTING || s == DGW_STATE_HELLO;
+}
+
+/* Counts the shards that hold a connection before their IDENTIFY or
+ * RESUME went out. */
+static void on_state(struct dgw_gateway *gw, enum dgw_state from,
+                     enum dgw_state to, void *ud) {
+  struct fleet *f = ud;
+
+  (void)gw;
+  if (before_turn(to) && !before_turn(from) && ++f->waiting > f->peak_waiting)
+    f->peak_waiting = f->waiting;
+  else if (before_turn(from) && !before_turn(to) && f->waiting > 0)
+    f->waiting--;
+}
+
 static void on_disconnect(struct dgw_gateway *gw,
                           const struct dgw_disconnect *info, void *ud) {
   struct fleet *f = ud;
@@ -149,7 +168,8 @@ static void on_disconnect(struct dgw_gateway *gw,
 
 static struct dgw_client *fleet_client(struct fleet *f, uint16_t port,
                                        const char *ca_file, uint32_t first,
-                                       uint32_t count, uint32_t total) {
+                                       uint32_t count, uint32_t total,
+                                       const struct shard_plan *plan) {
   struct dgw_options *opt = dgw_options_new();
   struct dgw_callbacks *cb = dgw_callbacks_new();
   struct dgw_client *client;
@@ -163,8 +183,13 @@ static struct dgw_client *fleet_client(struct fleet *f, uint16_t port,
       dgw_options_set_gateway_url(opt, url) != DGW_OK ||
       dgw_options_set_shards(opt, first, count, total) != DGW_OK ||
       /* Identify concurrency relaxed: every shard its own bucket. */
-      dgw_options_set_identify_limits(opt, total < 65536 ? total : 65536, 1) !=
-          DGW_OK ||
+      (plan == NULL && dgw_options_set_identify_limits(
+                           opt, total < 65536 ? total : 65536, 1) != DGW_OK) ||
+      (plan != NULL &&
+       (dgw_options_set_identify_limits(opt, plan->concurrency,
+                                        plan->window_ms) != DGW_OK ||
+        dgw_options_set_lazy_connect(opt, plan->lazy, plan->lead_ms) !=
+            DGW_OK)) ||
       (ca_file != NULL && dgw_options_set_ca_file(opt, ca_file) != DGW_OK) ||
       /* DGW_BENCH_COMPRESSION: zstd-stream for the zstd fleet (main). */
       (getenv("DGW_BENCH_COMPRESSION") != NULL &&
@@ -182,6 +207,7 @@ static struct dgw_client *fleet_client(struct fleet *f, uint16_t port,
   dgw_callbacks_set_on_disconnect(cb, on_disconnect);
   dgw_callbacks_set_on_resumed(cb, on_resumed);
   dgw_callbacks_set_on_dispatch(cb, on_dispatch);
+  dgw_callbacks_set_on_state(cb, on_state);
   client = dgw_client_new(f->base, opt, cb, f, &err);
   dgw_options_free(opt);
   dgw_callbacks_free(cb);
@@ -207,6 +233,22 @@ static int loop_until(struct event_base *base, const uint32_t *count,
   while (*count < want && now_ns() < deadline)
     event_base_loop(base, EVLOOP_ONCE);
   return *count >= want;
+}
+
+/* loop_until() for the fleet of the rest, also taking the RSS when half
+ * of it is READY: mid-start, where lazy connect makes the difference. */
+static int loop_until_up(struct fleet *f, uint32_t want, uint32_t half,
+                         double seconds, struct shard_result *r) {
+  int64_t deadline = now_ns() + (int64_t)(seconds * 1e9);
+
+  while (f->guilds < want && now_ns() < deadline) {
+    event_base_loop(f->base, EVLOOP_ONCE);
+    if (r->rss_half_kb == 0 && f->ready >= half) {
+      r->rss_half_kb = rss_now_kb();
+      r->waiting_half = f->waiting;
+    }
+  }
+  return f->guilds >= want;
 }
 
 struct mock_seen {
@@ -353,7 +395,8 @@ static void outage(struct shard_result *r, pid_t mock, struct dgw_client *a,
 
 static void runner_main(int out_fd, uint32_t shards, const char *cert,
                         const char *key, const char *ca_file,
-                        uint32_t heartbeat_ms, double idle_seconds) {
+                        uint32_t heartbeat_ms, double idle_seconds,
+                        const struct shard_plan *plan) {
   struct shard_result r;
   struct fleet first = {0}, rest = {0};
   struct fleets both = {&first, &rest};
@@ -402,7 +445,7 @@ static void runner_main(int out_fd, uint32_t shards, const char *cert,
   if (first.base == NULL)
     die("event_base_new failed");
   watch_start(&watch, first.base, "shards", fleet_progress_line, &both);
-  a = fleet_client(&first, port, ca_file, 0, 1, shards);
+  a = fleet_client(&first, port, ca_file, 0, 1, shards, plan);
   t0 = now_ns();
   dgw_client_start(a);
   if (!loop_until(first.base, &first.guilds, NGUILDS_PER_SHARD, 30)) {
@@ -413,11 +456,11 @@ static void runner_main(int out_fd, uint32_t shards, const char *cert,
   r.rss_first_kb = rss_now_kb();
   heap_first = heap_in_use();
   if (shards > 1) {
-    b = fleet_client(&rest, port, ca_file, 1, shards - 1, shards);
+    b = fleet_client(&rest, port, ca_file, 1, shards - 1, shards, plan);
     t0 = now_ns();
     dgw_client_start(b);
-    if (!loop_until(rest.base, &rest.guilds,
-                    (shards - 1) * (uint32_t)NGUILDS_PER_SHARD, 120)) {
+    if (!loop_until_up(&rest, (shards - 1) * (uint32_t)NGUILDS_PER_SHARD,
+                       (shards - 1) / 2, plan != NULL ? 600 : 120, &r)) {
       snprintf(r.error, sizeof r.error,
                "only %u of %u shards became ready (%u GUILD_CREATEs)",
                (unsigned)rest.ready + 1, (unsigned)shards,
@@ -461,8 +504,11 @@ static void runner_main(int out_fd, uint32_t shards, const char *cert,
            first.disconnects ? first.first_reason : rest.first_reason);
   sum_stats(a, b, &st0);
   r.zombies = st0.zombies;
+  r.peak_waiting = first.peak_waiting > rest.peak_waiting ? first.peak_waiting
+                                                          : rest.peak_waiting;
   r.ok = 1;
-  outage(&r, mock, a, b, &first, &rest, shards, heartbeat_ms);
+  if (plan == NULL) /* the lazy part is about the start only */
+    outage(&r, mock, a, b, &first, &rest, shards, heartbeat_ms);
 done:
   watch_stop(&watch);
   dgw_client_free(b);
@@ -478,7 +524,7 @@ report:
 
 void shards_run(uint32_t shards, const char *cert_file, const char *key_file,
                 const char *ca_file, uint32_t heartbeat_ms, double idle_seconds,
-                struct shard_result *out) {
+                const struct shard_plan *plan, struct shard_result *out) {
   int fds[2];
   pid_t pid;
 
@@ -496,7 +542,7 @@ void shards_run(uint32_t shards, const char *cert_file, const char *key_file,
 #endif
     close(fds[0]);
     runner_main(fds[1], shards, cert_file, key_file, ca_file, heartbeat_ms,
-                idle_seconds);
+                idle_seconds, plan);
   }
   close(fds[1]);
   if (read(fds[0], out, sizeof *out) != (ssize_t)sizeof *out) {

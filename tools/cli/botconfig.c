@@ -743,6 +743,18 @@ static int parse_root(struct ctx *x, struct json_object *root,
       rv = get_compress(x, v, key, &cfg->compress);
     } else if (strcmp(key, "plugins_strict") == 0) {
       rv = get_bool(x, v, key, &cfg->plugins_strict);
+    } else if (strcmp(key, "lazy_connect") == 0) {
+      if (json_object_is_type(v, json_type_boolean)) {
+        cfg->lazy_connect = json_object_get_boolean(v);
+      } else if (json_object_is_type(v, json_type_int)) {
+        if ((rv = get_int(x, v, key, 1, DGW_LAZY_LEAD_MAX_MS, &n)) == 0) {
+          cfg->lazy_connect = 1;
+          cfg->lazy_lead_ms = (uint32_t)n;
+        }
+      } else {
+        rv = fail(x, key, "must be true, false or the lead in ms (1..%u)",
+                  (unsigned)DGW_LAZY_LEAD_MAX_MS);
+      }
     } else if (strcmp(key, "large_threshold") == 0) {
       if ((rv = get_int(x, v, key, 50, 250, &n)) == 0)
         cfg->large_threshold = (int)n;
@@ -832,6 +844,7 @@ int cli_config_load(const char *path, struct cli_config *cfg,
   memset(cfg, 0, sizeof(*cfg));
   cfg->compress = 1;
   cfg->plugins_strict = 1;
+  cfg->lazy_connect = -1;
   cfg->log_level = DGW_LOG_INFO;
   if ((slash = strrchr(path, '/')) != NULL &&
       (x.dir = strndup(path, slash == path ? 1 : (size_t)(slash - path))) ==
@@ -884,6 +897,9 @@ int cli_config_apply(const struct cli_config *cfg, struct dgw_options *opt,
         "large_threshold");
   if (cfg->presence_json != NULL)
     TRY(dgw_options_set_presence_json(opt, cfg->presence_json), "presence");
+  if (cfg->lazy_connect >= 0)
+    TRY(dgw_options_set_lazy_connect(opt, cfg->lazy_connect, cfg->lazy_lead_ms),
+        "lazy_connect");
   TRY(dgw_options_set_plugins_strict(opt, cfg->plugins_strict),
       "plugins_strict");
 #undef TRY

@@ -29,6 +29,10 @@ struct cli_config {
   char *ca_file;
   int compress;        /* 0 none, 1 zlib-stream, 2 zstd-stream */
   int large_threshold; /* 0: not sent */
+  /* "lazy_connect": -1 not set (the library's default), 0 off, 1 on with
+   * lazy_lead_ms (0: the library's default lead). */
+  int lazy_connect;
+  uint32_t lazy_lead_ms;
   char *presence_json;
   struct cli_plugin *plugins;
   size_t nplugins;
