@@ -340,9 +340,9 @@ static void acquire_done(struct dgw_redis *r, redisReply *reply,
     if (reply->elements >= 6 && reply->element[4]->type == REDIS_REPLY_STRING &&
         reply->element[5]->type == REDIS_REPLY_STRING) {
       /* Never past what the stream holds (docs/cluster.md). */
-      int64_t at = dgw_lease_resume_seq(
-          sid, ss.seq, reply->element[4]->str,
-          strtoll(reply->element[5]->str, NULL, 10));
+      int64_t at =
+          dgw_lease_resume_seq(sid, ss.seq, reply->element[4]->str,
+                               strtoll(reply->element[5]->str, NULL, 10));
 
       if (at != ss.seq)
         cl_log(cl, DGW_LOG_INFO,

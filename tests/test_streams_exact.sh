@@ -204,5 +204,35 @@ echo "# survivor: ${skipped:-?} replayed events skipped as already stored"
 [ -n "$skipped" ]
 ok $? "the survivor logged its exactly-once counters at exit"
 
+# ------------------------------------------------ resume from the stream
+# A cluster whose stored sessions are ahead of the stream's positions (the
+# state a kill -9 leaves when the plugin lagged behind the deliveries):
+# shard 0's position names its session at seq 40, shard 1's another
+# session.  The member that takes them RESUMEs shard 0 at 40 (not at the
+# 100 the session says) and shard 1 at 100 (nothing of its session is in
+# the stream's position, which is not its own).  The mock knows neither
+# session (op 9, IDENTIFY): only the RESUME's seq is looked at.
+events='"MESSAGE_CREATE"'
+start_mock seeded 0 || {
+  echo "not ok - the third mock did not start"
+  exit 1
+}
+rcli HSET 'dgw:{seeded}:session:0' sid s0 seq 100 url '' > /dev/null
+rcli HSET 'dgw:{seeded}:stored:0' sid s0 seq 40 > /dev/null
+rcli HSET 'dgw:{seeded}:session:1' sid s1 seq 100 url '' > /dev/null
+rcli HSET 'dgw:{seeded}:stored:1' sid older seq 40 > /dev/null
+start_member seeded 1
+both() {
+  grep -q 'resuming session s0 at ' "$tmp/seeded-m1.err" &&
+    grep -q 'resuming session s1 at ' "$tmp/seeded-m1.err"
+}
+wait_for $((30 + 10 * scale)) both
+grep -h 'resuming' "$tmp/seeded-m1.err" | sed 's/^/# /'
+grep -q 'resuming session s0 at 40$' "$tmp/seeded-m1.err"
+ok $? "a session ahead of the stream: RESUMEd at the stream's seq 40, not 100"
+grep -q 'resuming session s1 at 100$' "$tmp/seeded-m1.err"
+ok $? "a stream position of another session: RESUMEd at the session's seq 100"
+stop seeded "$pid_1"
+
 echo "1..$n"
 exit $failed

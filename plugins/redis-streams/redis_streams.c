@@ -60,7 +60,7 @@ struct entry {
   struct streams *st;
   int in_flight;
   size_t bytes;
-  int exact;     /* 1: through the script; 2: its position only (READY) */
+  int exact; /* 1: through the script; 2: its position only (READY) */
   uint32_t shard;
   int64_t seq;
   int argc;
@@ -129,8 +129,7 @@ struct streams {
    * logged once. */
   const char *cluster;
   uint64_t skipped, fenced, unleased, unfenced;
-  int logged_exact, logged_skip, logged_fence, logged_unleased,
-      logged_unfenced;
+  int logged_exact, logged_skip, logged_fence, logged_unleased, logged_unfenced;
   /* Backpressure: the shards are paused while `paused`; how often, since
    * when (ms of the loop's clock), and the most bytes ever held. */
   int paused;
@@ -247,15 +246,15 @@ static void xadd_reply(struct dgw_redis *r, redisReply *reply, const char *err,
                     (unsigned)e->shard, (long long)e->seq);
   } else {
     st->stored++;
-    if (e->exact && reply->type == REDIS_REPLY_INTEGER &&
-        reply->integer == 2 && !st->logged_unleased++)
+    if (e->exact && reply->type == REDIS_REPLY_INTEGER && reply->integer == 2 &&
+        !st->logged_unleased++)
       st->host->log(st->host, DGW_LOG_WARN,
                     "shard %u: stored while its lease key is missing in this "
                     "Redis (it lost its keys, or \"redis\" is not the "
                     "cluster's Redis)",
                     (unsigned)e->shard);
-    st->unleased += e->exact && reply->type == REDIS_REPLY_INTEGER &&
-                    reply->integer == 2;
+    st->unleased +=
+        e->exact && reply->type == REDIS_REPLY_INTEGER && reply->integer == 2;
   }
   st->head = e->next;
   if (st->head == NULL)
@@ -354,9 +353,9 @@ static void on_dispatch(void *state, struct dgw_gateway *gw,
   if (session == NULL)
     session = shard < st->nsessions ? st->sessions[shard] : "";
   if (st->cluster != NULL) {
-    exact = h->cluster_lease(h, shard, member, sizeof(member), &token) ==
-                DGW_OK &&
-            session[0] != '\0';
+    exact =
+        h->cluster_lease(h, shard, member, sizeof(member), &token) == DGW_OK &&
+        session[0] != '\0';
     if (!exact && !st->logged_unfenced++)
       h->log(h, DGW_LOG_WARN,
              "shard %u: s %lld delivered without a lease or a session at "
@@ -670,14 +669,13 @@ static void streams_fini(void *state) {
                 (unsigned long long)lost, (unsigned long long)st->resent,
                 (unsigned long long)st->pauses, st->peak_buffered);
   if (st->cluster != NULL)
-    st->host->log(st->host, DGW_LOG_INFO,
-                  "exactly-once: %llu skipped as already stored, %llu fenced, "
-                  "%llu stored with the lease key missing, %llu stored "
-                  "without a lease at hand",
-                  (unsigned long long)st->skipped,
-                  (unsigned long long)st->fenced,
-                  (unsigned long long)st->unleased,
-                  (unsigned long long)st->unfenced);
+    st->host->log(
+        st->host, DGW_LOG_INFO,
+        "exactly-once: %llu skipped as already stored, %llu fenced, "
+        "%llu stored with the lease key missing, %llu stored "
+        "without a lease at hand",
+        (unsigned long long)st->skipped, (unsigned long long)st->fenced,
+        (unsigned long long)st->unleased, (unsigned long long)st->unfenced);
   free(st->sessions);
   free(st);
 }
