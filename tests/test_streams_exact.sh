@@ -131,8 +131,10 @@ check() {
       printf "%d %d %d %d\n", entries, dup + 0, gap + 0, wrong + 0
     }' "$tmp/$1.xrange"
 }
-# stop CLUSTER PID...: SIGTERM (the plugin's counters are logged at exit).
+# stop CLUSTER PID...: SIGTERM (the plugin's counters are logged at exit);
+# their exit codes go to $rcs (99: valgrind found an error).
 stop() {
+  rcs=
   c=$1
   shift
   for p in "$@"; do kill -TERM "$p" 2> /dev/null; done
@@ -143,6 +145,7 @@ stop() {
       j=$((j + 1))
     done
     wait "$p" 2> /dev/null
+    rcs="$rcs $?"
   done
 }
 counter() { # counter FILE WHAT: the number before WHAT in the exit line
@@ -167,6 +170,8 @@ set -- $(check plain 2)
 [ "$1" -eq "$total" ] && [ "$2" -eq 0 ] && [ "$3" -eq 0 ] && [ "$4" -eq 0 ]
 ok $? "every (shard, s) once, in order, none missing ($1 entries, $2 repeated, $3 gaps, $4 shards wrong)"
 stop plain "$pid_1" "$pid_2"
+[ "$rcs" = " 0 0" ]
+ok $? "SIGTERM: both processes exit 0 (got$rcs)"
 grep -h 'exactly-once' "$tmp"/plain-m*.err | sed 's/^/# /'
 [ "$(grep -h 'handed over\|lease acquired' "$tmp"/plain-m*.err | grep -c 'lease acquired')" -ge $shards ]
 ok $? "the shards were split between the 2 processes by leases"
@@ -195,6 +200,8 @@ set -- $(check crash 1)
 [ "$1" -ge "$total" ] && [ "$2" -eq 0 ] && [ "$3" -eq 0 ] && [ "$4" -eq 0 ]
 ok $? "kill -9: every (shard, s) once, in order, none missing ($1 entries, $2 repeated, $3 gaps, $4 shards wrong)"
 stop crash "$pid_2"
+[ "$rcs" = " 0" ]
+ok $? "SIGTERM: the survivor exits 0 (got$rcs)"
 grep -h 'resuming at seq\|exactly-once: \|skipped: the stream\|lease acquired' "$tmp/crash-m2.err" | sed 's/^/# /'
 resumed=$(grep -c 'resuming its stored session' "$tmp/crash-m2.err")
 [ "$resumed" -ge 1 ]

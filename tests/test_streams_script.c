@@ -13,7 +13,8 @@
  *     token was handed out -> refused, nothing written;
  *   - the lease key missing with our token still the last -> stored (a
  *     Redis that lost its keys);
- *   - an unwanted READY moves only the position to the new session;
+ *   - an unwanted READY moves only the position to the new session, and
+ *     so does the plugin's timer for events that went by unwanted;
  *   - "name" other than the cluster's is a config error.
  * The counters come out in the plugin's exit line.
  */
@@ -39,6 +40,10 @@ struct dgw_event {
 };
 
 static struct {
+  dgw_plugin_timer_fn timer_fn; /* the plugin's repeating timer */
+  void *timer_arg;
+  int shards;  /* 1: the host has one shard (for the timer's look) */
+  int64_t seq; /* its gateway_sequence */
   char member[64];
   uint64_t token;
   const char *sid;
@@ -70,7 +75,34 @@ static int h_subscribe(const struct dgw_plugin_host *h, const char *name) {
 
 static uint32_t h_shard_count(const struct dgw_plugin_host *h) {
   (void)h;
+  return (uint32_t)fake.shards;
+}
+
+static struct dgw_gateway *h_gateway_at(const struct dgw_plugin_host *h,
+                                        uint32_t i) {
+  (void)h;
+  return i == 0 && fake.shards > 0 ? (struct dgw_gateway *)&fake : NULL;
+}
+
+static uint32_t h_gateway_shard_id(const struct dgw_gateway *gw) {
+  (void)gw;
   return 0;
+}
+
+static int64_t h_gateway_sequence(const struct dgw_gateway *gw) {
+  (void)gw;
+  return fake.seq;
+}
+
+static struct dgw_plugin_timer *h_timer_add(const struct dgw_plugin_host *h,
+                                            uint32_t ms, int repeat,
+                                            dgw_plugin_timer_fn fn, void *arg) {
+  (void)h;
+  (void)ms;
+  (void)repeat;
+  fake.timer_fn = fn;
+  fake.timer_arg = arg;
+  return (struct dgw_plugin_timer *)&fake;
 }
 
 static const char *h_event_name(const struct dgw_event *e) {
@@ -145,6 +177,10 @@ static int plugin_init(struct ctx *x, const char *config) {
   x->host.log = h_log;
   x->host.subscribe = h_subscribe;
   x->host.shard_count = h_shard_count;
+  x->host.gateway_at = h_gateway_at;
+  x->host.gateway_shard_id = h_gateway_shard_id;
+  x->host.gateway_sequence = h_gateway_sequence;
+  x->host.timer_add = h_timer_add;
   x->host.event_name = h_event_name;
   x->host.event_seq = h_event_seq;
   x->host.event_shard = h_event_shard;
@@ -207,24 +243,29 @@ static int evals_run(struct ctx *x) {
   return n;
 }
 
-/* One event under (member, token, sid); then the loop until Redis has run
- * the plugin's script for it (5 s, scaled) and a few passes more for its
- * reply to reach the plugin. */
-static void dispatch(struct ctx *x, const char *t, int64_t s, const char *sid,
-                     const char *member, uint64_t token) {
-  struct dgw_event ev = {t, s, "{\"n\":1}"};
+/* The loop until Redis has run `sent` more scripts (5 s, scaled) and a
+ * few passes more for the replies to reach the plugin. */
+static void settle(struct ctx *x, int sent) {
   double end = deadline_ms(5);
 
-  snprintf(fake.member, sizeof(fake.member), "%s", member);
-  fake.token = token;
-  fake.sid = sid;
-  x->p->on_dispatch(x->state, (struct dgw_gateway *)&ev, &ev);
-  evals_sent++;
+  evals_sent += sent;
   while (evals_run(x) < evals_sent && now_ms() < end)
     loop_once(x->base);
   assert_int_equal(evals_run(x), evals_sent);
   for (int i = 0; i < 5; i++)
     loop_once(x->base);
+}
+
+/* One event under (member, token, sid), then settle. */
+static void dispatch(struct ctx *x, const char *t, int64_t s, const char *sid,
+                     const char *member, uint64_t token) {
+  struct dgw_event ev = {t, s, "{\"n\":1}"};
+
+  snprintf(fake.member, sizeof(fake.member), "%s", member);
+  fake.token = token;
+  fake.sid = sid;
+  x->p->on_dispatch(x->state, (struct dgw_gateway *)&ev, &ev);
+  settle(x, 1);
 }
 
 static void test_script(void **state) {
@@ -295,10 +336,28 @@ static void test_script(void **state) {
   dispatch(&x, "MESSAGE_CREATE", 2, "B", "m3", 3);
   assert_int_equal(xlen(&x), 6);
 
+  /* The shard delivered up to s 9 events nobody wanted and nothing of it
+   * waits: the timer moves the position to 9 (one script), and not again
+   * while the seq stays. */
+  assert_non_null(fake.timer_fn);
+  fake.shards = 1;
+  fake.seq = 9;
+  fake.timer_fn(fake.timer_arg);
+  settle(&x, 1);
+  position(&x, pos, sizeof(pos));
+  assert_string_equal(pos, "B 9");
+  assert_int_equal(xlen(&x), 6);
+  fake.timer_fn(fake.timer_arg);
+  settle(&x, 0);
+  /* A replay of s 5 after that is skipped. */
+  dispatch(&x, "MESSAGE_CREATE", 5, "B", "m3", 3);
+  assert_int_equal(xlen(&x), 6);
+  fake.shards = 0;
+
   x.p->fini(x.state);
-  /* 5 stored + 1 (B 2), 2 skipped (A 3, B 2), 2 fenced. */
+  /* 5 stored + 1 (B 2), 3 skipped (A 3, B 2, B 5), 2 fenced. */
   assert_non_null(strstr(fake.logs, "6 events stored, 0 dropped"));
-  assert_non_null(strstr(fake.logs, "exactly-once: 2 skipped as already "
+  assert_non_null(strstr(fake.logs, "exactly-once: 3 skipped as already "
                                     "stored, 2 fenced, 1 stored with the "
                                     "lease key missing, 0 stored without"));
 

@@ -128,6 +128,13 @@ struct streams {
    * lease key was missing, and stored without a lease at hand; each kind
    * logged once. */
   const char *cluster;
+  struct shard_pos {
+    uint32_t pending; /* entries of the shard queued or in flight */
+    int64_t posted;   /* the s of its last entry queued */
+    char sid[80];     /* and its session */
+  } * shards;
+  uint32_t nshards;
+  struct dgw_plugin_timer *advance;
   uint64_t skipped, fenced, unleased, unfenced;
   int logged_exact, logged_skip, logged_fence, logged_unleased, logged_unfenced;
   /* Backpressure: the shards are paused while `paused`; how often, since
@@ -203,6 +210,21 @@ void dgw_set_why(char *why, size_t why_size, const char *fmt, ...) {
 
 static void flush(struct streams *st);
 
+/* Makes st->shards[shard] exist; 0, or -1 without memory. */
+static int grow(struct streams *st, uint32_t shard) {
+  struct shard_pos *grown;
+
+  if (shard < st->nshards)
+    return 0;
+  grown = realloc(st->shards, (shard + 1) * sizeof(*grown));
+  if (grown == NULL)
+    return -1;
+  memset(grown + st->nshards, 0, (shard + 1 - st->nshards) * sizeof(*grown));
+  st->shards = grown;
+  st->nshards = shard + 1;
+  return 0;
+}
+
 static void xadd_reply(struct dgw_redis *r, redisReply *reply, const char *err,
                        void *ud) {
   struct entry *e = ud;
@@ -259,6 +281,8 @@ static void xadd_reply(struct dgw_redis *r, redisReply *reply, const char *err,
   st->head = e->next;
   if (st->head == NULL)
     st->tail = NULL;
+  if (e->exact && e->shard < st->nshards && st->shards[e->shard].pending > 0)
+    st->shards[e->shard].pending--;
   if (st->cursor == e)
     st->cursor = e->next;
   st->buffered -= e->bytes;
@@ -325,33 +349,23 @@ static void remember_session(struct streams *st, uint32_t shard,
     st->sessions[shard][0] = '\0';
 }
 
-static void on_dispatch(void *state, struct dgw_gateway *gw,
-                        const struct dgw_event *ev) {
-  struct streams *st = state;
+/* Queues one entry of shard `shard`: the event (t, s, session, d), or with
+ * `only_position` the stream's position (session, s) alone (exactly-once
+ * only; without the cluster nothing is queued). */
+static void store(struct streams *st, uint32_t shard, const char *t, int64_t s,
+                  const char *session, const char *d, size_t dlen,
+                  int only_position) {
   const struct dgw_plugin_host *h = st->host;
-  const char *t = h->event_name(ev);
-  uint32_t shard = h->event_shard(ev);
-  size_t dlen, tlen = strlen(t), klen, need;
-  const char *d = h->event_data(ev, &dlen);
+  size_t tlen = strlen(t), klen, need;
   char key[400], seq[24], shard_s[16], maxlen[24], member[128];
   char lease_k[200], token_k[200], stored_k[200], token_s[24];
-  const char *session = NULL;
   uint64_t token = 0;
   struct entry *e;
   char *p;
-  int n = 0, exact = 0, only_position = 0;
+  int n = 0, exact = 0;
 
-  if (strcmp(t, "READY") == 0) {
-    remember_session(st, shard, ev);
-    /* Unwanted, it still moves the position to the new session. */
-    only_position = !st->want_ready;
-    if (only_position && st->cluster == NULL)
-      return;
-  }
-  if (DGW_PLUGIN_HOST_HAS(h, gateway_session_id) && gw != NULL)
-    session = h->gateway_session_id(gw);
-  if (session == NULL)
-    session = shard < st->nsessions ? st->sessions[shard] : "";
+  if (only_position && st->cluster == NULL)
+    return;
   if (st->cluster != NULL) {
     exact =
         h->cluster_lease(h, shard, member, sizeof(member), &token) == DGW_OK &&
@@ -360,7 +374,7 @@ static void on_dispatch(void *state, struct dgw_gateway *gw,
       h->log(h, DGW_LOG_WARN,
              "shard %u: s %lld delivered without a lease or a session at "
              "hand: stored at-least-once; counting these",
-             (unsigned)shard, (long long)h->event_seq(ev));
+             (unsigned)shard, (long long)s);
     st->unfenced += !exact;
     if (!exact && only_position)
       return;
@@ -383,7 +397,7 @@ static void on_dispatch(void *state, struct dgw_gateway *gw,
     snprintf(key, sizeof(key), "dgw:{%s}:events:%s", st->name, t);
   else
     snprintf(key, sizeof(key), "dgw:{%s}:events", st->name);
-  snprintf(seq, sizeof(seq), "%lld", (long long)h->event_seq(ev));
+  snprintf(seq, sizeof(seq), "%lld", (long long)s);
   snprintf(shard_s, sizeof(shard_s), "%u", (unsigned)shard);
   snprintf(maxlen, sizeof(maxlen), "%lld", st->maxlen);
   klen = strlen(key);
@@ -410,7 +424,7 @@ static void on_dispatch(void *state, struct dgw_gateway *gw,
   if (e == NULL) {
     st->dropped++;
     h->log(h, DGW_LOG_ERROR, "out of memory: event s %lld of shard %u lost",
-           (long long)h->event_seq(ev), (unsigned)shard);
+           (long long)s, (unsigned)shard);
     return;
   }
   memset(e, 0, sizeof(*e));
@@ -418,7 +432,7 @@ static void on_dispatch(void *state, struct dgw_gateway *gw,
   e->bytes = need;
   e->exact = exact ? 1 + only_position : 0;
   e->shard = shard;
-  e->seq = h->event_seq(ev);
+  e->seq = s;
   p = (char *)(e + 1);
 #define ARG(s, l)                                                              \
   do {                                                                         \
@@ -476,8 +490,71 @@ queue:
   if (st->cursor == NULL)
     st->cursor = e;
   st->buffered += need;
+  if (exact && grow(st, shard) == 0) {
+    st->shards[shard].pending++;
+    st->shards[shard].posted = s;
+    snprintf(st->shards[shard].sid, sizeof(st->shards[shard].sid), "%s",
+             session);
+  }
   flush(st);
   backpressure(st);
+}
+
+static void on_dispatch(void *state, struct dgw_gateway *gw,
+                        const struct dgw_event *ev) {
+  struct streams *st = state;
+  const struct dgw_plugin_host *h = st->host;
+  const char *t = h->event_name(ev);
+  uint32_t shard = h->event_shard(ev);
+  size_t dlen;
+  const char *d = h->event_data(ev, &dlen);
+  const char *session = NULL;
+  int only_position = 0;
+
+  if (strcmp(t, "READY") == 0) {
+    remember_session(st, shard, ev);
+    /* Unwanted, it still moves the position to the new session. */
+    only_position = !st->want_ready;
+  }
+  if (DGW_PLUGIN_HOST_HAS(h, gateway_session_id) && gw != NULL)
+    session = h->gateway_session_id(gw);
+  if (session == NULL)
+    session = shard < st->nsessions ? st->sessions[shard] : "";
+  store(st, shard, t, h->event_seq(ev), session, d, dlen, only_position);
+}
+
+/* Every second (exactly-once only): a shard whose events went by unwanted
+ * (an "events" list) and that has nothing queued here has its position
+ * moved to the seq it delivered, so that a takeover does not resume from
+ * the last wanted event (a long replay, or a new session past Discord's
+ * replay window).  Everything up to that seq that was wanted is stored:
+ * delivery to on_dispatch is synchronous and nothing of the shard waits. */
+static void advance(void *arg) {
+  struct streams *st = arg;
+  const struct dgw_plugin_host *h = st->host;
+  uint32_t count = h->shard_count(h);
+  char member[128];
+  uint64_t token;
+
+  for (uint32_t i = 0; i < count && !st->closing; i++) {
+    struct dgw_gateway *gw = h->gateway_at(h, i);
+    uint32_t shard;
+    const char *sid;
+    int64_t seq;
+
+    if (gw == NULL)
+      continue;
+    shard = h->gateway_shard_id(gw);
+    sid = h->gateway_session_id(gw);
+    seq = h->gateway_sequence(gw);
+    if (sid == NULL || seq <= 0 || grow(st, shard) != 0 ||
+        st->shards[shard].pending > 0 ||
+        (seq <= st->shards[shard].posted &&
+         strcmp(sid, st->shards[shard].sid) == 0) ||
+        h->cluster_lease(h, shard, member, sizeof(member), &token) != DGW_OK)
+      continue;
+    store(st, shard, "", seq, sid, "", 0, 1);
+  }
 }
 
 /* Reads an integer config item in [lo, hi]; 0 (absent is fine) or -1. */
@@ -643,6 +720,11 @@ static int streams_init(const struct dgw_plugin_host *host,
             redis_describe(st->redis),
             st->per_event ? "one stream per event" : "one stream");
   free((char *)url);
+  if (st->cluster != NULL &&
+      (st->advance = host->timer_add(host, 1000, 1, advance, st)) == NULL)
+    host->log(host, DGW_LOG_WARN,
+              "no timer: the stream's position moves only with stored "
+              "events");
   *state = st;
   return 0;
 }
@@ -677,6 +759,7 @@ static void streams_fini(void *state) {
         (unsigned long long)st->skipped, (unsigned long long)st->fenced,
         (unsigned long long)st->unleased, (unsigned long long)st->unfenced);
   free(st->sessions);
+  free(st->shards);
   free(st);
 }
 
