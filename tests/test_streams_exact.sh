@@ -173,6 +173,10 @@ stop plain "$pid_1" "$pid_2"
 [ "$rcs" = " 0 0" ]
 ok $? "SIGTERM: both processes exit 0 (got$rcs)"
 grep -h 'exactly-once' "$tmp"/plain-m*.err | sed 's/^/# /'
+# Every entry went through the script: the host reported the lease of
+# each event's shard (host->cluster_lease), none was fenced or skipped.
+[ "$(grep -h 'exactly-once: 0 skipped as already stored, 0 fenced, 0 stored with the lease key missing, 0 stored without a lease at hand' "$tmp"/plain-m*.err | wc -l)" -eq 2 ]
+ok $? "both processes: every entry through the fenced script, none skipped or fenced"
 [ "$(grep -h 'handed over\|lease acquired' "$tmp"/plain-m*.err | grep -c 'lease acquired')" -ge $shards ]
 ok $? "the shards were split between the 2 processes by leases"
 
