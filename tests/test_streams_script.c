@@ -314,7 +314,7 @@ static void test_script(void **state) {
   redis(&x, out, sizeof(out), 2, "DEL", "dgw:{u}:lease:0");
   dispatch(&x, "MESSAGE_CREATE", 6, "A", "m1", 1);
   assert_int_equal(xlen(&x), 5);
-  assert_non_null(strstr(fake.logs, "lease key is missing"));
+  assert_non_null(strstr(fake.logs, "stored while its lease key is missing"));
 
   /* A newer token handed out (an acquire incremented it): fenced. */
   redis(&x, out, sizeof(out), 3, "SET", "dgw:{u}:token:0", "3");

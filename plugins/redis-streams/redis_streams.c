@@ -270,10 +270,11 @@ static void xadd_reply(struct dgw_redis *r, redisReply *reply, const char *err,
     st->stored++;
     if (e->exact && reply->type == REDIS_REPLY_INTEGER && reply->integer == 2 &&
         !st->logged_unleased++)
-      st->host->log(st->host, DGW_LOG_WARN,
-                    "shard %u: stored while its lease key is missing in this "
-                    "Redis (it lost its keys, or \"redis\" is not the "
-                    "cluster's Redis)",
+      st->host->log(st->host, DGW_LOG_INFO,
+                    "shard %u: stored while its lease key is missing (just "
+                    "handed over, or a Redis that lost its keys; no newer "
+                    "token, so still safe; if this repeats, is \"redis\" the "
+                    "cluster's Redis?)",
                     (unsigned)e->shard);
     st->unleased +=
         e->exact && reply->type == REDIS_REPLY_INTEGER && reply->integer == 2;
