@@ -371,14 +371,14 @@ static void store(struct streams *st, uint32_t shard, const char *t, int64_t s,
     exact =
         h->cluster_lease(h, shard, member, sizeof(member), &token) == DGW_OK &&
         session[0] != '\0';
+    if (!exact && only_position)
+      return; /* nothing to store, no position to fence */
     if (!exact && !st->logged_unfenced++)
       h->log(h, DGW_LOG_WARN,
              "shard %u: s %lld delivered without a lease or a session at "
              "hand: stored at-least-once; counting these",
              (unsigned)shard, (long long)s);
     st->unfenced += !exact;
-    if (!exact && only_position)
-      return;
     if (exact) {
       snprintf(lease_k, sizeof(lease_k), "dgw:{%s}:lease:%u", st->cluster,
                (unsigned)shard);
