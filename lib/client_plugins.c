@@ -13,6 +13,7 @@
 
 #include "client.h"
 #include "client_plugins.h"
+#include "cluster.h"
 #include "gateway.h"
 #include "plugin.h"
 #include "router.h"
@@ -78,6 +79,17 @@ static int host_held(void *owner, const struct dgw_gateway *gw) {
   return host_owns(owner, gw) && gateway_holds(gw) > 0;
 }
 
+static const char *host_cluster_name(void *owner) {
+  struct dgw_client *c = owner;
+
+  return c->opt.cluster_redis != NULL ? c->opt.cluster_name : NULL;
+}
+
+static int host_cluster_lease(void *owner, uint32_t shard_id, char *member,
+                              size_t member_size, uint64_t *token) {
+  return client_cluster_lease(owner, shard_id, member, member_size, token);
+}
+
 struct dgw_plugins *client_plugins_new(struct dgw_client *c) {
   struct plugins_host host = {
       .client = c,
@@ -93,6 +105,8 @@ struct dgw_plugins *client_plugins_new(struct dgw_client *c) {
       .leave = host_leave,
       .hold = host_hold,
       .held = host_held,
+      .cluster_name = host_cluster_name,
+      .cluster_lease = host_cluster_lease,
   };
 
   return plugins_new(&host);

@@ -35,13 +35,16 @@
 #define LEAVE_MAX_MS 5000
 
 /* Acquire: free -> ours with the next token; returns {token, sid, seq,
- * url} (the stored session, read in the same step) or {0}. */
+ * url, stored sid, stored seq} (the stored session and how far a stream
+ * writer got, read in the same step: no write of the old token can land
+ * after it) or {0}. */
 static struct redis_script acquire_lua = REDIS_SCRIPT(
     "if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end\n"
     "local t = redis.call('INCR', KEYS[2])\n"
     "redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. t, 'PX', ARGV[2])\n"
     "local s = redis.call('HMGET', KEYS[3], 'sid', 'seq', 'url')\n"
-    "return {t, s[1], s[2], s[3]}\n");
+    "local p = redis.call('HMGET', KEYS[4], 'sid', 'seq')\n"
+    "return {t, s[1], s[2], s[3], p[1], p[2]}\n");
 
 /* Renew: ours -> extended.  A key Redis lost (a restart without
  * persistence) is ours again unless a newer token was handed out. */
@@ -164,6 +167,20 @@ int cluster_fence(void *data, uint32_t shard_id) {
   if (cl->sh[i].lease.held && cl->tick != NULL)
     event_active(cl->tick, EV_TIMEOUT, 1);
   return 0;
+}
+
+int cluster_lease_of(struct dgw_cluster *cl, uint32_t shard_id, char *member,
+                     size_t member_size, uint64_t *token) {
+  uint32_t i = shard_id - cl->first;
+
+  if (cl->sh == NULL || i >= cl->total ||
+      !dgw_lease_may_send(&cl->sh[i].lease, dgw_monotonic_ms()))
+    return DGW_ERR_NOT_FOUND;
+  if (strlen(cl->member) >= member_size)
+    return DGW_ERR_BUFFER_TOO_SMALL;
+  memcpy(member, cl->member, strlen(cl->member) + 1);
+  *token = cl->sh[i].lease.token;
+  return DGW_OK;
 }
 
 /* ---------------------------------------------------- sessions, saves */
@@ -320,6 +337,20 @@ static void acquire_done(struct dgw_redis *r, redisReply *reply,
     snprintf(sid, sizeof(sid), "%s", reply->element[1]->str);
     ss.session_id = sid;
     ss.seq = strtoll(reply->element[2]->str, NULL, 10);
+    if (reply->elements >= 6 && reply->element[4]->type == REDIS_REPLY_STRING &&
+        reply->element[5]->type == REDIS_REPLY_STRING) {
+      /* Never past what the stream holds (docs/cluster.md). */
+      int64_t at =
+          dgw_lease_resume_seq(sid, ss.seq, reply->element[4]->str,
+                               strtoll(reply->element[5]->str, NULL, 10));
+
+      if (at != ss.seq)
+        cl_log(cl, DGW_LOG_INFO,
+               "shard %" PRIu32 ": resuming at seq %" PRId64
+               " (stored in the stream), not %" PRId64,
+               cl->first + o->i, at, ss.seq);
+      ss.seq = at;
+    }
     if (reply->element[3]->type == REDIS_REPLY_STRING &&
         reply->element[3]->str[0] != '\0') {
       snprintf(url, sizeof(url), "%s", reply->element[3]->str);
@@ -353,8 +384,8 @@ out:
 }
 
 static void claim(struct dgw_cluster *cl, uint32_t i) {
-  char lease_key[200], token_key[200], sess_key[200], ms[16];
-  const char *argv[5];
+  char lease_key[200], token_key[200], sess_key[200], pos_key[200], ms[16];
+  const char *argv[6];
   struct op *o = op_new(cl, i);
 
   if (o == NULL)
@@ -362,13 +393,15 @@ static void claim(struct dgw_cluster *cl, uint32_t i) {
   key(cl, lease_key, sizeof(lease_key), "lease", i);
   key(cl, token_key, sizeof(token_key), "token", i);
   key(cl, sess_key, sizeof(sess_key), "session", i);
+  key(cl, pos_key, sizeof(pos_key), "stored", i);
   snprintf(ms, sizeof(ms), "%" PRIu32, cl->lc.lease_ms);
   argv[0] = lease_key;
   argv[1] = token_key;
   argv[2] = sess_key;
-  argv[3] = cl->member;
-  argv[4] = ms;
-  if (redis_eval(cl->r, &acquire_lua, 3, 5, argv, NULL, acquire_done, o) == 0)
+  argv[3] = pos_key;
+  argv[4] = cl->member;
+  argv[5] = ms;
+  if (redis_eval(cl->r, &acquire_lua, 4, 6, argv, NULL, acquire_done, o) == 0)
     cl->sh[i].claiming = 1;
   else
     free(o);

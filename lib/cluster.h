@@ -13,6 +13,7 @@
  *   dgw:{NAME}:lease:N      string "MEMBER TOKEN", PX lease
  *   dgw:{NAME}:token:N      counter: the fencing token of shard N
  *   dgw:{NAME}:session:N    hash sid, seq, url, token, member
+ *   dgw:{NAME}:stored:N     hash sid, seq: how far redis-streams stored
  */
 #ifndef DGW_CLUSTER_H
 #define DGW_CLUSTER_H
@@ -58,6 +59,13 @@ cluster_identify_new(struct dgw_cluster *cl,
                      const struct dgw_identify_limits *limits,
                      dgw_identify_grant_fn grant, void *user_data);
 
+/* This member's lease of shard `shard_id`, as the delivery fence sees it
+ * now: DGW_OK with the member id copied into `member` and the fencing
+ * token in *token; DGW_ERR_NOT_FOUND when not held or past its deadline;
+ * DGW_ERR_BUFFER_TOO_SMALL. */
+int cluster_lease_of(struct dgw_cluster *cl, uint32_t shard_id, char *member,
+                     size_t member_size, uint64_t *token);
+
 /* cluster_options.c (built without hiredis too): checks a cluster name,
  * 1..64 characters of [A-Za-z0-9_.-].  0 when well-formed; -1 with a
  * sentence in `why`. */
@@ -74,6 +82,10 @@ client_cluster_identify(struct dgw_client *c,
                         const struct dgw_identify_limits *limits,
                         dgw_identify_grant_fn grant, void *user_data);
 int client_cluster_stop(struct dgw_client *c);
+/* cluster_lease_of() of the client's cluster; DGW_ERR_NOT_FOUND without
+ * one (for the plugins' host->cluster_lease). */
+int client_cluster_lease(struct dgw_client *c, uint32_t shard_id, char *member,
+                         size_t member_size, uint64_t *token);
 void client_cluster_free(struct dgw_client *c);
 
 #endif /* DGW_CLUSTER_H */

@@ -143,6 +143,21 @@ int client_cluster_stop(struct dgw_client *c) {
 #endif
 }
 
+int client_cluster_lease(struct dgw_client *c, uint32_t shard_id, char *member,
+                         size_t member_size, uint64_t *token) {
+#ifdef HAVE_HIREDIS
+  if (c->cluster != NULL)
+    return cluster_lease_of(c->cluster, shard_id, member, member_size, token);
+#else
+  (void)shard_id;
+  (void)member;
+  (void)member_size;
+  (void)token;
+#endif
+  (void)c;
+  return DGW_ERR_NOT_FOUND;
+}
+
 void client_cluster_free(struct dgw_client *c) {
 #ifdef HAVE_HIREDIS
   cluster_free(c->cluster);

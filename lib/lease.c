@@ -118,3 +118,11 @@ void dgw_lease_plan(uint32_t total, uint32_t members, uint32_t rank,
       claim[(*nclaim)++] = i;
   }
 }
+
+int64_t dgw_lease_resume_seq(const char *sid, int64_t seq,
+                             const char *stored_sid, int64_t stored_seq) {
+  if (sid == NULL || stored_sid == NULL || strcmp(sid, stored_sid) != 0 ||
+      stored_seq < 0)
+    return seq;
+  return stored_seq < seq ? stored_seq : seq;
+}

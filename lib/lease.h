@@ -86,6 +86,18 @@ void dgw_lease_lost(struct dgw_lease *l);
 /* Ms from `now` to the deadline (0 when not held or past it). */
 uint64_t dgw_lease_left(const struct dgw_lease *l, uint64_t now);
 
+/*
+ * Where a new holder RESUMEs a stored session (`sid`, `seq`: what the last
+ * holder delivered, flushed every second) when a stream writer (the
+ * redis-streams plugin) also stored how far it got (`stored_sid`,
+ * `stored_seq`, NULL when nothing is stored): never past what the stream
+ * holds, so that nothing delivered but not yet stored is lost.  The same
+ * session: min(seq, stored_seq); no stored position or another session
+ * (one the writer has not reached, or a stale one): seq.
+ */
+int64_t dgw_lease_resume_seq(const char *sid, int64_t seq,
+                             const char *stored_sid, int64_t stored_seq);
+
 /* The fair share of member `rank` (0-based, in the members' sorted order)
  * among `members` for `total` shards: total / members, one more for the
  * first total % members ranks.  0 when members is 0. */

@@ -328,6 +328,28 @@ static int host_gateway_paused(const struct dgw_plugin_host *host,
   return o->held != NULL && o->held(o->owner, gw);
 }
 
+static const char *host_cluster_name(const struct dgw_plugin_host *host) {
+  const struct plugins_host *o;
+
+  if (host == NULL)
+    return NULL;
+  o = plugin_of(host)->owner;
+  return o->cluster_name != NULL ? o->cluster_name(o->owner) : NULL;
+}
+
+static int host_cluster_lease(const struct dgw_plugin_host *host,
+                              uint32_t shard_id, char *member,
+                              size_t member_size, uint64_t *token) {
+  const struct plugins_host *o;
+
+  if (host == NULL || member == NULL || token == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  o = plugin_of(host)->owner;
+  if (o->cluster_lease == NULL)
+    return DGW_ERR_NOT_FOUND;
+  return o->cluster_lease(o->owner, shard_id, member, member_size, token);
+}
+
 static void host_init(struct plugin *p) {
   struct dgw_plugin_host *h = &p->host;
 
@@ -392,6 +414,9 @@ static void host_init(struct plugin *p) {
   h->request_soundboard_sounds_args =
       dgw_gateway_request_soundboard_sounds_args;
   h->request_channel_info_args = dgw_gateway_request_channel_info_args;
+  h->cluster_name = host_cluster_name;
+  h->cluster_lease = host_cluster_lease;
+  h->gateway_session_id = dgw_gateway_session_id;
 }
 
 /* ------------------------------------------------------------ loading */

@@ -59,6 +59,11 @@ struct plugins_host {
    * host members refuse with DGW_ERR_STATE. */
   int (*hold)(void *owner, struct dgw_gateway *gw, int on);
   int (*held)(void *owner, const struct dgw_gateway *gw);
+  /* The cluster (host->cluster_name, host->cluster_lease).  May be NULL:
+   * no cluster (NULL, DGW_ERR_NOT_FOUND). */
+  const char *(*cluster_name)(void *owner);
+  int (*cluster_lease)(void *owner, uint32_t shard_id, char *member,
+                       size_t member_size, uint64_t *token);
 };
 
 /* One loaded, initialized plugin. */

@@ -215,6 +215,32 @@ static void test_plan(void **state) {
   assert_int_equal(nr, 0);
 }
 
+/* Where a new holder RESUMEs: never past the stream's stored position of
+ * the same session; another session's position (or none) says nothing. */
+static void test_resume_seq(void **state) {
+  static const struct {
+    const char *sid;
+    int64_t seq;
+    const char *stored_sid;
+    int64_t stored_seq;
+    int64_t want;
+  } t[] = {
+      {"A", 100, NULL, 0, 100},  /* no stream writer: the session's seq */
+      {"A", 100, "A", 40, 40},   /* the stream lags: resume from it */
+      {"A", 100, "A", 100, 100}, /* caught up */
+      {"A", 100, "A", 130, 100}, /* the stream is ahead: the script skips */
+      {"A", 100, "B", 40, 100},  /* another session's position */
+      {"A", 100, "A", -1, 100},  /* a malformed position is ignored */
+      {"A", 0, "A", 0, 0},       /* nothing delivered yet */
+  };
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+    assert_int_equal(dgw_lease_resume_seq(t[i].sid, t[i].seq, t[i].stored_sid,
+                                          t[i].stored_seq),
+                     t[i].want);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_config_defaults),
@@ -223,6 +249,7 @@ int main(void) {
       cmocka_unit_test(test_pause_and_refusal),
       cmocka_unit_test(test_fair_share),
       cmocka_unit_test(test_plan),
+      cmocka_unit_test(test_resume_seq),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -364,6 +364,31 @@ struct dgw_plugin_host {
   int (*request_channel_info_args)(struct dgw_gateway *gw,
                                    const struct dgw_channel_info_args *args,
                                    char *why, size_t why_size);
+  /* --- The cluster (added after the holds: check them with
+   * DGW_PLUGIN_HOST_HAS).  For a plugin that writes to the cluster's
+   * Redis and must fence its writes like the cluster does (docs/cluster.md,
+   * redis-streams' exactly-once). */
+  /** The name of the cluster this client is a member of
+   * (dgw_options_set_cluster()), valid until fini() returns; NULL without
+   * a cluster.  Already answers in init(). */
+  const char *(*cluster_name)(const struct dgw_plugin_host *host);
+  /**
+   * Whether this member holds the lease of shard `shard_id` now (and its
+   * deadline has not passed).  DGW_OK: the member id is copied into
+   * `member` (NUL-terminated) and the lease's fencing token into *token;
+   * a write to Redis guarded by "dgw:{NAME}:lease:N == MEMBER TOKEN" (or,
+   * the key missing, "dgw:{NAME}:token:N <= TOKEN") is then safe.
+   * DGW_ERR_NOT_FOUND: no cluster, not started yet, not held, or past its
+   * deadline.  DGW_ERR_BUFFER_TOO_SMALL: `member` cannot hold the id (128
+   * bytes always can).
+   * Inside on_dispatch, the lease under which the event was delivered.
+   */
+  int (*cluster_lease)(const struct dgw_plugin_host *host, uint32_t shard_id,
+                       char *member, size_t member_size, uint64_t *token);
+  /** As dgw_gateway_session_id(): the session the shard's events belong
+   * to (inside on_dispatch, the event's), also after a RESUME in a
+   * process that never saw the READY. */
+  const char *(*gateway_session_id)(const struct dgw_gateway *gw);
 };
 
 /** Nonzero when the host table `host` has member `member` (a plugin built

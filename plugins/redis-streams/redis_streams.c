@@ -24,8 +24,16 @@
  * buffers hold the rest; a pause longer than a heartbeat interval closes
  * the connection keeping the session, and Discord replays on RESUME), and
  * released when they are back under 1/4.  Each pause is logged and
- * counted.  What is still missing (issue 13): exactly-once with the
- * cluster; command streams.
+ * counted.
+ *
+ * With the cluster on (host->cluster_name), delivery is exactly-once: each
+ * entry goes through one Lua script (EVAL, below) that checks the shard's
+ * lease is still this member's with the token the event was delivered
+ * under, skips it when dgw:{NAME}:stored:N already holds its (session, s)
+ * or a later s of that session, and otherwise XADDs it and stores
+ * (session, s), in one step.  A member that takes the shard over resumes
+ * no later than that position (lib/cluster.c), so a kill -9 loses nothing
+ * and repeats nothing in the stream (docs/cluster.md).
  */
 #include "config.h"
 
@@ -53,11 +61,48 @@ struct entry {
   struct streams *st;
   int in_flight;
   size_t bytes;
+  int exact; /* 1: through the script; 2: its position only (READY) */
+  uint32_t shard;
+  int64_t seq;
   int argc;
-  const char *argv[16];
-  size_t len[16];
+  const char *argv[28];
+  size_t len[28];
   /* the bytes follow */
 };
+
+/* Exactly-once (with the cluster): KEYS lease:N, token:N, stored:N, the
+ * stream; ARGV member, token, session, s, maxlen (0: none), then the
+ * entry's fields (none: only the position, for an unwanted READY).
+ * Returns 1 stored, 2 stored with the lease key missing (a Redis that lost
+ * its keys; the holder's renew puts it back), 0 skipped (the stream holds
+ * it: a replay after a RESUME, or a resend after a lost reply), or an
+ * error "FENCED ..." (another member holds the shard, or a newer token was
+ * handed out: the next holder resumes from this position and stores it).
+ * Sent as EVAL, never EVALSHA: a NOSCRIPT answered to one entry while
+ * another client loads the script could reorder entries, and a reordered
+ * entry would be skipped as not newer. */
+static const char exact_lua[] =
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local r = 1\n"
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if v ~= ARGV[1] .. ' ' .. ARGV[2] then\n"
+    " if v then return redis.error_reply('FENCED shard held by ' .. v) end\n"
+    " if tonumber(redis.call('GET', KEYS[2]) or '0') > tonumber(ARGV[2])\n"
+    " then return redis.error_reply('FENCED a newer token') end\n"
+    " r = 2\n"
+    "end\n"
+    "local p = redis.call('HMGET', KEYS[3], 'sid', 'seq')\n"
+    "if p[1] == ARGV[3] and tonumber(p[2]) >= tonumber(ARGV[4]) then\n"
+    " return 0 end\n"
+    "if #ARGV > 5 then\n"
+    " local a = {'XADD', KEYS[4]}\n"
+    " if ARGV[5] ~= '0' then a[3] = 'MAXLEN' a[4] = '~' a[5] = ARGV[5] end\n"
+    " a[#a + 1] = '*'\n"
+    " for i = 6, #ARGV do a[#a + 1] = ARGV[i] end\n"
+    " redis.call(unpack(a))\n"
+    "end\n"
+    "redis.call('HSET', KEYS[3], 'sid', ARGV[3], 'seq', ARGV[4])\n"
+    "return r\n";
 
 struct streams {
   const struct dgw_plugin_host *host;
@@ -79,6 +124,20 @@ struct streams {
   int closing;
   uint64_t stored, dropped, resent;
   int drop_logged;
+  /* Exactly-once: the cluster's name (NULL: at-least-once), entries
+   * skipped as already stored, refused by the fence, stored while the
+   * lease key was missing, and stored without a lease at hand; each kind
+   * logged once. */
+  const char *cluster;
+  struct shard_pos {
+    uint32_t pending; /* entries of the shard queued or in flight */
+    int64_t posted;   /* the s of its last entry queued */
+    char sid[80];     /* and its session */
+  } * shards;
+  uint32_t nshards;
+  struct dgw_plugin_timer *advance;
+  uint64_t skipped, fenced, unleased, unfenced;
+  int logged_exact, logged_skip, logged_fence, logged_unleased, logged_unfenced;
   /* Backpressure: the shards are paused while `paused`; how often, since
    * when (ms of the loop's clock), and the most bytes ever held. */
   int paused;
@@ -156,6 +215,21 @@ void dgw_set_why(char *why, size_t why_size, const char *fmt, ...) {
 
 static void flush(struct streams *st);
 
+/* Makes st->shards[shard] exist; 0, or -1 without memory. */
+static int grow(struct streams *st, uint32_t shard) {
+  struct shard_pos *grown;
+
+  if (shard < st->nshards)
+    return 0;
+  grown = realloc(st->shards, (shard + 1) * sizeof(*grown));
+  if (grown == NULL)
+    return -1;
+  memset(grown + st->nshards, 0, (shard + 1 - st->nshards) * sizeof(*grown));
+  st->shards = grown;
+  st->nshards = shard + 1;
+  return 0;
+}
+
 static void xadd_reply(struct dgw_redis *r, redisReply *reply, const char *err,
                        void *ud) {
   struct entry *e = ud;
@@ -175,16 +249,46 @@ static void xadd_reply(struct dgw_redis *r, redisReply *reply, const char *err,
     return;
   }
   /* Replies come in order: `e` is the head. */
-  if (err != NULL) {
+  if (e->exact && err != NULL && strncmp(err, "FENCED", 6) == 0) {
+    st->fenced++;
+    if (!st->logged_fence++)
+      st->host->log(st->host, DGW_LOG_WARN,
+                    "shard %u: s %lld not stored: %s (the lease moved on; "
+                    "its next holder resumes from the stream's position and "
+                    "stores it); counting these",
+                    (unsigned)e->shard, (long long)e->seq, err);
+  } else if (err != NULL) {
     st->host->log(st->host, DGW_LOG_ERROR, "XADD refused: %s; event dropped",
                   err);
     st->dropped++;
+  } else if (e->exact == 2) {
+    /* the position of a READY that is not stored itself */
+  } else if (e->exact && reply->type == REDIS_REPLY_INTEGER &&
+             reply->integer == 0) {
+    st->skipped++;
+    if (!st->logged_skip++)
+      st->host->log(st->host, DGW_LOG_INFO,
+                    "shard %u: s %lld skipped: the stream holds it already "
+                    "(replayed after a RESUME); counting these",
+                    (unsigned)e->shard, (long long)e->seq);
   } else {
     st->stored++;
+    if (e->exact && reply->type == REDIS_REPLY_INTEGER && reply->integer == 2 &&
+        !st->logged_unleased++)
+      st->host->log(st->host, DGW_LOG_INFO,
+                    "shard %u: stored while its lease key is missing (just "
+                    "handed over, or a Redis that lost its keys; no newer "
+                    "token, so still safe; if this repeats, is \"redis\" the "
+                    "cluster's Redis?)",
+                    (unsigned)e->shard);
+    st->unleased +=
+        e->exact && reply->type == REDIS_REPLY_INTEGER && reply->integer == 2;
   }
   st->head = e->next;
   if (st->head == NULL)
     st->tail = NULL;
+  if (e->exact && e->shard < st->nshards && st->shards[e->shard].pending > 0)
+    st->shards[e->shard].pending--;
   if (st->cursor == e)
     st->cursor = e->next;
   st->buffered -= e->bytes;
@@ -251,37 +355,64 @@ static void remember_session(struct streams *st, uint32_t shard,
     st->sessions[shard][0] = '\0';
 }
 
-static void on_dispatch(void *state, struct dgw_gateway *gw,
-                        const struct dgw_event *ev) {
-  struct streams *st = state;
+/* Queues one entry of shard `shard`: the event (t, s, session, d), or with
+ * `only_position` the stream's position (session, s) alone (exactly-once
+ * only; without the cluster nothing is queued). */
+static void store(struct streams *st, uint32_t shard, const char *t, int64_t s,
+                  const char *session, const char *d, size_t dlen,
+                  int only_position) {
   const struct dgw_plugin_host *h = st->host;
-  const char *t = h->event_name(ev);
-  uint32_t shard = h->event_shard(ev);
-  size_t dlen, tlen = strlen(t), klen, need;
-  const char *d = h->event_data(ev, &dlen);
-  char key[400], seq[24], shard_s[16], maxlen[24];
-  const char *session;
+  size_t tlen = strlen(t), klen, need;
+  char key[400], seq[24], shard_s[16], maxlen[24], member[128];
+  char lease_k[200], token_k[200], stored_k[200], token_s[24];
+  uint64_t token = 0;
   struct entry *e;
   char *p;
-  int n = 0;
+  int n = 0, exact = 0;
 
-  (void)gw;
-  if (strcmp(t, "READY") == 0) {
-    remember_session(st, shard, ev);
-    if (!st->want_ready)
-      return;
+  if (only_position && st->cluster == NULL)
+    return;
+  if (st->cluster != NULL) {
+    exact =
+        h->cluster_lease(h, shard, member, sizeof(member), &token) == DGW_OK &&
+        session[0] != '\0';
+    if (!exact && only_position)
+      return; /* nothing to store, no position to fence */
+    if (!exact && !st->logged_unfenced++)
+      h->log(h, DGW_LOG_WARN,
+             "shard %u: s %lld delivered without a lease or a session at "
+             "hand: stored at-least-once; counting these",
+             (unsigned)shard, (long long)s);
+    st->unfenced += !exact;
+    if (exact) {
+      snprintf(lease_k, sizeof(lease_k), "dgw:{%s}:lease:%u", st->cluster,
+               (unsigned)shard);
+      snprintf(token_k, sizeof(token_k), "dgw:{%s}:token:%u", st->cluster,
+               (unsigned)shard);
+      snprintf(stored_k, sizeof(stored_k), "dgw:{%s}:stored:%u", st->cluster,
+               (unsigned)shard);
+      snprintf(token_s, sizeof(token_s), "%llu", (unsigned long long)token);
+      if (!st->logged_exact++)
+        h->log(h, DGW_LOG_INFO,
+               "exactly-once: each entry stored by one script fenced by the "
+               "shard's lease (cluster %s)",
+               st->cluster);
+    }
   }
-  session = shard < st->nsessions ? st->sessions[shard] : "";
   if (st->per_event)
     snprintf(key, sizeof(key), "dgw:{%s}:events:%s", st->name, t);
   else
     snprintf(key, sizeof(key), "dgw:{%s}:events", st->name);
-  snprintf(seq, sizeof(seq), "%lld", (long long)h->event_seq(ev));
+  snprintf(seq, sizeof(seq), "%lld", (long long)s);
   snprintf(shard_s, sizeof(shard_s), "%u", (unsigned)shard);
   snprintf(maxlen, sizeof(maxlen), "%lld", st->maxlen);
   klen = strlen(key);
   need = sizeof(*e) + klen + strlen(maxlen) + tlen + strlen(seq) +
          strlen(shard_s) + strlen(session) + dlen + 64;
+  if (exact)
+    need += strlen(lease_k) + strlen(token_k) + strlen(stored_k) +
+            strlen(member) + strlen(token_s) + strlen(seq) + strlen(session) +
+            32;
   if (!DGW_PLUGIN_HOST_HAS(h, gateway_pause) &&
       st->buffered + need > st->max_buffer) {
     /* An older host cannot hold a shard back: the old bound. */
@@ -299,12 +430,15 @@ static void on_dispatch(void *state, struct dgw_gateway *gw,
   if (e == NULL) {
     st->dropped++;
     h->log(h, DGW_LOG_ERROR, "out of memory: event s %lld of shard %u lost",
-           (long long)h->event_seq(ev), (unsigned)shard);
+           (long long)s, (unsigned)shard);
     return;
   }
   memset(e, 0, sizeof(*e));
   e->st = st;
   e->bytes = need;
+  e->exact = exact ? 1 + only_position : 0;
+  e->shard = shard;
+  e->seq = s;
   p = (char *)(e + 1);
 #define ARG(s, l)                                                              \
   do {                                                                         \
@@ -314,14 +448,32 @@ static void on_dispatch(void *state, struct dgw_gateway *gw,
     p += (l);                                                                  \
   } while (0)
 #define LIT(s) ARG((s), strlen(s))
-  LIT("XADD");
-  LIT(key);
-  if (st->maxlen > 0) {
-    LIT("MAXLEN");
-    LIT("~");
-    LIT(maxlen);
+  if (exact) {
+    LIT("EVAL");
+    e->argv[n] = exact_lua; /* static: not copied */
+    e->len[n++] = sizeof(exact_lua) - 1;
+    LIT("4");
+    LIT(lease_k);
+    LIT(token_k);
+    LIT(stored_k);
+    LIT(key);
+    LIT(member);
+    LIT(token_s);
+    LIT(session);
+    LIT(seq);
+    LIT(st->maxlen > 0 ? maxlen : "0");
+    if (only_position)
+      goto queue;
+  } else {
+    LIT("XADD");
+    LIT(key);
+    if (st->maxlen > 0) {
+      LIT("MAXLEN");
+      LIT("~");
+      LIT(maxlen);
+    }
+    LIT("*");
   }
-  LIT("*");
   LIT("t");
   ARG(t, tlen);
   LIT("s");
@@ -332,6 +484,7 @@ static void on_dispatch(void *state, struct dgw_gateway *gw,
   LIT(session);
   LIT("d");
   ARG(d, dlen);
+queue:
 #undef LIT
 #undef ARG
   e->argc = n;
@@ -343,8 +496,71 @@ static void on_dispatch(void *state, struct dgw_gateway *gw,
   if (st->cursor == NULL)
     st->cursor = e;
   st->buffered += need;
+  if (exact && grow(st, shard) == 0) {
+    st->shards[shard].pending++;
+    st->shards[shard].posted = s;
+    snprintf(st->shards[shard].sid, sizeof(st->shards[shard].sid), "%s",
+             session);
+  }
   flush(st);
   backpressure(st);
+}
+
+static void on_dispatch(void *state, struct dgw_gateway *gw,
+                        const struct dgw_event *ev) {
+  struct streams *st = state;
+  const struct dgw_plugin_host *h = st->host;
+  const char *t = h->event_name(ev);
+  uint32_t shard = h->event_shard(ev);
+  size_t dlen;
+  const char *d = h->event_data(ev, &dlen);
+  const char *session = NULL;
+  int only_position = 0;
+
+  if (strcmp(t, "READY") == 0) {
+    remember_session(st, shard, ev);
+    /* Unwanted, it still moves the position to the new session. */
+    only_position = !st->want_ready;
+  }
+  if (DGW_PLUGIN_HOST_HAS(h, gateway_session_id) && gw != NULL)
+    session = h->gateway_session_id(gw);
+  if (session == NULL)
+    session = shard < st->nsessions ? st->sessions[shard] : "";
+  store(st, shard, t, h->event_seq(ev), session, d, dlen, only_position);
+}
+
+/* Every second (exactly-once only): a shard whose events went by unwanted
+ * (an "events" list) and that has nothing queued here has its position
+ * moved to the seq it delivered, so that a takeover does not resume from
+ * the last wanted event (a long replay, or a new session past Discord's
+ * replay window).  Everything up to that seq that was wanted is stored:
+ * delivery to on_dispatch is synchronous and nothing of the shard waits. */
+static void advance(void *arg) {
+  struct streams *st = arg;
+  const struct dgw_plugin_host *h = st->host;
+  uint32_t count = h->shard_count(h);
+  char member[128];
+  uint64_t token;
+
+  for (uint32_t i = 0; i < count && !st->closing; i++) {
+    struct dgw_gateway *gw = h->gateway_at(h, i);
+    uint32_t shard;
+    const char *sid;
+    int64_t seq;
+
+    if (gw == NULL)
+      continue;
+    shard = h->gateway_shard_id(gw);
+    sid = h->gateway_session_id(gw);
+    seq = h->gateway_sequence(gw);
+    if (sid == NULL || seq <= 0 || grow(st, shard) != 0 ||
+        st->shards[shard].pending > 0 ||
+        (seq <= st->shards[shard].posted &&
+         strcmp(sid, st->shards[shard].sid) == 0) ||
+        h->cluster_lease(h, shard, member, sizeof(member), &token) != DGW_OK)
+      continue;
+    store(st, shard, "", seq, sid, "", 0, 1);
+  }
 }
 
 /* Reads an integer config item in [lo, hi]; 0 (absent is fine) or -1. */
@@ -409,6 +625,20 @@ static int configure(struct streams *st, const char *config_json,
       goto out;
     }
     snprintf(st->name, sizeof(st->name), "%s", name);
+  }
+  if (DGW_PLUGIN_HOST_HAS(h, gateway_session_id) &&
+      (st->cluster = h->cluster_name(h)) != NULL) {
+    /* The script touches the stream and the lease in one step: one hash
+     * tag, one Redis Cluster slot. */
+    if (json_object_object_get_ex(cfg, "name", &v) &&
+        strcmp(st->name, st->cluster) != 0) {
+      h->log(h, DGW_LOG_ERROR,
+             "config: \"name\" must be the cluster's name \"%s\" (or "
+             "left out) when the cluster is on",
+             st->cluster);
+      goto out;
+    }
+    snprintf(st->name, sizeof(st->name), "%s", st->cluster);
   }
   if (json_object_object_get_ex(cfg, "layout", &v)) {
     const char *l = json_object_get_string(v);
@@ -516,6 +746,11 @@ static int streams_init(const struct dgw_plugin_host *host,
             redis_describe(st->redis),
             st->per_event ? "one stream per event" : "one stream");
   free((char *)url);
+  if (st->cluster != NULL &&
+      (st->advance = host->timer_add(host, 1000, 1, advance, st)) == NULL)
+    host->log(host, DGW_LOG_WARN,
+              "no timer: the stream's position moves only with stored "
+              "events");
   *state = st;
   return 0;
 }
@@ -542,7 +777,16 @@ static void streams_fini(void *state) {
                 (unsigned long long)st->stored, (unsigned long long)st->dropped,
                 (unsigned long long)lost, (unsigned long long)st->resent,
                 (unsigned long long)st->pauses, st->peak_buffered);
+  if (st->cluster != NULL)
+    st->host->log(
+        st->host, DGW_LOG_INFO,
+        "exactly-once: %llu skipped as already stored, %llu fenced, "
+        "%llu stored with the lease key missing, %llu stored "
+        "without a lease at hand",
+        (unsigned long long)st->skipped, (unsigned long long)st->fenced,
+        (unsigned long long)st->unleased, (unsigned long long)st->unfenced);
   free(st->sessions);
+  free(st->shards);
   free(st);
 }
 
@@ -552,7 +796,8 @@ static const struct dgw_plugin descriptor = {
     .name = "redis-streams",
     .version = "0.2.0",
     .description =
-        "XADDs events (raw d) to Redis streams, at-least-once, no loss",
+        "XADDs events (raw d) to Redis streams: at-least-once, no loss; "
+        "exactly-once with the cluster",
     .events = NULL, /* from the config, in init */
     .init = streams_init,
     .on_dispatch = on_dispatch,
