@@ -21,6 +21,7 @@
 #include "cluster.h"
 #include "gateway.h"
 #include "identify.h"
+#include "inflate.h"
 #include "pacer.h"
 #include "policy.h"
 #include "requests.h"
@@ -65,6 +66,7 @@ static void destroy(struct dgw_client *c) {
   if (c->identify != NULL)
     c->identify->destroy(c->identify);
   dgw_pacer_free(c->pacer);
+  dgw_inflate_sleeper_free(c->sleeper);
   SSL_CTX_free(c->ssl);
   if (c->tokener != NULL)
     json_tokener_free(c->tokener);
@@ -142,6 +144,8 @@ static void shard_config_of(const struct dgw_client *c, uint32_t shard_id,
   sc->send_window_ms = c->opt.send_window_ms;
   sc->send_queue = c->opt.send_queue;
   sc->lazy_lead_ms = c->opt.lazy_lead_ms;
+  sc->quiet_ms = c->opt.quiet_sleep_ms;
+  sc->sleeper = c->opt.quiet_sleep_ms > 0 ? c->sleeper : NULL;
   sc->log = c->opt.log;
   sc->log_user_data = c->opt.log_user_data;
   sc->log_level = c->opt.log_level;
@@ -304,6 +308,9 @@ struct dgw_client *dgw_client_new(struct event_base *base,
     goto fail;
   c->pacer = dgw_pacer_new(base, c->opt.max_connecting, connect_granted, c);
   if (c->pacer == NULL)
+    goto fail;
+  if (c->opt.quiet_sleep_ms > 0 &&
+      (c->sleeper = dgw_inflate_sleeper_new()) == NULL)
     goto fail;
   /* With auto shards the count comes from GET /gateway/bot. */
   if (c->opt.shards_auto)

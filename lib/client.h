@@ -53,6 +53,8 @@ struct dgw_options {
   uint32_t max_connecting;
   /* Lazy connect's lead (gateway_lazy.c); 0: off. */
   uint32_t lazy_lead_ms;
+  /* Quiet shards pack their zlib window after this long; 0: never. */
+  uint32_t quiet_sleep_ms;
   /* dgw_options_set_cluster(): Redis URL (NULL: no cluster), name, lease. */
   char *cluster_redis;
   char *cluster_name;
@@ -104,6 +106,8 @@ struct dgw_client {
   struct dgw_resolver *resolver;       /* shared by the shards' connections */
   struct dgw_identify_queue *identify; /* who may IDENTIFY when */
   struct dgw_pacer *pacer; /* connection attempts in flight (pacer.h) */
+  /* Packs quiet shards' zlib windows (inflate.h); NULL when off. */
+  struct dgw_inflate_sleeper *sleeper;
   struct dgw_gateway **shards;
   /* The member and voice requests waiting for events, one table per shard
    * (same index as shards). */

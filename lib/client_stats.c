@@ -34,6 +34,10 @@ void client_stats_add(struct dgw_client_stats *full,
     full->closes_by_code[i] += s->closes_by_code[i];
   full->rate_limit_waits += s->rate_limit_waits;
   full->identify_waits += s->identify_waits;
+  full->window_sleeps += s->window_sleeps;
+  full->window_wakes += s->window_wakes;
+  full->windows_asleep += s->window_asleep;
+  full->window_saved_bytes += s->window_saved_bytes;
   if (s->ms_since_event >= 0 &&
       (full->ms_since_event < 0 || s->ms_since_event < full->ms_since_event))
     full->ms_since_event = s->ms_since_event;

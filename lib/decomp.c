@@ -243,3 +243,22 @@ size_t dgw_decomp_room(const struct dgw_decomp *d) {
 const char *dgw_decomp_corrupt_why(const struct dgw_decomp *d) {
   return d == NULL ? zlib_ops.corrupt_why : d->ops->corrupt_why;
 }
+
+int dgw_decomp_sleep(struct dgw_decomp *d, struct dgw_inflate_sleeper *s) {
+  if (d == NULL || s == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  /* A zstd window is the server's choice and up to megabytes; packing it
+   * per quiet spell is not done. */
+  if (d->ops != &zlib_ops)
+    return DGW_ERR_AGAIN;
+  return dgw_inflate_sleep(d->impl, s);
+}
+
+int dgw_decomp_asleep(const struct dgw_decomp *d) {
+  return d != NULL && d->ops == &zlib_ops && dgw_inflate_asleep(d->impl);
+}
+
+size_t dgw_decomp_saved_bytes(const struct dgw_decomp *d) {
+  return d != NULL && d->ops == &zlib_ops ? dgw_inflate_saved_bytes(d->impl)
+                                          : 0;
+}

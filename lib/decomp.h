@@ -81,6 +81,21 @@ int dgw_decomp_push(struct dgw_decomp *d, const uint8_t *msg, size_t len,
  * NULL is a no-op. */
 void dgw_decomp_done(struct dgw_decomp *d);
 
+/*
+ * Lets a quiet connection's decompressor give back most of its memory
+ * until its next message (see dgw_inflate_sleep()): zlib-stream only.
+ * DGW_OK (asleep), DGW_ERR_AGAIN (not now, or zstd-stream: nothing done),
+ * DGW_ERR_NOMEM, DGW_ERR_INVALID_ARGUMENT (NULL).  The next push wakes it.
+ */
+struct dgw_inflate_sleeper;
+int dgw_decomp_sleep(struct dgw_decomp *d, struct dgw_inflate_sleeper *s);
+
+/* 1 when `d` is asleep, else 0 (also for NULL). */
+int dgw_decomp_asleep(const struct dgw_decomp *d);
+
+/* The bytes of the packed window an asleep `d` keeps; 0 otherwise. */
+size_t dgw_decomp_saved_bytes(const struct dgw_decomp *d);
+
 /* Compressed bytes pushed and decompressed bytes returned since creation
  * (see dgw_inflate_bytes_in/out).  0 for NULL. */
 uint64_t dgw_decomp_bytes_in(const struct dgw_decomp *d);

@@ -526,6 +526,8 @@ static void ws_message(struct dgw_ws *ws, int binary, const uint8_t *data,
   if (ws != gw->ws)
     return; /* a retiring connection: its events will be replayed */
   shard_enter(gw);
+  if (binary && len > 0)
+    shard_quiet_wake(gw);
   if (binary && (rv = dgw_decomp_push(gw->z, data, len, &json, &json_len)) ==
                     DGW_ERR_AGAIN) /* refuse at its header what must fail */
     dgw_ws_limit_next_frame(ws, dgw_decomp_room(gw->z));
@@ -538,8 +540,10 @@ static void ws_message(struct dgw_ws *ws, int binary, const uint8_t *data,
                     ? "a payload inflated past the size cap"
                     : dgw_decomp_corrupt_why(gw->z));
   /* on_payload may have freed or replaced everything but the shard. */
-  if (binary && rv == DGW_OK && !shard_gone(gw))
+  if (binary && rv == DGW_OK && !shard_gone(gw)) {
     dgw_decomp_done(gw->z);
+    shard_quiet_sleep(gw);
+  }
   /* A burst of messages must not starve the heartbeat: a beat that fell
    * due while we were busy goes out now.  After the message, so that an
    * ACK in it counts first. */

@@ -43,6 +43,11 @@ struct shard_config {
   /* Lazy connect: without a session, connect this long before the
    * identify turn (gateway_lazy.c); 0: connect at once, ask at HELLO. */
   uint32_t lazy_lead_ms;
+  /* Quiet shards: at a heartbeat ACK with no dispatch for quiet_ms, the
+   * zlib window is packed through `sleeper` (shared, borrowed; NULL:
+   * never; inflate.h). */
+  uint32_t quiet_ms;
+  struct dgw_inflate_sleeper *sleeper;
   dgw_log_fn log; /* may be NULL */
   void *log_user_data;
   enum dgw_log_level log_level;

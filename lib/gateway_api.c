@@ -125,6 +125,10 @@ int dgw_gateway_stats(const struct dgw_gateway *gw,
   full.zombies = gw->counters.zombies;
   full.latency_ms = dgw_gateway_latency(gw);
   full.commands_queued = dgw_sender_queued(gw->sender);
+  full.window_sleeps = gw->counters.window_sleeps;
+  full.window_wakes = gw->counters.window_wakes;
+  full.window_asleep = dgw_decomp_asleep(gw->z) ? 1u : 0u;
+  full.window_saved_bytes = dgw_decomp_saved_bytes(gw->z);
   stats_fill_shard(&full, &gw->counters.obs, dgw_monotonic_ns());
   memcpy(out, &full, size);
   return DGW_OK;

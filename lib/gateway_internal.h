@@ -30,6 +30,8 @@ struct shard_counters {
   uint64_t resumes;
   uint64_t zombies;
   uint64_t dispatches;
+  uint64_t window_sleeps; /* zlib windows packed while quiet */
+  uint64_t window_wakes;  /* and restored for a message */
   struct stats_shard obs; /* the rest, shared with the owner (stats.h) */
 };
 
@@ -62,6 +64,9 @@ struct dgw_gateway {
   uint32_t holds;
   uint64_t held_since_ns;
   int hold_stopped_heart, hold_limit_armed;
+  /* Quiet shards (gateway_quiet.c): pack the window once this message is
+   * done; the window is packed now. */
+  int sleep_due, window_asleep;
   void *user_data; /* the application's, per shard */
 };
 
@@ -74,11 +79,28 @@ static inline void shard_count_frame(struct dgw_gateway *gw, size_t wire,
   gw->counters.obs.bytes_inflated += inflated;
 }
 
+/* Quiet shards (gateway_quiet.c).  At a heartbeat ACK: with no dispatch
+ * for cfg.quiet_ms, the window is to be packed once the message is done. */
+void shard_quiet_ack(struct dgw_gateway *gw);
+
+/* The message is done (its payload handled): packs the window if due. */
+void shard_quiet_sleep(struct dgw_gateway *gw);
+
+/* A message with bytes arrives: a packed window is restored by the push. */
+static inline void shard_quiet_wake(struct dgw_gateway *gw) {
+  if (gw->window_asleep) {
+    gw->window_asleep = 0;
+    gw->counters.window_wakes++;
+  }
+}
+
 /* A heartbeat ACK: the heart timer learns it, the histogram counts the
  * latency it measured (when it was one we asked for). */
 static inline void shard_ack(struct dgw_gateway *gw) {
   if (dgw_kokoro_ack(gw->kokoro))
     stats_latency(&gw->counters.obs, dgw_kokoro_latency_ms(gw->kokoro));
+  if (gw->cfg.sleeper != NULL)
+    shard_quiet_ack(gw);
 }
 
 /* Logs through the config's sink when `level` passes its filter. */

@@ -42,6 +42,25 @@ struct dgw_inflate {
   /* The 2-byte zlib header, read by us (see read_header()). */
   uint8_t header[2];
   unsigned header_seen; /* 0, 1, 2 */
+  /* Asleep (dgw_inflate_sleep()): zs holds no zlib state; `saved` is the
+   * window deflated (NULL with saved_len 0 for an empty window) and
+   * `saved_window` its length inflated again. */
+  int asleep;
+  uint8_t *saved;
+  size_t saved_len;
+  size_t saved_window;
+};
+
+/*
+ * The compressor quiet connections share: a raw deflate stream (made on
+ * first use, reset per window) and the two scratch buffers of one
+ * window, before and after.
+ */
+struct dgw_inflate_sleeper {
+  z_stream ds;
+  int ready; /* ds is initialised */
+  uint8_t window[(size_t)1 << 15];
+  uint8_t packed[(size_t)1 << 15];
 };
 
 static const uint8_t flush_suffix[4] = {0x00, 0x00, 0xff, 0xff};
@@ -54,6 +73,7 @@ static int out_grow(struct dgw_inflate *z);
 static int in_append(struct dgw_inflate *z, const uint8_t *msg, size_t len);
 static int run(struct dgw_inflate *z, const uint8_t *in, size_t len);
 static int read_header(struct dgw_inflate *z, const uint8_t **in, size_t *len);
+static int wake(struct dgw_inflate *z);
 
 struct dgw_inflate *dgw_inflate_new(size_t max_output, int *err) {
   struct dgw_inflate *z;
@@ -95,7 +115,9 @@ struct dgw_inflate *dgw_inflate_new(size_t max_output, int *err) {
 void dgw_inflate_free(struct dgw_inflate *z) {
   if (z == NULL)
     return;
-  inflateEnd(&z->zs);
+  if (!z->asleep)
+    inflateEnd(&z->zs);
+  free(z->saved);
   free(z->in);
   free(z->out);
   free(z);
@@ -104,8 +126,17 @@ void dgw_inflate_free(struct dgw_inflate *z) {
 void dgw_inflate_reset(struct dgw_inflate *z) {
   if (z == NULL)
     return;
-  /* Keeps zlib's window allocation; only fails on a broken z_stream. */
-  (void)inflateReset(&z->zs);
+  if (z->asleep) {
+    /* The window belonged to the old connection: the next push starts a
+     * fresh stream instead of restoring it. */
+    free(z->saved);
+    z->saved = NULL;
+    z->saved_len = 0;
+    z->saved_window = 0;
+  } else {
+    /* Keeps zlib's window allocation; only fails on a broken z_stream. */
+    (void)inflateReset(&z->zs);
+  }
   z->header_seen = 0;
   z->failed = 0;
   z->partial = 0;
@@ -138,6 +169,8 @@ int dgw_inflate_push(struct dgw_inflate *z, const uint8_t *msg, size_t len,
      an empty message cannot change that. */
   if (len == 0)
     return DGW_ERR_AGAIN;
+  if (z->asleep && (rc = wake(z)) != DGW_OK)
+    return fail(z, rc);
 
   if (z->in_len == 0 && ends_with_suffix(msg, len)) {
     /* Fast path, one message per payload: inflate the caller's bytes. */
@@ -376,4 +409,149 @@ static int run(struct dgw_inflate *z, const uint8_t *in, size_t len) {
     if (zs->avail_in == 0 && in_left == 0 && zs->avail_out != 0)
       return DGW_OK;
   }
+}
+
+/* ------------------------------------------------------ quiet connections */
+
+struct dgw_inflate_sleeper *dgw_inflate_sleeper_new(void) {
+  return calloc(1, sizeof(struct dgw_inflate_sleeper));
+}
+
+void dgw_inflate_sleeper_free(struct dgw_inflate_sleeper *s) {
+  if (s == NULL)
+    return;
+  if (s->ready)
+    deflateEnd(&s->ds);
+  free(s);
+}
+
+/*
+ * Deflates the `have` bytes of s->window into s->packed, ending with a
+ * sync flush so that inflating them leaves a stream between two blocks.
+ * DGW_OK with the length in `*len`; DGW_ERR_AGAIN when they do not fit
+ * (an incompressible window is not worth it); DGW_ERR_NOMEM.
+ */
+static int pack(struct dgw_inflate_sleeper *s, uInt have, size_t *len) {
+  int rc;
+
+  if (!s->ready) {
+    s->ds.zalloc = Z_NULL;
+    s->ds.zfree = Z_NULL;
+    s->ds.opaque = Z_NULL;
+    /* Level 1: a window is packed once per quiet spell, and JSON still
+     * shrinks about five times. */
+    rc = deflateInit2(&s->ds, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+    if (rc != Z_OK)
+      return rc == Z_MEM_ERROR ? DGW_ERR_NOMEM : DGW_ERR_INFLATE;
+    s->ready = 1;
+  } else if (deflateReset(&s->ds) != Z_OK) {
+    return DGW_ERR_INFLATE;
+  }
+  s->ds.next_in = s->window;
+  s->ds.avail_in = have;
+  s->ds.next_out = s->packed;
+  s->ds.avail_out = (uInt)sizeof s->packed;
+  rc = deflate(&s->ds, Z_SYNC_FLUSH);
+  /* All in, and room to spare: nothing of the flush is left pending. */
+  if (rc != Z_OK || s->ds.avail_in != 0 || s->ds.avail_out == 0)
+    return DGW_ERR_AGAIN;
+  *len = sizeof s->packed - s->ds.avail_out;
+  return DGW_OK;
+}
+
+int dgw_inflate_sleep(struct dgw_inflate *z, struct dgw_inflate_sleeper *s) {
+  uint8_t *saved = NULL;
+  size_t saved_len = 0;
+  uInt have = 0;
+
+  if (z == NULL || s == NULL)
+    return DGW_ERR_INVALID_ARGUMENT;
+  if (z->asleep)
+    return DGW_OK;
+  if (z->failed != 0 || z->partial || z->in_len != 0 || z->header_seen == 1)
+    return DGW_ERR_AGAIN;
+  if (z->header_seen == 2) {
+    int rc;
+
+    /* Between two blocks on a byte boundary, not in the last block
+     * (data_type exactly 128), with the 32 KiB window the sleeper's
+     * deflate stream is made for (CINFO 7; Discord's). */
+    if (z->zs.data_type != 128 || z->header[0] >> 4 != 7)
+      return DGW_ERR_AGAIN;
+    if (inflateGetDictionary(&z->zs, s->window, &have) != Z_OK)
+      return DGW_ERR_AGAIN;
+    if (have > 0) {
+      rc = pack(s, have, &saved_len);
+      if (rc != DGW_OK)
+        return rc;
+      saved = malloc(saved_len);
+      if (saved == NULL)
+        return DGW_ERR_NOMEM;
+      memcpy(saved, s->packed, saved_len);
+    }
+  }
+  inflateEnd(&z->zs);
+  z->asleep = 1;
+  z->saved = saved;
+  z->saved_len = saved_len;
+  z->saved_window = have;
+  z->out_len = 0;
+  release_out(z, 0);
+  release_in(z, 0);
+  return DGW_OK;
+}
+
+int dgw_inflate_asleep(const struct dgw_inflate *z) {
+  return z != NULL && z->asleep;
+}
+
+size_t dgw_inflate_saved_bytes(const struct dgw_inflate *z) {
+  return z == NULL ? 0 : z->saved_len;
+}
+
+/*
+ * Gives an asleep `z` its zlib stream back: a fresh raw stream with the
+ * header's window, which inflates the saved window first so that it ends
+ * up holding exactly the bytes it held before, between two blocks.
+ * Without a saved window (a new connection, or none yet) the stream is
+ * simply new.  DGW_OK, DGW_ERR_NOMEM or DGW_ERR_INFLATE (a saved window
+ * that does not inflate back whole: never, short of memory corruption).
+ */
+static int wake(struct dgw_inflate *z) {
+  int bits = z->header_seen == 2 ? (int)(z->header[0] >> 4) + 8 : 15;
+  uint8_t *scratch;
+  int rc;
+
+  memset(&z->zs, 0, sizeof z->zs);
+  rc = inflateInit2(&z->zs, -bits);
+  if (rc != Z_OK)
+    return rc == Z_MEM_ERROR ? DGW_ERR_NOMEM : DGW_ERR_INFLATE;
+  if (z->saved_window > 0) {
+    scratch = malloc(z->saved_window);
+    if (scratch == NULL) {
+      inflateEnd(&z->zs);
+      return DGW_ERR_NOMEM;
+    }
+    z->zs.next_in = z->saved;
+    z->zs.avail_in = (uInt)z->saved_len;
+    z->zs.next_out = scratch;
+    z->zs.avail_out = (uInt)z->saved_window;
+    rc = inflate(&z->zs, Z_SYNC_FLUSH);
+    free(scratch);
+    if (rc == Z_MEM_ERROR) {
+      inflateEnd(&z->zs);
+      return DGW_ERR_NOMEM;
+    }
+    if ((rc != Z_OK && rc != Z_BUF_ERROR) || z->zs.avail_in != 0 ||
+        z->zs.avail_out != 0 || z->zs.data_type != 128) {
+      inflateEnd(&z->zs);
+      return DGW_ERR_INFLATE;
+    }
+  }
+  free(z->saved);
+  z->saved = NULL;
+  z->saved_len = 0;
+  z->saved_window = 0;
+  z->asleep = 0;
+  return DGW_OK;
 }

@@ -129,4 +129,46 @@ uint64_t dgw_inflate_bytes_out(const struct dgw_inflate *z);
  */
 size_t dgw_inflate_held(const struct dgw_inflate *z);
 
+/*
+ * Quiet connections.  An idle shard's zlib stream holds a 32 KiB window
+ * and 7 KiB of state, most of what the shard costs.  dgw_inflate_sleep()
+ * deflates the window into a buffer of its own size (JSON shrinks about
+ * five times) and frees the zlib state; the next dgw_inflate_push() that
+ * brings bytes restores the stream exactly (a fresh raw stream inflates
+ * the saved window first) and goes on.  The payloads are the same with or
+ * without sleeps in between.
+ *
+ * The deflate stream and the scratch buffers a sleep needs (about 330 KiB
+ * once the first window is packed) live in a struct dgw_inflate_sleeper,
+ * shared by every decompressor used from the same thread.
+ */
+struct dgw_inflate_sleeper;
+
+/* A sleeper, or NULL when out of memory.  Its deflate stream is made on
+ * the first sleep.  Free with dgw_inflate_sleeper_free() after the last
+ * sleep (the objects it put to sleep do not need it to wake). */
+struct dgw_inflate_sleeper *dgw_inflate_sleeper_new(void);
+
+/* Releases `s`.  NULL is a no-op. */
+void dgw_inflate_sleeper_free(struct dgw_inflate_sleeper *s);
+
+/*
+ * Puts `z` to sleep between two payloads.  Returns DGW_OK (asleep now, or
+ * already); DGW_ERR_AGAIN when `z` cannot sleep now and is left as it
+ * was: a payload is partly in, `z` is failed, the stream stands inside a
+ * deflate block, its window is smaller than 32 KiB, or the window does
+ * not compress; DGW_ERR_NOMEM (left as it was, awake); or
+ * DGW_ERR_INVALID_ARGUMENT for a NULL argument.  The last payload's
+ * pointer becomes invalid.  A `z` that has read nothing of its stream
+ * yet sleeps by freeing its state.
+ */
+int dgw_inflate_sleep(struct dgw_inflate *z, struct dgw_inflate_sleeper *s);
+
+/* 1 when `z` is asleep, else 0 (also for NULL). */
+int dgw_inflate_asleep(const struct dgw_inflate *z);
+
+/* The bytes of the deflated window an asleep `z` keeps (0 when awake, or
+ * asleep with an empty window, or NULL). */
+size_t dgw_inflate_saved_bytes(const struct dgw_inflate *z);
+
 #endif /* DGW_INFLATE_H */

@@ -32,6 +32,7 @@ static void set_defaults(struct dgw_options *opt) {
   opt->starts_remaining = -1;
   opt->max_connecting = DGW_DEFAULT_MAX_CONNECTING;
   opt->lazy_lead_ms = DGW_DEFAULT_LAZY_LEAD_MS;
+  opt->quiet_sleep_ms = DGW_DEFAULT_QUIET_SLEEP_MS;
 }
 
 struct dgw_options *dgw_options_new(void) {
@@ -391,6 +392,13 @@ int dgw_options_set_lazy_connect(struct dgw_options *opt, int on,
     return DGW_ERR_INVALID_ARGUMENT;
   opt->lazy_lead_ms =
       !on ? 0 : (lead_ms != 0 ? lead_ms : DGW_DEFAULT_LAZY_LEAD_MS);
+  return DGW_OK;
+}
+
+int dgw_options_set_quiet_sleep(struct dgw_options *opt, uint32_t quiet_ms) {
+  if (opt == NULL || quiet_ms > DGW_QUIET_SLEEP_MAX_MS)
+    return DGW_ERR_INVALID_ARGUMENT;
+  opt->quiet_sleep_ms = quiet_ms;
   return DGW_OK;
 }
 

@@ -1216,6 +1216,245 @@ static void test_invalid_arguments(void **state) {
   dgw_inflate_free(z);
 }
 
+/* ------------------------------------------------------- quiet sleeps */
+
+/* `len` bytes of pseudo-random hex: text deflate can only match whole. */
+static char *random_hex(size_t len, uint32_t seed) {
+  char *buf = malloc(len + 1);
+  uint32_t rnd = seed;
+  size_t i;
+
+  assert_non_null(buf);
+  for (i = 0; i < len; i++)
+    buf[i] = "0123456789abcdef"[lcg_next(&rnd) & 15];
+  buf[len] = '\0';
+  return buf;
+}
+
+static struct dgw_inflate_sleeper *sleeper_new(void) {
+  struct dgw_inflate_sleeper *s = dgw_inflate_sleeper_new();
+
+  assert_non_null(s);
+  return s;
+}
+
+/*
+ * Forty payloads, the window packed after every one: each next payload
+ * inflates to its original bytes.  One of them repeats 2,000 random bytes
+ * sent about 30 KiB before, so the stream refers back almost the whole
+ * window across the sleep; a never-sleeping inflater sees the same.  One
+ * sleeper serves both objects (it is shared per thread).
+ */
+static void test_sleep_between_payloads(void **state) {
+  struct deflater d;
+  struct dgw_inflate *z = inflate_new(0);
+  struct dgw_inflate *awake = inflate_new(0);
+  struct dgw_inflate_sleeper *s = sleeper_new();
+  char *marker = random_hex(2000, 99);
+  char *filler = random_hex(28 * 1024, 98);
+  size_t far_len = 2000 + 28 * 1024;
+  char *far = malloc(far_len);
+  int i;
+
+  (void)state;
+  assert_non_null(far);
+  memcpy(far, marker, 2000);
+  memcpy(far + 2000, filler, 28 * 1024);
+  deflater_init(&d, Z_DEFAULT_COMPRESSION);
+  for (i = 0; i < 40; i++) {
+    size_t json_len, zlen;
+    char *json = i == 20   ? far
+                 : i == 21 ? marker
+                           : make_json(2000, 200u + (uint32_t)i, &json_len);
+    uint8_t *zbuf;
+
+    if (i == 20)
+      json_len = far_len;
+    else if (i == 21)
+      json_len = 2000;
+    zbuf = deflater_payload(&d, json, json_len, &zlen);
+    if (i == 21) /* a back-reference, not the bytes again */
+      assert_true(zlen < 100);
+    push_expect(z, zbuf, zlen, json, json_len);
+    push_expect(awake, zbuf, zlen, json, json_len);
+    assert_int_equal(dgw_inflate_asleep(z), 0);
+    assert_int_equal(dgw_inflate_sleep(z, s), DGW_OK);
+    assert_int_equal(dgw_inflate_asleep(z), 1);
+    assert_true(dgw_inflate_saved_bytes(z) > 0);
+    if (i != 20) /* JSON history packs well below the 32 KiB window */
+      assert_true(dgw_inflate_saved_bytes(z) < 16 * 1024);
+    assert_int_equal(dgw_inflate_sleep(z, s), DGW_OK); /* twice: no-op */
+    free(zbuf);
+    if (i != 20 && i != 21)
+      free(json);
+  }
+  assert_int_equal(dgw_inflate_bytes_out(z), dgw_inflate_bytes_out(awake));
+
+  free(far);
+  free(marker);
+  free(filler);
+  deflater_end(&d);
+  dgw_inflate_free(z); /* asleep: frees the packed window */
+  dgw_inflate_free(awake);
+  dgw_inflate_sleeper_free(s);
+}
+
+/*
+ * Where the stream cannot sleep, dgw_inflate_sleep() says DGW_ERR_AGAIN
+ * and leaves it whole: half a payload in; half the zlib header in; a
+ * failed object; a window smaller than 32 KiB (CINFO 2).  An object that
+ * has read nothing sleeps (its state goes) and wakes as a new stream.
+ */
+static void test_sleep_refused(void **state) {
+  static const uint8_t garbage[] = {0x78, 0x9c, 0xff, 0x00, 0x00, 0xff, 0xff};
+  struct deflater d;
+  struct dgw_inflate *z = inflate_new(0);
+  struct dgw_inflate_sleeper *s = sleeper_new();
+  size_t json_len, zlen;
+  char *json = make_json(5000, 300, &json_len);
+  uint8_t *zbuf;
+
+  (void)state;
+  assert_int_equal(dgw_inflate_sleep(NULL, s), DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dgw_inflate_sleep(z, NULL), DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dgw_inflate_asleep(NULL), 0);
+  assert_int_equal(dgw_inflate_saved_bytes(NULL), 0);
+
+  /* Nothing read yet. */
+  assert_int_equal(dgw_inflate_sleep(z, s), DGW_OK);
+  assert_int_equal(dgw_inflate_saved_bytes(z), 0);
+  deflater_init(&d, Z_DEFAULT_COMPRESSION);
+  zbuf = deflater_payload(&d, json, json_len, &zlen);
+  /* Half the header, then the rest. */
+  push_again(z, zbuf, 1);
+  assert_int_equal(dgw_inflate_asleep(z), 0);
+  assert_int_equal(dgw_inflate_sleep(z, s), DGW_ERR_AGAIN);
+  /* Half the payload. */
+  push_again(z, zbuf + 1, zlen / 2);
+  assert_int_equal(dgw_inflate_sleep(z, s), DGW_ERR_AGAIN);
+  assert_int_equal(dgw_inflate_asleep(z), 0);
+  push_expect(z, zbuf + 1 + zlen / 2, zlen - 1 - zlen / 2, json, json_len);
+  free(zbuf);
+  deflater_end(&d);
+
+  /* Failed. */
+  dgw_inflate_reset(z);
+  push_error(z, garbage, sizeof garbage, DGW_ERR_INFLATE);
+  assert_int_equal(dgw_inflate_sleep(z, s), DGW_ERR_AGAIN);
+
+  /* A 1 KiB window. */
+  dgw_inflate_reset(z);
+  memset(&d, 0, sizeof d);
+  assert_int_equal(
+      deflateInit2(&d.zs, 6, Z_DEFLATED, 10, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  zbuf = deflater_payload(&d, json, json_len, &zlen);
+  push_expect(z, zbuf, zlen, json, json_len);
+  assert_int_equal(dgw_inflate_sleep(z, s), DGW_ERR_AGAIN);
+  free(zbuf);
+  zbuf = deflater_payload(&d, json, json_len, &zlen);
+  push_expect(z, zbuf, zlen, json, json_len);
+  free(zbuf);
+  deflater_end(&d);
+
+  free(json);
+  dgw_inflate_free(z);
+  dgw_inflate_sleeper_free(s);
+  dgw_inflate_sleeper_free(NULL);
+}
+
+/*
+ * A new connection while asleep: the packed window of the old stream is
+ * dropped and the next stream starts fresh (its own header).  Corrupt
+ * bytes after a sleep fail the object as always, until the reset.
+ */
+static void test_sleep_reset_and_corrupt(void **state) {
+  static const uint8_t bad_block[] = {0xff, 0xff, 0x00, 0x00, 0xff, 0xff};
+  struct deflater a, b;
+  struct dgw_inflate *z = inflate_new(0);
+  struct dgw_inflate_sleeper *s = sleeper_new();
+  size_t l1, l2, z1, z2, z3;
+  char *j1 = make_json(6000, 400, &l1);
+  char *j2 = make_json(6000, 401, &l2);
+  uint8_t *b1, *b2, *b3;
+
+  (void)state;
+  deflater_init(&a, Z_DEFAULT_COMPRESSION);
+  deflater_init(&b, Z_BEST_SPEED);
+  b1 = deflater_payload(&a, j1, l1, &z1);
+  b2 = deflater_payload(&b, j2, l2, &z2);
+  b3 = deflater_payload(&b, j1, l1, &z3);
+
+  push_expect(z, b1, z1, j1, l1);
+  assert_int_equal(dgw_inflate_sleep(z, s), DGW_OK);
+  dgw_inflate_reset(z);
+  assert_int_equal(dgw_inflate_saved_bytes(z), 0);
+  push_expect(z, b2, z2, j2, l2);
+  assert_int_equal(dgw_inflate_asleep(z), 0);
+  assert_int_equal(dgw_inflate_sleep(z, s), DGW_OK);
+  push_expect(z, b3, z3, j1, l1);
+
+  assert_int_equal(dgw_inflate_sleep(z, s), DGW_OK);
+  push_error(z, bad_block, sizeof bad_block, DGW_ERR_INFLATE);
+  push_error(z, b1, z1, DGW_ERR_INFLATE); /* sticky */
+  assert_int_equal(dgw_inflate_sleep(z, s), DGW_ERR_AGAIN);
+  dgw_inflate_reset(z);
+  push_expect(z, b1, z1, j1, l1);
+
+  free(b1);
+  free(b2);
+  free(b3);
+  free(j1);
+  free(j2);
+  deflater_end(&a);
+  deflater_end(&b);
+  dgw_inflate_free(z);
+  dgw_inflate_sleeper_free(s);
+}
+
+/*
+ * What a sleep gives back: the window (32 KiB), zlib's state and the
+ * output buffer, less the packed window.  Measured where mallinfo2 sees
+ * our allocations (not under ASan or valgrind).
+ */
+static void test_sleep_frees_window(void **state) {
+  struct deflater d;
+  struct dgw_inflate_sleeper *s = sleeper_new();
+  struct dgw_inflate *z;
+  size_t json_len, zlen;
+  char *json = make_json(40000, 500, &json_len);
+  uint8_t *zbuf;
+  long before, awake, asleep;
+
+  (void)state;
+  deflater_init(&d, Z_DEFAULT_COMPRESSION);
+  zbuf = deflater_payload(&d, json, json_len, &zlen);
+  /* The sleeper's own buffers come first, outside the measure. */
+  z = inflate_new(0);
+  push_expect(z, zbuf, zlen, json, json_len);
+  assert_int_equal(dgw_inflate_sleep(z, s), DGW_OK);
+  dgw_inflate_free(z);
+
+  before = heap_used();
+  z = inflate_new(0);
+  push_expect(z, zbuf, zlen, json, json_len);
+  dgw_inflate_done(z);
+  awake = heap_used();
+  assert_int_equal(dgw_inflate_sleep(z, s), DGW_OK);
+  asleep = heap_used();
+  print_message("awake %ld, asleep %ld bytes (packed window %zu)\n",
+                awake - before, asleep - before, dgw_inflate_saved_bytes(z));
+  if (before >= 0 && awake - before >= 32 * 1024) {
+    /* 32 KiB window + 7 KiB state, less the packed window. */
+    assert_true(awake - asleep >= 39 * 1024 - (long)dgw_inflate_saved_bytes(z));
+    assert_true(asleep - before <= (long)dgw_inflate_saved_bytes(z) + 1024);
+  }
+  free(zbuf);
+  free(json);
+  deflater_end(&d);
+  dgw_inflate_free(z);
+  dgw_inflate_sleeper_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_single_payload),
@@ -1248,6 +1487,10 @@ int main(void) {
       cmocka_unit_test(test_reset_between_streams),
       cmocka_unit_test(test_byte_counters),
       cmocka_unit_test(test_invalid_arguments),
+      cmocka_unit_test(test_sleep_between_payloads),
+      cmocka_unit_test(test_sleep_refused),
+      cmocka_unit_test(test_sleep_reset_and_corrupt),
+      cmocka_unit_test(test_sleep_frees_window),
   };
 
   return cmocka_run_group_tests_name("inflate", tests, NULL, NULL);

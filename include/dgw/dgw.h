@@ -443,6 +443,26 @@ DGW_EXTERN int dgw_options_set_max_connecting(struct dgw_options *opt,
 DGW_EXTERN int dgw_options_set_lazy_connect(struct dgw_options *opt, int on,
                                             uint32_t lead_ms);
 
+#define DGW_DEFAULT_QUIET_SLEEP_MS 30000
+#define DGW_QUIET_SLEEP_MAX_MS 86400000
+
+/**
+ * Quiet shards give their zlib window back.  The one zlib stream of a
+ * connection holds a 32 KiB window and 7 KiB of state, about half of what
+ * an idle TLS shard costs.  When a heartbeat ACK arrives and the shard has
+ * had no dispatch for `quiet_ms`, dgw deflates the window into a buffer of
+ * its size (a few KiB of JSON history), frees the stream, and restores it
+ * exactly when the next message comes: nothing is lost or changed, a
+ * quiet shard pays one pack and one restore per heartbeat (about 0.1 ms
+ * of CPU).  zstd-stream windows are not packed.  The shard statistics
+ * count it (window_sleeps, window_wakes, windows_asleep).  `quiet_ms` 0
+ * turns it off.  Default: DGW_DEFAULT_QUIET_SLEEP_MS.
+ * DGW_ERR_INVALID_ARGUMENT for a NULL `opt` or `quiet_ms` above
+ * DGW_QUIET_SLEEP_MAX_MS.
+ */
+DGW_EXTERN int dgw_options_set_quiet_sleep(struct dgw_options *opt,
+                                           uint32_t quiet_ms);
+
 /**
  * Runs this client as one member of a cluster of dgw processes sharing
  * the bot's shards through Redis (docs/cluster.md): `redis_url`
@@ -1100,6 +1120,11 @@ struct dgw_client_stats {
                                     handlers, per event, by bucket
                                     (dgw_stats_handler_bound_us) */
   double handler_us_sum[DGW_STATS_EVENT_NAMES]; /**< its sum, microseconds */
+  /* --- Appended for quiet shards (dgw_options_set_quiet_sleep). */
+  uint64_t window_sleeps;      /**< zlib windows packed while quiet */
+  uint64_t window_wakes;       /**< packed windows restored for a message */
+  uint32_t windows_asleep;     /**< shards whose window is packed now */
+  uint64_t window_saved_bytes; /**< what those packed windows hold now */
 };
 
 /**
@@ -1146,6 +1171,11 @@ struct dgw_shard_stats {
                                 dgw_stats_latency_bound_ms) */
   double latency_sum_ms;                            /**< their sum */
   uint64_t latency_count;                           /**< their number */
+  /* --- Appended for quiet shards (dgw_options_set_quiet_sleep). */
+  uint64_t window_sleeps;      /**< zlib window packed while quiet */
+  uint64_t window_wakes;       /**< and restored for a message */
+  uint32_t window_asleep;      /**< 1 while the window is packed */
+  uint64_t window_saved_bytes; /**< what the packed window holds now */
 };
 
 /**
