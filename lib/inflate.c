@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define ZLIB_CONST
 #include <zlib.h>
@@ -49,6 +50,12 @@ struct dgw_inflate {
   uint8_t *saved;
   size_t saved_len;
   size_t saved_window;
+  /* zlib's window when it is mapped on its own (see z_alloc()). */
+  void *window_map;
+  size_t window_map_len;
+  /* The sleeper of the last sleep: its spare windows serve this stream's
+   * next window (z_alloc()).  Borrowed; outlives `z`. */
+  struct dgw_inflate_sleeper *sleeper;
 };
 
 /*
@@ -56,11 +63,18 @@ struct dgw_inflate {
  * first use, reset per window) and the two scratch buffers of one
  * window, before and after.
  */
+#define WINDOW_BYTES ((size_t)1 << 15)
+/* Mapped 32 KiB windows kept for the next stream that wakes: a quiet
+ * shard's ACK maps no pages and takes no page faults. */
+#define SPARE_WINDOWS 4
+
 struct dgw_inflate_sleeper {
   z_stream ds;
   int ready; /* ds is initialised */
-  uint8_t window[(size_t)1 << 15];
-  uint8_t packed[(size_t)1 << 15];
+  void *spare[SPARE_WINDOWS];
+  unsigned nspare;
+  uint8_t window[WINDOW_BYTES];
+  uint8_t packed[WINDOW_BYTES];
 };
 
 static const uint8_t flush_suffix[4] = {0x00, 0x00, 0xff, 0xff};
@@ -74,6 +88,7 @@ static int in_append(struct dgw_inflate *z, const uint8_t *msg, size_t len);
 static int run(struct dgw_inflate *z, const uint8_t *in, size_t len);
 static int read_header(struct dgw_inflate *z, const uint8_t **in, size_t *len);
 static int wake(struct dgw_inflate *z);
+static void stream_init(struct dgw_inflate *z);
 
 struct dgw_inflate *dgw_inflate_new(size_t max_output, int *err) {
   struct dgw_inflate *z;
@@ -90,11 +105,7 @@ struct dgw_inflate *dgw_inflate_new(size_t max_output, int *err) {
   if (z->max_output > SIZE_MAX - 2)
     z->max_output = SIZE_MAX - 2;
 
-  z->zs.zalloc = Z_NULL;
-  z->zs.zfree = Z_NULL;
-  z->zs.opaque = Z_NULL;
-  z->zs.next_in = Z_NULL;
-  z->zs.avail_in = 0;
+  stream_init(z);
   /* Discord sends a zlib stream (RFC 1950: a 2-byte header, then
    * deflate).  The header is read here and the deflate data inflated raw:
    * zlib would otherwise keep an Adler-32 of every byte for a trailer
@@ -413,6 +424,67 @@ static int run(struct dgw_inflate *z, const uint8_t *in, size_t len) {
 
 /* ------------------------------------------------------ quiet connections */
 
+/*
+ * zlib's allocator for our streams.  The window (32 KiB, the one request
+ * of that size; 1 << wbits bytes in general) gets pages of its own, so
+ * that a sleep or a connection's end gives it straight back to the
+ * system: from malloc's heap, freed windows of thousands of shards stay
+ * resident between the objects still in use.  Everything else (the 7 KiB
+ * state) comes from malloc.
+ */
+#define WINDOW_MAP_MIN ((size_t)16 * 1024)
+
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size) {
+  struct dgw_inflate *z = opaque;
+  size_t len;
+  void *p;
+
+  if (size != 0 && items > SIZE_MAX / size)
+    return Z_NULL;
+  len = (size_t)items * size;
+  if (len < WINDOW_MAP_MIN || z->window_map != NULL)
+    return malloc(len);
+  if (z->sleeper != NULL && len == WINDOW_BYTES && z->sleeper->nspare > 0) {
+    p = z->sleeper->spare[--z->sleeper->nspare];
+  } else {
+    p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+             0);
+    if (p == MAP_FAILED)
+      return Z_NULL;
+  }
+  z->window_map = p;
+  z->window_map_len = len;
+  return p;
+}
+
+static void z_free(voidpf opaque, voidpf p) {
+  struct dgw_inflate *z = opaque;
+
+  if (p != NULL && p == z->window_map) {
+    struct dgw_inflate_sleeper *s = z->sleeper;
+
+    if (s != NULL && z->window_map_len == WINDOW_BYTES &&
+        s->nspare < SPARE_WINDOWS)
+      s->spare[s->nspare++] = p;
+    else
+      munmap(p, z->window_map_len);
+    z->window_map = NULL;
+    z->window_map_len = 0;
+    return;
+  }
+  free(p);
+}
+
+/* A z_stream with nothing in it and our allocator. */
+static void stream_init(struct dgw_inflate *z) {
+  memset(&z->zs, 0, sizeof z->zs);
+  z->zs.zalloc = z_alloc;
+  z->zs.zfree = z_free;
+  z->zs.opaque = z;
+  z->zs.next_in = Z_NULL;
+  z->zs.avail_in = 0;
+}
+
 struct dgw_inflate_sleeper *dgw_inflate_sleeper_new(void) {
   return calloc(1, sizeof(struct dgw_inflate_sleeper));
 }
@@ -422,6 +494,8 @@ void dgw_inflate_sleeper_free(struct dgw_inflate_sleeper *s) {
     return;
   if (s->ready)
     deflateEnd(&s->ds);
+  while (s->nspare > 0)
+    munmap(s->spare[--s->nspare], WINDOW_BYTES);
   free(s);
 }
 
@@ -470,6 +544,7 @@ int dgw_inflate_sleep(struct dgw_inflate *z, struct dgw_inflate_sleeper *s) {
     return DGW_OK;
   if (z->failed != 0 || z->partial || z->in_len != 0 || z->header_seen == 1)
     return DGW_ERR_AGAIN;
+  z->sleeper = s;
   if (z->header_seen == 2) {
     int rc;
 
@@ -522,7 +597,7 @@ static int wake(struct dgw_inflate *z) {
   uint8_t *scratch;
   int rc;
 
-  memset(&z->zs, 0, sizeof z->zs);
+  stream_init(z);
   rc = inflateInit2(&z->zs, -bits);
   if (rc != Z_OK)
     return rc == Z_MEM_ERROR ? DGW_ERR_NOMEM : DGW_ERR_INFLATE;
@@ -554,4 +629,12 @@ static int wake(struct dgw_inflate *z) {
   z->saved_window = 0;
   z->asleep = 0;
   return DGW_OK;
+}
+
+int dgw_inflate_window_mapped(const struct dgw_inflate *z) {
+  return z != NULL && z->window_map != NULL;
+}
+
+unsigned dgw_inflate_sleeper_spares(const struct dgw_inflate_sleeper *s) {
+  return s == NULL ? 0 : s->nspare;
 }

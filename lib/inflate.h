@@ -145,8 +145,11 @@ size_t dgw_inflate_held(const struct dgw_inflate *z);
 struct dgw_inflate_sleeper;
 
 /* A sleeper, or NULL when out of memory.  Its deflate stream is made on
- * the first sleep.  Free with dgw_inflate_sleeper_free() after the last
- * sleep (the objects it put to sleep do not need it to wake). */
+ * the first sleep.  It also keeps up to four of the 32 KiB windows that
+ * sleeping streams gave back, mapped, for the next streams that wake: a
+ * quiet shard's heartbeat ACK then costs no mmap, munmap or page fault.  Free it with
+ * dgw_inflate_sleeper_free() only after every object it put to sleep
+ * (they give their windows back to it). */
 struct dgw_inflate_sleeper *dgw_inflate_sleeper_new(void);
 
 /* Releases `s`.  NULL is a no-op. */
@@ -170,5 +173,14 @@ int dgw_inflate_asleep(const struct dgw_inflate *z);
 /* The bytes of the deflated window an asleep `z` keeps (0 when awake, or
  * asleep with an empty window, or NULL). */
 size_t dgw_inflate_saved_bytes(const struct dgw_inflate *z);
+
+/* The windows `s` keeps for the next streams that wake (0 to 4; 0 for
+ * NULL).  For tests. */
+unsigned dgw_inflate_sleeper_spares(const struct dgw_inflate_sleeper *s);
+
+/* 1 while zlib's window of `z` sits on pages of its own (mapped when the
+ * stream first needs it, unmapped when it sleeps, resets to a smaller
+ * window or is freed), else 0.  For tests. */
+int dgw_inflate_window_mapped(const struct dgw_inflate *z);
 
 #endif /* DGW_INFLATE_H */

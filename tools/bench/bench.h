@@ -204,6 +204,12 @@ struct shard_result {
    * before their turn then. */
   long rss_half_kb;
   uint32_t waiting_half;
+  /* Quiet shards (dgw_options_set_quiet_sleep): the setting, and at the
+   * end of the idle window the shards whose window was packed and what
+   * the packed windows held. */
+  uint32_t quiet_ms;
+  uint32_t asleep;
+  uint64_t saved_bytes;
 };
 
 /* How a fleet identifies: NULL for the idle-shard runs (every shard its
@@ -262,6 +268,7 @@ struct options {
   uint32_t shards;
   uint32_t heartbeat_ms;
   double idle_seconds;
+  uint32_t quiet_ms; /* the idle fleets' quiet sleep (0: off) */
   double latency_rate;
   double latency_seconds;
   int json;
@@ -317,7 +324,8 @@ struct results {
   struct latency latz[2];
   struct shard_result shardsz[2];
   struct shard_result shards[2];
-  struct shard_result lazy[2]; /* [lazy connect on]; TLS unless --no-tls */
+  struct shard_result shards_awake; /* TLS with quiet shards off */
+  struct shard_result lazy[2];      /* [lazy connect on]; TLS unless --no-tls */
   int have_tls;
   double build_seconds;
   /* The raw-d firehose, plain zlib, with the cluster on (one shard held

@@ -29,7 +29,9 @@ static void usage(FILE *out) {
       "                     has 997 more)\n"
       "  --shards N         idle shards (1000)\n"
       "  --heartbeat MS     the shards' heartbeat interval (5000)\n"
-      "  --idle S           seconds the shards are watched idle (6)\n"
+      "  --idle S           seconds the shards are watched idle (6; longer\n"
+      "                     when needed for quiet shards to pack)\n"
+      "  --quiet MS         the idle shards' quiet sleep (1000; 0: off)\n"
       "  --latency-rate R   events per second of the latency run (20000)\n"
       "  --latency-seconds S  length of each latency run (2)\n"
       "  --only LIST        comma-separated subset of\n"
@@ -130,6 +132,7 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
     O_SETUPS,
     O_HELP,
     O_LAZY_SHARDS,
+    O_QUIET,
     O_LAZY_WINDOW,
     O_LAZY_LEAD,
   };
@@ -154,6 +157,7 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
       {"json-file", required_argument, NULL, O_JSON_FILE},
       {"help", no_argument, NULL, O_HELP},
       {"lazy-shards", required_argument, NULL, O_LAZY_SHARDS},
+      {"quiet", required_argument, NULL, O_QUIET},
       {"lazy-window", required_argument, NULL, O_LAZY_WINDOW},
       {"lazy-lead", required_argument, NULL, O_LAZY_LEAD},
       {NULL, 0, NULL, 0},
@@ -169,6 +173,7 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
   o->shards = 1000;
   o->heartbeat_ms = 5000;
   o->idle_seconds = 6;
+  o->quiet_ms = 1000;
   o->latency_rate = 20000;
   o->latency_seconds = 2;
   o->tls = 1;
@@ -242,6 +247,9 @@ void bench_parse_args(struct options *o, int argc, char **argv) {
       break;
     case O_JSON_FILE:
       o->json_file = optarg;
+      break;
+    case O_QUIET:
+      o->quiet_ms = (uint32_t)parse_num(optarg, "--quiet");
       break;
     case O_LAZY_SHARDS:
       o->lazy_shards = (uint32_t)parse_num(optarg, "--lazy-shards");

@@ -577,13 +577,17 @@ void bench_report(const struct options *o, const struct machine *mc,
              "RSS1 MiB", "peak MiB", "KiB/shard", "trimmed", "heap KiB",
              "idle CPU", "us/beat", "lost");
     }
-    for (int zt = 0; zt <= (o->zstd ? 3 : 1); zt++) {
-      int t = zt & 1, z = zt >> 1;
-      const struct shard_result *r = z ? &res->shardsz[t] : &res->shards[t];
-      struct json_object *jx = json_object_new_object();
+    /* plain, tls, their zstd runs, then tls with quiet shards off. */
+    for (int zt = 0; zt <= 4; zt++) {
+      int t = zt == 4 ? 1 : zt & 1, z = zt >> 1 & 1, off = zt == 4;
+      const struct shard_result *r = off ? &res->shards_awake
+                                     : z ? &res->shardsz[t]
+                                         : &res->shards[t];
+      struct json_object *jx;
 
-      if (t > res->have_tls)
+      if (t > res->have_tls || (z && !o->zstd) || (off && o->quiet_ms == 0))
         continue;
+      jx = json_object_new_object();
       json_object_object_add(jx, "ok", json_object_new_boolean(r->ok));
       if (r->ok) {
         json_add_double(jx, "up_s", r->up_seconds);
@@ -603,6 +607,11 @@ void bench_report(const struct options *o, const struct machine *mc,
         json_add_int(jx, "shards_with_acked_heartbeat", (int64_t)r->heartbeats);
         json_add_int(jx, "disconnects", (int64_t)r->disconnects);
         json_add_int(jx, "zombies", (int64_t)r->zombies);
+        json_add_int(jx, "quiet_ms", r->quiet_ms);
+        json_add_int(jx, "windows_asleep", r->asleep);
+        json_add_double(jx, "packed_window_kb",
+                        r->asleep ? (double)r->saved_bytes / 1024 / r->asleep
+                                  : 0);
         if (r->outage_done) {
           struct json_object *jo = json_object_new_object();
 
@@ -621,10 +630,16 @@ void bench_report(const struct options *o, const struct machine *mc,
       } else {
         json_object_object_add(jx, "error", json_object_new_string(r->error));
       }
-      snprintf(label, sizeof label, "%s%s", tname[t], z ? "_zstd" : "");
+      snprintf(label, sizeof label, "%s%s", tname[t],
+               off ? "_quiet_off"
+               : z ? "_zstd"
+                   : "");
       json_object_object_add(js, label, jx);
       if (!o->json) {
-        snprintf(label, sizeof label, "%s%s", tname[t], z ? " zstd" : "");
+        snprintf(label, sizeof label, "%s%s", tname[t],
+                 off ? " quiet off"
+                 : z ? " zstd"
+                     : "");
         if (r->ok) {
           printf("  %-30s %6.2f %8.1f %8.1f %9.1f %7.1f %8.1f %7.2f%% %7.0f "
                  "%4llu\n",
@@ -636,6 +651,12 @@ void bench_report(const struct options *o, const struct machine *mc,
           if (r->disconnects > 0)
             printf("    (first connection lost: %s; %llu to zombie checks)\n",
                    r->error, (unsigned long long)r->zombies);
+          if (r->quiet_ms > 0)
+            printf("    quiet %u ms: %u of %u windows packed, %.1f KiB "
+                   "each\n",
+                   (unsigned)r->quiet_ms, (unsigned)r->asleep,
+                   (unsigned)r->shards,
+                   r->asleep ? (double)r->saved_bytes / 1024 / r->asleep : 0);
           if (r->outage_done)
             printf("    outage (every connection cut at once): %s, "
                    "%llu RESUMED in %.2f s, %llu IDENTIFY, %llu lost to "

@@ -203,6 +203,12 @@ static struct dgw_client *fleet_client(struct fleet *f, uint16_t port,
           opt, (uint32_t)strtoul(getenv("DGW_BENCH_MAX_CONNECTING"), NULL,
                                  10)) != DGW_OK)
     die("bad DGW_BENCH_MAX_CONNECTING");
+  /* DGW_BENCH_QUIET_MS: the quiet sleep of the idle fleets (main). */
+  if (getenv("DGW_BENCH_QUIET_MS") != NULL &&
+      dgw_options_set_quiet_sleep(
+          opt, (uint32_t)strtoul(getenv("DGW_BENCH_QUIET_MS"), NULL, 10)) !=
+          DGW_OK)
+    die("bad DGW_BENCH_QUIET_MS");
   dgw_callbacks_set_on_ready(cb, on_ready);
   dgw_callbacks_set_on_disconnect(cb, on_disconnect);
   dgw_callbacks_set_on_resumed(cb, on_resumed);
@@ -355,6 +361,8 @@ static void sum_stats(struct dgw_client *a, struct dgw_client *b,
     sum->resumes += st.resumes;
     sum->zombies += st.zombies;
     sum->reconnects += st.reconnects;
+    sum->windows_asleep += st.windows_asleep;
+    sum->window_saved_bytes += st.window_saved_bytes;
   }
 }
 
@@ -472,6 +480,14 @@ static void runner_main(int out_fd, uint32_t shards, const char *cert,
   loop_for(first.base, 0.5);
   c0 = cpu_seconds();
   w0 = (double)now_ns() / 1e9;
+  /* Quiet shards pack at the first ACK after quiet_ms without a dispatch:
+   * watch at least a beat past that. */
+  if (getenv("DGW_BENCH_QUIET_MS") != NULL) {
+    r.quiet_ms = (uint32_t)strtoul(getenv("DGW_BENCH_QUIET_MS"), NULL, 10);
+    if (r.quiet_ms > 0 &&
+        idle_seconds < (r.quiet_ms + heartbeat_ms) / 1e3 + 1.5)
+      idle_seconds = (r.quiet_ms + heartbeat_ms) / 1e3 + 1.5;
+  }
   loop_for(first.base, idle_seconds);
   r.idle_seconds = (double)now_ns() / 1e9 - w0;
   r.idle_cpu = (cpu_seconds() - c0) / r.idle_seconds;
@@ -504,6 +520,8 @@ static void runner_main(int out_fd, uint32_t shards, const char *cert,
            first.disconnects ? first.first_reason : rest.first_reason);
   sum_stats(a, b, &st0);
   r.zombies = st0.zombies;
+  r.asleep = st0.windows_asleep;
+  r.saved_bytes = st0.window_saved_bytes;
   r.peak_waiting = first.peak_waiting > rest.peak_waiting ? first.peak_waiting
                                                           : rest.peak_waiting;
   r.ok = 1;
