@@ -135,6 +135,7 @@ static void test_every_key(void **state) {
       " \"compress\": false,\n"
       " \"large_threshold\": 250,\n"
       " \"lazy_connect\": 1500,\n"
+      " \"quiet_sleep_ms\": 60000,\n"
       " \"presence\": {\"status\": \"idle\", \"afk\": false},\n"
       " \"plugins\": [\"stats\", {\"path\": \"p/my.so\", \"config\": "
       "{\"a\": 1}}, {\"name\": \"log\"}],\n"
@@ -158,6 +159,7 @@ static void test_every_key(void **state) {
   assert_int_equal(cfg.large_threshold, 250);
   assert_int_equal(cfg.lazy_connect, 1);
   assert_int_equal(cfg.lazy_lead_ms, 1500);
+  assert_int_equal(cfg.quiet_sleep_ms, 60000);
   assert_non_null(strstr(cfg.presence_json, "\"idle\""));
   assert_int_equal(cfg.nplugins, 3);
   assert_string_equal(cfg.plugins[0].name_or_path, "stats");
@@ -243,6 +245,10 @@ static void test_mistakes_are_named(void **state) {
            "large_threshold: must be between 50 and 250");
   load_bad("{\"intents\": 1, \"lazy_connect\": \"yes\"}",
            "lazy_connect: must be true, false or the lead in ms");
+  load_bad("{\"intents\": 1, \"quiet_sleep_ms\": -1}",
+           "quiet_sleep_ms: must be between 0 and 86400000");
+  load_bad("{\"intents\": 1, \"quiet_sleep_ms\": true}",
+           "quiet_sleep_ms: must be a whole number");
   load_bad("{\"intents\": 1, \"lazy_connect\": 0}",
            "lazy_connect: must be between 1 and 600000");
   load_bad("{\"intents\": 1, \"presence\": \"online\"}",

@@ -169,6 +169,12 @@ static void shard_metrics(struct metrics *m, struct evbuffer *b) {
   PER_SHARD(m, b, "dgw_zombies_total", "counter",
             "connections left for a missing heartbeat ACK", "%" PRIu64,
             s_->zombies);
+  PER_SHARD(m, b, "dgw_window_sleeps_total", "counter",
+            "zlib windows packed while the shard was quiet", "%" PRIu64,
+            s_->window_sleeps);
+  PER_SHARD(m, b, "dgw_window_asleep", "gauge",
+            "1 while the shard's zlib window is packed", "%" PRIu32,
+            s_->window_asleep);
   PER_SHARD(m, b, "dgw_send_queue_depth", "gauge",
             "commands waiting behind the send rate limit", "%" PRIu64,
             s_->commands_queued);

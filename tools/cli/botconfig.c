@@ -755,6 +755,8 @@ static int parse_root(struct ctx *x, struct json_object *root,
         rv = fail(x, key, "must be true, false or the lead in ms (1..%u)",
                   (unsigned)DGW_LAZY_LEAD_MAX_MS);
       }
+    } else if (strcmp(key, "quiet_sleep_ms") == 0) {
+      rv = get_int(x, v, key, 0, DGW_QUIET_SLEEP_MAX_MS, &cfg->quiet_sleep_ms);
     } else if (strcmp(key, "large_threshold") == 0) {
       if ((rv = get_int(x, v, key, 50, 250, &n)) == 0)
         cfg->large_threshold = (int)n;
@@ -845,6 +847,7 @@ int cli_config_load(const char *path, struct cli_config *cfg,
   cfg->compress = 1;
   cfg->plugins_strict = 1;
   cfg->lazy_connect = -1;
+  cfg->quiet_sleep_ms = -1;
   cfg->log_level = DGW_LOG_INFO;
   if ((slash = strrchr(path, '/')) != NULL &&
       (x.dir = strndup(path, slash == path ? 1 : (size_t)(slash - path))) ==
@@ -900,6 +903,9 @@ int cli_config_apply(const struct cli_config *cfg, struct dgw_options *opt,
   if (cfg->lazy_connect >= 0)
     TRY(dgw_options_set_lazy_connect(opt, cfg->lazy_connect, cfg->lazy_lead_ms),
         "lazy_connect");
+  if (cfg->quiet_sleep_ms >= 0)
+    TRY(dgw_options_set_quiet_sleep(opt, (uint32_t)cfg->quiet_sleep_ms),
+        "quiet_sleep_ms");
   TRY(dgw_options_set_plugins_strict(opt, cfg->plugins_strict),
       "plugins_strict");
 #undef TRY

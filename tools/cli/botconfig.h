@@ -33,6 +33,9 @@ struct cli_config {
    * lazy_lead_ms (0: the library's default lead). */
   int lazy_connect;
   uint32_t lazy_lead_ms;
+  /* "quiet_sleep_ms": -1 not set (the library's default), else the
+   * quiet time before a shard packs its zlib window (0: never). */
+  int64_t quiet_sleep_ms;
   char *presence_json;
   struct cli_plugin *plugins;
   size_t nplugins;
