@@ -45,11 +45,21 @@ struct dgw_inflate {
   unsigned header_seen; /* 0, 1, 2 */
   /* Asleep (dgw_inflate_sleep()): zs holds no zlib state; `saved` is the
    * window deflated (NULL with saved_len 0 for an empty window) and
-   * `saved_window` its length inflated again. */
+   * `saved_window` its length inflated again (the window, and any bytes
+   * appended raw after it; see dgw_inflate_sleep()). */
   int asleep;
   uint8_t *saved;
   size_t saved_len;
   size_t saved_window;
+  size_t saved_raw; /* of saved_window, the bytes appended raw */
+  /* Awake after a restore: the packed form it came from (NULL once more
+   * than APPEND_MAX bytes came since), its length inflated, and zlib's
+   * total_out right after the restore. */
+  uint8_t *kept;
+  size_t kept_len;
+  size_t kept_window;
+  size_t kept_raw;
+  uLong wake_out;
   /* zlib's window when it is mapped on its own (see z_alloc()). */
   void *window_map;
   size_t window_map_len;
@@ -64,6 +74,12 @@ struct dgw_inflate {
  * window, before and after.
  */
 #define WINDOW_BYTES ((size_t)1 << 15)
+/* A stream woken for little (a quiet shard's heartbeat ACK) is packed
+ * again by appending the bytes it inflated since, raw, to the packed form
+ * it woke from: up to APPEND_MAX bytes since the wake, APPEND_TOTAL in
+ * all before the window is packed anew. */
+#define APPEND_MAX ((size_t)1024)
+#define APPEND_TOTAL ((size_t)4096)
 /* Mapped 32 KiB windows kept for the next stream that wakes: a quiet
  * shard's ACK maps no pages and takes no page faults. */
 #define SPARE_WINDOWS 4
@@ -88,6 +104,7 @@ static int in_append(struct dgw_inflate *z, const uint8_t *msg, size_t len);
 static int run(struct dgw_inflate *z, const uint8_t *in, size_t len);
 static int read_header(struct dgw_inflate *z, const uint8_t **in, size_t *len);
 static int wake(struct dgw_inflate *z);
+static void drop_kept(struct dgw_inflate *z);
 static void stream_init(struct dgw_inflate *z);
 
 struct dgw_inflate *dgw_inflate_new(size_t max_output, int *err) {
@@ -129,6 +146,7 @@ void dgw_inflate_free(struct dgw_inflate *z) {
   if (!z->asleep)
     inflateEnd(&z->zs);
   free(z->saved);
+  free(z->kept);
   free(z->in);
   free(z->out);
   free(z);
@@ -144,10 +162,12 @@ void dgw_inflate_reset(struct dgw_inflate *z) {
     z->saved = NULL;
     z->saved_len = 0;
     z->saved_window = 0;
+    z->saved_raw = 0;
   } else {
     /* Keeps zlib's window allocation; only fails on a broken z_stream. */
     (void)inflateReset(&z->zs);
   }
+  drop_kept(z);
   z->header_seen = 0;
   z->failed = 0;
   z->partial = 0;
@@ -213,6 +233,9 @@ int dgw_inflate_push(struct dgw_inflate *z, const uint8_t *msg, size_t len,
   z->partial = 0;
   z->out[z->out_len] = '\0';
   z->bytes_out += z->out_len;
+  /* A shard busy again: its packed form is of no more use. */
+  if (z->kept != NULL && z->zs.total_out - z->wake_out > APPEND_MAX)
+    drop_kept(z);
   *out = z->out;
   *out_len = z->out_len;
   return DGW_OK;
@@ -533,10 +556,50 @@ static int pack(struct dgw_inflate_sleeper *s, uInt have, size_t *len) {
   return DGW_OK;
 }
 
+/*
+ * The packed form `z` woke from, with the `len` bytes at `tail` after it
+ * as one stored block (after a sync flush the stream stands on a byte
+ * boundary between blocks, where a stored block may follow: a 0 byte for
+ * BFINAL 0 and BTYPE 00, LEN and NLEN, the bytes).  Restoring it inflates
+ * the old window and then the tail, leaving the last 32 KiB of both: the
+ * window as it is now.  DGW_OK with a new buffer, or DGW_ERR_NOMEM.
+ */
+static int append(const struct dgw_inflate *z, const uint8_t *tail, size_t len,
+                  uint8_t **out, size_t *out_len) {
+  size_t n = z->kept_len + (len > 0 ? 5 + len : 0);
+  uint8_t *p = malloc(n > 0 ? n : 1);
+
+  if (p == NULL)
+    return DGW_ERR_NOMEM;
+  memcpy(p, z->kept, z->kept_len);
+  if (len > 0) {
+    uint8_t *h = p + z->kept_len;
+
+    h[0] = 0x00;
+    h[1] = (uint8_t)(len & 0xff);
+    h[2] = (uint8_t)(len >> 8);
+    h[3] = (uint8_t)(~len & 0xff);
+    h[4] = (uint8_t)(~len >> 8 & 0xff);
+    memcpy(h + 5, tail, len);
+  }
+  *out = p;
+  *out_len = n;
+  return DGW_OK;
+}
+
+static void drop_kept(struct dgw_inflate *z) {
+  free(z->kept);
+  z->kept = NULL;
+  z->kept_len = 0;
+  z->kept_window = 0;
+  z->kept_raw = 0;
+}
+
 int dgw_inflate_sleep(struct dgw_inflate *z, struct dgw_inflate_sleeper *s) {
   uint8_t *saved = NULL;
-  size_t saved_len = 0;
+  size_t saved_len = 0, total = 0, raw = 0;
   uInt have = 0;
+  uLong fresh;
 
   if (z == NULL || s == NULL)
     return DGW_ERR_INVALID_ARGUMENT;
@@ -555,7 +618,16 @@ int dgw_inflate_sleep(struct dgw_inflate *z, struct dgw_inflate_sleeper *s) {
       return DGW_ERR_AGAIN;
     if (inflateGetDictionary(&z->zs, s->window, &have) != Z_OK)
       return DGW_ERR_AGAIN;
-    if (have > 0) {
+    fresh = z->zs.total_out - z->wake_out;
+    if (z->kept != NULL && fresh <= APPEND_MAX && fresh <= have &&
+        z->kept_raw + fresh <= APPEND_TOTAL) {
+      rc = append(z, s->window + have - fresh, (size_t)fresh, &saved,
+                  &saved_len);
+      if (rc != DGW_OK)
+        return rc;
+      total = z->kept_window + (size_t)fresh;
+      raw = z->kept_raw + (size_t)fresh;
+    } else if (have > 0) {
       rc = pack(s, have, &saved_len);
       if (rc != DGW_OK)
         return rc;
@@ -563,13 +635,16 @@ int dgw_inflate_sleep(struct dgw_inflate *z, struct dgw_inflate_sleeper *s) {
       if (saved == NULL)
         return DGW_ERR_NOMEM;
       memcpy(saved, s->packed, saved_len);
+      total = have;
     }
   }
   inflateEnd(&z->zs);
+  drop_kept(z);
   z->asleep = 1;
   z->saved = saved;
   z->saved_len = saved_len;
-  z->saved_window = have;
+  z->saved_window = total;
+  z->saved_raw = raw;
   z->out_len = 0;
   release_out(z, 0);
   release_in(z, 0);
@@ -623,10 +698,17 @@ static int wake(struct dgw_inflate *z) {
       return DGW_ERR_INFLATE;
     }
   }
-  free(z->saved);
+  /* Kept for a sleep that follows soon, with little inflated between. */
+  drop_kept(z);
+  z->kept = z->saved;
+  z->kept_len = z->saved_len;
+  z->kept_window = z->saved_window;
+  z->kept_raw = z->saved_raw;
+  z->wake_out = z->zs.total_out;
   z->saved = NULL;
   z->saved_len = 0;
   z->saved_window = 0;
+  z->saved_raw = 0;
   z->asleep = 0;
   return DGW_OK;
 }

@@ -1411,6 +1411,82 @@ static void test_sleep_reset_and_corrupt(void **state) {
   dgw_inflate_sleeper_free(s);
 }
 
+/*
+ * A quiet shard's cycle: woken by a heartbeat ACK only, it packs again by
+ * appending the ACK's bytes raw to the packed window it woke from (the
+ * packed size grows by the ACK plus a 5-byte stored-block header), and
+ * packs the window anew once 4 KiB were appended.  Three hundred such
+ * cycles, then a payload that refers back to 2,000 random bytes sent
+ * before them all: every payload is the original, as with a stream that
+ * never slept.
+ */
+static void test_sleep_appends(void **state) {
+  static const char ack[] = "{\"t\":null,\"s\":null,\"op\":11,\"d\":null}";
+  struct deflater d;
+  struct dgw_inflate *z = inflate_new(0);
+  struct dgw_inflate *awake = inflate_new(0);
+  struct dgw_inflate_sleeper *s = sleeper_new();
+  char *marker = random_hex(2000, 77);
+  size_t json_len, zlen, last = 0;
+  char *json = make_json(14000, 600, &json_len);
+  uint8_t *zbuf;
+  int i, appended = 0, repacked = 0;
+
+  (void)state;
+  deflater_init(&d, Z_DEFAULT_COMPRESSION);
+  zbuf = deflater_payload(&d, marker, 2000, &zlen);
+  push_expect(z, zbuf, zlen, marker, 2000);
+  push_expect(awake, zbuf, zlen, marker, 2000);
+  free(zbuf);
+  zbuf = deflater_payload(&d, json, json_len, &zlen);
+  push_expect(z, zbuf, zlen, json, json_len);
+  push_expect(awake, zbuf, zlen, json, json_len);
+  free(zbuf);
+  assert_int_equal(dgw_inflate_sleep(z, s), DGW_OK);
+  last = dgw_inflate_saved_bytes(z);
+  for (i = 0; i < 300; i++) {
+    size_t now;
+
+    zbuf = deflater_payload(&d, ack, sizeof ack - 1, &zlen);
+    push_expect(z, zbuf, zlen, ack, sizeof ack - 1);
+    push_expect(awake, zbuf, zlen, ack, sizeof ack - 1);
+    free(zbuf);
+    assert_int_equal(dgw_inflate_sleep(z, s), DGW_OK);
+    now = dgw_inflate_saved_bytes(z);
+    if (now == last + 5 + sizeof ack - 1)
+      appended++;
+    else
+      repacked++;
+    last = now;
+  }
+  print_message("%d appended, %d packed anew\n", appended, repacked);
+  /* 4 KiB of ACKs (40 bytes each) between repacks. */
+  assert_true(appended >= 250);
+  assert_true(repacked >= 2 && repacked <= 5);
+  zbuf = deflater_payload(&d, marker, 2000, &zlen);
+  assert_true(zlen < 100); /* a back-reference past the ACKs */
+  push_expect(z, zbuf, zlen, marker, 2000);
+  push_expect(awake, zbuf, zlen, marker, 2000);
+  free(zbuf);
+  /* Woken by a large payload, the stream packs anew. */
+  assert_int_equal(dgw_inflate_sleep(z, s), DGW_OK);
+  zbuf = deflater_payload(&d, json, json_len, &zlen);
+  push_expect(z, zbuf, zlen, json, json_len);
+  free(zbuf);
+  assert_int_equal(dgw_inflate_sleep(z, s), DGW_OK);
+  assert_true(dgw_inflate_saved_bytes(z) < 16 * 1024);
+  zbuf = deflater_payload(&d, ack, sizeof ack - 1, &zlen);
+  push_expect(z, zbuf, zlen, ack, sizeof ack - 1);
+  free(zbuf);
+
+  free(json);
+  free(marker);
+  deflater_end(&d);
+  dgw_inflate_free(z);
+  dgw_inflate_free(awake);
+  dgw_inflate_sleeper_free(s);
+}
+
 /* RssAnon of this process in KiB (Linux), or -1. */
 static long rss_anon_kb(void) {
   FILE *fp = fopen("/proc/self/status", "r");
@@ -1531,6 +1607,7 @@ int main(void) {
       cmocka_unit_test(test_sleep_between_payloads),
       cmocka_unit_test(test_sleep_refused),
       cmocka_unit_test(test_sleep_reset_and_corrupt),
+      cmocka_unit_test(test_sleep_appends),
       cmocka_unit_test(test_sleep_frees_window),
   };
 

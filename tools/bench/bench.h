@@ -315,6 +315,10 @@ struct latency {
 /* Everything one dgw-bench run measured, for bench_report(). */
 struct results {
   struct measure limit_inflate, limit_peek, limit_parse;
+  /* Quiet shards: the CPU of packing a window after a payload and of
+   * restoring it for the next (best of the rounds), and the packed size,
+   * over the corpus's first QUIET_CYCLES payloads. */
+  double quiet_pack_us, quiet_restore_us, quiet_packed_kb;
   struct measure run[2][NSETUPS]; /* [tls][setup] */
   struct latency lat[2];
   /* The same JSON through zstd-stream (zstream NULL: not measured). */

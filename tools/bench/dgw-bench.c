@@ -40,6 +40,7 @@
 
 #include "bench.h"
 #include "decomp.h"
+#include "inflate.h"
 #include "payload.h"
 #ifdef HAVE_HIREDIS
 #include "redis_server.h"
@@ -105,6 +106,59 @@ static struct measure limit_run(const struct stream *s, enum limit what) {
   m.ok = 1;
   dgw_decomp_free(z);
   return m;
+}
+
+/*
+ * Quiet shards (lib/inflate.c's sleep): the corpus's first payloads
+ * through two decompressors, one packed after every payload; the CPU of
+ * the packs, and of the pushes that restore less the same pushes awake.
+ */
+#define QUIET_CYCLES 2000
+
+static void quiet_run(const struct stream *s, struct results *res) {
+  struct dgw_decomp *z = dgw_decomp_new(DGW_COMPRESSION_ZLIB, 0, NULL);
+  struct dgw_decomp *awake = dgw_decomp_new(DGW_COMPRESSION_ZLIB, 0, NULL);
+  struct dgw_inflate_sleeper *sl = dgw_inflate_sleeper_new();
+  double pack = 0, wake = 0, plain = 0, c0, packed = 0;
+  size_t n = 0, i;
+  const char *out;
+  size_t out_len;
+
+  if (z == NULL || awake == NULL || sl == NULL)
+    die("out of memory");
+  for (i = 0; i < s->nmsg && n < QUIET_CYCLES; i++) {
+    const uint8_t *msg = s->frames + s->msg_off[i];
+
+    c0 = cpu_seconds();
+    if (dgw_decomp_push(awake, msg, s->msg_len[i], &out, &out_len) != DGW_OK)
+      die("the stream does not inflate");
+    plain += cpu_seconds() - c0;
+    c0 = cpu_seconds();
+    if (dgw_decomp_push(z, msg, s->msg_len[i], &out, &out_len) != DGW_OK)
+      die("the stream does not inflate after a sleep");
+    if (i >= 2)
+      wake += cpu_seconds() - c0;
+    c0 = cpu_seconds();
+    if (dgw_decomp_sleep(z, sl) != DGW_OK)
+      die("the stream does not sleep");
+    if (i >= 2) { /* HELLO and READY aside */
+      pack += cpu_seconds() - c0;
+      packed += (double)dgw_decomp_saved_bytes(z);
+      n++;
+    } else {
+      plain = 0;
+    }
+  }
+  if (n > 0 && (res->quiet_pack_us == 0 ||
+                pack / n * 1e6 + (wake - plain) / n * 1e6 <
+                    res->quiet_pack_us + res->quiet_restore_us)) {
+    res->quiet_pack_us = pack / (double)n * 1e6;
+    res->quiet_restore_us = (wake - plain) / (double)n * 1e6;
+    res->quiet_packed_kb = packed / (double)n / 1024;
+  }
+  dgw_decomp_free(z);
+  dgw_decomp_free(awake);
+  dgw_inflate_sleeper_free(sl);
 }
 
 /* The redis-streams runs, when asked for and possible (streams.c). */
@@ -410,6 +464,7 @@ static void rounds(const struct options *o, const struct stream *s,
       keep_best(&res->limit_inflate, &a);
       keep_best(&res->limit_peek, &b);
       keep_best(&res->limit_parse, &c);
+      quiet_run(s, res);
       if (sz != NULL) {
         struct measure d = limit_run(sz, LIMIT_INFLATE);
 

@@ -499,6 +499,14 @@ void bench_report(const struct options *o, const struct machine *mc,
                            measure_json(&res->limit_peek, s, NULL, 0));
     json_object_object_add(jl, "inflate_parse",
                            measure_json(&res->limit_parse, s, NULL, 0));
+    {
+      struct json_object *jq = json_object_new_object();
+
+      json_add_double(jq, "pack_us", res->quiet_pack_us);
+      json_add_double(jq, "restore_us", res->quiet_restore_us);
+      json_add_double(jq, "packed_kb", res->quiet_packed_kb);
+      json_object_object_add(jl, "quiet_window", jq);
+    }
     json_object_object_add(root, "limits", jl);
     if (!o->json) {
       printf("\n%-32s %10s %8s %11s\n", "limits (no I/O, one core)", "events/s",
@@ -507,6 +515,9 @@ void bench_report(const struct options *o, const struct machine *mc,
       print_measure("inflate + envelope peek", &res->limit_peek, s, NULL, 0);
       print_measure("inflate + json_tokener_parse", &res->limit_parse, s, NULL,
                     0);
+      printf("  quiet window: pack %.1f us, restore %.1f us (CPU), packed "
+             "%.1f KiB\n",
+             res->quiet_pack_us, res->quiet_restore_us, res->quiet_packed_kb);
     }
   }
   if (o->do_throughput) {
