@@ -49,13 +49,16 @@
 
 #include "commands.h"
 #include "redis.h"
+#include "resp.h"
 #include "why.h"
 
 #define DEFAULT_MAXLEN 1000000
 #define DEFAULT_MAX_PENDING 1000
 #define DEFAULT_MAX_BUFFER (64u * 1024 * 1024)
 
-/* One event to store: the XADD's arguments in one allocation. */
+/* One event to store: its XADD (or EVAL) already in RESP, in the same
+ * allocation (resp.h), kept until Redis answered so that it can be sent
+ * again after a dropped connection. */
 struct entry {
   struct entry *next;
   struct streams *st;
@@ -64,11 +67,11 @@ struct entry {
   int exact; /* 1: through the script; 2: its position only (READY) */
   uint32_t shard;
   int64_t seq;
-  int argc;
-  const char *argv[28];
-  size_t len[28];
-  /* the bytes follow */
+  size_t cmd_len;
+  char cmd[]; /* cmd_len bytes */
 };
+
+#define MAX_ARGS 28
 
 /* Exactly-once (with the cluster): KEYS lease:N, token:N, stored:N, the
  * stream; ARGV member, token, session, s, maxlen (0: none), then the
@@ -303,7 +306,7 @@ static void flush(struct streams *st) {
          redis_is_up(st->redis)) {
     struct entry *e = st->cursor;
 
-    if (redis_command_argv(st->redis, xadd_reply, e, e->argc, e->argv, e->len) <
+    if (redis_command_formatted(st->redis, xadd_reply, e, e->cmd, e->cmd_len) <
         0)
       return;
     e->in_flight = 1;
@@ -362,12 +365,13 @@ static void store(struct streams *st, uint32_t shard, const char *t, int64_t s,
                   const char *session, const char *d, size_t dlen,
                   int only_position) {
   const struct dgw_plugin_host *h = st->host;
-  size_t tlen = strlen(t), klen, need;
+  size_t tlen = strlen(t), need, cmd_len;
+  const char *argv[MAX_ARGS];
+  size_t len[MAX_ARGS];
   char key[400], seq[24], shard_s[16], maxlen[24], member[128];
   char lease_k[200], token_k[200], stored_k[200], token_s[24];
   uint64_t token = 0;
   struct entry *e;
-  char *p;
   int n = 0, exact = 0;
 
   if (only_position && st->cluster == NULL)
@@ -406,13 +410,53 @@ static void store(struct streams *st, uint32_t shard, const char *t, int64_t s,
   snprintf(seq, sizeof(seq), "%lld", (long long)s);
   snprintf(shard_s, sizeof(shard_s), "%u", (unsigned)shard);
   snprintf(maxlen, sizeof(maxlen), "%lld", st->maxlen);
-  klen = strlen(key);
-  need = sizeof(*e) + klen + strlen(maxlen) + tlen + strlen(seq) +
-         strlen(shard_s) + strlen(session) + dlen + 64;
-  if (exact)
-    need += strlen(lease_k) + strlen(token_k) + strlen(stored_k) +
-            strlen(member) + strlen(token_s) + strlen(seq) + strlen(session) +
-            32;
+  /* The arguments point at the strings above and at `d`: each is copied
+   * once, into the entry's RESP. */
+#define ARG(s, l)                                                              \
+  do {                                                                         \
+    argv[n] = (s);                                                             \
+    len[n++] = (l);                                                            \
+  } while (0)
+#define LIT(s) ARG((s), strlen(s))
+  if (exact) {
+    LIT("EVAL");
+    ARG(exact_lua, sizeof(exact_lua) - 1);
+    LIT("4");
+    LIT(lease_k);
+    LIT(token_k);
+    LIT(stored_k);
+    LIT(key);
+    LIT(member);
+    LIT(token_s);
+    LIT(session);
+    LIT(seq);
+    LIT(st->maxlen > 0 ? maxlen : "0");
+  } else {
+    LIT("XADD");
+    LIT(key);
+    if (st->maxlen > 0) {
+      LIT("MAXLEN");
+      LIT("~");
+      LIT(maxlen);
+    }
+    LIT("*");
+  }
+  if (!only_position) {
+    LIT("t");
+    ARG(t, tlen);
+    LIT("s");
+    LIT(seq);
+    LIT("shard");
+    LIT(shard_s);
+    LIT("session");
+    LIT(session);
+    LIT("d");
+    ARG(d, dlen);
+  }
+#undef LIT
+#undef ARG
+  cmd_len = resp_size(n, len);
+  need = sizeof(*e) + cmd_len;
   if (!DGW_PLUGIN_HOST_HAS(h, gateway_pause) &&
       st->buffered + need > st->max_buffer) {
     /* An older host cannot hold a shard back: the old bound. */
@@ -439,55 +483,7 @@ static void store(struct streams *st, uint32_t shard, const char *t, int64_t s,
   e->exact = exact ? 1 + only_position : 0;
   e->shard = shard;
   e->seq = s;
-  p = (char *)(e + 1);
-#define ARG(s, l)                                                              \
-  do {                                                                         \
-    memcpy(p, (s), (l));                                                       \
-    e->argv[n] = p;                                                            \
-    e->len[n++] = (l);                                                         \
-    p += (l);                                                                  \
-  } while (0)
-#define LIT(s) ARG((s), strlen(s))
-  if (exact) {
-    LIT("EVAL");
-    e->argv[n] = exact_lua; /* static: not copied */
-    e->len[n++] = sizeof(exact_lua) - 1;
-    LIT("4");
-    LIT(lease_k);
-    LIT(token_k);
-    LIT(stored_k);
-    LIT(key);
-    LIT(member);
-    LIT(token_s);
-    LIT(session);
-    LIT(seq);
-    LIT(st->maxlen > 0 ? maxlen : "0");
-    if (only_position)
-      goto queue;
-  } else {
-    LIT("XADD");
-    LIT(key);
-    if (st->maxlen > 0) {
-      LIT("MAXLEN");
-      LIT("~");
-      LIT(maxlen);
-    }
-    LIT("*");
-  }
-  LIT("t");
-  ARG(t, tlen);
-  LIT("s");
-  LIT(seq);
-  LIT("shard");
-  LIT(shard_s);
-  LIT("session");
-  LIT(session);
-  LIT("d");
-  ARG(d, dlen);
-queue:
-#undef LIT
-#undef ARG
-  e->argc = n;
+  e->cmd_len = resp_write(e->cmd, n, argv, len);
   if (st->tail != NULL)
     st->tail->next = e;
   else
