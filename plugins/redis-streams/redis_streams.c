@@ -113,6 +113,9 @@ struct streams {
   char name[128];
   int per_event;
   long long maxlen;
+  /* Written once (snprintf is a fifth of an entry's cost): the stream of
+   * the single layout, and maxlen in decimal. */
+  char single_key[160], maxlen_s[24];
   uint32_t max_pending;
   size_t max_buffer;
   /* Entries not yet acknowledged, oldest first: those in flight are a
@@ -217,6 +220,23 @@ void dgw_set_why(char *why, size_t why_size, const char *fmt, ...) {
 }
 
 static void flush(struct streams *st);
+
+/* Writes `v` in decimal at `out` (24 bytes of room), NUL-terminated. */
+static void put_i64(char *out, int64_t v) {
+  char tmp[24];
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  size_t n = 0;
+
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u > 0);
+  if (v < 0)
+    *out++ = '-';
+  while (n > 0)
+    *out++ = tmp[--n];
+  *out = '\0';
+}
 
 /* Makes st->shards[shard] exist; 0, or -1 without memory. */
 static int grow(struct streams *st, uint32_t shard) {
@@ -368,7 +388,8 @@ static void store(struct streams *st, uint32_t shard, const char *t, int64_t s,
   size_t tlen = strlen(t), need, cmd_len;
   const char *argv[MAX_ARGS];
   size_t len[MAX_ARGS];
-  char key[400], seq[24], shard_s[16], maxlen[24], member[128];
+  char key_buf[400], seq[24], shard_s[24], member[128];
+  const char *key = st->single_key, *maxlen = st->maxlen_s;
   char lease_k[200], token_k[200], stored_k[200], token_s[24];
   uint64_t token = 0;
   struct entry *e;
@@ -403,13 +424,12 @@ static void store(struct streams *st, uint32_t shard, const char *t, int64_t s,
                st->cluster);
     }
   }
-  if (st->per_event)
-    snprintf(key, sizeof(key), "dgw:{%s}:events:%s", st->name, t);
-  else
-    snprintf(key, sizeof(key), "dgw:{%s}:events", st->name);
-  snprintf(seq, sizeof(seq), "%lld", (long long)s);
-  snprintf(shard_s, sizeof(shard_s), "%u", (unsigned)shard);
-  snprintf(maxlen, sizeof(maxlen), "%lld", st->maxlen);
+  if (st->per_event) {
+    snprintf(key_buf, sizeof(key_buf), "dgw:{%s}:events:%s", st->name, t);
+    key = key_buf;
+  }
+  put_i64(seq, s);
+  put_i64(shard_s, shard);
   /* The arguments point at the strings above and at `d`: each is copied
    * once, into the entry's RESP. */
 #define ARG(s, l)                                                              \
@@ -693,6 +713,8 @@ static int configure(struct streams *st, const char *config_json,
   /* READY carries the session id every entry names. */
   if (!st->want_ready && h->subscribe(h, "READY") != DGW_OK)
     goto out;
+  snprintf(st->single_key, sizeof(st->single_key), "dgw:{%s}:events", st->name);
+  put_i64(st->maxlen_s, st->maxlen);
   rv = 0;
 out:
   if (rv == 0)
