@@ -67,9 +67,19 @@ struct entry {
   int exact; /* 1: through the script; 2: its position only (READY) */
   uint32_t shard;
   int64_t seq;
-  size_t cmd_len;
-  char cmd[]; /* cmd_len bytes */
+  size_t cap;     /* bytes of room in cmd */
+  size_t cmd_len; /* bytes of it used */
+  char cmd[];
 };
+
+/* Entries are recycled: one that was answered goes to a pool (at most
+ * POOL_MAX of them) and the next event is written into it, unless it is
+ * larger than POOL_ENTRY_MAX (a big GUILD_CREATE's room is given back at
+ * once).  A new one has at least POOL_ENTRY_MIN bytes of room, so that
+ * most events fit in any pooled one. */
+#define POOL_MAX 64
+#define POOL_ENTRY_MIN 2048
+#define POOL_ENTRY_MAX 16384
 
 #define MAX_ARGS 28
 
@@ -149,6 +159,9 @@ struct streams {
   int paused;
   uint64_t pauses;
   size_t peak_buffered;
+  /* Answered entries kept for reuse, and how many. */
+  struct entry *pool;
+  uint32_t npool;
   /* Command streams (commands.c; docs/streams.md), when configured. */
   int want_commands;
   long long reply_ttl_ms;
@@ -220,6 +233,38 @@ void dgw_set_why(char *why, size_t why_size, const char *fmt, ...) {
 }
 
 static void flush(struct streams *st);
+
+/* An entry with room for `cmd_len` bytes: the pool's first when it is
+ * large enough, else a new one; NULL without memory.  Cleared but its
+ * room. */
+static struct entry *entry_get(struct streams *st, size_t cmd_len) {
+  struct entry *e = st->pool;
+  size_t cap;
+
+  if (e != NULL && e->cap >= cmd_len) {
+    st->pool = e->next;
+    st->npool--;
+    cap = e->cap;
+  } else {
+    cap = cmd_len < POOL_ENTRY_MIN ? POOL_ENTRY_MIN : cmd_len;
+    if ((e = malloc(sizeof(*e) + cap)) == NULL)
+      return NULL;
+  }
+  memset(e, 0, sizeof(*e));
+  e->cap = cap;
+  return e;
+}
+
+/* Gives an answered entry back: to the pool, or freed. */
+static void entry_put(struct streams *st, struct entry *e) {
+  if (e->cap <= POOL_ENTRY_MAX && st->npool < POOL_MAX) {
+    e->next = st->pool;
+    st->pool = e;
+    st->npool++;
+  } else {
+    free(e);
+  }
+}
 
 /* Writes `v` in decimal at `out` (24 bytes of room), NUL-terminated. */
 static void put_i64(char *out, int64_t v) {
@@ -315,7 +360,7 @@ static void xadd_reply(struct dgw_redis *r, redisReply *reply, const char *err,
   if (st->cursor == e)
     st->cursor = e->next;
   st->buffered -= e->bytes;
-  free(e);
+  entry_put(st, e);
   flush(st);
   backpressure(st);
 }
@@ -490,14 +535,13 @@ static void store(struct streams *st, uint32_t shard, const char *t, int64_t s,
     }
     return;
   }
-  e = malloc(need);
+  e = entry_get(st, cmd_len);
   if (e == NULL) {
     st->dropped++;
     h->log(h, DGW_LOG_ERROR, "out of memory: event s %lld of shard %u lost",
            (long long)s, (unsigned)shard);
     return;
   }
-  memset(e, 0, sizeof(*e));
   e->st = st;
   e->bytes = need;
   e->exact = exact ? 1 + only_position : 0;
@@ -786,6 +830,12 @@ static void streams_fini(void *state) {
     st->head = e->next;
     free(e);
     lost++;
+  }
+  while (st->pool != NULL) {
+    struct entry *e = st->pool;
+
+    st->pool = e->next;
+    free(e);
   }
   st->host->log(st->host,
                 lost > 0 || st->dropped > 0 ? DGW_LOG_WARN : DGW_LOG_INFO,
