@@ -15,7 +15,9 @@
  *   id ID entry 1764-0 shard N op presence status error error CODE why TEXT
  *
  * A bad entry gets its error reply and is acknowledged like any other, so
- * a stream never gets stuck.  A command dropped because this process let
+ * a stream never gets stuck.  Once a second, each stream whose
+ * acknowledged id moved is trimmed up to it (XTRIM MINID): only
+ * acknowledged entries go.  A command dropped because this process let
  * the shard go (closed, restarting, freed) is neither answered nor
  * acknowledged: the next process that runs the shard sends it.
  */

@@ -6,6 +6,9 @@
  *        shard 0 session SESSION_ID d <the raw bytes of d>
  *
  * `d` is the exact bytes the gateway sent (never parsed or re-encoded).
+ * The command is written in RESP by the plugin (resp.c) into the entry
+ * it keeps until Redis answered, and handed to hiredis as it is: `d` is
+ * copied once here, once into hiredis's output buffer.
  * Config (docs/redis.md, "The redis-streams plugin"):
  *
  *   {"redis": "redis://HOST:PORT/DB" or "unix:///path",  required
