@@ -632,6 +632,20 @@ int redis_command(struct dgw_redis *r, redis_reply_fn fn, void *user_data,
   return 0;
 }
 
+int redis_command_formatted(struct dgw_redis *r, redis_reply_fn fn,
+                            void *user_data, const char *cmd, size_t len) {
+  struct req *q = req_new(r, fn, user_data);
+
+  if (q == NULL)
+    return -1;
+  if (redisAsyncFormattedCommand(r->ac, req_cb, q, cmd, len) != REDIS_OK) {
+    free(q);
+    return -1;
+  }
+  req_link(r, q);
+  return 0;
+}
+
 /* ---------------------------------------------------------------- scripts */
 
 /* An EVALSHA in flight, with a copy of its arguments for the EVAL retry. */

@@ -122,6 +122,12 @@ int redis_command_argv(struct dgw_redis *r, redis_reply_fn fn, void *user_data,
 int redis_command(struct dgw_redis *r, redis_reply_fn fn, void *user_data,
                   const char *fmt, ...);
 
+/* The same with the command already in RESP (`len` bytes: an array of
+ * bulk strings, as hiredis's redisFormatCommandArgv writes it); hiredis
+ * copies it into its output buffer once. */
+int redis_command_formatted(struct dgw_redis *r, redis_reply_fn fn,
+                            void *user_data, const char *cmd, size_t len);
+
 /* A Lua script run by redis_eval(); define with REDIS_SCRIPT("...") so its
  * SHA-1 is computed once, on first use. */
 struct redis_script {

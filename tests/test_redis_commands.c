@@ -361,6 +361,93 @@ static void test_rate_limit_respected(void **state) {
   redis_server_free(srv);
 }
 
+/* Compares two stream entry ids "MS-SEQ": <0, 0 or >0. */
+static int id_cmp(const char *a, const char *b) {
+  unsigned long long am = 0, as = 0, bm = 0, bs = 0;
+
+  sscanf(a, "%llu-%llu", &am, &as);
+  sscanf(b, "%llu-%llu", &bm, &bs);
+  if (am != bm)
+    return am < bm ? -1 : 1;
+  return as < bs ? -1 : as > bs;
+}
+
+/* 1 when entry `id` is still in stream `key`. */
+static int entry_exists(redisContext *c, const char *key, const char *id) {
+  redisReply *r = redisCommand(c, "XRANGE %s %s %s", key, id, id);
+  int have = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1;
+
+  freeReplyObject(r);
+  return have;
+}
+
+static long long stream_len(redisContext *c, const char *key) {
+  redisReply *r = redisCommand(c, "XLEN %s", key);
+  long long n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+
+  freeReplyObject(r);
+  return n;
+}
+
+#define NTRIM 20
+
+/* Input: 20 presence commands at once with 5 command slots per 500 ms
+ * (about 2 s to send them all).  While they go, every 20 ms: each entry
+ * after the acknowledged id is still in the stream (trimming never
+ * removes a command not yet acknowledged), and the stream gets shorter
+ * than 20 before the last one is acknowledged (trimmed as it goes, once
+ * a second).  At the end only the last entry (the acknowledged id) is
+ * left, and all 20 were sent. */
+static void test_acked_commands_trimmed(void **state) {
+  struct redis_server *srv = redis_server_start(NULL);
+  struct dgw_mock_config mc;
+  struct fx *f;
+  char ids[NTRIM][48], key[64], acked[64];
+  int shrank_early = 0, checks = 0;
+  long long len = -1;
+  redisContext *c;
+  double end;
+
+  (void)state;
+  assert_non_null(srv);
+  memset(&mc, 0, sizeof(mc));
+  mc.rate_budget = 10;
+  mc.rate_window_ms = 450;
+  f = start_with(srv, small_budget, &mc);
+  for (int i = 0; i < NTRIM; i++) {
+    snprintf(key, sizeof(key), "tr%d", i);
+    xadd(srv, ids[i], sizeof(ids[i]), "id", key, "op", "presence", "d",
+         PRESENCE("tr"), NULL);
+  }
+  c = sync_connect(srv);
+  end = deadline_ms(15);
+  while (now_ms() < end) {
+    get_string(srv, CMDS ":acked", acked, sizeof(acked));
+    len = stream_len(c, CMDS);
+    for (int i = 0; i < NTRIM; i++)
+      if (acked[0] == '\0' || id_cmp(ids[i], acked) > 0) {
+        if (!entry_exists(c, CMDS, ids[i]))
+          fail_msg("entry %s (not acknowledged; acked %s) was trimmed", ids[i],
+                   acked);
+        checks++;
+      }
+    if (acked[0] != '\0' && id_cmp(acked, ids[NTRIM - 1]) < 0 && len < NTRIM)
+      shrank_early = 1;
+    if (strcmp(acked, ids[NTRIM - 1]) == 0 && len == 1)
+      break;
+    run_for(f->base, 20);
+  }
+  assert_string_equal(acked, ids[NTRIM - 1]);
+  assert_int_equal(len, 1);
+  assert_true(entry_exists(c, CMDS, ids[NTRIM - 1]));
+  assert_true(shrank_early);
+  assert_int_equal(activity_seen(f, "tr"), NTRIM);
+  print_message("# %d checks of unacknowledged entries, all kept\n", checks);
+  redisFree(c);
+  fx_free(f);
+  redis_server_free(srv);
+}
+
 /* Config errors of the command streams refuse the plugin with a line
  * naming the fault. */
 static void test_bad_config(void **state) {
@@ -711,6 +798,7 @@ int main(void) {
       cmocka_unit_test(test_resume_after_acked),
       cmocka_unit_test(test_workers_answer_pings),
       cmocka_unit_test(test_rate_limit_respected),
+      cmocka_unit_test(test_acked_commands_trimmed),
       cmocka_unit_test(test_two_shards_takeover),
       cmocka_unit_test(test_session_lost),
       cmocka_unit_test(test_waits_for_resume),

@@ -15,7 +15,9 @@
  *   id ID entry 1764-0 shard N op presence status error error CODE why TEXT
  *
  * A bad entry gets its error reply and is acknowledged like any other, so
- * a stream never gets stuck.  A command dropped because this process let
+ * a stream never gets stuck.  Once a second, each stream whose
+ * acknowledged id moved is trimmed up to it (XTRIM MINID): only
+ * acknowledged entries go.  A command dropped because this process let
  * the shard go (closed, restarting, freed) is neither answered nor
  * acknowledged: the next process that runs the shard sends it.
  */
@@ -37,6 +39,7 @@
 #define RETRY_MS 200        /* a failed reply script is sent again after */
 #define MAX_ID 100          /* bytes of a command's id */
 #define MAX_ARGS 24
+#define TRIM_TICKS 10 /* a stream is trimmed at most once a second */
 
 struct cshard;
 
@@ -64,9 +67,12 @@ struct crun {
   int starting; /* inside the send call: run_entry finishes it */
 };
 
-/* One script call for the writer: reply and/or acknowledgement. */
+/* One script call for the writer: reply and/or acknowledgement (of
+ * entry `acked` of `sh`'s stream; "" when none). */
 struct cout {
   struct cout *next;
+  struct cshard *sh;
+  char acked[48];
   int argc;
   char *argv[MAX_ARGS];
   size_t len[MAX_ARGS];
@@ -85,6 +91,11 @@ struct cshard {
   struct centry *head, *tail;
   struct crun *running;
   int pumping;
+  /* Trimming: the last entry this process acknowledged (Redis answered
+   * the script), whether the stream was trimmed up to it, and whether an
+   * XTRIM is in flight. */
+  char trim_id[48];
+  int trim_due, trimming;
 };
 
 struct commands {
@@ -102,6 +113,9 @@ struct commands {
   struct dgw_plugin_timer *tick, *retry;
   int closing;
   uint64_t done_ok, done_err, read;
+  unsigned ticks;
+  int trim_refused; /* logged once */
+  uint64_t trimmed; /* entries removed by XTRIM */
 };
 
 static struct redis_script ack_script =
@@ -162,6 +176,12 @@ static void out_done(struct dgw_redis *r, redisReply *reply, const char *err,
   if (err != NULL)
     c->host->log(c->host, DGW_LOG_ERROR,
                  "commands: reply to %s refused by Redis: %s", o->argv[0], err);
+  else if (o->sh != NULL && o->acked[0] != '\0') {
+    /* Acknowledged (or already past it): the stream may be trimmed up to
+     * it, by the next tick that trims. */
+    snprintf(o->sh->trim_id, sizeof(o->sh->trim_id), "%s", o->acked);
+    o->sh->trim_due = 1;
+  }
   c->out_head = o->next;
   if (c->out_head == NULL)
     c->out_tail = NULL;
@@ -208,6 +228,10 @@ static void out_push(struct crun *run, int ack, int reply, ...) {
   snprintf(key, sizeof(key), "dgw:{%s}:replies:%s", c->name,
            run->reply_by_entry ? run->entry : run->id);
   snprintf(shard, sizeof(shard), "%u", (unsigned)run->sh->shard_id);
+  if (ok && ack) {
+    o->sh = run->sh;
+    snprintf(o->acked, sizeof(o->acked), "%s", run->entry);
+  }
   PUSHS(key);
   PUSHS(run->sh->acked_key);
   PUSHS(ack ? run->entry : "");
@@ -682,6 +706,55 @@ static void on_acked(struct dgw_redis *r, redisReply *reply, const char *err,
   read_more(c);
 }
 
+/* ------------------------------------------------------------ trimming */
+
+static void on_trimmed(struct dgw_redis *r, redisReply *reply, const char *err,
+                       void *ud) {
+  struct cshard *sh = ud;
+  struct commands *c = sh->c;
+
+  (void)r;
+  sh->trimming = 0;
+  if (c->closing)
+    return;
+  if (reply == NULL) {
+    sh->trim_due = 1; /* not sent: the next round tries again */
+    return;
+  }
+  if (err != NULL) {
+    if (!c->trim_refused++)
+      c->host->log(c->host, DGW_LOG_WARN,
+                   "commands: XTRIM %s MINID refused: %s (Redis older than "
+                   "6.2?); the command streams are not trimmed",
+                   sh->key, err);
+    return;
+  }
+  if (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
+    c->trimmed += (uint64_t)reply->integer;
+}
+
+/* Once a second: each stream whose acknowledged id moved is trimmed up to
+ * it.  XTRIM MINID removes the entries before that id only: each was
+ * acknowledged (in order, by this process or an earlier holder of the
+ * shard; the acknowledged id never moves back), so no command still to be
+ * sent is removed.  The acknowledged entry itself stays. */
+static void trim(struct commands *c) {
+  if (++c->ticks % TRIM_TICKS != 0 || c->trim_refused ||
+      !redis_is_up(c->writer))
+    return;
+  for (uint32_t i = 0; i < c->nshards; i++) {
+    struct cshard *sh = c->shards[i];
+
+    if (!sh->trim_due || sh->trimming)
+      continue;
+    if (redis_command(c->writer, on_trimmed, sh, "XTRIM %s MINID %s", sh->key,
+                      sh->trim_id) == 0) {
+      sh->trim_due = 0;
+      sh->trimming = 1;
+    }
+  }
+}
+
 /* Looks at which shards are READY here: a shard's stream is read only
  * while it is. */
 static void tick(void *arg) {
@@ -735,6 +808,7 @@ static void tick(void *arg) {
     else if (!ready && sh->here && sh->running == NULL)
       shard_leave(sh);
   }
+  trim(c);
   out_flush(c);
   read_more(c);
 }
@@ -823,9 +897,11 @@ void commands_free(struct commands *c) {
   }
   c->host->log(c->host, unsent > 0 ? DGW_LOG_WARN : DGW_LOG_INFO,
                "commands: %llu read, %llu sent, %llu refused with an error "
-               "reply, %llu replies not written at exit",
+               "reply, %llu replies not written at exit, %llu acknowledged "
+               "entries trimmed",
                (unsigned long long)c->read, (unsigned long long)c->done_ok,
-               (unsigned long long)c->done_err, (unsigned long long)unsent);
+               (unsigned long long)c->done_err, (unsigned long long)unsent,
+               (unsigned long long)c->trimmed);
   for (uint32_t i = 0; i < c->nshards; i++)
     free(c->shards[i]);
   free(c->shards);

@@ -6,6 +6,9 @@
  *        shard 0 session SESSION_ID d <the raw bytes of d>
  *
  * `d` is the exact bytes the gateway sent (never parsed or re-encoded).
+ * The command is written in RESP by the plugin (resp.c) into the entry
+ * it keeps until Redis answered, and handed to hiredis as it is: `d` is
+ * copied once here, once into hiredis's output buffer.
  * Config (docs/redis.md, "The redis-streams plugin"):
  *
  *   {"redis": "redis://HOST:PORT/DB" or "unix:///path",  required
@@ -49,13 +52,16 @@
 
 #include "commands.h"
 #include "redis.h"
+#include "resp.h"
 #include "why.h"
 
 #define DEFAULT_MAXLEN 1000000
 #define DEFAULT_MAX_PENDING 1000
 #define DEFAULT_MAX_BUFFER (64u * 1024 * 1024)
 
-/* One event to store: the XADD's arguments in one allocation. */
+/* One event to store: its XADD (or EVAL) already in RESP, in the same
+ * allocation (resp.h), kept until Redis answered so that it can be sent
+ * again after a dropped connection. */
 struct entry {
   struct entry *next;
   struct streams *st;
@@ -64,11 +70,21 @@ struct entry {
   int exact; /* 1: through the script; 2: its position only (READY) */
   uint32_t shard;
   int64_t seq;
-  int argc;
-  const char *argv[28];
-  size_t len[28];
-  /* the bytes follow */
+  size_t cap;     /* bytes of room in cmd */
+  size_t cmd_len; /* bytes of it used */
+  char cmd[];
 };
+
+/* Entries are recycled: one that was answered goes to a pool (at most
+ * POOL_MAX of them) and the next event is written into it, unless it is
+ * larger than POOL_ENTRY_MAX (a big GUILD_CREATE's room is given back at
+ * once).  A new one has at least POOL_ENTRY_MIN bytes of room, so that
+ * most events fit in any pooled one. */
+#define POOL_MAX 64
+#define POOL_ENTRY_MIN 2048
+#define POOL_ENTRY_MAX 16384
+
+#define MAX_ARGS 28
 
 /* Exactly-once (with the cluster): KEYS lease:N, token:N, stored:N, the
  * stream; ARGV member, token, session, s, maxlen (0: none), then the
@@ -110,6 +126,9 @@ struct streams {
   char name[128];
   int per_event;
   long long maxlen;
+  /* Written once (snprintf is a fifth of an entry's cost): the stream of
+   * the single layout, and maxlen in decimal. */
+  char single_key[160], maxlen_s[24];
   uint32_t max_pending;
   size_t max_buffer;
   /* Entries not yet acknowledged, oldest first: those in flight are a
@@ -143,6 +162,9 @@ struct streams {
   int paused;
   uint64_t pauses;
   size_t peak_buffered;
+  /* Answered entries kept for reuse, and how many. */
+  struct entry *pool;
+  uint32_t npool;
   /* Command streams (commands.c; docs/streams.md), when configured. */
   int want_commands;
   long long reply_ttl_ms;
@@ -214,6 +236,55 @@ void dgw_set_why(char *why, size_t why_size, const char *fmt, ...) {
 }
 
 static void flush(struct streams *st);
+
+/* An entry with room for `cmd_len` bytes: the pool's first when it is
+ * large enough, else a new one; NULL without memory.  Cleared but its
+ * room. */
+static struct entry *entry_get(struct streams *st, size_t cmd_len) {
+  struct entry *e = st->pool;
+  size_t cap;
+
+  if (e != NULL && e->cap >= cmd_len) {
+    st->pool = e->next;
+    st->npool--;
+    cap = e->cap;
+  } else {
+    cap = cmd_len < POOL_ENTRY_MIN ? POOL_ENTRY_MIN : cmd_len;
+    if ((e = malloc(sizeof(*e) + cap)) == NULL)
+      return NULL;
+  }
+  memset(e, 0, sizeof(*e));
+  e->cap = cap;
+  return e;
+}
+
+/* Gives an answered entry back: to the pool, or freed. */
+static void entry_put(struct streams *st, struct entry *e) {
+  if (e->cap <= POOL_ENTRY_MAX && st->npool < POOL_MAX) {
+    e->next = st->pool;
+    st->pool = e;
+    st->npool++;
+  } else {
+    free(e);
+  }
+}
+
+/* Writes `v` in decimal at `out` (24 bytes of room), NUL-terminated. */
+static void put_i64(char *out, int64_t v) {
+  char tmp[24];
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  size_t n = 0;
+
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u > 0);
+  if (v < 0)
+    *out++ = '-';
+  while (n > 0)
+    *out++ = tmp[--n];
+  *out = '\0';
+}
 
 /* Makes st->shards[shard] exist; 0, or -1 without memory. */
 static int grow(struct streams *st, uint32_t shard) {
@@ -292,7 +363,7 @@ static void xadd_reply(struct dgw_redis *r, redisReply *reply, const char *err,
   if (st->cursor == e)
     st->cursor = e->next;
   st->buffered -= e->bytes;
-  free(e);
+  entry_put(st, e);
   flush(st);
   backpressure(st);
 }
@@ -303,7 +374,7 @@ static void flush(struct streams *st) {
          redis_is_up(st->redis)) {
     struct entry *e = st->cursor;
 
-    if (redis_command_argv(st->redis, xadd_reply, e, e->argc, e->argv, e->len) <
+    if (redis_command_formatted(st->redis, xadd_reply, e, e->cmd, e->cmd_len) <
         0)
       return;
     e->in_flight = 1;
@@ -362,12 +433,14 @@ static void store(struct streams *st, uint32_t shard, const char *t, int64_t s,
                   const char *session, const char *d, size_t dlen,
                   int only_position) {
   const struct dgw_plugin_host *h = st->host;
-  size_t tlen = strlen(t), klen, need;
-  char key[400], seq[24], shard_s[16], maxlen[24], member[128];
+  size_t tlen = strlen(t), need, cmd_len;
+  const char *argv[MAX_ARGS];
+  size_t len[MAX_ARGS];
+  char key_buf[400], seq[24], shard_s[24], member[128];
+  const char *key = st->single_key, *maxlen = st->maxlen_s;
   char lease_k[200], token_k[200], stored_k[200], token_s[24];
   uint64_t token = 0;
   struct entry *e;
-  char *p;
   int n = 0, exact = 0;
 
   if (only_position && st->cluster == NULL)
@@ -399,20 +472,59 @@ static void store(struct streams *st, uint32_t shard, const char *t, int64_t s,
                st->cluster);
     }
   }
-  if (st->per_event)
-    snprintf(key, sizeof(key), "dgw:{%s}:events:%s", st->name, t);
-  else
-    snprintf(key, sizeof(key), "dgw:{%s}:events", st->name);
-  snprintf(seq, sizeof(seq), "%lld", (long long)s);
-  snprintf(shard_s, sizeof(shard_s), "%u", (unsigned)shard);
-  snprintf(maxlen, sizeof(maxlen), "%lld", st->maxlen);
-  klen = strlen(key);
-  need = sizeof(*e) + klen + strlen(maxlen) + tlen + strlen(seq) +
-         strlen(shard_s) + strlen(session) + dlen + 64;
-  if (exact)
-    need += strlen(lease_k) + strlen(token_k) + strlen(stored_k) +
-            strlen(member) + strlen(token_s) + strlen(seq) + strlen(session) +
-            32;
+  if (st->per_event) {
+    snprintf(key_buf, sizeof(key_buf), "dgw:{%s}:events:%s", st->name, t);
+    key = key_buf;
+  }
+  put_i64(seq, s);
+  put_i64(shard_s, shard);
+  /* The arguments point at the strings above and at `d`: each is copied
+   * once, into the entry's RESP. */
+#define ARG(s, l)                                                              \
+  do {                                                                         \
+    argv[n] = (s);                                                             \
+    len[n++] = (l);                                                            \
+  } while (0)
+#define LIT(s) ARG((s), strlen(s))
+  if (exact) {
+    LIT("EVAL");
+    ARG(exact_lua, sizeof(exact_lua) - 1);
+    LIT("4");
+    LIT(lease_k);
+    LIT(token_k);
+    LIT(stored_k);
+    LIT(key);
+    LIT(member);
+    LIT(token_s);
+    LIT(session);
+    LIT(seq);
+    LIT(st->maxlen > 0 ? maxlen : "0");
+  } else {
+    LIT("XADD");
+    LIT(key);
+    if (st->maxlen > 0) {
+      LIT("MAXLEN");
+      LIT("~");
+      LIT(maxlen);
+    }
+    LIT("*");
+  }
+  if (!only_position) {
+    LIT("t");
+    ARG(t, tlen);
+    LIT("s");
+    LIT(seq);
+    LIT("shard");
+    LIT(shard_s);
+    LIT("session");
+    LIT(session);
+    LIT("d");
+    ARG(d, dlen);
+  }
+#undef LIT
+#undef ARG
+  cmd_len = resp_size(n, len);
+  need = sizeof(*e) + cmd_len;
   if (!DGW_PLUGIN_HOST_HAS(h, gateway_pause) &&
       st->buffered + need > st->max_buffer) {
     /* An older host cannot hold a shard back: the old bound. */
@@ -426,68 +538,19 @@ static void store(struct streams *st, uint32_t shard, const char *t, int64_t s,
     }
     return;
   }
-  e = malloc(need);
+  e = entry_get(st, cmd_len);
   if (e == NULL) {
     st->dropped++;
     h->log(h, DGW_LOG_ERROR, "out of memory: event s %lld of shard %u lost",
            (long long)s, (unsigned)shard);
     return;
   }
-  memset(e, 0, sizeof(*e));
   e->st = st;
   e->bytes = need;
   e->exact = exact ? 1 + only_position : 0;
   e->shard = shard;
   e->seq = s;
-  p = (char *)(e + 1);
-#define ARG(s, l)                                                              \
-  do {                                                                         \
-    memcpy(p, (s), (l));                                                       \
-    e->argv[n] = p;                                                            \
-    e->len[n++] = (l);                                                         \
-    p += (l);                                                                  \
-  } while (0)
-#define LIT(s) ARG((s), strlen(s))
-  if (exact) {
-    LIT("EVAL");
-    e->argv[n] = exact_lua; /* static: not copied */
-    e->len[n++] = sizeof(exact_lua) - 1;
-    LIT("4");
-    LIT(lease_k);
-    LIT(token_k);
-    LIT(stored_k);
-    LIT(key);
-    LIT(member);
-    LIT(token_s);
-    LIT(session);
-    LIT(seq);
-    LIT(st->maxlen > 0 ? maxlen : "0");
-    if (only_position)
-      goto queue;
-  } else {
-    LIT("XADD");
-    LIT(key);
-    if (st->maxlen > 0) {
-      LIT("MAXLEN");
-      LIT("~");
-      LIT(maxlen);
-    }
-    LIT("*");
-  }
-  LIT("t");
-  ARG(t, tlen);
-  LIT("s");
-  LIT(seq);
-  LIT("shard");
-  LIT(shard_s);
-  LIT("session");
-  LIT(session);
-  LIT("d");
-  ARG(d, dlen);
-queue:
-#undef LIT
-#undef ARG
-  e->argc = n;
+  e->cmd_len = resp_write(e->cmd, n, argv, len);
   if (st->tail != NULL)
     st->tail->next = e;
   else
@@ -697,6 +760,8 @@ static int configure(struct streams *st, const char *config_json,
   /* READY carries the session id every entry names. */
   if (!st->want_ready && h->subscribe(h, "READY") != DGW_OK)
     goto out;
+  snprintf(st->single_key, sizeof(st->single_key), "dgw:{%s}:events", st->name);
+  put_i64(st->maxlen_s, st->maxlen);
   rv = 0;
 out:
   if (rv == 0)
@@ -768,6 +833,12 @@ static void streams_fini(void *state) {
     st->head = e->next;
     free(e);
     lost++;
+  }
+  while (st->pool != NULL) {
+    struct entry *e = st->pool;
+
+    st->pool = e->next;
+    free(e);
   }
   st->host->log(st->host,
                 lost > 0 || st->dropped > 0 ? DGW_LOG_WARN : DGW_LOG_INFO,
