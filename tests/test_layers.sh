@@ -21,7 +21,7 @@ layer_of() {
   session | kokoro | sender | identify | requests | pacer | lease) echo 5 ;; # cores
   identify_redis) echo 5 ;;                          # the shared queue
   gateway | gateway_internal | gateway_api | gateway_send | gateway_hold | \
-    gateway_lazy) echo 6 ;; # the shard
+    gateway_lazy | gateway_quiet) echo 6 ;; # the shard
   plugin | router) echo 7 ;;                         # loader and router
   client | client_plugins | client_stats | fanout | options | command_api | \
     session_file | client_shards | cluster | cluster_options) echo 8 ;; # client

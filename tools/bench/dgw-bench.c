@@ -150,7 +150,7 @@ static void quiet_run(const struct stream *s, struct results *res) {
     }
   }
   if (n > 0 && (res->quiet_pack_us == 0 ||
-                pack / n * 1e6 + (wake - plain) / n * 1e6 <
+                (pack + wake - plain) / (double)n * 1e6 <
                     res->quiet_pack_us + res->quiet_restore_us)) {
     res->quiet_pack_us = pack / (double)n * 1e6;
     res->quiet_restore_us = (wake - plain) / (double)n * 1e6;
