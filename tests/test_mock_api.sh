@@ -12,7 +12,7 @@
 DGW_PLUGIN_PATH=$PWD/plugins/log/.libs
 export DGW_PLUGIN_PATH
 runpid=
-trap 'kill $runpid 2>/dev/null; wait $runpid 2>/dev/null; cleanup' EXIT
+trap 'kill $runpid 2>/dev/null; wait $runpid 2>/dev/null; tap_exit' EXIT
 
 # req METHOD PATH [JSON [AUTH]]: a REST call; status in $code, body in
 # $tmp/body, headers in $tmp/headers.  AUTH defaults to the right token.

@@ -14,7 +14,7 @@ runwrap=${DGW_TEST_WRAPPER:-}
 # saves).
 flimit="timeout --foreground -k 5 $((90 * scale))"
 pids=
-trap 'for p in $pids; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; cleanup' EXIT
+trap 'for p in $pids; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; tap_exit' EXIT
 says() { grep -Eq "$2" "$1" 2> /dev/null; }
 
 start_mock
@@ -58,7 +58,7 @@ pids="$pids $g1"
 wait_for 20 says "$tmp/g1.out" '^ready: shard 0'
 ok $? "graceful-bot: READY on the mock"
 kill -INT "$g1"
-wait_for 30 eval '! kill -0 "$g1" 2> /dev/null'
+wait_for 30 gone "$g1"
 wait "$g1"
 rc=$?
 [ $rc -eq 0 ] && grep -q 'sessions saved to' "$tmp/g1.out" && [ -s "$sessions" ]
@@ -76,7 +76,7 @@ ok $? "graceful-bot: the restart resumes the saved session"
 says "$tmp/g2.out" 'MESSAGE_CREATE' && ! says "$tmp/g2.out" '^ready:'
 ok $? "graceful-bot: the message sent meanwhile is replayed, no new IDENTIFY"
 kill -TERM "$g2"
-wait_for 30 eval '! kill -0 "$g2" 2> /dev/null'
+wait_for 30 gone "$g2"
 wait "$g2"
 rc=$?
 [ $rc -eq 0 ]
@@ -108,5 +108,4 @@ ok $? "hello plugin: dgw run stops (exit 0, got $rc) and the plugin says goodbye
 [ $failed -eq 0 ] || show "$tmp/h.err"
 
 stop_mock
-echo "1..$n"
-exit $failed
+tap_end
