@@ -11,6 +11,18 @@ redisContext *rfx_connect(const struct redis_server *srv) {
   return c;
 }
 
+long long rfx_integer(const struct redis_server *srv, const char *command,
+                      const char *key, long long otherwise) {
+  redisContext *c = rfx_connect(srv);
+  redisReply *r = redisCommand(c, "%s %s", command, key);
+  long long v =
+      r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : otherwise;
+
+  freeReplyObject(r);
+  redisFree(c);
+  return v;
+}
+
 void rfx_load_streams(struct fx *f, const char *config) {
   char why[512];
   int rv = dgw_client_load_plugin(f->client, STREAMS_PLUGIN, config, why,

@@ -24,6 +24,11 @@
  * Fails the test when it cannot connect. */
 redisContext *rfx_connect(const struct redis_server *srv);
 
+/* The integer reply to "`command` `key`" (e.g. XLEN, PTTL) on a new
+ * connection to `srv`, or `otherwise` when the reply is not an integer. */
+long long rfx_integer(const struct redis_server *srv, const char *command,
+                      const char *key, long long otherwise);
+
 /* Loads the redis-streams plugin with the JSON `config` into f's client
  * (fx_client_new done, fx_start not yet); fails the test with the
  * plugin's reason when it is refused. */

@@ -81,13 +81,7 @@ static int reply_field(const struct redis_server *srv, const char *key,
 }
 
 static long long ttl_ms(const struct redis_server *srv, const char *key) {
-  redisContext *c = rfx_connect(srv);
-  redisReply *r = redisCommand(c, "PTTL %s", key);
-  long long v = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -3;
-
-  freeReplyObject(r);
-  redisFree(c);
-  return v;
+  return rfx_integer(srv, "PTTL", key, -3);
 }
 
 static void get_string(const struct redis_server *srv, const char *key,

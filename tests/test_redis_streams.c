@@ -30,13 +30,7 @@ static void keep_d(struct fx *f, struct dgw_gateway *gw,
 }
 
 static long long xlen(const struct redis_server *srv, const char *key) {
-  redisContext *c = rfx_connect(srv);
-  redisReply *r = redisCommand(c, "XLEN %s", key);
-  long long n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-
-  freeReplyObject(r);
-  redisFree(c);
-  return n;
+  return rfx_integer(srv, "XLEN", key, -1);
 }
 
 /* Runs the loop until `key` holds at least n entries or 5 s (scaled). */
@@ -140,6 +134,41 @@ static void test_entries(void **state) {
   redis_server_free(srv);
 }
 
+/* A client storing MESSAGE_CREATE and TYPING_START, its 3 entries in
+ * the stream, then a duplicate XADD of (session, s 4) such as a resend
+ * after a lost reply makes.  Sets *session to the mock's session id. */
+static struct fx *start_with_duplicate(const struct redis_server *srv,
+                                       const char **session) {
+  struct fx *f =
+      start(srv, ",\"events\":[\"MESSAGE_CREATE\",\"TYPING_START\"]");
+  redisContext *c;
+  redisReply *r;
+
+  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 3));
+  *session = dgw_mock_conn_session_id(dgw_mock_last_conn(f->mock));
+  c = rfx_connect(srv);
+  r = redisCommand(c,
+                   "XADD dgw:{t}:events * t TYPING_START s 4 shard 0 "
+                   "session %s d {\"t\":1}",
+                   *session);
+  assert_non_null(r);
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  freeReplyObject(r);
+  redisFree(c);
+  return f;
+}
+
+/* Runs the worker command line `cmd`: all acknowledged, it prints nothing
+ * and exits non-zero (exit 1: nothing within its wait). */
+static void expect_nothing(const char *cmd) {
+  char line[1024];
+  FILE *p = popen(cmd, "r");
+
+  assert_non_null(p);
+  assert_null(fgets(line, sizeof(line), p));
+  assert_int_not_equal(pclose(p), 0);
+}
+
 /* The Python worker (plugins/redis-streams/worker.py, Debian's
  * python3-redis) reads the stream in a consumer group: every event once,
  * a duplicate XADD of (session, s) (what a resend after a lost reply
@@ -148,8 +177,6 @@ static void test_python_worker(void **state) {
   struct redis_server *srv = redis_server_start(NULL);
   const char *python;
   struct fx *f;
-  redisContext *c;
-  redisReply *r;
   char cmd[2048], line[1024];
   const char *session;
   FILE *p;
@@ -158,17 +185,7 @@ static void test_python_worker(void **state) {
   (void)state;
   assert_non_null(srv);
   python = rfx_python();
-  f = start(srv, ",\"events\":[\"MESSAGE_CREATE\",\"TYPING_START\"]");
-  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 3));
-  session = dgw_mock_conn_session_id(dgw_mock_last_conn(f->mock));
-  c = rfx_connect(srv);
-  r = redisCommand(c,
-                   "XADD dgw:{t}:events * t TYPING_START s 4 shard 0 "
-                   "session %s d {\"t\":1}",
-                   session);
-  assert_int_equal(r->type, REDIS_REPLY_STRING);
-  freeReplyObject(r);
-  redisFree(c);
+  f = start_with_duplicate(srv, &session);
   snprintf(cmd, sizeof(cmd),
            "timeout -k 5 %d %s %s --url %s --name t --group g --count 3 "
            "--timeout 5",
@@ -194,10 +211,7 @@ static void test_python_worker(void **state) {
            "timeout -k 5 %d %s %s --url %s --name t --group g --count 1 "
            "--timeout 0.3",
            (int)(30 * time_scale()), python, WORKER_PY, redis_server_url(srv));
-  p = popen(cmd, "r");
-  assert_non_null(p);
-  assert_null(fgets(line, sizeof(line), p));
-  assert_int_not_equal(pclose(p), 0); /* exit 1: nothing within the wait */
+  expect_nothing(cmd);
   fx_free(f);
   redis_server_free(srv);
 }
@@ -207,8 +221,6 @@ static void test_python_worker(void **state) {
 static void test_c_worker(void **state) {
   struct redis_server *srv = redis_server_start(NULL);
   struct fx *f;
-  redisContext *c;
-  redisReply *r;
   char cmd[2048], line[1024], want[256];
   const char *session;
   FILE *p;
@@ -218,16 +230,7 @@ static void test_c_worker(void **state) {
 
   (void)state;
   assert_non_null(srv);
-  f = start(srv, ",\"events\":[\"MESSAGE_CREATE\",\"TYPING_START\"]");
-  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 3));
-  session = dgw_mock_conn_session_id(dgw_mock_last_conn(f->mock));
-  c = rfx_connect(srv);
-  r = redisCommand(c,
-                   "XADD dgw:{t}:events * t TYPING_START s 4 shard 0 "
-                   "session %s d {\"t\":1}",
-                   session);
-  freeReplyObject(r);
-  redisFree(c);
+  f = start_with_duplicate(srv, &session);
   snprintf(cmd, sizeof(cmd),
            "timeout -k 5 %d %s --socket %s --name t --group g --count 3 "
            "--timeout 5",
@@ -248,10 +251,7 @@ static void test_c_worker(void **state) {
            "timeout -k 5 %d %s --socket %s --name t --group g --count 1 "
            "--timeout 0.3",
            (int)(30 * time_scale()), WORKER_C, redis_server_socket(srv));
-  p = popen(cmd, "r");
-  assert_non_null(p);
-  assert_null(fgets(line, sizeof(line), p));
-  assert_int_not_equal(pclose(p), 0);
+  expect_nothing(cmd);
   fx_free(f);
   redis_server_free(srv);
 }
