@@ -170,6 +170,17 @@ end_run() {
   reap "$runpid" 20
   runpid=
 }
+# run_refused CONFIG PATTERN DESCRIPTION: dgw run with a token the mock
+# refuses must exit 4 by itself, PATTERN (grep) in its stderr.
+run_refused() {
+  err=$(fresh err)
+  DISCORD_TOKEN=wrong-token $limit $wrap "$dgw" run "$1" 2> "$err" &
+  runpid=$!
+  end_run
+  [ $rc -eq 4 ] && grep -q "$2" "$err"
+  ok $? "$3 (got $rc)"
+  show "$err"
+}
 
 # Events 300 ms apart: the bot is stopped partway, and the events the
 # gateway sends meanwhile must come through the RESUME of the restart,
@@ -249,13 +260,8 @@ start_mock --token right-token
 cat > "$tmp/wrong.json" <<EOF
 {"intents": 1, "gateway_url": "$url", "log_level": "warn"}
 EOF
-err=$(fresh err)
-DISCORD_TOKEN=wrong-token $limit $wrap "$dgw" run "$tmp/wrong.json" 2> "$err" &
-runpid=$!
-end_run
-[ $rc -eq 4 ] && grep -q 'peer closed with code 4004' "$err"
-ok $? "a refused token (4004) ends dgw run with exit 4 (got $rc)"
-show "$err"
+run_refused "$tmp/wrong.json" 'peer closed with code 4004' \
+  "a refused token (4004) ends dgw run with exit 4"
 stop_mock
 
 # ------------------------- "auto" shards: GET /gateway/bot from the mock
@@ -277,13 +283,8 @@ stop_run TERM
 [ $rc -eq 0 ]
 ok $? "auto shards: SIGTERM stops all three (exit 0, got $rc)"
 show "$autoerr"
-err=$(fresh err)
-DISCORD_TOKEN=wrong-token $limit $wrap "$dgw" run "$tmp/auto.json" 2> "$err" &
-runpid=$!
-end_run
-[ $rc -eq 4 ] && grep -q '401' "$err"
-ok $? "auto shards: a token the API refuses (401) ends dgw run with exit 4 (got $rc)"
-show "$err"
+run_refused "$tmp/auto.json" '401' \
+  "auto shards: a token the API refuses (401) ends dgw run with exit 4"
 stop_mock
 
 # ------------------------- a graceful stop that cannot save: not exit 0
