@@ -365,6 +365,23 @@ int fx_wait_count(struct fx *f, const int *counter, int n, double seconds) {
   return loop_until(f->base, fx_count_pred, &c, seconds);
 }
 
+struct fx_dispatches {
+  const struct fx *f;
+  uint64_t n;
+};
+
+static int fx_dispatches_pred(void *arg) {
+  struct fx_dispatches *d = arg;
+
+  return fx_stats(d->f).dispatches >= d->n;
+}
+
+int fx_wait_dispatches(struct fx *f, uint64_t n, double seconds) {
+  struct fx_dispatches d = {f, n};
+
+  return loop_until(f->base, fx_dispatches_pred, &d, seconds);
+}
+
 void fx_ready_resume_fatal(struct fx *f) {
   fx_start(f);
   assert_true(fx_wait_for(f, fx_is_ready, 5));

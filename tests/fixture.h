@@ -132,6 +132,10 @@ int fx_teardown(void **state);
  * whether it got there. */
 int fx_wait_count(struct fx *f, const int *counter, int n, double seconds);
 
+/* Runs the loop until the client delivered `n` events (its stats'
+ * dispatches) or `seconds` (scaled) pass; returns whether it got there. */
+int fx_wait_dispatches(struct fx *f, uint64_t n, double seconds);
+
 /* Runs the loop until pred(f) holds or `seconds` (scaled) pass; returns
  * pred(f). */
 int fx_wait_for(struct fx *f, int (*pred)(struct fx *), double seconds);

@@ -16,70 +16,23 @@
 # SIGTERM twice); SIGALRM to timeout makes it end dgw as at its deadline,
 # TERM and then KILL 5 s later.
 dgw=${DGW:-$PWD/tools/dgw}
-scale=${DGW_TEST_TIME_SCALE:-1}
+. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/bg_mock.sh"
+mock_heartbeat_ms=500
 wrap=${DGW_TEST_WRAPPER:-}
 DGW_PLUGIN_PATH=$PWD/plugins/log/.libs:$PWD/plugins/stats/.libs
 export DGW_PLUGIN_PATH
 testplugins=$PWD/tests/plugins/.libs
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dgw-cli.XXXXXX") || exit 1
+tap_tmpdir cli
 # The hard limit of any process this script starts in the background: it
 # cannot outlive a hung or killed test by more than this.
 limit="timeout --foreground -k 5 $((120 * scale))"
 # ... and of one that should end at once (help, a config error).
 quick="timeout --foreground -k 5 $((30 * scale))"
-mockpid=
 runpid=
 run2pid=
-cleanup() {
-  for p in $runpid $run2pid $mockpid; do
-    kill -ALRM "$p" 2>/dev/null # timeout ends its dgw: TERM, then KILL
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-n=0
-failed=0
-ok() { # ok STATUS DESCRIPTION
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then
-    echo "ok $n - $2"
-  else
-    echo "not ok $n - $2"
-    failed=1
-  fi
-}
-show() { sed 's/^/# /' "$@"; }
-
-# wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s for SECONDS
-# (scaled); 1 when the deadline passed.
-wait_for() {
-  tries=$(($1 * 10 * scale))
-  shift
-  i=0
-  while [ $i -lt $tries ]; do
-    if "$@"; then return 0; fi
-    sleep 0.1
-    i=$((i + 1))
-  done
-  return 1
-}
-# fresh NAME: a new, empty file for one process's output (never reused).
-fresh() { mktemp "$tmp/$1.XXXXXX"; }
-gone() { ! kill -0 "$1" 2>/dev/null; }
-# reap PID SECONDS: waits up to SECONDS (scaled) for PID (a $limit
-# timeout) to exit; past the deadline its dgw is ended (TERM, then KILL 5 s
-# later) and rc is 124 or 137.  Sets rc to the exit status.
-reap() {
-  if ! wait_for "$2" gone "$1"; then
-    echo "# pid $1 still running after $2 s (x$scale): ending it"
-    kill -ALRM "$1" 2>/dev/null
-    wait_for 10 gone "$1" || kill -KILL "$1" 2>/dev/null
-  fi
-  wait "$1" 2>/dev/null
-  rc=$?
-}
+# timeout ends its dgw: TERM, then KILL
+cleanup() { end_timeouts $runpid $run2pid $mockpid; }
 
 # expect_config_error NAME CONFIG_TEXT EXPECTED_MESSAGE [ENV...]
 # dgw run must exit 3 with one error line containing the message.
@@ -203,30 +156,6 @@ cat > "$tmp/script.jsonl" <<'EOF'
 {"t": "TYPING_START", "d": {"user_id": "2"}}
 {"t": "MESSAGE_CREATE", "d": {"id": "3", "content": "three"}}
 EOF
-# listening FILE: FILE holds the mock's whole "listening on" line (the
-# newline included, so the URL is complete).
-listening() {
-  at=$(grep -n '^dgw mock listening on ' "$1" | head -n 1 | cut -d: -f1)
-  [ -n "$at" ] && [ "$(wc -l < "$1")" -ge "$at" ]
-}
-start_mock() { # start_mock ARGS...: sets mockpid and url
-  mockout=$(fresh mock.out) && mockerr=$(fresh mock.err) || return 1
-  url=
-  $limit "$dgw" mock --heartbeat-interval 500 "$@" > "$mockout" 2> "$mockerr" &
-  mockpid=$!
-  if ! wait_for 10 listening "$mockout"; then
-    show "$mockerr"
-    return 1
-  fi
-  url=$(sed -n 's/^dgw mock listening on //p' "$mockout" | head -n 1)
-  [ -n "$url" ]
-}
-stop_mock() {
-  [ -n "$mockpid" ] || return 0
-  kill -TERM "$mockpid" 2>/dev/null
-  reap "$mockpid" 10
-  mockpid=
-}
 lines_of() { [ -f "$1" ] && wc -l < "$1" || echo 0; }
 has_lines() { [ "$(lines_of "$1")" -ge "$2" ]; }
 # stop_run [SIGNAL]: signals the running dgw (default TERM) and sets rc to
@@ -240,6 +169,17 @@ stop_run() {
 end_run() {
   reap "$runpid" 20
   runpid=
+}
+# run_refused CONFIG PATTERN DESCRIPTION: dgw run with a token the mock
+# refuses must exit 4 by itself, PATTERN (grep) in its stderr.
+run_refused() {
+  err=$(fresh err)
+  DISCORD_TOKEN=wrong-token $limit $wrap "$dgw" run "$1" 2> "$err" &
+  runpid=$!
+  end_run
+  [ $rc -eq 4 ] && grep -q "$2" "$err"
+  ok $? "$3 (got $rc)"
+  show "$err"
 }
 
 # Events 300 ms apart: the bot is stopped partway, and the events the
@@ -320,13 +260,8 @@ start_mock --token right-token
 cat > "$tmp/wrong.json" <<EOF
 {"intents": 1, "gateway_url": "$url", "log_level": "warn"}
 EOF
-err=$(fresh err)
-DISCORD_TOKEN=wrong-token $limit $wrap "$dgw" run "$tmp/wrong.json" 2> "$err" &
-runpid=$!
-end_run
-[ $rc -eq 4 ] && grep -q 'peer closed with code 4004' "$err"
-ok $? "a refused token (4004) ends dgw run with exit 4 (got $rc)"
-show "$err"
+run_refused "$tmp/wrong.json" 'peer closed with code 4004' \
+  "a refused token (4004) ends dgw run with exit 4"
 stop_mock
 
 # ------------------------- "auto" shards: GET /gateway/bot from the mock
@@ -348,13 +283,8 @@ stop_run TERM
 [ $rc -eq 0 ]
 ok $? "auto shards: SIGTERM stops all three (exit 0, got $rc)"
 show "$autoerr"
-err=$(fresh err)
-DISCORD_TOKEN=wrong-token $limit $wrap "$dgw" run "$tmp/auto.json" 2> "$err" &
-runpid=$!
-end_run
-[ $rc -eq 4 ] && grep -q '401' "$err"
-ok $? "auto shards: a token the API refuses (401) ends dgw run with exit 4 (got $rc)"
-show "$err"
+run_refused "$tmp/auto.json" '401' \
+  "auto shards: a token the API refuses (401) ends dgw run with exit 4"
 stop_mock
 
 # ------------------------- a graceful stop that cannot save: not exit 0

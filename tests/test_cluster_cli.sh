@@ -11,57 +11,23 @@
 # every wait polls with a deadline, Redis runs on a unix socket in a fresh
 # directory with no persistence.  A missing redis-server fails the test.
 dgw=${DGW:-$PWD/tools/dgw}
-scale=${DGW_TEST_TIME_SCALE:-1}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dgw-cluster.XXXXXX") || exit 1
+. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/redis_server.sh"
+tap_tmpdir cluster
 limit="timeout --foreground -k 5 $((120 * scale))"
 quick="timeout --foreground -k 5 $((30 * scale))"
 lease=${DGW_CLUSTER_LEASE_MS:-2000} # a measurement may set 15000 (the default)
 pids=
-# Every pid in $pids is a timeout(1) running a dgw: the dgw is killed by
-# its own pid first (a SIGKILLed timeout would leave it running), then the
-# timeout; redis-server runs without timeout and is killed by its pid.
+# Every pid in $pids is a timeout(1) running a dgw; redis-server is
+# tests/redis_server.sh's.
 cleanup() {
-  for p in $pids; do
-    for c in $(pgrep -P "$p"); do kill -KILL "$c" 2>/dev/null; done
-    kill -KILL "$p" 2>/dev/null
-  done
-  [ -n "$redispid" ] && kill -KILL "$redispid" 2>/dev/null
+  kill_trees $pids
+  redis_cleanup
   wait 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-n=0
-failed=0
-ok() {
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else
-    echo "not ok $n - $2"
-    failed=1
-  fi
-}
-show() { sed 's/^/# /' "$@"; }
-wait_for() {
-  tries=$(($1 * 10 * scale))
-  shift
-  i=0
-  while [ $i -lt $tries ]; do
-    if "$@"; then return 0; fi
-    sleep 0.1
-    i=$((i + 1))
-  done
-  return 1
 }
 
-if ! command -v redis-server > /dev/null; then
-  echo "not ok 1 - redis-server is not installed (apt-get install redis-server)"
-  exit 1
-fi
-if ! command -v curl > /dev/null; then
-  echo "not ok 1 - curl is not installed (apt-get install curl)"
-  exit 1
-fi
+need redis-server "apt-get install redis-server"
+need curl "apt-get install curl"
 
 # ------------------------------------------------------ config errors
 expect3() { # expect3 NAME JSON MESSAGE
@@ -84,13 +50,9 @@ rc=$?
 ok $? "cluster status without Redis: exit 1 with the cause (got $rc)"
 
 # ------------------------------------------------------ the cluster
-sock=$tmp/redis.sock
-redis-server --port 0 --unixsocket "$sock" --save '' --appendonly no \
-  --dir "$tmp" > "$tmp/redis.log" 2>&1 &
-redispid=$!
-redis_up() { redis-cli -s "$sock" ping 2> /dev/null | grep -q PONG; }
-wait_for 10 redis_up
+redis_start
 ok $? "redis-server answers on its socket"
+sock=$REDIS_SOCK
 
 i=0
 : > "$tmp/script.jsonl"
@@ -199,5 +161,4 @@ ok $? "SIGTERM: no IDENTIFY (got $(($(identifies) - before_id)) more)"
 [ "$(resumes)" -ge $((before_rs + 5)) ]
 ok $? "SIGTERM: its shards RESUMEd (got $(($(resumes) - before_rs)))"
 
-echo "1..$n"
-exit $failed
+tap_end

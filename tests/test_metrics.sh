@@ -6,8 +6,8 @@
 # address (exit 3); /healthz answers 200 while the shard is READY and 503
 # with the faulty shard named once the mock is gone for longer than
 # resume_budget_s.  A missing curl or promtool fails the test.  Prints TAP.
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dgw-metrics.XXXXXX") || exit 1
 . "${srcdir:-.}/tests/ops_common.sh"
+tap_tmpdir metrics
 need curl "apt-get install curl"
 need promtool "apt-get install prometheus"
 
@@ -92,5 +92,4 @@ runpid=
 ok $? "SIGTERM stops dgw run (exit 0, got $rc)"
 show "$runerr" | tail -n 5
 
-echo "1..$n"
-exit $failed
+tap_end

@@ -12,7 +12,7 @@
 DGW_PLUGIN_PATH=$PWD/plugins/log/.libs
 export DGW_PLUGIN_PATH
 runpid=
-trap 'kill $runpid 2>/dev/null; wait $runpid 2>/dev/null; cleanup' EXIT
+trap 'kill $runpid 2>/dev/null; wait $runpid 2>/dev/null; tap_exit' EXIT
 
 # req METHOD PATH [JSON [AUTH]]: a REST call; status in $code, body in
 # $tmp/body, headers in $tmp/headers.  AUTH defaults to the right token.
@@ -25,17 +25,22 @@ req() {
 body_is() { [ "$(cat "$tmp/body")" = "$1" ]; }
 body_has() { grep -qF -- "$1" "$tmp/body"; }
 logged() { grep -qF -- "$1" "$events"; }
-
-start_mock --heartbeat-interval $((500 * scale))
-events=$tmp/events.jsonl
-: > "$events"
-cat > "$tmp/bot.json" <<JSON
+# run_bot NAME: dgw run against the mock ($ws), its log plugin writing
+# to $events, config $tmp/NAME.json, stderr $tmp/NAME.err; sets runpid.
+run_bot() {
+  cat > "$tmp/$1.json" <<JSON
 {"token_env": "MOCK_TEST_TOKEN", "intents": 34305, "gateway_url": "$ws",
  "plugins": [{"name": "log", "config": {"path": "$events"}}],
  "log_level": "info"}
 JSON
-MOCK_TEST_TOKEN=$token $limit "$dgw" run "$tmp/bot.json" 2> "$tmp/run.err" &
-runpid=$!
+  MOCK_TEST_TOKEN=$token $limit "$dgw" run "$tmp/$1.json" 2> "$tmp/$1.err" &
+  runpid=$!
+}
+
+start_mock --heartbeat-interval $((500 * scale))
+events=$tmp/events.jsonl
+: > "$events"
+run_bot run
 
 # ----------------------------------------------------- REST status codes
 req GET /api/v10/nope
@@ -237,13 +242,7 @@ for mode in complete raw; do
   else start_mock --script "$tmp/thin.jsonl"; fi
   events=$tmp/events-$mode.jsonl
   : > "$events"
-  cat > "$tmp/bot3.json" <<JSON
-{"token_env": "MOCK_TEST_TOKEN", "intents": 34305, "gateway_url": "$ws",
- "plugins": [{"name": "log", "config": {"path": "$events"}}],
- "log_level": "info"}
-JSON
-  MOCK_TEST_TOKEN=$token $limit "$dgw" run "$tmp/bot3.json" 2> "$tmp/run3.err" &
-  runpid=$!
+  run_bot run3
   wait_for 20 logged '"content":"thin"'
   ok $? "--script ($mode): the scripted events arrive"
   msg=$(grep -F '"content":"thin"' "$events")

@@ -17,17 +17,4 @@ command -v "$node" > /dev/null 2>&1 ||
 NODE_PATH=$modules "$node" -e 'process.exit(require("discord.js").version.startsWith("14.") ? 0 : 1)' 2> "$tmp/js.err" ||
   bail "discord.js 14 is not in $modules: run 'make interop-deps' (npm install --prefix tests/interop/node discord.js@14) ($(grep -m 1 -E 'Error|Cannot' "$tmp/js.err"))"
 
-echo "1..16"
-start_mock
-MOCK_URL=$http MOCK_TOKEN=$token NODE_PATH=$modules $limit "$node" \
-  "$here/discordjs_bot.js" > "$tmp/bot.out" 2> "$tmp/bot.err" &
-botpid=$!
-interop_checks discord.js
-kill "$botpid" 2> /dev/null
-wait "$botpid" 2> /dev/null
-botpid=
-stop_mock
-if [ $failed -ne 0 ]; then
-  show "$tmp/bot.out" "$tmp/bot.err" "$tmp/mock.err"
-fi
-exit $failed
+interop_run discord.js env NODE_PATH="$modules" "$node" "$here/discordjs_bot.js"

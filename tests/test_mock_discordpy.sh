@@ -13,17 +13,4 @@ python=${DGW_INTEROP_PYTHON:-/usr/bin/python3}
 "$python" -c 'import discord, sys; sys.exit(0 if discord.version_info.major == 2 else 1)' 2> "$tmp/py.err" ||
   bail "discord.py 2.x is not importable by $python: apt-get install python3-discord ($(tail -n 1 "$tmp/py.err"))"
 
-echo "1..16"
-start_mock
-MOCK_URL=$http MOCK_TOKEN=$token $limit "$python" "$here/discordpy_bot.py" \
-  > "$tmp/bot.out" 2> "$tmp/bot.err" &
-botpid=$!
-interop_checks discord.py
-kill "$botpid" 2> /dev/null
-wait "$botpid" 2> /dev/null
-botpid=
-stop_mock
-if [ $failed -ne 0 ]; then
-  show "$tmp/bot.out" "$tmp/bot.err" "$tmp/mock.err"
-fi
-exit $failed
+interop_run discord.py "$python" "$here/discordpy_bot.py"

@@ -14,7 +14,7 @@ runwrap=${DGW_TEST_WRAPPER:-}
 # saves).
 flimit="timeout --foreground -k 5 $((90 * scale))"
 pids=
-trap 'for p in $pids; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; cleanup' EXIT
+trap 'for p in $pids; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; tap_exit' EXIT
 says() { grep -Eq "$2" "$1" 2> /dev/null; }
 
 start_mock
@@ -50,35 +50,37 @@ wait "$b2" 2> /dev/null
 
 # ---------------------------------------------------- examples/graceful-bot
 sessions=$tmp/sessions.json
-: > "$tmp/g1.out"
-DISCORD_TOKEN=$token $flimit $runwrap "$gbot" "$sessions" "$ws" \
-  > "$tmp/g1.out" 2> "$tmp/g1.err" &
-g1=$!
-pids="$pids $g1"
+# start_gbot NAME: graceful-bot on the mock with $sessions, its output in
+# $tmp/NAME.out and NAME.err; sets gpid.
+start_gbot() {
+  : > "$tmp/$1.out"
+  DISCORD_TOKEN=$token $flimit $runwrap "$gbot" "$sessions" "$ws" \
+    > "$tmp/$1.out" 2> "$tmp/$1.err" &
+  gpid=$!
+  pids="$pids $gpid"
+}
+# stop_gbot SIGNAL: signals it, waits (30 s) for it to end; sets rc.
+stop_gbot() {
+  kill -"$1" "$gpid"
+  wait_for 30 gone "$gpid"
+  wait "$gpid"
+  rc=$?
+}
+start_gbot g1
 wait_for 20 says "$tmp/g1.out" '^ready: shard 0'
 ok $? "graceful-bot: READY on the mock"
-kill -INT "$g1"
-wait_for 30 eval '! kill -0 "$g1" 2> /dev/null'
-wait "$g1"
-rc=$?
+stop_gbot INT
 [ $rc -eq 0 ] && grep -q 'sessions saved to' "$tmp/g1.out" && [ -s "$sessions" ]
 ok $? "graceful-bot: SIGINT stops it cleanly, sessions saved (exit 0, got $rc)"
 [ $failed -eq 0 ] || show "$tmp/g1.out" "$tmp/g1.err"
 # The world goes on while it is away: the next start must get this.
 ctl POST messages '{"content": "while you were away"}'
-: > "$tmp/g2.out"
-DISCORD_TOKEN=$token $flimit $runwrap "$gbot" "$sessions" "$ws" \
-  > "$tmp/g2.out" 2> "$tmp/g2.err" &
-g2=$!
-pids="$pids $g2"
+start_gbot g2
 wait_for 20 says "$tmp/g2.out" '^resumed: shard 0'
 ok $? "graceful-bot: the restart resumes the saved session"
 says "$tmp/g2.out" 'MESSAGE_CREATE' && ! says "$tmp/g2.out" '^ready:'
 ok $? "graceful-bot: the message sent meanwhile is replayed, no new IDENTIFY"
-kill -TERM "$g2"
-wait_for 30 eval '! kill -0 "$g2" 2> /dev/null'
-wait "$g2"
-rc=$?
+stop_gbot TERM
 [ $rc -eq 0 ]
 ok $? "graceful-bot: SIGTERM stops it cleanly too (exit 0, got $rc)"
 
@@ -108,5 +110,4 @@ ok $? "hello plugin: dgw run stops (exit 0, got $rc) and the plugin says goodbye
 [ $failed -eq 0 ] || show "$tmp/h.err"
 
 stop_mock
-echo "1..$n"
-exit $failed
+tap_end

@@ -10,10 +10,10 @@
 #    WATCHDOG=1 and STOPPING=1, READY before STOPPING;
 #  - `dgw help run` shows the run help.
 # Prints TAP.
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dgw-ops.XXXXXX") || exit 1
 . "${srcdir:-.}/tests/ops_common.sh"
+tap_tmpdir ops
 py=/usr/bin/python3
-[ -x "$py" ] || { echo "Bail out! $py is needed (apt-get install python3)"; exit 1; }
+[ -x "$py" ] || bail "$py is needed (apt-get install python3)"
 
 # ------------------------------------------------------------- help
 $quick "$dgw" help run > "$tmp/help" 2>&1
@@ -220,5 +220,4 @@ for page in "$top/doc/dgw.1" "$top/doc/dgw-config.5"; do
   show "$tmp/groff"
 done
 
-echo "1..$n"
-exit $failed
+tap_end

@@ -11,17 +11,6 @@
 
 #include "fixture.h"
 
-static int wanted;
-
-static int delivered(struct fx *f) {
-  return fx_stats(f).dispatches >= (uint64_t)wanted;
-}
-
-static int wait_dispatches(struct fx *f, int n, double seconds) {
-  wanted = n;
-  return fx_wait_for(f, delivered, seconds);
-}
-
 static unsigned slot_of(const char *name) {
   for (unsigned i = 0; i < DGW_STATS_EVENT_NAMES; i++)
     if (dgw_stats_event_name(i) != NULL &&
@@ -85,7 +74,7 @@ static void test_ops_counters(void **state) {
   dgw_mock_add_dispatch(f->mock, "MADE_UP_TWO", "{}");
   fx_client_new(f);
   assert_int_equal(dgw_client_start(f->client), DGW_OK);
-  assert_true(wait_dispatches(f, 6, 5));
+  assert_true(fx_wait_dispatches(f, 6, 5));
   s = fx_stats(f);
   assert_int_equal(s.dispatches_by_name[slot_of("MESSAGE_CREATE")], 3);
   assert_int_equal(s.dispatches_by_name[slot_of("READY")], 1);

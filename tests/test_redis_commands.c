@@ -10,29 +10,14 @@
  */
 #include "config.h"
 
-#include "fixture.h"
-
-#include <hiredis/hiredis.h>
-
-#include "redis_server.h"
-
-#define STREAMS_PLUGIN                                                         \
-  SHIPPED_PLUGIN_DIR "/redis-streams/.libs/redis-streams.so"
+#include "redis_fixture.h"
 #define CMDS "dgw:{t}:commands:0"
-
-static redisContext *sync_connect(const struct redis_server *srv) {
-  redisContext *c = redisConnectUnix(redis_server_socket(srv));
-
-  assert_non_null(c);
-  assert_int_equal(c->err, 0);
-  return c;
-}
 
 /* XADDs a command to stream `key` (fields as name, value pairs,
  * NULL-terminated) and returns its entry id in `id_out`. */
 static void vxadd(const struct redis_server *srv, const char *key, char *id_out,
                   size_t n, va_list ap) {
-  redisContext *c = sync_connect(srv);
+  redisContext *c = rfx_connect(srv);
   const char *argv[32];
   size_t len[32];
   int argc = 0;
@@ -77,7 +62,7 @@ static void xadd_to(const struct redis_server *srv, const char *key, ...) {
  * `out` ("" when absent); returns 1 when the stream has an entry. */
 static int reply_field(const struct redis_server *srv, const char *key,
                        const char *name, char *out, size_t n) {
-  redisContext *c = sync_connect(srv);
+  redisContext *c = rfx_connect(srv);
   redisReply *r = redisCommand(c, "XRANGE %s - + COUNT 1", key);
   int have = 0;
 
@@ -96,18 +81,12 @@ static int reply_field(const struct redis_server *srv, const char *key,
 }
 
 static long long ttl_ms(const struct redis_server *srv, const char *key) {
-  redisContext *c = sync_connect(srv);
-  redisReply *r = redisCommand(c, "PTTL %s", key);
-  long long v = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -3;
-
-  freeReplyObject(r);
-  redisFree(c);
-  return v;
+  return rfx_integer(srv, "PTTL", key, -3);
 }
 
 static void get_string(const struct redis_server *srv, const char *key,
                        char *out, size_t n) {
-  redisContext *c = sync_connect(srv);
+  redisContext *c = rfx_connect(srv);
   redisReply *r = redisCommand(c, "GET %s", key);
 
   snprintf(out, n, "%s",
@@ -145,8 +124,7 @@ static struct fx *start_with(const struct redis_server *srv,
                              void (*script)(struct fx *),
                              struct dgw_mock_config *mc) {
   struct fx *f = fx_new(mc);
-  char config[1024], why[512];
-  int rv;
+  char config[1024];
 
   if (script != NULL)
     script(f);
@@ -155,10 +133,7 @@ static struct fx *start_with(const struct redis_server *srv,
            "{\"redis\":\"%s\",\"name\":\"t\",\"commands\":true,"
            "\"events\":[\"MESSAGE_CREATE\"],\"reply_ttl_ms\":60000}",
            redis_server_url(srv));
-  rv = dgw_client_load_plugin(f->client, STREAMS_PLUGIN, config, why,
-                              sizeof(why));
-  if (rv != DGW_OK)
-    fail_msg("loading redis-streams: %s (%s)", dgw_strerror(rv), why);
+  rfx_load_streams(f, config);
   fx_start(f);
   assert_true(fx_wait_for(f, fx_is_ready, 5));
   return f;
@@ -297,7 +272,7 @@ static void test_resume_after_acked(void **state) {
        PRESENCE("old"), NULL);
   xadd(srv, second, sizeof(second), "id", "new", "op", "presence", "d",
        PRESENCE("new"), NULL);
-  c = sync_connect(srv);
+  c = rfx_connect(srv);
   r = redisCommand(c, "SET %s %s", CMDS ":acked", first);
   freeReplyObject(r);
   redisFree(c);
@@ -451,9 +426,7 @@ static void test_acked_commands_trimmed(void **state) {
 /* Config errors of the command streams refuse the plugin with a line
  * naming the fault. */
 static void test_bad_config(void **state) {
-  static const struct {
-    const char *config, *says;
-  } bad[] = {
+  static const struct rfx_refusal bad[] = {
       {"{\"redis\":\"unix:///x\",\"commands\":1}",
        "\"commands\" must be true or false"},
       {"{\"redis\":\"unix:///x\",\"reply_ttl_ms\":5}",
@@ -461,20 +434,7 @@ static void test_bad_config(void **state) {
   };
 
   (void)state;
-  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    struct fx *f = fx_new(NULL);
-    char why[512];
-
-    fx_client_new(f);
-    assert_int_not_equal(dgw_client_load_plugin(f->client, STREAMS_PLUGIN,
-                                                bad[i].config, why,
-                                                sizeof(why)),
-                         DGW_OK);
-    if (fx_find_line(f, 0, bad[i].says) < 0)
-      fail_msg("config %s: no log line saying \"%s\"", bad[i].config,
-               bad[i].says);
-    fx_free(f);
-  }
+  rfx_expect_refused(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 /* A send budget of 10 per 10 s: a few commands (the budget less the
@@ -609,7 +569,7 @@ static void test_commands_key_not_a_stream(void **state) {
 
   (void)state;
   assert_non_null(srv);
-  c = sync_connect(srv);
+  c = rfx_connect(srv);
   r = redisCommand(c, "SET %s oops", CMDS);
   freeReplyObject(r);
   redisFree(c);
@@ -742,20 +702,14 @@ static int count_in(const char *path, const char *needle) {
  * once (8 op 3 in all, well within 120 per 60 s), each answered ok. */
 static void test_workers_answer_pings(void **state) {
   struct redis_server *srv = redis_server_start(NULL);
-  const char *python = getenv("DGW_TEST_PYTHON");
+  const char *python;
   char cmd[2048], dir[] = "/tmp/dgw-cmds-XXXXXX", out[300], key[128], v[16];
   struct fx *f;
 
   (void)state;
   assert_non_null(srv);
   assert_non_null(mkdtemp(dir));
-  if (python == NULL)
-    python = "/usr/bin/python3";
-  snprintf(cmd, sizeof(cmd), "%s -c 'import redis' 2>/dev/null", python);
-  if (system(cmd) != 0)
-    fail_msg("%s cannot import redis: apt-get install python3-redis (or set "
-             "DGW_TEST_PYTHON)",
-             python);
+  python = rfx_python();
   f = start(srv, ping_script);
   snprintf(out, sizeof(out), "%s/py.out", dir);
   snprintf(cmd, sizeof(cmd),

@@ -7,14 +7,7 @@
  */
 #include "config.h"
 
-#include "fixture.h"
-
-#include <hiredis/hiredis.h>
-
-#include "redis_server.h"
-
-#define STREAMS_PLUGIN                                                         \
-  SHIPPED_PLUGIN_DIR "/redis-streams/.libs/redis-streams.so"
+#include "redis_fixture.h"
 
 /* What the application saw: each event's raw d, by seq. */
 static char seen_d[64][256];
@@ -36,22 +29,8 @@ static void keep_d(struct fx *f, struct dgw_gateway *gw,
     snprintf(seen_d[s], sizeof(seen_d[s]), "%.*s", (int)len, d);
 }
 
-static redisContext *sync_connect(const struct redis_server *srv) {
-  redisContext *c = redisConnectUnix(redis_server_socket(srv));
-
-  assert_non_null(c);
-  assert_int_equal(c->err, 0);
-  return c;
-}
-
 static long long xlen(const struct redis_server *srv, const char *key) {
-  redisContext *c = sync_connect(srv);
-  redisReply *r = redisCommand(c, "XLEN %s", key);
-  long long n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-
-  freeReplyObject(r);
-  redisFree(c);
-  return n;
+  return rfx_integer(srv, "XLEN", key, -1);
 }
 
 /* Runs the loop until `key` holds at least n entries or 5 s (scaled). */
@@ -82,8 +61,7 @@ static const redisReply *field(const redisReply *fields, const char *name) {
 static struct fx *start_with(const struct redis_server *srv, const char *extra,
                              struct dgw_mock_config *mc) {
   struct fx *f = fx_new(mc);
-  char config[1024], why[512];
-  int rv;
+  char config[1024];
 
   f->on_dispatch = keep_d;
   assert_int_equal(dgw_mock_add_dispatch(f->mock, "GUILD_CREATE", "{\"g\":1}"),
@@ -101,10 +79,7 @@ static struct fx *start_with(const struct redis_server *srv, const char *extra,
   fx_client_new(f);
   snprintf(config, sizeof(config), "{\"redis\":\"%s\",\"name\":\"t\"%s}",
            redis_server_url(srv), extra);
-  rv = dgw_client_load_plugin(f->client, STREAMS_PLUGIN, config, why,
-                              sizeof(why));
-  if (rv != DGW_OK)
-    fail_msg("loading redis-streams: %s (%s)", dgw_strerror(rv), why);
+  rfx_load_streams(f, config);
   fx_start(f);
   return f;
 }
@@ -134,7 +109,7 @@ static void test_entries(void **state) {
   assert_int_equal(xlen(srv, "dgw:{t}:events"), 3);
   session = dgw_mock_conn_session_id(dgw_mock_last_conn(f->mock));
   assert_non_null(session);
-  c = sync_connect(srv);
+  c = rfx_connect(srv);
   r = redisCommand(c, "XRANGE dgw:{t}:events - +");
   assert_non_null(r);
   assert_int_equal(r->type, REDIS_REPLY_ARRAY);
@@ -159,16 +134,49 @@ static void test_entries(void **state) {
   redis_server_free(srv);
 }
 
+/* A client storing MESSAGE_CREATE and TYPING_START, its 3 entries in
+ * the stream, then a duplicate XADD of (session, s 4) such as a resend
+ * after a lost reply makes.  Sets *session to the mock's session id. */
+static struct fx *start_with_duplicate(const struct redis_server *srv,
+                                       const char **session) {
+  struct fx *f =
+      start(srv, ",\"events\":[\"MESSAGE_CREATE\",\"TYPING_START\"]");
+  redisContext *c;
+  redisReply *r;
+
+  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 3));
+  *session = dgw_mock_conn_session_id(dgw_mock_last_conn(f->mock));
+  c = rfx_connect(srv);
+  r = redisCommand(c,
+                   "XADD dgw:{t}:events * t TYPING_START s 4 shard 0 "
+                   "session %s d {\"t\":1}",
+                   *session);
+  assert_non_null(r);
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  freeReplyObject(r);
+  redisFree(c);
+  return f;
+}
+
+/* Runs the worker command line `cmd`: all acknowledged, it prints nothing
+ * and exits non-zero (exit 1: nothing within its wait). */
+static void expect_nothing(const char *cmd) {
+  char line[1024];
+  FILE *p = popen(cmd, "r");
+
+  assert_non_null(p);
+  assert_null(fgets(line, sizeof(line), p));
+  assert_int_not_equal(pclose(p), 0);
+}
+
 /* The Python worker (plugins/redis-streams/worker.py, Debian's
  * python3-redis) reads the stream in a consumer group: every event once,
  * a duplicate XADD of (session, s) (what a resend after a lost reply
  * makes) skipped, and all acknowledged (a second run finds nothing). */
 static void test_python_worker(void **state) {
   struct redis_server *srv = redis_server_start(NULL);
-  const char *python = getenv("DGW_TEST_PYTHON");
+  const char *python;
   struct fx *f;
-  redisContext *c;
-  redisReply *r;
   char cmd[2048], line[1024];
   const char *session;
   FILE *p;
@@ -176,24 +184,8 @@ static void test_python_worker(void **state) {
 
   (void)state;
   assert_non_null(srv);
-  if (python == NULL)
-    python = "/usr/bin/python3";
-  snprintf(cmd, sizeof(cmd), "%s -c 'import redis' 2>/dev/null", python);
-  if (system(cmd) != 0)
-    fail_msg("%s cannot import redis: apt-get install python3-redis (or set "
-             "DGW_TEST_PYTHON)",
-             python);
-  f = start(srv, ",\"events\":[\"MESSAGE_CREATE\",\"TYPING_START\"]");
-  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 3));
-  session = dgw_mock_conn_session_id(dgw_mock_last_conn(f->mock));
-  c = sync_connect(srv);
-  r = redisCommand(c,
-                   "XADD dgw:{t}:events * t TYPING_START s 4 shard 0 "
-                   "session %s d {\"t\":1}",
-                   session);
-  assert_int_equal(r->type, REDIS_REPLY_STRING);
-  freeReplyObject(r);
-  redisFree(c);
+  python = rfx_python();
+  f = start_with_duplicate(srv, &session);
   snprintf(cmd, sizeof(cmd),
            "timeout -k 5 %d %s %s --url %s --name t --group g --count 3 "
            "--timeout 5",
@@ -219,10 +211,7 @@ static void test_python_worker(void **state) {
            "timeout -k 5 %d %s %s --url %s --name t --group g --count 1 "
            "--timeout 0.3",
            (int)(30 * time_scale()), python, WORKER_PY, redis_server_url(srv));
-  p = popen(cmd, "r");
-  assert_non_null(p);
-  assert_null(fgets(line, sizeof(line), p));
-  assert_int_not_equal(pclose(p), 0); /* exit 1: nothing within the wait */
+  expect_nothing(cmd);
   fx_free(f);
   redis_server_free(srv);
 }
@@ -232,8 +221,6 @@ static void test_python_worker(void **state) {
 static void test_c_worker(void **state) {
   struct redis_server *srv = redis_server_start(NULL);
   struct fx *f;
-  redisContext *c;
-  redisReply *r;
   char cmd[2048], line[1024], want[256];
   const char *session;
   FILE *p;
@@ -243,16 +230,7 @@ static void test_c_worker(void **state) {
 
   (void)state;
   assert_non_null(srv);
-  f = start(srv, ",\"events\":[\"MESSAGE_CREATE\",\"TYPING_START\"]");
-  assert_true(wait_xlen(f, srv, "dgw:{t}:events", 3));
-  session = dgw_mock_conn_session_id(dgw_mock_last_conn(f->mock));
-  c = sync_connect(srv);
-  r = redisCommand(c,
-                   "XADD dgw:{t}:events * t TYPING_START s 4 shard 0 "
-                   "session %s d {\"t\":1}",
-                   session);
-  freeReplyObject(r);
-  redisFree(c);
+  f = start_with_duplicate(srv, &session);
   snprintf(cmd, sizeof(cmd),
            "timeout -k 5 %d %s --socket %s --name t --group g --count 3 "
            "--timeout 5",
@@ -273,10 +251,7 @@ static void test_c_worker(void **state) {
            "timeout -k 5 %d %s --socket %s --name t --group g --count 1 "
            "--timeout 0.3",
            (int)(30 * time_scale()), WORKER_C, redis_server_socket(srv));
-  p = popen(cmd, "r");
-  assert_non_null(p);
-  assert_null(fgets(line, sizeof(line), p));
-  assert_int_not_equal(pclose(p), 0);
+  expect_nothing(cmd);
   fx_free(f);
   redis_server_free(srv);
 }
@@ -335,7 +310,7 @@ static void test_redis_restart(void **state) {
   assert_true(fx_find_line(f, 0, "Redis down") >= 0);
   assert_int_equal(redis_server_restart(srv), 0);
   assert_true(wait_xlen(f, srv, "dgw:{t}:events", 5));
-  c = sync_connect(srv);
+  c = rfx_connect(srv);
   r = redisCommand(c, "XRANGE dgw:{t}:events - +");
   assert_int_equal(r->elements, 5);
   for (size_t i = 0; i < 5; i++) {
@@ -407,7 +382,7 @@ static void test_buffer_bound_pauses(void **state) {
   assert_int_equal(redis_server_restart(srv), 0);
   assert_true(wait_xlen(f, srv, "dgw:{t}:events", 30));
   run_for(f->base, 100);
-  c = sync_connect(srv);
+  c = rfx_connect(srv);
   r = redisCommand(c, "XRANGE dgw:{t}:events - +");
   assert_int_equal(r->elements, 30);
   for (size_t i = 0; i < 30; i++) {
@@ -502,7 +477,7 @@ static void test_outage_longer_than_heartbeat(void **state) {
     } while (now_ms() < wait_end && (n < want || n != before));
   }
   rss1 = rss_kib();
-  c = sync_connect(srv);
+  c = rfx_connect(srv);
   r = redisCommand(c, "XRANGE dgw:{t}:events - +");
   assert_non_null(r);
   assert_int_equal(r->type, REDIS_REPLY_ARRAY);
@@ -570,9 +545,7 @@ static void test_outage_longer_than_heartbeat(void **state) {
 
 /* Config errors refuse the plugin with a line naming the fault. */
 static void test_bad_config(void **state) {
-  static const struct {
-    const char *config, *says;
-  } bad[] = {
+  static const struct rfx_refusal bad[] = {
       {"{}", "\"redis\" (a Redis URL) is required"},
       {"{\"redis\":\"http://x\"}", "must start with redis:// or unix://"},
       {"{\"redis\":\"unix:///x\",\"colour\":1}", "unknown key \"colour\""},
@@ -583,20 +556,7 @@ static void test_bad_config(void **state) {
   };
 
   (void)state;
-  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    struct fx *f = fx_new(NULL);
-    char why[512];
-
-    fx_client_new(f);
-    assert_int_not_equal(dgw_client_load_plugin(f->client, STREAMS_PLUGIN,
-                                                bad[i].config, why,
-                                                sizeof(why)),
-                         DGW_OK);
-    if (fx_find_line(f, 0, bad[i].says) < 0)
-      fail_msg("config %s: no log line saying \"%s\"", bad[i].config,
-               bad[i].says);
-    fx_free(f);
-  }
+  rfx_expect_refused(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 int main(void) {

@@ -36,18 +36,6 @@ static struct fx *stats_new(uint32_t hb_ms, int with_on_dispatch) {
   return f;
 }
 
-static int wanted;
-
-static int delivered(struct fx *f) {
-  return fx_stats(f).dispatches >= (uint64_t)wanted;
-}
-
-/* Runs the loop until the client delivered `n` events, or the deadline. */
-static int wait_dispatches(struct fx *f, int n, double seconds) {
-  wanted = n;
-  return fx_wait_for(f, delivered, seconds);
-}
-
 static int has_zombie(struct fx *f) {
   return fx_stats(f).zombies >= 1;
 }
@@ -65,7 +53,7 @@ static void test_stats_after_ready(void **state) {
   assert_int_equal(s.shards_ready, 0);
   f->on_dispatch = parse_each;
   assert_int_equal(dgw_client_start(f->client), DGW_OK);
-  assert_true(wait_dispatches(f, 1 + SCRIPTED, 5));
+  assert_true(fx_wait_dispatches(f, 1 + SCRIPTED, 5));
   s = fx_stats(f);
   assert_int_equal(s.dispatches, 1 + SCRIPTED);
   assert_int_equal(s.dropped, 0);
@@ -96,7 +84,7 @@ static void test_stats_dropped(void **state) {
 
   (void)state;
   assert_int_equal(dgw_client_start(f->client), DGW_OK);
-  assert_true(wait_dispatches(f, 1 + SCRIPTED, 5));
+  assert_true(fx_wait_dispatches(f, 1 + SCRIPTED, 5));
   s = fx_stats(f);
   assert_int_equal(s.dropped, s.dispatches);
   assert_int_equal(s.parsed, 0);
@@ -111,7 +99,7 @@ static void test_stats_zombie_resume(void **state) {
 
   (void)state;
   assert_int_equal(dgw_client_start(f->client), DGW_OK);
-  assert_true(wait_dispatches(f, 1 + SCRIPTED, 5));
+  assert_true(fx_wait_dispatches(f, 1 + SCRIPTED, 5));
   dgw_mock_set_ack(f->mock, 0);
   fx_wait_for(f, has_zombie, 5);
   dgw_mock_set_ack(f->mock, 1);

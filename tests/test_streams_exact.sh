@@ -16,60 +16,26 @@
 dgw=${DGW:-$PWD/tools/dgw}
 srcdir=${srcdir:-.}
 plugin=${STREAMS_PLUGIN:-$PWD/plugins/redis-streams/.libs/redis-streams.so}
-scale=${DGW_TEST_TIME_SCALE:-1}
+. "$srcdir/tests/tap.sh"
 wrap=${DGW_TEST_WRAPPER:-}
 per_shard=6250
 [ "$scale" -gt 1 ] && per_shard=625
 shards=8
 total=$((per_shard * shards))
 lease=$((2000 * scale))
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dgw-exact.XXXXXX") || exit 1
+tap_tmpdir exact
 limit="timeout --foreground -k 5 $((240 * scale))"
 . "$srcdir/tests/redis_server.sh"
 pids=
 cleanup() {
-  for p in $pids; do
-    for c in $(pgrep -P "$p"); do kill -KILL "$c" 2> /dev/null; done
-    kill -KILL "$p" 2> /dev/null
-  done
+  kill_trees $pids
   redis_cleanup
   wait 2> /dev/null
-  if [ -n "${DGW_TEST_KEEP:-}" ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-n=0
-failed=0
-ok() {
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else
-    echo "not ok $n - $2"
-    failed=1
-  fi
-}
-wait_for() {
-  tries=$(($1 * 10 * scale))
-  shift
-  i=0
-  while [ $i -lt $tries ]; do
-    if "$@"; then return 0; fi
-    sleep 0.1
-    i=$((i + 1))
-  done
-  return 1
 }
 
-for tool in redis-server redis-cli; do
-  if ! command -v $tool > /dev/null; then
-    echo "not ok 1 - $tool is not installed (apt-get install redis-server)"
-    exit 1
-  fi
-done
-redis_start || {
-  echo "not ok 1 - redis-server did not start"
-  exit 1
-}
+need redis-server "apt-get install redis-server"
+need redis-cli "apt-get install redis-server"
+redis_start || bail "redis-server did not start"
 rcli() { redis-cli -s "$REDIS_SOCK" "$@"; }
 
 i=0
@@ -245,5 +211,4 @@ grep -q 'resuming session s1 at 100$' "$tmp/seeded-m1.err"
 ok $? "a stream position of another session: RESUMEd at the session's seq 100"
 stop seeded "$pid_1"
 
-echo "1..$n"
-exit $failed
+tap_end

@@ -22,6 +22,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  */
 const char *fuzz_scratch_file(const uint8_t *data, size_t size);
 
+struct dgw_decomp;
+
+/*
+ * The decompressor harnesses' driver (stream.c): a new decompressor of
+ * `kind` (lib/decomp.h) with output cap `cap`, fed data[1..] cut into
+ * messages of data[0] bytes (0: one message), the push contract checked on
+ * each (fuzz_fail on a breach); after a failed message, half the inputs
+ * (data[0] odd) reset and go on.  Returns the decompressor for the
+ * harness's own checks (it frees it), or NULL (empty input, none made).
+ */
+struct dgw_decomp *fuzz_decomp_stream(int kind, const uint8_t *data,
+                                      size_t size, size_t cap);
+
 /* Aborts with `what` on stderr: a harness's own check failed. */
 void fuzz_fail(const char *what) __attribute__((noreturn));
 

@@ -4,10 +4,10 @@
 # control API driven with curl.  Prints TAP.  Every wait has a deadline;
 # every process started is killed on every exit path.
 dgw=${DGW:-$PWD/tools/dgw}
-scale=${DGW_TEST_TIME_SCALE:-1}
+. "$(dirname "$0")/tap.sh"
 # The tests that source this live in tests/; the bots in tests/interop/.
 here=$(cd "$(dirname "$0")" && pwd)/interop
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dgw-interop.XXXXXX") || exit 1
+tap_tmpdir interop
 # --foreground: a SIGTERM we send to timeout(1) reaches the program once,
 # not again through the process group (a repeat could land in the middle
 # of its teardown, e.g. LeakSanitizer's exit check, which then hung).
@@ -23,45 +23,9 @@ cleanup() {
   for p in $botpid $mockpid; do
     wait "$p" 2>/dev/null
   done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-n=0
-failed=0
-ok() { # ok STATUS DESCRIPTION
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then
-    echo "ok $n - $2"
-  else
-    echo "not ok $n - $2"
-    failed=1
-  fi
-}
-show() { sed 's/^/# /' "$@"; }
-# bail REASON: a missing runtime or module fails the whole test, loudly.
-bail() {
-  echo "Bail out! $1"
-  exit 1
 }
 
-# wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s for SECONDS
-# (scaled); 1 when the deadline passed.
-wait_for() {
-  tries=$(($1 * 10 * scale))
-  shift
-  i=0
-  while [ $i -lt $tries ]; do
-    "$@" && return 0
-    sleep 0.1
-    i=$((i + 1))
-  done
-  return 1
-}
-
-command -v curl > /dev/null 2>&1 ||
-  bail "curl is missing: apt-get install curl"
+need curl "apt-get install curl"
 
 start_mock() { # start_mock [DGW MOCK OPTIONS]: sets mockpid, ws, http
   : > "$tmp/mock.out" # before the background shell opens it: no race
@@ -80,7 +44,7 @@ start_mock() { # start_mock [DGW MOCK OPTIONS]: sets mockpid, ws, http
 # under DGW_TEST_WRAPPER=valgrind, no memory error or leak).
 stop_mock() {
   kill -TERM "$mockpid" 2> /dev/null
-  wait_for 30 eval '! kill -0 "$mockpid" 2> /dev/null'
+  wait_for 30 gone "$mockpid"
   wait "$mockpid"
   rc=$?
   mockpid=
@@ -142,4 +106,27 @@ interop_checks() {
   ok $? "control API: /_mock/sent lists its REST calls (the reply, the callback: 204)"
   grep -q '"op":2' "$tmp/ctl.out"
   ok $? "control API: /_mock/sent lists its gateway payloads (IDENTIFY)"
+}
+
+# interop_run LIB COMMAND...: the whole interop test of library LIB: a
+# mock, the bot COMMAND... run against it under $limit (MOCK_URL and
+# MOCK_TOKEN in its environment, its output in $tmp/bot.out and
+# bot.err), interop_checks, the mock's clean stop; exits with the result.
+interop_run() {
+  lib=$1
+  shift
+  echo "1..16"
+  start_mock
+  MOCK_URL=$http MOCK_TOKEN=$token $limit "$@" > "$tmp/bot.out" \
+    2> "$tmp/bot.err" &
+  botpid=$!
+  interop_checks "$lib"
+  kill "$botpid" 2> /dev/null
+  wait "$botpid" 2> /dev/null
+  botpid=
+  stop_mock
+  if [ $failed -ne 0 ]; then
+    show "$tmp/bot.out" "$tmp/bot.err" "$tmp/mock.err"
+  fi
+  exit $failed
 }
