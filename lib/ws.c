@@ -396,7 +396,7 @@ static void read_cb(struct bufferevent *bev, void *arg) {
     ws_read_begin(ws, bufferevent_get_input(ws->bev));
   while (read_input(ws) && ws_read_more(ws))
     ;
-  if (ws_read_failed(ws)) {
+  if (!dgw_guard_dying(&ws->guard) && ws_read_failed(ws)) {
     /* An error our own read took: reported as libevent reports its own,
      * after everything read before it. */
     bufferevent_disable(ws->bev, EV_READ);
