@@ -354,11 +354,11 @@ static void read_upgrade(struct dgw_ws *ws) {
 
 /* ------------------------------------------------------ libevent glue */
 
-static void read_cb(struct bufferevent *bev, void *arg) {
-  struct dgw_ws *ws = arg;
+static void event_cb(struct bufferevent *bev, short what, void *arg);
 
-  (void)bev;
-  enter(ws);
+/* Hands the input to the upgrade or the frame reader; returns 0 when the
+ * connection ended. */
+static int read_input(struct dgw_ws *ws) {
   if (ws->state == WS_UPGRADING)
     read_upgrade(ws);
   if ((ws->state == WS_OPEN || ws->state == WS_CLOSING) &&
@@ -381,6 +381,28 @@ static void read_cb(struct bufferevent *bev, void *arg) {
       pump(ws);
     }
   }
+  return ws->state != WS_CLOSED && !dgw_guard_dying(&ws->guard);
+}
+
+/* The input grew.  On a plain socket whose last read libevent capped at
+ * 4 KiB, what else waits is read here in large reads (ws_read.c), each
+ * handled before the next, up to a budget per callback. */
+static void read_cb(struct bufferevent *bev, void *arg) {
+  struct dgw_ws *ws = arg;
+
+  (void)bev;
+  enter(ws);
+  if (ws->bev != NULL)
+    ws_read_begin(ws, bufferevent_get_input(ws->bev));
+  while (read_input(ws) && ws_read_more(ws))
+    ;
+  if (!dgw_guard_dying(&ws->guard) && ws_read_failed(ws)) {
+    /* An error our own read took: reported as libevent reports its own,
+     * after everything read before it. */
+    bufferevent_disable(ws->bev, EV_READ);
+    event_cb(ws->bev, BEV_EVENT_READING | BEV_EVENT_ERROR, ws);
+  }
+  ws_read_end(ws, ws->bev != NULL ? bufferevent_get_input(ws->bev) : NULL);
   leave(ws);
 }
 
@@ -507,6 +529,9 @@ static void connected(struct bufferevent *bev, void *arg) {
   enter(ws);
   ws->connector = NULL;
   ws->bev = bev;
+  ws->plain = bufferevent_openssl_get_ssl(bev) == NULL;
+  if (ws->plain) /* ws_read_more() reads within the bufferevent's limit */
+    bufferevent_set_max_single_read(bev, WS_READ_BUDGET);
   bufferevent_setcb(ws->bev, read_cb, write_cb, event_cb, ws);
   send_upgrade(ws);
   /* Bytes read before the hand-over raised no read callback. */

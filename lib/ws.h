@@ -123,6 +123,12 @@ const char *dgw_ws_close_reason(const struct dgw_ws *ws);
  * dgw_ws_free. */
 const char *dgw_ws_reason(const struct dgw_ws *ws);
 
+/* The reads a plain connection made itself past libevent's 4 KiB per read
+ * (lib/ws_read.c): how many returned data, and the bytes they returned.
+ * Either pointer may be NULL.  For tests and measurements. */
+void dgw_ws_read_stats(const struct dgw_ws *ws, uint64_t *reads,
+                       uint64_t *bytes);
+
 /* At most this much is read from the socket by one dgw_ws_read_waiting(). */
 #define DGW_WS_READ_WAITING_MAX (4u * 1024u * 1024u)
 

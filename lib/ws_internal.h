@@ -68,6 +68,15 @@ struct dgw_ws {
   } big;
 
   int paused; /* dgw_ws_pause(): no frame is read while set */
+  int plain;  /* a plain socket (no TLS): ws_read_more() may read it */
+  /* The reads past libevent's 4 KiB (ws_read.c). */
+  struct {
+    size_t left;       /* input bytes the last read_cb left unread */
+    size_t budget;     /* what this callback may still read itself */
+    int pending_errno; /* an error our read took from the socket */
+    uint64_t reads;    /* reads of ours that returned data */
+    uint64_t bytes;    /* the bytes they returned */
+  } io;
   int pending_error;      /* a failure found inside an API call, reported from
                              the loop so on_close never runs inside the call */
   struct dgw_guard guard; /* dgw_ws_free() inside a callback waits */
@@ -88,5 +97,31 @@ void ws_set_reason(struct dgw_ws *ws, const char *fmt, ...)
  * delivering messages to on_message.  Returns 0, a wslay error code from
  * wslay_event_recv(), WSLAY_ERR_NOMEM, WS_FRAME_FAILED or WS_FRAME_TOO_BIG. */
 int ws_read_frames(struct dgw_ws *ws);
+
+/* At most this much is read by ws_read_more() per read callback, so that
+ * one busy connection does not hold the loop from the others. */
+#define WS_READ_BUDGET (256u * 1024u)
+
+struct evbuffer;
+
+/* At the start of a read callback on `in`, the connection's input: decides
+ * whether libevent's read was capped, so that ws_read_more() may read. */
+void ws_read_begin(struct dgw_ws *ws, struct evbuffer *in);
+
+/* At the end of a read callback: remembers what the input still holds
+ * (`in` NULL: the socket is gone). */
+void ws_read_end(struct dgw_ws *ws, struct evbuffer *in);
+
+/* Reads once more from a plain socket into the input, without waiting,
+ * within the callback's budget, the bufferevent's read watermark and rate
+ * limit.  Returns 1 when it read something (call again after handling
+ * it), 0 otherwise.  End of stream is left for libevent to find; an error
+ * is kept for ws_read_failed(). */
+int ws_read_more(struct dgw_ws *ws);
+
+/* Returns the errno of an error ws_read_more() took from the socket, once,
+ * with errno set to it, when it is due: the connection is open or closing
+ * and not paused (what came before it was delivered).  0: none due. */
+int ws_read_failed(struct dgw_ws *ws);
 
 #endif

@@ -14,7 +14,7 @@ layer_of() {
   why | clock | guard | error | intents | url | policy | ratelimit | stats | \
     resolver | tls | handshake) echo 0 ;;            # leaves: no I/O state
   connector) echo 1 ;;                               # DNS, addresses, TLS
-  ws | ws_frames | ws_internal | rest | rest_answer) echo 2 ;; # WebSocket, HTTP
+  ws | ws_frames | ws_read | ws_internal | rest | rest_answer) echo 2 ;; # WebSocket, HTTP
   redis | redis_url) echo 2 ;;                       # Redis (hiredis)
   inflate | decomp | zstd_stream) echo 3 ;;          # transport compression
   payload | field | jsonscan | commands) echo 4 ;;   # peek, fields, encoders
