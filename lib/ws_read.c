@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -72,7 +73,7 @@ int ws_read_more(struct dgw_ws *ws) {
   evutil_socket_t fd;
   size_t want;
   ssize_t n;
-  int nvec;
+  int nvec, waiting = 0;
 
   if (ws->io.budget == 0 || ws->bev == NULL || ws->paused ||
       (ws->state != WS_OPEN && ws->state != WS_CLOSING) ||
@@ -82,6 +83,17 @@ int ws_read_more(struct dgw_ws *ws) {
   in = bufferevent_get_input(ws->bev);
   want = allowed(ws->bev, in,
                  ws->io.budget < WS_READ_CHUNK ? ws->io.budget : WS_READ_CHUNK);
+  /* Reserve only what waits: a 64 KiB block per read would sit in the
+   * input under a partial frame, and a thousand shards starting at once
+   * (their READY and GUILD_CREATEs) held 64 MiB that way, most of it
+   * left fragmented afterwards.  Nothing waiting (or the end of the
+   * stream, or an error) is libevent's to find on its next read. */
+  if (want > 0 && (ioctl(fd, FIONREAD, &waiting) < 0 || waiting <= 0)) {
+    ws->io.budget = 0;
+    return 0;
+  }
+  if ((size_t)waiting < want)
+    want = (size_t)waiting;
   if (want == 0)
     return 0;
   /* The input's end is frozen to all but libevent's own read; thaw it as
