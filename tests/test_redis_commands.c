@@ -394,7 +394,7 @@ static void test_acked_commands_trimmed(void **state) {
     xadd(srv, ids[i], sizeof(ids[i]), "id", key, "op", "presence", "d",
          PRESENCE("tr"), NULL);
   }
-  c = sync_connect(srv);
+  c = rfx_connect(srv);
   end = deadline_ms(15);
   while (now_ms() < end) {
     get_string(srv, CMDS ":acked", acked, sizeof(acked));
