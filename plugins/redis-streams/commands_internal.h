@@ -98,11 +98,13 @@ void writer_error(struct crun *run, const char *code, const char *why);
 
 /* Sends the oldest queued script call when the writer is up and none is
  * in flight: one at a time, so acknowledgements keep their order.  A call
- * not sent is tried again RETRY_MS later. */
+ * Redis did not get is sent again 200 ms later (RETRY_MS); while the
+ * writer is down, the next call of this (each tick, and when it is up)
+ * sends it. */
 void writer_flush(struct commands *c);
 
-/* Called every tick: once every TRIM_TICKS, trims each stream whose
- * acknowledged id moved up to it (XTRIM MINID). */
+/* Called every tick (TICK_MS): every tenth call (once a second), trims
+ * each stream whose acknowledged id moved up to it (XTRIM MINID). */
 void writer_trim(struct commands *c);
 
 /* Frees every queued script call (c->closing set and the writer freed
