@@ -1,8 +1,8 @@
 /*
- * redis-streams' command streams (plugins/redis-streams/commands.c,
- * docs/streams.md) in a client against the mock gateway and a private
- * redis-server: bad commands each get their own error reply and the
- * stream goes on; commands reach the mock through the shard's sender; a
+ * redis-streams' command streams (plugins/redis-streams/commands.c and
+ * command_writer.c, docs/streams.md) in a client against the mock gateway
+ * and a private redis-server: bad commands each get their own error reply
+ * and the stream goes on; commands reach the mock through the shard's sender; a
  * member request is answered with its chunks gathered; reading starts
  * after the acknowledged id; and the two example workers (worker.py on
  * python3-redis, worker.c on hiredis) answer every "!ping" of a scripted

@@ -1,7 +1,8 @@
 /*
  * redis-streams' command streams: one command's `d` read into the
  * arguments of the shard's checked call and sent (docs/streams.md, the
- * table of ops).  The rest of the machinery is in commands.c.
+ * table of ops).  The rest of the machinery is in commands.c and
+ * command_writer.c.
  */
 #include "config.h"
 

@@ -9,7 +9,8 @@
  * (dgw:{NAME}:commands:N:acked), one command at a time per shard, sends
  * it through the shard's own calls (checked, under its send rate limit)
  * and, once the command was written, moves the acknowledged id past it
- * and XADDs the outcome to dgw:{NAME}:replies:{ID} in one script:
+ * and XADDs the outcome to dgw:{NAME}:replies:{ID} in one script
+ * (command_writer.c):
  *
  *   id ID entry 1764-0 shard N op presence status ok [result {...}]
  *   id ID entry 1764-0 shard N op presence status error error CODE why TEXT
@@ -31,252 +32,15 @@
 #include <json-c/json.h>
 
 #include "commands.h"
+#include "commands_internal.h"
 #include "redis.h"
 
 #define READ_COUNT 16       /* entries per XREAD */
 #define READ_BLOCK_MS "500" /* how long one XREAD waits */
 #define TICK_MS 100         /* how often shard states are looked at */
-#define RETRY_MS 200        /* a failed reply script is sent again after */
-#define MAX_ID 100          /* bytes of a command's id */
-#define MAX_ARGS 24
-#define TRIM_TICKS 10 /* a stream is trimmed at most once a second */
-
-struct cshard;
-
-/* One command read from a stream, not yet started. */
-struct centry {
-  struct centry *next;
-  char entry[48]; /* the stream entry's id */
-  char *id, *op, *d, *shard;
-  size_t d_len;
-  int has_d;
-};
-
-/* A command handed to the shard: lives until its completion (and, for a
- * member request, its answer) came, or until commands_free(). */
-struct crun {
-  struct crun *next;
-  struct commands *c;
-  struct cshard *sh;
-  char entry[48];
-  char id[MAX_ID + 1];
-  char op[24];
-  int reply_by_entry;
-  int sent_done, written, members_done;
-  int detached; /* its shard was replaced: it no longer holds the shard */
-  int starting; /* inside the send call: run_entry finishes it */
-};
-
-/* One script call for the writer: reply and/or acknowledgement (of
- * entry `acked` of `sh`'s stream; "" when none). */
-struct cout {
-  struct cout *next;
-  struct cshard *sh;
-  char acked[48];
-  int argc;
-  char *argv[MAX_ARGS];
-  size_t len[MAX_ARGS];
-};
-
-struct cshard {
-  struct commands *c;
-  struct dgw_gateway *gw;
-  uint32_t shard_id;
-  char key[200], acked_key[220];
-  int here;               /* READY here and its acknowledged id loaded */
-  int loading;            /* the GET of the acknowledged id is in flight */
-  int in_read;            /* part of the XREAD in flight */
-  unsigned gen, read_gen; /* read_gen: gen when the XREAD was sent */
-  char read_id[48];       /* the last entry read */
-  struct centry *head, *tail;
-  struct crun *running;
-  int pumping;
-  /* Trimming: the last entry this process acknowledged (Redis answered
-   * the script), whether the stream was trimmed up to it, and whether an
-   * XTRIM is in flight. */
-  char trim_id[48];
-  int trim_due, trimming;
-};
-
-struct commands {
-  const struct dgw_plugin_host *host;
-  struct dgw_redis *reader, *writer;
-  char name[128];
-  char ttl[24];
-  struct cshard **shards; /* by index in the client, each allocated once */
-  uint32_t nshards;
-  int reading;
-  int read_refused; /* the last XREAD got an error reply (logged) */
-  struct cout *out_head, *out_tail;
-  int out_busy;
-  struct crun *runs;
-  struct dgw_plugin_timer *tick, *retry;
-  int closing;
-  uint64_t done_ok, done_err, read;
-  unsigned ticks;
-  int trim_refused; /* logged once */
-  uint64_t trimmed; /* entries removed by XTRIM */
-};
-
-static struct redis_script ack_script =
-    REDIS_SCRIPT("local function newer(a, b)\n"
-                 "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"
-                 "  local bm, bs = string.match(b or '', '^(%d+)-(%d+)$')\n"
-                 "  if not bm then return true end\n"
-                 "  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), "
-                 "tonumber(bs)\n"
-                 "  return am > bm or (am == bm and as > bs)\n"
-                 "end\n"
-                 "if ARGV[1] ~= '' then\n"
-                 "  local cur = redis.call('GET', KEYS[2])\n"
-                 "  if not cur or newer(ARGV[1], cur) then\n"
-                 "    redis.call('SET', KEYS[2], ARGV[1])\n"
-                 "  end\n"
-                 "end\n"
-                 "if ARGV[2] ~= '0' then\n"
-                 "  redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))\n"
-                 "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-                 "end\n"
-                 "return 1\n");
 
 static void pump(struct cshard *sh);
 static void read_more(struct commands *c);
-static void out_flush(struct commands *c);
-
-/* ------------------------------------------------------------ outbox */
-
-static void out_free(struct cout *o) {
-  for (int i = 0; i < o->argc; i++)
-    free(o->argv[i]);
-  free(o);
-}
-
-static void out_retry(void *arg) {
-  struct commands *c = arg;
-
-  c->retry = NULL;
-  out_flush(c);
-}
-
-static void out_done(struct dgw_redis *r, redisReply *reply, const char *err,
-                     void *ud) {
-  struct commands *c = ud;
-  struct cout *o = c->out_head;
-
-  (void)r;
-  c->out_busy = 0;
-  if (c->closing)
-    return;
-  if (reply == NULL) {
-    /* Not written: the same call again once Redis answers. */
-    if (c->retry == NULL)
-      c->retry = c->host->timer_add(c->host, RETRY_MS, 0, out_retry, c);
-    return;
-  }
-  if (err != NULL)
-    c->host->log(c->host, DGW_LOG_ERROR,
-                 "commands: reply to %s refused by Redis: %s", o->argv[0], err);
-  else if (o->sh != NULL && o->acked[0] != '\0') {
-    /* Acknowledged (or already past it): the stream may be trimmed up to
-     * it, by the next tick that trims. */
-    snprintf(o->sh->trim_id, sizeof(o->sh->trim_id), "%s", o->acked);
-    o->sh->trim_due = 1;
-  }
-  c->out_head = o->next;
-  if (c->out_head == NULL)
-    c->out_tail = NULL;
-  out_free(o);
-  out_flush(c);
-}
-
-/* Sends the oldest script call; one at a time, so acknowledgements keep
- * their order. */
-static void out_flush(struct commands *c) {
-  struct cout *o = c->out_head;
-
-  if (o == NULL || c->out_busy || c->closing || !redis_is_up(c->writer))
-    return;
-  if (redis_eval(c->writer, &ack_script, 2, o->argc, (const char **)o->argv,
-                 o->len, out_done, c) == 0)
-    c->out_busy = 1;
-  else if (c->retry == NULL)
-    c->retry = c->host->timer_add(c->host, RETRY_MS, 0, out_retry, c);
-}
-
-/* Queues a script call: acknowledge `ack` (NULL: no) and, unless
- * `reply` is 0, XADD the fields (name, value pairs, NULL-terminated) to
- * the run's reply stream. */
-static void out_push(struct crun *run, int ack, int reply, ...) {
-  struct commands *c = run->c;
-  struct cout *o = calloc(1, sizeof(*o));
-  char key[400], shard[16];
-  const char *s;
-  va_list ap;
-  int ok = o != NULL;
-
-#define PUSH(str, n)                                                           \
-  do {                                                                         \
-    if (ok && o->argc < MAX_ARGS &&                                            \
-        (o->argv[o->argc] = malloc((n) + 1)) != NULL) {                        \
-      memcpy(o->argv[o->argc], (str), (n));                                    \
-      o->argv[o->argc][(n)] = '\0';                                            \
-      o->len[o->argc++] = (n);                                                 \
-    } else                                                                     \
-      ok = 0;                                                                  \
-  } while (0)
-#define PUSHS(str) PUSH((str), strlen(str))
-  snprintf(key, sizeof(key), "dgw:{%s}:replies:%s", c->name,
-           run->reply_by_entry ? run->entry : run->id);
-  snprintf(shard, sizeof(shard), "%u", (unsigned)run->sh->shard_id);
-  if (ok && ack) {
-    o->sh = run->sh;
-    snprintf(o->acked, sizeof(o->acked), "%s", run->entry);
-  }
-  PUSHS(key);
-  PUSHS(run->sh->acked_key);
-  PUSHS(ack ? run->entry : "");
-  PUSHS(reply ? c->ttl : "0");
-  if (reply) {
-    PUSHS("id");
-    PUSHS(run->id);
-    PUSHS("entry");
-    PUSHS(run->entry);
-    PUSHS("shard");
-    PUSHS(shard);
-    PUSHS("op");
-    PUSHS(run->op);
-    va_start(ap, reply);
-    while ((s = va_arg(ap, const char *)) != NULL)
-      PUSHS(s);
-    va_end(ap);
-  }
-#undef PUSHS
-#undef PUSH
-  if (!ok) {
-    c->host->log(c->host, DGW_LOG_ERROR,
-                 "commands: out of memory: the reply to %s is lost", run->id);
-    if (o != NULL)
-      out_free(o);
-    return;
-  }
-  if (c->out_tail != NULL)
-    c->out_tail->next = o;
-  else
-    c->out_head = o;
-  c->out_tail = o;
-  out_flush(c);
-}
-
-static void reply_error(struct crun *run, const char *code, const char *why) {
-  run->c->done_err++;
-  run->c->host->log(run->c->host, DGW_LOG_INFO,
-                    "commands: shard %u entry %s (id \"%s\", op \"%s\"): %s: "
-                    "%s",
-                    (unsigned)run->sh->shard_id, run->entry, run->id, run->op,
-                    code, why);
-  out_push(run, 1, 1, "status", "error", "error", code, "why", why,
-           (const char *)NULL);
-}
 
 /* ------------------------------------------------------------ runs */
 
@@ -324,12 +88,12 @@ static void on_sent(struct dgw_gateway *gw, enum dgw_send_outcome outcome,
       run->written = 1;
       c->done_ok++;
       if (strcmp(run->op, "request_members") == 0)
-        out_push(run, 1, 0); /* acknowledged; the answer follows */
+        writer_push(run, 1, 0); /* acknowledged; the answer follows */
       else
-        out_push(run, 1, 1, "status", "ok", (const char *)NULL);
+        writer_push(run, 1, 1, "status", "ok", (const char *)NULL);
     } else if (outcome == DGW_SEND_SESSION_LOST) {
-      reply_error(run, "session_lost",
-                  "the session ended (a fatal close code) before it was sent");
+      writer_error(run, "session_lost",
+                   "the session ended (a fatal close code) before it was sent");
     } else {
       /* This process let the shard go: the next one sends it. */
       c->host->log(c->host, DGW_LOG_INFO,
@@ -368,14 +132,14 @@ static void on_members(struct dgw_gateway *gw, int error,
   run->members_done = 1;
   if (run->written && !c->closing) {
     if (error == DGW_OK)
-      out_push(run, 0, 1, "status", "ok", "result", res, (const char *)NULL);
+      writer_push(run, 0, 1, "status", "ok", "result", res, (const char *)NULL);
     else if (error == DGW_ERR_RATE_LIMITED)
-      out_push(run, 0, 1, "status", "error", "error", "rate_limited", "why",
-               "Discord answered RATE_LIMITED (see result.retry_after)",
-               "result", res, (const char *)NULL);
+      writer_push(run, 0, 1, "status", "error", "error", "rate_limited", "why",
+                  "Discord answered RATE_LIMITED (see result.retry_after)",
+                  "result", res, (const char *)NULL);
     else
-      out_push(run, 0, 1, "status", "error", "error", "session_lost", "why",
-               c->host->strerror(error), (const char *)NULL);
+      writer_push(run, 0, 1, "status", "error", "error", "session_lost", "why",
+                  c->host->strerror(error), (const char *)NULL);
   }
   run_release(run);
 }
@@ -510,7 +274,7 @@ static int run_entry(struct cshard *sh, const struct centry *e) {
       return 0;
     }
   }
-  reply_error(run, code, why);
+  writer_error(run, code, why);
   free(run);
   return 0;
 }
@@ -706,55 +470,6 @@ static void on_acked(struct dgw_redis *r, redisReply *reply, const char *err,
   read_more(c);
 }
 
-/* ------------------------------------------------------------ trimming */
-
-static void on_trimmed(struct dgw_redis *r, redisReply *reply, const char *err,
-                       void *ud) {
-  struct cshard *sh = ud;
-  struct commands *c = sh->c;
-
-  (void)r;
-  sh->trimming = 0;
-  if (c->closing)
-    return;
-  if (reply == NULL) {
-    sh->trim_due = 1; /* not sent: the next round tries again */
-    return;
-  }
-  if (err != NULL) {
-    if (!c->trim_refused++)
-      c->host->log(c->host, DGW_LOG_WARN,
-                   "commands: XTRIM %s MINID refused: %s (Redis older than "
-                   "6.2?); the command streams are not trimmed",
-                   sh->key, err);
-    return;
-  }
-  if (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
-    c->trimmed += (uint64_t)reply->integer;
-}
-
-/* Once a second: each stream whose acknowledged id moved is trimmed up to
- * it.  XTRIM MINID removes the entries before that id only: each was
- * acknowledged (in order, by this process or an earlier holder of the
- * shard; the acknowledged id never moves back), so no command still to be
- * sent is removed.  The acknowledged entry itself stays. */
-static void trim(struct commands *c) {
-  if (++c->ticks % TRIM_TICKS != 0 || c->trim_refused ||
-      !redis_is_up(c->writer))
-    return;
-  for (uint32_t i = 0; i < c->nshards; i++) {
-    struct cshard *sh = c->shards[i];
-
-    if (!sh->trim_due || sh->trimming)
-      continue;
-    if (redis_command(c->writer, on_trimmed, sh, "XTRIM %s MINID %s", sh->key,
-                      sh->trim_id) == 0) {
-      sh->trim_due = 0;
-      sh->trimming = 1;
-    }
-  }
-}
-
 /* Looks at which shards are READY here: a shard's stream is read only
  * while it is. */
 static void tick(void *arg) {
@@ -808,8 +523,8 @@ static void tick(void *arg) {
     else if (!ready && sh->here && sh->running == NULL)
       shard_leave(sh);
   }
-  trim(c);
-  out_flush(c);
+  writer_trim(c);
+  writer_flush(c);
   read_more(c);
 }
 
@@ -825,7 +540,7 @@ static void on_up(struct dgw_redis *r, void *ud) {
   struct commands *c = ud;
 
   (void)r;
-  out_flush(c);
+  writer_flush(c);
   read_more(c);
 }
 
@@ -882,13 +597,7 @@ void commands_free(struct commands *c) {
   c->host->timer_remove(c->host, c->retry);
   for (uint32_t i = 0; i < c->nshards; i++)
     shard_leave(c->shards[i]);
-  while (c->out_head != NULL) {
-    struct cout *o = c->out_head;
-
-    c->out_head = o->next;
-    out_free(o);
-    unsent++;
-  }
+  unsent = writer_drop(c);
   while (c->runs != NULL) {
     struct crun *run = c->runs;
 
