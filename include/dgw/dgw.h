@@ -454,8 +454,8 @@ DGW_EXTERN int dgw_options_set_lazy_connect(struct dgw_options *opt, int on,
  * its size (a few KiB of JSON history), frees the stream, and restores it
  * exactly when the next message comes: nothing is lost or changed.  A
  * quiet shard pays a restore and a small append per heartbeat (about
- * 60 us of CPU here; a full pack, about 35 us more, after a dispatch or
- * every 4 KiB of ACKs).  zstd-stream windows are not packed.  The shard statistics
+ * 60 us of CPU in docs/performance.md's runs; a full pack, about 35 us
+ * more, after a dispatch or every 4 KiB of ACKs).  zstd-stream windows are not packed.  The shard statistics
  * count it (window_sleeps, window_wakes, windows_asleep).  `quiet_ms` 0
  * turns it off.  Default: DGW_DEFAULT_QUIET_SLEEP_MS.
  * DGW_ERR_INVALID_ARGUMENT for a NULL `opt` or `quiet_ms` above
