@@ -16,8 +16,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 #include <event2/event.h>
+#include <event2/listener.h>
 
 #include <dgw/dgw.h>
 
@@ -126,6 +131,29 @@ static inline void test_log(enum dgw_log_level level, const char *msg,
   (void)ud;
   if (getenv("DGW_TEST_VERBOSE") != NULL)
     fprintf(stderr, "# [%s] %s\n", dgw_log_level_name(level), msg);
+}
+
+/* A TCP listener on `ip`:`port` (both in host order; port 0 picks a free
+ * one), accepting into `cb` with `arg`; the port it got goes to *bound.
+ * Fails the test when it cannot listen.  Free with evconnlistener_free(). */
+static inline struct evconnlistener *
+listen_ipv4(struct event_base *base, evconnlistener_cb cb, void *arg,
+            uint32_t ip, uint16_t port, uint16_t *bound) {
+  struct sockaddr_in sin = {0};
+  socklen_t slen = sizeof(sin);
+  struct evconnlistener *l;
+
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(ip);
+  sin.sin_port = htons(port);
+  l = evconnlistener_new_bind(base, cb, arg,
+                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+                              (struct sockaddr *)&sin, sizeof(sin));
+  assert_non_null(l);
+  assert_int_equal(
+      getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&sin, &slen), 0);
+  *bound = ntohs(sin.sin_port);
+  return l;
 }
 
 #endif /* DGW_TEST_HARNESS_H */

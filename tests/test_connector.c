@@ -78,9 +78,6 @@ static void server_accept(struct evconnlistener *l, evutil_socket_t fd,
 /* Listens on `ip` (host order), port `port` or any free one. */
 static void server_start(struct event_base *base, struct server *s, uint32_t ip,
                          uint16_t port, const char *cert) {
-  struct sockaddr_in sin = {0};
-  socklen_t slen = sizeof(sin);
-
   memset(s, 0, sizeof(*s));
   if (cert != NULL) {
     s->ssl = SSL_CTX_new(TLS_server_method());
@@ -93,16 +90,7 @@ static void server_start(struct event_base *base, struct server *s, uint32_t ip,
         SSL_CTX_use_PrivateKey_file(s->ssl, cert_path(key), SSL_FILETYPE_PEM),
         1);
   }
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(ip);
-  sin.sin_port = htons(port);
-  s->listener = evconnlistener_new_bind(
-      base, server_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
-      (struct sockaddr *)&sin, sizeof(sin));
-  assert_non_null(s->listener);
-  getsockname(evconnlistener_get_fd(s->listener), (struct sockaddr *)&sin,
-              &slen);
-  s->port = ntohs(sin.sin_port);
+  s->listener = listen_ipv4(base, server_accept, s, ip, port, &s->port);
 }
 
 static void server_stop(struct server *s) {

@@ -85,18 +85,8 @@ static void server_accept(struct evconnlistener *l, evutil_socket_t fd,
 }
 
 static void server_start(struct event_base *base, struct server *s) {
-  struct sockaddr_in sin = {0};
-  socklen_t slen = sizeof(sin);
-
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  s->listener = evconnlistener_new_bind(
-      base, server_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
-      (struct sockaddr *)&sin, sizeof(sin));
-  assert_non_null(s->listener);
-  getsockname(evconnlistener_get_fd(s->listener), (struct sockaddr *)&sin,
-              &slen);
-  s->port = ntohs(sin.sin_port);
+  s->listener =
+      listen_ipv4(base, server_accept, s, INADDR_LOOPBACK, 0, &s->port);
 }
 
 /* Bytes written to the server's socket that the client's kernel has not
