@@ -128,6 +128,11 @@ static void run(struct local_queue *q) {
     struct bucket *b = &q->buckets[i];
     struct waiter *w;
 
+    /* A grant runs its shard's code (IDENTIFY encoded, maybe written):
+     * the next bucket reads the clock again rather than stamp its grant
+     * with a time from before that work. */
+    if (i > 0)
+      now = dgw_monotonic_ms();
     if (b->pending != NULL && now - b->pending_since_ms >= pending_max_ms(q))
       give_up_pending(q, b, now);
     if (b->head == NULL || q->lim.remaining == 0 || b->pending != NULL)
@@ -152,6 +157,7 @@ static void run(struct local_queue *q) {
     q->grant(w->shard, q->user_data);
     free(w);
   }
+  now = dgw_monotonic_ms();
   for (uint32_t i = 0; i < q->lim.max_concurrency; i++)
     (void)wake_near(q, &q->buckets[i], now, 1);
   schedule(q);

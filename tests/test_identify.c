@@ -214,6 +214,49 @@ static void test_cancel_pending(void **state) {
   event_base_free(base);
 }
 
+/* Grants in one pass are stamped each at its own time: input two
+ * buckets, the grant of bucket 0's shard (1) takes 60 ms (its shard's
+ * code runs inside the grant), bucket 1's shard (2) is granted after it
+ * and cancelled; bucket 1's next waiter (4) goes a full window after 2's
+ * grant, not 60 ms sooner (a pass stamping every grant with the time
+ * read before the first one). */
+static void on_grant_slow_first(void *shard, void *ud) {
+  on_grant(shard, ud);
+  if ((intptr_t)shard == 1)
+    stall(60);
+}
+
+static void test_grants_stamped_each(void **state) {
+  struct event_base *base = event_base_new();
+  struct dgw_identify_limits lim = {2, 100, -1, 0, 0};
+  struct grants g = {.want = 4};
+  struct dgw_identify_queue *q =
+      dgw_identify_local_new(base, &lim, on_grant_slow_first, &g, NULL, NULL);
+  double at2 = 0, at4 = 0;
+
+  (void)state;
+  q->request(q, (void *)9, 0); /* bucket 0: granted and written */
+  q->sent(q, (void *)9, 0);
+  q->request(q, (void *)1, 0); /* waits for 9's window */
+  stall(110);                  /* the window passes with the loop away */
+  q->request(q, (void *)2, 1); /* one pass: 1 (60 ms), then 2 */
+  assert_int_equal(g.n, 3);
+  assert_int_equal(g.order[1], 1);
+  assert_int_equal(g.order[2], 2);
+  at2 = g.at[2];
+  q->request(q, (void *)4, 1);
+  q->cancel(q, (void *)2); /* never written: its window runs from its grant */
+  assert_true(run_until(base, &g.done, 5));
+  assert_int_equal(g.order[3], 4);
+  at4 = g.at[3];
+  if (at4 - at2 < 95)
+    fail_msg("bucket 1's next grant came %.1f ms after the cancelled one "
+             "(window 100 ms)",
+             at4 - at2);
+  q->destroy(q);
+  event_base_free(base);
+}
+
 /* A grant that hears neither sent() nor cancel() is given up after
  * DGW_IDENTIFY_PENDING_MAX windows (at least 1 s), with a warning, and
  * the bucket goes on a window later: input window 50 ms, shard 1 granted
@@ -544,6 +587,7 @@ int main(void) {
       cmocka_unit_test(test_budget_waits),
       cmocka_unit_test(test_window_from_send),
       cmocka_unit_test(test_cancel_pending),
+      cmocka_unit_test(test_grants_stamped_each),
       cmocka_unit_test(test_pending_given_up),
       cmocka_unit_test(test_untracked_sent),
       cmocka_unit_test(test_client_concurrency_1),
