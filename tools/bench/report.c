@@ -374,6 +374,20 @@ static void report_streams(const struct options *o, const struct stream *s,
 }
 
 /* kill -9 of one of two members to every shard of it RESUMEd. */
+/* The fields a shards row and a lazy row share, into `jx`. */
+static void shard_result_json(struct json_object *jx,
+                              const struct shard_result *r) {
+  json_add_double(jx, "up_s", r->up_seconds);
+  json_add_int(jx, "rss_first_kb", r->rss_first_kb);
+  json_add_int(jx, "rss_all_kb", r->rss_all_kb);
+  json_add_int(jx, "rss_peak_kb", r->rss_peak_kb);
+  json_add_double(jx, "rss_kb_per_shard", r->rss_per_shard);
+  json_add_double(jx, "rss_trimmed_kb_per_shard", r->rss_trimmed_per_shard);
+  json_add_double(jx, "heap_kb_per_shard", r->heap_per_shard);
+  json_add_double(jx, "idle_cpu_s_per_s", r->idle_cpu);
+  json_add_int(jx, "disconnects", (int64_t)r->disconnects);
+}
+
 /* The lazy part: one identify bucket, lazy connect on and off. */
 static void report_lazy(const struct options *o, const struct results *res,
                         struct json_object *root) {
@@ -398,19 +412,11 @@ static void report_lazy(const struct options *o, const struct results *res,
 
     json_object_object_add(jx, "ok", json_object_new_boolean(r->ok));
     if (r->ok) {
-      json_add_double(jx, "up_s", r->up_seconds);
-      json_add_int(jx, "rss_first_kb", r->rss_first_kb);
-      json_add_int(jx, "rss_all_kb", r->rss_all_kb);
-      json_add_int(jx, "rss_peak_kb", r->rss_peak_kb);
-      json_add_double(jx, "rss_kb_per_shard", r->rss_per_shard);
-      json_add_double(jx, "rss_trimmed_kb_per_shard", r->rss_trimmed_per_shard);
-      json_add_double(jx, "heap_kb_per_shard", r->heap_per_shard);
-      json_add_double(jx, "idle_cpu_s_per_s", r->idle_cpu);
+      shard_result_json(jx, r);
       json_add_double(jx, "idle_cpu_us_per_shard_per_s", per_shard);
       json_add_int(jx, "peak_waiting", r->peak_waiting);
       json_add_int(jx, "rss_half_ready_kb", r->rss_half_kb);
       json_add_int(jx, "waiting_half_ready", r->waiting_half);
-      json_add_int(jx, "disconnects", (int64_t)r->disconnects);
     } else {
       json_object_object_add(jx, "error", json_object_new_string(r->error));
     }
@@ -617,22 +623,13 @@ void bench_report(const struct options *o, const struct machine *mc,
       jx = json_object_new_object();
       json_object_object_add(jx, "ok", json_object_new_boolean(r->ok));
       if (r->ok) {
-        json_add_double(jx, "up_s", r->up_seconds);
-        json_add_int(jx, "rss_first_kb", r->rss_first_kb);
-        json_add_int(jx, "rss_all_kb", r->rss_all_kb);
-        json_add_int(jx, "rss_peak_kb", r->rss_peak_kb);
-        json_add_double(jx, "rss_kb_per_shard", r->rss_per_shard);
+        shard_result_json(jx, r);
         json_add_int(jx, "rss_trimmed_kb", r->rss_trimmed_kb);
-        json_add_double(jx, "rss_trimmed_kb_per_shard",
-                        r->rss_trimmed_per_shard);
-        json_add_double(jx, "heap_kb_per_shard", r->heap_per_shard);
-        json_add_double(jx, "idle_cpu_s_per_s", r->idle_cpu);
         json_add_double(jx, "cpu_us_per_heartbeat",
                         r->idle_cpu * 1e6 * o->heartbeat_ms / 1e3 /
                             (double)o->shards);
         json_add_double(jx, "idle_window_s", r->idle_seconds);
         json_add_int(jx, "shards_with_acked_heartbeat", (int64_t)r->heartbeats);
-        json_add_int(jx, "disconnects", (int64_t)r->disconnects);
         json_add_int(jx, "zombies", (int64_t)r->zombies);
         json_add_int(jx, "quiet_ms", r->quiet_ms);
         json_add_int(jx, "windows_asleep", r->asleep);
