@@ -233,6 +233,15 @@ struct dgw_mock_config {
    * unless --raw-script. */
   int complete_payloads;
 
+  /* Privileged intents (GUILD_MEMBERS 1<<1, GUILD_PRESENCES 1<<8,
+   * MESSAGE_CONTENT 1<<15) the app has NOT enabled in the Developer
+   * Portal; 0 (the default) enables all three.  An IDENTIFY asking for
+   * one of these closes 4014 "Disallowed intent(s)", and READY's
+   * application.flags leaves out its GATEWAY_* flag.  Whatever the app
+   * may ask for, every session gets only the dispatches its own intents
+   * cover (docs/mock.md, "Intents"). */
+  uint32_t privileged_denied;
+
   /* Sessions kept resumable without a connection at once (the oldest
    * beyond are forgotten); 0 means 32.  A bench that cuts thousands of
    * connections at once and expects them all to RESUME raises it. */
@@ -304,8 +313,9 @@ int dgw_mock_conn_send_binary(struct dgw_mock_conn *conn, const void *data,
 
 /* Sends a dispatch with the next sequence number of the connection's
  * session, and keeps it in the session history for replay (before IDENTIFY
- * the connection counts on its own and keeps nothing).  Returns DGW_OK or
- * DGW_ERR_STATE when the connection is closing. */
+ * the connection counts on its own and keeps nothing).  One the
+ * session's intents do not cover is left out, without a sequence number.
+ * Returns DGW_OK or DGW_ERR_STATE when the connection is closing. */
 int dgw_mock_conn_send_dispatch(struct dgw_mock_conn *conn, const char *t,
                                 const char *d_json);
 
@@ -340,8 +350,11 @@ int64_t dgw_mock_conn_seq(const struct dgw_mock_conn *conn);
  * When a connection is attached it is sent there at once; otherwise it
  * waits in the history and reaches the client only through a RESUME
  * replay (events the client missed while away).  `session_id` NULL means
- * the most recently created session still alive.  Returns DGW_OK (also
- * when the attached connection could not take it: it is in the history),
+ * the most recently created session still alive.  A dispatch the
+ * session's intents do not cover is left out, without a sequence number
+ * (docs/mock.md, "Intents").  Returns DGW_OK (also when the attached
+ * connection could not take it: it is in the history; and when the
+ * intents left it out),
  * DGW_ERR_STATE when there is no such session, DGW_ERR_JSON when d_json
  * does not parse, DGW_ERR_INVALID_ARGUMENT, DGW_ERR_NOMEM.
  */
