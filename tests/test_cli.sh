@@ -188,10 +188,12 @@ run_refused() {
 start_mock --script "$tmp/script.jsonl" --dispatch-interval 300
 ok $? "dgw mock starts and says where it listens"
 events=$(fresh events.jsonl)
+# The script's messages and typing have no guild_id: DMs, which the mock
+# (as Discord) sends only with the DIRECT_* intents.
 cat > "$tmp/bot.json" <<EOF
 {
   "token_env": "CLI_TEST_TOKEN",
-  "intents": "GUILDS,GUILD_MESSAGES",
+  "intents": "GUILDS,GUILD_MESSAGES,DIRECT_MESSAGES,DIRECT_MESSAGE_TYPING",
   "gateway_url": "$url",
   "session_file": "sessions.json",
   "plugins": [{"name": "log", "config": {"path": "$events"}}],
