@@ -292,6 +292,48 @@ static void test_unknown_and_always_events_pass(void **state) {
 }
 
 /*
+ * Input: a bot with GUILDS only (no GUILD_MEMBERS) gets, in order: a
+ * GUILD_MEMBER_UPDATE of another user, one of its own member, a
+ * THREAD_MEMBERS_UPDATE adding another user, one adding the bot, and a
+ * marker.  Result: only its own member update (seq 2), the thread update
+ * that adds it (seq 3) and the marker (seq 4); the others never come.
+ */
+static void test_own_member_and_thread_rules(void **state) {
+  struct fx *f = fx_new(NULL);
+  struct bot a;
+  int i;
+
+  (void)state;
+  bot_start(f, &a, GUILDS);
+  bot_wait_ready(f, &a);
+  push(f, &a, "GUILD_MEMBER_UPDATE",
+       "{\"guild_id\":\"" GUILD_ID "\",\"user\":{\"id\":"
+       "\"1300000000000000001\"},\"roles\":[]}");
+  push(f, &a, "GUILD_MEMBER_UPDATE",
+       "{\"guild_id\":\"" GUILD_ID "\",\"user\":{\"id\":\"" BOT_USER_ID
+       "\"},\"roles\":[\"own\"]}");
+  push(f, &a, "THREAD_MEMBERS_UPDATE",
+       "{\"id\":\"7\",\"guild_id\":\"" GUILD_ID "\",\"member_count\":2,"
+       "\"added_members\":[{\"id\":\"7\",\"user_id\":"
+       "\"1300000000000000001\"}]}");
+  push(f, &a, "THREAD_MEMBERS_UPDATE",
+       "{\"id\":\"7\",\"guild_id\":\"" GUILD_ID "\",\"member_count\":3,"
+       "\"added_members\":[{\"id\":\"7\",\"user_id\":\"" BOT_USER_ID "\"}]}");
+  push(f, &a, "DGW_TEST_MARKER", "{}");
+  bot_wait_event(f, &a, "DGW_TEST_MARKER");
+  assert_int_equal(a.n, 4); /* READY and the three */
+  i = bot_find(&a, "GUILD_MEMBER_UPDATE");
+  assert_int_equal(a.seqs[i], 2);
+  assert_non_null(strstr(a.data[i], "\"own\""));
+  i = bot_find(&a, "THREAD_MEMBERS_UPDATE");
+  assert_int_equal(a.seqs[i], 3);
+  assert_non_null(strstr(a.data[i], BOT_USER_ID));
+  assert_int_equal(a.seqs[bot_find(&a, "DGW_TEST_MARKER")], 4);
+  bot_free(&a);
+  fx_free(f);
+}
+
+/*
  * Input: bot A (GUILDS | GUILD_MESSAGES | DIRECT_MESSAGES, no
  * MESSAGE_CONTENT) and bot B (the same plus MESSAGE_CONTENT) each get: a
  * guild message with content, embeds, attachments, components and a poll;
@@ -422,6 +464,7 @@ int main(void) {
       cmocka_unit_test(test_guild_message_needs_guild_messages),
       cmocka_unit_test(test_dm_needs_direct_messages),
       cmocka_unit_test(test_unknown_and_always_events_pass),
+      cmocka_unit_test(test_own_member_and_thread_rules),
       cmocka_unit_test(test_message_content_stripped_without_intent),
       cmocka_unit_test(test_disallowed_privileged_intent_4014),
       cmocka_unit_test(test_default_allows_privileged),
