@@ -28,6 +28,15 @@
  *     original s, then RESUMED {"_trace":["dgw-mock"]} with the next s,
  *     then the rest of the session's script.
  *
+ * Intents (protocol §10, tools/mock/intents.c): a session gets only the
+ * dispatches its IDENTIFY intents cover (one without guild_id in d is a
+ * DM: MESSAGE_CREATE then needs DIRECT_MESSAGES), and one it does not get
+ * takes none of its sequence numbers; event names the table does not know
+ * always go.  Without MESSAGE_CONTENT a guild message's content, embeds,
+ * attachments and components come empty (and its poll goes) unless the
+ * bot wrote it or is mentioned.  An IDENTIFY with a privileged intent in
+ * cfg.privileged_denied closes 4014; undefined bits close 4013.
+ *
  * Commands (protocol §11, §13.10), after IDENTIFY or RESUME (before: close
  * 4003).  Every reply is an ordinary dispatch of the session: it takes the
  * next sequence number, enters the history and is replayed by a RESUME.
