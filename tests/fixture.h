@@ -104,7 +104,7 @@ struct fx {
  * Starts a mock on a new event base (configured by `mc`, which may be
  * NULL; its heartbeat interval defaults to 30 s, its log and hooks are
  * the fixture's) and makes options that point a client at it: token
- * "t0ken.SECRET", intents 513, quick re-IDENTIFY, reconnect and op 9 waits of
+ * "t0ken.SECRET", intents DGW_INTENTS_ALL, quick re-IDENTIFY, reconnect and op 9 waits of
  * tens of milliseconds, and connect/close timeouts scaled by time_scale().  The
  * callbacks are the fixture's recorders.  The test may change f->opt and
  * f->cb before the client is made.  Fails the test on error.  Free with

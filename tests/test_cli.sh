@@ -74,6 +74,11 @@ ok $? "dgw run without a config exits 2"
 $quick "$dgw" mock --port 99999 > /dev/null 2>&1
 [ $? -eq 2 ]
 ok $? "dgw mock --port 99999 exits 2"
+$quick "$dgw" mock --privileged GUILDS > /dev/null 2> "$tmp/err"
+[ $? -eq 2 ] && grep -q 'privileged takes GUILD_MEMBERS' "$tmp/err"
+ok $? "dgw mock --privileged GUILDS (not a privileged intent) exits 2"
+$quick "$dgw" mock --help | grep -q -- '--privileged LIST'
+ok $? "dgw mock --help lists --privileged"
 
 # ----------------------------------------------------- config errors
 good='"intents": ["GUILDS"], "gateway_url": "ws://127.0.0.1:9"'
@@ -188,10 +193,12 @@ run_refused() {
 start_mock --script "$tmp/script.jsonl" --dispatch-interval 300
 ok $? "dgw mock starts and says where it listens"
 events=$(fresh events.jsonl)
+# The script's messages and typing have no guild_id: DMs, which the mock
+# (as Discord) sends only with the DIRECT_* intents.
 cat > "$tmp/bot.json" <<EOF
 {
   "token_env": "CLI_TEST_TOKEN",
-  "intents": "GUILDS,GUILD_MESSAGES",
+  "intents": "GUILDS,GUILD_MESSAGES,DIRECT_MESSAGES,DIRECT_MESSAGE_TYPING",
   "gateway_url": "$url",
   "session_file": "sessions.json",
   "plugins": [{"name": "log", "config": {"path": "$events"}}],
@@ -262,6 +269,22 @@ cat > "$tmp/wrong.json" <<EOF
 EOF
 run_refused "$tmp/wrong.json" 'peer closed with code 4004' \
   "a refused token (4004) ends dgw run with exit 4"
+stop_mock
+
+# --------------------- a privileged intent the app has not enabled: 4014
+# Input: the mock's app enables GUILD_MEMBERS only; the bot asks for
+# MESSAGE_CONTENT.  Result: close 4014, dgw run exits 4.
+start_mock --privileged GUILD_MEMBERS
+cat > "$tmp/priv.json" <<EOF
+{"intents": "GUILDS,MESSAGE_CONTENT", "gateway_url": "$url", "log_level": "warn"}
+EOF
+err=$(fresh err)
+DISCORD_TOKEN=t $limit $wrap "$dgw" run "$tmp/priv.json" 2> "$err" &
+runpid=$!
+end_run
+[ $rc -eq 4 ] && grep -q 'code 4014' "$err"
+ok $? "a privileged intent the mock's app has not enabled: 4014, dgw run exits 4 (got $rc)"
+show "$err"
 stop_mock
 
 # ------------------------- "auto" shards: GET /gateway/bot from the mock

@@ -204,7 +204,9 @@ static void member_make(int i, struct event_base *base, const char *os) {
   if (os != NULL)
     assert_int_equal(
         dgw_options_set_identify_properties(m->opt, os, "dgw", "dgw"), DGW_OK);
-  assert_int_equal(dgw_options_set_intents(m->opt, 513), DGW_OK);
+  /* GUILDS | GUILD_MESSAGES | DIRECT_MESSAGES: the pushed messages have
+   * no guild_id, DMs, which the mock (as Discord) filters by intents. */
+  assert_int_equal(dgw_options_set_intents(m->opt, 513 | 4096), DGW_OK);
   snprintf(url, sizeof(url), "ws://127.0.0.1:%u",
            (unsigned)dgw_mock_port(w.mock));
   assert_int_equal(dgw_options_set_gateway_url(m->opt, url), DGW_OK);

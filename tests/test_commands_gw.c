@@ -16,12 +16,14 @@
 
 /* ------------------------------------------- on top of the fixture */
 
-/* The fixture with the GUILD_MEMBERS intent (members requests) and
- * `shards` shards. */
+/* The fixture with the GUILD_MEMBERS intent (members requests), the
+ * GUILD_VOICE_STATES one (the mock, as Discord, sends VOICE_STATE_UPDATE
+ * only with it) and `shards` shards. */
 static struct fx *new_fixture(struct dgw_mock_config *mc, uint32_t shards) {
   struct fx *f = fx_new(mc);
 
-  assert_int_equal(dgw_options_set_intents(f->opt, 513 | (1 << 1)), DGW_OK);
+  assert_int_equal(dgw_options_set_intents(f->opt, 513 | (1 << 1) | (1 << 7)),
+                   DGW_OK);
   assert_int_equal(dgw_options_set_shards(f->opt, 0, shards, shards), DGW_OK);
   return f;
 }

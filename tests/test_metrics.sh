@@ -20,8 +20,10 @@ start_mock --script "$tmp/script.jsonl"
 ok $? "dgw mock starts"
 port=$(free_port)
 events=$(fresh events.jsonl)
+# The messages have no guild_id: DMs, which the mock (as Discord) sends
+# only with DIRECT_MESSAGES (4096).
 cat > "$tmp/bot.json" <<EOC
-{"intents": 1, "gateway_url": "$url", "log_level": "info",
+{"intents": 4097, "gateway_url": "$url", "log_level": "info",
  "plugins": [{"name": "log", "config": {"path": "$events"}}],
  "metrics": {"listen": "127.0.0.1:$port", "resume_budget_s": 1}}
 EOC

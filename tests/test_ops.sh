@@ -119,8 +119,10 @@ cat > "$tmp/script.jsonl" <<'EOS'
 EOS
 start_mock --script "$tmp/script.jsonl" --token right-token
 ok $? "dgw mock starts"
+# The message has no guild_id: a DM, which the mock (as Discord) sends
+# only with DIRECT_MESSAGES (4096).
 cat > "$tmp/stop.json" <<EOC
-{"intents": 1, "gateway_url": "$url", "log_level": "info",
+{"intents": 4097, "gateway_url": "$url", "log_level": "info",
  "plugins": [{"path": "$testplugins/rec_all.so",
               "config": {"stop_on": "MESSAGE_CREATE"}}]}
 EOC

@@ -57,8 +57,10 @@ start_mock() { # EVENTS is the plugin's "events"
   wait_for 10 listening || return 1
   url=$(sed -n 's/^dgw mock listening on //p' "$tmp/mock-$1.out" | head -n 1)
   api=$(echo "$url" | sed 's|^ws://|http://|')/api/v10
+  # DIRECT_MESSAGES: the messages have no guild_id (DMs), which the mock,
+  # as Discord, sends only with it.
   cat > "$tmp/$1.json" << EOF
-{"intents": 0, "api_url": "$api", "log_level": "info",
+{"intents": 4096, "api_url": "$api", "log_level": "info",
  "shards": {"first": 0, "count": $shards, "total": $shards},
  "cluster": {"redis": "$REDIS_URL", "name": "$1", "lease_ms": $lease},
  "plugins": [{"path": "$plugin",

@@ -248,8 +248,10 @@ static void connect_to(struct client *c, const char *scheme, const char *host,
 }
 
 #define GW_QUERY "?v=10&encoding=json&compress=zlib-stream"
+/* Intents GUILDS | GUILD_MESSAGES | DIRECT_MESSAGES: the scripted messages
+ * have no guild_id, DMs to the mock, which filters by intents. */
 #define IDENTIFY                                                               \
-  "{\"op\":2,\"d\":{\"token\":\"t0ken\",\"intents\":513,\"properties\":"       \
+  "{\"op\":2,\"d\":{\"token\":\"t0ken\",\"intents\":4609,\"properties\":"      \
   "{\"os\":\"linux\",\"browser\":\"dgw\",\"device\":\"dgw\"}}}"
 
 /* Runs HELLO -> IDENTIFY -> READY + 2 dispatches -> close 1000 against a

@@ -88,6 +88,10 @@ static pid_t member_fork(uint16_t port, const char *redis_url,
     if (base == NULL || opt == NULL || cb == NULL ||
         dgw_options_set_token(opt, "bench-token") != DGW_OK ||
         dgw_options_set_gateway_url(opt, url) != DGW_OK ||
+        /* The pushed messages have no guild_id: DMs, which the mock (as
+         * Discord) sends only with DIRECT_MESSAGES. */
+        dgw_options_set_intents(
+            opt, DGW_INTENT_GUILDS | DGW_INTENT_DIRECT_MESSAGES) != DGW_OK ||
         dgw_options_set_shards(opt, 0, FO_SHARDS, FO_SHARDS) != DGW_OK ||
         dgw_options_set_identify_limits(opt, 4, 500) != DGW_OK ||
         dgw_options_set_cluster(opt, redis_url, "benchfailover", lease_ms) !=

@@ -181,6 +181,8 @@ static struct dgw_client *fleet_client(struct fleet *f, uint16_t port,
   if (opt == NULL || cb == NULL ||
       dgw_options_set_token(opt, "bench-token") != DGW_OK ||
       dgw_options_set_gateway_url(opt, url) != DGW_OK ||
+      /* The mock sends GUILD_CREATE only with GUILDS, as Discord. */
+      dgw_options_set_intents(opt, DGW_INTENT_GUILDS) != DGW_OK ||
       dgw_options_set_shards(opt, first, count, total) != DGW_OK ||
       /* Identify concurrency relaxed: every shard its own bucket. */
       (plan == NULL && dgw_options_set_identify_limits(

@@ -113,7 +113,8 @@ static int add_event(struct dgw_mock *mock, int i, uint32_t *rng) {
     return dgw_mock_add_dispatch(mock, "TYPING_START", d);
   }
   snprintf(d, sizeof(d),
-           "{\"user_id\":\"8035111022467891%u\",\"channel_id\":"
+           "{\"user_id\":\"8035111022467891%u\",\"guild_id\":"
+           "\"81384788765712384\",\"channel_id\":"
            "\"81384788765712385\",\"message_id\":\"%llu\",\"emoji\":"
            "{\"name\":\"\\ud83d\\udc4d\"}}",
            u, 1300000000000000000ULL + (unsigned long long)(i > 1 ? i - 1 : 1));
@@ -426,8 +427,14 @@ int cmd_demo(int argc, char **argv) {
   if (opt == NULL || cb == NULL ||
       dgw_options_set_token(opt, "demo-token") != DGW_OK ||
       dgw_options_set_gateway_url(opt, url) != DGW_OK ||
+      /* The mock sends only what these cover, as Discord does: every
+       * kind of event the script holds, and the messages' text. */
       dgw_options_set_intents(opt, DGW_INTENT_GUILDS |
-                                       DGW_INTENT_GUILD_MESSAGES) != DGW_OK)
+                                       DGW_INTENT_GUILD_MESSAGES |
+                                       DGW_INTENT_GUILD_PRESENCES |
+                                       DGW_INTENT_GUILD_MESSAGE_TYPING |
+                                       DGW_INTENT_GUILD_MESSAGE_REACTIONS |
+                                       DGW_INTENT_MESSAGE_CONTENT) != DGW_OK)
     goto out;
   dgw_options_set_log(opt, cli_log, &d.level, d.level);
   dgw_callbacks_set_on_ready(cb, on_ready);

@@ -92,6 +92,11 @@ static void usage(FILE *out) {
       "                            (default 1)\n"
       "  --max-concurrency N       its session_start_limit.max_concurrency\n"
       "                            (default 1)\n"
+      "  --privileged LIST         privileged intents the app has enabled:\n"
+      "                            GUILD_MEMBERS, GUILD_PRESENCES,\n"
+      "                            MESSAGE_CONTENT separated by commas, or\n"
+      "                            none (default: all three); an IDENTIFY\n"
+      "                            asking for another one gets 4014\n"
       "  --raw-script              send scripted events as they are (by\n"
       "                            default a MESSAGE_CREATE, MESSAGE_UPDATE\n"
       "                            or GUILD_CREATE gets the fields Discord\n"
@@ -131,6 +136,29 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
   event_base_loopbreak(arg);
 }
 
+/* --privileged: the privileged intents named in `text` ("none": not
+ * one) are enabled, *denied gets the others.  Returns 0, or -1 after
+ * printing why. */
+static int parse_privileged(const char *text, uint32_t *denied) {
+  uint64_t on = 0;
+  char why[160];
+
+  if (strcmp(text, "none") != 0 &&
+      dgw_intents_parse(text, &on, why, sizeof why) != DGW_OK) {
+    fprintf(stderr, "dgw mock: --privileged: %s\n", why);
+    return -1;
+  }
+  if ((on & ~(uint64_t)DGW_INTENTS_PRIVILEGED) != 0) {
+    fprintf(stderr,
+            "dgw mock: --privileged takes GUILD_MEMBERS, GUILD_PRESENCES, "
+            "MESSAGE_CONTENT or none, not '%s'\n",
+            text);
+    return -1;
+  }
+  *denied = (uint32_t)(DGW_INTENTS_PRIVILEGED & ~on);
+  return 0;
+}
+
 /* Returns 0, or CLI_EXIT_USAGE after printing why. */
 static int parse_options(int argc, char **argv, struct options *opt) {
   enum {
@@ -160,6 +188,7 @@ static int parse_options(int argc, char **argv, struct options *opt) {
     OPT_NO_RATE_LIMIT,
     OPT_SHARDS,
     OPT_MAX_CONCURRENCY,
+    OPT_PRIVILEGED,
     OPT_RAW_SCRIPT,
     OPT_GUILD,
     OPT_NO_GUILD,
@@ -193,6 +222,7 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       {"no-rate-limit", no_argument, NULL, OPT_NO_RATE_LIMIT},
       {"shards", required_argument, NULL, OPT_SHARDS},
       {"max-concurrency", required_argument, NULL, OPT_MAX_CONCURRENCY},
+      {"privileged", required_argument, NULL, OPT_PRIVILEGED},
       {"raw-script", no_argument, NULL, OPT_RAW_SCRIPT},
       {"guild", no_argument, NULL, OPT_GUILD},
       {"no-guild", no_argument, NULL, OPT_NO_GUILD},
@@ -316,6 +346,10 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       if (cli_parse_number(optarg, 1024, &n) != 0 || n == 0)
         goto bad_number;
       opt->cfg.rest_max_concurrency = (uint32_t)n;
+      break;
+    case OPT_PRIVILEGED:
+      if (parse_privileged(optarg, &opt->cfg.privileged_denied) != 0)
+        return CLI_EXIT_USAGE;
       break;
     case OPT_RAW_SCRIPT:
       opt->raw_script = 1;

@@ -34,8 +34,9 @@ static void conn_script_next(struct dgw_mock_conn *conn) {
     if (s == NULL || !mock_conn_can_send(conn))
       return;
     next = s->script_last != NULL ? s->script_last->next : mock->script;
+    /* One the session's intents leave out is still done with. */
     if (next == NULL ||
-        mock_session_dispatch(s, next->t, next->d_json, NULL) != DGW_OK)
+        mock_session_dispatch(s, next->t, next->d_json, NULL) < 0)
       return;
     s->script_last = next;
     if (interval > 0) {

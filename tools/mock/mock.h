@@ -28,6 +28,15 @@
  *     original s, then RESUMED {"_trace":["dgw-mock"]} with the next s,
  *     then the rest of the session's script.
  *
+ * Intents (protocol §10, tools/mock/intents.c): a session gets only the
+ * dispatches its IDENTIFY intents cover (one without guild_id in d is a
+ * DM: MESSAGE_CREATE then needs DIRECT_MESSAGES), and one it does not get
+ * takes none of its sequence numbers; event names the table does not know
+ * always go.  Without MESSAGE_CONTENT a guild message's content, embeds,
+ * attachments and components come empty (and its poll goes) unless the
+ * bot wrote it or is mentioned.  An IDENTIFY with a privileged intent in
+ * cfg.privileged_denied closes 4014; undefined bits close 4013.
+ *
  * Commands (protocol §11, §13.10), after IDENTIFY or RESUME (before: close
  * 4003).  Every reply is an ordinary dispatch of the session: it takes the
  * next sequence number, enters the history and is replayed by a RESUME.
@@ -233,6 +242,15 @@ struct dgw_mock_config {
    * unless --raw-script. */
   int complete_payloads;
 
+  /* Privileged intents (GUILD_MEMBERS 1<<1, GUILD_PRESENCES 1<<8,
+   * MESSAGE_CONTENT 1<<15) the app has NOT enabled in the Developer
+   * Portal; 0 (the default) enables all three.  An IDENTIFY asking for
+   * one of these closes 4014 "Disallowed intent(s)", and READY's
+   * application.flags leaves out its GATEWAY_* flag.  Whatever the app
+   * may ask for, every session gets only the dispatches its own intents
+   * cover (docs/mock.md, "Intents"). */
+  uint32_t privileged_denied;
+
   /* Sessions kept resumable without a connection at once (the oldest
    * beyond are forgotten); 0 means 32.  A bench that cuts thousands of
    * connections at once and expects them all to RESUME raises it. */
@@ -304,8 +322,9 @@ int dgw_mock_conn_send_binary(struct dgw_mock_conn *conn, const void *data,
 
 /* Sends a dispatch with the next sequence number of the connection's
  * session, and keeps it in the session history for replay (before IDENTIFY
- * the connection counts on its own and keeps nothing).  Returns DGW_OK or
- * DGW_ERR_STATE when the connection is closing. */
+ * the connection counts on its own and keeps nothing).  One the
+ * session's intents do not cover is left out, without a sequence number.
+ * Returns DGW_OK or DGW_ERR_STATE when the connection is closing. */
 int dgw_mock_conn_send_dispatch(struct dgw_mock_conn *conn, const char *t,
                                 const char *d_json);
 
@@ -340,8 +359,11 @@ int64_t dgw_mock_conn_seq(const struct dgw_mock_conn *conn);
  * When a connection is attached it is sent there at once; otherwise it
  * waits in the history and reaches the client only through a RESUME
  * replay (events the client missed while away).  `session_id` NULL means
- * the most recently created session still alive.  Returns DGW_OK (also
- * when the attached connection could not take it: it is in the history),
+ * the most recently created session still alive.  A dispatch the
+ * session's intents do not cover is left out, without a sequence number
+ * (docs/mock.md, "Intents").  Returns DGW_OK (also when the attached
+ * connection could not take it: it is in the history; and when the
+ * intents left it out),
  * DGW_ERR_STATE when there is no such session, DGW_ERR_JSON when d_json
  * does not parse, DGW_ERR_INVALID_ARGUMENT, DGW_ERR_NOMEM.
  */

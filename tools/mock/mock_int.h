@@ -17,6 +17,8 @@
  *                RESUME and its replay
  *   events.c     the script of dispatches and its pacing
  *   commands.c   ops 3, 4, 8, 31, 43
+ *   intents.c    which dispatches a session's intents let through, and
+ *                MESSAGE_CONTENT's emptied messages
  *   faults.c     the fault knobs tests use
  *   control.c    what tests read from the mock and send through it
  *   util.c       log, strings, JSON, clock, random ids
@@ -336,7 +338,8 @@ void mock_world_snowflake(struct dgw_mock *mock, char out[24]);
  * shard: (guild_id >> 22) % shard_count, Discord's formula. */
 int mock_world_on_shard(const struct mock_session *s, const char *guild_id);
 /* Sends dispatch `t` with `d_json` to every live session of the shard of
- * `guild_id` (NULL: shard 0).  Returns the number of sessions reached. */
+ * `guild_id` (NULL: shard 0).  Returns the number of sessions reached
+ * (not counting those whose intents leave it out). */
 int mock_world_dispatch(struct dgw_mock *mock, const char *guild_id,
                         const char *t, const char *d_json);
 /* The guild of channel `channel_id`: the built-in guild's, one learned
@@ -419,12 +422,14 @@ struct mock_session *mock_session_lookup(const struct dgw_mock *mock,
  * ended by the client's close 1000/1001). */
 void mock_session_detach(struct dgw_mock_conn *conn);
 /* Makes a dispatch of session `s`: next seq, history, then the attached
- * connection.  DGW_OK once in the history; *send_rv (optional) gets the
- * outcome of the send.  The caller keeps the connection entered. */
+ * connection.  DGW_OK once in the history; MOCK_INTENTS_DROP (positive)
+ * when the session's intents keep it from the session (no seq taken,
+ * nothing sent); *send_rv (optional) gets the outcome of the send.  The
+ * caller keeps the connection entered. */
 int mock_session_dispatch(struct mock_session *s, const char *t,
                           const char *d_json, int *send_rv);
-/* Sends a dispatch on `conn`: through its session, or counted by the
- * connection alone before IDENTIFY. */
+/* Sends a dispatch on `conn`: through its session (DGW_OK too when its
+ * intents drop it), or counted by the connection alone before IDENTIFY. */
 int mock_conn_send_dispatch(struct dgw_mock_conn *conn, const char *t,
                             const char *d_json);
 /* op 2 IDENTIFY: a new session, READY, the script. */
@@ -448,5 +453,31 @@ void mock_script_free(struct dgw_mock *mock);
  * or closes 4003 / 4001. */
 void mock_conn_handle_command(struct dgw_mock_conn *conn, int op,
                               json_object *root);
+
+/* -------------------------------------------------------- intents.c */
+
+/* Every intent bit Discord defines (protocol §10); others close 4013. */
+#define MOCK_INTENTS_ALL INT64_C(53608447)
+/* The privileged ones: GUILD_MEMBERS, GUILD_PRESENCES, MESSAGE_CONTENT. */
+#define MOCK_INTENTS_PRIVILEGED                                                \
+  ((INT64_C(1) << 1) | (INT64_C(1) << 8) | (INT64_C(1) << 15))
+
+/* What mock_intents_filter() decided. */
+#define MOCK_INTENTS_SEND 0
+#define MOCK_INTENTS_DROP 1
+#define MOCK_INTENTS_NOMEM (-1)
+
+/* Whether session `s` gets dispatch `t` with `d_json`, by its intents:
+ * MOCK_INTENTS_SEND (with *own_d NULL: send d_json as it is; or a heap
+ * copy of d for this session alone, MESSAGE_CONTENT's fields emptied, for
+ * the caller to free), MOCK_INTENTS_DROP (Discord would not send it: it
+ * takes no sequence number), or MOCK_INTENTS_NOMEM.  Events the table does
+ * not know always go. */
+int mock_intents_filter(const struct mock_session *s, const char *t,
+                        const char *d_json, char **own_d);
+/* READY's application.flags for an app whose privileged intents `denied`
+ * are off: GATEWAY_PRESENCE, GATEWAY_GUILD_MEMBERS, GATEWAY_MESSAGE_CONTENT
+ * for the others. */
+int64_t mock_intents_privileged_flags(uint32_t denied);
 
 #endif /* DGW_MOCK_INT_H */

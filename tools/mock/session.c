@@ -6,7 +6,9 @@
  * it sent (for a RESUME's replay) and its position in the script stay when
  * the connection ends, and a RESUME on another connection picks them up.
  *
- * Every dispatch of a session goes through mock_session_dispatch(): it
+ * Every dispatch of a session goes through mock_session_dispatch(): the
+ * session's intents decide whether it gets the dispatch at all (and what
+ * of a message it reads, intents.c), then it
  * takes the next sequence number and enters the history first, and only
  * then is it written to the attached connection (if any, and unless that
  * connection is told to lose it).  The history is thus the truth a replay
@@ -31,8 +33,6 @@
 #define MOCK_DEFAULT_SESSION_TTL_MS 180000u
 /* Sessions kept after their connection ended (oldest dropped first). */
 #define MOCK_DETACHED_SESSIONS_MAX 32
-/* Every documented intent bit (protocol §10). */
-#define MOCK_INTENTS_ALL 53608447LL
 
 /* A dispatch as it was sent, kept for resume replay. */
 struct mock_sent {
@@ -257,9 +257,21 @@ static int conn_write_dispatch(struct dgw_mock_conn *conn, const char *json,
 int mock_session_dispatch(struct mock_session *s, const char *t,
                           const char *d_json, int *send_rv) {
   struct mock_sent *sent;
-  char *json = dispatch_json(t, s->seq + 1, d_json);
-  int rv = DGW_OK;
+  char *own_d = NULL, *json = NULL;
+  int rv = mock_intents_filter(s, t, d_json, &own_d);
 
+  if (rv == MOCK_INTENTS_DROP) {
+    mock_log(s->mock, DGW_LOG_DEBUG,
+             "session %s: intents %lld leave out dispatch %s", s->id,
+             (long long)s->intents, t);
+    if (send_rv != NULL)
+      *send_rv = DGW_OK;
+    return MOCK_INTENTS_DROP;
+  }
+  if (rv == MOCK_INTENTS_SEND)
+    json = dispatch_json(t, s->seq + 1, own_d != NULL ? own_d : d_json);
+  free(own_d);
+  rv = DGW_OK;
   if (json == NULL || (sent = malloc(sizeof *sent)) == NULL) {
     free(json);
     if (send_rv != NULL)
@@ -289,7 +301,7 @@ int mock_conn_send_dispatch(struct dgw_mock_conn *conn, const char *t,
   if (conn->session != NULL) {
     int send_rv;
     rv = mock_session_dispatch(conn->session, t, d_json, &send_rv);
-    return rv != DGW_OK ? rv : send_rv;
+    return rv == DGW_OK || rv == MOCK_INTENTS_DROP ? send_rv : rv;
   }
   /* Before IDENTIFY: the connection counts on its own, nothing is kept. */
   json = dispatch_json(t, conn->seq_unsessioned + 1, d_json);
@@ -357,6 +369,10 @@ static int conn_send_ready(struct dgw_mock_conn *conn) {
     bad |= mock_json_add(d, "shard", shard);
   }
   app = mock_shape_application(1);
+  if (app != NULL)
+    bad |= mock_json_add(app, "flags",
+                         json_object_new_int64(mock_intents_privileged_flags(
+                             mock->cfg.privileged_denied)));
   bad |= mock_json_add(d, "application", app);
   bad |= mock_json_add(d, "session_type", json_object_new_string("normal"));
   if ((trace = json_object_new_array()) != NULL)
@@ -411,6 +427,15 @@ void mock_conn_handle_identify(struct dgw_mock_conn *conn, json_object *root) {
       (bits = json_object_get_int64(intents)) < 0 ||
       (bits & ~MOCK_INTENTS_ALL) != 0) {
     mock_conn_close(conn, 4013, "Invalid intent(s)");
+    return;
+  }
+  if ((bits & MOCK_INTENTS_PRIVILEGED & (int64_t)mock->cfg.privileged_denied) !=
+      0) {
+    mock_log(mock, DGW_LOG_DEBUG,
+             "conn %lu: intents %lld ask for a privileged intent the app "
+             "has not enabled",
+             conn->id, (long long)bits);
+    mock_conn_close(conn, 4014, "Disallowed intent(s)");
     return;
   }
   if (json_object_object_get_ex(d, "shard", &shard) && shard != NULL) {
