@@ -24,6 +24,7 @@
 #include "client_shards.h"
 #include "clock.h"
 #include "cluster.h"
+#include "cluster_agree.h"
 #include "identify_redis.h"
 #include "lease.h"
 #include "policy.h"
@@ -70,15 +71,6 @@ static struct redis_script save_lua = REDIS_SCRIPT(
     "if ARGV[6] == '1' then redis.call('DEL', KEYS[1]) end\n"
     "return 1\n");
 
-/* Membership: prune, add us, return everyone. */
-static struct redis_script beat_lua = REDIS_SCRIPT(
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
-    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
-    "redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])\n"
-    "return redis.call('ZRANGE', KEYS[1], 0, -1)\n");
-
 struct cshard {
   struct dgw_lease lease;
   int claiming;  /* an acquire in flight */
@@ -97,8 +89,10 @@ struct dgw_cluster {
   char member[128];
   struct dgw_lease_config lc;
   struct event *tick;
-  uint32_t total; /* the client's shards, 0 until known */
-  uint32_t first; /* the first one's id */
+  uint32_t total;             /* the client's shards, 0 until known */
+  uint32_t first;             /* the first one's id */
+  struct cluster_agree agree; /* what the members must share */
+  int refused;                /* the cluster has other numbers: idle */
   struct cshard *sh;
   uint8_t *mine, *taken;
   uint32_t *claim, *release;
@@ -480,13 +474,28 @@ static void beat_done(struct dgw_redis *r, redisReply *reply, const char *err,
                       void *data) {
   struct dgw_cluster *cl = data;
   uint32_t old = cl->nmembers;
+  char why[600];
+  int agreed;
 
   (void)r;
   if (cl->freeing)
     return;
   cl->beating = 0;
-  if (err != NULL || reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+  if (err != NULL ||
+      (agreed = cluster_agree_answer(cl->c, cl->name, &cl->agree, reply, &reply,
+                                     why, sizeof(why))) < 0)
     return;
+  if (!agreed) { /* never a member: no share, no claim; ours dropped */
+    cl->refused = 1;
+    cl->rank = -1;
+    for (uint32_t i = 0; i < cl->total; i++)
+      if (cl->sh[i].lease.held) {
+        client_shard_drop(cl->c, cl->first + i);
+        dgw_lease_lost(&cl->sh[i].lease);
+      }
+    cluster_agree_fatal(cl->c, why);
+    return;
+  }
   free_members(cl);
   cl->members = calloc(reply->elements + 1, sizeof(char *));
   if (cl->members == NULL)
@@ -505,21 +514,14 @@ static void beat_done(struct dgw_redis *r, redisReply *reply, const char *err,
            cl->rank);
 }
 
+/* Membership, with the agreement checked first (cluster_agree.h). */
 static void beat(struct dgw_cluster *cl) {
-  char zkey[200], mkey[300], ms[16], info[160], host[100] = "?";
-  const char *argv[5];
+  char info[160], host[100] = "?";
 
   gethostname(host, sizeof(host) - 1);
-  snprintf(zkey, sizeof(zkey), "dgw:{%s}:members", cl->name);
-  snprintf(mkey, sizeof(mkey), "dgw:{%s}:member:%s", cl->name, cl->member);
-  snprintf(ms, sizeof(ms), "%" PRIu32, cl->lc.lease_ms);
   snprintf(info, sizeof(info), "%s %ld", host, (long)getpid());
-  argv[0] = zkey;
-  argv[1] = mkey;
-  argv[2] = cl->member;
-  argv[3] = ms;
-  argv[4] = info;
-  if (redis_eval(cl->r, &beat_lua, 2, 5, argv, NULL, beat_done, cl) == 0)
+  if (cluster_agree_beat(cl->r, cl->name, cl->member, info, &cl->agree,
+                         beat_done, cl) == 0)
     cl->beating = 1;
 }
 
@@ -591,6 +593,10 @@ static int know_shards(struct dgw_cluster *cl) {
     return 0;
   cl->first = cl->c->opt.shard_first;
   cl->total = n;
+  cl->agree.first = cl->first;
+  cl->agree.count = n;
+  cl->agree.total = cl->c->opt.shard_total;
+  cl->agree.lease_ms = cl->lc.lease_ms;
   return 1;
 }
 
@@ -653,7 +659,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
         client_shard_drop(cl->c, cl->first + i);
     leave_finish(cl);
   }
-  if (cl->left || !know_shards(cl))
+  if (cl->left || cl->refused || !know_shards(cl))
     return;
   for (uint32_t i = 0; i < cl->total; i++) {
     struct cshard *s = &cl->sh[i];

@@ -9,6 +9,9 @@
  * Keys (NAME the cluster's name; the braces keep them in one Redis Cluster
  * slot):
  *   dgw:{NAME}:members      zset: member id -> expiry (Redis ms time)
+ *   dgw:{NAME}:config       hash first, count, total, lease_ms, member,
+ *                           since: what the members agreed on
+ *                           (cluster_agree.h)
  *   dgw:{NAME}:member:ID    string "host pid", PX lease
  *   dgw:{NAME}:lease:N      string "MEMBER TOKEN", PX lease
  *   dgw:{NAME}:token:N      counter: the fencing token of shard N

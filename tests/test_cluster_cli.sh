@@ -5,7 +5,8 @@
 # IDENTIFY each and the IDENTIFYs of one bucket a window apart across them
 # (the mock's record of IDENTIFYs with their times), kill -9 of one (its shards RESUMEd by the others within
 # lease + 5 s, no IDENTIFY), SIGTERM of one (handover: RESUMEs, no
-# IDENTIFY).  Prints TAP.  Runs from the top build directory.
+# IDENTIFY), one with another shard total (refused: exit 3).  Prints TAP.
+# Runs from the top build directory.
 #
 # Bounded: every process runs under timeout(1) and is ended on exit (trap),
 # every wait polls with a deadline, Redis runs on a unix socket in a fresh
@@ -163,5 +164,22 @@ sleep 1
 ok $? "SIGTERM: no IDENTIFY (got $(($(identifies) - before_id)) more)"
 [ "$(resumes)" -ge $((before_rs + 5)) ]
 ok $? "SIGTERM: its shards RESUMEd (got $(($(resumes) - before_rs)))"
+
+# Another shard total while a member runs: refused, exit 3 (a config
+# error), both sides named; the running member keeps every shard.
+status
+grep -q '^  config: shards 0-15 of 16, lease_ms '"$lease"' (set by ' "$tmp/status"
+ok $? "cluster status shows the agreed config line"
+sed 's/"count": 16, "total": 16/"count": 32, "total": 32/' "$tmp/bot.json" > "$tmp/bot32.json"
+before_id=$(identifies)
+DISCORD_TOKEN=t0ken $quick "$dgw" run "$tmp/bot32.json" > /dev/null 2> "$tmp/m32.err"
+rc=$?
+[ $rc -eq 3 ] && grep -q 'this member has shards 0-31 of 32.*the cluster has shards 0-15 of 16.*refusing to run shards' "$tmp/m32.err"
+ok $? "another shard total: exit 3, both sides named (got $rc)"
+[ $rc -eq 3 ] || show "$tmp/m32.err"
+held_by 1
+ok $? "another shard total: the running member still holds every shard"
+[ "$(identifies)" -eq "$before_id" ]
+ok $? "another shard total: no IDENTIFY (got $(($(identifies) - before_id)) more)"
 
 tap_end

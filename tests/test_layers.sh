@@ -24,7 +24,8 @@ layer_of() {
     gateway_lazy | gateway_quiet) echo 6 ;; # the shard
   plugin | router) echo 7 ;;                         # loader and router
   client | client_plugins | client_stats | fanout | options | command_api | \
-    session_file | client_shards | cluster | cluster_options) echo 8 ;; # client
+    session_file | client_shards | cluster | cluster_options | \
+    cluster_agree) echo 8 ;; # client
   *) echo "" ;;
   esac
 }

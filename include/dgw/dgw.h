@@ -571,10 +571,14 @@ typedef void (*dgw_network_fn)(struct dgw_client *client, int online,
  * the token is wrong; `why` is "the token was refused (401
  * Unauthorized)"), DGW_ERR_HTTP (another 4xx, or a redirect; `why` has
  * the status and Discord's message) or DGW_ERR_NOMEM (the shards could
- * not be made).  `why` is valid during the call and never holds the
- * token.  Called at most once, from the loop; the client stays allocated
- * until dgw_client_free(), which may be called inside.  Transient
- * failures (network, TLS, timeouts, 5xx, 429) are retried instead, with
+ * not be made).  Or, in a cluster (dgw_options_set_cluster), the running
+ * members have other shard numbers or another lease:
+ * DGW_ERR_INVALID_ARGUMENT, `why` naming both sides (docs/cluster.md,
+ * "Agreement"); no shard runs from then on, any held is dropped.  `why`
+ * is valid during the call and never holds the token.  Called at most
+ * once, from the loop; the client stays allocated until
+ * dgw_client_free(), which may be called inside.  Transient failures
+ * (network, TLS, timeouts, 5xx, 429) are retried instead, with
  * a WARN log line each.
  */
 typedef void (*dgw_client_fatal_fn)(struct dgw_client *client, int error,
@@ -645,7 +649,8 @@ DGW_EXTERN struct dgw_client *dgw_client_new(struct event_base *base,
  * shard count the shards when auto, and its max_concurrency and
  * session_start_limit the identify limits; one INFO log line says what it
  * answered.  A refusal (401, another 4xx) starts nothing and calls
- * on_client_fatal.
+ * on_client_fatal, as does a cluster whose members run other shard
+ * numbers or another lease.
  *
  * Returns DGW_ERR_STATE when already started (also after
  * dgw_client_stop(): a client runs once), DGW_ERR_PLUGIN (and starts

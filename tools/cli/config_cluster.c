@@ -224,6 +224,31 @@ static long shard_count(redisContext *rc, const char *name) {
   return n;
 }
 
+/* The numbers the members agreed on (lib/cluster_agree.h). */
+static void print_config(redisContext *rc, const char *name) {
+  redisReply *c = cmd(rc,
+                      "HMGET dgw:{%s}:config first count total lease_ms "
+                      "member",
+                      name);
+
+  if (c != NULL && c->type == REDIS_REPLY_ARRAY && c->elements == 5 &&
+      c->element[0]->type == REDIS_REPLY_STRING &&
+      c->element[1]->type == REDIS_REPLY_STRING &&
+      c->element[2]->type == REDIS_REPLY_STRING &&
+      c->element[3]->type == REDIS_REPLY_STRING)
+    printf("  config: shards %s-%ld of %s, lease_ms %s (set by %s)\n",
+           c->element[0]->str,
+           strtol(c->element[0]->str, NULL, 10) +
+               strtol(c->element[1]->str, NULL, 10) - 1,
+           c->element[2]->str, c->element[3]->str,
+           c->element[4]->type == REDIS_REPLY_STRING ? c->element[4]->str
+                                                     : "?");
+  else
+    printf("  config: none stored (no member has joined)\n");
+  if (c != NULL)
+    freeReplyObject(c);
+}
+
 static int status(const struct cli_cluster *cc) {
   redisContext *rc = connect_to(cc->redis);
   redisReply *r;
@@ -251,6 +276,7 @@ static int status(const struct cli_cluster *cc) {
       freeReplyObject(info);
   }
   freeReplyObject(r);
+  print_config(rc, cc->name);
   n = shard_count(rc, cc->name);
   printf("%-6s %-32s %-6s %-11s %-10s %s\n", "shard", "holder", "token",
          "state", "seq", "lease_left_ms");

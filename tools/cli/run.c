@@ -169,7 +169,9 @@ static void on_client_fatal(struct dgw_client *client, int error,
 
   /* The library has logged `why` at error level already.  A refused token
    * is Discord refusing the bot; any other refusal (404, a redirect) means
-   * api_url is wrong: a configuration error. */
+   * api_url is wrong, and a cluster refusing this member's shards or
+   * lease_ms (DGW_ERR_INVALID_ARGUMENT) means this config differs from the
+   * running members': configuration errors. */
   (void)client;
   (void)why;
   if (error == DGW_ERR_AUTH)
@@ -503,7 +505,8 @@ static void run_usage(FILE *out) {
         "Exit status: 0 stopped by a signal (or by a plugin), 1 runtime\n"
         "failure (or give_up_after_s offline), 2 usage\n"
         "error, 3 bad config (or unset token variable, refused plugin,\n"
-        "session file in use by another dgw run),\n"
+        "session file in use by another dgw run, shards or lease_ms the\n"
+        "cluster's running members do not share),\n"
         "4 Discord refused the bot (token, intents, shards).\n",
         out);
 }
