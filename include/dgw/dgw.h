@@ -672,9 +672,10 @@ DGW_EXTERN void dgw_client_stop(struct dgw_client *client);
  * Safe from inside any dgw callback (the free happens when the callback
  * returns; no further callbacks run).  NULL is a no-op.  Everything is
  * released by the time it returns (or its callback does), even when the
- * loop was broken and never runs again, except a DNS lookup in flight:
- * run the loop one more pass before event_base_free() (see "Living in
- * the application's event loop" below).
+ * loop was broken and never runs again, except a DNS lookup in flight
+ * and a connection with a libevent callback queued: run the loop one more
+ * pass before event_base_free() (see "Living in the application's event
+ * loop" below).
  */
 DGW_EXTERN void dgw_client_free(struct dgw_client *client);
 
@@ -1227,14 +1228,18 @@ DGW_EXTERN int dgw_options_set_send_limit(struct dgw_options *opt,
  *   it holds at once, whatever state the loop is in (running, returned,
  *   or broken with event_base_loopbreak() inside a dgw callback), GET
  *   /gateway/bot's HTTP connection and a half-made gateway connection
- *   (TCP, TLS) included.  The one exception is a DNS lookup in flight at
- *   the free: libevent's evdns reports its cancellation from the loop, so
- *   it leaves one zero-delay callback (no socket, no timer) that frees
- *   about 1.2 KiB on the next pass.  Before event_base_free() (or
+ *   (TCP, TLS) included.  Two exceptions: a DNS lookup in flight at the
+ *   free (libevent's evdns reports its cancellation from the loop: one
+ *   zero-delay callback that frees about 1.2 KiB on the next pass), and a
+ *   gateway connection whose deferred bufferevent callback is queued for
+ *   the next pass (libevent 2.1 frees a bufferevent a queued callback
+ *   still references when that callback runs; the loop was broken in the
+ *   pass in which it read or wrote).  Before event_base_free() (or
  *   evdns_base_free() of a borrowed evdns_base), run the loop once more,
  *   e.g. event_base_loop(base, EVLOOP_NONBLOCK), or simply let
  *   event_base_dispatch() return; freeing the base without that pass
- *   leaks those bytes when a lookup was in flight, nothing worse.
+ *   leaks those bytes (a connection's buffers, tens of KiB), nothing
+ *   worse.
  */
 
 struct evdns_base; /* libevent's, from <event2/dns.h> */
