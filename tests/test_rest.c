@@ -1039,6 +1039,80 @@ static void test_mock_serves_gateway_bot(void **state) {
   event_base_free(base);
 }
 
+/* The mock's injected 429 (dgw_mock_inject_429) is one Discord would
+ * send: the client waits its retry_after and asks again, and the mock
+ * counted it without performing the request. */
+static void test_mock_injected_429(void **state) {
+  struct fx *f = fx_new(NULL, 0, NULL, 0);
+  struct dgw_mock_stats ms;
+  char api[96];
+
+  (void)state;
+  assert_int_equal(dgw_mock_inject_429(NULL, 1, 1.0, 0, NULL),
+                   DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dgw_mock_inject_429(f->mock, 1, -1.0, 0, NULL),
+                   DGW_ERR_INVALID_ARGUMENT);
+  assert_int_equal(
+      dgw_mock_inject_429(f->mock, 1, 0.3, 0, "/api/v10/gateway/bot"), DGW_OK);
+  snprintf(api, sizeof(api), "http://127.0.0.1:%u/api/v10",
+           (unsigned)dgw_mock_port(f->mock));
+  assert_int_equal(dgw_options_set_api_url(f->opt, api), DGW_OK);
+  fx_client(f);
+  assert_int_equal(dgw_client_start(f->client), DGW_OK);
+  assert_true(wait_count(f, &f->ready, 1, 10));
+  assert_int_equal(count_lines(f, "rate limited (HTTP 429) for 300 ms; "), 1);
+  dgw_mock_get_stats(f->mock, &ms);
+  assert_int_equal(ms.rest_requests, 2);
+  assert_int_equal(ms.rest_rate_limited, 1);
+  assert_int_equal(f->fatal_calls, 0);
+  fx_free(f);
+}
+
+/* cfg.rest_rate_limits: five messages to a channel, the headers counting
+ * down, then a 429 with the real wait; without it, never. */
+static void test_mock_enforced_limits(void **state) {
+  static const char post[] =
+      "POST /api/v10/channels/1200000000000000011/messages HTTP/1.1\r\n"
+      "Authorization: Bot right\r\nContent-Type: application/json\r\n"
+      "Content-Length: 15\r\n\r\n{\"content\":\"x\"}";
+  struct event_base *base = event_base_new();
+  struct dgw_mock_config mc;
+  struct dgw_mock *mock;
+  struct dgw_mock_stats ms;
+  int err = 0, closed = 0, i, enforced;
+
+  (void)state;
+  for (enforced = 0; enforced <= 1; enforced++) {
+    memset(&mc, 0, sizeof(mc));
+    mc.token = "right";
+    mc.rest_rate_limits = enforced;
+    mc.log = test_log;
+    mock = dgw_mock_new(base, &mc, &err);
+    assert_non_null(mock);
+    for (i = 0; i < 6; i++) {
+      char *answer = mock_http(base, dgw_mock_port(mock), post, 0, &closed);
+      char want[40];
+
+      if (i < 5 || !enforced) {
+        assert_non_null(strstr(answer, "HTTP/1.1 200 OK\r\n"));
+        snprintf(want, sizeof(want), "X-RateLimit-Remaining: %d\r\n",
+                 enforced ? 4 - i : 49);
+        assert_non_null(strstr(answer, want));
+      } else {
+        assert_non_null(strstr(answer, "HTTP/1.1 429 Too Many Requests\r\n"));
+        assert_non_null(strstr(answer, "X-RateLimit-Scope: user\r\n"));
+        assert_non_null(strstr(answer, "\"global\":false"));
+        assert_null(strstr(answer, "Retry-After: 0\r\n"));
+      }
+      free(answer);
+    }
+    dgw_mock_get_stats(mock, &ms);
+    assert_int_equal(ms.rest_rate_limited, enforced ? 1 : 0);
+    dgw_mock_free(mock);
+  }
+  event_base_free(base);
+}
+
 /* A 200 whose body is not a valid answer is retried, and the log says
  * what was wrong with it. */
 static void test_malformed_answers(void **state) {
@@ -1597,6 +1671,8 @@ int main(void) {
       cmocka_unit_test(test_token_never_logged),
       cmocka_unit_test(test_token_echo_altered),
       cmocka_unit_test(test_mock_serves_gateway_bot),
+      cmocka_unit_test(test_mock_injected_429),
+      cmocka_unit_test(test_mock_enforced_limits),
       cmocka_unit_test(test_malformed_answers),
       cmocka_unit_test(test_tls_name_mismatch),
       cmocka_unit_test(test_timeout),

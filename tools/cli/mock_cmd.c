@@ -88,6 +88,10 @@ static void usage(FILE *out) {
       "  --rate-window MS          length of the sliding rate window\n"
       "                            (default 60000)\n"
       "  --no-rate-limit           never close 4008\n"
+      "  --rate-limits             enforce Discord's REST rate limits\n"
+      "                            (POST /channels/{id}/messages 5 per 5 s,\n"
+      "                            other routes 50/s, 50/s in all): 429\n"
+      "                            over them (default: never enforced)\n"
       "  --shards N                what GET /gateway/bot recommends\n"
       "                            (default 1)\n"
       "  --max-concurrency N       its session_start_limit.max_concurrency\n"
@@ -186,6 +190,7 @@ static int parse_options(int argc, char **argv, struct options *opt) {
     OPT_RATE_BUDGET,
     OPT_RATE_WINDOW,
     OPT_NO_RATE_LIMIT,
+    OPT_RATE_LIMITS,
     OPT_SHARDS,
     OPT_MAX_CONCURRENCY,
     OPT_PRIVILEGED,
@@ -220,6 +225,7 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       {"rate-budget", required_argument, NULL, OPT_RATE_BUDGET},
       {"rate-window", required_argument, NULL, OPT_RATE_WINDOW},
       {"no-rate-limit", no_argument, NULL, OPT_NO_RATE_LIMIT},
+      {"rate-limits", no_argument, NULL, OPT_RATE_LIMITS},
       {"shards", required_argument, NULL, OPT_SHARDS},
       {"max-concurrency", required_argument, NULL, OPT_MAX_CONCURRENCY},
       {"privileged", required_argument, NULL, OPT_PRIVILEGED},
@@ -336,6 +342,9 @@ static int parse_options(int argc, char **argv, struct options *opt) {
       break;
     case OPT_NO_RATE_LIMIT:
       opt->cfg.no_rate_limit = 1;
+      break;
+    case OPT_RATE_LIMITS:
+      opt->cfg.rest_rate_limits = 1;
       break;
     case OPT_SHARDS:
       if (cli_parse_number(optarg, 65535, &n) != 0 || n == 0)

@@ -15,6 +15,7 @@
  *   POST /_mock/cut           drop connections (network cut) {down_ms?}
  *   POST /_mock/acks          {on: false} withholds heartbeat ACKs
  *   POST /_mock/invalidate    op 9 for {session_id?}
+ *   POST /_mock/ratelimit     429 the next {count} REST requests (ratelimit.c)
  *   POST /_mock/reset         forget messages, commands, interactions, the
  *                             record; ACKs on again
  *
@@ -311,6 +312,7 @@ static json_object *stats_json(const struct dgw_mock_stats *st) {
   STAT(dispatches_sent);
   STAT(commands);
   STAT(rest_requests);
+  STAT(rest_rate_limited);
 #undef STAT
   return o;
 }
@@ -347,6 +349,7 @@ static void ctl_state(struct dgw_mock_conn *conn) {
                          json_object_new_int64((int64_t)mock->open_count));
   json_object_object_add(o, "sessions", list);
   json_object_object_add(o, "stats", stats_json(&mock->stats));
+  json_object_object_add(o, "ratelimit", mock_ratelimit_json(mock));
   ctl_reply(conn, 200, o);
 }
 
@@ -406,8 +409,11 @@ void mock_ctl_serve(struct dgw_mock_conn *conn, const struct mock_http_req *req,
       ctl_error(conn, 404, "no such session");
     else
       ctl_reply(conn, 200, json_object_new_object());
+  } else if (strcmp(path, "ratelimit") == 0) {
+    mock_ratelimit_ctl(conn, body);
   } else if (strcmp(path, "reset") == 0) {
     mock_world_reset(mock);
+    mock_ratelimit_reset(mock);
     dgw_mock_set_ack(mock, 1);
     ctl_reply(conn, 200, json_object_new_object());
   } else {

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -172,24 +171,8 @@ void mock_http_reply(struct dgw_mock_conn *conn, int status, const char *body,
   size_t blen = body != NULL ? strlen(body) : 0;
 
   evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, status_text(status));
-  if (bucket != NULL) {
-    struct timeval tv;
-    unsigned long h = 5381;
-
-    for (const char *c = bucket; *c != '\0'; c++)
-      h = h * 33 + (unsigned char)*c;
-    gettimeofday(&tv, NULL);
-    /* A generous limit the mock never enforces: the libraries' REST
-     * limiters read these and never have to wait. */
-    evbuffer_add_printf(out,
-                        "X-RateLimit-Limit: 50\r\n"
-                        "X-RateLimit-Remaining: 49\r\n"
-                        "X-RateLimit-Reset: %ld.%03ld\r\n"
-                        "X-RateLimit-Reset-After: 1.000\r\n"
-                        "X-RateLimit-Bucket: %08lx\r\n",
-                        (long)tv.tv_sec + 1, (long)(tv.tv_usec / 1000),
-                        h & 0xffffffffUL);
-  }
+  if (bucket != NULL)
+    mock_ratelimit_headers(conn, out, bucket);
   if (body != NULL)
     evbuffer_add_printf(out, "Content-Type: application/json\r\n");
   evbuffer_add_printf(out,

@@ -220,6 +220,13 @@ struct dgw_mock_config {
    * cfg.token is NULL).  0 means 1 for both. */
   uint32_t rest_shards;
   uint32_t rest_max_concurrency;
+  /* REST rate limits enforced (docs/mock.md, "Rate limits"): POST
+   * /channels/{id}/messages 5 per 5 s per channel, every other route 50
+   * per second per major parameter, 50 requests per second in all; the
+   * X-RateLimit-* headers tell the truth and a request over a limit gets
+   * Discord's 429.  Off by default: the headers advertise a generous
+   * limit that is never enforced.  `dgw mock --rate-limits` turns it on. */
+  int rest_rate_limits;
 
   /* The built-in guild (id 1200000000000000001, two text channels, roles,
    * the bot and one user "alice" as members, a presence): listed
@@ -436,6 +443,21 @@ void dgw_mock_drop_all(struct dgw_mock *mock);
  */
 int dgw_mock_set_listening(struct dgw_mock *mock, int on);
 
+/*
+ * Answers the next `count` REST requests whose path (with or without its
+ * /api/vN prefix) starts with `route` (NULL or "": any) with HTTP 429, as
+ * Discord does, without performing them: body {"message": "You are being
+ * rate limited.", "retry_after": retry_after, "global": global} (and
+ * "code": 0 when global), headers Retry-After (whole seconds, rounded up),
+ * X-RateLimit-Scope (global or user), X-RateLimit-Global: true when
+ * global, else the bucket's X-RateLimit-* with Remaining 0 and
+ * Reset-After retry_after.  Replaces what an earlier call left; count 0
+ * cancels.  Returns DGW_OK, DGW_ERR_INVALID_ARGUMENT (retry_after not in
+ * 0..86400, route of 256 bytes or more), DGW_ERR_NOMEM.
+ */
+int dgw_mock_inject_429(struct dgw_mock *mock, unsigned count,
+                        double retry_after, int global, const char *route);
+
 /* Counters since dgw_mock_new(). */
 struct dgw_mock_stats {
   uint64_t connections;       /* connections that completed the upgrade */
@@ -455,6 +477,7 @@ struct dgw_mock_stats {
    * test can check that a client never went over the budget. */
   uint64_t max_in_window;
   uint64_t rest_requests; /* REST requests answered (control API excluded) */
+  uint64_t rest_rate_limited; /* of those, answered 429 (injected or not) */
 };
 
 /* Copies the counters into *out. */

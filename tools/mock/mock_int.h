@@ -12,6 +12,7 @@
  *   world.c      what REST and the control API keep: messages, commands,
  *                interactions, what the bot sent; dispatch to a guild's shard
  *   ctl.c        the control API under /_mock/
+ *   ratelimit.c  REST 429s: injected, and enforced limits (opt-in)
  *   gateway.c    HELLO, the send rate limit, each client payload by opcode
  *   session.c    sessions, their dispatches and history, READY, IDENTIFY,
  *                RESUME and its replay
@@ -54,6 +55,7 @@ struct mock_linger;
 struct mock_world;
 struct mock_sent;
 struct mock_member_rate;
+struct mock_ratelimit;
 
 /* One scripted dispatch (owned by the mock). */
 struct mock_dispatch {
@@ -180,8 +182,9 @@ struct dgw_mock {
   int ack;            /* answer heartbeats */
   int reconnect_sent; /* cfg.reconnect_before_hello done */
   struct dgw_mock_stats stats;
-  struct mock_world *world;     /* REST and control state (world.c) */
-  struct event *relisten_timer; /* ctl.c: the end of a cut's outage */
+  struct mock_world *world;         /* REST and control state (world.c) */
+  struct event *relisten_timer;     /* ctl.c: the end of a cut's outage */
+  struct mock_ratelimit *ratelimit; /* ratelimit.c, created on first use */
   int freeing;
 };
 
@@ -398,6 +401,30 @@ void mock_ctl_serve(struct dgw_mock_conn *conn, const struct mock_http_req *req,
 /* The built-in guild's GUILD_CREATE after READY, when cfg.builtin_guild
  * and the guild is on the session's shard. */
 void mock_conn_send_builtin_guild(struct dgw_mock_conn *conn);
+
+/* ------------------------------------------------------ ratelimit.c */
+
+/* Before a REST request is performed (`path` without the /api[/vN]
+ * prefix, split into `nseg` segments): returns 1 when it was answered 429
+ * (an injected one, or over an enforced limit; recorded, not performed),
+ * 0 when it goes on, its reply's X-RateLimit-* headers then set. */
+int mock_ratelimit_check(struct dgw_mock_conn *conn,
+                         const struct mock_http_req *req, const char *path,
+                         const char *const *seg, size_t nseg);
+/* Writes the rate limit headers of the reply on `conn` being written
+ * (mock_http_reply() with a bucket): what mock_ratelimit_check() decided,
+ * else a generous limit named after `bucket`. */
+void mock_ratelimit_headers(struct dgw_mock_conn *conn, struct evbuffer *out,
+                            const char *bucket);
+/* POST /_mock/ratelimit {count?, retry_after?, global?, route?, scope?}:
+ * answers with mock_ratelimit_json(), or 400. */
+void mock_ratelimit_ctl(struct dgw_mock_conn *conn, json_object *body);
+/* {injected_left, injected_served, enforced, enforced_served} (new). */
+json_object *mock_ratelimit_json(struct dgw_mock *mock);
+/* Forgets the injected 429s left and the enforced buckets' counts. */
+void mock_ratelimit_reset(struct dgw_mock *mock);
+/* Frees the rate limit state (dgw_mock_free()). */
+void mock_ratelimit_free(struct dgw_mock *mock);
 
 /* -------------------------------------------------------- gateway.c */
 

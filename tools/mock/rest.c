@@ -847,6 +847,8 @@ static void route(struct rest_call *c) {
     reply_error(c, 401, 0, "401: Unauthorized");
     return;
   }
+  if (mock_ratelimit_check(c->conn, c->req, path, c->seg, c->nseg))
+    return; /* 429: not performed */
   if (c->nseg == 2 && seg_is(c, 0, "gateway") && seg_is(c, 1, "bot") && get) {
     route_gateway(c, 1);
   } else if (c->nseg == 2 && seg_is(c, 0, "users") && get) {

@@ -515,6 +515,7 @@ void dgw_mock_free(struct dgw_mock *mock) {
     mock_session_free(mock, mock->sessions);
   mock_script_free(mock);
   mock_world_free(mock);
+  mock_ratelimit_free(mock);
   if (mock->relisten_timer != NULL)
     event_free(mock->relisten_timer);
   if (mock->ssl_ctx != NULL)
