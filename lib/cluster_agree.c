@@ -102,6 +102,20 @@ static uint32_t num(const redisReply *e) {
                                        : 0;
 }
 
+/* The stored numbers, from the four elements of the answer at `at`, and
+ * both sides described into `a` (ours) and `b` (theirs). */
+static void theirs_from(const redisReply *reply, size_t at,
+                        const struct cluster_agree *mine,
+                        struct cluster_agree *theirs, char *a, char *b,
+                        size_t len) {
+  theirs->first = num(reply->element[at]);
+  theirs->count = num(reply->element[at + 1]);
+  theirs->total = num(reply->element[at + 2]);
+  theirs->lease_ms = num(reply->element[at + 3]);
+  cluster_agree_describe(mine, a, len);
+  cluster_agree_describe(theirs, b, len);
+}
+
 int cluster_agree_answer(struct dgw_client *c, const char *name,
                          const struct cluster_agree *mine, redisReply *reply,
                          redisReply **members, char *why, size_t why_len) {
@@ -116,12 +130,7 @@ int cluster_agree_answer(struct dgw_client *c, const char *name,
       return -1;
     *members = reply->element[1];
     if (reply->elements >= 6) {
-      theirs.first = num(reply->element[2]);
-      theirs.count = num(reply->element[3]);
-      theirs.total = num(reply->element[4]);
-      theirs.lease_ms = num(reply->element[5]);
-      cluster_agree_describe(mine, a, sizeof(a));
-      cluster_agree_describe(&theirs, b, sizeof(b));
+      theirs_from(reply, 2, mine, &theirs, a, b, sizeof(a));
       client_log(c, DGW_LOG_WARN,
                  "cluster %s: no other member is alive: the cluster's "
                  "numbers change from %s to this member's %s%s",
@@ -135,12 +144,7 @@ int cluster_agree_answer(struct dgw_client *c, const char *name,
   }
   if (strcmp(reply->element[0]->str, "refused") != 0 || reply->elements < 6)
     return -1;
-  theirs.first = num(reply->element[1]);
-  theirs.count = num(reply->element[2]);
-  theirs.total = num(reply->element[3]);
-  theirs.lease_ms = num(reply->element[4]);
-  cluster_agree_describe(mine, a, sizeof(a));
-  cluster_agree_describe(&theirs, b, sizeof(b));
+  theirs_from(reply, 1, mine, &theirs, a, b, sizeof(a));
   snprintf(why, why_len,
            "cluster %s: this member has %s; the cluster has %s (member %s); "
            "refusing to run shards (to change them, stop every member, then "
